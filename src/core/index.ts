@@ -1,0 +1,4 @@
+export * from "./digest.js";
+export * from "./errors.js";
+export * from "./names.js";
+export * from "./types.js";

@@ -1,0 +1,86 @@
+import type { Digest } from "./digest.js";
+
+/** Limits that bound one function's invocations. */
+export interface Limits {
+  /** Cap on the instance's linear memory, in MiB. */
+  memoryMiB: number;
+  /** Wall-clock deadline of one invocation, in ms. */
+  timeoutMs: number;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  memoryMiB: 128,
+  timeoutMs: 10_000,
+  maxBodyBytes: 6 * 1024 * 1024,
+});
+
+export const CONTRACT_NAMES = ["command", "wagi"] as const;
+export type ContractName = (typeof CONTRACT_NAMES)[number];
+
+/** One deployed version of a function: an image pinned to its manifest digest. */
+export interface FunctionVersion {
+  version: number;
+  /** Reference the image was pushed to or pulled from (may carry a tag, for humans). */
+  image: string;
+  /** The manifest digest; the only thing the runtime ever runs. */
+  digest: Digest;
+  createdAt: string;
+}
+
+/** The stored form of a Function. */
+export interface FunctionRecord {
+  name: string;
+  contract: ContractName;
+  args: string[];
+  env: Record<string, string>;
+  limits: Limits;
+  /** The version that serves. */
+  current: FunctionVersion;
+  /** Every version, oldest first (current included). */
+  versions: FunctionVersion[];
+  /** Set when the function's image comes from a package build (issue 4). */
+  package?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/** The stored form of an HTTPTrigger (a route). */
+export interface HttpTriggerRecord {
+  name: string;
+  function: string;
+  methods: HttpMethod[];
+  /** `exact`: the path, where `{param}` segments match one segment; `prefix`: the path and anything below. */
+  match: "exact" | "prefix";
+  path: string;
+  createdAt: string;
+}
+
+/** One invocation, as kept in a function's log. */
+export interface LogEntry {
+  /** Monotonic id, usable as a cursor (`fn logs -f`). */
+  id: number;
+  function: string;
+  time: string;
+  status: number;
+  durationMs: number;
+  digest: string;
+  /** Trap message, timeout or exit status; absent on success. */
+  error?: string;
+  /** What the instance wrote to stderr (bounded). */
+  stderr: string;
+}
+
+/** The module and files of a pulled image: what the runtime needs to run it. */
+export interface LoadedImage {
+  digest: Digest;
+  /** Path of the module inside the image (the Entrypoint), e.g. `/hello.wasm`. */
+  entry: string;
+  module: Uint8Array;
+  /** Every regular file of the image's root filesystem (the module included), by absolute path. */
+  files: ReadonlyMap<string, Uint8Array>;
+}

@@ -1,0 +1,79 @@
+import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+
+/** What one WASI command invocation is given. */
+export interface WasiInputs {
+  /** argv, argv[0] included. */
+  args: string[];
+  /** Environment as `KEY=VALUE` strings. */
+  env: string[];
+  stdin: Uint8Array;
+}
+
+/** What one WASI command invocation produced. */
+export interface WasiOutputs {
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
+/** One HTTP request, as the router hands it to a contract. */
+export interface InvocationRequest {
+  method: string;
+  /** Path and query as received, e.g. `/echo/x?y=1`. */
+  url: string;
+  path: string;
+  /** Raw query string without `?`. */
+  query: string;
+  /** Lower-case header names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+  remoteAddr: string;
+  remotePort: number;
+  serverName: string;
+  serverPort: number;
+  protocol: string;
+  /** The route that matched: its pattern (`/echo/...` for prefixes), the part of the path it consumed, and `{param}` values. */
+  route: { pattern: string; scriptName: string; pathInfo: string; params: Record<string, string> };
+}
+
+export interface InvocationResponse {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/** How an HTTP request reaches a WASI module and how its output becomes the response. */
+export interface Contract {
+  /** Called once per request, before the instance runs; must not mutate `fn`. */
+  prepare(req: InvocationRequest, fn: FunctionRecord): WasiInputs;
+  /** Called with what a successful (exit 0) instance wrote. Throws WasmletError BAD_GATEWAY on malformed output. */
+  respond(out: WasiOutputs): InvocationResponse;
+}
+
+export type ContractMap = Record<ContractName, Contract>;
+
+export interface RunLimits {
+  timeoutMs: number;
+  memoryMiB: number;
+}
+
+/** Outcome of one run. `error` absent means the module exited with status 0. */
+export interface RunResult extends WasiOutputs {
+  error?: { kind: "timeout" | "trap" | "exit" | "oom" | "internal"; message: string };
+  durationMs: number;
+}
+
+/**
+ * An execution strategy: how instances are created, isolated, bounded and reset. The runtime holds one;
+ * the performance work swaps it without touching contracts or the router.
+ */
+export interface Executor {
+  /** Prepares (validates, rewrites, compiles) an image once per digest; later calls are cheap. */
+  prepare(image: LoadedImage, limits: RunLimits): Promise<void>;
+  /** True when `prepare` has completed for this digest and it is still cached. */
+  isPrepared(digest: Digest): boolean;
+  /** Runs one invocation on a clean instance, bounded by `limits`. Never rejects for a guest failure. */
+  run(digest: Digest, inputs: WasiInputs, limits: RunLimits): Promise<RunResult>;
+  /** Stops workers and frees modules. */
+  close(): Promise<void>;
+}
