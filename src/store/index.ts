@@ -1,0 +1,19 @@
+import { MemoryStore } from "./memory-store.js";
+import { SqliteStore } from "./sqlite-store.js";
+import type { Store } from "./types.js";
+
+export { MemoryStore } from "./memory-store.js";
+export { SqliteStore, WATCH_POLL_MS } from "./sqlite-store.js";
+export * from "./types.js";
+
+export type StoreConfig = { kind: "sqlite"; dataDir: string } | { kind: "memory" };
+
+/** Opens the configured store backend; the sqlite one creates `dataDir` and `state.db` when missing. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  switch (config.kind) {
+    case "sqlite":
+      return new SqliteStore(config.dataDir);
+    case "memory":
+      return new MemoryStore();
+  }
+}

@@ -1,0 +1,197 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { LogEntry } from "../core/index.js";
+import { alreadyExists, closed, logLimit, notFound } from "./errors.js";
+import {
+  type Change,
+  type Kind,
+  LOG_LIMIT_PER_FUNCTION,
+  type NewLogEntry,
+  type ResourceMap,
+  type Store,
+} from "./types.js";
+import { WatcherSet } from "./watchers.js";
+
+/** How often the change feed is polled for writes made by other processes, while anyone watches. */
+export const WATCH_POLL_MS = 50;
+const BUSY_TIMEOUT_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS resources (
+  kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL, op TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, function TEXT NOT NULL, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
+`;
+
+/**
+ * The embedded state store: one SQLite file, `<dataDir>/state.db`, in WAL mode so readers never block the
+ * writer and several processes (serve, CLI-side tools, workers) can share it. A resource write and its
+ * change-feed row commit in one transaction, so a watcher can never see a change whose resource is missing.
+ */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #stmt;
+  readonly #watchers: WatcherSet;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.#db = new Database(join(dataDir, "state.db"));
+    this.#db.pragma("journal_mode = WAL");
+    // NORMAL in WAL mode: a commit survives a crash of the process (the WAL is written before the commit returns);
+    // only an OS crash or power loss can drop the last transactions. FULL would fsync every commit.
+    this.#db.pragma("synchronous = NORMAL");
+    this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#stmt = {
+      get: db.prepare<[string, string], { spec: string }>(
+        "SELECT spec FROM resources WHERE kind = ? AND name = ?",
+      ),
+      list: db.prepare<[string], { spec: string }>("SELECT spec FROM resources WHERE kind = ? ORDER BY name"),
+      insert: db.prepare("INSERT INTO resources (kind, name, spec) VALUES (?, ?, ?)"),
+      update: db.prepare("UPDATE resources SET spec = ? WHERE kind = ? AND name = ?"),
+      delete: db.prepare("DELETE FROM resources WHERE kind = ? AND name = ?"),
+      change: db.prepare("INSERT INTO changes (kind, name, op) VALUES (?, ?, ?)"),
+      since: db.prepare<[number], Change>(
+        "SELECT seq, kind, name, op FROM changes WHERE seq > ? ORDER BY seq",
+      ),
+      head: db.prepare<[], { seq: number | null }>("SELECT MAX(seq) AS seq FROM changes"),
+      logInsert: db.prepare("INSERT INTO logs (function, json) VALUES (?, ?)"),
+      logTrim: db.prepare(
+        `DELETE FROM logs WHERE function = @fn AND id <= (
+           SELECT id FROM logs WHERE function = @fn ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+      ),
+      logAfter: db.prepare<[string, number, number], { id: number; json: string }>(
+        "SELECT id, json FROM logs WHERE function = ? AND id > ? ORDER BY id LIMIT ?",
+      ),
+      logLatest: db.prepare<[string, number], { id: number; json: string }>(
+        "SELECT id, json FROM (SELECT id, json FROM logs WHERE function = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+      ),
+      logDelete: db.prepare("DELETE FROM logs WHERE function = ?"),
+    };
+    this.#watchers = new WatcherSet(
+      () => this.#head(),
+      (after) => this.#stmt.since.all(after),
+      (count) => this.#setPolling(count > 0),
+    );
+  }
+
+  async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
+    this.#check();
+    const row = this.#stmt.get.get(kind, name);
+    return row ? (JSON.parse(row.spec) as ResourceMap[K]) : undefined;
+  }
+
+  async list<K extends Kind>(kind: K): Promise<ResourceMap[K][]> {
+    this.#check();
+    return this.#stmt.list.all(kind).map((r) => JSON.parse(r.spec) as ResourceMap[K]);
+  }
+
+  async create<K extends Kind>(kind: K, name: string, value: ResourceMap[K]): Promise<void> {
+    this.#write(() => {
+      if (this.#stmt.get.get(kind, name)) throw alreadyExists(kind, name);
+      this.#stmt.insert.run(kind, name, JSON.stringify(value));
+      this.#stmt.change.run(kind, name, "create");
+    });
+  }
+
+  async update<K extends Kind>(kind: K, name: string, value: ResourceMap[K]): Promise<void> {
+    this.#write(() => {
+      if (this.#stmt.update.run(JSON.stringify(value), kind, name).changes === 0) throw notFound(kind, name);
+      this.#stmt.change.run(kind, name, "update");
+    });
+  }
+
+  async delete(kind: Kind, name: string): Promise<void> {
+    this.#write(() => {
+      if (this.#stmt.delete.run(kind, name).changes === 0) throw notFound(kind, name);
+      this.#stmt.change.run(kind, name, "delete");
+    });
+  }
+
+  async changes(afterSeq: number): Promise<Change[]> {
+    this.#check();
+    return this.#stmt.since.all(afterSeq);
+  }
+
+  async head(): Promise<number> {
+    this.#check();
+    return this.#head();
+  }
+
+  watch(listener: (change: Change) => void): () => void {
+    this.#check();
+    return this.#watchers.add(listener);
+  }
+
+  async appendLogs(entries: NewLogEntry[]): Promise<void> {
+    this.#check();
+    this.#db
+      .transaction(() => {
+        const touched = new Set<string>();
+        for (const e of entries) {
+          const { function: fn, ...rest } = e;
+          this.#stmt.logInsert.run(fn, JSON.stringify(rest));
+          touched.add(fn);
+        }
+        for (const fn of touched) this.#stmt.logTrim.run({ fn, keep: LOG_LIMIT_PER_FUNCTION });
+      })
+      .immediate();
+  }
+
+  async readLogs(fn: string, options: { afterId?: number; limit?: number } = {}): Promise<LogEntry[]> {
+    this.#check();
+    const limit = logLimit(options.limit, LOG_LIMIT_PER_FUNCTION);
+    const rows =
+      options.afterId === undefined
+        ? this.#stmt.logLatest.all(fn, limit)
+        : this.#stmt.logAfter.all(fn, options.afterId, limit);
+    return rows.map((r) => ({ id: r.id, function: fn, ...JSON.parse(r.json) }) as LogEntry);
+  }
+
+  async deleteLogs(fn: string): Promise<void> {
+    this.#check();
+    this.#stmt.logDelete.run(fn);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#setPolling(false);
+    this.#db.close();
+  }
+
+  /** Runs a write in an IMMEDIATE transaction (takes the write lock up front: no deadlock-prone upgrade), then notifies watchers. */
+  #write(fn: () => void): void {
+    this.#check();
+    this.#db.transaction(fn).immediate();
+    this.#watchers.drain();
+  }
+
+  #head(): number {
+    return this.#stmt.head.get()?.seq ?? 0;
+  }
+
+  #setPolling(on: boolean): void {
+    if (on && !this.#timer && !this.#closed) {
+      this.#timer = setInterval(() => this.#watchers.drain(), WATCH_POLL_MS);
+      this.#timer.unref();
+    } else if (!on && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #check(): void {
+    if (this.#closed) throw closed();
+  }
+}
