@@ -44,8 +44,11 @@ export interface InvocationResponse {
 
 /** How an HTTP request reaches a WASI module and how its output becomes the response. */
 export interface Contract {
-  /** Called once per request, before the instance runs; must not mutate `fn`. */
-  prepare(req: InvocationRequest, fn: FunctionRecord): WasiInputs;
+  /**
+   * Called once per request, before the instance runs; must not mutate `fn`. `entry` is the module's path in
+   * its image (`/hello.wasm`), which becomes argv[0] as crun passes it.
+   */
+  prepare(req: InvocationRequest, fn: FunctionRecord, entry: string): WasiInputs;
   /** Called with what a successful (exit 0) instance wrote. Throws WasmletError BAD_GATEWAY on malformed output. */
   respond(out: WasiOutputs): InvocationResponse;
 }
@@ -71,7 +74,7 @@ export interface Executor {
   /** Prepares (validates, rewrites, compiles) an image once per digest; later calls are cheap. */
   prepare(image: LoadedImage, limits: RunLimits): Promise<void>;
   /** True when `prepare` has completed for this digest and it is still cached. */
-  isPrepared(digest: Digest): boolean;
+  isPrepared(digest: Digest, limits?: RunLimits): boolean;
   /** Runs one invocation on a clean instance, bounded by `limits`. Never rejects for a guest failure. */
   run(digest: Digest, inputs: WasiInputs, limits: RunLimits): Promise<RunResult>;
   /** Stops workers and frees modules. */

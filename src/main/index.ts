@@ -1,0 +1,3 @@
+export { formatHostPort, type HostPort, isLoopback, parseHostPort } from "./address.js";
+export { deployExamples } from "./demo.js";
+export { type ServeConfig, type Serving, serve } from "./serve.js";

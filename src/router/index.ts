@@ -1,0 +1,2 @@
+export { type Lookup, type RouteMatch, RouteTable } from "./route-table.js";
+export { type Invoker, Router, type RouterOptions } from "./router.js";

@@ -1,0 +1,117 @@
+import type { FunctionRecord, HttpTriggerRecord } from "../core/index.js";
+
+export interface RouteMatch {
+  trigger: HttpTriggerRecord;
+  fn: FunctionRecord | undefined;
+  pattern: string;
+  scriptName: string;
+  pathInfo: string;
+  params: Record<string, string>;
+}
+
+export type Lookup = { match: RouteMatch } | { status: 404 } | { status: 405; allow: string[] };
+
+interface Compiled {
+  trigger: HttpTriggerRecord;
+  methods: ReadonlySet<string>;
+  /** For `{param}` routes: literal segments, or the parameter name prefixed with `{`. */
+  segments?: string[];
+  /** For prefix routes: the prefix without a trailing slash ("" for "/"). */
+  prefix?: string;
+}
+
+/**
+ * An immutable routing table built from triggers and functions. The router holds one and swaps it whole
+ * when the store changes, so a request always sees one consistent table (no locks, no partial updates).
+ * Precedence: static exact paths, then `{param}` paths (in order of creation), then the longest prefix.
+ */
+export class RouteTable {
+  private readonly exact = new Map<string, Compiled[]>();
+  private readonly params: Compiled[] = [];
+  private readonly prefixes: Compiled[] = [];
+
+  constructor(
+    readonly triggers: ReadonlyMap<string, HttpTriggerRecord>,
+    readonly functions: ReadonlyMap<string, FunctionRecord>,
+  ) {
+    const sorted = [...triggers.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    for (const t of sorted) {
+      const c: Compiled = { trigger: t, methods: new Set(t.methods) };
+      if (t.match === "prefix") {
+        c.prefix = t.path.replace(/\/+$/, "");
+        this.prefixes.push(c);
+      } else if (t.path.includes("{")) {
+        c.segments = t.path.split("/").map((s) => (s.startsWith("{") && s.endsWith("}") ? s.slice(0, -1) : s));
+        this.params.push(c);
+      } else {
+        const list = this.exact.get(t.path) ?? [];
+        list.push(c);
+        this.exact.set(t.path, list);
+      }
+    }
+    this.prefixes.sort((a, b) => (b.prefix as string).length - (a.prefix as string).length);
+  }
+
+  /** Finds the route for a request path (already without query). */
+  lookup(method: string, path: string): Lookup {
+    const allow = new Set<string>();
+    const exact = this.exact.get(path);
+    if (exact) {
+      const hit = exact.find((c) => c.methods.has(method));
+      if (hit) return this.hit(hit, path, path, "", {});
+      for (const c of exact) for (const m of c.methods) allow.add(m);
+    }
+    if (this.params.length > 0) {
+      const parts = path.split("/");
+      for (const c of this.params) {
+        const params = matchSegments(c.segments as string[], parts);
+        if (!params) continue;
+        if (c.methods.has(method)) return this.hit(c, c.trigger.path, path, "", params);
+        for (const m of c.methods) allow.add(m);
+      }
+    }
+    for (const c of this.prefixes) {
+      const prefix = c.prefix as string;
+      if (path === prefix || path.startsWith(`${prefix}/`) || prefix === "") {
+        if (c.methods.has(method)) return this.hit(c, `${prefix}/...`, prefix, path.slice(prefix.length), {});
+        for (const m of c.methods) allow.add(m);
+      }
+    }
+    if (allow.size > 0) return { status: 405, allow: [...allow] };
+    return { status: 404 };
+  }
+
+  private hit(
+    c: Compiled,
+    pattern: string,
+    scriptName: string,
+    pathInfo: string,
+    params: Record<string, string>,
+  ): { match: RouteMatch } {
+    return {
+      match: { trigger: c.trigger, fn: this.functions.get(c.trigger.function), pattern, scriptName, pathInfo, params },
+    };
+  }
+}
+
+function matchSegments(segments: string[], parts: string[]): Record<string, string> | undefined {
+  if (segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    const p = parts[i];
+    if (s.startsWith("{")) {
+      if (p === "") return undefined;
+      params[s.slice(1)] = safeDecode(p);
+    } else if (s !== p) return undefined;
+  }
+  return params;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,183 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { FunctionRecord, HttpTriggerRecord } from "../core/index.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
+import type { Change, Store } from "../store/index.js";
+import { RouteTable } from "./route-table.js";
+
+/** What the router needs from the runtime. */
+export interface Invoker {
+  /** Runs one request; never rejects (failures are responses). */
+  invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
+  /** Prepares a function's current version ahead of its first request. */
+  prepare(fn: FunctionRecord): Promise<void>;
+}
+
+export interface RouterOptions {
+  store: Store;
+  invoker: Invoker;
+  /** Called when preparing a deployed function fails (it will be retried on its first request). */
+  onPrepareError?: (fn: FunctionRecord, err: unknown) => void;
+}
+
+/**
+ * HTTP ingress. Keeps an immutable RouteTable built from the store and replaced whole on every change of a
+ * function or trigger (from the store's change feed: the router never talks to the API).
+ */
+export class Router {
+  private table = new RouteTable(new Map(), new Map());
+  private unwatch: (() => void) | undefined;
+  /** Changes are applied one at a time, in feed order. */
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: RouterOptions) {}
+
+  /** Loads every function and trigger, prepares the functions, and starts following the change feed. */
+  async start(): Promise<void> {
+    const { store } = this.options;
+    this.unwatch = store.watch((c) => {
+      this.applying = this.applying.then(() => this.apply(c)).catch(() => {});
+    });
+    const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]);
+    this.table = new RouteTable(new Map(triggers.map((t) => [t.name, t])), new Map(fns.map((f) => [f.name, f])));
+    for (const fn of fns) this.prepare(fn);
+  }
+
+  /** Resolves once every change seen so far is in the table. */
+  settled(): Promise<void> {
+    return this.applying;
+  }
+
+  stop(): void {
+    this.unwatch?.();
+  }
+
+  get routes(): RouteTable {
+    return this.table;
+  }
+
+  private async apply(c: Change): Promise<void> {
+    const { store } = this.options;
+    if (c.kind === "function") {
+      const fn = await store.get("function", c.name);
+      const functions = new Map(this.table.functions);
+      if (fn) functions.set(fn.name, fn);
+      else functions.delete(c.name);
+      this.table = new RouteTable(this.table.triggers, functions);
+      if (fn) this.prepare(fn);
+    } else if (c.kind === "httptrigger") {
+      const t: HttpTriggerRecord | undefined = await store.get("httptrigger", c.name);
+      const triggers = new Map(this.table.triggers);
+      if (t) triggers.set(t.name, t);
+      else triggers.delete(c.name);
+      this.table = new RouteTable(triggers, this.table.functions);
+    }
+  }
+
+  private prepare(fn: FunctionRecord): void {
+    this.options.invoker.prepare(fn).catch((e) => this.options.onPrepareError?.(fn, e));
+  }
+
+  /** The node:http request listener of the public port. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? "/";
+    if (url === "/healthz") {
+      sendText(res, 200, "ok\n");
+      return;
+    }
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? "GET";
+    const found = this.table.lookup(method, path);
+    if ("status" in found) {
+      drain(req);
+      if (found.status === 405) {
+        res.setHeader("allow", found.allow.join(", "));
+        sendText(res, 405, `method ${method} is not allowed on ${path}\n`);
+      } else sendText(res, 404, `no route for ${method} ${path}\n`);
+      return;
+    }
+    const { match } = found;
+    const fn = match.fn;
+    if (!fn) {
+      drain(req);
+      sendText(res, 404, `route ${match.trigger.name} points to function ${match.trigger.function}, which does not exist\n`);
+      return;
+    }
+    const limit = fn.limits.maxBodyBytes;
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) {
+      tooLarge(req, res, limit);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        if (!res.headersSent) tooLarge(req, res, limit);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (size > limit) return;
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      const ireq: InvocationRequest = {
+        method,
+        url,
+        path,
+        query: q < 0 ? "" : url.slice(q + 1),
+        headers: flatHeaders(req),
+        body,
+        remoteAddr: req.socket.remoteAddress ?? "",
+        remotePort: req.socket.remotePort ?? 0,
+        serverName: req.socket.localAddress ?? "localhost",
+        serverPort: req.socket.localPort ?? 0,
+        protocol: `HTTP/${req.httpVersion}`,
+        route: { pattern: match.pattern, scriptName: match.scriptName, pathInfo: match.pathInfo, params: match.params },
+      };
+      this.options.invoker.invoke(fn, ireq).then(
+        (r) => send(res, r),
+        (e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`),
+      );
+    });
+  };
+}
+
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const prev = out[name];
+    out[name] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
+  }
+  return out;
+}
+
+function send(res: ServerResponse, r: InvocationResponse): void {
+  if (res.headersSent) return;
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of r.headers) {
+    const prev = headers[k];
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  headers["content-length"] = String(r.body.byteLength);
+  res.writeHead(r.status, headers);
+  res.end(r.body);
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function tooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  res.setHeader("connection", "close");
+  sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
+  req.resume();
+}
+
+function drain(req: IncomingMessage): void {
+  req.resume();
+}

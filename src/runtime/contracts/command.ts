@@ -1,0 +1,25 @@
+import type { FunctionRecord } from "../../core/index.js";
+import type { Contract, InvocationRequest, WasiInputs, WasiOutputs } from "../types.js";
+import { envList } from "./env.js";
+
+/**
+ * `command`: a WASI preview1 command as crun runs it. argv = [entry, ...function args, ...invocation args],
+ * env = function env, stdin = request body, stdout = response body (200, text/plain: a command
+ * cannot choose its headers; use the wagi contract for that).
+ * Invocation args come from the query string as repeated `arg` parameters (`?arg=a&arg=b`).
+ */
+export const COMMAND_CONTRACT: Contract = {
+  prepare(req: InvocationRequest, fn: FunctionRecord, entry: string): WasiInputs {
+    const args = [entry, ...fn.args];
+    if (req.query) for (const a of new URLSearchParams(req.query).getAll("arg")) args.push(a);
+    return { args, env: envList(fn), stdin: req.body };
+  },
+  respond(out: WasiOutputs) {
+    return {
+      status: 200,
+      headers: [["content-type", "text/plain; charset=utf-8"]],
+      body: out.stdout,
+    };
+  },
+};
+

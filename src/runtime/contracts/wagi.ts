@@ -1,0 +1,116 @@
+import { type FunctionRecord, WasmletError } from "../../core/index.js";
+import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
+import { envList } from "./env.js";
+
+/**
+ * `wagi`: the WebAssembly Gateway Interface (CGI/1.1 for wasm) as deislabs/wagi and Spin define it.
+ * Request metadata in CGI variables, query items as argv (after argv[0] = the path), body on stdin;
+ * stdout = CGI header lines, a blank line, the body.
+ */
+export const WAGI_CONTRACT: Contract = {
+  prepare(req: InvocationRequest, fn: FunctionRecord): WasiInputs {
+    const args = [req.path, ...fn.args];
+    if (req.query) for (const item of req.query.split("&")) if (item) args.push(item);
+    return { args, env: cgiEnv(req, fn), stdin: req.body };
+  },
+  respond: parseCgiOutput,
+};
+
+function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
+  const { route } = req;
+  const host = req.headers.host ?? `${req.serverName}:${req.serverPort}`;
+  const env = [
+    ...envList(fn),
+    "AUTH_TYPE=",
+    `CONTENT_LENGTH=${req.body.byteLength}`,
+    `CONTENT_TYPE=${req.headers["content-type"] ?? ""}`,
+    "GATEWAY_INTERFACE=CGI/1.1",
+    `PATH_INFO=${safeDecode(route.pathInfo)}`,
+    `PATH_TRANSLATED=${safeDecode(route.pathInfo)}`,
+    `QUERY_STRING=${req.query}`,
+    `REMOTE_ADDR=${req.remoteAddr}`,
+    `REMOTE_HOST=${req.remoteAddr}`,
+    "REMOTE_USER=",
+    `REQUEST_METHOD=${req.method}`,
+    `SCRIPT_NAME=${route.scriptName}`,
+    `SERVER_NAME=${req.serverName}`,
+    `SERVER_PORT=${req.serverPort}`,
+    `SERVER_PROTOCOL=${req.protocol}`,
+    "SERVER_SOFTWARE=WAGI/1",
+    `X_FULL_URL=http://${host}${req.url}`,
+    `X_MATCHED_ROUTE=${route.pattern}`,
+    `X_RAW_PATH_INFO=${route.pathInfo}`,
+  ];
+  for (const [name, value] of Object.entries(req.headers)) {
+    env.push(`HTTP_${name.toUpperCase().replaceAll("-", "_")}=${value}`);
+  }
+  for (const [name, value] of Object.entries(route.params)) env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
+  return env;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+const NL = 0x0a;
+const CR = 0x0d;
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Headers a function may not set: the router owns the framing of the response. */
+const HOP_BY_HOP = new Set(["connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"]);
+
+/**
+ * Parses CGI output (RFC 3875 §6): header lines ending in LF or CRLF, a blank line, the body. A response must
+ * carry Content-Type, Status or Location; anything else is a malformed response (502).
+ */
+export function parseCgiOutput(out: WasiOutputs): InvocationResponse {
+  const buf = out.stdout;
+  const headers: [string, string][] = [];
+  let status = 200;
+  let sufficient = false;
+  let hasLocation = false;
+  let explicitStatus = false;
+  let pos = 0;
+  for (;;) {
+    const nl = buf.indexOf(NL, pos);
+    if (nl < 0) throw malformed("the header block does not end with a blank line");
+    const end = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
+    if (end === pos) {
+      pos = nl + 1;
+      break;
+    }
+    const line = Buffer.from(buf.buffer, buf.byteOffset + pos, end - pos).toString("latin1");
+    pos = nl + 1;
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw malformed(`header line "${line.slice(0, 60)}" has no name`);
+    const name = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (!HEADER_NAME_RE.test(name)) throw malformed(`"${name.slice(0, 60)}" is not a valid header name`);
+    const lower = name.toLowerCase();
+    if (lower === "status") {
+      const code = Number.parseInt(value, 10);
+      if (!/^\d{3}(\s|$)/.test(value) || code < 100 || code > 599)
+        throw malformed(`Status "${value}" is not a status code`);
+      status = code;
+      explicitStatus = true;
+      sufficient = true;
+    } else {
+      if (lower === "content-type") sufficient = true;
+      if (lower === "location") {
+        sufficient = true;
+        hasLocation = true;
+      }
+      if (!HOP_BY_HOP.has(lower)) headers.push([lower, value]);
+    }
+  }
+  if (!sufficient) throw malformed("it sets none of Content-Type, Status or Location");
+  if (hasLocation && !explicitStatus) status = 302;
+  return { status, headers, body: buf.subarray(pos) };
+}
+
+function malformed(why: string): WasmletError {
+  return new WasmletError("BAD_GATEWAY", `malformed CGI response from the function: ${why}`);
+}

@@ -1,0 +1,120 @@
+import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
+import { instrumentModule } from "../wasm/index.js";
+import type { LoadMessage } from "./pool-worker.js";
+import { WorkerPool } from "./pool.js";
+import { ModuleRunner } from "./runner.js";
+import type { Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
+import { FsImage } from "./wasi/index.js";
+
+export interface HybridExecutorOptions {
+  /** Longest a run may hold the main thread; past it, the function is moved to workers. Default 20 ms. */
+  mainBudgetMs?: number;
+  /** How long a demoted function stays on workers before the main thread is tried again. Default 60 s. */
+  demoteForMs?: number;
+  /** Prepared modules kept (LRU); each holds a compiled module and one warm instance. Default 1024. */
+  maxPrepared?: number;
+  maxWorkers?: number;
+  maxQueue?: number;
+}
+
+interface Entry {
+  key: string;
+  runner: ModuleRunner;
+  load: Omit<LoadMessage, "type">;
+  /** performance.now() until which runs go to workers. */
+  demotedUntil: number;
+}
+
+/**
+ * The default execution strategy. Runs happen on the main thread, on an instance reset to its
+ * post-instantiation state (µs), with deadline checks injected into the module (loop heads and function
+ * entries), so there is no thread hop on the fast path. A run that exceeds the short main-thread budget is
+ * stopped there, discarded (its effects are invisible: everything is in memory) and re-run on a worker
+ * thread with the rest of its time; the function then stays on workers for a while, so a runaway or a slow
+ * function never stalls the main thread more than once per demotion period.
+ */
+export class HybridExecutor implements Executor {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<Entry>>();
+  private readonly pool: WorkerPool;
+  private readonly mainBudgetMs: number;
+  private readonly demoteForMs: number;
+  private readonly maxPrepared: number;
+
+  constructor(options: HybridExecutorOptions = {}) {
+    this.mainBudgetMs = options.mainBudgetMs ?? 20;
+    this.demoteForMs = options.demoteForMs ?? 60_000;
+    this.maxPrepared = options.maxPrepared ?? 1024;
+    this.pool = new WorkerPool({ maxWorkers: options.maxWorkers ?? 4, maxQueue: options.maxQueue ?? 1024 });
+  }
+
+  async prepare(image: LoadedImage, limits: RunLimits): Promise<void> {
+    const key = cacheKey(image.digest, limits);
+    if (this.entries.has(key)) return;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.build(key, image, limits);
+      this.pending.set(key, p);
+    }
+    try {
+      const entry = await p;
+      this.insert(entry);
+    } finally {
+      this.pending.delete(key);
+    }
+  }
+
+  isPrepared(digest: Digest, limits?: RunLimits): boolean {
+    if (limits) return this.entries.has(cacheKey(digest, limits));
+    for (const k of this.entries.keys()) if (k.startsWith(digest)) return true;
+    return false;
+  }
+
+  async run(digest: Digest, inputs: WasiInputs, limits: RunLimits): Promise<RunResult> {
+    const key = cacheKey(digest, limits);
+    const entry = this.entries.get(key);
+    if (!entry) throw new WasmletError("INTERNAL", `module ${digest} is not prepared`);
+    // LRU: move to the back.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    const start = performance.now();
+    if (entry.demotedUntil <= start) {
+      const result = entry.runner.run(inputs, start + limits.timeoutMs, start + this.mainBudgetMs);
+      if (!result.overBudget) return result;
+      entry.demotedUntil = performance.now() + this.demoteForMs;
+    }
+    const remaining = Math.max(1, limits.timeoutMs - (performance.now() - start));
+    const result = await this.pool.run(entry.load, inputs, remaining);
+    result.durationMs = performance.now() - start;
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+    await this.pool.close();
+  }
+
+  private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
+    const memoryCapBytes = limits.memoryMiB * 1048576;
+    const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
+    const module = await WebAssembly.compile(inst.bytes);
+    const meta = { fuelExport: inst.fuelExport, globalExports: inst.globalExports, resettable: inst.info.resettable };
+    const files = new Map(image.files);
+    const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);
+    runner.warm();
+    return { key, runner, load: { key, module, meta, files, memoryCapBytes }, demotedUntil: 0 };
+  }
+
+  private insert(entry: Entry): void {
+    this.entries.set(entry.key, entry);
+    while (this.entries.size > this.maxPrepared) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+      this.pool.unload(oldest);
+    }
+  }
+}
+
+function cacheKey(digest: Digest, limits: RunLimits): string {
+  return `${digest}/${limits.memoryMiB}`;
+}

@@ -1,0 +1,64 @@
+// Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
+import { parentPort } from "node:worker_threads";
+import { ModuleRunner } from "./runner.js";
+import type { WasiInputs } from "./types.js";
+import { FsImage } from "./wasi/index.js";
+
+export interface LoadMessage {
+  type: "load";
+  key: string;
+  module: WebAssembly.Module;
+  meta: { fuelExport: string; globalExports: string[]; resettable: boolean };
+  files: Map<string, Uint8Array>;
+  memoryCapBytes: number;
+}
+export interface RunMessage {
+  type: "run";
+  id: number;
+  key: string;
+  inputs: WasiInputs;
+  timeoutMs: number;
+}
+export interface UnloadMessage {
+  type: "unload";
+  key: string;
+}
+export type ToWorker = LoadMessage | RunMessage | UnloadMessage;
+
+const runners = new Map<string, ModuleRunner>();
+const port = parentPort;
+if (!port) throw new Error("pool-worker must run in a worker thread");
+
+port.on("message", (msg: ToWorker) => {
+  switch (msg.type) {
+    case "load":
+      runners.set(msg.key, new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes));
+      break;
+    case "unload":
+      runners.delete(msg.key);
+      break;
+    case "run": {
+      const runner = runners.get(msg.key);
+      if (!runner) {
+        port.postMessage({
+          id: msg.id,
+          result: {
+            exitCode: 1,
+            stdout: new Uint8Array(0),
+            stderr: new Uint8Array(0),
+            durationMs: 0,
+            error: { kind: "internal", message: `worker has no module ${msg.key}` },
+          },
+        });
+        break;
+      }
+      const result = runner.run(msg.inputs, performance.now() + msg.timeoutMs);
+      port.postMessage({ id: msg.id, result }, [result.stdout.buffer, result.stderr.buffer].filter(transferable));
+      break;
+    }
+  }
+});
+
+function transferable(b: ArrayBufferLike): b is ArrayBuffer {
+  return b instanceof ArrayBuffer && b.byteLength > 0;
+}

@@ -1,0 +1,162 @@
+import type { Instrumented } from "../wasm/index.js";
+import type { RunResult, WasiInputs } from "./types.js";
+import { type FsImage, WasiExit, WasiHost } from "./wasi/index.js";
+
+/** How many loop iterations / calls run between two deadline checks (the check reads the clock). */
+const FUEL_CHUNK = 20_000;
+
+/** Thrown from the `deadline` import to unwind the guest when its time is up. */
+class DeadlineSignal extends Error {
+  constructor(readonly budgetOnly: boolean) {
+    super("deadline");
+  }
+}
+
+/** Thrown from the `memory_grow` import when the guest asks for more than its memory cap. */
+class MemoryCapSignal extends Error {}
+
+/** Result of one run on a runner; `overBudget` means it was stopped at the soft budget, not its deadline. */
+export interface RunnerResult extends RunResult {
+  overBudget?: boolean;
+}
+
+interface Slot {
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory;
+  start: () => void;
+  fuel: WebAssembly.Global;
+  /** Mutable globals with their values right after instantiation. */
+  globals: { global: WebAssembly.Global; initial: number | bigint }[];
+  /** Linear memory right after instantiation (before `_start`). */
+  snapshot: Uint8Array;
+}
+
+/**
+ * Runs one prepared module, one invocation at a time, each on a clean instance: the same instance is reused
+ * after restoring its memory and mutable globals to their state right after instantiation (a copy of the
+ * memory: ~µs for a small module), or a fresh one is made when a reset is not possible (memory grew, the
+ * guest trapped or hit its deadline, or the module uses features a reset cannot undo).
+ * Used on the main thread and inside pool workers alike.
+ */
+export class ModuleRunner {
+  private slot: Slot | undefined;
+  private readonly host: WasiHost;
+  private deadlineAt = 0;
+  private budgetAt = 0;
+  private current: Slot | undefined;
+  private readonly imports: WebAssembly.Imports;
+
+  constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly meta: Pick<Instrumented, "fuelExport" | "globalExports"> & { resettable: boolean },
+    fs: FsImage,
+    private readonly memoryCapBytes: number,
+  ) {
+    this.host = new WasiHost({ fs });
+    this.imports = {
+      wasi_snapshot_preview1: this.host.imports as unknown as WebAssembly.ModuleImports,
+      wasmlet: { deadline: () => this.onDeadline(), memory_grow: (delta: number) => this.onGrow(delta) },
+    };
+  }
+
+  /** Instantiates ahead of the first request, so that one pays no instantiation. */
+  warm(): void {
+    if (!this.slot) this.slot = this.instantiate();
+  }
+
+  /**
+   * Runs `_start` with `inputs`. Stops the guest at `deadlineAt` (performance.now() time), or earlier at
+   * `budgetAt` when given (then `overBudget` is set and the outputs are to be discarded).
+   */
+  run(inputs: WasiInputs, deadlineAt: number, budgetAt = deadlineAt): RunnerResult {
+    const t0 = performance.now();
+    const slot = this.slot ?? this.instantiate();
+    this.slot = undefined;
+    this.current = slot;
+    this.deadlineAt = deadlineAt;
+    this.budgetAt = Math.min(budgetAt, deadlineAt);
+    slot.fuel.value = FUEL_CHUNK;
+    this.host.setMemory(slot.memory);
+    this.host.begin(inputs);
+    let exitCode = 0;
+    let error: RunResult["error"];
+    let overBudget = false;
+    let reusable = this.meta.resettable;
+    try {
+      slot.start();
+    } catch (e) {
+      if (e instanceof WasiExit) {
+        exitCode = e.code;
+        if (exitCode !== 0) error = { kind: "exit", message: `exited with status ${exitCode}` };
+      } else {
+        reusable = false;
+        if (e instanceof DeadlineSignal) {
+          overBudget = e.budgetOnly;
+          error = { kind: "timeout", message: "deadline exceeded" };
+        } else if (e instanceof MemoryCapSignal) {
+          error = { kind: "oom", message: `memory limit of ${this.memoryCapBytes / 1048576} MiB exceeded` };
+        } else {
+          error = { kind: "trap", message: trapMessage(e) };
+        }
+        exitCode = 1;
+      }
+    }
+    this.current = undefined;
+    const out = this.host.end(exitCode);
+    if (reusable && slot.memory.buffer.byteLength === slot.snapshot.byteLength) {
+      this.reset(slot);
+      this.slot = slot;
+    }
+    const result: RunnerResult = { ...out, durationMs: performance.now() - t0 };
+    if (error) result.error = error;
+    if (overBudget) result.overBudget = true;
+    return result;
+  }
+
+  private instantiate(): Slot {
+    const instance = new WebAssembly.Instance(this.module, this.imports);
+    const ex = instance.exports;
+    const memory = ex.memory as WebAssembly.Memory;
+    const globals = this.meta.globalExports.map((name) => {
+      const global = ex[name] as WebAssembly.Global;
+      return { global, initial: global.value as number | bigint };
+    });
+    return {
+      instance,
+      memory,
+      start: ex._start as () => void,
+      fuel: ex[this.meta.fuelExport] as WebAssembly.Global,
+      globals,
+      snapshot: new Uint8Array(memory.buffer).slice(),
+    };
+  }
+
+  private reset(slot: Slot): void {
+    new Uint8Array(slot.memory.buffer).set(slot.snapshot);
+    for (const g of slot.globals) g.global.value = g.initial;
+  }
+
+  private onDeadline(): void {
+    const now = performance.now();
+    if (now >= this.budgetAt) throw new DeadlineSignal(now < this.deadlineAt);
+    if (this.current) this.current.fuel.value = FUEL_CHUNK;
+  }
+
+  private onGrow(delta: number): number {
+    const memory = this.current?.memory;
+    if (!memory) return -1;
+    const pages = memory.buffer.byteLength / 65536;
+    if ((pages + delta) * 65536 > this.memoryCapBytes) throw new MemoryCapSignal();
+    try {
+      return memory.grow(delta);
+    } catch {
+      throw new MemoryCapSignal();
+    }
+  }
+}
+
+function trapMessage(e: unknown): string {
+  if (e instanceof WebAssembly.RuntimeError) return `trap: ${e.message}`;
+  if (e instanceof RangeError) return `trap: ${e.message}`; // stack overflow
+  return `host error: ${e instanceof Error ? e.message : String(e)}`;
+}

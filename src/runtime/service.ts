@@ -1,0 +1,134 @@
+import {
+  type Digest,
+  type FunctionRecord,
+  type LoadedImage,
+  type LogEntry,
+  WasmletError,
+  toWasmletError,
+} from "../core/index.js";
+import { CONTRACTS } from "./contracts/index.js";
+import type { ContractMap, Executor, InvocationRequest, InvocationResponse, RunLimits, RunResult } from "./types.js";
+
+/** Longest stderr kept per invocation in the log (the tail is kept). */
+const STDERR_LOG_BYTES = 8192;
+
+export interface RuntimeOptions {
+  executor: Executor;
+  /** Fetches a function's image by its pinned digest (from the registry). */
+  loadImage: (fn: FunctionRecord) => Promise<LoadedImage>;
+  /** Receives one record per invocation (the composition root batches them into the store). */
+  onLog?: (entry: Omit<LogEntry, "id">) => void;
+  contracts?: ContractMap;
+}
+
+/**
+ * Turns HTTP invocations into runs: makes sure the function's digest is prepared (once, de-duplicated),
+ * applies its contract, runs it under its limits, maps failures to statuses (ARCHITECTURE "Failure semantics")
+ * and logs every invocation.
+ */
+export class Runtime {
+  private readonly entries = new Map<Digest, string>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly contracts: ContractMap;
+
+  constructor(private readonly options: RuntimeOptions) {
+    this.contracts = options.contracts ?? CONTRACTS;
+  }
+
+  /** Pulls and prepares a function's current version; called at deploy and on first use. Rejects with the reason. */
+  prepare(fn: FunctionRecord): Promise<void> {
+    const limits = runLimits(fn);
+    const digest = fn.current.digest;
+    if (this.entries.has(digest) && this.options.executor.isPrepared(digest, limits)) return Promise.resolve();
+    const key = `${digest}/${limits.memoryMiB}`;
+    let p = this.loading.get(key);
+    if (!p) {
+      p = (async () => {
+        const image = await this.options.loadImage(fn);
+        await this.options.executor.prepare(image, limits);
+        this.entries.set(digest, image.entry);
+      })().finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
+    }
+    return p;
+  }
+
+  /** Runs one request against a function. Never rejects: every failure becomes a response (and a log record). */
+  async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
+    const started = Date.now();
+    const digest = fn.current.digest;
+    let result: RunResult | undefined;
+    try {
+      if (req.body.byteLength > fn.limits.maxBodyBytes)
+        throw new WasmletError(
+          "PAYLOAD_TOO_LARGE",
+          `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
+        );
+      const limits = runLimits(fn);
+      let entry = this.entries.get(digest);
+      if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
+        await this.prepare(fn).catch((e) => {
+          throw new WasmletError("IMAGE_PULL_FAILED", `cannot load image ${fn.current.image}: ${errMessage(e)}`, {
+            cause: e,
+          });
+        });
+        entry = this.entries.get(digest) as string;
+      }
+      const contract = this.contracts[fn.contract];
+      result = await this.options.executor.run(digest, contract.prepare(req, fn, entry), limits);
+      if (result.error) throw runError(fn, result);
+      const res = contract.respond(result);
+      this.log(fn, started, res.status, result);
+      return res;
+    } catch (e) {
+      const err = toWasmletError(e);
+      this.log(fn, started, err.status, result, err.message);
+      return {
+        status: err.status,
+        headers: [["content-type", "text/plain; charset=utf-8"]],
+        body: Buffer.from(`${err.message}\n`),
+      };
+    }
+  }
+
+  private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
+    const onLog = this.options.onLog;
+    if (!onLog) return;
+    const stderr = result?.stderr ?? new Uint8Array(0);
+    const tail = stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr;
+    const entry: Omit<LogEntry, "id"> = {
+      function: fn.name,
+      time: new Date(started).toISOString(),
+      status,
+      durationMs: result ? Math.round(result.durationMs * 1000) / 1000 : Date.now() - started,
+      digest: fn.current.digest,
+      stderr: Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength).toString("utf8"),
+    };
+    if (error) entry.error = error;
+    onLog(entry);
+  }
+}
+
+export function runLimits(fn: FunctionRecord): RunLimits {
+  return { timeoutMs: fn.limits.timeoutMs, memoryMiB: fn.limits.memoryMiB };
+}
+
+function runError(fn: FunctionRecord, r: RunResult): WasmletError {
+  const e = r.error as NonNullable<RunResult["error"]>;
+  switch (e.kind) {
+    case "timeout":
+      return new WasmletError("FUNCTION_TIMEOUT", `function ${fn.name} timed out after ${fn.limits.timeoutMs} ms`);
+    case "exit":
+      return new WasmletError("FUNCTION_FAILED", `function ${fn.name} ${e.message}`);
+    case "oom":
+      return new WasmletError("FUNCTION_FAILED", `function ${fn.name} failed: ${e.message}`);
+    case "trap":
+      return new WasmletError("FUNCTION_FAILED", `function ${fn.name} failed: ${e.message}`);
+    default:
+      return new WasmletError("INTERNAL", `function ${fn.name}: ${e.message}`);
+  }
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

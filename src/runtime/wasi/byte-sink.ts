@@ -1,0 +1,75 @@
+const EMPTY = new Uint8Array(0);
+const INITIAL_CAPACITY = 4096;
+
+/**
+ * A growable output buffer (stdout, stderr) with a cap. `take()` hands the bytes over without copying and
+ * starts afresh, so what a caller received is never overwritten by a later invocation.
+ */
+export class ByteSink {
+  private buf: Uint8Array = EMPTY;
+  private len = 0;
+  /** Capacity to start the next buffer with: the last invocation's size, so big outputs do not re-double. */
+  private hint = INITIAL_CAPACITY;
+
+  /**
+   * @param cap most bytes kept
+   * @param keepTail when full, drop the oldest bytes (a log's tail matters most) instead of refusing
+   */
+  constructor(
+    private readonly cap: number,
+    private readonly keepTail: boolean,
+  ) {}
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** Appends `n` bytes of `src` from `start`; false (nothing appended) when it would pass the cap. */
+  append(src: Uint8Array, start: number, n: number): boolean {
+    if (this.len + n > this.cap) {
+      if (!this.keepTail) return false;
+      this.appendTail(src, start, n);
+      return true;
+    }
+    this.ensure(this.len + n);
+    this.buf.set(src.subarray(start, start + n), this.len);
+    this.len += n;
+    return true;
+  }
+
+  /** The bytes written since the last take(); the sink forgets them. */
+  take(): Uint8Array {
+    if (this.len === 0) return EMPTY;
+    const out = this.buf.subarray(0, this.len);
+    this.hint = Math.min(Math.max(INITIAL_CAPACITY, this.len), this.cap);
+    this.buf = EMPTY;
+    this.len = 0;
+    return out;
+  }
+
+  /** Forgets what was written, keeping the buffer for reuse (nothing was handed out). */
+  clear(): void {
+    this.len = 0;
+  }
+
+  private ensure(size: number): void {
+    if (size <= this.buf.length) return;
+    const capacity = Math.min(Math.max(size, this.buf.length * 2, this.hint), Math.max(this.cap, size));
+    const next = new Uint8Array(capacity);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  private appendTail(src: Uint8Array, start: number, n: number): void {
+    this.ensure(this.cap);
+    if (n >= this.cap) {
+      this.buf.set(src.subarray(start + n - this.cap, start + n), 0);
+      this.len = this.cap;
+      return;
+    }
+    const keep = this.cap - n;
+    this.buf.copyWithin(0, this.len - keep, this.len);
+    this.buf.set(src.subarray(start, start + n), keep);
+    this.len = this.cap;
+  }
+}

@@ -1,0 +1,109 @@
+import {
+  FILETYPE_CHARACTER_DEVICE,
+  FILETYPE_DIRECTORY,
+  FILETYPE_REGULAR_FILE,
+  RIGHT_FD_READ,
+  RIGHT_FD_WRITE,
+  RIGHTS_ALL,
+} from "./constants.js";
+import type { FileNode } from "./overlay-fs.js";
+
+/** What an fd refers to. */
+export const FD_STDIN = 0;
+export const FD_STDOUT = 1;
+export const FD_STDERR = 2;
+export const FD_DIR = 3;
+export const FD_FILE = 4;
+
+/** Most fds open at once; path_open beyond it fails with EMFILE. */
+const MAX_FDS = 1024;
+
+/** One open file descriptor. Stdio and the preopen entries are reused across invocations (reset in place). */
+export class FdEntry {
+  /** Cursor of a file, or of stdin. */
+  pos = 0;
+  flags = 0;
+  /** Directory listing cached for fd_readdir cookies, valid while the fs generation is unchanged. */
+  listing: string[] | null = null;
+  listingGeneration = -1;
+
+  constructor(
+    readonly type: number,
+    /** Absolute path of a directory or file ("/" for the preopen). */
+    public path: string,
+    readonly node: FileNode | null,
+    public rightsBase: bigint,
+    public rightsInheriting: bigint,
+    readonly preopen = false,
+  ) {}
+
+  get filetype(): number {
+    if (this.type === FD_DIR) return FILETYPE_DIRECTORY;
+    return this.type === FD_FILE ? FILETYPE_REGULAR_FILE : FILETYPE_CHARACTER_DEVICE;
+  }
+
+  get readable(): boolean {
+    return (this.rightsBase & RIGHT_FD_READ) !== 0n;
+  }
+
+  get writable(): boolean {
+    return (this.rightsBase & RIGHT_FD_WRITE) !== 0n;
+  }
+
+  reset(): void {
+    this.pos = 0;
+    this.flags = 0;
+    this.listing = null;
+    this.rightsBase = RIGHTS_ALL;
+    this.rightsInheriting = RIGHTS_ALL;
+  }
+}
+
+/** The fd table of one invocation: 0-2 stdio, 3 the preopened "/", then whatever path_open returns. */
+export class FdTable {
+  private readonly fixed: readonly FdEntry[] = [
+    new FdEntry(FD_STDIN, "", null, RIGHTS_ALL, RIGHTS_ALL),
+    new FdEntry(FD_STDOUT, "", null, RIGHTS_ALL, RIGHTS_ALL),
+    new FdEntry(FD_STDERR, "", null, RIGHTS_ALL, RIGHTS_ALL),
+    new FdEntry(FD_DIR, "/", null, RIGHTS_ALL, RIGHTS_ALL, true),
+  ];
+  private readonly entries: (FdEntry | undefined)[] = [];
+
+  /** Back to the four standard fds, each at its initial state. */
+  reset(): void {
+    this.entries.length = this.fixed.length;
+    for (let i = 0; i < this.fixed.length; i++) {
+      this.fixed[i].reset();
+      this.entries[i] = this.fixed[i];
+    }
+  }
+
+  get(fd: number): FdEntry | undefined {
+    return this.entries[fd];
+  }
+
+  /** The lowest free fd for `entry`, or -1 when the table is full. */
+  add(entry: FdEntry): number {
+    let fd = 0;
+    while (fd < this.entries.length && this.entries[fd] !== undefined) fd++;
+    if (fd >= MAX_FDS) return -1;
+    this.entries[fd] = entry;
+    return fd;
+  }
+
+  remove(fd: number): void {
+    if (fd === this.entries.length - 1) this.entries.length = fd;
+    else this.entries[fd] = undefined;
+  }
+
+  /** Moves `from` onto `to` (which the caller closed); `from` becomes free. */
+  move(from: number, to: number): void {
+    this.entries[to] = this.entries[from];
+    this.remove(from);
+  }
+
+  /** Every open entry (used to release files on reset). */
+  *open(): IterableIterator<FdEntry> {
+    for (const e of this.entries) if (e !== undefined) yield e;
+  }
+}

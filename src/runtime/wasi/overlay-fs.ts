@@ -1,0 +1,183 @@
+import { ERRNO, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE } from "./constants.js";
+import { type BaseFile, type DirNode, type FsImage, joinPath, parentOf } from "./fs-image.js";
+
+/**
+ * A regular file an invocation has opened, created or renamed. While `shared`, `data` is the image's own
+ * array and must not be written: the first write copies it (copy-on-write).
+ */
+export class FileNode {
+  readonly kind = FILETYPE_REGULAR_FILE;
+  /** Open fds on this node; an unlinked node's bytes are released when the last one closes. */
+  opens = 0;
+  linked = true;
+  constructor(
+    readonly ino: number,
+    public data: Uint8Array,
+    public size: number,
+    public shared: boolean,
+    public mtimMs: number,
+  ) {}
+}
+
+export type FsNode = DirNode | FileNode;
+/** What a lookup can find: an overlay node, or an image node not touched by this invocation. */
+export type AnyNode = FsNode | BaseFile;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The filesystem of one invocation: the immutable image plus a copy-on-write overlay (changed paths, and
+ * `null` whiteouts for removed ones). `reset()` drops the overlay, so nothing written survives an
+ * invocation, and the image is never copied. Bytes owned by the overlay are capped (ENOSPC).
+ */
+export class OverlayFs {
+  /** Bumped on every change of the namespace; open directory fds re-list when it moved. */
+  generation = 0;
+  private readonly overlay = new Map<string, FsNode | null>();
+  private used = 0;
+  private nextIno: number;
+
+  constructor(
+    readonly image: FsImage,
+    private readonly capBytes: number,
+  ) {
+    this.nextIno = image.maxIno + 1;
+  }
+
+  reset(): void {
+    if (this.overlay.size > 0) this.overlay.clear();
+    this.used = 0;
+    this.nextIno = this.image.maxIno + 1;
+    this.generation++;
+  }
+
+  lookup(path: string): AnyNode | null {
+    const node = this.overlay.get(path);
+    if (node !== undefined) return node;
+    return this.image.nodes.get(path) ?? null;
+  }
+
+  /** The errno for a path that does not exist: ENOTDIR when an ancestor is a file, else ENOENT. */
+  missing(path: string): number {
+    for (let p = parentOf(path); p !== "/"; p = parentOf(p)) {
+      const node = this.lookup(p);
+      if (node !== null) return node.kind === FILETYPE_DIRECTORY ? ERRNO.NOENT : ERRNO.NOTDIR;
+    }
+    return ERRNO.NOENT;
+  }
+
+  /** The writable node behind a path that holds a file, recording it in the overlay (no bytes copied). */
+  fileNode(path: string, node: FileNode | BaseFile): FileNode {
+    if (node instanceof FileNode) return node;
+    const file = new FileNode(node.ino, node.data, node.size, true, node.mtimMs);
+    this.overlay.set(path, file);
+    return file;
+  }
+
+  /** Sorted names inside a directory: the image's entries not removed, plus the overlay's additions. */
+  list(dir: string): string[] {
+    const names: string[] = [];
+    for (const name of this.image.children.get(dir) ?? []) {
+      if (this.overlay.get(joinPath(dir, name)) !== null) names.push(name);
+    }
+    // The overlay is scanned whole: it holds only what this invocation touched, usually a handful of paths.
+    for (const [path, node] of this.overlay) {
+      if (node !== null && path !== "/" && parentOf(path) === dir && !this.image.nodes.has(path))
+        names.push(path.slice(dir === "/" ? 1 : dir.length + 1));
+    }
+    return names.sort();
+  }
+
+  createFile(path: string): FileNode {
+    const file = new FileNode(this.nextIno++, EMPTY, 0, false, Date.now());
+    this.overlay.set(path, file);
+    this.generation++;
+    return file;
+  }
+
+  createDir(path: string): void {
+    this.overlay.set(path, { kind: FILETYPE_DIRECTORY, ino: this.nextIno++, size: 0, mtimMs: Date.now() });
+    this.generation++;
+  }
+
+  /** Removes a name; the caller checked it exists (and, for a directory, that it is empty). */
+  remove(path: string): void {
+    const node = this.overlay.get(path);
+    if (node instanceof FileNode) this.unlinked(node);
+    this.overlay.set(path, null);
+    this.generation++;
+  }
+
+  /** Moves a file or a whole directory tree; the caller checked the target may be replaced. */
+  rename(from: string, to: string): void {
+    const node = this.lookup(from)!;
+    const target = this.overlay.get(to);
+    if (target instanceof FileNode) this.unlinked(target);
+    const moves: [string, string][] = [[from, to]];
+    if (node.kind === FILETYPE_DIRECTORY) this.collect(from, to, moves);
+    const nodes = moves.map(([src]) => this.lookup(src)!);
+    for (let i = 0; i < moves.length; i++) {
+      const [src, dst] = moves[i];
+      const n = nodes[i];
+      this.overlay.set(src, null);
+      this.overlay.set(dst, n.kind === FILETYPE_DIRECTORY || n instanceof FileNode ? n : this.fileNode(dst, n));
+    }
+    this.generation++;
+  }
+
+  /** Writes `len` bytes of `src` at `pos`, growing the file (zero-filled gap); ENOSPC over the cap. */
+  write(file: FileNode, pos: number, src: Uint8Array, srcStart: number, len: number): number {
+    const end = pos + len;
+    const err = this.resize(file, Math.max(end, file.size), end);
+    if (err !== ERRNO.SUCCESS) return err;
+    file.data.set(src.subarray(srcStart, srcStart + len), pos);
+    return ERRNO.SUCCESS;
+  }
+
+  /** Sets a file's size (ftruncate); new bytes read as zero. `minCapacity` avoids a second copy on write. */
+  resize(file: FileNode, size: number, minCapacity = size): number {
+    if (size === file.size && !file.shared) return ERRNO.SUCCESS;
+    const owned = file.shared ? 0 : file.size;
+    // Unlinked files that are still open count too: otherwise unlink-while-open would escape the cap.
+    if (this.used + size - owned > this.capBytes) return ERRNO.NOSPC;
+    if (file.shared || minCapacity > file.data.length) {
+      // Doubling keeps appends amortized O(1); the cap bounds the logical size, not this slack.
+      const grown = file.shared ? 0 : Math.min(file.data.length * 2, this.capBytes);
+      const data = new Uint8Array(Math.max(minCapacity, grown));
+      data.set(file.data.subarray(0, Math.min(file.size, size)));
+      file.data = data;
+      file.shared = false;
+    } else if (size > file.size) {
+      file.data.fill(0, file.size, size);
+    }
+    this.used += size - owned;
+    file.size = size;
+    file.mtimMs = Date.now();
+    return ERRNO.SUCCESS;
+  }
+
+  /** Called when an fd on `file` closes. */
+  closed(file: FileNode): void {
+    if (--file.opens === 0 && !file.linked) this.release(file);
+  }
+
+  private unlinked(file: FileNode): void {
+    file.linked = false;
+    if (file.opens === 0) this.release(file);
+  }
+
+  private release(file: FileNode): void {
+    if (!file.shared) this.used -= file.size;
+    file.data = EMPTY;
+    file.size = 0;
+    file.shared = false;
+  }
+
+  private collect(from: string, to: string, out: [string, string][]): void {
+    for (const name of this.list(from)) {
+      const src = joinPath(from, name);
+      out.push([src, joinPath(to, name)]);
+      if (this.lookup(src)?.kind === FILETYPE_DIRECTORY) this.collect(src, joinPath(to, name), out);
+    }
+  }
+}
