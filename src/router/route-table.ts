@@ -41,7 +41,9 @@ export class RouteTable {
         c.prefix = t.path.replace(/\/+$/, "");
         this.prefixes.push(c);
       } else if (t.path.includes("{")) {
-        c.segments = t.path.split("/").map((s) => (s.startsWith("{") && s.endsWith("}") ? s.slice(0, -1) : s));
+        c.segments = t.path
+          .split("/")
+          .map((s) => (s.startsWith("{") && s.endsWith("}") ? s.slice(0, -1) : s));
         this.params.push(c);
       } else {
         const list = this.exact.get(t.path) ?? [];
@@ -89,7 +91,14 @@ export class RouteTable {
     params: Record<string, string>,
   ): { match: RouteMatch } {
     return {
-      match: { trigger: c.trigger, fn: this.functions.get(c.trigger.function), pattern, scriptName, pathInfo, params },
+      match: {
+        trigger: c.trigger,
+        fn: this.functions.get(c.trigger.function),
+        pattern,
+        scriptName,
+        pathInfo,
+        params,
+      },
     };
   }
 }

@@ -38,7 +38,10 @@ export class Router {
       this.applying = this.applying.then(() => this.apply(c)).catch(() => {});
     });
     const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]);
-    this.table = new RouteTable(new Map(triggers.map((t) => [t.name, t])), new Map(fns.map((f) => [f.name, f])));
+    this.table = new RouteTable(
+      new Map(triggers.map((t) => [t.name, t])),
+      new Map(fns.map((f) => [f.name, f])),
+    );
     for (const fn of fns) this.prepare(fn);
   }
 
@@ -100,7 +103,11 @@ export class Router {
     const fn = match.fn;
     if (!fn) {
       drain(req);
-      sendText(res, 404, `route ${match.trigger.name} points to function ${match.trigger.function}, which does not exist\n`);
+      sendText(
+        res,
+        404,
+        `route ${match.trigger.name} points to function ${match.trigger.function}, which does not exist\n`,
+      );
       return;
     }
     const limit = fn.limits.maxBodyBytes;
@@ -134,7 +141,12 @@ export class Router {
         serverName: req.socket.localAddress ?? "localhost",
         serverPort: req.socket.localPort ?? 0,
         protocol: `HTTP/${req.httpVersion}`,
-        route: { pattern: match.pattern, scriptName: match.scriptName, pathInfo: match.pathInfo, params: match.params },
+        route: {
+          pattern: match.pattern,
+          scriptName: match.scriptName,
+          pathInfo: match.pathInfo,
+          params: match.params,
+        },
       };
       this.options.invoker.invoke(fn, ireq).then(
         (r) => send(res, r),
@@ -168,7 +180,10 @@ function send(res: ServerResponse, r: InvocationResponse): void {
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -1,7 +1,7 @@
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import { instrumentModule } from "../wasm/index.js";
-import type { LoadMessage } from "./pool-worker.js";
 import { WorkerPool } from "./pool.js";
+import type { LoadMessage } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
 import type { Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
@@ -98,7 +98,11 @@ export class HybridExecutor implements Executor {
     const memoryCapBytes = limits.memoryMiB * 1048576;
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
     const module = await WebAssembly.compile(inst.bytes);
-    const meta = { fuelExport: inst.fuelExport, globalExports: inst.globalExports, resettable: inst.info.resettable };
+    const meta = {
+      fuelExport: inst.fuelExport,
+      globalExports: inst.globalExports,
+      resettable: inst.info.resettable,
+    };
     const files = new Map(image.files);
     const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);
     runner.warm();

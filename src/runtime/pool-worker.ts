@@ -32,7 +32,10 @@ if (!port) throw new Error("pool-worker must run in a worker thread");
 port.on("message", (msg: ToWorker) => {
   switch (msg.type) {
     case "load":
-      runners.set(msg.key, new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes));
+      runners.set(
+        msg.key,
+        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes),
+      );
       break;
     case "unload":
       runners.delete(msg.key);
@@ -53,7 +56,10 @@ port.on("message", (msg: ToWorker) => {
         break;
       }
       const result = runner.run(msg.inputs, performance.now() + msg.timeoutMs);
-      port.postMessage({ id: msg.id, result }, [result.stdout.buffer, result.stderr.buffer].filter(transferable));
+      port.postMessage(
+        { id: msg.id, result },
+        [result.stdout.buffer, result.stderr.buffer].filter(transferable),
+      );
       break;
     }
   }

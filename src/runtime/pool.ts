@@ -57,12 +57,14 @@ export class WorkerPool {
   /** Forgets a module in every worker (it was evicted from the cache). */
   unload(key: string): void {
     for (const s of this.slots)
-      if (s.loaded.delete(key)) s.worker.postMessage({ type: "unload", key } satisfies { type: "unload"; key: string });
+      if (s.loaded.delete(key))
+        s.worker.postMessage({ type: "unload", key } satisfies { type: "unload"; key: string });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new WasmletError("UNAVAILABLE", "the runtime is shutting down"));
+    for (const job of this.queue.splice(0))
+      job.reject(new WasmletError("UNAVAILABLE", "the runtime is shutting down"));
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
 
@@ -136,7 +138,10 @@ export class WorkerPool {
       stdout: new Uint8Array(0),
       stderr: new Uint8Array(0),
       durationMs: 0,
-      error: { kind: "internal", message: `sandbox worker failed: ${err instanceof Error ? err.message : err}` },
+      error: {
+        kind: "internal",
+        message: `sandbox worker failed: ${err instanceof Error ? err.message : err}`,
+      },
     });
     this.drain();
   }

@@ -3,11 +3,18 @@ import {
   type FunctionRecord,
   type LoadedImage,
   type LogEntry,
-  WasmletError,
   toWasmletError,
+  WasmletError,
 } from "../core/index.js";
 import { CONTRACTS } from "./contracts/index.js";
-import type { ContractMap, Executor, InvocationRequest, InvocationResponse, RunLimits, RunResult } from "./types.js";
+import type {
+  ContractMap,
+  Executor,
+  InvocationRequest,
+  InvocationResponse,
+  RunLimits,
+  RunResult,
+} from "./types.js";
 
 /** Longest stderr kept per invocation in the log (the tail is kept). */
 const STDERR_LOG_BYTES = 8192;
@@ -39,7 +46,8 @@ export class Runtime {
   prepare(fn: FunctionRecord): Promise<void> {
     const limits = runLimits(fn);
     const digest = fn.current.digest;
-    if (this.entries.has(digest) && this.options.executor.isPrepared(digest, limits)) return Promise.resolve();
+    if (this.entries.has(digest) && this.options.executor.isPrepared(digest, limits))
+      return Promise.resolve();
     const key = `${digest}/${limits.memoryMiB}`;
     let p = this.loading.get(key);
     if (!p) {
@@ -68,9 +76,13 @@ export class Runtime {
       let entry = this.entries.get(digest);
       if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
         await this.prepare(fn).catch((e) => {
-          throw new WasmletError("IMAGE_PULL_FAILED", `cannot load image ${fn.current.image}: ${errMessage(e)}`, {
-            cause: e,
-          });
+          throw new WasmletError(
+            "IMAGE_PULL_FAILED",
+            `cannot load image ${fn.current.image}: ${errMessage(e)}`,
+            {
+              cause: e,
+            },
+          );
         });
         entry = this.entries.get(digest) as string;
       }
@@ -95,7 +107,8 @@ export class Runtime {
     const onLog = this.options.onLog;
     if (!onLog) return;
     const stderr = result?.stderr ?? new Uint8Array(0);
-    const tail = stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr;
+    const tail =
+      stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr;
     const entry: Omit<LogEntry, "id"> = {
       function: fn.name,
       time: new Date(started).toISOString(),
@@ -117,7 +130,10 @@ function runError(fn: FunctionRecord, r: RunResult): WasmletError {
   const e = r.error as NonNullable<RunResult["error"]>;
   switch (e.kind) {
     case "timeout":
-      return new WasmletError("FUNCTION_TIMEOUT", `function ${fn.name} timed out after ${fn.limits.timeoutMs} ms`);
+      return new WasmletError(
+        "FUNCTION_TIMEOUT",
+        `function ${fn.name} timed out after ${fn.limits.timeoutMs} ms`,
+      );
     case "exit":
       return new WasmletError("FUNCTION_FAILED", `function ${fn.name} ${e.message}`);
     case "oom":

@@ -22,4 +22,3 @@ export const COMMAND_CONTRACT: Contract = {
     };
   },
 };
-

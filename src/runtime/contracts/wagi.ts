@@ -44,7 +44,8 @@ function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
   for (const [name, value] of Object.entries(req.headers)) {
     env.push(`HTTP_${name.toUpperCase().replaceAll("-", "_")}=${value}`);
   }
-  for (const [name, value] of Object.entries(route.params)) env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
+  for (const [name, value] of Object.entries(route.params))
+    env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
   return env;
 }
 

@@ -120,7 +120,10 @@ export class OverlayFs {
       const [src, dst] = moves[i];
       const n = nodes[i];
       this.overlay.set(src, null);
-      this.overlay.set(dst, n.kind === FILETYPE_DIRECTORY || n instanceof FileNode ? n : this.fileNode(dst, n));
+      this.overlay.set(
+        dst,
+        n.kind === FILETYPE_DIRECTORY || n instanceof FileNode ? n : this.fileNode(dst, n),
+      );
     }
     this.generation++;
   }

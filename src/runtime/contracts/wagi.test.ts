@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../../core/index.js";
+import type { InvocationRequest } from "../types.js";
+import { parseCgiOutput, WAGI_CONTRACT } from "./wagi.js";
+
+const out = (s: string) => ({ exitCode: 0, stdout: Buffer.from(s), stderr: new Uint8Array(0) });
+
+test("CGI output: headers, status and body", async (t) => {
+  const cases: { name: string; stdout: string; status: number; headers: [string, string][]; body: string }[] =
+    [
+      {
+        name: "content-type only",
+        stdout: "Content-Type: text/plain\n\nhi",
+        status: 200,
+        headers: [["content-type", "text/plain"]],
+        body: "hi",
+      },
+      {
+        name: "CRLF lines",
+        stdout: "Content-Type: a/b\r\n\r\nx\r\n",
+        status: 200,
+        headers: [["content-type", "a/b"]],
+        body: "x\r\n",
+      },
+      {
+        name: "Status with a reason phrase",
+        stdout: "Status: 404 Not Found\nContent-Type: text/plain\n\nnope",
+        status: 404,
+        headers: [["content-type", "text/plain"]],
+        body: "nope",
+      },
+      {
+        name: "Location alone redirects",
+        stdout: "Location: /elsewhere\n\n",
+        status: 302,
+        headers: [["location", "/elsewhere"]],
+        body: "",
+      },
+      {
+        name: "Location with explicit status",
+        stdout: "Status: 301\nLocation: /x\n\n",
+        status: 301,
+        headers: [["location", "/x"]],
+        body: "",
+      },
+      {
+        name: "other headers pass through, framing headers do not",
+        stdout: "Content-Type: t/x\nX-Custom: 1\nContent-Length: 999\nSet-Cookie: a=b\n\nbody\n\nmore",
+        status: 200,
+        headers: [
+          ["content-type", "t/x"],
+          ["x-custom", "1"],
+          ["set-cookie", "a=b"],
+        ],
+        body: "body\n\nmore",
+      },
+    ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const r = parseCgiOutput(out(c.stdout));
+      assert.equal(r.status, c.status);
+      assert.deepEqual(r.headers, c.headers);
+      assert.equal(Buffer.from(r.body).toString(), c.body);
+    });
+  }
+});
+
+test("malformed CGI output is a 502 that says why", async (t) => {
+  const cases = [
+    { name: "no header block", stdout: "just a body", why: /blank line/ },
+    {
+      name: "no content-type, status or location",
+      stdout: "X-Thing: 1\n\nbody",
+      why: /none of Content-Type/,
+    },
+    { name: "line without colon", stdout: "Content-Type: a/b\nbogus\n\n", why: /no name/ },
+    { name: "bad status", stdout: "Status: abc\n\n", why: /not a status code/ },
+    { name: "empty output", stdout: "", why: /blank line/ },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      assert.throws(
+        () => parseCgiOutput(out(c.stdout)),
+        (e) => isWasmletError(e, "BAD_GATEWAY") && e.status === 502 && c.why.test(e.message),
+      );
+    });
+  }
+});
+
+test("WAGI variables describe the request", () => {
+  const fn: FunctionRecord = {
+    name: "echo",
+    contract: "wagi",
+    args: [],
+    env: { GREETING: "hi" },
+    limits: { ...DEFAULT_LIMITS },
+    current: { version: 1, image: "r/x:v1", digest: `sha256:${"0".repeat(64)}`, createdAt: "" },
+    versions: [],
+    createdAt: "",
+    updatedAt: "",
+  };
+  const req: InvocationRequest = {
+    method: "POST",
+    url: "/echo/a%20b?y=1&z=2",
+    path: "/echo/a%20b",
+    query: "y=1&z=2",
+    headers: { host: "example.test:8080", "content-type": "text/plain", "x-trace-id": "42" },
+    body: Buffer.from("abc"),
+    remoteAddr: "127.0.0.1",
+    remotePort: 5555,
+    serverName: "127.0.0.1",
+    serverPort: 8080,
+    protocol: "HTTP/1.1",
+    route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/a%20b", params: {} },
+  };
+  const inputs = WAGI_CONTRACT.prepare(req, fn, "/echo.wasm");
+  const env = new Map(inputs.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  const expected: Record<string, string> = {
+    GREETING: "hi",
+    REQUEST_METHOD: "POST",
+    PATH_INFO: "/a b",
+    X_RAW_PATH_INFO: "/a%20b",
+    SCRIPT_NAME: "/echo",
+    QUERY_STRING: "y=1&z=2",
+    CONTENT_LENGTH: "3",
+    CONTENT_TYPE: "text/plain",
+    GATEWAY_INTERFACE: "CGI/1.1",
+    SERVER_PROTOCOL: "HTTP/1.1",
+    SERVER_PORT: "8080",
+    REMOTE_ADDR: "127.0.0.1",
+    X_MATCHED_ROUTE: "/echo/...",
+    X_FULL_URL: "http://example.test:8080/echo/a%20b?y=1&z=2",
+    HTTP_HOST: "example.test:8080",
+    HTTP_X_TRACE_ID: "42",
+  };
+  for (const [k, v] of Object.entries(expected)) assert.equal(env.get(k), v, k);
+  assert.deepEqual(inputs.args, ["/echo/a%20b", "y=1", "z=2"]);
+  assert.equal(Buffer.from(inputs.stdin).toString(), "abc");
+});

@@ -1,0 +1,111 @@
+import { WasmletError } from "../../core/index.js";
+import type { WasiInputs, WasiOutputs } from "../types.js";
+import { ByteSink } from "./byte-sink.js";
+import { FdTable } from "./fd-table.js";
+import { FsImage } from "./fs-image.js";
+import { OverlayFs } from "./overlay-fs.js";
+
+const EMPTY_IMAGE = new FsImage(new Map());
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextEncoder();
+
+/** argv or environ, encoded once: NUL-terminated UTF-8 strings back to back, and where each starts. */
+export interface EncodedStrings {
+  readonly source: readonly string[];
+  readonly bytes: Uint8Array;
+  readonly offsets: Uint32Array;
+}
+
+export interface ContextLimits {
+  overlayCapBytes: number;
+  stdoutCapBytes: number;
+  stderrCapBytes: number;
+  maxSleepMs: number;
+}
+
+/**
+ * The whole state of one WASI host: memory views, fd table, filesystem overlay, stdio and argv/environ.
+ * The import functions (fd-calls, path-calls, proc-calls) are free functions over it, so the import object
+ * is built once and no call allocates a closure.
+ */
+export class WasiContext {
+  readonly fds = new FdTable();
+  readonly fs: OverlayFs;
+  readonly stdout: ByteSink;
+  readonly stderr: ByteSink;
+  stdin: Uint8Array = EMPTY;
+  args: EncodedStrings = encodeStrings([], "args");
+  env: EncodedStrings = encodeStrings([], "env");
+  /** Set by fd_write when stdout refused bytes over its cap. */
+  stdoutOverflowed = false;
+
+  u8: Uint8Array = EMPTY;
+  dv: DataView = new DataView(EMPTY.buffer);
+  private memory: WebAssembly.Memory | null = null;
+  private buffer: ArrayBufferLike | null = null;
+
+  constructor(
+    fs: FsImage | undefined,
+    readonly limits: ContextLimits,
+  ) {
+    this.fs = new OverlayFs(fs ?? EMPTY_IMAGE, limits.overlayCapBytes);
+    this.stdout = new ByteSink(limits.stdoutCapBytes, false);
+    this.stderr = new ByteSink(limits.stderrCapBytes, true);
+    this.fds.reset();
+  }
+
+  setMemory(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.buffer = null;
+  }
+
+  /**
+   * Refreshes `u8`/`dv` when the memory grew (growing detaches the old ArrayBuffer). Every import that
+   * touches memory calls this first; it costs one property read when nothing changed.
+   */
+  view(): void {
+    const memory = this.memory;
+    if (memory === null)
+      throw new WasmletError("INTERNAL", "wasi: setMemory() was not called before the module ran");
+    const buffer = memory.buffer;
+    if (buffer === this.buffer) return;
+    this.buffer = buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.dv = new DataView(buffer);
+  }
+
+  begin(inputs: WasiInputs): void {
+    if (inputs.args !== this.args.source) this.args = encodeStrings(inputs.args, "args");
+    if (inputs.env !== this.env.source) this.env = encodeStrings(inputs.env, "env");
+    this.stdin = inputs.stdin;
+    this.fds.reset();
+    this.fs.reset();
+    this.stdout.clear();
+    this.stderr.clear();
+    this.stdoutOverflowed = false;
+  }
+
+  end(exitCode: number): WasiOutputs {
+    const out = { exitCode, stdout: this.stdout.take(), stderr: this.stderr.take() };
+    this.stdin = EMPTY;
+    return out;
+  }
+}
+
+/** Encodes strings for args_get/environ_get; sizes are UTF-8 bytes including each NUL (not UTF-16 units). */
+export function encodeStrings(strings: readonly string[], field: string): EncodedStrings {
+  const bytes = utf8.encode(strings.length === 0 ? "" : `${strings.join("\0")}\0`);
+  const offsets = new Uint32Array(strings.length);
+  let n = 0;
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0) continue;
+    if (n === strings.length)
+      throw new WasmletError("INVALID_ARGUMENT", `${field}: an entry contains a NUL character`);
+    offsets[n++] = start;
+    start = i + 1;
+  }
+  if (n !== strings.length)
+    throw new WasmletError("INVALID_ARGUMENT", `${field}: an entry contains a NUL character`);
+  return { source: strings, bytes, offsets };
+}
