@@ -1,0 +1,196 @@
+import {
+  codeForStatus,
+  type ErrorCode,
+  type FunctionRecord,
+  HTTP_STATUS,
+  type HttpTriggerRecord,
+  type LogEntry,
+  WasmletError,
+} from "../core/index.js";
+import { API_ERROR_HEADER } from "./http-util.js";
+import type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
+
+export interface ApiClientOptions {
+  /** Base URL of the control port, e.g. `http://127.0.0.1:8081`. */
+  server: string;
+  /** Sent as `Authorization: Bearer <token>` when set. */
+  token?: string;
+}
+
+/** One request to run a function through `/invoke`. */
+export interface InvokeOptions {
+  method?: string;
+  /** Path the function sees, starting with `/` (default `/`). */
+  path?: string;
+  /** Raw query string, without `?`. */
+  query?: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+/** The function's response, as is. */
+export interface InvokeResult {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+const NETWORK_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ECONNRESET",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+]);
+
+/**
+ * Typed client of the control API (the CLI and the e2e tests use it). Every failure is a WasmletError: the
+ * server's code and message for API errors, UNAVAILABLE when the server cannot be reached.
+ */
+export class ApiClient {
+  readonly server: string;
+  readonly #token: string | undefined;
+
+  constructor(opts: ApiClientOptions) {
+    this.server = opts.server.replace(/\/+$/, "");
+    this.#token = opts.token;
+  }
+
+  health(): Promise<{ status: string }> {
+    return this.#json("GET", "/healthz");
+  }
+
+  createFunction(input: CreateFunctionInput): Promise<FunctionRecord> {
+    return this.#json("POST", "/api/v1/functions", input);
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    return (await this.#json<{ items: FunctionRecord[] }>("GET", "/api/v1/functions")).items;
+  }
+
+  getFunction(name: string): Promise<FunctionRecord> {
+    return this.#json("GET", `/api/v1/functions/${encodeURIComponent(name)}`);
+  }
+
+  updateFunction(name: string, input: UpdateFunctionInput): Promise<FunctionRecord> {
+    return this.#json("PUT", `/api/v1/functions/${encodeURIComponent(name)}`, input);
+  }
+
+  async deleteFunction(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/functions/${encodeURIComponent(name)}`);
+  }
+
+  async readLogs(name: string, opts: { after?: number; limit?: number } = {}): Promise<LogEntry[]> {
+    const q = new URLSearchParams();
+    if (opts.after !== undefined) q.set("after", String(opts.after));
+    if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+    const qs = q.size > 0 ? `?${q}` : "";
+    return (
+      await this.#json<{ items: LogEntry[] }>(
+        "GET",
+        `/api/v1/functions/${encodeURIComponent(name)}/logs${qs}`,
+      )
+    ).items;
+  }
+
+  /** Runs the function once; a non-2xx answer of the function is a result, not an error. */
+  async invoke(name: string, opts: InvokeOptions = {}): Promise<InvokeResult> {
+    const path = opts.path ? (opts.path.startsWith("/") ? opts.path : `/${opts.path}`) : "";
+    const qs = opts.query ? `?${opts.query}` : "";
+    const res = await this.#fetch(`/api/v1/functions/${encodeURIComponent(name)}/invoke${path}${qs}`, {
+      method: opts.method ?? "GET",
+      headers: { ...opts.headers, ...this.#auth() },
+      body: typeof opts.body === "string" || opts.body === undefined ? opts.body : new Uint8Array(opts.body),
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    // Errors of the API itself (unknown function, bad token, body too large) are marked; the function's answers are not.
+    if (res.headers.has(API_ERROR_HEADER)) throw apiError(res, body, this.server);
+    const headers: [string, string][] = [];
+    res.headers.forEach((v, k) => {
+      headers.push([k, v]);
+    });
+    return { status: res.status, headers, body };
+  }
+
+  createHttpTrigger(input: CreateHttpTriggerInput): Promise<HttpTriggerRecord> {
+    return this.#json("POST", "/api/v1/triggers/http", input);
+  }
+
+  async listHttpTriggers(): Promise<HttpTriggerRecord[]> {
+    return (await this.#json<{ items: HttpTriggerRecord[] }>("GET", "/api/v1/triggers/http")).items;
+  }
+
+  getHttpTrigger(name: string): Promise<HttpTriggerRecord> {
+    return this.#json("GET", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  async deleteHttpTrigger(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  #auth(): Record<string, string> {
+    return this.#token ? { authorization: `Bearer ${this.#token}` } : {};
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.#request(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  async #request(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json", ...this.#auth() };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.#fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw apiError(res, new Uint8Array(await res.arrayBuffer()), this.server);
+    return res;
+  }
+
+  async #fetch(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`${this.server}${path}`, init);
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code && NETWORK_ERRORS.has(cause.code))
+        throw new WasmletError(
+          "UNAVAILABLE",
+          `cannot reach the wasmlet API at ${this.server} (is "wasmlet serve" running?)`,
+          { cause: e },
+        );
+      throw new WasmletError(
+        "UNAVAILABLE",
+        `request to ${this.server}${path} failed: ${cause?.message ?? String(e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+}
+
+function parseEnvelope(body: Uint8Array): { code?: string; message?: string } | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(body).toString("utf8")) as {
+      error?: { code?: string; message?: string };
+    };
+    return typeof v?.error?.message === "string" ? v.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function apiError(res: Response, body: Uint8Array, server: string): WasmletError {
+  const env = parseEnvelope(body);
+  if (env?.message) {
+    const code = env.code && env.code in HTTP_STATUS ? (env.code as ErrorCode) : codeForStatus(res.status);
+    return new WasmletError(code, env.message);
+  }
+  return new WasmletError(
+    codeForStatus(res.status),
+    `the wasmlet API at ${server} answered HTTP ${res.status}`,
+  );
+}

@@ -1,0 +1,18 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ApiDeps } from "./deps.js";
+import type { KeyedLock } from "./keyed-lock.js";
+
+/** What a route handler gets for one request. */
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  deps: ApiDeps;
+  /** Captured path parts: the resource name, then (for invoke) the rest of the path. */
+  params: string[];
+  /** The raw query string, without `?`. */
+  rawQuery: string;
+  /** Per-function-name lock for read-modify-write sequences. */
+  locks: KeyedLock;
+}
+
+export type RouteHandler = (ctx: RouteContext) => Promise<void>;

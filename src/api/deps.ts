@@ -1,0 +1,33 @@
+import type { Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { ImageBundle } from "../registry/index.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
+import type { Store } from "../store/index.js";
+
+/** Everything the control API works with; the composition root (serve) wires the real parts in. */
+export interface ApiDeps {
+  /** Where functions and triggers are kept; read and written on every request. */
+  store: Store;
+  /** Where function images are pushed, e.g. "127.0.0.1:8081" (the embedded registry on the control port). */
+  registryHost: string;
+  /** A RegistryClient. `push` is called once per new code version, after validation and before the store write;
+   * `resolve` then `pull` (by digest) once per new `image` version, to pin and check it. */
+  registry: {
+    push(ref: string, bundle: ImageBundle): Promise<Digest>;
+    resolve(ref: string): Promise<Digest>;
+    pull(ref: string): Promise<LoadedImage>;
+  };
+  /** Packages uploaded module bytes as an image; called once per new code version, after `inspectModule` accepted them. */
+  buildImage: (opts: {
+    files: ReadonlyMap<string, Uint8Array>;
+    entry: string;
+    format?: "compat-smart" | "wasm-artifact";
+  }) => Promise<ImageBundle>;
+  /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem. */
+  inspectModule: (bytes: Uint8Array) => unknown;
+  /** Runs a function for /invoke (fn test). Provided by the runtime side; may throw a WasmletError (its status is answered). */
+  invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
+  /** Called after a function's current version changed or it was created (prepare before first request); errors are logged, not returned. */
+  onDeploy?(fn: FunctionRecord): Promise<void>;
+  /** Bearer token required on every /api/v1 request when set. */
+  token?: string;
+}

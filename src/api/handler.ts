@@ -1,0 +1,113 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { WasmletError } from "../core/index.js";
+import type { RouteContext, RouteHandler } from "./context.js";
+import type { ApiDeps } from "./deps.js";
+import {
+  createFunction,
+  deleteFunction,
+  functionLogs,
+  getFunction,
+  listFunctions,
+  updateFunction,
+} from "./functions.js";
+import { sendError, sendJson } from "./http-util.js";
+import { invokeFunction } from "./invoke.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
+
+interface Route {
+  re: RegExp;
+  /** Handlers by method; `*` takes any method. */
+  methods: Record<string, RouteHandler>;
+}
+
+const SEG = "([^/]+)";
+const ROUTES: Route[] = [
+  { re: /^\/api\/v1\/functions$/, methods: { GET: listFunctions, POST: createFunction } },
+  {
+    re: new RegExp(`^/api/v1/functions/${SEG}$`),
+    methods: { GET: getFunction, PUT: updateFunction, DELETE: deleteFunction },
+  },
+  { re: new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), methods: { "*": invokeFunction } },
+  { re: new RegExp(`^/api/v1/functions/${SEG}/logs$`), methods: { GET: functionLogs } },
+  { re: /^\/api\/v1\/triggers\/http$/, methods: { GET: listHttpTriggers, POST: createHttpTrigger } },
+  {
+    re: new RegExp(`^/api/v1/triggers/http/${SEG}$`),
+    methods: { GET: getHttpTrigger, DELETE: deleteHttpTrigger },
+  },
+];
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+function authorised(req: IncomingMessage, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  // Hashing first gives equal-length buffers, so the comparison time says nothing about the token.
+  return m !== null && timingSafeEqual(sha256(m[1].trim()), sha256(token));
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new WasmletError("INVALID_ARGUMENT", `path: "${s}" is not a valid percent-encoded segment`);
+  }
+}
+
+/**
+ * The control-plane API as a node:http handler. Answers `/healthz` and everything under `/api/v1` (returning true);
+ * returns false without touching `res` for any other path, so serve can mount it beside the registry.
+ */
+export function createApiHandler(
+  deps: ApiDeps,
+): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const locks = new KeyedLock();
+  return async (req, res) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? "" : url.slice(q + 1);
+    if (path === "/healthz") {
+      sendJson(res, 200, { status: "ok" });
+      return true;
+    }
+    if (path !== "/api/v1" && !path.startsWith("/api/v1/")) return false;
+    try {
+      if (deps.token !== undefined && !authorised(req, deps.token))
+        throw new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
+      const method = req.method ?? "GET";
+      for (const route of ROUTES) {
+        const m = route.re.exec(path);
+        if (!m) continue;
+        const handler = route.methods[method] ?? route.methods["*"];
+        if (!handler) {
+          const allowed = Object.keys(route.methods).join(", ");
+          sendError(
+            res,
+            new WasmletError(
+              "INVALID_ARGUMENT",
+              `method ${method} is not allowed on ${path} (allowed: ${allowed})`,
+            ),
+            405,
+            {
+              allow: allowed,
+            },
+          );
+          return true;
+        }
+        const params = m.slice(1).map((p, i) => (i === 0 && p !== undefined ? decodeSegment(p) : (p ?? "")));
+        const ctx: RouteContext = { req, res, deps, params, rawQuery, locks };
+        await handler(ctx);
+        return true;
+      }
+      throw new WasmletError("NOT_FOUND", `path: no API endpoint at ${path}`);
+    } catch (e) {
+      sendError(res, e);
+      // An unread request body would otherwise be taken as the next request on a kept-alive connection.
+      if (!req.readableEnded) req.resume();
+      return true;
+    }
+  };
+}

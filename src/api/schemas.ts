@@ -1,0 +1,140 @@
+import { z } from "zod";
+import { CONTRACT_NAMES, HTTP_METHODS, NAME_RE, WasmletError } from "../core/index.js";
+
+/** Error text for a field: "is required" when absent, else what it must be. */
+const must = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : what);
+
+const NAME_RULE = "must be 1-63 characters from [a-z0-9-], starting and ending with a letter or digit";
+const nameSchema = z.string({ error: must(NAME_RULE) }).regex(NAME_RE, { error: NAME_RULE });
+
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A file name inside the image root: no directories, ends in .wasm. */
+const FILE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*\.wasm$/;
+
+const positiveInt = (max: number) =>
+  z
+    .int({ error: must("must be a positive integer") })
+    .positive({ error: "must be a positive integer" })
+    .max(max, { error: `must be at most ${max}` });
+
+const limitsSchema = z.strictObject(
+  {
+    timeoutMs: positiveInt(3_600_000).optional(),
+    // wasm32 linear memory cannot pass 4 GiB.
+    memoryMiB: positiveInt(4096).optional(),
+    maxBodyBytes: positiveInt(1024 * 1024 * 1024).optional(),
+  },
+  { error: must("must be an object") },
+);
+
+const functionFields = {
+  contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
+  args: z.array(z.string({ error: "must be a string" }), { error: "must be an array of strings" }).optional(),
+  env: z
+    .record(
+      z.string().regex(ENV_KEY_RE, { error: "is not a valid variable name (use [A-Za-z_][A-Za-z0-9_]*)" }),
+      z.string({ error: "must be a string" }),
+      { error: "must be an object of strings" },
+    )
+    .optional(),
+  limits: limitsSchema.optional(),
+  code: z.base64({ error: "must be the module bytes, base64-encoded" }).optional(),
+  fileName: z
+    .string({ error: "must be a string" })
+    .regex(FILE_NAME_RE, { error: 'must be a file name (no "/") ending in .wasm' })
+    .optional(),
+  image: z.string({ error: "must be an image reference" }).min(1, { error: "must not be empty" }).optional(),
+};
+
+type Source = { code?: string; image?: string; fileName?: string };
+function checkSource(required: boolean) {
+  return (v: Source, ctx: z.RefinementCtx) => {
+    if (v.code !== undefined && v.image !== undefined)
+      ctx.addIssue({ code: "custom", path: ["image"], message: "cannot be given together with code" });
+    else if (required && v.code === undefined && v.image === undefined)
+      ctx.addIssue({ code: "custom", path: ["code"], message: "exactly one of code or image is required" });
+    if (v.fileName !== undefined && v.code === undefined)
+      ctx.addIssue({ code: "custom", path: ["fileName"], message: "is only allowed together with code" });
+  };
+}
+
+export const createFunctionSchema = z
+  .strictObject({ name: nameSchema, ...functionFields }, { error: "must be a JSON object" })
+  .superRefine(checkSource(true));
+export type CreateFunctionInput = z.input<typeof createFunctionSchema>;
+
+export const updateFunctionSchema = z
+  .strictObject(functionFields, { error: "must be a JSON object" })
+  .superRefine(checkSource(false))
+  .superRefine((v, ctx) => {
+    if (Object.values(v).every((x) => x === undefined))
+      ctx.addIssue({ code: "custom", path: [], message: "nothing to update (give at least one field)" });
+  });
+export type UpdateFunctionInput = z.input<typeof updateFunctionSchema>;
+
+const PARAM_RE = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** Why a route path is unacceptable, or undefined. `{param}` segments only when `params`. */
+export function pathProblem(path: string, params: boolean): string | undefined {
+  if (!path.startsWith("/")) return 'must start with "/"';
+  if (/[\s?#\u0000-\u001f\u007f]/.test(path)) return "must not contain spaces, control characters, ? or #";
+  const segments = path.slice(1).split("/");
+  const names = new Set<string>();
+  for (const [i, s] of segments.entries()) {
+    if (s === "." || s === "..") return 'must not contain "." or ".." segments';
+    if (s === "" && i < segments.length - 1) return "must not contain empty segments (//)";
+    if (!s.includes("{") && !s.includes("}")) continue;
+    if (!params) return "{param} segments are only allowed in url";
+    const m = PARAM_RE.exec(s);
+    if (!m) return `segment "${s}" must be a whole {param} with a name from [A-Za-z0-9_]`;
+    if (names.has(m[1])) return `parameter {${m[1]}} appears twice`;
+    names.add(m[1]);
+  }
+  return undefined;
+}
+
+export const createHttpTriggerSchema = z
+  .strictObject(
+    {
+      name: nameSchema,
+      function: nameSchema,
+      methods: z
+        .array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` }), {
+          error: "must be an array of HTTP methods",
+        })
+        .min(1, { error: "must name at least one method" })
+        .optional(),
+      url: z.string({ error: "must be a string" }).optional(),
+      prefix: z.string({ error: "must be a string" }).optional(),
+    },
+    { error: "must be a JSON object" },
+  )
+  .superRefine((v, ctx) => {
+    if ((v.url === undefined) === (v.prefix === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["url"], message: "exactly one of url or prefix is required" });
+      return;
+    }
+    const field = v.url !== undefined ? "url" : "prefix";
+    const problem = pathProblem((v.url ?? v.prefix) as string, field === "url");
+    if (problem) ctx.addIssue({ code: "custom", path: [field], message: problem });
+  });
+export type CreateHttpTriggerInput = z.input<typeof createHttpTriggerSchema>;
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out ? "." : ""}${String(p)}`;
+  return out;
+}
+
+/** Validates `body` against `schema`; every problem becomes part of ONE INVALID_ARGUMENT message naming its field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const parts = r.error.issues.map((iss) => {
+    if (iss.code === "unrecognized_keys")
+      return iss.keys.map((k) => `${formatPath([...iss.path, k])}: unknown field`).join("; ");
+    const message = iss.code === "invalid_key" ? (iss.issues[0]?.message ?? iss.message) : iss.message;
+    return `${formatPath(iss.path) || "body"}: ${message}`;
+  });
+  throw new WasmletError("INVALID_ARGUMENT", parts.join("; "));
+}

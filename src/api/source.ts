@@ -1,0 +1,88 @@
+import {
+  type Digest,
+  type FunctionVersion,
+  isWasmletError,
+  toWasmletError,
+  WasmletError,
+} from "../core/index.js";
+import { formatReference, parseReference } from "../registry/index.js";
+import type { ApiDeps } from "./deps.js";
+
+/** Where a new version's module comes from: uploaded bytes, or an image someone else pushed. */
+export interface VersionSource {
+  code?: string;
+  fileName?: string;
+  image?: string;
+}
+
+/** Checks an image reference's syntax up front, so a typo fails before any network work. */
+export function checkImageReference(ref: string): void {
+  try {
+    parseReference(ref);
+  } catch (e) {
+    throw new WasmletError("INVALID_ARGUMENT", `image: ${toWasmletError(e).message}`);
+  }
+}
+
+function inspect(deps: ApiDeps, bytes: Uint8Array, field: string): void {
+  try {
+    deps.inspectModule(bytes);
+  } catch (e) {
+    const err = toWasmletError(e, "INVALID_MODULE");
+    throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
+  }
+}
+
+/** A registry that answered "no such repository/manifest" makes a 404; anything else a 400 naming the reason. */
+function pullError(ref: string, e: unknown): WasmletError {
+  const reason = toWasmletError(e).message;
+  const unknown = isWasmletError(e, "NOT_FOUND") || /\b404\b|_UNKNOWN\b/.test(reason);
+  return new WasmletError(
+    unknown ? "NOT_FOUND" : "INVALID_ARGUMENT",
+    `image: cannot pull ${ref}: ${reason}`,
+    {
+      cause: e,
+    },
+  );
+}
+
+/**
+ * Makes the image of a new version and pins it to a digest: uploaded code is inspected, packaged and pushed to
+ * `<registryHost>/functions/<name>:v<version>`; an image reference is resolved, pulled once by digest and
+ * inspected. Nothing is stored here; a failure leaves no trace but (for code) an unreferenced tag.
+ */
+export async function makeVersion(
+  deps: ApiDeps,
+  name: string,
+  version: number,
+  src: VersionSource,
+): Promise<FunctionVersion> {
+  const createdAt = new Date().toISOString();
+  if (src.code !== undefined) {
+    const bytes = new Uint8Array(Buffer.from(src.code, "base64"));
+    inspect(deps, bytes, "code");
+    const entry = `/${src.fileName ?? `${name}.wasm`}`;
+    const bundle = await deps.buildImage({ files: new Map([[entry, bytes]]), entry });
+    const image = `${deps.registryHost}/functions/${name}:v${version}`;
+    const digest = await deps.registry.push(image, bundle);
+    return { version, image, digest, createdAt };
+  }
+  const ref = src.image;
+  if (ref === undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "code: exactly one of code or image is required");
+  checkImageReference(ref);
+  let digest: Digest;
+  try {
+    digest = await deps.registry.resolve(ref);
+  } catch (e) {
+    throw pullError(ref, e);
+  }
+  let module: Uint8Array;
+  try {
+    module = (await deps.registry.pull(formatReference({ ...parseReference(ref), digest }))).module;
+  } catch (e) {
+    throw pullError(ref, e);
+  }
+  inspect(deps, module, `image: ${ref}`);
+  return { version, image: ref, digest, createdAt };
+}
