@@ -11,43 +11,59 @@ export function registerServe(program: Command): void {
     .option("--data-dir <dir>", "where state (SQLite) and the registry live", ".wasmlet")
     .option("--listen <host:port>", "public port: the router", "127.0.0.1:8080")
     .option("--control <host:port>", "control port: API + OCI registry (/v2)", "127.0.0.1:8081")
-    .option("--token-file <file>", "bearer token required on the control port (needed when it is not loopback)")
+    .option(
+      "--token-file <file>",
+      "bearer token required on the control port (needed when it is not loopback)",
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
-    .action(async (opts: { dataDir: string; listen: string; control: string; tokenFile?: string; demo?: boolean }) => {
-      let token: string | undefined;
-      if (opts.tokenFile) {
-        try {
-          token = readFileSync(opts.tokenFile, "utf8").trim();
-        } catch (e) {
-          throw new WasmletError("INVALID_ARGUMENT", `--token-file: cannot read ${opts.tokenFile}: ${(e as Error).message}`);
+    .action(
+      async (opts: {
+        dataDir: string;
+        listen: string;
+        control: string;
+        tokenFile?: string;
+        demo?: boolean;
+      }) => {
+        let token: string | undefined;
+        if (opts.tokenFile) {
+          try {
+            token = readFileSync(opts.tokenFile, "utf8").trim();
+          } catch (e) {
+            throw new WasmletError(
+              "INVALID_ARGUMENT",
+              `--token-file: cannot read ${opts.tokenFile}: ${(e as Error).message}`,
+            );
+          }
+          if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
-        if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
-      }
-      const s = await serve({
-        dataDir: opts.dataDir,
-        listen: parseHostPort(opts.listen, "--listen"),
-        control: parseHostPort(opts.control, "--control"),
-        token,
-      });
-      console.log(`wasmlet: router on ${s.routerUrl}`);
-      console.log(`wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`);
-      console.log(`wasmlet: state in ${opts.dataDir}`);
-      if (opts.demo) {
-        const lines = await deployExamples(s.controlUrl, s.routerUrl, token);
-        console.log("wasmlet: examples deployed; try:");
-        for (const l of lines) console.log(`  ${l}`);
-        console.log("  npx wasmlet fn list");
-      }
-      let stopping = false;
-      const stop = () => {
-        if (stopping) return;
-        stopping = true;
-        s.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
+        const s = await serve({
+          dataDir: opts.dataDir,
+          listen: parseHostPort(opts.listen, "--listen"),
+          control: parseHostPort(opts.control, "--control"),
+          token,
+        });
+        console.log(`wasmlet: router on ${s.routerUrl}`);
+        console.log(
+          `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
         );
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+        console.log(`wasmlet: state in ${opts.dataDir}`);
+        if (opts.demo) {
+          const lines = await deployExamples(s.controlUrl, s.routerUrl, token);
+          console.log("wasmlet: examples deployed; try:");
+          for (const l of lines) console.log(`  ${l}`);
+          console.log("  npx wasmlet fn list");
+        }
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          s.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      },
+    );
 }

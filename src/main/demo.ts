@@ -27,7 +27,11 @@ const EXAMPLES_DIR = fileURLToPath(new URL("../../../examples/", import.meta.url
  * Deploys the bundled examples through the control API (as a user would with the CLI), skipping those that
  * already exist, and returns the commands to call them.
  */
-export async function deployExamples(controlUrl: string, routerUrl: string, token?: string): Promise<string[]> {
+export async function deployExamples(
+  controlUrl: string,
+  routerUrl: string,
+  token?: string,
+): Promise<string[]> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   const lines: string[] = [];

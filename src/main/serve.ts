@@ -57,14 +57,22 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const router = new Router({
     store,
     invoker: runtime,
-    onPrepareError: (fn, e) => log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
+    onPrepareError: (fn, e) =>
+      log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
   });
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
   const controlServer = createServer((req, res) => {
-    if (req.url?.startsWith("/v2") && config.token && req.headers.authorization !== `Bearer ${config.token}`) {
-      res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="wasmlet"' });
+    if (
+      req.url?.startsWith("/v2") &&
+      config.token &&
+      req.headers.authorization !== `Bearer ${config.token}`
+    ) {
+      res.writeHead(401, {
+        "content-type": "application/json",
+        "www-authenticate": 'Bearer realm="wasmlet"',
+      });
       res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "a bearer token is required" }] }));
       return;
     }
@@ -78,7 +86,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       (handled) => {
         if (!handled && !res.headersSent) {
           res.writeHead(404, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: { code: "NOT_FOUND", message: `no such endpoint: ${req.method} ${req.url}` } }));
+          res.end(
+            JSON.stringify({
+              error: { code: "NOT_FOUND", message: `no such endpoint: ${req.method} ${req.url}` },
+            }),
+          );
         }
       },
       (e) => {
