@@ -1,0 +1,182 @@
+import { posix } from "node:path";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import tar from "tar-stream";
+import { type Digest, sha256Digest, WasmletError } from "../core/index.js";
+import {
+  type Descriptor,
+  MEDIA_TYPES,
+  WASM_VARIANT_ANNOTATION,
+  WASM_VARIANT_COMPAT_SMART,
+} from "./media-types.js";
+
+const gzipAsync = promisify(gzip);
+
+/** A manifest and the blobs it references, ready to push (or just built). */
+export interface ImageBundle {
+  /** The manifest bytes exactly as pushed: its digest is the image's identity. */
+  manifest: Uint8Array;
+  manifestDigest: Digest;
+  /** Media type of the manifest (the `Content-Type` it is pushed with). */
+  mediaType: string;
+  /** Config and layer blobs by digest. */
+  blobs: Map<Digest, Uint8Array>;
+}
+
+export interface BuildImageOptions {
+  /** Files of the image's root filesystem: absolute path → bytes. */
+  files: ReadonlyMap<string, Uint8Array>;
+  /** Path of the wasm module that runs; must be a key of `files`. */
+  entry: string;
+  /** `compat-smart` (default): a runnable OCI image crun's wasm handler accepts; `wasm-artifact`: CNCF wasm artifact. */
+  format?: "compat-smart" | "wasm-artifact";
+  /** Function arguments, stored as the config's `Cmd` (compat-smart only). */
+  args?: string[];
+  /** `KEY=VALUE` strings, stored as the config's `Env` (compat-smart only). */
+  env?: string[];
+  /** Extra manifest annotations. */
+  annotations?: Record<string, string>;
+}
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+/** Every timestamp in a built image: the same files must give the same digest on any day. */
+const EPOCH = new Date(0);
+const EPOCH_ISO = "1970-01-01T00:00:00Z";
+
+export function isWasmModule(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && WASM_MAGIC.every((b, i) => bytes[i] === b);
+}
+
+function checkPath(p: string): string {
+  if (typeof p !== "string" || !p.startsWith("/") || p === "/" || posix.normalize(p) !== p || p.endsWith("/"))
+    throw new WasmletError("INVALID_ARGUMENT", `files: "${p}" is not a normalized absolute file path`);
+  return p;
+}
+
+/** Builds the image a function runs from. Same inputs → same bytes → same manifest digest. */
+export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> {
+  const format = opts.format ?? "compat-smart";
+  for (const p of opts.files.keys()) checkPath(p);
+  const module = opts.files.get(opts.entry);
+  if (module === undefined)
+    throw new WasmletError("INVALID_ARGUMENT", `entry: "${opts.entry}" is not one of the image's files`);
+  if (!isWasmModule(module))
+    throw new WasmletError(
+      "INVALID_MODULE",
+      `entry: "${opts.entry}" is not a WebAssembly module (bad magic)`,
+    );
+  if (format === "wasm-artifact") {
+    if (opts.files.size !== 1)
+      throw new WasmletError("INVALID_ARGUMENT", "files: a wasm-artifact image holds only the entry module");
+    return buildWasmArtifact(module, opts.annotations);
+  }
+  if (format !== "compat-smart")
+    throw new WasmletError("INVALID_ARGUMENT", `format: "${format}" is not known`);
+  return buildCompatSmart(opts);
+}
+
+async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
+  const tarBytes = await deterministicTar(opts.files, opts.entry);
+  const layer = new Uint8Array(await gzipAsync(tarBytes));
+  const config: Record<string, unknown> = {
+    created: EPOCH_ISO,
+    architecture: "wasm",
+    os: "wasip1",
+    config: {
+      Entrypoint: [opts.entry],
+      ...(opts.args?.length ? { Cmd: [...opts.args] } : {}),
+      ...(opts.env?.length ? { Env: [...opts.env] } : {}),
+    },
+    rootfs: { type: "layers", diff_ids: [sha256Digest(tarBytes)] },
+  };
+  return assemble(MEDIA_TYPES.config, config, [{ mediaType: MEDIA_TYPES.layerTarGzip, bytes: layer }], {
+    [WASM_VARIANT_ANNOTATION]: WASM_VARIANT_COMPAT_SMART,
+    ...opts.annotations,
+  });
+}
+
+function buildWasmArtifact(module: Uint8Array, annotations?: Record<string, string>): Promise<ImageBundle> {
+  const layerDigest = sha256Digest(module);
+  const config = { created: EPOCH_ISO, architecture: "wasm", os: "wasip1", layerDigests: [layerDigest] };
+  return Promise.resolve(
+    assemble(
+      MEDIA_TYPES.wasmConfig,
+      config,
+      [{ mediaType: MEDIA_TYPES.wasmLayer, bytes: module }],
+      annotations,
+    ),
+  );
+}
+
+function assemble(
+  configType: string,
+  config: unknown,
+  layers: { mediaType: string; bytes: Uint8Array }[],
+  annotations?: Record<string, string>,
+): ImageBundle {
+  const blobs = new Map<Digest, Uint8Array>();
+  const describe = (mediaType: string, bytes: Uint8Array): Descriptor => {
+    const digest = sha256Digest(bytes);
+    blobs.set(digest, bytes);
+    return { mediaType, digest, size: bytes.length };
+  };
+  const configBytes = new TextEncoder().encode(JSON.stringify(config));
+  const manifest: Record<string, unknown> = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    config: describe(configType, configBytes),
+    layers: layers.map((l) => describe(l.mediaType, l.bytes)),
+  };
+  if (annotations && Object.keys(annotations).length > 0) manifest.annotations = sortKeys(annotations);
+  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
+  return {
+    manifest: manifestBytes,
+    manifestDigest: sha256Digest(manifestBytes),
+    mediaType: MEDIA_TYPES.manifest,
+    blobs,
+  };
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A tar with sorted entries, parent directories, epoch mtimes and root ownership. */
+async function deterministicTar(files: ReadonlyMap<string, Uint8Array>, entry: string): Promise<Uint8Array> {
+  const dirs = new Set<string>();
+  for (const p of files.keys()) {
+    for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) dirs.add(d);
+  }
+  const entries = [
+    ...[...dirs].map((d) => ({ path: d, dir: true })),
+    ...[...files.keys()].map((p) => ({ path: p, dir: false })),
+  ];
+  // Byte order, not locale order: the digest must not depend on the machine's collation.
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const pack = tar.pack();
+  const chunks: Uint8Array[] = [];
+  const done = (async () => {
+    for await (const c of pack) chunks.push(c as Uint8Array);
+  })();
+  const common = { mtime: EPOCH, uid: 0, gid: 0, uname: "", gname: "" };
+  for (const e of entries) {
+    const name = e.path.slice(1);
+    if (e.dir) pack.entry({ ...common, name: `${name}/`, type: "directory", mode: 0o755 });
+    else {
+      const bytes = files.get(e.path)!;
+      pack.entry(
+        {
+          ...common,
+          name,
+          type: "file",
+          mode: e.path === entry || e.path.endsWith(".wasm") ? 0o755 : 0o644,
+          size: bytes.length,
+        },
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+      );
+    }
+  }
+  pack.finalize();
+  await done;
+  return new Uint8Array(Buffer.concat(chunks));
+}

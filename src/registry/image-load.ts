@@ -1,0 +1,242 @@
+import { posix } from "node:path";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
+import tar from "tar-stream";
+import { type Digest, isDigest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
+import { isWasmModule } from "./image-build.js";
+import {
+  type Descriptor,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  MEDIA_TYPES,
+  TAR_LAYER_TYPES,
+  WASM_LAYER_TYPES,
+} from "./media-types.js";
+
+const gunzipAsync = promisify(gunzip);
+
+/** Where loadImage() gets content from; each method returns bytes whose digest it has already verified. */
+export interface ContentSource {
+  manifest(target: string): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }>;
+  blob(desc: Descriptor): Promise<Uint8Array>;
+}
+
+/** Platforms a wasm image index may name for a WASI preview1 module. */
+const WASM_OSES = new Set(["wasip1", "wasi"]);
+const MAX_INDEX_DEPTH = 3;
+const MAX_SYMLINK_HOPS = 8;
+
+interface ImageManifest {
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+export function pullError(ref: string, why: string, cause?: unknown): WasmletError {
+  return new WasmletError(
+    "IMAGE_PULL_FAILED",
+    `image ${ref}: ${why}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function parseJson(ref: string, bytes: Uint8Array, what: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch (e) {
+    throw pullError(ref, `${what} is not valid JSON`, e);
+  }
+  throw pullError(ref, `${what} is not a JSON object`);
+}
+
+function checkDescriptor(ref: string, d: unknown, what: string): Descriptor {
+  const o = d as Descriptor | undefined;
+  if (
+    !o ||
+    typeof o.mediaType !== "string" ||
+    typeof o.digest !== "string" ||
+    !isDigest(o.digest) ||
+    typeof o.size !== "number"
+  )
+    throw pullError(ref, `${what} is not a valid sha256 descriptor`);
+  return o;
+}
+
+/** Picks the wasm entry of an index: architecture `wasm`, os `wasip1` or `wasi`. */
+export function selectWasmPlatform(ref: string, index: Record<string, unknown>): Descriptor {
+  const list = Array.isArray(index.manifests) ? index.manifests : [];
+  const descs = list.map((d, i) => checkDescriptor(ref, d, `index entry ${i}`));
+  const hit = descs.find((d) => d.platform?.architecture === "wasm" && WASM_OSES.has(d.platform?.os ?? ""));
+  if (hit) return hit;
+  const seen = descs.map((d) => `${d.platform?.os ?? "?"}/${d.platform?.architecture ?? "?"}`).join(", ");
+  throw pullError(ref, `the image index has no wasm/wasip1 platform entry (it has: ${seen || "none"})`);
+}
+
+/** Follows indexes to the wasm platform manifest; returns it parsed with its digest. */
+export async function resolveManifest(
+  ref: string,
+  src: ContentSource,
+  target: string,
+): Promise<{ digest: Digest; manifest: Record<string, unknown>; mediaType: string }> {
+  let next = target;
+  for (let depth = 0; depth <= MAX_INDEX_DEPTH; depth++) {
+    const got = await src.manifest(next);
+    const json = parseJson(ref, got.bytes, "the manifest");
+    const mediaType = typeof json.mediaType === "string" ? json.mediaType : got.mediaType;
+    if (INDEX_TYPES.has(mediaType) || (Array.isArray(json.manifests) && !json.layers)) {
+      next = selectWasmPlatform(ref, json).digest;
+      continue;
+    }
+    return { digest: got.digest, manifest: json, mediaType };
+  }
+  throw pullError(ref, `image indexes nest deeper than ${MAX_INDEX_DEPTH} levels`);
+}
+
+/** Pulls everything an image needs to run and unpacks it (see RegistryClient.pull). */
+export async function loadImage(ref: string, src: ContentSource, target: string): Promise<LoadedImage> {
+  const { digest, manifest: m, mediaType } = await resolveManifest(ref, src, target);
+  if (!IMAGE_MANIFEST_TYPES.has(mediaType) && m.schemaVersion !== 2)
+    throw pullError(ref, `manifest media type "${mediaType}" is not an image manifest`);
+  const manifest: ImageManifest = {
+    config: checkDescriptor(ref, m.config, "the manifest's config"),
+    layers: (Array.isArray(m.layers) ? m.layers : []).map((l, i) => checkDescriptor(ref, l, `layer ${i}`)),
+  };
+  const wasmLayers = manifest.layers.filter((l) => WASM_LAYER_TYPES.has(l.mediaType));
+  if (manifest.config.mediaType === MEDIA_TYPES.wasmConfig || wasmLayers.length > 0) {
+    // A wasm artifact: the (first) wasm layer is the module itself; Spin's extra layers are not files.
+    if (wasmLayers.length === 0) throw pullError(ref, "the wasm artifact has no application/wasm layer");
+    const module = await src.blob(wasmLayers[0]);
+    if (!isWasmModule(module))
+      throw pullError(ref, `layer ${wasmLayers[0].digest} is not a WebAssembly module`);
+    const entry = "/module.wasm";
+    return { digest, entry, module, files: new Map([[entry, module]]) };
+  }
+  const config = parseJson(ref, await src.blob(manifest.config), "the image config");
+  const diffIds = (config.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
+  const fs = new Map<string, Node>();
+  for (const [i, layer] of manifest.layers.entries()) {
+    const kind = TAR_LAYER_TYPES.get(layer.mediaType);
+    if (!kind)
+      throw pullError(ref, `layer ${i} has media type "${layer.mediaType}", which wasmlet cannot unpack`);
+    const raw = await src.blob(layer);
+    let tarBytes: Uint8Array;
+    try {
+      tarBytes = kind.gzip ? new Uint8Array(await gunzipAsync(raw)) : raw;
+    } catch (e) {
+      throw pullError(ref, `layer ${layer.digest} is not valid gzip`, e);
+    }
+    const want = Array.isArray(diffIds) ? diffIds[i] : undefined;
+    if (typeof want === "string" && want.startsWith("sha256:") && sha256Digest(tarBytes) !== want)
+      throw pullError(ref, `layer ${i}'s uncompressed digest does not match rootfs.diff_ids[${i}] ${want}`);
+    await applyLayer(ref, fs, tarBytes);
+  }
+  const files = regularFiles(fs);
+  const entry = pickEntry(ref, config, files);
+  return { digest, entry, module: files.get(entry)!, files };
+}
+
+type Node = { kind: "file"; data: Uint8Array } | { kind: "symlink"; target: string };
+
+function removeTree(fs: Map<string, Node>, path: string, self: boolean): void {
+  const prefix = path === "/" ? "/" : `${path}/`;
+  for (const p of [...fs.keys()]) if ((self && p === path) || p.startsWith(prefix)) fs.delete(p);
+}
+
+/** Applies one layer on top of the lower ones, honouring OCI whiteouts (layer.md, "Whiteouts"). */
+async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Array): Promise<void> {
+  const entries: { path: string; type: string; data?: Uint8Array; linkname?: string }[] = [];
+  const extract = tar.extract();
+  const done = (async () => {
+    for await (const e of extract) {
+      const chunks: Buffer[] = [];
+      for await (const c of e) chunks.push(c as Buffer);
+      const h = e.header;
+      entries.push({
+        path: posix.normalize(`/${h.name}`).replace(/\/+$/, "") || "/",
+        type: h.type ?? "file",
+        data: new Uint8Array(Buffer.concat(chunks)),
+        linkname: h.linkname ?? undefined,
+      });
+    }
+  })();
+  extract.end(Buffer.from(tarBytes.buffer, tarBytes.byteOffset, tarBytes.length));
+  try {
+    await done;
+  } catch (e) {
+    throw pullError(ref, "a layer is not a valid tar archive", e);
+  }
+  // Whiteouts hide lower layers only, whatever their position in this layer: apply them first.
+  for (const e of entries) {
+    const base = posix.basename(e.path);
+    if (base === ".wh..wh..opq") removeTree(fs, posix.dirname(e.path), false);
+    else if (base.startsWith(".wh.")) removeTree(fs, posix.join(posix.dirname(e.path), base.slice(4)), true);
+  }
+  for (const e of entries) {
+    if (posix.basename(e.path).startsWith(".wh.") || e.path === "/") continue;
+    switch (e.type) {
+      case "file":
+      case "contiguous-file":
+        removeTree(fs, e.path, true);
+        fs.set(e.path, { kind: "file", data: e.data ?? new Uint8Array() });
+        break;
+      case "link": {
+        const target = fs.get(posix.normalize(`/${e.linkname ?? ""}`));
+        removeTree(fs, e.path, true);
+        if (target) fs.set(e.path, target);
+        break;
+      }
+      case "symlink":
+        removeTree(fs, e.path, true);
+        fs.set(e.path, { kind: "symlink", target: e.linkname ?? "" });
+        break;
+      case "directory":
+        if (fs.get(e.path)) fs.delete(e.path);
+        break;
+      default: // devices and fifos mean nothing to a wasm module
+        break;
+    }
+  }
+}
+
+function resolveLink(fs: Map<string, Node>, path: string): Uint8Array | undefined {
+  let p = path;
+  for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+    const n = fs.get(p);
+    if (!n) return undefined;
+    if (n.kind === "file") return n.data;
+    p = n.target.startsWith("/") ? posix.normalize(n.target) : posix.join(posix.dirname(p), n.target);
+  }
+  return undefined;
+}
+
+/** Regular files by path; a symlink to a regular file appears as a copy of it. */
+function regularFiles(fs: Map<string, Node>): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const p of [...fs.keys()].sort()) {
+    const data = resolveLink(fs, p);
+    if (data) out.set(p, data);
+  }
+  return out;
+}
+
+/** The module crun would run: Entrypoint[0], else Cmd[0], relative to WorkingDir. */
+function pickEntry(ref: string, config: Record<string, unknown>, files: Map<string, Uint8Array>): string {
+  const c = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; WorkingDir?: unknown };
+  const first = (v: unknown) => (Array.isArray(v) && typeof v[0] === "string" ? (v[0] as string) : undefined);
+  const exe = first(c.Entrypoint) ?? first(c.Cmd);
+  if (exe === undefined) {
+    const modules = [...files].filter(([, data]) => isWasmModule(data));
+    if (modules.length === 1) return modules[0][0];
+    throw pullError(
+      ref,
+      "the image config names no Entrypoint or Cmd, and the image has no single wasm module",
+    );
+  }
+  const cwd = typeof c.WorkingDir === "string" && c.WorkingDir.startsWith("/") ? c.WorkingDir : "/";
+  const entry = posix.resolve(cwd, exe);
+  const data = files.get(entry);
+  if (!data) throw pullError(ref, `the entrypoint ${entry} is not a file in the image`);
+  if (!isWasmModule(data)) throw pullError(ref, `the entrypoint ${entry} is not a WebAssembly module`);
+  return entry;
+}

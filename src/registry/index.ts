@@ -1,0 +1,11 @@
+export { isLoopbackRegistry, RegistryClient, type RegistryClientOptions } from "./client.js";
+export type { RegistryAuth } from "./client-auth.js";
+export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";
+export {
+  type Descriptor,
+  MEDIA_TYPES,
+  WASM_VARIANT_ANNOTATION,
+  WASM_VARIANT_COMPAT_SMART,
+} from "./media-types.js";
+export { formatReference, type ImageReference, parseReference } from "./reference.js";
+export { RegistryServer, type RegistryServerOptions } from "./server.js";

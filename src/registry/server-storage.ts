@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Digest } from "../core/index.js";
+
+/**
+ * The embedded registry's disk layout under `root`:
+ *   blobs/sha256/ab/<hex>                       content (manifests too), written once, atomically
+ *   repositories/<repo>/_layers/<hex>           the blob is in the repository (empty file)
+ *   repositories/<repo>/_manifests/<hex>        the manifest is in the repository (holds its media type)
+ *   repositories/<repo>/_tags/<tag>             holds the digest the tag points to
+ *   repositories/<repo>/_referrers/<subject-hex>/<hex>   a manifest whose `subject` is that digest
+ *   uploads/<uuid>/{data,info.json}             uploads in progress
+ *   tmp/                                         staging for atomic writes
+ * Names starting with `_` cannot be repository components (the spec's name regex), so a repository's own
+ * entries never collide with a nested repository's path.
+ */
+export class RegistryStorage {
+  constructor(readonly root: string) {}
+
+  hex(d: Digest): string {
+    return d.slice("sha256:".length);
+  }
+
+  blobPath(d: Digest): string {
+    const h = this.hex(d);
+    return join(this.root, "blobs", "sha256", h.slice(0, 2), h);
+  }
+
+  repoDir(repo: string): string {
+    return join(this.root, "repositories", ...repo.split("/"));
+  }
+
+  layerLink(repo: string, d: Digest): string {
+    return join(this.repoDir(repo), "_layers", this.hex(d));
+  }
+
+  manifestLink(repo: string, d: Digest): string {
+    return join(this.repoDir(repo), "_manifests", this.hex(d));
+  }
+
+  tagPath(repo: string, tag: string): string {
+    return join(this.repoDir(repo), "_tags", tag);
+  }
+
+  referrersDir(repo: string, subject: Digest): string {
+    return join(this.repoDir(repo), "_referrers", this.hex(subject));
+  }
+
+  uploadDir(uuid: string): string {
+    return join(this.root, "uploads", uuid);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return stat(path).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    return stat(path).then(
+      (s) => s.size,
+      () => undefined,
+    );
+  }
+
+  /** Writes a small file so that readers see the old content or the new one, never a part. */
+  async writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+    const tmp = join(this.root, "tmp", randomUUID());
+    await mkdir(join(this.root, "tmp"), { recursive: true });
+    const fh = await open(tmp, "w");
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.moveInto(tmp, path);
+  }
+
+  /** Renames a finished, fsynced file to its final place and makes the rename durable. */
+  async moveInto(from: string, to: string): Promise<void> {
+    const dir = join(to, "..");
+    await mkdir(dir, { recursive: true });
+    await rename(from, to);
+    const dh = await open(dir, "r");
+    try {
+      await dh.sync();
+    } catch {
+      // some filesystems refuse fsync on directories; the rename is still atomic
+    } finally {
+      await dh.close();
+    }
+  }
+
+  async fsyncFile(path: string): Promise<void> {
+    const fh = await open(path, "r+");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    return readFile(path, "utf8").then(
+      (s) => s,
+      () => undefined,
+    );
+  }
+
+  async readBytes(path: string): Promise<Buffer | undefined> {
+    return readFile(path).then(
+      (b) => b,
+      () => undefined,
+    );
+  }
+
+  async list(dir: string): Promise<string[]> {
+    return readdir(dir).then(
+      (names) => names.sort(),
+      () => [],
+    );
+  }
+
+  async remove(path: string): Promise<boolean> {
+    return unlink(path).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async removeTree(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true });
+  }
+
+  async repoExists(repo: string): Promise<boolean> {
+    const dir = this.repoDir(repo);
+    for (const sub of ["_manifests", "_layers", "_tags"]) if (await this.exists(join(dir, sub))) return true;
+    return false;
+  }
+
+  /** Every repository name, sorted. */
+  async repositories(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, prefix: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      if (
+        prefix &&
+        entries.some((e) => e.isDirectory() && ["_manifests", "_layers", "_tags"].includes(e.name))
+      )
+        out.push(prefix);
+      for (const e of entries)
+        if (e.isDirectory() && !e.name.startsWith("_"))
+          await walk(join(dir, e.name), prefix ? `${prefix}/${e.name}` : e.name);
+    };
+    await walk(join(this.root, "repositories"), "");
+    return out.sort();
+  }
+}

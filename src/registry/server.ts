@@ -1,0 +1,125 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isRepositoryName } from "./reference.js";
+import { BlobHandlers } from "./server-blobs.js";
+import { OciError, sendError, sendJson } from "./server-http.js";
+import { ManifestHandlers } from "./server-manifests.js";
+import { RegistryStorage } from "./server-storage.js";
+
+export interface RegistryServerOptions {
+  /** Data directory for blobs, manifests, tags and uploads; created on first write. */
+  root: string;
+  /** Largest blob one upload may hold, in bytes (413 beyond). Default 1 GiB. */
+  maxUploadBytes?: number;
+  /** Uploads untouched for this long are removed by sweepUploads(). Default 1 hour. */
+  staleUploadMs?: number;
+  /** How often the server sweeps stale uploads on its own; 0 disables it. Default 10 minutes. */
+  sweepIntervalMs?: number;
+}
+
+type Route = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  m: RegExpExecArray,
+  q: URLSearchParams,
+) => Promise<void>;
+
+/** The embedded registry (OCI distribution spec v1.1): a request handler mounted under /v2/. */
+export class RegistryServer {
+  private readonly blobs: BlobHandlers;
+  private readonly manifests: ManifestHandlers;
+  private readonly staleUploadMs: number;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly routes: [RegExp, Partial<Record<string, Route>>][];
+
+  constructor(opts: RegistryServerOptions) {
+    const store = new RegistryStorage(opts.root);
+    this.blobs = new BlobHandlers(store, opts.maxUploadBytes ?? 1024 ** 3);
+    this.manifests = new ManifestHandlers(store);
+    this.staleUploadMs = opts.staleUploadMs ?? 60 * 60 * 1000;
+    const every = opts.sweepIntervalMs ?? 10 * 60 * 1000;
+    if (every > 0) {
+      this.timer = setInterval(() => void this.sweepUploads().catch(() => {}), every);
+      this.timer.unref();
+    }
+    const b = this.blobs;
+    const mf = this.manifests;
+    this.routes = [
+      [/^\/v2\/?$/, { GET: async (_req, res) => sendJson(res, 200, {}) }],
+      [/^\/v2\/_catalog$/, { GET: (_req, res, _m, q) => mf.catalog(res, q) }],
+      [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => b.start(req, res, m[1], q) }],
+      [
+        /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
+        {
+          PATCH: (req, res, m) => b.patch(req, res, m[1], m[2]),
+          PUT: (req, res, m, q) => b.finish(req, res, m[1], m[2], q),
+          GET: (_req, res, m) => b.status(res, m[1], m[2]),
+          DELETE: (_req, res, m) => b.cancel(res, m[1], m[2]),
+        },
+      ],
+      [
+        /^\/v2\/(.+)\/blobs\/([^/]+)$/,
+        {
+          GET: (req, res, m) => b.get(req, res, m[1], m[2]),
+          HEAD: (req, res, m) => b.get(req, res, m[1], m[2]),
+          DELETE: (_req, res, m) => b.delete(res, m[1], m[2]),
+        },
+      ],
+      [
+        /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+        {
+          GET: (req, res, m) => mf.get(req, res, m[1], m[2]),
+          HEAD: (req, res, m) => mf.get(req, res, m[1], m[2]),
+          PUT: (req, res, m, q) => mf.put(req, res, m[1], m[2], q),
+          DELETE: (_req, res, m) => mf.delete(res, m[1], m[2]),
+        },
+      ],
+      [/^\/v2\/(.+)\/tags\/list$/, { GET: (_req, res, m, q) => mf.tags(res, m[1], q) }],
+      [/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: (_req, res, m, q) => mf.referrers(res, m[1], m[2], q) }],
+    ];
+  }
+
+  /** Handles the request if its path starts with /v2 (returns true), else returns false without touching res. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? "";
+    if (!/^\/v2(\/|\?|$)/.test(url)) return false;
+    const work = this.dispatch(req, res, url).catch((e) => sendError(req, res, e));
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+    return true;
+  }
+
+  /** Removes uploads untouched for longer than the stale age (default 1 h); returns how many went. */
+  sweepUploads(maxAgeMs = this.staleUploadMs): Promise<number> {
+    return this.blobs.sweepUploads(maxAgeMs);
+  }
+
+  /** Stops the sweep timer and waits for requests in progress to finish. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, rawUrl: string): Promise<void> {
+    const q = rawUrl.indexOf("?");
+    const query = new URLSearchParams(q >= 0 ? rawUrl.slice(q + 1) : "");
+    let path: string;
+    try {
+      path = decodeURIComponent(q >= 0 ? rawUrl.slice(0, q) : rawUrl);
+    } catch {
+      throw new OciError(400, "NAME_INVALID", "the request path is not valid percent-encoding");
+    }
+    for (const [re, methods] of this.routes) {
+      const m = re.exec(path);
+      if (!m) continue;
+      // Every name is checked against the spec's regex before it reaches the disk: no `..`, no absolute paths.
+      if (m[1] !== undefined && !m[0].startsWith("/v2/_catalog") && !isRepositoryName(m[1]))
+        throw new OciError(400, "NAME_INVALID", `repository name "${m[1]}" is not valid`, { name: m[1] });
+      const route = methods[req.method ?? "GET"];
+      if (!route) throw new OciError(405, "UNSUPPORTED", `${req.method} is not supported on ${path}`);
+      await route(req, res, m, query);
+      return;
+    }
+    throw new OciError(404, "NAME_UNKNOWN", `no registry endpoint at ${path}`);
+  }
+}
