@@ -1,0 +1,10 @@
+export { inspectModule, type ModuleInfo, WASI_MODULE } from "./inspect.js";
+export {
+  DEADLINE_IMPORT,
+  FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
+  type Instrumented,
+  type InstrumentOptions,
+  instrumentModule,
+} from "./instrument.js";
+export type { ExternKind } from "./module.js";

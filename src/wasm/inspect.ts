@@ -1,0 +1,143 @@
+import { WasmletError } from "../core/index.js";
+import { Reader } from "./bytes.js";
+import { BLOCKER_REASONS, ExprScan, scanExpr, TABLE_WRITES } from "./instructions.js";
+import { type ExternKind, type ParsedModule, parseModule, SECTION } from "./module.js";
+
+/** The only import module a WASI command may use. */
+export const WASI_MODULE = "wasi_snapshot_preview1";
+const MAX_LISTED_IMPORTS = 5;
+
+/** What an accepted WASI command declares, and whether its instances can be reset cheaply. */
+export interface ModuleInfo {
+  /** Every import in declaration order; after `inspectModule` all are `wasi_snapshot_preview1` functions. */
+  imports: { module: string; name: string; kind: ExternKind }[];
+  /** Every export in declaration order; always includes function `_start` and memory `memory`. */
+  exports: { name: string; kind: ExternKind }[];
+  /** Limits of the first memory, in 64 KiB pages; `maxPages` is absent when the module declares no maximum. */
+  memory: { initialPages: number; maxPages?: number };
+  /** Number of mutable globals (the stack pointer, typically): what a reset must restore besides memory. */
+  mutableGlobals: number;
+  /** True when the module has a start section (a function that runs during instantiation). */
+  hasStartSection: boolean;
+  /** True when restoring linear memory and mutable globals returns an instance to its post-instantiation state. */
+  resettable: boolean;
+  /** Why `resettable` is false, one human-readable reason each; empty when it is true. */
+  resetBlockers: string[];
+}
+
+/**
+ * Checks that `bytes` is a core WebAssembly module acceptable as a WASI command and describes it.
+ * Called on upload and before instrumentation; throws WasmletError INVALID_MODULE with a message that names
+ * every problem found (wrong binary, foreign imports, missing `_start`/`memory`).
+ */
+export function inspectModule(bytes: Uint8Array): ModuleInfo {
+  return inspect(bytes).info;
+}
+
+/** `inspectModule`, also returning the parsed structure so instrumentation does not parse twice. */
+export function inspect(bytes: Uint8Array): { info: ModuleInfo; module: ParsedModule } {
+  checkBinary(bytes);
+  const module = parseModule(bytes);
+  checkCommand(module);
+  const resetBlockers = findResetBlockers(module);
+  const memory = module.memories[0];
+  const info: ModuleInfo = {
+    imports: module.imports.map(({ module, name, kind }) => ({ module, name, kind })),
+    exports: module.exports.map(({ name, kind }) => ({ name, kind })),
+    memory:
+      memory.max === undefined
+        ? { initialPages: memory.min }
+        : { initialPages: memory.min, maxPages: memory.max },
+    mutableGlobals: module.globals.filter(Boolean).length,
+    hasStartSection: module.start !== undefined,
+    resettable: resetBlockers.length === 0,
+    resetBlockers,
+  };
+  return { info, module };
+}
+
+function checkBinary(bytes: Uint8Array): void {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d)
+    throw new WasmletError(
+      "INVALID_MODULE",
+      "not a WebAssembly module: it does not start with the wasm magic number (\\0asm)",
+    );
+  const version = bytes[4] | (bytes[5] << 8);
+  const layer = bytes[6] | (bytes[7] << 8);
+  if (layer === 1)
+    throw new WasmletError(
+      "INVALID_MODULE",
+      `the binary is a WebAssembly component (version 0x${version.toString(16)}, layer 1); components are not supported yet: upload a core module built as a WASI preview1 command`,
+    );
+  if (!WebAssembly.validate(bytes as BufferSource)) {
+    let reason = `binary version ${version}`;
+    try {
+      new WebAssembly.Module(bytes as BufferSource);
+    } catch (e) {
+      reason = e instanceof Error ? e.message.replace(/^WebAssembly\.Module\(\): /, "") : String(e);
+    }
+    throw new WasmletError("INVALID_MODULE", `not a WebAssembly module: the binary is invalid (${reason})`);
+  }
+}
+
+function checkCommand(m: ParsedModule): void {
+  const problems: string[] = [];
+  const foreign = m.imports.filter((i) => i.module !== WASI_MODULE || i.kind !== "function");
+  if (foreign.length > 0) {
+    const listed = foreign.slice(0, MAX_LISTED_IMPORTS).map((i) => `"${i.module}"."${i.name}" (${i.kind})`);
+    const more =
+      foreign.length > MAX_LISTED_IMPORTS ? ` and ${foreign.length - MAX_LISTED_IMPORTS} more` : "";
+    problems.push(`module imports ${listed.join(", ")}${more}; only ${WASI_MODULE} functions are available`);
+  }
+  for (const [name, kind, role] of [
+    ["_start", "function", "the entry point of a WASI command"],
+    ["memory", "memory", "WASI passes data through it"],
+  ] as const) {
+    const found = m.exports.find((e) => e.name === name);
+    if (!found) problems.push(`module does not export a ${kind} "${name}" (${role})`);
+    else if (found.kind !== kind) problems.push(`module exports "${name}" as a ${found.kind}, not a ${kind}`);
+  }
+  if (problems.length > 0) throw new WasmletError("INVALID_MODULE", problems.join("; "));
+}
+
+function findResetBlockers(m: ParsedModule): string[] {
+  const blockers: string[] = [];
+  if (m.memories.length > 1) blockers.push(`has ${m.memories.length} memories (a reset restores only one)`);
+  if (m.memories.some((mem) => mem.is64)) blockers.push("uses a 64-bit memory (memory64)");
+  const bits = scanCodeBlockers(m);
+  for (const [bit, reason] of BLOCKER_REASONS) if (bits & bit) blockers.push(reason);
+  if (bits & TABLE_WRITES) {
+    for (const e of m.exports)
+      if (e.kind === "table") blockers.push(`exports table "${e.name}", which the code mutates`);
+    for (const i of m.imports)
+      if (i.kind === "table")
+        blockers.push(`imports table "${i.module}"."${i.name}", which the code mutates`);
+  }
+  return blockers;
+}
+
+function scanCodeBlockers(m: ParsedModule): number {
+  const code = m.sections.find((s) => s.id === SECTION.code);
+  if (!code) return 0;
+  const r = new Reader(m.bytes, code.start, code.end);
+  const scan = new ExprScan();
+  let bits = 0;
+  for (let i = 0, n = r.u32(); i < n; i++) {
+    const size = r.u32();
+    const bodyEnd = r.pos + size;
+    skipLocals(r);
+    scan.reset();
+    scanExpr(r, scan);
+    bits |= scan.blockers;
+    r.pos = bodyEnd;
+  }
+  return bits;
+}
+
+/** Skips a function body's local declarations (count, type pairs). */
+export function skipLocals(r: Reader): void {
+  for (let i = 0, n = r.u32(); i < n; i++) {
+    r.u32();
+    r.valType();
+  }
+}

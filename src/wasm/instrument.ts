@@ -1,0 +1,347 @@
+import { WasmletError } from "../core/index.js";
+import { invalid, lebLength, Reader, Writer } from "./bytes.js";
+import { inspect, type ModuleInfo, skipLocals } from "./inspect.js";
+import { ExprScan, PATCH_FUNC, scanExpr } from "./instructions.js";
+import { type ParsedModule, SECTION, SECTION_RANK, type Section } from "./module.js";
+import { writeNameSection } from "./name-section.js";
+
+/** Export name of the fuel counter global the instrumented code decrements. */
+export const FUEL_EXPORT = "__wasmlet_fuel";
+/** The import the instrumented code calls when fuel runs out: `[] -> []`, refills fuel or throws. */
+export const DEADLINE_IMPORT = { module: "wasmlet", name: "deadline" } as const;
+/** Prefix of the exports added for mutable globals the module does not export itself. */
+export const GLOBAL_EXPORT_PREFIX = "__wasmlet_global_";
+/** Largest memory a 32-bit wasm memory can have, in 64 KiB pages. */
+export const MAX_PAGES = 65536;
+
+export interface InstrumentOptions {
+  /** Cap on every defined memory, in 64 KiB pages (0-65536); `memory.grow` past it returns -1. */
+  maxMemoryPages: number;
+}
+
+/** A module rewritten so the host can bound and reset its instances. */
+export interface Instrumented {
+  /** The rewritten binary; valid wherever the input was, importing `wasmlet.deadline` besides WASI. */
+  bytes: Uint8Array;
+  /** What `inspectModule` reported for the input (before the rewrite). */
+  info: ModuleInfo;
+  /** Export name of the mutable i32 fuel global; `wasmlet.deadline` is called when it drops below 0. */
+  fuelExport: typeof FUEL_EXPORT;
+  /** Export names of all mutable globals of the input, in global index order (the fuel global excluded). */
+  globalExports: string[];
+}
+
+/**
+ * Validates (as `inspectModule`) and rewrites a WASI command: caps its memory, adds fuel checks at every
+ * function entry and loop head that call `wasmlet.deadline` when fuel runs out, and exports every
+ * mutable global. Called once per module digest when the runtime prepares it; linear in the module size.
+ */
+export function instrumentModule(bytes: Uint8Array, opts: InstrumentOptions): Instrumented {
+  const { maxMemoryPages } = opts;
+  if (!Number.isInteger(maxMemoryPages) || maxMemoryPages < 0 || maxMemoryPages > MAX_PAGES)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `maxMemoryPages: ${maxMemoryPages} is not a page count between 0 and ${MAX_PAGES}`,
+    );
+  const { info, module } = inspect(bytes);
+  const out = rewriteModule(module, maxMemoryPages);
+  return { bytes: out.bytes, info, fuelExport: FUEL_EXPORT, globalExports: out.globalExports };
+}
+
+interface Rewrite {
+  m: ParsedModule;
+  src: Uint8Array;
+  w: Writer;
+  scan: ExprScan;
+  /** Type index of `[] -> []` for the deadline import (appended to the type section when absent). */
+  deadlineType: number;
+  fuelGlobal: number;
+  fuelCheck: Uint8Array;
+}
+
+/**
+ * The rewrite itself, on an already parsed module (exported for tests of instructions V8 cannot validate).
+ * Does not validate its input.
+ */
+export function rewriteModule(
+  m: ParsedModule,
+  maxMemoryPages: number,
+): { bytes: Uint8Array; globalExports: string[] } {
+  const src = m.bytes;
+  const fuelGlobal = m.globals.length;
+  const ctx: Rewrite = {
+    m,
+    src,
+    w: new Writer(src.length + (src.length >> 2) + 256),
+    scan: new ExprScan(),
+    deadlineType: m.emptyFuncType >= 0 ? m.emptyFuncType : m.typeCount,
+    fuelGlobal,
+    fuelCheck: fuelCheckBytes(fuelGlobal, m.importedFuncs),
+  };
+  const { exportsToAdd, globalExports } = planExports(m, fuelGlobal);
+  const w = ctx.w;
+  w.bytes(src, 0, 8);
+  const missing = [SECTION.type, SECTION.import, SECTION.global, SECTION.export].filter(
+    (id) => !m.sections.some((s) => s.id === id),
+  );
+  const emit = (id: number, s?: Section): void => {
+    if (id === SECTION.custom) {
+      emitCustom(ctx, s!);
+      return;
+    }
+    w.byte(id);
+    const mark = w.beginSized();
+    emitSection(ctx, id, s, exportsToAdd, maxMemoryPages);
+    w.endSized(mark);
+  };
+  for (const s of m.sections) {
+    while (s.id !== SECTION.custom && missing.length > 0 && SECTION_RANK[missing[0]] < SECTION_RANK[s.id])
+      emit(missing.shift()!);
+    emit(s.id, s);
+  }
+  for (const id of missing) emit(id);
+  return { bytes: w.finish(), globalExports };
+}
+
+function emitSection(
+  ctx: Rewrite,
+  id: number,
+  s: Section | undefined,
+  exportsToAdd: NewExport[],
+  cap: number,
+) {
+  const { m, w, src } = ctx;
+  const r = s ? new Reader(src, s.start, s.end) : undefined;
+  switch (id) {
+    case SECTION.type: {
+      const count = r ? r.u32() : 0;
+      w.u32(count + (m.emptyFuncType >= 0 ? 0 : 1));
+      if (r) w.bytes(src, r.pos, r.end);
+      if (m.emptyFuncType < 0) w.bytes(new Uint8Array([0x60, 0, 0]));
+      return;
+    }
+    case SECTION.import: {
+      w.u32((r ? r.u32() : 0) + 1);
+      if (r) w.bytes(src, r.pos, r.end);
+      w.name(DEADLINE_IMPORT.module);
+      w.name(DEADLINE_IMPORT.name);
+      w.byte(0x00);
+      w.u32(ctx.deadlineType);
+      return;
+    }
+    case SECTION.memory:
+      return emitMemories(ctx, r!, cap);
+    case SECTION.global: {
+      const count = r ? r.u32() : 0;
+      w.u32(count + 1);
+      if (r) {
+        ctx.scan.reset();
+        for (let i = 0; i < count; i++) {
+          r.valType();
+          r.u8();
+          scanExpr(r, ctx.scan);
+        }
+        emitPatched(ctx, s!.start + lebLength(src, s!.start), r.end, ctx.scan.patches);
+      }
+      w.bytes(new Uint8Array([0x7f, 0x01, 0x41, 0x00, 0x0b])); // (mut i32) (i32.const 0)
+      return;
+    }
+    case SECTION.export:
+      return emitExports(ctx, r, exportsToAdd);
+    case SECTION.start:
+      w.u32(renumber(m, r!.u32()));
+      return;
+    case SECTION.table:
+    case SECTION.element:
+      ctx.scan.reset();
+      if (id === SECTION.table) scanTables(r!, ctx.scan);
+      else scanElements(r!, ctx.scan);
+      emitPatched(ctx, s!.start, s!.end, ctx.scan.patches);
+      return;
+    case SECTION.code:
+      return emitCode(ctx, r!);
+    default:
+      w.bytes(src, s!.start, s!.end);
+  }
+}
+
+function emitCustom(ctx: Rewrite, s: Section): void {
+  // Function names are renumbered, not dropped: V8 puts them in stack traces users read in their logs.
+  if (s.name === "name") writeNameSection(ctx.w, ctx.src, s, (i) => renumber(ctx.m, i));
+  else ctx.w.bytes(ctx.src, s.headerStart, s.end);
+}
+
+function renumber(m: ParsedModule, funcIndex: number): number {
+  return funcIndex < m.importedFuncs ? funcIndex : funcIndex + 1;
+}
+
+/**
+ * `global.get $fuel; i32.const 1; i32.sub; global.set $fuel; global.get $fuel; i32.const 0; i32.lt_s;
+ * if; call $deadline; end` (wasm has no global.tee, so the decremented value is read back).
+ */
+function fuelCheckBytes(fuelGlobal: number, deadlineFunc: number): Uint8Array {
+  const w = new Writer(32);
+  w.byte(0x23);
+  w.u32(fuelGlobal);
+  w.bytes(new Uint8Array([0x41, 0x01, 0x6b, 0x24]));
+  w.u32(fuelGlobal);
+  w.byte(0x23);
+  w.u32(fuelGlobal);
+  w.bytes(new Uint8Array([0x41, 0x00, 0x48, 0x04, 0x40, 0x10]));
+  w.u32(deadlineFunc);
+  w.byte(0x0b);
+  return w.finish();
+}
+
+/** Copies src[start, end) renumbering the function indices and inserting fuel checks listed in `patches`. */
+function emitPatched(ctx: Rewrite, start: number, end: number, patches: readonly number[]): void {
+  const { w, src, m } = ctx;
+  let prev = start;
+  for (let i = 0; i < patches.length; i++) {
+    const kind = patches[i] % 2;
+    const pos = (patches[i] - kind) / 2;
+    w.bytes(src, prev, pos);
+    if (kind === PATCH_FUNC) {
+      const len = lebLength(src, pos);
+      w.u32(renumber(m, readU32At(src, pos, len)), len);
+      prev = pos + len;
+    } else {
+      w.bytes(ctx.fuelCheck);
+      prev = pos;
+    }
+  }
+  w.bytes(src, prev, end);
+}
+
+function readU32At(bytes: Uint8Array, pos: number, len: number): number {
+  let v = 0;
+  for (let i = 0; i < len; i++) v += (bytes[pos + i] & 0x7f) * 2 ** (7 * i);
+  return v;
+}
+
+function emitCode(ctx: Rewrite, r: Reader): void {
+  const { w, src, scan } = ctx;
+  const count = r.u32();
+  w.u32(count);
+  for (let i = 0; i < count; i++) {
+    const size = r.u32();
+    const bodyStart = r.pos;
+    const bodyEnd = bodyStart + size;
+    skipLocals(r);
+    const localsEnd = r.pos;
+    scan.reset();
+    scanExpr(r, scan);
+    if (r.pos !== bodyEnd) throw invalid(`function body ${i} ends at byte offset ${r.pos}, not ${bodyEnd}`);
+    const mark = w.beginSized();
+    w.bytes(src, bodyStart, localsEnd);
+    w.bytes(ctx.fuelCheck);
+    emitPatched(ctx, localsEnd, bodyEnd, scan.patches);
+    w.endSized(mark);
+  }
+}
+
+function emitMemories(ctx: Rewrite, r: Reader, cap: number): void {
+  const { w, m } = ctx;
+  const count = r.u32();
+  w.u32(count);
+  const defined = m.memories.filter((mem) => !mem.imported);
+  for (const mem of defined) {
+    if (mem.min > cap)
+      throw invalid(
+        `module needs ${mem.min / 16} MiB of memory at start (${mem.min} pages) but its limit is ${cap / 16} MiB`,
+      );
+    const max = Math.min(mem.max ?? cap, cap);
+    w.byte(
+      0x01 | (mem.shared ? 0x02 : 0) | (mem.is64 ? 0x04 : 0) | (mem.pageSizeLog2 !== undefined ? 0x08 : 0),
+    );
+    w.u64(mem.min);
+    w.u64(max);
+    if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
+  }
+}
+
+interface NewExport {
+  name: string;
+  kind: number;
+  index: number;
+}
+
+function planExports(
+  m: ParsedModule,
+  fuelGlobal: number,
+): { exportsToAdd: NewExport[]; globalExports: string[] } {
+  const reserved = m.exports.find((e) => e.name.startsWith("__wasmlet_"));
+  if (reserved)
+    throw invalid(
+      `module exports "${reserved.name}"; names starting with __wasmlet_ are reserved for the runtime`,
+    );
+  const exportsToAdd: NewExport[] = [{ name: FUEL_EXPORT, kind: 3, index: fuelGlobal }];
+  const globalExports: string[] = [];
+  m.globals.forEach((mutable, index) => {
+    if (!mutable) return;
+    const existing = m.exports.find((e) => e.kind === "global" && e.index === index);
+    if (existing) globalExports.push(existing.name);
+    else {
+      const name = `${GLOBAL_EXPORT_PREFIX}${index}`;
+      exportsToAdd.push({ name, kind: 3, index });
+      globalExports.push(name);
+    }
+  });
+  return { exportsToAdd, globalExports };
+}
+
+function emitExports(ctx: Rewrite, r: Reader | undefined, exportsToAdd: NewExport[]): void {
+  const { w, src, m } = ctx;
+  const count = r ? r.u32() : 0;
+  w.u32(count + exportsToAdd.length);
+  for (let i = 0; i < count && r; i++) {
+    const nameStart = r.pos;
+    r.name();
+    w.bytes(src, nameStart, r.pos);
+    const kind = r.u8();
+    w.byte(kind);
+    const index = r.u32();
+    w.u32(kind === 0 ? renumber(m, index) : index);
+  }
+  for (const e of exportsToAdd) {
+    w.name(e.name);
+    w.byte(e.kind);
+    w.u32(e.index);
+  }
+}
+
+function scanTables(r: Reader, scan: ExprScan): void {
+  for (let i = 0, n = r.u32(); i < n; i++) {
+    const withInit = r.bytes[r.pos] === 0x40 && r.bytes[r.pos + 1] === 0x00;
+    if (withInit) r.skip(2);
+    r.valType();
+    const flags = r.u8();
+    r.skipLeb();
+    if (flags & 0x01) r.skipLeb();
+    if (withInit) scanExpr(r, scan);
+  }
+}
+
+/** Element segments in all eight encodings; function indices and ref.func in expressions become patches. */
+function scanElements(r: Reader, scan: ExprScan): void {
+  for (let i = 0, n = r.u32(); i < n; i++) {
+    const flags = r.u32();
+    if (flags > 7) throw invalid(`unknown element segment encoding ${flags} at byte offset ${r.pos - 1}`);
+    if (flags === 2 || flags === 6) r.u32(); // table index
+    if ((flags & 0x01) === 0) scanExpr(r, scan); // active: offset expression
+    const usesExprs = (flags & 0x04) !== 0;
+    if (flags & 0x03) {
+      if (usesExprs)
+        r.valType(); // reference type
+      else r.u8(); // element kind (funcref)
+    }
+    const count = r.u32();
+    for (let j = 0; j < count; j++) {
+      if (usesExprs) scanExpr(r, scan);
+      else {
+        scan.patches.push(r.pos * 2 + PATCH_FUNC);
+        r.u32();
+      }
+    }
+  }
+}
