@@ -1,0 +1,46 @@
+import { type Command, InvalidArgumentError } from "commander";
+import { ApiClient } from "../api/index.js";
+import { WasmletError } from "../core/index.js";
+
+/** The API client for the global `--server` / `--token` options. */
+export function clientOf(cmd: Command): ApiClient {
+  const { server, token } = cmd.optsWithGlobals<{ server: string; token?: string }>();
+  return new ApiClient({ server, token: token || undefined });
+}
+
+/** Commander parser for repeatable options. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError("must be a positive integer.");
+  return Number(value);
+}
+
+/** `K=V` pairs (from repeated --env) into a record; the key is validated by the server. */
+export function keyValues(
+  pairs: string[] | undefined,
+  sep: string,
+  option: string,
+): Record<string, string> | undefined {
+  if (!pairs) return undefined;
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf(sep);
+    if (i <= 0) throw new WasmletError("INVALID_ARGUMENT", `${option}: "${p}" must look like KEY${sep}VALUE`);
+    out[p.slice(0, i).trim()] = p.slice(i + 1).trimStart();
+  }
+  return out;
+}
+
+export function print(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}
+
+export type OutputFormat = "yaml" | "json";
+
+export function printResource(value: unknown, format: OutputFormat, toYaml: (v: unknown) => string): void {
+  print(format === "json" ? JSON.stringify(value, null, 2) : toYaml(value));
+}

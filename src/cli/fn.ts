@@ -1,0 +1,201 @@
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import type { CreateFunctionInput, UpdateFunctionInput } from "../api/index.js";
+import { type FunctionRecord, WasmletError } from "../core/index.js";
+import {
+  clientOf,
+  collect,
+  keyValues,
+  type OutputFormat,
+  positiveInt,
+  print,
+  printResource,
+} from "./common.js";
+import { formatLogEntry, shortDigest, table, toYaml } from "./output.js";
+
+interface FunctionOptions {
+  name: string;
+  code?: string;
+  image?: string;
+  contract?: "command" | "wagi";
+  arg?: string[];
+  env?: string[];
+  timeout?: number;
+  memory?: number;
+  maxBody?: number;
+}
+
+function addFunctionOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--name <name>", "function name")
+    .option("--code <file>", "a WASI command module (.wasm) to upload; makes a new version")
+    .option(
+      "--image <ref>",
+      "an OCI image holding the module (host/repo:tag or @sha256:...); makes a new version",
+    )
+    .addOption(
+      new Option("--contract <contract>", "how requests reach the module").choices(["command", "wagi"]),
+    )
+    .option("--arg <arg>", "argument passed to the module after argv[0] (repeatable)", collect)
+    .option("--env <KEY=VALUE>", "environment variable (repeatable)", collect)
+    .option("--timeout <ms>", "deadline of one invocation, in ms", positiveInt)
+    .option("--memory <MiB>", "cap on the module's linear memory, in MiB", positiveInt)
+    .option("--max-body <bytes>", "largest request body accepted", positiveInt);
+}
+
+function toInput(o: FunctionOptions): UpdateFunctionInput {
+  if (o.code !== undefined && o.image !== undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "--code and --image cannot be used together");
+  const input: UpdateFunctionInput = {};
+  if (o.code !== undefined) {
+    try {
+      input.code = readFileSync(o.code).toString("base64");
+    } catch (e) {
+      throw new WasmletError("INVALID_ARGUMENT", `--code: cannot read ${o.code}: ${(e as Error).message}`);
+    }
+  }
+  if (o.image !== undefined) input.image = o.image;
+  if (o.contract !== undefined) input.contract = o.contract;
+  if (o.arg !== undefined) input.args = o.arg;
+  const env = keyValues(o.env, "=", "--env");
+  if (env !== undefined) input.env = env;
+  const limits = { timeoutMs: o.timeout, memoryMiB: o.memory, maxBodyBytes: o.maxBody };
+  if (Object.values(limits).some((v) => v !== undefined)) input.limits = limits;
+  return input;
+}
+
+function describeVersion(fn: FunctionRecord): string {
+  return `version ${fn.current.version}, ${fn.current.image}, digest ${shortDigest(fn.current.digest)}`;
+}
+
+async function logLines(cmd: Command, name: string, limit: number): Promise<string[]> {
+  return (await clientOf(cmd).readLogs(name, { limit })).flatMap(formatLogEntry);
+}
+
+export function registerFn(program: Command): void {
+  const fn = program
+    .command("fn")
+    .description("manage functions (create, get, list, update, delete, test, logs)");
+
+  addFunctionOptions(
+    fn.command("create").description("create a function from a .wasm file or an image"),
+  ).action(async (o: FunctionOptions, cmd: Command) => {
+    if (o.code === undefined && o.image === undefined)
+      throw new WasmletError("INVALID_ARGUMENT", "one of --code or --image is required");
+    const input: CreateFunctionInput = { name: o.name, ...toInput(o) };
+    const created = await clientOf(cmd).createFunction(input);
+    print(`function "${created.name}" created (${describeVersion(created)})`);
+  });
+
+  fn.command("get")
+    .description("show a function")
+    .requiredOption("--name <name>", "function name")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
+    .action(async (o: { name: string; output: OutputFormat }, cmd: Command) => {
+      printResource(await clientOf(cmd).getFunction(o.name), o.output, toYaml);
+    });
+
+  fn.command("list")
+    .description("list functions")
+    .action(async (_o: unknown, cmd: Command) => {
+      const items = await clientOf(cmd).listFunctions();
+      print(
+        table(
+          ["NAME", "CONTRACT", "VERSION", "DIGEST", "IMAGE"],
+          items.map((f) => [
+            f.name,
+            f.contract,
+            String(f.current.version),
+            shortDigest(f.current.digest),
+            f.current.image,
+          ]),
+        ),
+      );
+    });
+
+  addFunctionOptions(
+    fn.command("update").description("change a function's settings; --code or --image makes a new version"),
+  ).action(async (o: FunctionOptions, cmd: Command) => {
+    const updated = await clientOf(cmd).updateFunction(o.name, toInput(o));
+    print(`function "${updated.name}" updated (${describeVersion(updated)})`);
+  });
+
+  fn.command("delete")
+    .description("delete a function (its routes must be deleted first)")
+    .requiredOption("--name <name>", "function name")
+    .action(async (o: { name: string }, cmd: Command) => {
+      await clientOf(cmd).deleteFunction(o.name);
+      print(`function "${o.name}" deleted`);
+    });
+
+  fn.command("test")
+    .description("run a function once and print its response body")
+    .requiredOption("--name <name>", "function name")
+    .option("--method <method>", "HTTP method (default GET, or POST when a body is given)")
+    .option("--body <text>", "request body")
+    .option("--body-file <file>", "read the request body from a file")
+    .option("--header <K:V>", "request header (repeatable)", collect)
+    .option("--path <path>", "path (and ?query) the function sees", "/")
+    .action(
+      async (
+        o: {
+          name: string;
+          method?: string;
+          body?: string;
+          bodyFile?: string;
+          header?: string[];
+          path: string;
+        },
+        cmd: Command,
+      ) => {
+        if (o.body !== undefined && o.bodyFile !== undefined)
+          throw new WasmletError("INVALID_ARGUMENT", "--body and --body-file cannot be used together");
+        let body: Uint8Array | string | undefined = o.body;
+        if (o.bodyFile !== undefined) {
+          try {
+            body = readFileSync(o.bodyFile);
+          } catch (e) {
+            throw new WasmletError(
+              "INVALID_ARGUMENT",
+              `--body-file: cannot read ${o.bodyFile}: ${(e as Error).message}`,
+            );
+          }
+        }
+        const q = o.path.indexOf("?");
+        const res = await clientOf(cmd).invoke(o.name, {
+          method: (o.method ?? (body === undefined ? "GET" : "POST")).toUpperCase(),
+          path: q < 0 ? o.path : o.path.slice(0, q),
+          query: q < 0 ? "" : o.path.slice(q + 1),
+          headers: keyValues(o.header, ":", "--header"),
+          body,
+        });
+        process.stdout.write(res.body);
+        if (res.status < 200 || res.status > 299) {
+          const lines = await logLines(cmd, o.name, 10).catch(() => []);
+          process.stderr.write(`error: function ${o.name} returned ${res.status}\n`);
+          for (const l of lines.slice(-10)) process.stderr.write(`${l}\n`);
+          process.exitCode = 1;
+        }
+      },
+    );
+
+  fn.command("logs")
+    .description("show a function's invocations (one line each, then its stderr)")
+    .requiredOption("--name <name>", "function name")
+    .option("-f, --follow", "keep printing new invocations as they come")
+    .option("--limit <n>", "how many recent invocations to show", positiveInt, 20)
+    .action(async (o: { name: string; follow?: boolean; limit: number }, cmd: Command) => {
+      const client = clientOf(cmd);
+      let entries = await client.readLogs(o.name, { limit: o.limit });
+      let last = 0;
+      for (;;) {
+        for (const e of entries) {
+          for (const l of formatLogEntry(e)) print(l);
+          last = e.id;
+        }
+        if (!o.follow) return;
+        await new Promise((r) => setTimeout(r, 300));
+        entries = await client.readLogs(o.name, { after: last, limit: 1000 });
+      }
+    });
+}

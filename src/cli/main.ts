@@ -1,0 +1,58 @@
+import { Command, CommanderError, Option } from "commander";
+import { registerFn } from "./fn.js";
+import { registerRoute } from "./route.js";
+
+const DEFAULT_SERVER = "http://127.0.0.1:8081";
+
+/**
+ * Registers `serve` from ./serve.js. It pulls in the whole platform (runtime, router, registry); loading it
+ * dynamically keeps the API commands working even when that fails, and says why only when `serve` is asked for.
+ */
+async function addServe(program: Command): Promise<void> {
+  try {
+    const { registerServe } = await import("./serve.js");
+    registerServe(program);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    program
+      .command("serve")
+      .description("run wasmlet on this machine (unavailable in this build)")
+      .allowUnknownOption()
+      .action(() => {
+        throw new Error(`serve is unavailable: ${why}`);
+      });
+  }
+}
+
+/** Builds the `wasmlet` program: global options, then one registration per noun. */
+export async function buildProgram(): Promise<Command> {
+  const program = new Command("wasmlet")
+    .description("serverless WebAssembly functions: OCI images in, HTTP responses out")
+    // Before any subcommand exists, so every command inherits them: usage errors throw instead of exiting.
+    .exitOverride()
+    .configureOutput({ outputError: (msg, write) => write(`${msg.trimEnd().split("\n").join(" ")}\n`) })
+    .addOption(
+      new Option("--server <url>", "control API of wasmlet").env("WASMLET_SERVER").default(DEFAULT_SERVER),
+    )
+    .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
+  registerFn(program);
+  registerRoute(program);
+  await addServe(program);
+  return program;
+}
+
+/** Runs one command line; resolves to the exit status. Every failure is ONE `error: ...` line on stderr. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    await (await buildProgram()).parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    // Commander already printed its usage error (or the help) before throwing.
+    if (e instanceof CommanderError) return e.exitCode;
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`error: ${message.split("\n").join(" ")}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await run(process.argv);
