@@ -1,0 +1,113 @@
+// Child processes for the benchmark: servers it starts and stops itself.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface Proc {
+  proc: ChildProcess;
+  out: () => string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node args...` and waits until its output matches `ready`. */
+export async function startNode(
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 20_000,
+): Promise<Proc & { match: RegExpExecArray }> {
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
+  let out = "";
+  proc.stdout?.on("data", (d) => {
+    out += d;
+  });
+  proc.stderr?.on("data", (d) => {
+    out += d;
+  });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const end = Date.now() + timeoutMs;
+  let match = ready.exec(out);
+  while (!match) {
+    if (proc.exitCode !== null || Date.now() > end)
+      throw new Error(`${args.join(" ")} did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+    match = ready.exec(out);
+  }
+  return {
+    proc,
+    match,
+    out: () => out,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+export interface Wasmlet extends Proc {
+  routerUrl: string;
+  controlUrl: string;
+  dataDir: string;
+}
+
+export async function startWasmlet(dataDir?: string, extra: string[] = []): Promise<Wasmlet> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "wasmlet-bench-"));
+  const p = await startNode(
+    [
+      join(ROOT, "bin/wasmlet.js"),
+      "serve",
+      "--data-dir",
+      dir,
+      "--listen",
+      "127.0.0.1:0",
+      "--control",
+      "127.0.0.1:0",
+      ...extra,
+    ],
+    /router on (http:\/\/\S+)[\s\S]*control API and OCI registry on (http:\/\/\S+)/,
+  );
+  return {
+    ...p,
+    routerUrl: p.match[1],
+    controlUrl: p.match[2],
+    dataDir: dir,
+    async stop() {
+      await p.stop();
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function api(
+  controlUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const r = await fetch(`${controlUrl}/api/v1${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** A copy of a module with a different digest (an extra custom section), to measure first-time costs. */
+export function uniqueVariant(module: Uint8Array, tag: string): Uint8Array {
+  const name = Buffer.from("wasmlet-bench");
+  const payload = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(tag)]);
+  if (payload.length > 127) throw new Error("tag too long");
+  return Buffer.concat([module, Buffer.from([0, payload.length]), payload]);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
