@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import tar from "tar-stream";
+import { isWasmletError, sha256Digest } from "../core/index.js";
+import { buildImage, type ImageBundle } from "./image-build.js";
+import { MEDIA_TYPES } from "./media-types.js";
+import { tinyWasm } from "./test-support.js";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
+
+function parts(bundle: ImageBundle) {
+  const manifest = json(bundle.manifest);
+  const config = json(bundle.blobs.get(manifest.config.digest)!);
+  const layer = bundle.blobs.get(manifest.layers[0].digest)!;
+  return { manifest, config, layer };
+}
+
+async function tarEntries(bytes: Uint8Array) {
+  const out: {
+    name: string;
+    type: string;
+    mode: number;
+    mtime: number;
+    uid: number;
+    gid: number;
+    data: string;
+  }[] = [];
+  const ex = tar.extract();
+  ex.end(Buffer.from(bytes));
+  for await (const e of ex) {
+    const chunks: Buffer[] = [];
+    for await (const c of e) chunks.push(c as Buffer);
+    const h = e.header;
+    out.push({
+      name: h.name,
+      type: h.type ?? "",
+      mode: h.mode ?? -1,
+      mtime: h.mtime?.getTime() ?? -1,
+      uid: h.uid ?? -1,
+      gid: h.gid ?? -1,
+      data: Buffer.concat(chunks).toString("latin1"),
+    });
+  }
+  return out;
+}
+
+test("same files give the same manifest digest, whatever the insertion order", async () => {
+  const wasm = tinyWasm("a");
+  const a = await buildImage({
+    files: new Map([
+      ["/hello.wasm", wasm],
+      ["/etc/greeting.txt", text("hi")],
+    ]),
+    entry: "/hello.wasm",
+  });
+  const b = await buildImage({
+    files: new Map([
+      ["/etc/greeting.txt", text("hi")],
+      ["/hello.wasm", wasm],
+    ]),
+    entry: "/hello.wasm",
+  });
+  assert.equal(a.manifestDigest, b.manifestDigest);
+  assert.deepEqual(Buffer.from(a.manifest), Buffer.from(b.manifest));
+  const c = await buildImage({ files: new Map([["/hello.wasm", tinyWasm("b")]]), entry: "/hello.wasm" });
+  assert.notEqual(a.manifestDigest, c.manifestDigest);
+  assert.equal(a.manifestDigest, sha256Digest(a.manifest));
+  for (const [d, bytes] of a.blobs) assert.equal(d, sha256Digest(bytes));
+});
+
+test("compat-smart image has crun's annotation, a wasm/wasip1 config and correct diff_ids", async () => {
+  const bundle = await buildImage({
+    files: new Map([
+      ["/hello.wasm", tinyWasm()],
+      ["/data/sub/x.txt", text("x")],
+    ]),
+    entry: "/hello.wasm",
+    args: ["20000"],
+    env: ["GREETING=hi"],
+    annotations: { "org.opencontainers.image.title": "hello" },
+  });
+  const { manifest, config, layer } = parts(bundle);
+  assert.equal(bundle.mediaType, MEDIA_TYPES.manifest);
+  assert.equal(manifest.schemaVersion, 2);
+  assert.equal(manifest.mediaType, MEDIA_TYPES.manifest);
+  assert.equal(manifest.annotations["module.wasm.image/variant"], "compat-smart");
+  assert.equal(manifest.annotations["org.opencontainers.image.title"], "hello");
+  assert.equal(manifest.config.mediaType, MEDIA_TYPES.config);
+  assert.equal(manifest.layers.length, 1);
+  assert.equal(manifest.layers[0].mediaType, MEDIA_TYPES.layerTarGzip);
+  assert.equal(manifest.layers[0].size, layer.length);
+  assert.equal(config.architecture, "wasm");
+  assert.equal(config.os, "wasip1");
+  assert.deepEqual(config.config.Entrypoint, ["/hello.wasm"]);
+  assert.deepEqual(config.config.Cmd, ["20000"]);
+  assert.deepEqual(config.config.Env, ["GREETING=hi"]);
+  const raw = gunzipSync(layer);
+  assert.deepEqual(config.rootfs, {
+    type: "layers",
+    diff_ids: [`sha256:${createHash("sha256").update(raw).digest("hex")}`],
+  });
+
+  const entries = await tarEntries(raw);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.type, e.mode.toString(8)]),
+    [
+      ["data/", "directory", "755"],
+      ["data/sub/", "directory", "755"],
+      ["data/sub/x.txt", "file", "644"],
+      ["hello.wasm", "file", "755"],
+    ],
+  );
+  for (const e of entries) assert.deepEqual([e.mtime, e.uid, e.gid], [0, 0, 0], e.name);
+  assert.equal(entries[2].data, "x");
+});
+
+test("wasm-artifact image is the raw module with the wasm config media type", async () => {
+  const wasm = tinyWasm("artifact");
+  const bundle = await buildImage({
+    files: new Map([["/m.wasm", wasm]]),
+    entry: "/m.wasm",
+    format: "wasm-artifact",
+  });
+  const { manifest, config, layer } = parts(bundle);
+  assert.equal(manifest.config.mediaType, MEDIA_TYPES.wasmConfig);
+  assert.equal(manifest.layers[0].mediaType, MEDIA_TYPES.wasmLayer);
+  assert.deepEqual(Buffer.from(layer), Buffer.from(wasm));
+  assert.equal(config.architecture, "wasm");
+  assert.deepEqual(config.layerDigests, [sha256Digest(wasm)]);
+});
+
+test("buildImage refuses bad input, naming the field", async () => {
+  const cases: [string, Parameters<typeof buildImage>[0], string, RegExp][] = [
+    [
+      "entry missing",
+      { files: new Map([["/a.wasm", tinyWasm()]]), entry: "/b.wasm" },
+      "INVALID_ARGUMENT",
+      /entry/,
+    ],
+    [
+      "entry not wasm",
+      { files: new Map([["/a.wasm", text("nope")]]), entry: "/a.wasm" },
+      "INVALID_MODULE",
+      /entry/,
+    ],
+    [
+      "relative path",
+      { files: new Map([["a.wasm", tinyWasm()]]), entry: "a.wasm" },
+      "INVALID_ARGUMENT",
+      /files/,
+    ],
+    [
+      "traversal",
+      { files: new Map([["/x/../a.wasm", tinyWasm()]]), entry: "/x/../a.wasm" },
+      "INVALID_ARGUMENT",
+      /files/,
+    ],
+    [
+      "artifact with extra files",
+      {
+        files: new Map([
+          ["/a.wasm", tinyWasm()],
+          ["/b.txt", text("b")],
+        ]),
+        entry: "/a.wasm",
+        format: "wasm-artifact",
+      },
+      "INVALID_ARGUMENT",
+      /files/,
+    ],
+  ];
+  for (const [name, opts, code, msg] of cases) {
+    await assert.rejects(
+      buildImage(opts),
+      (e) => isWasmletError(e) && e.code === code && msg.test(e.message),
+      name,
+    );
+  }
+});
