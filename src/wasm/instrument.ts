@@ -25,7 +25,11 @@ export interface Instrumented {
   bytes: Uint8Array;
   /** What `inspectModule` reported for the input (before the rewrite). */
   info: ModuleInfo;
-  /** Export name of the mutable i32 fuel global; `wasmlet.deadline` is called when it drops below 0. */
+  /**
+   * Export name of the mutable i32 fuel global (initially 0); every function entry and loop iteration
+   * decrements it and calls `wasmlet.deadline` when it drops below 0. During a start function the export is
+   * not reachable yet, so the deadline is then called at every check until the host can refill it.
+   */
   fuelExport: typeof FUEL_EXPORT;
   /** Export names of all mutable globals of the input, in global index order (the fuel global excluded). */
   globalExports: string[];

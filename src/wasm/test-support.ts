@@ -1,0 +1,132 @@
+// Helpers for this folder's tests and benchmark: assembling WAT, reading fixtures, and running modules with
+// a minimal WASI (fd_write + proc_exit) and a fuel-refilling deadline import.
+import { readFileSync } from "node:fs";
+import wabtInit from "wabt";
+import { DEADLINE_IMPORT, FUEL_EXPORT } from "./instrument.js";
+
+const FEATURES = {
+  exceptions: true,
+  tail_call: true,
+  simd: true,
+  multi_value: true,
+  bulk_memory: true,
+  reference_types: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  mutable_globals: true,
+};
+
+let wabt: ReturnType<typeof wabtInit> | undefined;
+
+/** Assembles WAT text (with the post-MVP features V8 in Node 20 supports), keeping names in a name section. */
+export async function wat(text: string): Promise<Uint8Array> {
+  wabt ??= wabtInit();
+  const m = (await wabt).parseWat("test.wat", text, FEATURES);
+  try {
+    m.resolveNames();
+    m.validate();
+    return m.toBinary({ write_debug_names: true }).buffer;
+  } finally {
+    m.destroy();
+  }
+}
+
+/** Validates `bytes` with wabt (which knows proposals V8 does not enable) and disassembles it. */
+export async function wasmText(bytes: Uint8Array): Promise<string> {
+  wabt ??= wabtInit();
+  const m = (await wabt).readWasm(bytes, { ...FEATURES, readDebugNames: true });
+  try {
+    m.validate();
+    m.applyNames();
+    return m.toText({});
+  } finally {
+    m.destroy();
+  }
+}
+
+export function readFixture(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(new URL(`../../../src/wasm/fixtures/${name}`, import.meta.url)));
+}
+
+/** What the test deadline import throws once its budget of calls is spent. */
+export class DeadlineExceeded extends Error {}
+
+export interface Budget {
+  /** Fuel given at each deadline call. */
+  refill: number;
+  /** Deadline calls that refill; the next one throws DeadlineExceeded. */
+  maxCalls: number;
+}
+
+export interface Instance {
+  exports: Record<string, unknown>;
+  /** How many times `wasmlet.deadline` was called. */
+  deadlineCalls(): number;
+}
+
+/** Instantiates a module, giving an instrumented one a deadline import that follows `budget`. */
+export function instantiate(
+  bytes: Uint8Array,
+  budget: Budget = { refill: 10_000, maxCalls: Number.POSITIVE_INFINITY },
+  imports: WebAssembly.Imports = {},
+): Instance {
+  let calls = 0;
+  let exports: Record<string, unknown> = {};
+  const deadline = () => {
+    calls++;
+    if (calls > budget.maxCalls) throw new DeadlineExceeded(`deadline after ${calls - 1} refills`);
+    // During a start function the instance (and so the fuel export) does not exist yet: leaving fuel
+    // negative makes every check call back here until it does.
+    const fuel = exports[FUEL_EXPORT] as WebAssembly.Global | undefined;
+    if (fuel) fuel.value = budget.refill;
+  };
+  const all = { ...imports, [DEADLINE_IMPORT.module]: { [DEADLINE_IMPORT.name]: deadline } };
+  const module = new WebAssembly.Module(bytes as BufferSource);
+  const instance = new WebAssembly.Instance(module, all);
+  exports = instance.exports as Record<string, unknown>;
+  return { exports, deadlineCalls: () => calls };
+}
+
+class ProcExit {
+  constructor(readonly code: number) {}
+}
+
+const ENOSYS = 52;
+
+/** Runs a WASI command's `_start` with fd_write and proc_exit only (other WASI calls fail with ENOSYS). */
+export function runCommand(
+  bytes: Uint8Array,
+  budget?: Budget,
+): { stdout: string; exitCode: number; deadlineCalls: number } {
+  const chunks: Uint8Array[] = [];
+  let memory: WebAssembly.Memory | undefined;
+  const wasi: Record<string, (...args: number[]) => number> = {
+    fd_write(fd, iovs, iovsLen, nwritten) {
+      const view = new DataView(memory!.buffer);
+      let total = 0;
+      for (let i = 0; i < iovsLen; i++) {
+        const ptr = view.getUint32(iovs + 8 * i, true);
+        const len = view.getUint32(iovs + 8 * i + 4, true);
+        if (fd === 1) chunks.push(new Uint8Array(memory!.buffer, ptr, len).slice());
+        total += len;
+      }
+      view.setUint32(nwritten, total, true);
+      return 0;
+    },
+    proc_exit(code) {
+      throw new ProcExit(code);
+    },
+  };
+  const names = WebAssembly.Module.imports(new WebAssembly.Module(bytes as BufferSource));
+  for (const i of names) if (i.module === "wasi_snapshot_preview1") wasi[i.name] ??= () => ENOSYS;
+  const instance = instantiate(bytes, budget, { wasi_snapshot_preview1: wasi });
+  memory = instance.exports.memory as WebAssembly.Memory;
+  let exitCode = 0;
+  try {
+    (instance.exports._start as () => void)();
+  } catch (e) {
+    if (!(e instanceof ProcExit)) throw e;
+    exitCode = e.code;
+  }
+  return { stdout: Buffer.concat(chunks).toString(), exitCode, deadlineCalls: instance.deadlineCalls() };
+}
