@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
-import { deployExamples, parseHostPort, serve } from "../main/index.js";
 
-/** `wasmlet serve`: everything on one machine, with embedded defaults. */
+/**
+ * `wasmlet serve`: everything on one machine, with embedded defaults. The platform is imported when the
+ * command runs, so the other commands start without loading it.
+ */
 export function registerServe(program: Command): void {
   program
     .command("serve")
@@ -36,6 +38,7 @@ export function registerServe(program: Command): void {
           }
           if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
+        const { deployExamples, parseHostPort, serve } = await import("../main/index.js");
         const s = await serve({
           dataDir: opts.dataDir,
           listen: parseHostPort(opts.listen, "--listen"),

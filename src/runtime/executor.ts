@@ -97,7 +97,7 @@ export class HybridExecutor implements Executor {
   private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
     const memoryCapBytes = limits.memoryMiB * 1048576;
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
-    const module = await WebAssembly.compile(inst.bytes);
+    const module = await WebAssembly.compile(inst.bytes as Uint8Array<ArrayBuffer>);
     const meta = {
       fuelExport: inst.fuelExport,
       globalExports: inst.globalExports,

@@ -1,4 +1,3 @@
-import type { Instrumented } from "../wasm/index.js";
 import type { RunResult, WasiInputs } from "./types.js";
 import { type FsImage, WasiExit, WasiHost } from "./wasi/index.js";
 
@@ -48,7 +47,7 @@ export class ModuleRunner {
 
   constructor(
     private readonly module: WebAssembly.Module,
-    private readonly meta: Pick<Instrumented, "fuelExport" | "globalExports"> & { resettable: boolean },
+    private readonly meta: { fuelExport: string; globalExports: readonly string[]; resettable: boolean },
     fs: FsImage,
     private readonly memoryCapBytes: number,
   ) {

@@ -7,9 +7,11 @@
 export const ERRNO = {
   SUCCESS: 0,
   BADF: 8,
+  BUSY: 10,
   EXIST: 20,
   FAULT: 21,
   FBIG: 22,
+  ILSEQ: 25,
   INVAL: 28,
   ISDIR: 31,
   MFILE: 33,
@@ -39,6 +41,12 @@ export const OFLAGS_TRUNC = 8;
 /** fdflags (u16). Only APPEND changes behaviour here; the sync flags are accepted and kept. */
 export const FDFLAGS_APPEND = 1;
 export const FDFLAGS_ALL = 0x1f;
+
+/** fstflags (u16) of *_filestat_set_times. */
+export const FSTFLAGS_ATIM = 1;
+export const FSTFLAGS_ATIM_NOW = 2;
+export const FSTFLAGS_MTIM = 4;
+export const FSTFLAGS_MTIM_NOW = 8;
 
 /** whence (u8) of fd_seek. */
 export const WHENCE_SET = 0;

@@ -1,0 +1,4 @@
+export { FsImage } from "./fs-image.js";
+export type { WasiImports } from "./imports.js";
+export { WasiExit } from "./wasi-exit.js";
+export { WasiHost, type WasiHostOptions } from "./wasi-host.js";
