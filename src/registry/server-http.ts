@@ -15,12 +15,13 @@ export class OciError extends Error {
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
 export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown): void {
-  const err = e instanceof OciError ? e : new OciError(500, "UNKNOWN", "internal registry error");
-  if (!(e instanceof OciError)) console.error("registry: internal error", e);
   if (res.headersSent) {
+    // Mid-body failures are mostly clients that hung up (a Range probe, a cancelled pull): nothing to report.
     res.destroy();
     return;
   }
+  const err = e instanceof OciError ? e : new OciError(500, "UNKNOWN", "internal registry error");
+  if (!(e instanceof OciError)) console.error("registry: internal error", e);
   const body = JSON.stringify({
     errors: [
       { code: err.code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) },
