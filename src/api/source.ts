@@ -33,9 +33,26 @@ function inspect(deps: ApiDeps, bytes: Uint8Array, field: string): void {
   }
 }
 
+/** The errno code (ECONNREFUSED...) or, failing that, the innermost message of a cause chain: "fetch failed" says too little. */
+function rootCause(e: unknown): string | undefined {
+  let innermost: string | undefined;
+  for (
+    let c = e, depth = 0;
+    c instanceof Object && depth < 6;
+    c = (c as { cause?: unknown }).cause, depth++
+  ) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+    if (c instanceof Error) innermost = c.message;
+  }
+  return innermost;
+}
+
 /** A registry that answered "no such repository/manifest" makes a 404; anything else a 400 naming the reason. */
 function pullError(ref: string, e: unknown): WasmletError {
-  const reason = toWasmletError(e).message;
+  let reason = toWasmletError(e).message;
+  const root = rootCause(e);
+  if (root && !reason.includes(root)) reason += ` (${root})`;
   const unknown = isWasmletError(e, "NOT_FOUND") || /\b404\b|_UNKNOWN\b/.test(reason);
   return new WasmletError(
     unknown ? "NOT_FOUND" : "INVALID_ARGUMENT",

@@ -1,0 +1,351 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../core/index.js";
+import { buildImage } from "../registry/index.js";
+import { ApiClient } from "./client.js";
+import {
+  b64,
+  type ControlPort,
+  call,
+  closedPort,
+  commandModule,
+  envImportModule,
+  startControlPort,
+} from "./test-support.js";
+
+let cp: ControlPort;
+let api: ApiClient;
+let deadPort = 0;
+before(async () => {
+  deadPort = await closedPort();
+  cp = await startControlPort();
+  api = new ApiClient({ server: cp.url });
+});
+after(() => cp.close());
+
+/** What a user can observe of the whole state through GET. */
+async function snapshot() {
+  return { functions: await api.listFunctions(), routes: await api.listHttpTriggers() };
+}
+
+describe("functions", () => {
+  test("create from code: version 1, defaults, pushed to the embedded registry under functions/<name>:v1", async () => {
+    const code = commandModule("hello-1");
+    const fn = await api.createFunction({
+      name: "hello",
+      code: b64(code),
+      args: ["20000"],
+      env: { GREETING: "hi" },
+    });
+    assert.equal(fn.name, "hello");
+    assert.equal(fn.contract, "command");
+    assert.deepEqual(fn.args, ["20000"]);
+    assert.deepEqual(fn.env, { GREETING: "hi" });
+    assert.deepEqual(fn.limits, DEFAULT_LIMITS);
+    assert.equal(fn.current.version, 1);
+    assert.equal(fn.current.image, `${cp.host}/functions/hello:v1`);
+    assert.deepEqual(fn.versions, [fn.current]);
+    const pulled = await cp.registry.pull(fn.current.image);
+    assert.equal(pulled.digest, fn.current.digest);
+    assert.equal(pulled.entry, "/hello.wasm");
+    assert.deepEqual(pulled.module, code);
+    assert.deepEqual(await api.getFunction("hello"), fn);
+    assert.equal(cp.deployed.at(-1)?.current.digest, fn.current.digest, "onDeploy saw the new function");
+  });
+
+  test("update: code makes version 2 and keeps version 1; settings alone keep the version", async () => {
+    const before = await api.getFunction("hello");
+    const v2 = await api.updateFunction("hello", {
+      code: b64(commandModule("hello-2")),
+      fileName: "main.wasm",
+    });
+    assert.equal(v2.current.version, 2);
+    assert.notEqual(v2.current.digest, before.current.digest);
+    assert.deepEqual(
+      v2.versions.map((v) => v.version),
+      [1, 2],
+    );
+    assert.equal((await cp.registry.pull(v2.current.image)).entry, "/main.wasm");
+    const deploys = cp.deployed.length;
+    const tuned = await api.updateFunction("hello", {
+      limits: { timeoutMs: 500 },
+      env: { B: "2" },
+      contract: "wagi",
+    });
+    assert.equal(tuned.current.version, 2);
+    assert.deepEqual(tuned.limits, { ...DEFAULT_LIMITS, timeoutMs: 500 });
+    assert.deepEqual(tuned.env, { B: "2" });
+    assert.equal(tuned.contract, "wagi");
+    assert.deepEqual(tuned.args, ["20000"], "fields not given are kept");
+    assert.equal(cp.deployed.length, deploys, "no redeploy without a new version");
+    assert.deepEqual(await api.getFunction("hello"), tuned);
+  });
+
+  test("create from an image: the digest is pinned, a later push to the tag does not change it", async () => {
+    const ref = `${cp.host}/team/tool:stable`;
+    const push = async (tag: string) => {
+      const entry = "/tool.wasm";
+      const bundle = await buildImage({ files: new Map([[entry, commandModule(tag)]]), entry });
+      return cp.registry.push(ref, bundle);
+    };
+    const digest = await push("tool-1");
+    const fn = await api.createFunction({ name: "tool", image: ref });
+    assert.equal(fn.current.digest, digest);
+    assert.equal(fn.current.image, ref);
+    assert.notEqual(await push("tool-2"), digest);
+    assert.equal((await api.getFunction("tool")).current.digest, digest);
+  });
+
+  test("invoke runs the function with method, path, query, headers and body, and answers as it did", async () => {
+    const res = await api.invoke("tool", {
+      method: "POST",
+      path: "/a/b",
+      query: "x=1&y=2",
+      headers: { "x-custom": "v" },
+      body: "payload",
+    });
+    assert.equal(res.status, 200);
+    assert.ok(res.headers.some(([k, v]) => k === "x-echo" && v === "1"));
+    const seen = JSON.parse(Buffer.from(res.body).toString());
+    assert.equal(seen.method, "POST");
+    assert.equal(seen.path, "/a/b");
+    assert.equal(seen.url, "/a/b?x=1&y=2");
+    assert.equal(seen.query, "x=1&y=2");
+    assert.equal(seen.headers["x-custom"], "v");
+    assert.equal(seen.body, "payload");
+    const root = JSON.parse(Buffer.from((await api.invoke("tool")).body).toString());
+    assert.equal(root.path, "/");
+  });
+
+  test("invoke: a body over the function's limit is refused with 413 before the function runs", async () => {
+    await api.createFunction({
+      name: "small",
+      code: b64(commandModule("small")),
+      limits: { maxBodyBytes: 10 },
+    });
+    const logsBefore = await api.readLogs("small");
+    await assert.rejects(api.invoke("small", { method: "POST", body: "x".repeat(11) }), (e) =>
+      isWasmletError(e, "PAYLOAD_TOO_LARGE"),
+    );
+    assert.deepEqual(await api.readLogs("small"), logsBefore);
+    assert.equal((await api.invoke("small", { method: "POST", body: "x".repeat(10) })).status, 200);
+  });
+
+  test("logs: cursor and limit over the invocations of one function", async () => {
+    for (let i = 0; i < 3; i++) await api.invoke("small", { path: `/n${i}` });
+    const all = await api.readLogs("small");
+    const mine = all.filter((e) => e.stderr.startsWith("echo GET /n"));
+    assert.equal(mine.length, 3);
+    assert.deepEqual(await api.readLogs("small", { limit: 2 }), all.slice(-2));
+    assert.deepEqual(await api.readLogs("small", { after: all.at(-2)?.id }), all.slice(-1));
+    const bad = await call(cp.url, "GET", "/api/v1/functions/small/logs?limit=0");
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error?.message ?? "", /^limit: /);
+  });
+
+  test("delete removes the function and its logs", async () => {
+    await api.deleteFunction("small");
+    await assert.rejects(
+      api.getFunction("small"),
+      (e) => isWasmletError(e, "NOT_FOUND") && /"small"/.test(e.message),
+    );
+    assert.deepEqual(await cp.store.readLogs("small"), []);
+    assert.ok(!(await api.listFunctions()).some((f) => f.name === "small"));
+  });
+
+  const notWasm = b64(Buffer.from("definitely not wasm"));
+  const bad: {
+    what: string;
+    method?: string;
+    path?: string;
+    body: () => unknown;
+    status: number;
+    code: string;
+    message: RegExp;
+  }[] = [
+    {
+      what: "not wasm",
+      body: () => ({ name: "x1", code: notWasm }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: not a WebAssembly module/,
+    },
+    {
+      what: "wrong imports",
+      body: () => ({ name: "x2", code: b64(envImportModule()) }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: .*"env"\."foo"/,
+    },
+    {
+      what: "duplicate name",
+      body: () => ({ name: "hello", code: b64(commandModule("dup")) }),
+      status: 409,
+      code: "ALREADY_EXISTS",
+      message: /^name: function "hello" already exists/,
+    },
+    {
+      what: "bad name",
+      body: () => ({ name: "Hello_World", code: b64(commandModule()) }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^name: must be 1-63 characters/,
+    },
+    {
+      what: "missing name",
+      body: () => ({ code: b64(commandModule()) }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^name: is required/,
+    },
+    {
+      what: "no code nor image",
+      body: () => ({ name: "x3" }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^code: exactly one of code or image/,
+    },
+    {
+      what: "code and image",
+      body: () => ({ name: "x4", code: b64(commandModule()), image: `${cp.host}/team/tool:stable` }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^image: cannot be given together with code/,
+    },
+    {
+      what: "bad limit",
+      body: () => ({ name: "x5", code: b64(commandModule()), limits: { timeoutMs: -5 } }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^limits\.timeoutMs: must be a positive integer/,
+    },
+    {
+      what: "bad env key",
+      body: () => ({ name: "x6", code: b64(commandModule()), env: { "1X": "v" } }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^env\.1X: is not a valid variable name/,
+    },
+    {
+      what: "unknown field",
+      body: () => ({ name: "x7", code: b64(commandModule()), limit: {} }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^limit: unknown field/,
+    },
+    {
+      what: "file name with a directory",
+      body: () => ({ name: "x8", code: b64(commandModule()), fileName: "../x.wasm" }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^fileName: /,
+    },
+    {
+      what: "bad JSON",
+      body: () => "{",
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^body: not valid JSON/,
+    },
+    {
+      what: "bad image reference",
+      body: () => ({ name: "x9", image: "Not A/Ref" }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^image: image reference "Not A\/Ref"/,
+    },
+    {
+      what: "unknown image",
+      body: () => ({ name: "x10", image: `${cp.host}/team/none:v1` }),
+      status: 404,
+      code: "NOT_FOUND",
+      message: /^image: cannot pull .*team\/none:v1/,
+    },
+    {
+      what: "unreachable registry",
+      body: () => ({ name: "x11", image: `127.0.0.1:${deadPort}/team/tool:v1` }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^image: cannot pull 127\.0\.0\.1:\d+\/team\/tool:v1: .*ECONNREFUSED/,
+    },
+    {
+      what: "update of an unknown function",
+      method: "PUT",
+      path: "/api/v1/functions/nope",
+      body: () => ({ args: [] }),
+      status: 404,
+      code: "NOT_FOUND",
+      message: /function "nope" not found/,
+    },
+    {
+      what: "update with nothing",
+      method: "PUT",
+      path: "/api/v1/functions/hello",
+      body: () => ({}),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^body: nothing to update/,
+    },
+    {
+      what: "update with a bad module",
+      method: "PUT",
+      path: "/api/v1/functions/hello",
+      body: () => ({ code: notWasm }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: not a WebAssembly module/,
+    },
+    {
+      what: "get of an unknown function",
+      method: "GET",
+      path: "/api/v1/functions/nope",
+      body: () => undefined,
+      status: 404,
+      code: "NOT_FOUND",
+      message: /function "nope" not found/,
+    },
+    {
+      what: "delete of an unknown function",
+      method: "DELETE",
+      path: "/api/v1/functions/nope",
+      body: () => undefined,
+      status: 404,
+      code: "NOT_FOUND",
+      message: /function "nope" not found/,
+    },
+    {
+      what: "invoke of an unknown function",
+      method: "POST",
+      path: "/api/v1/functions/nope/invoke/x",
+      body: () => "hi",
+      status: 404,
+      code: "NOT_FOUND",
+      message: /function "nope" not found/,
+    },
+  ];
+  for (const c of bad) {
+    test(`bad input: ${c.what} → ${c.status} ${c.code}, nothing changes`, async () => {
+      const before = await snapshot();
+      const res = await call(cp.url, c.method ?? "POST", c.path ?? "/api/v1/functions", c.body());
+      assert.equal(res.status, c.status, JSON.stringify(res.json));
+      assert.equal(res.json.error?.code, c.code);
+      assert.match(res.json.error?.message ?? "", c.message);
+      assert.deepEqual(await snapshot(), before);
+    });
+  }
+
+  test("a failed create pushes nothing under functions/<name>", async () => {
+    await assert.rejects(cp.registry.resolve(`${cp.host}/functions/x1:v1`), /x1/);
+  });
+
+  test("concurrent updates get distinct versions", async () => {
+    const results = await Promise.all(
+      [0, 1, 2].map((i) => api.updateFunction("hello", { code: b64(commandModule(`c${i}`)) })),
+    );
+    const versions = results.map((r: FunctionRecord) => r.current.version).sort();
+    const last = await api.getFunction("hello");
+    assert.equal(new Set(versions).size, 3);
+    assert.equal(last.versions.length, Math.max(...versions));
+    assert.equal(last.current.version, Math.max(...versions));
+  });
+});

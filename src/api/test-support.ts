@@ -1,0 +1,202 @@
+// Helpers for this folder's tests (not exported from index.ts): a real control port with the embedded registry.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FunctionRecord } from "../core/index.js";
+import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
+import { MemoryStore, type Store } from "../store/index.js";
+import { inspectModule } from "../wasm/index.js";
+import type { ApiDeps } from "./deps.js";
+import { createApiHandler } from "./handler.js";
+
+/**
+ * The smallest WASI command the inspector accepts: exports `_start` (an empty function) and `memory`.
+ * `tag` goes into a custom section so that each tag gives a different module (and image digest).
+ */
+export function commandModule(tag = ""): Uint8Array {
+  const name = Buffer.from("t");
+  const custom = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(tag)]);
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+      Buffer.from([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]), // type: () -> ()
+      Buffer.from([0x03, 0x02, 0x01, 0x00]), // function 0 has type 0
+      Buffer.from([0x05, 0x03, 0x01, 0x00, 0x01]), // one memory, 1 page
+      Buffer.from([
+        0x07,
+        0x13,
+        0x02,
+        0x06,
+        ...Buffer.from("_start"),
+        0x00,
+        0x00,
+        0x06,
+        ...Buffer.from("memory"),
+        0x02,
+        0x00,
+      ]),
+      Buffer.from([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b]), // body: end
+      Buffer.from([0x00, custom.length]),
+      custom,
+    ]),
+  );
+}
+
+/** A module importing `env.foo`: valid wasm, but not something wasmlet can run. */
+export function envImportModule(): Uint8Array {
+  return new Uint8Array(
+    Buffer.from([
+      0x00,
+      0x61,
+      0x73,
+      0x6d,
+      0x01,
+      0x00,
+      0x00,
+      0x00,
+      0x01,
+      0x04,
+      0x01,
+      0x60,
+      0x00,
+      0x00,
+      0x02,
+      0x0b,
+      0x01,
+      0x03,
+      ...Buffer.from("env"),
+      0x03,
+      ...Buffer.from("foo"),
+      0x00,
+      0x00,
+    ]),
+  );
+}
+
+/**
+ * Stands in for the runtime: "runs" a function by echoing the request as JSON, with the status taken from the
+ * function's env STATUS, and logs the invocation to the store as the runtime does.
+ */
+export function echoInvoke(store: Store) {
+  return async (fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> => {
+    const status = Number(fn.env.STATUS ?? 200);
+    await store.appendLogs([
+      {
+        function: fn.name,
+        time: new Date().toISOString(),
+        status,
+        durationMs: 1,
+        digest: fn.current.digest,
+        error: status >= 400 ? "exit status 1" : undefined,
+        stderr: `echo ${req.method} ${req.path}\nsecond line`,
+      },
+    ]);
+    const body = JSON.stringify({
+      fn: fn.name,
+      version: fn.current.version,
+      method: req.method,
+      path: req.path,
+      url: req.url,
+      query: req.query,
+      headers: req.headers,
+      body: Buffer.from(req.body).toString("utf8"),
+    });
+    return {
+      status,
+      headers: [
+        ["content-type", "application/json"],
+        ["x-echo", "1"],
+      ],
+      body: Buffer.from(body),
+    };
+  };
+}
+
+export interface ControlPort {
+  url: string;
+  host: string;
+  store: Store;
+  registry: RegistryClient;
+  deployed: FunctionRecord[];
+  close(): Promise<void>;
+}
+
+/** The control port as serve builds it: the embedded registry under /v2 and the API, on 127.0.0.1:<ephemeral>. */
+export async function startControlPort(opts: { token?: string } = {}): Promise<ControlPort> {
+  const root = await mkdtemp(join(tmpdir(), "wasmlet-api-"));
+  const registryServer = new RegistryServer({ root });
+  const store = new MemoryStore();
+  const registry = new RegistryClient();
+  const deployed: FunctionRecord[] = [];
+  let host = "";
+  const deps: ApiDeps = {
+    store,
+    get registryHost() {
+      return host;
+    },
+    registry,
+    buildImage,
+    inspectModule,
+    invoke: echoInvoke(store),
+    onDeploy: async (fn) => {
+      deployed.push(fn);
+    },
+    token: opts.token,
+  };
+  const api = createApiHandler(deps);
+  const server: Server = createServer(async (req, res) => {
+    if (registryServer.handle(req, res)) return;
+    if (await api(req, res)) return;
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: `http://${host}`,
+    host,
+    store,
+    registry,
+    deployed,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await registryServer.close();
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Raw request, for asserting on statuses and envelopes exactly as a client sees them. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{
+  status: number;
+  json: { error?: { code: string; message: string } } & Record<string, unknown>;
+}> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : {} };
+}
+
+export const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}

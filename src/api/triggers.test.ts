@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { isWasmletError } from "../core/index.js";
+import { ApiClient } from "./client.js";
+import { b64, type ControlPort, call, commandModule, startControlPort } from "./test-support.js";
+
+let cp: ControlPort;
+let api: ApiClient;
+before(async () => {
+  cp = await startControlPort();
+  api = new ApiClient({ server: cp.url });
+  await api.createFunction({ name: "echo", code: b64(commandModule("echo")) });
+  await api.createFunction({ name: "other", code: b64(commandModule("other")) });
+});
+after(() => cp.close());
+
+async function snapshot() {
+  return { functions: await api.listFunctions(), routes: await api.listHttpTriggers() };
+}
+
+describe("HTTP triggers", () => {
+  test("create, get, list (by name), delete", async () => {
+    const r = await api.createHttpTrigger({
+      name: "users",
+      function: "echo",
+      url: "/users/{id}",
+      methods: ["GET", "PUT"],
+    });
+    assert.equal(r.match, "exact");
+    assert.equal(r.path, "/users/{id}");
+    assert.deepEqual(r.methods, ["GET", "PUT"]);
+    const p = await api.createHttpTrigger({ name: "assets", function: "other", prefix: "/static/" });
+    assert.equal(p.match, "prefix");
+    assert.equal(p.path, "/static", "a prefix is stored without its trailing slash");
+    assert.deepEqual(p.methods, ["GET"], "GET by default");
+    assert.deepEqual(await api.getHttpTrigger("users"), r);
+    assert.deepEqual(
+      (await api.listHttpTriggers()).map((t) => t.name),
+      ["assets", "users"],
+    );
+    await api.deleteHttpTrigger("assets");
+    await assert.rejects(
+      api.getHttpTrigger("assets"),
+      (e) => isWasmletError(e, "NOT_FOUND") && /"assets"/.test(e.message),
+    );
+  });
+
+  test("same path with other methods, or other match kind, does not clash", async () => {
+    await api.createHttpTrigger({
+      name: "users-post",
+      function: "other",
+      url: "/users/{uid}",
+      methods: ["POST"],
+    });
+    await api.createHttpTrigger({
+      name: "users-tree",
+      function: "other",
+      prefix: "/users/{id}".replace("{id}", "x"),
+    });
+    await api.createHttpTrigger({ name: "users-prefix", function: "other", prefix: "/users" });
+    assert.equal((await api.listHttpTriggers()).length, 4);
+  });
+
+  test("a function with routes cannot be deleted; the message lists them", async () => {
+    const before = await snapshot();
+    const res = await call(cp.url, "DELETE", "/api/v1/functions/other");
+    assert.equal(res.status, 409);
+    assert.equal(res.json.error?.code, "CONFLICT");
+    assert.match(res.json.error?.message ?? "", /users-post, users-prefix, users-tree/);
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  const bad: {
+    what: string;
+    body: Record<string, unknown>;
+    status: number;
+    code: string;
+    message: RegExp;
+  }[] = [
+    {
+      what: "route conflict (param names differ)",
+      body: { name: "clash", function: "other", url: "/users/{x}", methods: ["PUT", "DELETE"] },
+      status: 409,
+      code: "CONFLICT",
+      message: /^url: PUT \/users\/\{x\} is already routed by HTTP trigger "users"/,
+    },
+    {
+      what: "prefix conflict (trailing slash)",
+      body: { name: "clash2", function: "echo", prefix: "/users/" },
+      status: 409,
+      code: "CONFLICT",
+      message: /HTTP trigger "users-prefix"/,
+    },
+    {
+      what: "unknown function",
+      body: { name: "r1", function: "nope", url: "/nope" },
+      status: 404,
+      code: "NOT_FOUND",
+      message: /^function: function "nope" not found/,
+    },
+    {
+      what: "duplicate name",
+      body: { name: "users", function: "echo", url: "/elsewhere" },
+      status: 409,
+      code: "ALREADY_EXISTS",
+      message: /^name: HTTP trigger "users" already exists/,
+    },
+    {
+      what: "bad name",
+      body: { name: "Bad Name", function: "echo", url: "/x" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^name: /,
+    },
+    {
+      what: "path without /",
+      body: { name: "r2", function: "echo", url: "x" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^url: must start with "\/"/,
+    },
+    {
+      what: "dot-dot",
+      body: { name: "r3", function: "echo", prefix: "/a/../b" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^prefix: must not contain "\." or "\.\." segments/,
+    },
+    {
+      what: "param in prefix",
+      body: { name: "r4", function: "echo", prefix: "/a/{id}" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^prefix: \{param\} segments are only allowed in url/,
+    },
+    {
+      what: "half a param",
+      body: { name: "r5", function: "echo", url: "/a/x{id}" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^url: segment "x\{id\}"/,
+    },
+    {
+      what: "url and prefix",
+      body: { name: "r6", function: "echo", url: "/a", prefix: "/b" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^url: exactly one of url or prefix/,
+    },
+    {
+      what: "unknown method",
+      body: { name: "r7", function: "echo", url: "/a", methods: ["FETCH"] },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^methods\[0\]: must be one of GET/,
+    },
+  ];
+  for (const c of bad) {
+    test(`bad input: ${c.what} → ${c.status} ${c.code}, nothing changes`, async () => {
+      const before = await snapshot();
+      const res = await call(cp.url, "POST", "/api/v1/triggers/http", c.body);
+      assert.equal(res.status, c.status, JSON.stringify(res.json));
+      assert.equal(res.json.error?.code, c.code);
+      assert.match(res.json.error?.message ?? "", c.message);
+      assert.deepEqual(await snapshot(), before);
+    });
+  }
+});
