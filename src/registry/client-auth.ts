@@ -2,13 +2,18 @@ import { WasmletError } from "../core/index.js";
 
 /** Credentials for one registry. `token` is a ready bearer token (sent as is, no token dance). */
 export interface RegistryAuth {
+  /** Sent with password as Basic credentials, to the registry or to its token service. */
   username?: string;
   password?: string;
+  /** A bearer token used as is when the registry asks for Bearer auth (skips the token dance). */
   token?: string;
 }
 
+/** A parsed `WWW-Authenticate` header. */
 export interface Challenge {
+  /** Lower-cased auth scheme: `basic` or `bearer`. */
   scheme: string;
+  /** Auth-params with lower-cased names (`realm`, `service`, `scope`). */
   params: Record<string, string>;
 }
 

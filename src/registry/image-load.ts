@@ -17,7 +17,9 @@ const gunzipAsync = promisify(gunzip);
 
 /** Where loadImage() gets content from; each method returns bytes whose digest it has already verified. */
 export interface ContentSource {
+  /** Called once per manifest or index on the way to the image; `target` is a tag or a digest. */
   manifest(target: string): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }>;
+  /** Called for the config and each layer; the bytes match the descriptor's digest and size. */
   blob(desc: Descriptor): Promise<Uint8Array>;
 }
 
@@ -25,6 +27,8 @@ export interface ContentSource {
 const WASM_OSES = new Set(["wasip1", "wasi"]);
 const MAX_INDEX_DEPTH = 3;
 const MAX_SYMLINK_HOPS = 8;
+/** Bound on one layer's uncompressed size, so a gzip bomb fails instead of exhausting memory. */
+const MAX_LAYER_BYTES = 1024 ** 3;
 
 interface ImageManifest {
   mediaType?: string;
@@ -122,9 +126,15 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
     const raw = await src.blob(layer);
     let tarBytes: Uint8Array;
     try {
-      tarBytes = kind.gzip ? new Uint8Array(await gunzipAsync(raw)) : raw;
+      tarBytes = kind.gzip
+        ? new Uint8Array(await gunzipAsync(raw, { maxOutputLength: MAX_LAYER_BYTES }))
+        : raw;
     } catch (e) {
-      throw pullError(ref, `layer ${layer.digest} is not valid gzip`, e);
+      throw pullError(
+        ref,
+        `layer ${layer.digest} is not valid gzip or unpacks to more than ${MAX_LAYER_BYTES} bytes`,
+        e,
+      );
     }
     const want = Array.isArray(diffIds) ? diffIds[i] : undefined;
     if (typeof want === "string" && want.startsWith("sha256:") && sha256Digest(tarBytes) !== want)

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,8 @@ const DOCKER_REGISTRY = "/usr/bin/docker-registry";
 const SKOPEO = "/usr/bin/skopeo";
 const noRegistry = existsSync(DOCKER_REGISTRY) ? false : `${DOCKER_REGISTRY} is not installed`;
 const noSkopeo = existsSync(SKOPEO) ? false : `${SKOPEO} is not installed`;
+const UMOCI = "/usr/bin/umoci";
+const noUmoci = existsSync(UMOCI) ? false : `${UMOCI} is not installed`;
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -176,6 +178,42 @@ test("skopeo inspect reads an image our client pushed to the embedded registry",
     await skopeo("inspect", "--raw", "--tls-verify=false", `docker://${embedded.host}/inspect/me:v3`),
   );
   assert.equal(raw.annotations["module.wasm.image/variant"], "compat-smart");
+});
+
+test("umoci unpacks the layer of an image copied out of the embedded registry", {
+  skip: noSkopeo || noUmoci,
+}, async () => {
+  const wasm = tinyWasm("umoci");
+  const bundle = await buildImage({
+    files: new Map([
+      ["/app/fn.wasm", wasm],
+      ["/app/data.txt", new TextEncoder().encode("data")],
+    ]),
+    entry: "/app/fn.wasm",
+    args: ["20000"],
+  });
+  await client.push(`${embedded.host}/umoci/fn:v1`, bundle);
+  const dir = await mkdtemp(join(tmpdir(), "wasmlet-umoci-"));
+  try {
+    await skopeo(
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${embedded.host}/umoci/fn:v1`,
+      `oci:${join(dir, "layout")}:v1`,
+    );
+    // umoci 0.4 will not write a runtime config.json for os "wasip1"; the rootfs is what we check here.
+    const rootfs = join(dir, "rootfs");
+    await run(UMOCI, ["raw", "unpack", "--rootless", "--image", `${join(dir, "layout")}:v1`, rootfs], {
+      timeout: 30_000,
+    });
+    assert.deepEqual(new Uint8Array(await readFile(join(rootfs, "app", "fn.wasm"))), wasm);
+    assert.equal((await stat(join(rootfs, "app", "fn.wasm"))).mode & 0o777, 0o755);
+    assert.equal((await stat(join(rootfs, "app", "data.txt"))).mode & 0o777, 0o644);
+    const config = JSON.parse(await skopeo("inspect", "--config", `oci:${join(dir, "layout")}:v1`));
+    assert.deepEqual([...config.config.Entrypoint, ...config.config.Cmd], ["/app/fn.wasm", "20000"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("basic auth against docker-registry with htpasswd", { skip: noRegistry }, async () => {

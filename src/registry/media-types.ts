@@ -51,11 +51,18 @@ export function isForeignLayer(mediaType: string): boolean {
 
 /** One OCI content descriptor. */
 export interface Descriptor {
+  /** Media type of the referenced content. */
   mediaType: string;
+  /** Digest of the referenced content; readers verify the bytes against it. */
   digest: string;
+  /** Exact size in bytes of the referenced content. */
   size: number;
+  /** Free-form metadata (copied into referrers lists). */
   annotations?: Record<string, string>;
+  /** Kind of artifact, for referrers filtering. */
   artifactType?: string;
+  /** In an index: the platform the entry is for (wasmlet picks `wasm`/`wasip1`). */
   platform?: { architecture?: string; os?: string; variant?: string };
+  /** Foreign layers: where the content lives instead of the registry. */
   urls?: string[];
 }

@@ -13,6 +13,7 @@ export interface ImageReference {
   registry: string;
   /** Repository path inside the registry (`functions/hello`). */
   repository: string;
+  /** Tag, e.g. `v1`; absent means `latest` when neither tag nor digest is given. */
   tag?: string;
   /** When set, it wins over the tag for every fetch. */
   digest?: Digest;
