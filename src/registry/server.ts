@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isRepositoryName } from "./reference.js";
 import { BlobHandlers } from "./server-blobs.js";
-import { OciError, sendError, sendJson } from "./server-http.js";
+import { OciError, sendEmpty, sendError, sendJson } from "./server-http.js";
 import { ManifestHandlers } from "./server-manifests.js";
 import { RegistryStorage } from "./server-storage.js";
 
@@ -45,7 +45,10 @@ export class RegistryServer {
     const b = this.blobs;
     const mf = this.manifests;
     this.routes = [
-      [/^\/v2\/?$/, { GET: async (_req, res) => sendJson(res, 200, {}) }],
+      [
+        /^\/v2\/?$/,
+        { GET: async (_req, res) => sendJson(res, 200, {}), HEAD: async (_req, res) => sendEmpty(res, 200) },
+      ],
       [/^\/v2\/_catalog$/, { GET: (_req, res, _m, q) => mf.catalog(res, q) }],
       [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => b.start(req, res, m[1], q) }],
       [
