@@ -1,15 +1,17 @@
 const EMPTY = new Uint8Array(0);
 const INITIAL_CAPACITY = 4096;
 
+/** Outputs up to this size are copied out by take() and the buffer is kept; bigger ones are handed over. */
+const COPY_OUT_MAX = 64 * 1024;
+
 /**
- * A growable output buffer (stdout, stderr) with a cap. `take()` hands the bytes over without copying and
- * starts afresh, so what a caller received is never overwritten by a later invocation.
+ * A growable output buffer (stdout, stderr) with a cap, reused across invocations. What take() returns is
+ * the caller's: small outputs are copied out (one exact-size allocation, the buffer stays for the next
+ * invocation); big ones are handed over without copying and the sink starts afresh.
  */
 export class ByteSink {
   private buf: Uint8Array = EMPTY;
   private len = 0;
-  /** Capacity to start the next buffer with: the last invocation's size, so big outputs do not re-double. */
-  private hint = INITIAL_CAPACITY;
 
   /**
    * @param cap most bytes kept
@@ -40,8 +42,12 @@ export class ByteSink {
   /** The bytes written since the last take(); the sink forgets them. */
   take(): Uint8Array {
     if (this.len === 0) return EMPTY;
+    if (this.len <= COPY_OUT_MAX) {
+      const copy = this.buf.slice(0, this.len);
+      this.len = 0;
+      return copy;
+    }
     const out = this.buf.subarray(0, this.len);
-    this.hint = Math.min(Math.max(INITIAL_CAPACITY, this.len), this.cap);
     this.buf = EMPTY;
     this.len = 0;
     return out;
@@ -54,7 +60,10 @@ export class ByteSink {
 
   private ensure(size: number): void {
     if (size <= this.buf.length) return;
-    const capacity = Math.min(Math.max(size, this.buf.length * 2, this.hint), Math.max(this.cap, size));
+    const capacity = Math.min(
+      Math.max(size, this.buf.length * 2, INITIAL_CAPACITY),
+      Math.max(this.cap, size),
+    );
     const next = new Uint8Array(capacity);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;

@@ -11,15 +11,23 @@ const utf8 = new TextEncoder();
 
 /** argv or environ, encoded once: NUL-terminated UTF-8 strings back to back, and where each starts. */
 export interface EncodedStrings {
+  /** The array this was encoded from; begin() skips re-encoding when handed the same object again. */
   readonly source: readonly string[];
+  /** What args_get/environ_get copy into the guest; its length is what *_sizes_get reports. */
   readonly bytes: Uint8Array;
+  /** Start of each string in `bytes`. */
   readonly offsets: Uint32Array;
 }
 
+/** The host's caps, validated by WasiHost (see WasiHostOptions for their meaning). */
 export interface ContextLimits {
+  /** Bytes the overlay may own; ENOSPC beyond. */
   overlayCapBytes: number;
+  /** Bytes of stdout; EFBIG beyond. */
   stdoutCapBytes: number;
+  /** Bytes of stderr kept (the tail). */
   stderrCapBytes: number;
+  /** Longest single poll_oneoff sleep. */
   maxSleepMs: number;
 }
 
@@ -100,12 +108,19 @@ export function encodeStrings(strings: readonly string[], field: string): Encode
   let start = 0;
   for (let i = 0; i < bytes.length; i++) {
     if (bytes[i] !== 0) continue;
-    if (n === strings.length)
-      throw new WasmletError("INVALID_ARGUMENT", `${field}: an entry contains a NUL character`);
+    if (n === strings.length) throw nulError(strings, field);
     offsets[n++] = start;
     start = i + 1;
   }
   if (n !== strings.length)
     throw new WasmletError("INVALID_ARGUMENT", `${field}: an entry contains a NUL character`);
   return { source: strings, bytes, offsets };
+}
+
+function nulError(strings: readonly string[], field: string): WasmletError {
+  const i = strings.findIndex((s) => s.includes("\0"));
+  return new WasmletError(
+    "INVALID_ARGUMENT",
+    `${field}[${i}]: contains a NUL character, which C strings cannot hold`,
+  );
 }

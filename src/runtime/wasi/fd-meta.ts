@@ -157,14 +157,14 @@ export function fdPrestatGet(ctx: WasiContext, fd: number, ptr: number): number 
   if (entry === undefined || !entry.preopen) return ERRNO.BADF;
   ctx.view();
   ctx.dv.setUint32(ptr >>> 0, 0, true); // tag 0 = dir, then padding
-  ctx.dv.setUint32((ptr >>> 0) + 4, utf8.encode(entry.path).length, true);
+  ctx.dv.setUint32((ptr >>> 0) + 4, entry.name.length, true);
   return ERRNO.SUCCESS;
 }
 
 export function fdPrestatDirName(ctx: WasiContext, fd: number, ptr: number, len: number): number {
   const entry = ctx.fds.get(fd);
   if (entry === undefined || !entry.preopen) return ERRNO.BADF;
-  const name = utf8.encode(entry.path);
+  const name = entry.name;
   if (len >>> 0 < name.length) return ERRNO.NAMETOOLONG;
   ctx.view();
   if (!inBounds(ctx, ptr >>> 0, name.length)) return ERRNO.FAULT;

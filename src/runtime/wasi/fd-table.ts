@@ -15,6 +15,8 @@ export const FD_STDERR = 2;
 export const FD_DIR = 3;
 export const FD_FILE = 4;
 
+const EMPTY = new Uint8Array(0);
+
 /** Most fds open at once; path_open beyond it fails with EMFILE. */
 const MAX_FDS = 1024;
 
@@ -26,6 +28,8 @@ export class FdEntry {
   /** Directory listing cached for fd_readdir cookies, valid while the fs generation is unchanged. */
   listing: string[] | null = null;
   listingGeneration = -1;
+  /** The preopen's name as fd_prestat_dir_name reports it, encoded once. */
+  readonly name: Uint8Array;
 
   constructor(
     readonly type: number,
@@ -35,7 +39,9 @@ export class FdEntry {
     public rightsBase: bigint,
     public rightsInheriting: bigint,
     readonly preopen = false,
-  ) {}
+  ) {
+    this.name = preopen ? new TextEncoder().encode(path) : EMPTY;
+  }
 
   get filetype(): number {
     if (this.type === FD_DIR) return FILETYPE_DIRECTORY;
@@ -100,10 +106,5 @@ export class FdTable {
   move(from: number, to: number): void {
     this.entries[to] = this.entries[from];
     this.remove(from);
-  }
-
-  /** Every open entry (used to release files on reset). */
-  *open(): IterableIterator<FdEntry> {
-    for (const e of this.entries) if (e !== undefined) yield e;
   }
 }

@@ -3,18 +3,27 @@ import { FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE } from "./constants.js";
 
 /** A directory, as the host sees it: only an identity. Its entries live in FsImage.children / the overlay. */
 export interface DirNode {
+  /** Always FILETYPE_DIRECTORY; tells nodes apart. */
   readonly kind: typeof FILETYPE_DIRECTORY;
+  /** Inode number reported by stat and readdir; unique within one invocation's filesystem. */
   readonly ino: number;
+  /** Always 0. */
   readonly size: number;
+  /** Modification time in ms since the epoch (0 for image directories). */
   readonly mtimMs: number;
 }
 
 /** A regular file of an image: its bytes are shared by every invocation and never written. */
 export interface BaseFile {
+  /** Always FILETYPE_REGULAR_FILE. */
   readonly kind: typeof FILETYPE_REGULAR_FILE;
+  /** Inode number, stable for the image's lifetime. */
   readonly ino: number;
+  /** data.length. */
   readonly size: number;
+  /** Always 0: images carry no timestamps here. */
   readonly mtimMs: number;
+  /** The file's bytes, shared and never written. */
   readonly data: Uint8Array;
 }
 

@@ -53,7 +53,8 @@ export class WasiHost {
    * re-instantiation; views are re-derived lazily, also after memory.grow().
    */
   setMemory(memory: WebAssembly.Memory): void {
-    if (!(memory instanceof WebAssembly.Memory))
+    // Duck-typed: a Memory created in another realm (vm context) fails instanceof but works the same.
+    if (typeof (memory as Partial<WebAssembly.Memory> | undefined)?.grow !== "function")
       throw new WasmletError("INVALID_MODULE", 'wasi: the module does not export a memory named "memory"');
     this.ctx.setMemory(memory);
   }
