@@ -51,7 +51,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const executor = new HybridExecutor();
   const runtime = new Runtime({
     executor,
-    loadImage: (fn) => registry.pull(pinnedRef(fn)),
+    // Images pushed here are read from disk by digest; others are pulled from their registry.
+    loadImage: async (fn) =>
+      (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn)),
     onLog: logs.add,
   });
   const router = new Router({

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Digest, type LoadedImage, sha256Digest } from "../core/index.js";
+import { type ContentSource, loadImage } from "./image-load.js";
 import { isRepositoryName } from "./reference.js";
 import { BlobHandlers } from "./server-blobs.js";
 import { OciError, sendEmpty, sendError, sendJson } from "./server-http.js";
@@ -31,9 +33,11 @@ export class RegistryServer {
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly routes: [RegExp, Partial<Record<string, Route>>][];
+  private readonly storage: RegistryStorage;
 
   constructor(opts: RegistryServerOptions) {
     const store = new RegistryStorage(opts.root);
+    this.storage = store;
     this.blobs = new BlobHandlers(store, opts.maxUploadBytes ?? 1024 ** 3);
     this.manifests = new ManifestHandlers(store);
     this.staleUploadMs = opts.staleUploadMs ?? 60 * 60 * 1000;
@@ -90,6 +94,32 @@ export class RegistryServer {
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
     return true;
+  }
+
+  /**
+   * Loads an image from this registry's own storage, by manifest digest, without HTTP: how the server that
+   * embeds the registry runs its functions (fast, and independent of the port the registry listens on).
+   * Resolves undefined when the manifest is not stored here; verifies every digest it reads.
+   */
+  async loadLocal(digest: Digest): Promise<LoadedImage | undefined> {
+    const store = this.storage;
+    if (!(await store.exists(store.blobPath(digest)))) return undefined;
+    const read = async (d: Digest): Promise<Uint8Array> => {
+      const bytes = await store.readBytes(store.blobPath(d));
+      if (!bytes) throw new Error(`blob ${d} is missing from the embedded registry`);
+      if (sha256Digest(bytes) !== d) throw new Error(`blob ${d} is corrupt on disk`);
+      return bytes;
+    };
+    const src: ContentSource = {
+      async manifest(target) {
+        const bytes = await read(target as Digest);
+        const mediaType =
+          (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: string }).mediaType ?? "";
+        return { bytes, digest: target as Digest, mediaType };
+      },
+      blob: (desc) => read(desc.digest),
+    };
+    return loadImage(`embedded@${digest}`, src, digest);
   }
 
   /** Removes uploads untouched for longer than the stale age (default 1 h); returns how many went. */
