@@ -2,10 +2,12 @@ import { type Command, InvalidArgumentError } from "commander";
 import { ApiClient } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
 
-/** The API client for the global `--server` / `--token` options. */
+export const DEFAULT_SERVER = "http://127.0.0.1:8081";
+
+/** The API client for the global `--server` / `--token` options (an empty WASMLET_SERVER means the default). */
 export function clientOf(cmd: Command): ApiClient {
-  const { server, token } = cmd.optsWithGlobals<{ server: string; token?: string }>();
-  return new ApiClient({ server, token: token || undefined });
+  const { server, token } = cmd.optsWithGlobals<{ server?: string; token?: string }>();
+  return new ApiClient({ server: server || DEFAULT_SERVER, token: token || undefined });
 }
 
 /** Commander parser for repeatable options. */

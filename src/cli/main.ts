@@ -1,8 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
+import { DEFAULT_SERVER } from "./common.js";
 import { registerFn } from "./fn.js";
 import { registerRoute } from "./route.js";
-
-const DEFAULT_SERVER = "http://127.0.0.1:8081";
 
 /**
  * Registers `serve` from ./serve.js. It pulls in the whole platform (runtime, router, registry); loading it

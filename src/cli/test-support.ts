@@ -1,0 +1,153 @@
+// Helpers for this folder's tests: a real control port (API + embedded registry) and the real CLI binary.
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ApiClient, createApiHandler } from "../api/index.js";
+import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import { MemoryStore } from "../store/index.js";
+import { inspectModule } from "../wasm/index.js";
+
+export const BIN = fileURLToPath(new URL("../../../bin/wasmlet.js", import.meta.url));
+
+/** The smallest WASI command the inspector accepts (`_start` + `memory`); `tag` varies its bytes. */
+export function commandModule(tag = ""): Uint8Array {
+  const name = Buffer.from("t");
+  const custom = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(tag)]);
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00]),
+      Buffer.from([0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01]),
+      Buffer.from([
+        0x07,
+        0x13,
+        0x02,
+        0x06,
+        ...Buffer.from("_start"),
+        0x00,
+        0x00,
+        0x06,
+        ...Buffer.from("memory"),
+        0x02,
+        0x00,
+      ]),
+      Buffer.from([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, 0x00, custom.length]),
+      custom,
+    ]),
+  );
+}
+
+export interface TestServer {
+  url: string;
+  api: ApiClient;
+  dir: string;
+  /** Writes a file in the temp dir and returns its path. */
+  file(name: string, data: Uint8Array | string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A control port as serve builds it. Functions "run" by echoing the request as JSON with the status from their
+ * env STATUS, and each run is logged to the store, as the runtime does.
+ */
+export async function startServer(token?: string): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), "wasmlet-cli-"));
+  const registryServer = new RegistryServer({ root: join(dir, "registry") });
+  const store = new MemoryStore();
+  let host = "";
+  const handler = createApiHandler({
+    store,
+    get registryHost() {
+      return host;
+    },
+    registry: new RegistryClient(),
+    buildImage,
+    inspectModule,
+    token,
+    invoke: async (fn, req) => {
+      const status = Number(fn.env.STATUS ?? 200);
+      await store.appendLogs([
+        {
+          function: fn.name,
+          time: "2024-05-01T10:00:00.000Z",
+          status,
+          durationMs: 3,
+          digest: fn.current.digest,
+          error: status === 200 ? undefined : "exit status 1",
+          stderr: `ran ${req.method} ${req.path}\n`,
+        },
+      ]);
+      const body = {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: Buffer.from(req.body).toString(),
+      };
+      return {
+        status,
+        headers: [["content-type", "application/json"]],
+        body: Buffer.from(JSON.stringify(body)),
+      };
+    },
+  });
+  const server = createServer(async (req, res) => {
+    if (!registryServer.handle(req, res) && !(await handler(req, res))) res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://${host}`;
+  return {
+    url,
+    dir,
+    api: new ApiClient({ server: url, token }),
+    async file(name, data) {
+      const p = join(dir, name);
+      await writeFile(p, data);
+      return p;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await registryServer.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/wasmlet.js ...args` to completion. */
+export function wasmlet(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env };
+  delete fullEnv.WASMLET_SERVER;
+  delete fullEnv.WASMLET_TOKEN;
+  Object.assign(fullEnv, env);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: fullEnv, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `wasmlet ...args` and leaves it running (for `fn logs -f`). */
+export function wasmletLive(args: string[]) {
+  return spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
