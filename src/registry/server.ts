@@ -117,7 +117,7 @@ export class RegistryServer {
           (JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: string }).mediaType ?? "";
         return { bytes, digest: target as Digest, mediaType };
       },
-      blob: (desc) => read(desc.digest),
+      blob: (desc) => read(desc.digest as Digest),
     };
     return loadImage(`embedded@${digest}`, src, digest);
   }

@@ -61,6 +61,11 @@ export class Reader {
     return UTF8.decode(this.bytes.subarray(start, start + len));
   }
 
+  /** Skips a length-prefixed name without decoding it. */
+  skipName(): void {
+    this.skip(this.u32());
+  }
+
   /** A value type; reference types with a heap type (0x63/0x64) take a second immediate. */
   valType(): void {
     const b = this.u8();
@@ -101,7 +106,12 @@ export class Writer {
   bytes(src: Uint8Array, start = 0, end = src.length): void {
     const n = end - start;
     this.ensure(n);
-    this.buf.set(src.subarray(start, end), this.len);
+    // Most copies are a few bytes between two patches: a loop beats allocating a subarray for them.
+    if (n < 32) {
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = start; i < end; i++) buf[at++] = src[i];
+    } else this.buf.set(src.subarray(start, end), this.len);
     this.len += n;
   }
 

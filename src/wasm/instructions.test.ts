@@ -10,7 +10,7 @@ import { instantiate, wasmText, wat } from "./test-support.js";
  * One module per instruction family; each `run` export computes a value through that family (with loops
  * where it makes sense, so fuel checks land in the middle of it). Instrumented and original must agree.
  */
-const FAMILIES: { name: string; module: string; blockers: string[] }[] = [
+const FAMILIES: { name: string; module: string; blockers: string[]; memory?: string }[] = [
   {
     name: "MVP integers and sign extension",
     blockers: [],
@@ -68,6 +68,21 @@ const FAMILIES: { name: string; module: string; blockers: string[] }[] = [
       (i32.add (i32x4.extract_lane 0 (local.get $v))
         (i32.add (i8x16.extract_lane_u 5 (local.get $v))
           (i32x4.extract_lane 1 (i32x4.dot_i16x8_s (local.get $v) (i32x4.splat (i32.const 3)))))))`,
+  },
+  {
+    name: "threads: atomics on a shared memory",
+    blockers: [],
+    memory: "1 1 shared",
+    module: `(func (export "run") (result i32) (local $i i32)
+      (atomic.fence)
+      (i32.atomic.store (i32.const 8) (i32.const 5))
+      (loop $l
+        (drop (i32.atomic.rmw.add (i32.const 8) (i32.const 3)))
+        (drop (i64.atomic.rmw32.cmpxchg_u offset=16 (i32.const 0) (i64.const 0) (i64.const 9)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+      (drop (memory.atomic.notify (i32.const 8) (i32.const 0)))
+      (i32.add (i32.atomic.load (i32.const 8)) (i32.wrap_i64 (i64.atomic.load offset=16 (i32.const 0)))))`,
   },
   {
     name: "multi-value blocks and loops typed by a type index",
@@ -129,9 +144,11 @@ const FAMILIES: { name: string; module: string; blockers: string[] }[] = [
   },
 ];
 
-for (const { name, module, blockers } of FAMILIES) {
+for (const { name, module, blockers, memory = "1" } of FAMILIES) {
   test(`instrumented code computes what the original does: ${name}`, async () => {
-    const original = await wat(`(module (memory (export "memory") 1) (func (export "_start")) ${module})`);
+    const original = await wat(
+      `(module (memory (export "memory") ${memory}) (func (export "_start")) ${module})`,
+    );
     const out = instrumentModule(original, { maxMemoryPages: 16 });
     const expected = (instantiate(original).exports.run as () => unknown)();
     const instance = instantiate(out.bytes, { refill: 1000, maxCalls: Number.POSITIVE_INFINITY });

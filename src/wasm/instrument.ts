@@ -4,6 +4,7 @@ import { inspect, type ModuleInfo, skipLocals } from "./inspect.js";
 import { ExprScan, PATCH_FUNC, scanExpr } from "./instructions.js";
 import { type ParsedModule, SECTION, SECTION_RANK, type Section } from "./module.js";
 import { writeNameSection } from "./name-section.js";
+import { scanElements, scanTables } from "./segments.js";
 
 /** Export name of the fuel counter global the instrumented code decrements. */
 export const FUEL_EXPORT = "__wasmlet_fuel";
@@ -219,8 +220,8 @@ function emitPatched(ctx: Rewrite, start: number, end: number, patches: readonly
 
 function readU32At(bytes: Uint8Array, pos: number, len: number): number {
   let v = 0;
-  for (let i = 0; i < len; i++) v += (bytes[pos + i] & 0x7f) * 2 ** (7 * i);
-  return v;
+  for (let i = 0; i < len && i < 5; i++) v |= (bytes[pos + i] & 0x7f) << (7 * i);
+  return v >>> 0;
 }
 
 function emitCode(ctx: Rewrite, r: Reader): void {
@@ -300,7 +301,7 @@ function emitExports(ctx: Rewrite, r: Reader | undefined, exportsToAdd: NewExpor
   w.u32(count + exportsToAdd.length);
   for (let i = 0; i < count && r; i++) {
     const nameStart = r.pos;
-    r.name();
+    r.skipName();
     w.bytes(src, nameStart, r.pos);
     const kind = r.u8();
     w.byte(kind);
@@ -311,41 +312,5 @@ function emitExports(ctx: Rewrite, r: Reader | undefined, exportsToAdd: NewExpor
     w.name(e.name);
     w.byte(e.kind);
     w.u32(e.index);
-  }
-}
-
-function scanTables(r: Reader, scan: ExprScan): void {
-  for (let i = 0, n = r.u32(); i < n; i++) {
-    const withInit = r.bytes[r.pos] === 0x40 && r.bytes[r.pos + 1] === 0x00;
-    if (withInit) r.skip(2);
-    r.valType();
-    const flags = r.u8();
-    r.skipLeb();
-    if (flags & 0x01) r.skipLeb();
-    if (withInit) scanExpr(r, scan);
-  }
-}
-
-/** Element segments in all eight encodings; function indices and ref.func in expressions become patches. */
-function scanElements(r: Reader, scan: ExprScan): void {
-  for (let i = 0, n = r.u32(); i < n; i++) {
-    const flags = r.u32();
-    if (flags > 7) throw invalid(`unknown element segment encoding ${flags} at byte offset ${r.pos - 1}`);
-    if (flags === 2 || flags === 6) r.u32(); // table index
-    if ((flags & 0x01) === 0) scanExpr(r, scan); // active: offset expression
-    const usesExprs = (flags & 0x04) !== 0;
-    if (flags & 0x03) {
-      if (usesExprs)
-        r.valType(); // reference type
-      else r.u8(); // element kind (funcref)
-    }
-    const count = r.u32();
-    for (let j = 0; j < count; j++) {
-      if (usesExprs) scanExpr(r, scan);
-      else {
-        scan.patches.push(r.pos * 2 + PATCH_FUNC);
-        r.u32();
-      }
-    }
   }
 }

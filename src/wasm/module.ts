@@ -40,36 +40,52 @@ export const SECTION_RANK: Readonly<Record<number, number>> = {
 
 /** One section: `start`/`end` delimit its contents, `headerStart` its id byte. */
 export interface Section {
+  /** Section id (0 = custom). */
   id: number;
+  /** Offset of the id byte: a section is copied verbatim from here to `end`. */
   headerStart: number;
+  /** Offset of the first content byte (after the size). */
   start: number;
+  /** Offset just past the contents. */
   end: number;
   /** Name of a custom section. */
   name?: string;
 }
 
 export interface Limits {
+  /** Initial size, in pages (memories) or elements (tables). */
   min: number;
+  /** Declared maximum; absent when the module declares none. */
   max?: number;
+  /** memory64 / table64: sizes are u64 LEB128s. */
   is64: boolean;
+  /** Shared memory (threads). */
   shared: boolean;
   /** log2 of a custom page size, when the module declares one. */
   pageSizeLog2?: number;
 }
 
 export interface ParsedExport {
+  /** The export name, decoded as UTF-8. */
   name: string;
   kind: ExternKind;
+  /** Index in the space of `kind` (imports first), before any renumbering. */
   index: number;
 }
 
 /** The parts of a module's structure that inspection and instrumentation need. */
 export interface ParsedModule {
+  /** The binary this was parsed from; every offset refers to it. */
   bytes: Uint8Array;
+  /** Every section in binary order, custom ones included. */
   sections: Section[];
+  /** Every import in declaration order. */
   imports: { module: string; name: string; kind: ExternKind }[];
+  /** Number of imported functions: defined functions' indices start here. */
   importedFuncs: number;
+  /** Number of imported globals. */
   importedGlobals: number;
+  /** Number of functions the module defines (function section). */
   definedFuncs: number;
   /** Every memory, imported ones first (index order). */
   memories: (Limits & { imported: boolean })[];
@@ -77,8 +93,11 @@ export interface ParsedModule {
   tables: { imported: boolean }[];
   /** Every global's mutability, imported ones first. */
   globals: boolean[];
+  /** Every export in declaration order. */
   exports: ParsedExport[];
+  /** Function index of the start section, when present. */
   start?: number;
+  /** Number of entries of the type section. */
   typeCount: number;
   /** Index of an existing `[] -> []` function type, or -1. */
   emptyFuncType: number;

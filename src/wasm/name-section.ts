@@ -22,7 +22,7 @@ export function writeNameSection(
     const mark = w.beginSized();
     const r = new Reader(src, section.start, section.end);
     const nameStart = r.pos;
-    r.name();
+    r.skipName();
     w.bytes(src, nameStart, r.pos);
     while (r.pos < section.end) {
       const id = r.u8();
@@ -38,11 +38,11 @@ export function writeNameSection(
         for (let i = 0; i < count; i++) {
           w.u32(renumber(sr.u32()));
           const rest = sr.pos;
-          if (id === FUNCTION_NAMES) sr.name();
+          if (id === FUNCTION_NAMES) sr.skipName();
           else
             for (let j = 0, n = sr.u32(); j < n; j++) {
               sr.u32();
-              sr.name();
+              sr.skipName();
             }
           w.bytes(src, rest, sr.pos);
         }

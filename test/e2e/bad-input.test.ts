@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { freePort } from "./docker-registry.js";
 import { cli, example, type Server, show, startServer } from "./harness.js";
 
 let server: Server;
@@ -113,7 +114,8 @@ test("CLI usage errors and --help", async () => {
   const missing = await cli(server, "fn", "create", "--code", example("hello/hello.wasm"));
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /name/);
-  const down = await cli({ controlUrl: "http://127.0.0.1:1" }, "fn", "list");
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const down = await cli({ controlUrl: closed }, "fn", "list");
   assert.notEqual(down.code, 0);
-  assert.match(down.stderr, /^error: cannot reach the wasmlet API at http:\/\/127\.0\.0\.1:1/);
+  assert.ok(down.stderr.startsWith(`error: cannot reach the wasmlet API at ${closed}`), down.stderr);
 });

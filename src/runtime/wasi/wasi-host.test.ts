@@ -171,3 +171,28 @@ test("options are validated", () => {
     (e) => isWasmletError(e, "INVALID_ARGUMENT") && e.message.includes("overlayCapBytes"),
   );
 });
+
+test("poll_oneoff answers fd subscriptions at once, with the bytes stdin still holds", () => {
+  const host = new WasiHost();
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  host.setMemory(memory);
+  host.begin({ args: ["/x.wasm"], env: [], stdin: enc.encode("12345") });
+  const view = new DataView(memory.buffer);
+  // Subscription 0: fd_read on stdin (userdata 11); subscription 1: a relative clock of 10 s (userdata 22).
+  view.setBigUint64(0, 11n, true);
+  view.setUint8(8, 1);
+  view.setUint32(16, 0, true);
+  view.setBigUint64(48, 22n, true);
+  view.setUint8(56, 0);
+  view.setUint32(64, 1, true);
+  view.setBigUint64(72, 10_000_000_000n, true);
+  const started = performance.now();
+  assert.equal(host.imports.poll_oneoff(0, 200, 2, 400), 0);
+  assert.ok(performance.now() - started < 1000, "did not wait for the clock");
+  assert.equal(view.getUint32(400, true), 1);
+  assert.equal(view.getBigUint64(200, true), 11n);
+  assert.equal(view.getUint16(208, true), 0);
+  assert.equal(view.getUint8(210), 1);
+  assert.equal(view.getBigUint64(216, true), 5n);
+  assert.equal(host.imports.poll_oneoff(0, 200, 0, 400), 28, "no subscriptions is EINVAL");
+});
