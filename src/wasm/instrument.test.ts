@@ -173,3 +173,18 @@ test("calls, call_indirect, element segments, start and exports still reach the 
     "the name section still names the trapping function",
   );
 });
+
+test("custom sections other than name are kept byte for byte", async () => {
+  const module = await wat(`(module (memory (export "memory") 1) (func (export "_start")))`);
+  const payload = [0xca, 0xfe, 0x00, 0x42];
+  const custom = [0, 1 + 4 + payload.length, 4, ...new TextEncoder().encode("meta"), ...payload];
+  const out = instrumentModule(new Uint8Array([...module, ...custom]), CAP);
+  const sections = WebAssembly.Module.customSections(
+    new WebAssembly.Module(out.bytes as BufferSource),
+    "meta",
+  );
+  assert.deepEqual(
+    sections.map((s) => [...new Uint8Array(s)]),
+    [payload],
+  );
+});
