@@ -68,8 +68,19 @@ function describeVersion(fn: FunctionRecord): string {
   return `version ${fn.current.version}, ${fn.current.image}, digest ${shortDigest(fn.current.digest)}`;
 }
 
-async function logLines(cmd: Command, name: string, limit: number): Promise<string[]> {
-  return (await clientOf(cmd).readLogs(name, { limit })).flatMap(formatLogEntry);
+/**
+ * The last `lines` log lines of a function, waiting briefly for the entry of the invocation that just ended:
+ * the runtime writes logs in batches, a little after the response.
+ */
+async function lastLogLines(cmd: Command, name: string, newerThan: number, lines: number): Promise<string[]> {
+  const client = clientOf(cmd);
+  const deadline = Date.now() + 1500;
+  for (;;) {
+    const entries = await client.readLogs(name, { limit: lines });
+    if ((entries.at(-1)?.id ?? 0) > newerThan || Date.now() > deadline)
+      return entries.flatMap(formatLogEntry).slice(-lines);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export function registerFn(program: Command): void {
@@ -162,7 +173,9 @@ export function registerFn(program: Command): void {
           }
         }
         const q = o.path.indexOf("?");
-        const res = await clientOf(cmd).invoke(o.name, {
+        const client = clientOf(cmd);
+        const lastId = (await client.readLogs(o.name, { limit: 1 })).at(-1)?.id ?? 0;
+        const res = await client.invoke(o.name, {
           method: (o.method ?? (body === undefined ? "GET" : "POST")).toUpperCase(),
           path: q < 0 ? o.path : o.path.slice(0, q),
           query: q < 0 ? "" : o.path.slice(q + 1),
@@ -171,7 +184,7 @@ export function registerFn(program: Command): void {
         });
         process.stdout.write(res.body);
         if (res.status < 200 || res.status > 299) {
-          const lines = await logLines(cmd, o.name, 10).catch(() => []);
+          const lines = await lastLogLines(cmd, o.name, lastId, 10).catch(() => []);
           process.stderr.write(`error: function ${o.name} returned ${res.status}\n`);
           for (const l of lines.slice(-10)) process.stderr.write(`${l}\n`);
           process.exitCode = 1;

@@ -51,7 +51,7 @@ export interface TestServer {
 
 /**
  * A control port as serve builds it. Functions "run" by echoing the request as JSON with the status from their
- * env STATUS, and each run is logged to the store, as the runtime does.
+ * env STATUS, and each run is logged to the store 150 ms later, as serve's log buffer does.
  */
 export async function startServer(token?: string): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "wasmlet-cli-"));
@@ -69,7 +69,8 @@ export async function startServer(token?: string): Promise<TestServer> {
     token,
     invoke: async (fn, req) => {
       const status = Number(fn.env.STATUS ?? 200);
-      await store.appendLogs([
+      // Like serve's log buffer, the entry lands a little after the response.
+      const entry = [
         {
           function: fn.name,
           time: "2024-05-01T10:00:00.000Z",
@@ -79,7 +80,8 @@ export async function startServer(token?: string): Promise<TestServer> {
           error: status === 200 ? undefined : "exit status 1",
           stderr: `ran ${req.method} ${req.path}\n`,
         },
-      ]);
+      ];
+      setTimeout(() => void store.appendLogs(entry).catch(() => {}), 150);
       const body = {
         method: req.method,
         path: req.path,
