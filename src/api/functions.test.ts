@@ -189,7 +189,7 @@ describe("functions", () => {
       body: () => ({ name: "Hello_World", code: b64(commandModule()) }),
       status: 400,
       code: "INVALID_ARGUMENT",
-      message: /^name: must be 1-63 characters/,
+      message: /^name: "Hello_World" is not a valid name \(use 1-63 characters/,
     },
     {
       what: "missing name",

@@ -4,8 +4,11 @@ import { CONTRACT_NAMES, HTTP_METHODS, NAME_RE, WasmletError } from "../core/ind
 /** Error text for a field: "is required" when absent, else what it must be. */
 const must = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : what);
 
-const NAME_RULE = "must be 1-63 characters from [a-z0-9-], starting and ending with a letter or digit";
-const nameSchema = z.string({ error: must(NAME_RULE) }).regex(NAME_RE, { error: NAME_RULE });
+const badName = (iss: { input?: unknown }) =>
+  iss.input === undefined
+    ? "is required"
+    : `${JSON.stringify(iss.input)} is not a valid name (use 1-63 characters from [a-z0-9-], starting and ending with a letter or digit)`;
+const nameSchema = z.string({ error: badName }).regex(NAME_RE, { error: badName });
 
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A file name inside the image root: no directories, ends in .wasm. */
