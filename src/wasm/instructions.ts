@@ -28,9 +28,9 @@ export const BLOCKER_REASONS: ReadonlyArray<[number, string]> = [
 ];
 
 /**
- * What one walk over an expression found. `patches` holds, in byte order, `pos * 2 + kind`: kind 0 is a
+ * What one walk over an expression found. `patches` holds, in byte order, `pos * 4 + kind`: kind 0 is a
  * function-index LEB128 starting at `pos` (call, return_call, ref.func), kind 1 is the start of a loop
- * body (right after the loop's block type). Reused between walks to keep the hot path allocation-free.
+ * body (right after the loop's block type), kind 2 is a `memory.grow` opcode at `pos`. Reused between walks to keep the hot path allocation-free.
  */
 export class ExprScan {
   patches: number[] = [];
@@ -46,6 +46,8 @@ export class ExprScan {
 
 export const PATCH_FUNC = 0;
 export const PATCH_LOOP = 1;
+export const PATCH_GROW = 2;
+export const PATCH_KINDS = 4;
 
 /**
  * Walks instructions from `r.pos` up to and including the `end` that closes the expression, decoding
@@ -80,7 +82,7 @@ export function scanExpr(r: Reader, scan: ExprScan): void {
         r.blockType();
         depth++;
         scan.loops++;
-        scan.patches.push(r.pos * 2 + PATCH_LOOP);
+        scan.patches.push(r.pos * PATCH_KINDS + PATCH_LOOP);
         break;
       case 0x1f: {
         // try_table: block type, then catch clauses (kind, [tag], label)
@@ -117,9 +119,12 @@ export function scanExpr(r: Reader, scan: ExprScan): void {
       case 0x24: // global.set
       case 0x25: // table.get
       case 0x3f: // memory.size
-      case 0x40: // memory.grow
       case 0xd5: // br_on_null
       case 0xd6: // br_on_non_null
+        r.u32();
+        break;
+      case 0x40: // memory.grow: routed through the host, which enforces the cap with a clear error
+        scan.patches.push(at * PATCH_KINDS + PATCH_GROW);
         r.u32();
         break;
       case 0x26: // table.set
@@ -135,7 +140,7 @@ export function scanExpr(r: Reader, scan: ExprScan): void {
       case 0x10: // call
       case 0x12: // return_call
       case 0xd2: // ref.func
-        scan.patches.push(r.pos * 2 + PATCH_FUNC);
+        scan.patches.push(r.pos * PATCH_KINDS + PATCH_FUNC);
         r.u32();
         break;
       case 0x11: // call_indirect type table

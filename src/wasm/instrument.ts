@@ -1,7 +1,7 @@
 import { WasmletError } from "../core/index.js";
 import { invalid, lebLength, Reader, Writer } from "./bytes.js";
 import { inspect, type ModuleInfo, skipLocals } from "./inspect.js";
-import { ExprScan, PATCH_FUNC, scanExpr } from "./instructions.js";
+import { ExprScan, PATCH_FUNC, PATCH_GROW, PATCH_KINDS, scanExpr } from "./instructions.js";
 import { type ParsedModule, SECTION, SECTION_RANK, type Section } from "./module.js";
 import { writeNameSection } from "./name-section.js";
 import { scanElements, scanTables } from "./segments.js";
@@ -10,6 +10,15 @@ import { scanElements, scanTables } from "./segments.js";
 export const FUEL_EXPORT = "__wasmlet_fuel";
 /** The import the instrumented code calls when fuel runs out: `[] -> []`, refills fuel or throws. */
 export const DEADLINE_IMPORT = { module: "wasmlet", name: "deadline" } as const;
+/**
+ * Every `memory.grow` becomes a call to this import, `[i32] -> [i32]` with memory.grow's meaning, so the host
+ * can tell a guest over its memory cap (a clear failure) from a guest that merely got -1.
+ */
+export const MEMORY_GROW_IMPORT = { module: "wasmlet", name: "memory_grow" } as const;
+/** Export name of the memory, for modules that do not export it themselves. */
+export const MEMORY_EXPORT = "__wasmlet_memory";
+/** Functions the rewrite imports, right after the module's own function imports. */
+const ADDED_IMPORTS = 2;
 /** Prefix of the exports added for mutable globals the module does not export itself. */
 export const GLOBAL_EXPORT_PREFIX = "__wasmlet_global_";
 /** Largest memory a 32-bit wasm memory can have, in 64 KiB pages. */
@@ -60,6 +69,8 @@ interface Rewrite {
   scan: ExprScan;
   /** Type index of `[] -> []` for the deadline import (appended to the type section when absent). */
   deadlineType: number;
+  /** Type index of `[i32] -> [i32]` for the memory_grow import (always appended to the type section). */
+  growType: number;
   fuelGlobal: number;
   fuelCheck: Uint8Array;
 }
@@ -80,6 +91,7 @@ export function rewriteModule(
     w: new Writer(src.length + (src.length >> 2) + 256),
     scan: new ExprScan(),
     deadlineType: m.emptyFuncType >= 0 ? m.emptyFuncType : m.typeCount,
+    growType: m.typeCount + (m.emptyFuncType >= 0 ? 0 : 1),
     fuelGlobal,
     fuelCheck: fuelCheckBytes(fuelGlobal, m.importedFuncs),
   };
@@ -120,18 +132,23 @@ function emitSection(
   switch (id) {
     case SECTION.type: {
       const count = r ? r.u32() : 0;
-      w.u32(count + (m.emptyFuncType >= 0 ? 0 : 1));
+      w.u32(count + (m.emptyFuncType >= 0 ? 0 : 1) + 1);
       if (r) w.bytes(src, r.pos, r.end);
       if (m.emptyFuncType < 0) w.bytes(new Uint8Array([0x60, 0, 0]));
+      w.bytes(new Uint8Array([0x60, 0x01, 0x7f, 0x01, 0x7f]));
       return;
     }
     case SECTION.import: {
-      w.u32((r ? r.u32() : 0) + 1);
+      w.u32((r ? r.u32() : 0) + ADDED_IMPORTS);
       if (r) w.bytes(src, r.pos, r.end);
       w.name(DEADLINE_IMPORT.module);
       w.name(DEADLINE_IMPORT.name);
       w.byte(0x00);
       w.u32(ctx.deadlineType);
+      w.name(MEMORY_GROW_IMPORT.module);
+      w.name(MEMORY_GROW_IMPORT.name);
+      w.byte(0x00);
+      w.u32(ctx.growType);
       return;
     }
     case SECTION.memory:
@@ -177,7 +194,7 @@ function emitCustom(ctx: Rewrite, s: Section): void {
 }
 
 function renumber(m: ParsedModule, funcIndex: number): number {
-  return funcIndex < m.importedFuncs ? funcIndex : funcIndex + 1;
+  return funcIndex < m.importedFuncs ? funcIndex : funcIndex + ADDED_IMPORTS;
 }
 
 /**
@@ -203,13 +220,18 @@ function emitPatched(ctx: Rewrite, start: number, end: number, patches: readonly
   const { w, src, m } = ctx;
   let prev = start;
   for (let i = 0; i < patches.length; i++) {
-    const kind = patches[i] % 2;
-    const pos = (patches[i] - kind) / 2;
+    const kind = patches[i] % PATCH_KINDS;
+    const pos = (patches[i] - kind) / PATCH_KINDS;
     w.bytes(src, prev, pos);
     if (kind === PATCH_FUNC) {
       const len = lebLength(src, pos);
       w.u32(renumber(m, readU32At(src, pos, len)), len);
       prev = pos + len;
+    } else if (kind === PATCH_GROW) {
+      // memory.grow <memidx> -> call $memory_grow (the memory index is 0: one memory only).
+      w.byte(0x10);
+      w.u32(m.importedFuncs + 1);
+      prev = pos + 1 + lebLength(src, pos + 1);
     } else {
       w.bytes(ctx.fuelCheck);
       prev = pos;
@@ -281,6 +303,10 @@ function planExports(
       `module exports "${reserved.name}"; names starting with __wasmlet_ are reserved for the runtime`,
     );
   const exportsToAdd: NewExport[] = [{ name: FUEL_EXPORT, kind: 3, index: fuelGlobal }];
+  // The host's memory_grow needs the memory object: export it when the module does not.
+  const firstDefined = m.memories.findIndex((mem) => !mem.imported);
+  if (firstDefined >= 0 && !m.exports.some((e) => e.kind === "memory" && e.index === firstDefined))
+    exportsToAdd.push({ name: MEMORY_EXPORT, kind: 2, index: firstDefined });
   const globalExports: string[] = [];
   m.globals.forEach((mutable, index) => {
     if (!mutable) return;

@@ -1,5 +1,5 @@
 import { invalid, type Reader } from "./bytes.js";
-import { type ExprScan, PATCH_FUNC, scanExpr } from "./instructions.js";
+import { type ExprScan, PATCH_FUNC, PATCH_KINDS, scanExpr } from "./instructions.js";
 
 // Walks over the sections whose entries hold function indices outside code, recording them as patches
 // (see ExprScan) so the rewrite can renumber them while copying everything else verbatim.
@@ -34,7 +34,7 @@ export function scanElements(r: Reader, scan: ExprScan): void {
     for (let j = 0; j < count; j++) {
       if (usesExprs) scanExpr(r, scan);
       else {
-        scan.patches.push(r.pos * 2 + PATCH_FUNC);
+        scan.patches.push(r.pos * PATCH_KINDS + PATCH_FUNC);
         r.u32();
       }
     }

@@ -2,7 +2,7 @@
 // a minimal WASI (fd_write + proc_exit) and a fuel-refilling deadline import.
 import { readFileSync } from "node:fs";
 import wabtInit from "wabt";
-import { DEADLINE_IMPORT, FUEL_EXPORT } from "./instrument.js";
+import { DEADLINE_IMPORT, FUEL_EXPORT, MEMORY_GROW_IMPORT } from "./instrument.js";
 
 const FEATURES = {
   exceptions: true,
@@ -83,7 +83,19 @@ export function instantiate(
     const fuel = exports[FUEL_EXPORT] as WebAssembly.Global | undefined;
     if (fuel) fuel.value = budget.refill;
   };
-  const all = { ...imports, [DEADLINE_IMPORT.module]: { [DEADLINE_IMPORT.name]: deadline } };
+  // memory.grow semantics through the host: -1 when the memory cannot grow (past its maximum).
+  const memoryGrow = (delta: number): number => {
+    const memory = Object.values(exports).find((v) => v instanceof WebAssembly.Memory) as WebAssembly.Memory;
+    try {
+      return memory.grow(delta);
+    } catch {
+      return -1;
+    }
+  };
+  const all = {
+    ...imports,
+    [DEADLINE_IMPORT.module]: { [DEADLINE_IMPORT.name]: deadline, [MEMORY_GROW_IMPORT.name]: memoryGrow },
+  };
   const module = new WebAssembly.Module(bytes as BufferSource);
   const instance = new WebAssembly.Instance(module, all);
   exports = instance.exports as Record<string, unknown>;
