@@ -19,19 +19,25 @@ export interface ApiClientOptions {
 
 /** One request to run a function through `/invoke`. */
 export interface InvokeOptions {
+  /** HTTP method the function sees (default GET). */
   method?: string;
   /** Path the function sees, starting with `/` (default `/`). */
   path?: string;
   /** Raw query string, without `?`. */
   query?: string;
+  /** Request headers passed to the function (the API token is never among them). */
   headers?: Record<string, string>;
+  /** Request body; must fit the function's `limits.maxBodyBytes` or the API answers 413. */
   body?: Uint8Array | string;
 }
 
 /** The function's response, as is. */
 export interface InvokeResult {
+  /** The function's status (a failed run shows as 500/504... with a JSON error body, as on the router). */
   status: number;
+  /** The function's headers, lower-cased, hop-by-hop ones removed. */
   headers: [string, string][];
+  /** The function's body, byte for byte. */
   body: Uint8Array;
 }
 

@@ -116,11 +116,17 @@ export function echoInvoke(store: Store) {
 }
 
 export interface ControlPort {
+  /** `http://127.0.0.1:<port>`: API and registry. */
   url: string;
+  /** `127.0.0.1:<port>`, as in image references. */
   host: string;
+  /** The store behind the API, for checks the API does not expose. */
   store: Store;
+  /** A client of the embedded registry. */
   registry: RegistryClient;
+  /** Every record onDeploy was called with, in order. */
   deployed: FunctionRecord[];
+  /** Stops the server and removes the registry's data. */
   close(): Promise<void>;
 }
 

@@ -41,11 +41,15 @@ export function commandModule(tag = ""): Uint8Array {
 }
 
 export interface TestServer {
+  /** Base URL of the control port, for `--server`. */
   url: string;
+  /** A client of that server, to check what the CLI did. */
   api: ApiClient;
+  /** Temp dir removed on close. */
   dir: string;
   /** Writes a file in the temp dir and returns its path. */
   file(name: string, data: Uint8Array | string): Promise<string>;
+  /** Stops the server and removes the temp dir. */
   close(): Promise<void>;
 }
 
@@ -120,7 +124,9 @@ export async function startServer(token?: string): Promise<TestServer> {
   };
 }
 
+/** What one CLI run did. */
 export interface CliResult {
+  /** Exit status. */
   code: number;
   stdout: string;
   stderr: string;

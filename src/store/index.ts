@@ -6,6 +6,7 @@ export { MemoryStore } from "./memory-store.js";
 export { SqliteStore, WATCH_POLL_MS } from "./sqlite-store.js";
 export * from "./types.js";
 
+/** Which backend `openStore` opens: SQLite under `dataDir` (what serve uses), or process memory (tests, demos). */
 export type StoreConfig = { kind: "sqlite"; dataDir: string } | { kind: "memory" };
 
 /** Opens the configured store backend; the sqlite one creates `dataDir` and `state.db` when missing. */

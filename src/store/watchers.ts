@@ -21,10 +21,12 @@ export class WatcherSet {
     private readonly onCountChange: (count: number) => void = () => {},
   ) {}
 
+  /** Number of subscribed watchers. */
   get size(): number {
     return this.#watchers.size;
   }
 
+  /** Subscribes from the current head on; returns the unsubscribe function (idempotent). */
   add(listener: (change: Change) => void): () => void {
     const w: Watcher = { cursor: this.head(), listener };
     this.#watchers.add(w);
