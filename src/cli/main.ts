@@ -2,26 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_SERVER } from "./common.js";
 import { registerFn } from "./fn.js";
 import { registerRoute } from "./route.js";
-
-/**
- * Registers `serve` from ./serve.js. It pulls in the whole platform (runtime, router, registry); loading it
- * dynamically keeps the API commands working even when that fails, and says why only when `serve` is asked for.
- */
-async function addServe(program: Command): Promise<void> {
-  try {
-    const { registerServe } = await import("./serve.js");
-    registerServe(program);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    program
-      .command("serve")
-      .description("run wasmlet on this machine (unavailable in this build)")
-      .allowUnknownOption()
-      .action(() => {
-        throw new Error(`serve is unavailable: ${why}`);
-      });
-  }
-}
+import { registerServe } from "./serve.js";
 
 /** Builds the `wasmlet` program: global options, then one registration per noun. */
 export async function buildProgram(): Promise<Command> {
@@ -36,7 +17,7 @@ export async function buildProgram(): Promise<Command> {
     .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
   registerFn(program);
   registerRoute(program);
-  await addServe(program);
+  registerServe(program);
   return program;
 }
 

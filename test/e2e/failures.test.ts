@@ -12,7 +12,7 @@ before(async () => {
     ["bomb", fixture("bomb.wasm"), ["--memory", "16"]],
     ["trap", fixture("trap.wasm"), []],
     ["fail", fixture("fail.wasm"), []],
-    ["state", fixture("state.wasm"), []],
+    ["state", fixture("state.wasm"), ["--timeout", "300"]],
     ["small", example("hello/hello.wasm"), ["--max-body", "1024"]],
   ];
   for (const [name, file, opts] of deploy) {
@@ -104,11 +104,26 @@ test("a body over the function's limit gets 413; one under it is served", async 
   assert.equal((await get("/small", { method: "POST", body: "x".repeat(512) })).status, 200);
 });
 
-test("every invocation sees a clean instance: memory, heap, files, env; also after a trap and a memory.grow", async () => {
+test("every invocation sees a clean instance: memory, heap, files, env; also after a trap, a memory.grow and a timeout", async () => {
   const clean = "counter=1 heap=0 file=0 env=0\n";
-  for (const step of ["", "", "?arg=trap", "", "?arg=grow", "", ""]) {
+  // The timeout moves the function to a worker thread: the same guarantee must hold there.
+  for (const step of [
+    "",
+    "",
+    "?arg=trap",
+    "",
+    "?arg=grow",
+    "",
+    "?arg=spin",
+    "",
+    "?arg=grow",
+    "",
+    "?arg=trap",
+    "",
+  ]) {
     const r = await get(`/state${step}`);
     if (step === "?arg=trap") assert.equal(r.status, 500);
+    else if (step === "?arg=spin") assert.equal(r.status, 504);
     else assert.equal(r.body, clean, `after ${step || "a plain call"}`);
   }
 });
