@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type LoadedImage, sha256Digest } from "../core/index.js";
+import { HybridExecutor } from "./executor.js";
+import type { WasiInputs } from "./types.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+function image(path: string, files: [string, string][] = []): LoadedImage {
+  const module = readFileSync(`${root}${path}`);
+  const entry = `/${path.split("/").pop()}`;
+  const all = new Map<string, Uint8Array>([
+    [entry, module],
+    ...files.map(([p, c]) => [p, Buffer.from(c)] as const),
+  ]);
+  return { digest: sha256Digest(module), entry, module, files: all };
+}
+const inputs = (...args: string[]): WasiInputs => ({
+  args: ["x.wasm", ...args],
+  env: [],
+  stdin: new Uint8Array(0),
+});
+const text = (b: Uint8Array) => Buffer.from(b).toString();
+const LIMITS = { timeoutMs: 2000, memoryMiB: 32 };
+
+const executor = new HybridExecutor({ mainBudgetMs: 20, demoteForMs: 60_000 });
+after(() => executor.close());
+
+test("runs a command and returns stdout, stderr and the exit code", async () => {
+  const hello = image("examples/hello/hello.wasm");
+  await executor.prepare(hello, LIMITS);
+  assert.ok(executor.isPrepared(hello.digest, LIMITS));
+  const r = await executor.run(hello.digest, inputs("a", "b"), LIMITS);
+  assert.equal(r.error, undefined);
+  assert.equal(text(r.stdout), "hello\na\nb\n");
+  const fail = image("test/fixtures/fail.wasm");
+  await executor.prepare(fail, LIMITS);
+  const f = await executor.run(fail.digest, inputs(), LIMITS);
+  assert.equal(f.exitCode, 3);
+  assert.equal(f.error?.kind, "exit");
+  assert.equal(text(f.stderr), "cannot do that\n");
+});
+
+test("a reused instance is reset: memory, globals, files and env as right after instantiation", async () => {
+  const state = image("test/fixtures/state.wasm");
+  await executor.prepare(state, LIMITS);
+  const clean = "counter=1 heap=0 file=0 env=0\n";
+  for (const args of [[], [], ["trap"], [], ["grow"], []]) {
+    const r = await executor.run(state.digest, inputs(...args), LIMITS);
+    if (args[0] === "trap") assert.equal(r.error?.kind, "trap");
+    else assert.equal(text(r.stdout), clean, `after ${args.join(" ") || "a plain run"}`);
+  }
+});
+
+test("a memory bomb is stopped at the cap with a clear error", async () => {
+  const bomb = image("test/fixtures/bomb.wasm");
+  const limits = { timeoutMs: 5000, memoryMiB: 8 };
+  await executor.prepare(bomb, limits);
+  const r = await executor.run(bomb.digest, inputs(), limits);
+  assert.equal(r.error?.kind, "oom");
+  assert.match(r.error?.message ?? "", /memory limit of 8 MiB/);
+});
+
+test("a runaway is stopped at its deadline, moved to a worker, and stopped there too", async () => {
+  const loop = image("test/fixtures/loop.wasm");
+  const limits = { timeoutMs: 300, memoryMiB: 16 };
+  await executor.prepare(loop, limits);
+  const t0 = performance.now();
+  const first = await executor.run(loop.digest, inputs(), limits);
+  const took = performance.now() - t0;
+  assert.equal(first.error?.kind, "timeout");
+  assert.ok(took >= 290 && took < 1500, `stopped after ${took} ms`);
+  // Now on a worker: the main thread stays free while it loops.
+  const pending = executor.run(loop.digest, inputs(), limits);
+  const hello = image("examples/hello/hello.wasm");
+  const t1 = performance.now();
+  const quick = await executor.run(hello.digest, inputs(), LIMITS);
+  assert.ok(performance.now() - t1 < 50, "another function waited for the runaway");
+  assert.equal(text(quick.stdout), "hello\n");
+  assert.equal((await pending).error?.kind, "timeout");
+});
+
+test("a slow but finite function is re-run on a worker and still answers", async () => {
+  const spin = image("test/fixtures/spin.wasm");
+  await executor.prepare(spin, LIMITS);
+  const r = await executor.run(spin.digest, inputs("60"), LIMITS);
+  assert.equal(r.error, undefined, r.error?.message);
+  assert.equal(text(r.stdout), "done\n");
+});
+
+test("the prepared-module cache is bounded", async () => {
+  const small = new HybridExecutor({ maxPrepared: 2 });
+  try {
+    const imgs = ["examples/hello/hello.wasm", "test/fixtures/fail.wasm", "test/fixtures/trap.wasm"].map(
+      (p) => image(p),
+    );
+    for (const i of imgs) await small.prepare(i, LIMITS);
+    assert.equal(small.isPrepared(imgs[0].digest, LIMITS), false);
+    assert.ok(small.isPrepared(imgs[2].digest, LIMITS));
+    await assert.rejects(small.run(imgs[0].digest, inputs(), LIMITS), /not prepared/);
+  } finally {
+    await small.close();
+  }
+});
