@@ -1,6 +1,7 @@
 // Child processes for the benchmark: servers it starts and stops itself.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,6 +48,69 @@ export async function startNode(
       }
     },
   };
+}
+
+/**
+ * Spawns any command (not only node) and waits until `ready()` resolves true, polling every 20 ms; throws with
+ * its output when it exits or `timeoutMs` passes first.
+ */
+export async function startProc(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; ready: (out: string) => boolean | Promise<boolean>; timeoutMs?: number },
+): Promise<Proc> {
+  const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd ?? ROOT });
+  let out = "";
+  proc.stdout?.on("data", (d) => {
+    out += d;
+  });
+  proc.stderr?.on("data", (d) => {
+    out += d;
+  });
+  proc.on("error", (e) => {
+    out += `\nspawn error: ${e.message}`;
+  });
+  const exited = new Promise<void>((r) => proc.once("close", () => r()));
+  const end = Date.now() + (opts.timeoutMs ?? 20_000);
+  while (!(await opts.ready(out))) {
+    if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > end) {
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+      throw new Error(`${cmd} ${args.join(" ")} did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    proc,
+    out: () => out,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for servers that cannot listen on port 0 and report it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resident set size of a live process in bytes (VmRSS from /proc), or NaN when it cannot be read. */
+export function rssBytes(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export interface Wasmlet extends Proc {
