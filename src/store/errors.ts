@@ -1,7 +1,13 @@
 import { WasmletError } from "../core/index.js";
 import type { Kind } from "./types.js";
 
-const KIND_LABEL: Record<Kind, string> = { function: "function", httptrigger: "HTTP trigger" };
+const KIND_LABEL: Record<Kind, string> = {
+  function: "function",
+  httptrigger: "HTTP trigger",
+  package: "package",
+  environment: "environment",
+  specdeployment: "spec deployment",
+};
 
 export function alreadyExists(kind: Kind, name: string): WasmletError {
   return new WasmletError("ALREADY_EXISTS", `${KIND_LABEL[kind]} "${name}" already exists`);

@@ -1,10 +1,68 @@
-import type { FunctionRecord, HttpTriggerRecord, LogEntry } from "../core/index.js";
+import type { Digest, FunctionRecord, HttpTriggerRecord, LogEntry } from "../core/index.js";
+
+export const PACKAGE_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
+/** pending: waiting in the build queue; running: compiling; succeeded/failed: the last build's outcome. */
+export type PackageStatus = (typeof PACKAGE_STATUSES)[number];
+
+/** Settings of a function that a package build creates once it succeeds (`fn create --src` without waiting). */
+export interface FunctionDraft {
+  name: string;
+  contract?: FunctionRecord["contract"];
+  args?: string[];
+  env?: Record<string, string>;
+  limits?: Partial<FunctionRecord["limits"]>;
+}
+
+/** The stored form of a Package: a source archive in the registry, built into a module image. */
+export interface PackageRecord {
+  name: string;
+  /** The uploaded tar+gzip archive, kept as the layer of the OCI artifact `image` (a tag protects it from GC). */
+  source: { digest: Digest; size: number; fileName: string; image: string };
+  /** Builder name (a key of the build folder's BUILDERS). */
+  builder: string;
+  /** The environment the builder (and default build command) came from, if any. */
+  environment?: string;
+  buildCommand?: string;
+  status: PackageStatus;
+  /** Output of the last build (compiler messages), or why it could not run. */
+  buildLog: string;
+  /** Bumped on every new source or rebuild; tags the source (`src-<n>`) and built image (`build-<n>`). */
+  generation: number;
+  /** The image of the last successful build, and its manifest digest. */
+  image?: string;
+  digest?: Digest;
+  /** Functions created from this package when the build in progress succeeds. */
+  pendingFunctions?: FunctionDraft[];
+  /** Free-form labels; `wasmlet.dev/deployment` marks resources a spec apply created. */
+  labels?: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The stored form of an Environment: a named builder preset (no runtime image is needed for wasm). */
+export interface EnvironmentRecord {
+  name: string;
+  builder: string;
+  buildCommand?: string;
+  labels?: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a spec apply deployed, by `Kind/name`, with the hash of the spec it applied (idempotence, --delete). */
+export interface SpecDeploymentRecord {
+  name: string;
+  resources: Record<string, string>;
+  updatedAt: string;
+}
 
 /** The kinds of resource the store keeps, and their stored forms. New kinds add a line here, no schema change. */
 export interface ResourceMap {
   function: FunctionRecord;
   httptrigger: HttpTriggerRecord;
-  // issue 4 adds: package, environment
+  package: PackageRecord;
+  environment: EnvironmentRecord;
+  specdeployment: SpecDeploymentRecord;
 }
 export type Kind = keyof ResourceMap;
 
