@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isWasmletError } from "../core/index.js";
-import { EMPTY_MODULE, type LanguageSamples, runCommand, sourceTree } from "./test-support.js";
+import { EMPTY_MODULE, type LanguageSamples, sourceTree } from "./samples.js";
+import { runCommand } from "./test-support.js";
 import type { Builder, BuilderOptions } from "./types.js";
 
 export interface ContractOptions {
