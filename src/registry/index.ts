@@ -1,5 +1,6 @@
 export { isLoopbackRegistry, RegistryClient, type RegistryClientOptions } from "./client.js";
 export type { RegistryAuth } from "./client-auth.js";
+export type { GcOptions, GcResult } from "./gc.js";
 export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";
 export {
   type Descriptor,

@@ -1,10 +1,11 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, stat, utimes } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { type Digest, isDigest } from "../core/index.js";
+import type { SharedLock } from "./gc.js";
 import { isRepositoryName } from "./reference.js";
 import { API_VERSION_HEADER, drain, OciError, parseRange, sendEmpty } from "./server-http.js";
 import type { RegistryStorage } from "./server-storage.js";
@@ -34,6 +35,7 @@ export class BlobHandlers {
   constructor(
     private readonly store: RegistryStorage,
     private readonly maxUploadBytes: number,
+    private readonly lock: SharedLock,
   ) {}
 
   async get(req: IncomingMessage, res: ServerResponse, repo: string, digestText: string): Promise<void> {
@@ -65,6 +67,10 @@ export class BlobHandlers {
       });
     } else res.writeHead(200, { ...headers, "content-length": size });
     if (req.method === "HEAD") {
+      // A client that finds a blob with HEAD skips uploading it and names it in a manifest soon: refreshing the
+      // link's time makes gc's grace period cover that window, as it covers a fresh upload.
+      const t = new Date();
+      await utimes(this.store.layerLink(repo, digest), t, t).catch(() => {});
       res.end();
       return;
     }
@@ -94,9 +100,14 @@ export class BlobHandlers {
         from !== null && isRepositoryName(from)
           ? this.store.layerLink(from, digest)
           : this.store.blobPath(digest);
-      if ((await this.store.exists(source)) && (await this.store.exists(this.store.blobPath(digest)))) {
-        await drain(req);
+      const mounted = await this.lock.shared(async () => {
+        if (!(await this.store.exists(source)) || !(await this.store.exists(this.store.blobPath(digest))))
+          return false;
         await this.store.writeAtomic(this.store.layerLink(repo, digest), "");
+        return true;
+      });
+      if (mounted) {
+        await drain(req);
         sendEmpty(res, 201, { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest });
         return;
       }
@@ -306,11 +317,12 @@ export class BlobHandlers {
       });
     }
     const target = this.store.blobPath(digest);
-    if (!(await this.store.exists(target))) {
-      await this.store.fsyncFile(join(dir, "data"));
-      await this.store.moveInto(join(dir, "data"), target);
-    }
-    await this.store.writeAtomic(this.store.layerLink(repo, digest), "");
+    if (!(await this.store.exists(target))) await this.store.fsyncFile(join(dir, "data"));
+    // Under the shared lock: a gc pass sees either no link (and the blob is not there yet, or too young) or both.
+    await this.lock.shared(async () => {
+      if (!(await this.store.exists(target))) await this.store.moveInto(join(dir, "data"), target);
+      await this.store.writeAtomic(this.store.layerLink(repo, digest), "");
+    });
     this.uploads.delete(uuid);
     await this.store.removeTree(dir);
   }

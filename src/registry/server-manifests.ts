@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { type Digest, isDigest, sha256Digest } from "../core/index.js";
+import type { SharedLock } from "./gc.js";
 import {
   type Descriptor,
   IMAGE_MANIFEST_TYPES,
@@ -34,7 +35,10 @@ function descriptor(v: unknown, field: string): Descriptor {
 
 /** Manifests by tag or digest, tag lists, the referrers API and the catalog. */
 export class ManifestHandlers {
-  constructor(private readonly store: RegistryStorage) {}
+  constructor(
+    private readonly store: RegistryStorage,
+    private readonly lock: SharedLock,
+  ) {}
 
   /** The digest a tag or digest reference names in the repository, or a 404. */
   private async lookup(repo: string, reference: string): Promise<{ digest: Digest; mediaType: string }> {
@@ -95,13 +99,20 @@ export class ManifestHandlers {
       throw invalid("the manifest is not a JSON object");
     const mediaType = this.mediaTypeOf(req, json);
     if (json.schemaVersion !== 2) throw invalid("schemaVersion must be 2");
-    const subject = await this.checkReferences(repo, mediaType, json);
-    if (!(await this.store.exists(this.store.blobPath(digest))))
-      await this.store.writeAtomic(this.store.blobPath(digest), body);
-    await this.store.writeAtomic(this.store.manifestLink(repo, digest), mediaType);
-    if (subject)
-      await this.store.writeAtomic(join(this.store.referrersDir(repo, subject), this.store.hex(digest)), "");
-    for (const t of tags) await this.store.writeAtomic(this.store.tagPath(repo, t), digest);
+    // The check and the links happen under the shared lock: gc cannot delete a checked blob before it is linked.
+    const subject = await this.lock.shared(async () => {
+      const subject = await this.checkReferences(repo, mediaType, json);
+      if (!(await this.store.exists(this.store.blobPath(digest))))
+        await this.store.writeAtomic(this.store.blobPath(digest), body);
+      await this.store.writeAtomic(this.store.manifestLink(repo, digest), mediaType);
+      if (subject)
+        await this.store.writeAtomic(
+          join(this.store.referrersDir(repo, subject), this.store.hex(digest)),
+          "",
+        );
+      for (const t of tags) await this.store.writeAtomic(this.store.tagPath(repo, t), digest);
+      return subject;
+    });
     const headers: Record<string, string> = {
       location: `/v2/${repo}/manifests/${digest}`,
       "docker-content-digest": digest,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Digest, type LoadedImage, sha256Digest } from "../core/index.js";
+import { collectGarbage, type GcOptions, type GcResult, SharedLock } from "./gc.js";
 import { type ContentSource, loadImage } from "./image-load.js";
 import { isRepositoryName } from "./reference.js";
 import { BlobHandlers } from "./server-blobs.js";
@@ -16,6 +17,8 @@ export interface RegistryServerOptions {
   staleUploadMs?: number;
   /** How often the server sweeps stale uploads on its own; 0 disables it. Default 10 minutes. */
   sweepIntervalMs?: number;
+  /** Unreferenced blobs and links younger than this survive gc(): a push in progress. Default 1 hour. */
+  gcGraceMs?: number;
 }
 
 type Route = (
@@ -34,12 +37,15 @@ export class RegistryServer {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly routes: [RegExp, Partial<Record<string, Route>>][];
   private readonly storage: RegistryStorage;
+  private readonly lock = new SharedLock();
+  private readonly gcGraceMs: number;
 
   constructor(opts: RegistryServerOptions) {
     const store = new RegistryStorage(opts.root);
     this.storage = store;
-    this.blobs = new BlobHandlers(store, opts.maxUploadBytes ?? 1024 ** 3);
-    this.manifests = new ManifestHandlers(store);
+    this.blobs = new BlobHandlers(store, opts.maxUploadBytes ?? 1024 ** 3, this.lock);
+    this.manifests = new ManifestHandlers(store, this.lock);
+    this.gcGraceMs = opts.gcGraceMs ?? 60 * 60 * 1000;
     this.staleUploadMs = opts.staleUploadMs ?? 60 * 60 * 1000;
     const every = opts.sweepIntervalMs ?? 10 * 60 * 1000;
     if (every > 0) {
@@ -125,6 +131,19 @@ export class RegistryServer {
   /** Removes uploads untouched for longer than the stale age (default 1 h); returns how many went. */
   sweepUploads(maxAgeMs = this.staleUploadMs): Promise<number> {
     return this.blobs.sweepUploads(maxAgeMs);
+  }
+
+  /**
+   * Deletes blobs nothing references (see collectGarbage): not reachable from a tag, a manifest link or
+   * `opts.roots`, and older than the grace period. Pushes wait while it runs; it never deletes a blob a push
+   * has linked. Also sweeps stale uploads.
+   */
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
+    const result = await this.lock.exclusive(() =>
+      collectGarbage(this.storage, { graceMs: this.gcGraceMs, ...opts }),
+    );
+    await this.sweepUploads();
+    return result;
   }
 
   /** Stops the sweep timer and waits for requests in progress to finish. */
