@@ -8,7 +8,7 @@ const badName = (iss: { input?: unknown }) =>
   iss.input === undefined
     ? "is required"
     : `${JSON.stringify(iss.input)} is not a valid name (use 1-63 characters from [a-z0-9-], starting and ending with a letter or digit)`;
-const nameSchema = z.string({ error: badName }).regex(NAME_RE, { error: badName });
+export const nameSchema = z.string({ error: badName }).regex(NAME_RE, { error: badName });
 
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A file name inside the image root: no directories, ends in .wasm. */
@@ -30,7 +30,8 @@ const limitsSchema = z.strictObject(
   { error: must("must be an object") },
 );
 
-const functionFields = {
+/** Fields of a function's settings and version source (shared with package-bound function drafts). */
+export const functionFields = {
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
   args: z.array(z.string({ error: "must be a string" }), { error: "must be an array of strings" }).optional(),
   env: z
