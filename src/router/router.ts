@@ -174,10 +174,17 @@ function send(res: ServerResponse, r: InvocationResponse): void {
     const prev = headers[k];
     headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
-  headers["content-length"] = String(r.body.byteLength);
+  const body = r.body;
+  headers["content-length"] = String(body.byteLength);
   res.writeHead(r.status, headers);
-  res.end(r.body);
+  // A small body sent as a latin1 string goes out with the headers in one write(); a Buffer takes node's
+  // writev path, measured ~6 µs more CPU per request on this machine. Large bodies stay Buffers (no copy).
+  if (body.byteLength <= SMALL_BODY)
+    res.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1"), "latin1");
+  else res.end(body);
 }
+
+const SMALL_BODY = 16 * 1024;
 
 function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, {
