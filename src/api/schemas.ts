@@ -30,6 +30,18 @@ const limitsSchema = z.strictObject(
   { error: must("must be an object") },
 );
 
+export const IMAGE_FORMATS = ["compat-smart", "wasm-artifact"] as const;
+
+/** Why a path is not acceptable for a file in a function's image, or undefined. */
+export function filePathProblem(p: string): string | undefined {
+  if (!p.startsWith("/")) return "must be an absolute path";
+  if (p.endsWith("/")) return "must name a file, not a directory";
+  if (p.split("/").some((s) => s === ".." || s === ".")) return 'must not contain "." or ".." segments';
+  if (p.includes("//")) return "must not contain empty segments (//)";
+  if (/[\u0000-\u001f]/.test(p)) return "must not contain control characters";
+  return undefined;
+}
+
 /** Fields of a function's settings and version source (shared with package-bound function drafts). */
 export const functionFields = {
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
@@ -48,9 +60,21 @@ export const functionFields = {
     .regex(FILE_NAME_RE, { error: 'must be a file name (no "/") ending in .wasm' })
     .optional(),
   image: z.string({ error: "must be an image reference" }).min(1, { error: "must not be empty" }).optional(),
+  /** Extra files of the built image (code only): absolute path → base64 bytes. */
+  files: z
+    .record(
+      z.string().refine((p) => filePathProblem(p) === undefined, {
+        error: (iss) => `${JSON.stringify(iss.input)}: ${filePathProblem(String(iss.input))}`,
+      }),
+      z.base64({ error: "must be the file's bytes, base64-encoded" }),
+      { error: "must be an object of path: base64 bytes" },
+    )
+    .optional(),
+  /** Image form pushed for code: `compat-smart` (default) or the CNCF `wasm-artifact` (code only, no files). */
+  format: z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(", ")}` }).optional(),
 };
 
-type Source = { code?: string; image?: string; fileName?: string };
+type Source = { code?: string; image?: string; fileName?: string; files?: object; format?: string };
 function checkSource(required: boolean) {
   return (v: Source, ctx: z.RefinementCtx) => {
     if (v.code !== undefined && v.image !== undefined)
@@ -59,6 +83,15 @@ function checkSource(required: boolean) {
       ctx.addIssue({ code: "custom", path: ["code"], message: "exactly one of code or image is required" });
     if (v.fileName !== undefined && v.code === undefined)
       ctx.addIssue({ code: "custom", path: ["fileName"], message: "is only allowed together with code" });
+    for (const field of ["files", "format"] as const)
+      if (v[field] !== undefined && v.code === undefined)
+        ctx.addIssue({ code: "custom", path: [field], message: "is only allowed together with code" });
+    if (v.format === "wasm-artifact" && v.files && Object.keys(v.files).length > 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["files"],
+        message: "a wasm-artifact image holds only the module: extra files need the compat-smart format",
+      });
   };
 }
 

@@ -13,6 +13,9 @@ export interface VersionSource {
   code?: string;
   fileName?: string;
   image?: string;
+  /** Extra files of the built image (code only): absolute path → base64. */
+  files?: Record<string, string>;
+  format?: "compat-smart" | "wasm-artifact";
 }
 
 /** Checks an image reference's syntax up front, so a typo fails before any network work. */
@@ -79,7 +82,13 @@ export async function makeVersion(
     const bytes = new Uint8Array(Buffer.from(src.code, "base64"));
     inspect(deps, bytes, "code");
     const entry = `/${src.fileName ?? `${name}.wasm`}`;
-    const bundle = await deps.buildImage({ files: new Map([[entry, bytes]]), entry });
+    const files = new Map([[entry, bytes]]);
+    for (const [path, b64] of Object.entries(src.files ?? {})) {
+      if (path === entry)
+        throw new WasmletError("INVALID_ARGUMENT", `files: "${path}" is the module's own path`);
+      files.set(path, new Uint8Array(Buffer.from(b64, "base64")));
+    }
+    const bundle = await deps.buildImage({ files, entry, format: src.format });
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
     const digest = await deps.registry.push(image, bundle);
     return { version, image, digest, createdAt };
