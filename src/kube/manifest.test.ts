@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { Job } from "kubernetes-models/batch/v1";
+import { Pod } from "kubernetes-models/v1";
+import { parse } from "yaml";
+import { DEFAULT_LIMITS, type FunctionRecord } from "../core/index.js";
+import { functionManifest, parseManifestKind } from "./index.js";
+
+const digest = `sha256:${"ab".repeat(32)}` as const;
+const fn: FunctionRecord = {
+  name: "hello",
+  contract: "command",
+  args: ["20000", "--flag"],
+  env: { Z_LAST: "z", GREETING: "hi: there" },
+  limits: { ...DEFAULT_LIMITS },
+  current: { version: 1, image: "127.0.0.1:8081/functions/hello:v1", digest, createdAt: "" },
+  versions: [],
+  createdAt: "",
+  updatedAt: "",
+};
+const image = `registry.example:5000/functions/hello@${digest}`;
+
+type Obj = Record<string, any>;
+const podOf = (o: Obj): Obj => (o.kind === "Pod" ? o : o.spec.template);
+
+const cases = [
+  { kind: "pod", model: Pod, restart: "Never" },
+  { kind: "job", model: Job, restart: "Never" },
+  { kind: "deployment", model: Deployment, restart: "Always" },
+] as const;
+
+for (const c of cases) {
+  test(`${c.kind}: valid against the Kubernetes schema, runs the module through crun's wasm handler`, () => {
+    const obj = parse(
+      functionManifest({ fn, image, entry: "/hello.wasm", kind: c.kind, runtimeClass: "crun" }),
+    );
+    new c.model(obj).validate();
+    const pod = podOf(obj);
+    assert.equal(pod.metadata.annotations["module.wasm.image/variant"], "compat-smart");
+    assert.equal(pod.spec.runtimeClassName, "crun");
+    assert.equal(pod.spec.restartPolicy, c.restart);
+    const [container] = pod.spec.containers;
+    assert.equal(container.image, image);
+    assert.deepEqual(container.command, ["/hello.wasm"]);
+    assert.deepEqual(container.args, ["20000", "--flag"]);
+    assert.deepEqual(container.env, [
+      { name: "GREETING", value: "hi: there" },
+      { name: "Z_LAST", value: "z" },
+    ]);
+    if (c.kind === "job") assert.equal(obj.spec.backoffLimit, 0);
+    if (c.kind === "deployment") {
+      assert.equal(obj.spec.replicas, 1);
+      assert.deepEqual(obj.spec.selector.matchLabels, { "app.kubernetes.io/name": "hello" });
+      assert.equal(pod.metadata.labels["app.kubernetes.io/name"], "hello");
+    }
+  });
+}
+
+test("no runtimeClassName unless asked; no args/env keys when the function has none", () => {
+  const bare = { ...fn, args: [], env: {} };
+  const obj = parse(functionManifest({ fn: bare, image, entry: "/x.wasm" }));
+  new Pod(obj).validate();
+  assert.equal(obj.kind, "Pod");
+  assert.equal("runtimeClassName" in obj.spec, false);
+  assert.equal("args" in obj.spec.containers[0], false);
+  assert.equal("env" in obj.spec.containers[0], false);
+});
+
+test("the schema validation is real: a broken object is rejected", () => {
+  const obj = parse(functionManifest({ fn, image, entry: "/hello.wasm", kind: "job" }));
+  obj.spec.backoffLimit = "zero";
+  assert.throws(() => new Job(obj).validate(), /backoffLimit/);
+  const pod = parse(functionManifest({ fn, image, entry: "/hello.wasm" }));
+  delete pod.spec.containers[0].name;
+  assert.throws(() => new Pod(pod).validate(), /name/);
+});
+
+test("bad kind and runtime class names are refused, naming the field", () => {
+  assert.throws(() => parseManifestKind("cronjob"), /kind: "cronjob" is not one of pod, job, deployment/);
+  assert.equal(parseManifestKind(undefined), "pod");
+  assert.throws(
+    () => functionManifest({ fn, image, entry: "/hello.wasm", runtimeClass: "Bad_Name" }),
+    /runtimeClass: "Bad_Name"/,
+  );
+});

@@ -1,0 +1,95 @@
+import { stringify } from "yaml";
+import { type FunctionRecord, WasmletError } from "../core/index.js";
+
+export const MANIFEST_KINDS = ["pod", "job", "deployment"] as const;
+export type ManifestKind = (typeof MANIFEST_KINDS)[number];
+
+/** The annotation crun's wasm handler looks for on a pod (and the value wasmlet's images are built for). */
+export const CRUN_WASM_ANNOTATIONS = Object.freeze({ "module.wasm.image/variant": "compat-smart" });
+
+/** A DNS-1123 subdomain, what Kubernetes accepts as a RuntimeClass name. */
+const RUNTIME_CLASS_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export interface ManifestInput {
+  /** The function whose current version runs: its name, args and env go into the object. */
+  fn: FunctionRecord;
+  /** Image reference pinned to the digest, at an address the cluster can pull from (`host:port/repo@sha256:…`). */
+  image: string;
+  /** Path of the module inside the image (its Entrypoint), e.g. `/hello.wasm`: the container's command. */
+  entry: string;
+  /** Object kind; default `pod`. */
+  kind?: ManifestKind;
+  /** `spec.runtimeClassName` of the pod, e.g. `crun`; omitted when not given. */
+  runtimeClass?: string;
+}
+
+/** Checks a kind given as text (query parameter, CLI option). */
+export function parseManifestKind(kind: string | undefined | null): ManifestKind {
+  if (kind === undefined || kind === null || kind === "") return "pod";
+  if (!(MANIFEST_KINDS as readonly string[]).includes(kind))
+    throw new WasmletError("INVALID_ARGUMENT", `kind: "${kind}" is not one of ${MANIFEST_KINDS.join(", ")}`);
+  return kind as ManifestKind;
+}
+
+export function checkRuntimeClass(name: string): string {
+  if (name.length > 253 || !RUNTIME_CLASS_RE.test(name))
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `runtimeClass: "${name}" is not a valid RuntimeClass name (lower-case DNS subdomain)`,
+    );
+  return name;
+}
+
+/**
+ * The Kubernetes object (as plain JSON data) that runs the function's image once through crun's wasm handler:
+ * the pod carries `module.wasm.image/variant: compat-smart`, its container runs the module with the function's
+ * args and env, as `wasmlet serve` would run it for a request with no body.
+ */
+export function functionObject(input: ManifestInput): Record<string, unknown> {
+  const { fn } = input;
+  const kind = input.kind ?? "pod";
+  if (input.runtimeClass !== undefined) checkRuntimeClass(input.runtimeClass);
+  const labels = { "app.kubernetes.io/name": fn.name, "app.kubernetes.io/managed-by": "wasmlet" };
+  const container: Record<string, unknown> = { name: fn.name, image: input.image, command: [input.entry] };
+  if (fn.args.length > 0) container.args = [...fn.args];
+  const env = Object.entries(fn.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (env.length > 0) container.env = env.map(([name, value]) => ({ name, value }));
+  const podSpec = (restartPolicy: "Never" | "Always"): Record<string, unknown> => ({
+    ...(input.runtimeClass !== undefined ? { runtimeClassName: input.runtimeClass } : {}),
+    restartPolicy,
+    containers: [container],
+  });
+  const podMeta = { labels, annotations: { ...CRUN_WASM_ANNOTATIONS } };
+  switch (kind) {
+    case "pod":
+      return {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: fn.name, ...podMeta },
+        spec: podSpec("Never"),
+      };
+    case "job":
+      return {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: fn.name, labels },
+        spec: { backoffLimit: 0, template: { metadata: podMeta, spec: podSpec("Never") } },
+      };
+    case "deployment":
+      return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: fn.name, labels },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { "app.kubernetes.io/name": fn.name } },
+          template: { metadata: podMeta, spec: podSpec("Always") },
+        },
+      };
+  }
+}
+
+/** functionObject() as YAML, ready for `kubectl apply -f -`. */
+export function functionManifest(input: ManifestInput): string {
+  return stringify(functionObject(input));
+}
