@@ -21,6 +21,7 @@ const fn: FunctionRecord = {
 };
 const image = `registry.example:5000/functions/hello@${digest}`;
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, walked by path in the assertions
 type Obj = Record<string, any>;
 const podOf = (o: Obj): Obj => (o.kind === "Pod" ? o : o.spec.template);
 
