@@ -15,6 +15,8 @@ export interface Invoker {
 export interface RouterOptions {
   store: Store;
   invoker: Invoker;
+  /** How many routed functions `start()` prepares before it resolves (default 1000). */
+  prepareOnStart?: number;
   /** Called when preparing a deployed function fails (it will be retried on its first request). */
   onPrepareError?: (fn: FunctionRecord, err: unknown) => void;
 }
@@ -31,7 +33,11 @@ export class Router {
 
   constructor(private readonly options: RouterOptions) {}
 
-  /** Loads every function and trigger, prepares the functions, and starts following the change feed. */
+  /**
+   * Loads every function and trigger and starts following the change feed. Resolves once the functions that
+   * have routes are prepared (at most `prepareOnStart`, most recently updated first), so that the first
+   * request after a restart does not pay for compilation; the rest are prepared on first use.
+   */
   async start(): Promise<void> {
     const { store } = this.options;
     this.unwatch = store.watch((c) => {
@@ -42,7 +48,20 @@ export class Router {
       new Map(triggers.map((t) => [t.name, t])),
       new Map(fns.map((f) => [f.name, f])),
     );
-    for (const fn of fns) this.prepare(fn);
+    const routed = new Set(triggers.map((t) => t.function));
+    const warm = fns
+      .filter((f) => routed.has(f.name))
+      .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
+      .slice(0, this.options.prepareOnStart ?? 1000);
+    // Preparing is CPU-bound (rewrite + compile): a few at a time keeps the event loop responsive.
+    let next = 0;
+    const worker = async () => {
+      while (next < warm.length) {
+        const fn = warm[next++];
+        await this.options.invoker.prepare(fn).catch((e) => this.options.onPrepareError?.(fn, e));
+      }
+    };
+    await Promise.all([worker(), worker()]);
   }
 
   /** Resolves once every change seen so far is in the table. */
