@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PackageBuilds } from "./builds.js";
 import type { ApiDeps } from "./deps.js";
 import type { KeyedLock } from "./keyed-lock.js";
 
@@ -13,6 +14,8 @@ export interface RouteContext {
   rawQuery: string;
   /** Per-function-name lock for read-modify-write sequences. */
   locks: KeyedLock;
+  /** Starts package builds in the background and binds their images to functions. */
+  builds: PackageBuilds;
 }
 
 export type RouteHandler = (ctx: RouteContext) => Promise<void>;

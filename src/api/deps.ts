@@ -1,3 +1,4 @@
+import type { Builder, BuildQueue } from "../build/index.js";
 import type { Digest, FunctionRecord, LoadedImage } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
@@ -30,4 +31,17 @@ export interface ApiDeps {
   onDeploy?(fn: FunctionRecord): Promise<void>;
   /** Bearer token required on every /api/v1 request when set. */
   token?: string;
+  /** Where package builds wait and run (bounded, with a time limit); default: a BuildQueue with its defaults. */
+  buildQueue?: BuildQueue;
+  /** Builders by name, consulted on every package create/build; default: the build folder's BUILDERS. */
+  builders?: Readonly<Record<string, Builder>>;
+  /** Aborted when the server shuts down: running builds are killed and leave their package "running" for the
+   * next start to requeue. */
+  signal?: AbortSignal;
+  /** Runs one gc pass of the embedded registry, keeping `roots` (every digest the store still names) and all they
+   * reference; called by `POST /api/v1/registry/gc`. Absent when the server embeds no registry. */
+  collectGarbage?(roots: Digest[]): Promise<{ deletedBlobs: number; freedBytes: number }>;
+  /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
+   * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
+  publicRegistry?: string;
 }

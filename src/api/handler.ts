@@ -1,8 +1,16 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { WasmletError } from "../core/index.js";
+import { PackageBuilds } from "./builds.js";
 import type { RouteContext, RouteHandler } from "./context.js";
 import type { ApiDeps } from "./deps.js";
+import {
+  createEnvironment,
+  deleteEnvironment,
+  getEnvironment,
+  listEnvironments,
+  updateEnvironment,
+} from "./environments.js";
 import {
   createFunction,
   deleteFunction,
@@ -14,7 +22,20 @@ import {
 import { sendError, sendJson } from "./http-util.js";
 import { invokeFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
+import {
+  bindFunction,
+  createPackage,
+  deletePackage,
+  getPackage,
+  listPackages,
+  packageSource,
+  rebuildPackage,
+  updatePackage,
+} from "./packages.js";
+import { functionManifestYaml, registryGc } from "./registry-ops.js";
+import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./spec-deployments.js";
 import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
+import { rollbackFunction } from "./versions.js";
 
 interface Route {
   re: RegExp;
@@ -31,6 +52,26 @@ const ROUTES: Route[] = [
   },
   { re: new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), methods: { "*": invokeFunction } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/logs$`), methods: { GET: functionLogs } },
+  { re: new RegExp(`^/api/v1/functions/${SEG}/manifest$`), methods: { GET: functionManifestYaml } },
+  { re: /^\/api\/v1\/registry\/gc$/, methods: { POST: registryGc } },
+  { re: new RegExp(`^/api/v1/functions/${SEG}/rollback$`), methods: { POST: rollbackFunction } },
+  { re: /^\/api\/v1\/packages$/, methods: { GET: listPackages, POST: createPackage } },
+  {
+    re: new RegExp(`^/api/v1/packages/${SEG}$`),
+    methods: { GET: getPackage, PUT: updatePackage, DELETE: deletePackage },
+  },
+  { re: new RegExp(`^/api/v1/packages/${SEG}/rebuild$`), methods: { POST: rebuildPackage } },
+  { re: new RegExp(`^/api/v1/packages/${SEG}/source$`), methods: { GET: packageSource } },
+  { re: new RegExp(`^/api/v1/packages/${SEG}/functions$`), methods: { POST: bindFunction } },
+  { re: /^\/api\/v1\/environments$/, methods: { GET: listEnvironments, POST: createEnvironment } },
+  {
+    re: new RegExp(`^/api/v1/environments/${SEG}$`),
+    methods: { GET: getEnvironment, PUT: updateEnvironment, DELETE: deleteEnvironment },
+  },
+  {
+    re: new RegExp(`^/api/v1/specdeployments/${SEG}$`),
+    methods: { GET: getSpecDeployment, PUT: putSpecDeployment, DELETE: deleteSpecDeployment },
+  },
   { re: /^\/api\/v1\/triggers\/http$/, methods: { GET: listHttpTriggers, POST: createHttpTrigger } },
   {
     re: new RegExp(`^/api/v1/triggers/http/${SEG}$`),
@@ -64,6 +105,9 @@ export function createApiHandler(
   deps: ApiDeps,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const locks = new KeyedLock();
+  const builds = new PackageBuilds(deps, locks);
+  // Builds a previous process left pending or running start again (their sources are in the registry).
+  void builds.recover().catch((e) => console.error("wasmlet api: cannot requeue package builds:", e));
   return async (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -98,7 +142,7 @@ export function createApiHandler(
           return true;
         }
         const params = m.slice(1).map((p, i) => (i === 0 && p !== undefined ? decodeSegment(p) : (p ?? "")));
-        const ctx: RouteContext = { req, res, deps, params, rawQuery, locks };
+        const ctx: RouteContext = { req, res, deps, params, rawQuery, locks, builds };
         await handler(ctx);
         return true;
       }

@@ -1,0 +1,41 @@
+import { type FunctionRecord, WasmletError } from "../core/index.js";
+import type { RouteContext } from "./context.js";
+import { readJson, sendJson } from "./http-util.js";
+import { rollbackSchema } from "./package-schemas.js";
+import { parseBody } from "./schemas.js";
+
+/**
+ * POST /functions/{name}/rollback {to?}: makes an earlier version current at once (default: the newest one
+ * before the current). The version list is unchanged, so a later update still gets the next free number.
+ */
+export async function rollbackFunction(ctx: RouteContext): Promise<void> {
+  const name = ctx.params[0];
+  const input = parseBody(rollbackSchema, await readJson(ctx.req));
+  const fn = await ctx.locks.run(name, async () => {
+    const old = await ctx.deps.store.get("function", name);
+    if (!old) throw new WasmletError("NOT_FOUND", `function "${name}" not found`);
+    const target =
+      input.to !== undefined
+        ? old.versions.find((v) => v.version === input.to)
+        : old.versions.filter((v) => v.version < old.current.version).at(-1);
+    if (!target)
+      throw new WasmletError(
+        input.to !== undefined ? "NOT_FOUND" : "CONFLICT",
+        input.to !== undefined
+          ? `to: function "${name}" has no version ${input.to} (it has ${old.versions.map((v) => v.version).join(", ")})`
+          : `function "${name}" has no version before ${old.current.version} to roll back to`,
+      );
+    const next: FunctionRecord = { ...old, current: target, updatedAt: new Date().toISOString() };
+    await ctx.deps.store.update("function", name, next);
+    return next;
+  });
+  if (ctx.deps.onDeploy)
+    await ctx.deps
+      .onDeploy(fn)
+      .catch((e) =>
+        console.error(
+          `wasmlet api: preparing function "${fn.name}" failed: ${e instanceof Error ? e.message : e}`,
+        ),
+      );
+  sendJson(ctx.res, 200, fn);
+}
