@@ -119,6 +119,21 @@ export class ApiClient {
     return { status: res.status, headers, body };
   }
 
+  /** YAML of a Kubernetes object that runs the function's current image through crun's wasm handler. */
+  async functionManifest(name: string, opts: { kind?: string; runtimeClass?: string } = {}): Promise<string> {
+    const q = new URLSearchParams();
+    if (opts.kind !== undefined) q.set("kind", opts.kind);
+    if (opts.runtimeClass !== undefined) q.set("runtimeClass", opts.runtimeClass);
+    const qs = q.size > 0 ? `?${q}` : "";
+    const res = await this.#request("GET", `/api/v1/functions/${encodeURIComponent(name)}/manifest${qs}`);
+    return res.text();
+  }
+
+  /** Runs one garbage collection pass of the server's embedded registry. */
+  registryGc(): Promise<{ deletedBlobs: number; freedBytes: number }> {
+    return this.#json("POST", "/api/v1/registry/gc");
+  }
+
   createHttpTrigger(input: CreateHttpTriggerInput): Promise<HttpTriggerRecord> {
     return this.#json("POST", "/api/v1/triggers/http", input);
   }

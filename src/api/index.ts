@@ -2,4 +2,5 @@ export { ApiClient, type ApiClientOptions, type InvokeOptions, type InvokeResult
 export type { ApiDeps } from "./deps.js";
 export { createApiHandler } from "./handler.js";
 export { API_ERROR_HEADER, MAX_API_BODY_BYTES } from "./http-util.js";
+export { registryRoots } from "./registry-ops.js";
 export type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
