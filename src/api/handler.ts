@@ -22,7 +22,6 @@ import {
 import { sendError, sendJson } from "./http-util.js";
 import { invokeFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { functionManifestYaml, registryGc } from "./registry-ops.js";
 import {
   bindFunction,
   createPackage,
@@ -53,8 +52,6 @@ const ROUTES: Route[] = [
   },
   { re: new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), methods: { "*": invokeFunction } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/logs$`), methods: { GET: functionLogs } },
-  { re: new RegExp(`^/api/v1/functions/${SEG}/manifest$`), methods: { GET: functionManifestYaml } },
-  { re: /^\/api\/v1\/registry\/gc$/, methods: { POST: registryGc } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/manifest$`), methods: { GET: functionManifestYaml } },
   { re: /^\/api\/v1\/registry\/gc$/, methods: { POST: registryGc } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/rollback$`), methods: { POST: rollbackFunction } },
