@@ -7,7 +7,14 @@ import {
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
+import type { EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
 import { API_ERROR_HEADER } from "./http-util.js";
+import type {
+  CreateEnvironmentInput,
+  CreatePackageInput,
+  UpdateEnvironmentInput,
+  UpdatePackageInput,
+} from "./package-schemas.js";
 import type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
 
 export interface ApiClientOptions {
@@ -148,6 +155,106 @@ export class ApiClient {
 
   async deleteHttpTrigger(name: string): Promise<void> {
     await this.#request("DELETE", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  /** Uploads a source archive and queues its build; resolves with the pending package (202). */
+  createPackage(input: CreatePackageInput): Promise<PackageRecord> {
+    return this.#json("POST", "/api/v1/packages", input);
+  }
+
+  /** New source and/or builder settings; always queues a new build. */
+  updatePackage(name: string, input: UpdatePackageInput): Promise<PackageRecord> {
+    return this.#json("PUT", `/api/v1/packages/${encodeURIComponent(name)}`, input);
+  }
+
+  getPackage(name: string): Promise<PackageRecord> {
+    return this.#json("GET", `/api/v1/packages/${encodeURIComponent(name)}`);
+  }
+
+  async listPackages(): Promise<PackageRecord[]> {
+    return (await this.#json<{ items: PackageRecord[] }>("GET", "/api/v1/packages")).items;
+  }
+
+  rebuildPackage(name: string): Promise<PackageRecord> {
+    return this.#json("POST", `/api/v1/packages/${encodeURIComponent(name)}/rebuild`);
+  }
+
+  /** Refused (CONFLICT) while functions use the package, unless `force` (they keep their versions). */
+  async deletePackage(name: string, force = false): Promise<void> {
+    await this.#request(
+      "DELETE",
+      `/api/v1/packages/${encodeURIComponent(name)}${force ? "?force=true" : ""}`,
+    );
+  }
+
+  /** The package's source archive (tar+gzip) and the file or directory name it was made from. */
+  async getPackageSource(name: string): Promise<{ archive: Uint8Array; fileName: string }> {
+    const res = await this.#request("GET", `/api/v1/packages/${encodeURIComponent(name)}/source`);
+    const fileName = decodeURIComponent(res.headers.get("x-wasmlet-source-name") ?? `${name}.tar.gz`);
+    return { archive: new Uint8Array(await res.arrayBuffer()), fileName };
+  }
+
+  /**
+   * Binds function `draft.name` to the package: created or given the package's image now when it has a
+   * successful build (`function` set), else created when the build succeeds (`pending`).
+   */
+  async bindFunction(
+    pkg: string,
+    draft: NonNullable<CreatePackageInput["function"]>,
+  ): Promise<{ function?: FunctionRecord; pending?: PackageRecord }> {
+    const res = await this.#request("POST", `/api/v1/packages/${encodeURIComponent(pkg)}/functions`, draft);
+    const body = (await res.json()) as FunctionRecord | { pending: true; package: PackageRecord };
+    return "pending" in body ? { pending: body.package } : { function: body };
+  }
+
+  createEnvironment(input: CreateEnvironmentInput): Promise<EnvironmentRecord> {
+    return this.#json("POST", "/api/v1/environments", input);
+  }
+
+  updateEnvironment(name: string, input: UpdateEnvironmentInput): Promise<EnvironmentRecord> {
+    return this.#json("PUT", `/api/v1/environments/${encodeURIComponent(name)}`, input);
+  }
+
+  getEnvironment(name: string): Promise<EnvironmentRecord> {
+    return this.#json("GET", `/api/v1/environments/${encodeURIComponent(name)}`);
+  }
+
+  async listEnvironments(): Promise<EnvironmentRecord[]> {
+    return (await this.#json<{ items: EnvironmentRecord[] }>("GET", "/api/v1/environments")).items;
+  }
+
+  async deleteEnvironment(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/environments/${encodeURIComponent(name)}`);
+  }
+
+  /** Makes version `to` (default: the one before the current) current at once. */
+  rollbackFunction(name: string, to?: number): Promise<FunctionRecord> {
+    return this.#json(
+      "POST",
+      `/api/v1/functions/${encodeURIComponent(name)}/rollback`,
+      to === undefined ? {} : { to },
+    );
+  }
+
+  /** What `spec apply` last applied for a deployment; undefined before the first apply. */
+  async getSpecDeployment(name: string): Promise<SpecDeploymentRecord | undefined> {
+    try {
+      return await this.#json<SpecDeploymentRecord>(
+        "GET",
+        `/api/v1/specdeployments/${encodeURIComponent(name)}`,
+      );
+    } catch (e) {
+      if (e instanceof WasmletError && e.code === "NOT_FOUND") return undefined;
+      throw e;
+    }
+  }
+
+  putSpecDeployment(name: string, resources: Record<string, string>): Promise<SpecDeploymentRecord> {
+    return this.#json("PUT", `/api/v1/specdeployments/${encodeURIComponent(name)}`, { resources });
+  }
+
+  async deleteSpecDeployment(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/specdeployments/${encodeURIComponent(name)}`);
   }
 
   #auth(): Record<string, string> {
