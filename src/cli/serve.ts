@@ -2,6 +2,45 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
 
+type RegistryAuthFile = Record<string, { username?: string; password?: string; token?: string }>;
+
+/** Reads `--registry-auth`: {"host:port": {"username","password"} | {"token"}}, checked field by field. */
+function readRegistryAuth(file: string): RegistryAuthFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--registry-auth: cannot read ${file}: ${(e as Error).message}`,
+    );
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--registry-auth: ${file} must hold a JSON object keyed by host:port`,
+    );
+  const out: RegistryAuthFile = {};
+  for (const [host, v] of Object.entries(raw)) {
+    const o = v as Record<string, unknown>;
+    const str = (k: string) => (typeof o?.[k] === "string" ? (o[k] as string) : undefined);
+    const [username, password, token] = [str("username"), str("password"), str("token")];
+    if (token === undefined && (username === undefined || password === undefined))
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `--registry-auth: "${host}" needs "username" and "password" (strings), or "token"`,
+      );
+    out[host] = token !== undefined ? { token } : { username, password };
+  }
+  return out;
+}
+
+function seconds(value: string): number {
+  if (!/^\d+$/.test(value))
+    throw new WasmletError("INVALID_ARGUMENT", `"${value}" is not a whole number of seconds`);
+  return Number(value) * 1000;
+}
+
 /**
  * `wasmlet serve`: everything on one machine, with embedded defaults. The platform is imported when the
  * command runs, so the other commands start without loading it.
@@ -17,6 +56,16 @@ export function registerServe(program: Command): void {
       "--token-file <file>",
       "bearer token required on the control port (needed when it is not loopback)",
     )
+    .option(
+      "--registry-auth <file>",
+      'credentials for other registries: JSON {"host:port": {"username","password"} | {"token"}}',
+    )
+    .option(
+      "--public-registry <host:port>",
+      "address clusters pull the embedded registry's images from (fn manifest; default: the control address)",
+    )
+    .option("--gc-interval <seconds>", "registry garbage collection period (0: off)", seconds, 600_000)
+    .option("--gc-grace <seconds>", "unreferenced blobs younger than this survive gc", seconds, 3_600_000)
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -24,6 +73,10 @@ export function registerServe(program: Command): void {
         listen: string;
         control: string;
         tokenFile?: string;
+        registryAuth?: string;
+        publicRegistry?: string;
+        gcInterval: number;
+        gcGrace: number;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -44,6 +97,10 @@ export function registerServe(program: Command): void {
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
+          registryAuth: opts.registryAuth ? readRegistryAuth(opts.registryAuth) : undefined,
+          publicRegistry: opts.publicRegistry,
+          gcIntervalMs: opts.gcInterval,
+          gcGraceMs: opts.gcGrace,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

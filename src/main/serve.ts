@@ -2,9 +2,16 @@ import { mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
-import { createApiHandler } from "../api/index.js";
-import { type FunctionRecord, WasmletError } from "../core/index.js";
-import { buildImage, parseReference, RegistryClient, RegistryServer } from "../registry/index.js";
+import { createApiHandler, registryRoots } from "../api/index.js";
+import { BuildQueue } from "../build/index.js";
+import { type Digest, type FunctionRecord, WasmletError } from "../core/index.js";
+import {
+  buildImage,
+  parseReference,
+  type RegistryAuth,
+  RegistryClient,
+  RegistryServer,
+} from "../registry/index.js";
 import { Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import { openStore, type Store } from "../store/index.js";
@@ -22,6 +29,14 @@ export interface ServeConfig {
   token?: string;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
+  /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
+  registryAuth?: Record<string, RegistryAuth>;
+  /** `host:port` clusters pull the embedded registry's images from (`--public-registry`); default: the control address. */
+  publicRegistry?: string;
+  /** How often the embedded registry is garbage-collected, in ms; 0 disables it. Default 10 minutes. */
+  gcIntervalMs?: number;
+  /** Unreferenced blobs younger than this survive gc (pushes in progress), in ms. Default 1 hour. */
+  gcGraceMs?: number;
 }
 
 export interface Serving {
@@ -45,8 +60,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const store = await openStore({ kind: "sqlite", dataDir });
-  const registryServer = new RegistryServer({ root: join(dataDir, "registry") });
-  const registry = new RegistryClient();
+  const registryServer = new RegistryServer({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
+  // Filled in once the control port listens: the server's own registry needs its token when it has one.
+  let ownRegistry = "";
+  const registry = new RegistryClient({
+    auth: (host) =>
+      host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
+  });
   const logs = new LogBuffer(store, 100, 500, (e) => log(`wasmlet: cannot store logs: ${String(e)}`));
   const executor = new HybridExecutor();
   const runtime = new Runtime({
@@ -102,7 +122,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     );
   });
   const control = await listen(controlServer, config.control);
+  // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
+  const shutdown = new AbortController();
   const registryHost = formatHostPort(control);
+  ownRegistry = registryHost;
+  const collectGarbage = (roots: Digest[]) => registryServer.gc({ roots });
   api = createApiHandler({
     store,
     registryHost,
@@ -112,7 +136,29 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     invoke: (fn, req) => runtime.invoke(fn, req),
     onDeploy: (fn) => runtime.prepare(fn),
     token: config.token,
+    collectGarbage,
+    publicRegistry: config.publicRegistry,
+    // One build at a time: a compiler takes a whole core and the other serves requests.
+    buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
+    signal: shutdown.signal,
   });
+
+  // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
+  const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
+  const gcTimer =
+    gcEvery > 0
+      ? setInterval(() => {
+          registryRoots(store)
+            .then(collectGarbage)
+            .then(
+              (r) => {
+                if (r.deletedBlobs > 0)
+                  log(`wasmlet: registry gc deleted ${r.deletedBlobs} blobs (${r.freedBytes} bytes)`);
+              },
+              (e) => log(`wasmlet: registry gc failed: ${e instanceof Error ? e.message : e}`),
+            );
+        }, gcEvery).unref()
+      : undefined;
 
   await router.start();
   const routerServer = createServer(router.handle);
@@ -131,7 +177,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     async close() {
       if (closed) return;
       closed = true;
+      if (gcTimer) clearInterval(gcTimer);
       router.stop();
+      shutdown.abort();
       await Promise.all([closeServer(routerServer), closeServer(controlServer)]);
       await logs.flush();
       await executor.close();
