@@ -23,6 +23,8 @@ interface FunctionOptions {
   timeout?: number;
   memory?: number;
   maxBody?: number;
+  file?: string[];
+  format?: "compat-smart" | "wasm-artifact";
 }
 
 function addFunctionOptions(cmd: Command): Command {
@@ -40,7 +42,18 @@ function addFunctionOptions(cmd: Command): Command {
     .option("--env <KEY=VALUE>", "environment variable (repeatable)", collect)
     .option("--timeout <ms>", "deadline of one invocation, in ms", positiveInt)
     .option("--memory <MiB>", "cap on the module's linear memory, in MiB", positiveInt)
-    .option("--max-body <bytes>", "largest request body accepted", positiveInt);
+    .option("--max-body <bytes>", "largest request body accepted", positiveInt)
+    .option(
+      "--file <PATH=LOCAL>",
+      "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
+      collect,
+    )
+    .addOption(
+      new Option("--format <format>", "image form pushed for --code").choices([
+        "compat-smart",
+        "wasm-artifact",
+      ]),
+    );
 }
 
 function toInput(o: FunctionOptions): UpdateFunctionInput {
@@ -55,6 +68,8 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
     }
   }
   if (o.image !== undefined) input.image = o.image;
+  if (o.file !== undefined) input.files = readImageFiles(o.file);
+  if (o.format !== undefined) input.format = o.format;
   if (o.contract !== undefined) input.contract = o.contract;
   if (o.arg !== undefined) input.args = o.arg;
   const env = keyValues(o.env, "=", "--env");
@@ -62,6 +77,23 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   const limits = { timeoutMs: o.timeout, memoryMiB: o.memory, maxBodyBytes: o.maxBody };
   if (Object.values(limits).some((v) => v !== undefined)) input.limits = limits;
   return input;
+}
+
+/** `--file /abs/path=./local` pairs → the API's `files` (path → base64); the server checks the paths. */
+export function readImageFiles(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0)
+      throw new WasmletError("INVALID_ARGUMENT", `--file: "${p}" must look like /path/in/image=./local-file`);
+    const [target, local] = [p.slice(0, i), p.slice(i + 1)];
+    try {
+      out[target] = readFileSync(local).toString("base64");
+    } catch (e) {
+      throw new WasmletError("INVALID_ARGUMENT", `--file: cannot read ${local}: ${(e as Error).message}`);
+    }
+  }
+  return out;
 }
 
 function describeVersion(fn: FunctionRecord): string {
@@ -191,6 +223,20 @@ export function registerFn(program: Command): void {
         }
       },
     );
+
+  fn.command("manifest")
+    .description("print Kubernetes YAML that runs the function's image with crun's wasm handler")
+    .requiredOption("--name <name>", "function name")
+    .addOption(
+      new Option("--kind <kind>", "object to print").choices(["pod", "job", "deployment"]).default("pod"),
+    )
+    .option(
+      "--runtime-class <name>",
+      "runtimeClassName of the pod (crun-wasm clusters usually name one, e.g. crun)",
+    )
+    .action(async (o: { name: string; kind: string; runtimeClass?: string }, cmd: Command) => {
+      print(await clientOf(cmd).functionManifest(o.name, { kind: o.kind, runtimeClass: o.runtimeClass }));
+    });
 
   fn.command("logs")
     .description("show a function's invocations (one line each, then its stderr)")
