@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_SERVER } from "./common.js";
 import { registerFn } from "./fn.js";
+import { registerImage } from "./image.js";
+import { registerRegistry } from "./registry.js";
 import { registerRoute } from "./route.js";
 import { registerServe } from "./serve.js";
 
@@ -17,6 +19,8 @@ export async function buildProgram(): Promise<Command> {
     .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
   registerFn(program);
   registerRoute(program);
+  registerImage(program);
+  registerRegistry(program);
   registerServe(program);
   return program;
 }

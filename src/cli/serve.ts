@@ -1,39 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
-
-type RegistryAuthFile = Record<string, { username?: string; password?: string; token?: string }>;
-
-/** Reads `--registry-auth`: {"host:port": {"username","password"} | {"token"}}, checked field by field. */
-function readRegistryAuth(file: string): RegistryAuthFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      `--registry-auth: cannot read ${file}: ${(e as Error).message}`,
-    );
-  }
-  if (!raw || typeof raw !== "object" || Array.isArray(raw))
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      `--registry-auth: ${file} must hold a JSON object keyed by host:port`,
-    );
-  const out: RegistryAuthFile = {};
-  for (const [host, v] of Object.entries(raw)) {
-    const o = v as Record<string, unknown>;
-    const str = (k: string) => (typeof o?.[k] === "string" ? (o[k] as string) : undefined);
-    const [username, password, token] = [str("username"), str("password"), str("token")];
-    if (token === undefined && (username === undefined || password === undefined))
-      throw new WasmletError(
-        "INVALID_ARGUMENT",
-        `--registry-auth: "${host}" needs "username" and "password" (strings), or "token"`,
-      );
-    out[host] = token !== undefined ? { token } : { username, password };
-  }
-  return out;
-}
+import { readRegistryAuth } from "./registry.js";
 
 function seconds(value: string): number {
   if (!/^\d+$/.test(value))
@@ -66,6 +34,17 @@ export function registerServe(program: Command): void {
     )
     .option("--gc-interval <seconds>", "registry garbage collection period (0: off)", seconds, 600_000)
     .option("--gc-grace <seconds>", "unreferenced blobs younger than this survive gc", seconds, 3_600_000)
+    .option(
+      "--workers <n>",
+      "router processes sharing the public port (1: the router runs in the serve process)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 64)
+          throw new WasmletError("INVALID_ARGUMENT", `--workers: "${v}" is not a number from 1 to 64`);
+        return n;
+      },
+      1,
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -77,6 +56,7 @@ export function registerServe(program: Command): void {
         publicRegistry?: string;
         gcInterval: number;
         gcGrace: number;
+        workers: number;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -101,6 +81,7 @@ export function registerServe(program: Command): void {
           publicRegistry: opts.publicRegistry,
           gcIntervalMs: opts.gcInterval,
           gcGraceMs: opts.gcGrace,
+          workers: opts.workers,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

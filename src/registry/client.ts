@@ -15,6 +15,21 @@ export interface RegistryClientOptions {
 }
 
 type Op = "pull" | "push";
+
+/** What `inspect` tells about an image. */
+export interface ImageDescription {
+  /** The reference as parsed and normalized. */
+  reference: string;
+  /** Digest of the image manifest (for an index: of its wasm platform entry). */
+  digest: Digest;
+  /** Digest of the index the reference named, when it named one. */
+  indexDigest?: Digest;
+  mediaType: string;
+  /** The image manifest, parsed. */
+  manifest: Record<string, unknown>;
+  /** The image config, parsed, when it is JSON. */
+  config?: Record<string, unknown>;
+}
 const ACCEPT = [...MANIFEST_TYPES].join(", ");
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -112,6 +127,57 @@ export class RegistryClient {
   async resolve(ref: string | ImageReference): Promise<Digest> {
     const r = typeof ref === "string" ? parseReference(ref) : ref;
     return (await resolveManifest(formatReference(r), this.source(r), referenceTarget(r))).digest;
+  }
+
+  /**
+   * The manifest an image reference resolves to (an index is followed to its wasm platform entry) and its config
+   * when that is JSON; every digest verified. For `image inspect`.
+   */
+  async inspect(ref: string | ImageReference): Promise<ImageDescription> {
+    const r = typeof ref === "string" ? parseReference(ref) : ref;
+    const name = formatReference(r);
+    const src = this.source(r);
+    const top = await src.manifest(referenceTarget(r));
+    const { digest, manifest, mediaType } = await resolveManifest(name, src, referenceTarget(r));
+    const out: ImageDescription = { reference: name, digest, mediaType, manifest };
+    if (top.digest !== digest) out.indexDigest = top.digest;
+    const config = manifest.config as Descriptor | undefined;
+    if (config && typeof config.digest === "string" && config.size <= MAX_MANIFEST_BYTES) {
+      const bytes = await src.blob(config);
+      try {
+        out.config = JSON.parse(Buffer.from(bytes).toString("utf8"));
+      } catch {
+        // a config that is not JSON (some artifacts) is left out
+      }
+    }
+    return out;
+  }
+
+  /** Repositories of a registry (`/v2/_catalog`), following `Link` pagination. */
+  async repositories(registry: string): Promise<string[]> {
+    const r: ImageReference = { registry, repository: "" };
+    return this.paged(r, `${this.baseUrl(registry)}/v2/_catalog?n=1000`, "repositories");
+  }
+
+  /** Tags of a repository (`/v2/<name>/tags/list`), following `Link` pagination. */
+  async tags(ref: string | ImageReference): Promise<string[]> {
+    const r = typeof ref === "string" ? parseReference(ref) : ref;
+    return this.paged(r, `${this.baseUrl(r.registry)}/v2/${r.repository}/tags/list?n=1000`, "tags");
+  }
+
+  private async paged(r: ImageReference, first: string, key: "repositories" | "tags"): Promise<string[]> {
+    const name = r.repository ? formatReference(r) : r.registry;
+    const out: string[] = [];
+    for (let url: string | undefined = first, pages = 0; url && pages < 1000; pages++) {
+      const res = await this.call("pull", r, name, key, "GET", new URL(url));
+      if (!res.ok) throw registryError("pull", name, key, await failureOf(res));
+      const body = (await res.json()) as Record<string, unknown>;
+      const items = body[key];
+      if (Array.isArray(items)) out.push(...items.filter((x): x is string => typeof x === "string"));
+      const next = /<([^>]+)>;\s*rel="?next"?/.exec(res.headers.get("link") ?? "")?.[1];
+      url = next ? new URL(next, url).toString() : undefined;
+    }
+    return out;
   }
 
   /** Pulls and unpacks an image into what the runtime runs; verifies every digest. */

@@ -1,4 +1,9 @@
-export { isLoopbackRegistry, RegistryClient, type RegistryClientOptions } from "./client.js";
+export {
+  type ImageDescription,
+  isLoopbackRegistry,
+  RegistryClient,
+  type RegistryClientOptions,
+} from "./client.js";
 export type { RegistryAuth } from "./client-auth.js";
 export type { GcOptions, GcResult } from "./gc.js";
 export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";

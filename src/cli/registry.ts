@@ -1,0 +1,46 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { WasmletError } from "../core/index.js";
+import { clientOf, print } from "./common.js";
+
+/** Credentials per registry host, as `--registry-auth` files hold them. */
+export type RegistryAuthFile = Record<string, { username?: string; password?: string; token?: string }>;
+
+/** Reads a `--registry-auth` file: {"host:port": {"username","password"} | {"token"}}, checked field by field. */
+export function readRegistryAuth(file: string, option = "--registry-auth"): RegistryAuthFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new WasmletError("INVALID_ARGUMENT", `${option}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `${option}: ${file} must hold a JSON object keyed by host:port`,
+    );
+  const out: RegistryAuthFile = {};
+  for (const [host, v] of Object.entries(raw)) {
+    const o = (v ?? {}) as Record<string, unknown>;
+    const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
+    const [username, password, token] = [str("username"), str("password"), str("token")];
+    if (token === undefined && (username === undefined || password === undefined))
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `${option}: "${host}" needs "username" and "password" (strings), or "token"`,
+      );
+    out[host] = token !== undefined ? { token } : { username, password };
+  }
+  return out;
+}
+
+export function registerRegistry(program: Command): void {
+  const registry = program.command("registry").description("manage the embedded OCI registry (gc)");
+  registry
+    .command("gc")
+    .description("delete blobs that no tag, manifest, function version or package references")
+    .action(async (_o: unknown, cmd: Command) => {
+      const r = await clientOf(cmd).registryGc();
+      print(`deleted ${r.deletedBlobs} blobs, freed ${r.freedBytes} bytes`);
+    });
+}
