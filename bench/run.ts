@@ -1,9 +1,14 @@
 // `npm run bench`: every hot path's benchmark, with baselines measured in the same run and shown as ratios.
 import { cpus } from "node:os";
 import { benchCore } from "./core.js";
+import { benchPerf } from "./perf.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 console.log(
   `# wasmlet benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
 );
-await benchCore({ seconds });
+// BENCH=<name> runs one suite only; no BENCH runs all of them.
+const only = process.env.BENCH;
+if (!only || only === "core") await benchCore({ seconds });
+if (!only || only === "perf")
+  await benchPerf({ seconds, densityFunctions: Number(process.env.BENCH_DENSITY_FUNCTIONS ?? 10_000) });

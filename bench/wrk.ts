@@ -12,6 +12,8 @@ export interface LoadResult {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** Slowest request seen (wrk's "Latency ... Max"). */
+  maxMs: number;
 }
 
 function toMs(v: string, unit: string): number {
@@ -22,13 +24,14 @@ function toMs(v: string, unit: string): number {
 /** Runs wrk against `url` for `seconds` with `connections` (1 thread, as the 2-core machine needs one for the server). */
 export async function wrk(
   url: string,
-  opts: { seconds?: number; connections?: number; script?: string } = {},
+  opts: { seconds?: number; connections?: number; script?: string; scriptArgs?: string[] } = {},
 ): Promise<LoadResult> {
   if (!new URL(url).hostname.match(/^(127\.|localhost$|\[::1\]$)/))
     throw new Error(`refusing to load ${url}: loopback only`);
   const args = ["-t1", `-c${opts.connections ?? 32}`, `-d${opts.seconds ?? 5}s`, "--latency"];
   if (opts.script) args.push("-s", opts.script);
-  const { stdout } = await run(WRK, [...args, url], { timeout: ((opts.seconds ?? 5) + 30) * 1000 });
+  const tail = opts.scriptArgs?.length ? ["--", ...opts.scriptArgs] : [];
+  const { stdout } = await run(WRK, [...args, url, ...tail], { timeout: ((opts.seconds ?? 5) + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN);
   const p = (q: string) => {
     const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
@@ -37,5 +40,6 @@ export async function wrk(
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, p50ms: p("50"), p99ms: p("99"), errors };
+  const max = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  return { rps, p50ms: p("50"), p99ms: p("99"), errors, maxMs: max ? toMs(max[1], max[2]) : Number.NaN };
 }

@@ -56,7 +56,8 @@ export async function startWorkerd(wasmPath: string): Promise<Workerd> {
       cwd: dir,
       ready: async () => {
         try {
-          return (await fetch(`${url}/echo/ready`)).status > 0;
+          // Our worker's answer, not whatever else might hold the port.
+          return (await (await fetch(`${url}/echo/ready`)).text()).includes("from wasmlet");
         } catch {
           return false;
         }

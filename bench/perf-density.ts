@@ -1,0 +1,107 @@
+// Issue 5's density run: many functions deployed (each with its own route and its own digest), then a slice of
+// them hit in rotation with wrk (bench/lua/rotate.lua): server RSS and p99.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { api, median, ROOT, rssBytes, startWasmlet, uniqueVariant } from "./procs.js";
+import { fmt, printTable } from "./report.js";
+import { wrk } from "./wrk.js";
+
+const HELLO = readFileSync(join(ROOT, "examples/hello/hello.wasm"));
+const ROTATE = join(ROOT, "bench/lua/rotate.lua");
+const MiB = 1048576;
+
+export interface DensityOptions {
+  functions: number;
+  hit: number;
+  seconds: number;
+  /** Deploying stops here (and says so) rather than blow the suite's time bound. */
+  deployBudgetMs: number;
+}
+
+/** POST that tolerates a keep-alive socket closed under it: retried once; a 409 on the retry means it landed. */
+async function post(controlUrl: string, path: string, body: unknown): Promise<void> {
+  try {
+    await api(controlUrl, "POST", path, body);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e; // fetch failed at the socket level
+    await api(controlUrl, "POST", path, body).catch((e2: Error) => {
+      if (!e2.message.includes(" 409 ")) throw e2;
+    });
+  }
+}
+
+async function pool(n: number, concurrency: number, f: (i: number) => Promise<void>, until = Infinity) {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < n && performance.now() < until; i = next++) await f(i);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return Math.min(next, n);
+}
+
+export async function benchDensity(opts: DensityOptions): Promise<void> {
+  const w = await startWasmlet();
+  try {
+    const pid = w.proc.pid;
+    const rssIdle = rssBytes(pid);
+    const t0 = performance.now();
+    let deployed = 0;
+    await pool(
+      opts.functions,
+      4,
+      async (i) => {
+        const name = `dn-${i}`;
+        const code = Buffer.from(uniqueVariant(HELLO, `density-${i}`)).toString("base64");
+        await post(w.controlUrl, "/functions", { name, code, fileName: "hello.wasm" });
+        await post(w.controlUrl, "/triggers/http", { name, function: name, prefix: `/${name}` });
+        deployed++;
+      },
+      t0 + opts.deployBudgetMs,
+    );
+    const deployS = (performance.now() - t0) / 1000;
+    const rssDeployed = rssBytes(pid);
+    const hit = Math.min(opts.hit, deployed);
+    const stride = Math.max(1, Math.floor(deployed / hit));
+    // First pass: every rotated function once, checking its answer (some may have left the prepared cache).
+    const firstPass: number[] = [];
+    await pool(hit, 8, async (k) => {
+      const t = performance.now();
+      const r = await fetch(`${w.routerUrl}/dn-${k * stride}/x`);
+      const body = await r.text();
+      firstPass.push(performance.now() - t);
+      if (r.status !== 200 || !body.startsWith("hello\n"))
+        throw new Error(`dn-${k * stride}: ${r.status} ${body}`);
+    });
+    const r = await wrk(`${w.routerUrl}/`, {
+      seconds: opts.seconds,
+      script: ROTATE,
+      scriptArgs: ["/dn-", String(hit), String(stride)],
+    });
+    const rssAfter = rssBytes(pid);
+    const sorted = [...firstPass].sort((a, b) => a - b);
+    printTable(
+      `density: ${deployed} functions deployed (distinct digests: uniqueVariant of examples/hello/hello.wasm, command contract, one route each), ${hit} hit in rotation (every ${stride}th)`,
+      [
+        {
+          "deploy time (s)": fmt(deployS),
+          "ms per fn (4 clients)": fmt((deployS * 1000) / Math.max(1, deployed)),
+          "RSS idle MiB": fmt(rssIdle / MiB, 0),
+          "RSS deployed MiB": fmt(rssDeployed / MiB, 0),
+          "RSS after rotation MiB": fmt(rssAfter / MiB, 0),
+          "first pass median/p99 ms": `${fmt(median(firstPass))} / ${fmt(sorted[Math.floor(sorted.length * 0.99)])}`,
+          [`rotation req/s (${opts.seconds} s)`]: fmt(r.rps),
+          "rotation p50 ms": fmt(r.p50ms),
+          "rotation p99 ms": fmt(r.p99ms),
+          errors: r.errors,
+        },
+      ],
+    );
+    console.log("targets: RSS ≤ 2048 MiB with 10,000 functions; rotation p99 ≤ 20 ms");
+    if (deployed < opts.functions)
+      console.log(
+        `NOTE: deploying stopped at ${deployed} of ${opts.functions} functions after the ${opts.deployBudgetMs / 1000} s budget`,
+      );
+  } finally {
+    await w.stop();
+  }
+}
