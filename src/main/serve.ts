@@ -1,23 +1,17 @@
 import { mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
-import { type Digest, type FunctionRecord, WasmletError } from "../core/index.js";
-import {
-  buildImage,
-  parseReference,
-  type RegistryAuth,
-  RegistryClient,
-  RegistryServer,
-} from "../registry/index.js";
-import { Router } from "../router/index.js";
-import { HybridExecutor, Runtime } from "../runtime/index.js";
+import { type Digest, WasmletError } from "../core/index.js";
+import { buildImage, type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { Router } from "../router/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
-import { LogBuffer } from "./log-buffer.js";
+import { createDataPlane, createRouterServer } from "./data-plane.js";
+import { closeServer, listen } from "./listen.js";
+import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
   dataDir: string;
@@ -27,6 +21,8 @@ export interface ServeConfig {
   control: HostPort;
   /** Bearer token for the control port; required when it is not on loopback. */
   token?: string;
+  /** Router processes sharing the public port (`--workers`); 1 = the router runs in this process. */
+  workers?: number;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
@@ -67,21 +63,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     auth: (host) =>
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
-  const logs = new LogBuffer(store, 100, 500, (e) => log(`wasmlet: cannot store logs: ${String(e)}`));
-  const executor = new HybridExecutor();
-  const runtime = new Runtime({
-    executor,
-    // Images pushed here are read from disk by digest; others are pulled from their registry.
-    loadImage: async (fn) =>
-      (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn)),
-    onLog: logs.add,
-  });
-  const router = new Router({
-    store,
-    invoker: runtime,
-    onPrepareError: (fn, e) =>
-      log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
-  });
+  const plane = createDataPlane({ store, registryServer, registry, log });
+  const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
@@ -160,12 +143,30 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         }, gcEvery).unref()
       : undefined;
 
-  await router.start();
-  const routerServer = createServer(router.handle);
-  routerServer.keepAliveTimeout = 65_000;
-  const pub = await listen(routerServer, config.listen);
+  // One process serves the public port itself; with --workers N, N router processes share it.
+  let routerServer: Server | undefined;
+  let routers: RouterCluster | undefined;
+  let routerAddress: string;
+  if ((config.workers ?? 1) > 1) {
+    routers = await startRouterCluster(
+      config.workers ?? 1,
+      {
+        dataDir,
+        listen: config.listen,
+        registryAuth: config.registryAuth,
+        ownRegistry: registryHost,
+        token: config.token,
+      },
+      log,
+    );
+    routerAddress = routers.address;
+  } else {
+    await router.start();
+    routerServer = createRouterServer(router);
+    routerAddress = formatHostPort(await listen(routerServer, config.listen));
+  }
 
-  const routerUrl = `http://${formatHostPort(pub)}`;
+  const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
   let closed = false;
   return {
@@ -178,45 +179,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       if (closed) return;
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
-      router.stop();
       shutdown.abort();
-      await Promise.all([closeServer(routerServer), closeServer(controlServer)]);
-      await logs.flush();
-      await executor.close();
+      await Promise.all([
+        routerServer ? closeServer(routerServer) : routers?.close(),
+        closeServer(controlServer),
+      ]);
+      await plane.close();
       await registryServer.close();
       await store.close();
     },
   };
-}
-
-/** The reference the runtime pulls: the function's repository, pinned to its digest (never a tag). */
-function pinnedRef(fn: FunctionRecord): string {
-  const r = parseReference(fn.current.image);
-  return `${r.registry}/${r.repository}@${fn.current.digest}`;
-}
-
-function listen(server: Server, at: HostPort): Promise<HostPort> {
-  return new Promise((resolveListen, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(
-        new WasmletError(
-          "UNAVAILABLE",
-          e.code === "EADDRINUSE"
-            ? `cannot listen on ${formatHostPort(at)}: the address is in use (is another wasmlet running? choose another with --listen/--control)`
-            : `cannot listen on ${formatHostPort(at)}: ${e.message}`,
-        ),
-      ),
-    );
-    server.listen(at.port, at.host, () => {
-      const a = server.address() as AddressInfo;
-      resolveListen({ host: at.host, port: a.port });
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  });
 }

@@ -1,0 +1,62 @@
+import { createServer, type Server } from "node:http";
+import type { FunctionRecord, LoadedImage } from "../core/index.js";
+import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
+import { Router } from "../router/index.js";
+import { HybridExecutor, Runtime } from "../runtime/index.js";
+import type { Store } from "../store/index.js";
+import { LogBuffer } from "./log-buffer.js";
+
+/** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
+export interface DataPlane {
+  runtime: Runtime;
+  router: Router;
+  /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the request path: images come from the embedded registry's storage by digest (no HTTP, independent of
+ * the port it listens on) or else from their registry; invocation records are batched into the store.
+ * Used by `wasmlet serve` in one process and by each router process of `serve --workers N`.
+ */
+export function createDataPlane(opts: {
+  store: Store;
+  registryServer: RegistryServer;
+  registry: RegistryClient;
+  log: (line: string) => void;
+}): DataPlane {
+  const { store, registryServer, registry, log } = opts;
+  const logs = new LogBuffer(store, 100, 500, (e) => log(`wasmlet: cannot store logs: ${String(e)}`));
+  const executor = new HybridExecutor();
+  const loadImage = async (fn: FunctionRecord): Promise<LoadedImage> =>
+    (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn));
+  const runtime = new Runtime({ executor, loadImage, onLog: logs.add });
+  const router = new Router({
+    store,
+    invoker: runtime,
+    onPrepareError: (fn, e) =>
+      log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
+  });
+  return {
+    runtime,
+    router,
+    async close() {
+      router.stop();
+      await logs.flush();
+      await executor.close();
+    },
+  };
+}
+
+/** The public listener: the router's request handler. */
+export function createRouterServer(router: Router): Server {
+  const server = createServer(router.handle);
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+/** The reference the runtime pulls: the function's repository, pinned to its digest (never a tag). */
+function pinnedRef(fn: FunctionRecord): string {
+  const r = parseReference(fn.current.image);
+  return `${r.registry}/${r.repository}@${fn.current.digest}`;
+}

@@ -1,0 +1,66 @@
+import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
+import { WasmletError } from "../core/index.js";
+import type { RouterWorkerConfig, RouterWorkerMessage } from "./router-worker.js";
+
+/** Router processes sharing the public port (`serve --workers N`): one per core serves on every core. */
+export interface RouterCluster {
+  /** `host:port` the routers listen on. */
+  address: string;
+  close(): Promise<void>;
+}
+
+const WORKER_ENTRY = fileURLToPath(new URL("./router-worker.js", import.meta.url));
+
+/**
+ * Forks `count` router processes and resolves once all listen. A router that dies is replaced (after 1 s, so a
+ * crash loop does not spin). Port 0 gives every router the same ephemeral port: node's cluster shares it.
+ */
+export async function startRouterCluster(
+  count: number,
+  config: RouterWorkerConfig,
+  log: (line: string) => void,
+): Promise<RouterCluster> {
+  cluster.setupPrimary({ exec: WORKER_ENTRY, silent: false });
+  const env = { WASMLET_ROUTER_CONFIG: JSON.stringify(config) };
+  const workers = new Set<Worker>();
+  let closing = false;
+  const fork = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork(env);
+      workers.add(w);
+      let up = false;
+      w.on("message", (m: RouterWorkerMessage) => {
+        if (m.type === "listening") {
+          up = true;
+          resolve(m.address);
+        } else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
+      });
+      w.on("exit", (code) => {
+        workers.delete(w);
+        if (!up) reject(new WasmletError("UNAVAILABLE", `router process exited with code ${code} at start`));
+        else if (!closing) {
+          log(`wasmlet: router process ${w.process.pid} exited (code ${code}); starting another`);
+          setTimeout(() => {
+            if (!closing) fork().catch((e) => log(`wasmlet: ${e instanceof Error ? e.message : e}`));
+          }, 1000).unref();
+        }
+      });
+    });
+  const addresses = await Promise.all(Array.from({ length: count }, fork));
+  return {
+    address: addresses[0],
+    async close() {
+      closing = true;
+      await Promise.all(
+        [...workers].map(
+          (w) =>
+            new Promise<void>((r) => {
+              w.once("exit", () => r());
+              w.process.kill("SIGTERM");
+            }),
+        ),
+      );
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Entry of a router process of `wasmlet serve --workers N` (a node:cluster worker): serves the public port
+// next to its siblings, reading functions and routes from the shared store and images from the embedded
+// registry's storage. The primary keeps the control plane (API, registry, builds).
+import cluster from "node:cluster";
+import { join } from "node:path";
+import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import { openStore } from "../store/index.js";
+import { formatHostPort, type HostPort } from "./address.js";
+import { createDataPlane, createRouterServer } from "./data-plane.js";
+import { closeServer, listen } from "./listen.js";
+
+/** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
+export interface RouterWorkerConfig {
+  dataDir: string;
+  listen: HostPort;
+  registryAuth?: Record<string, RegistryAuth>;
+  /** The primary's own registry and its token, for images pulled over HTTP from it. */
+  ownRegistry: string;
+  token?: string;
+}
+
+/** Messages a router process sends the primary. */
+export type RouterWorkerMessage =
+  | { type: "listening"; address: string }
+  | { type: "failed"; message: string };
+
+async function main(config: RouterWorkerConfig): Promise<void> {
+  const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
+  const store = await openStore({ kind: "sqlite", dataDir: config.dataDir });
+  // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
+  const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
+  const registry = new RegistryClient({
+    auth: (host) =>
+      host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
+  });
+  const plane = createDataPlane({ store, registryServer, registry, log });
+  await plane.router.start();
+  const server = createRouterServer(plane.router);
+  const at = await listen(server, config.listen);
+  process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
+  const stop = async () => {
+    await closeServer(server);
+    await plane.close();
+    await registryServer.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("disconnect", () => void stop());
+}
+
+if (cluster.isWorker) {
+  const config = JSON.parse(process.env.WASMLET_ROUTER_CONFIG ?? "{}") as RouterWorkerConfig;
+  main(config).catch((e) => {
+    process.send?.({
+      type: "failed",
+      message: e instanceof Error ? e.message : String(e),
+    } satisfies RouterWorkerMessage);
+    process.exit(1);
+  });
+}
