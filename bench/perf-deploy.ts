@@ -9,7 +9,7 @@ import { fmt, printTable } from "./report.js";
 export const ECHO = readFileSync(join(ROOT, "examples/wagi-echo/echo.wasm"));
 
 /** Deploys a WAGI echo function under `name` with a route `/<name>` (prefix); `tag` makes its digest unique. */
-export async function deployEcho(w: Wasmlet, name: string, tag?: string): Promise<void> {
+export async function deployEcho(w: Pick<Wasmlet, "controlUrl">, name: string, tag?: string): Promise<void> {
   const module = tag ? uniqueVariant(ECHO, tag) : ECHO;
   await api(w.controlUrl, "POST", "/functions", {
     name,

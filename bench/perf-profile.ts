@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { checkEcho, deployEcho } from "./perf-deploy.js";
-import { startWasmlet } from "./procs.js";
+import { type Proc, ROOT, startNode } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 import { wrk } from "./wrk.js";
 
@@ -20,16 +20,28 @@ interface CpuProfile {
 
 export async function benchProfile(seconds: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-prof-"));
-  const saved = process.env.NODE_OPTIONS;
-  // The server inherits our environment: the only way to pass node flags through bin/wasmlet.js.
-  process.env.NODE_OPTIONS = `${saved ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim();
-  let w: Awaited<ReturnType<typeof startWasmlet>> | undefined;
+  let w: Proc | undefined;
   try {
-    w = await startWasmlet();
-    process.env.NODE_OPTIONS = saved;
-    if (saved === undefined) delete process.env.NODE_OPTIONS;
-    await deployEcho(w, "echo");
-    const url = `${w.routerUrl}/echo/x?y=1`;
+    // As startWasmlet does, with node's profiler on (it writes the profile when the server exits).
+    const p = await startNode(
+      [
+        "--cpu-prof",
+        `--cpu-prof-dir=${dir}`,
+        join(ROOT, "bin/wasmlet.js"),
+        "serve",
+        "--data-dir",
+        join(dir, "data"),
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+      ],
+      /router on (http:\/\/\S+)[\s\S]*control API and OCI registry on (http:\/\/\S+)/,
+    );
+    w = p;
+    const routerUrl = p.match[1];
+    await deployEcho({ controlUrl: p.match[2] }, "echo");
+    const url = `${routerUrl}/echo/x?y=1`;
     await checkEcho(url);
     const load = await wrk(url, { seconds });
     await w.stop();
@@ -39,8 +51,6 @@ export async function benchProfile(seconds: number): Promise<void> {
     if (!file) throw new Error(`no main-thread profile written in ${dir}: ${readdirSync(dir).join(", ")}`);
     report(JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile, load.rps, seconds);
   } finally {
-    if (saved === undefined) delete process.env.NODE_OPTIONS;
-    else process.env.NODE_OPTIONS = saved;
     await w?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -75,13 +85,14 @@ function report(p: CpuProfile, rps: number, seconds: number): void {
         "µs per request": fmt(v / (rps * seconds)),
       }));
   printTable(
-    `X profile: main thread self time under wrk -c32 for ${seconds} s (${fmt(rps)} req/s; node --cpu-prof) — top functions`,
+    `X profile: main thread self time under wrk -c32 for ${seconds} s (${fmt(rps)} req/s; node --cpu-prof; "writev" = the socket write syscall, which on loopback also runs the client's TCP receive path) — top functions`,
     top(fnSelf, 14, "function"),
   );
   printTable("X profile — self time by source file", top(fileSelf, 10, "file"));
 }
 
 function shortUrl(url: string): string {
+  if (url.startsWith("wasm://")) return "(wasm code of the function)";
   const i = url.indexOf("/dist/");
   if (i >= 0) return url.slice(i + 6);
   return url.startsWith("node:") ? url : basename(url);
