@@ -10,3 +10,4 @@ cc examples/wagi-echo/echo.c examples/wagi-echo/echo.wasm
 npx asc examples/as-hello/hello.ts --config examples/as-hello/asconfig.json -o examples/as-hello/hello.wasm
 echo "built examples/as-hello/hello.wasm ($(stat -c %s examples/as-hello/hello.wasm) bytes)"
 for src in test/fixtures/*.c; do cc "$src" "${src%.c}.wasm"; done
+npx asc test/fixtures/as-state.ts --config examples/as-hello/asconfig.json -o test/fixtures/as-state.wasm

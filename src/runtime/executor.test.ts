@@ -53,6 +53,16 @@ test("a reused instance is reset: memory, globals, files and env as right after 
   }
 });
 
+test("mutable globals are reset too (AssemblyScript keeps module variables in globals), also after exit()", async () => {
+  const state = image("test/fixtures/as-state.wasm");
+  await executor.prepare(state, LIMITS);
+  for (const args of [[], ["exit"], [], []]) {
+    const r = await executor.run(state.digest, inputs(...args), LIMITS);
+    assert.equal(text(r.stdout), "globals: counter=1\n", `after ${args.join(" ") || "a plain run"}`);
+    assert.equal(r.exitCode, args[0] === "exit" ? 2 : 0);
+  }
+});
+
 test("a memory bomb is stopped at the cap with a clear error", async () => {
   const bomb = image("test/fixtures/bomb.wasm");
   const limits = { timeoutMs: 5000, memoryMiB: 8 };
