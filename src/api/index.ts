@@ -11,6 +11,7 @@ export {
   readSourceTree,
   unpackArchive,
 } from "./archive.js";
+export { builderForSource } from "./builds.js";
 export { ApiClient, type ApiClientOptions, type InvokeOptions, type InvokeResult } from "./client.js";
 export type { ApiDeps } from "./deps.js";
 export { createApiHandler } from "./handler.js";

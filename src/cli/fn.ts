@@ -11,9 +11,16 @@ import {
   print,
   printResource,
 } from "./common.js";
+import {
+  addSourceOptions,
+  createFromSource,
+  registerFnVersions,
+  type SourceOptions,
+  updateFromSource,
+} from "./fn-source.js";
 import { formatLogEntry, shortDigest, table, toYaml } from "./output.js";
 
-interface FunctionOptions {
+interface FunctionOptions extends SourceOptions {
   name: string;
   code?: string;
   image?: string;
@@ -120,9 +127,12 @@ export function registerFn(program: Command): void {
     .command("fn")
     .description("manage functions (create, get, list, update, delete, test, logs)");
 
-  addFunctionOptions(
-    fn.command("create").description("create a function from a .wasm file or an image"),
+  addSourceOptions(
+    addFunctionOptions(
+      fn.command("create").description("create a function from a .wasm file, an image or source (--src)"),
+    ),
   ).action(async (o: FunctionOptions, cmd: Command) => {
+    if (o.src !== undefined || o.spec) return createFromSource(cmd, o, toInput);
     if (o.code === undefined && o.image === undefined)
       throw new WasmletError("INVALID_ARGUMENT", "one of --code or --image is required");
     const input: CreateFunctionInput = { name: o.name, ...toInput(o) };
@@ -156,12 +166,19 @@ export function registerFn(program: Command): void {
       );
     });
 
-  addFunctionOptions(
-    fn.command("update").description("change a function's settings; --code or --image makes a new version"),
+  addSourceOptions(
+    addFunctionOptions(
+      fn
+        .command("update")
+        .description("change a function's settings; --code, --image or --src makes a new version"),
+    ),
   ).action(async (o: FunctionOptions, cmd: Command) => {
+    if (o.src !== undefined) return updateFromSource(cmd, o, toInput);
     const updated = await clientOf(cmd).updateFunction(o.name, toInput(o));
     print(`function "${updated.name}" updated (${describeVersion(updated)})`);
   });
+
+  registerFnVersions(fn);
 
   fn.command("delete")
     .description("delete a function (its routes must be deleted first)")

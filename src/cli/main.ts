@@ -1,10 +1,13 @@
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_SERVER } from "./common.js";
+import { registerEnv } from "./env.js";
 import { registerFn } from "./fn.js";
 import { registerImage } from "./image.js";
+import { registerPkg } from "./pkg.js";
 import { registerRegistry } from "./registry.js";
 import { registerRoute } from "./route.js";
 import { registerServe } from "./serve.js";
+import { registerSpec } from "./spec.js";
 
 /** Builds the `wasmlet` program: global options, then one registration per noun. */
 export async function buildProgram(): Promise<Command> {
@@ -19,6 +22,9 @@ export async function buildProgram(): Promise<Command> {
     .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
   registerFn(program);
   registerRoute(program);
+  registerPkg(program);
+  registerEnv(program);
+  registerSpec(program);
   registerImage(program);
   registerRegistry(program);
   registerServe(program);

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { HTTP_METHODS, type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
+import { specDocument, writeSpec } from "../spec/index.js";
 import { clientOf, collect, type OutputFormat, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
@@ -18,13 +19,34 @@ export function registerRoute(program: Command): void {
     .option("--url <path>", "exact path; {param} segments match one segment")
     .option("--prefix <path>", "the path and everything below it")
     .option("--method <method>", `HTTP method (repeatable; default GET): ${HTTP_METHODS.join(", ")}`, collect)
+    .option("--spec", "write specs/route-<name>.yaml instead of calling the API")
+    .option("--specdir <dir>", "spec directory", "specs")
     .action(
       async (
-        o: { name: string; function: string; url?: string; prefix?: string; method?: string[] },
+        o: {
+          name: string;
+          function: string;
+          url?: string;
+          prefix?: string;
+          method?: string[];
+          spec?: boolean;
+          specdir: string;
+        },
         cmd: Command,
       ) => {
         if ((o.url === undefined) === (o.prefix === undefined))
           throw new WasmletError("INVALID_ARGUMENT", "exactly one of --url or --prefix is required");
+        if (o.spec) {
+          const methods = o.method?.map((m) => m.toUpperCase() as HttpMethod);
+          const doc = specDocument("HTTPTrigger", o.name, {
+            function: o.function,
+            methods,
+            url: o.url,
+            prefix: o.prefix,
+          });
+          print(`wrote ${await writeSpec(o.specdir, doc)}`);
+          return;
+        }
         const t = await clientOf(cmd).createHttpTrigger({
           name: o.name,
           function: o.function,

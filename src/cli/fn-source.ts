@@ -1,0 +1,234 @@
+import type { Command } from "commander";
+import { builderForSource, type UpdateFunctionInput } from "../api/index.js";
+import { type FunctionRecord, WasmletError } from "../core/index.js";
+import { specDocument, writeSpec } from "../spec/index.js";
+import { reportFailure, sourceArchive, waitForBuild, waitForFunction } from "./build-progress.js";
+import { clientOf, print } from "./common.js";
+import { shortDigest, table } from "./output.js";
+import { relativeToRoot } from "./pkg.js";
+
+/** What `fn create/update --src` reads besides the function's own settings. */
+export interface SourceOptions {
+  name: string;
+  src?: string;
+  builder?: string;
+  /** `--env NAME` (no `=`) or `--environment NAME`: an environment; `--env K=V` stays a variable. */
+  environment?: string;
+  env?: string[];
+  buildcmd?: string;
+  wait: boolean;
+  spec?: boolean;
+  specdir: string;
+  code?: string;
+  image?: string;
+}
+
+type Settings = Omit<UpdateFunctionInput, "code" | "image" | "fileName" | "files" | "format">;
+
+/** The options `fn create` and `fn update` take for building from source. */
+export function addSourceOptions(cmd: Command): Command {
+  return cmd
+    .option("--src <path>", "source file or directory to build on the server (.c, .rs, .ts, a Cargo project)")
+    .option(
+      "--builder <builder>",
+      "toolchain for --src: assemblyscript, c or rust (default: from the file extension)",
+    )
+    .option("--environment <name>", "environment (builder preset) for --src; --env NAME without = works too")
+    .option("--buildcmd <command>", "build command for --src (must leave the module at out.wasm)")
+    .option("--no-wait", "with --src: return once the source is uploaded")
+    .option("--spec", "write the spec YAML into the spec directory instead of calling the API")
+    .option("--specdir <dir>", "spec directory", "specs");
+}
+
+/** Splits `--env` values: `K=V` are variables, a bare name is an environment (Fission's `--env`). */
+function splitEnv<O extends SourceOptions>(o: O): O {
+  const names = (o.env ?? []).filter((e) => !e.includes("="));
+  if (names.length > 1 || (names.length === 1 && o.environment !== undefined))
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--env: give one environment name, not ${[...names, o.environment].filter(Boolean).join(" and ")}`,
+    );
+  const vars = (o.env ?? []).filter((e) => e.includes("="));
+  return { ...o, env: vars.length > 0 ? vars : undefined, environment: o.environment ?? names[0] };
+}
+
+function settingsOf<O extends SourceOptions>(o: O, toInput: (o: O) => UpdateFunctionInput): Settings {
+  const { contract, args, env, limits } = toInput({
+    ...o,
+    code: undefined,
+    image: undefined,
+    src: undefined,
+  });
+  return { contract, args, env, limits };
+}
+
+/** --builder, --env, or the builder the source's file names call for. */
+function builderChoice(o: SourceOptions, paths: string[]): { builder?: string; environment?: string } {
+  if (o.builder !== undefined && o.environment !== undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "--builder and --env cannot be used together");
+  if (o.environment !== undefined) return { environment: o.environment };
+  const builder = o.builder ?? builderForSource(paths);
+  if (!builder)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--src: cannot tell the builder from ${o.src} (.c, .rs, .ts or Cargo.toml); give --builder or --env`,
+    );
+  return { builder };
+}
+
+async function waitAndReport(
+  cmd: Command,
+  pkg: string,
+  generation: number,
+  fn: string,
+): Promise<FunctionRecord | undefined> {
+  const client = clientOf(cmd);
+  const done = await waitForBuild(client, pkg, generation);
+  if (done.status === "failed") {
+    reportFailure(done);
+    return undefined;
+  }
+  await waitForFunction(client, fn, done.digest as string);
+  return client.getFunction(fn);
+}
+
+/** `fn create --src`: a package named after the function, built on the server; the function appears when it succeeds. */
+export async function createFromSource<O extends SourceOptions>(
+  cmd: Command,
+  raw: O,
+  toInput: (o: O) => UpdateFunctionInput,
+): Promise<void> {
+  const o = splitEnv(raw);
+  const settings = settingsOf(o, toInput);
+  if (o.code !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--code cannot be used with --src or --spec (use --src for source, --image for images)",
+    );
+  if (o.src !== undefined && o.image !== undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "--src and --image cannot be used together");
+  if (o.spec && o.src === undefined) {
+    if (o.image === undefined) throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src or --image");
+    print(
+      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings }))}`,
+    );
+    return;
+  }
+  const src = o.src as string;
+  if (o.spec) {
+    const root = relativeToRoot(o.specdir, src);
+    const paths = (await sourceArchive(src)).paths;
+    const from = builderChoice(o, paths);
+    const files = [
+      await writeSpec(
+        o.specdir,
+        specDocument("Package", o.name, { source: root, ...from, buildCommand: o.buildcmd }),
+      ),
+      await writeSpec(
+        o.specdir,
+        specDocument("Function", o.name, {
+          package: o.name,
+          contract: settings.contract,
+          args: settings.args,
+          env: settings.env,
+          limits: settings.limits,
+        }),
+      ),
+    ];
+    for (const f of files) print(`wrote ${f}`);
+    return;
+  }
+  const { archive, fileName, paths } = await sourceArchive(src);
+  const client = clientOf(cmd);
+  const p = await client.createPackage({
+    name: o.name,
+    archive,
+    fileName,
+    ...builderChoice(o, paths),
+    buildCommand: o.buildcmd,
+    function: { name: o.name, ...settings },
+  });
+  if (!o.wait) {
+    print(
+      `function "${o.name}" will be created when package "${p.name}" is built (wasmlet pkg info --name ${p.name})`,
+    );
+    return;
+  }
+  const fn = await waitAndReport(cmd, p.name, p.generation, o.name);
+  if (fn)
+    print(
+      `function "${fn.name}" created from ${src} (version ${fn.current.version}, digest ${shortDigest(fn.current.digest)})`,
+    );
+}
+
+/** `fn update --src`: new source for the function's package (created on first use); the build makes a new version. */
+export async function updateFromSource<O extends SourceOptions>(
+  cmd: Command,
+  raw: O,
+  toInput: (o: O) => UpdateFunctionInput,
+): Promise<void> {
+  const o = splitEnv(raw);
+  const settings = settingsOf(o, toInput);
+  if (o.code !== undefined || o.image !== undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "--src cannot be used together with --code or --image");
+  const src = o.src as string;
+  const client = clientOf(cmd);
+  const fn = await client.getFunction(o.name);
+  if (Object.values(settings).some((v) => v !== undefined)) await client.updateFunction(o.name, settings);
+  const { archive, fileName, paths } = await sourceArchive(src);
+  const pkgName = fn.package ?? o.name;
+  const existing = fn.package !== undefined;
+  const from = o.builder !== undefined || o.env !== undefined || !existing ? builderChoice(o, paths) : {};
+  const p = existing
+    ? await client.updatePackage(pkgName, { archive, fileName, ...from, buildCommand: o.buildcmd })
+    : await client.createPackage({ name: pkgName, archive, fileName, ...from, buildCommand: o.buildcmd });
+  if (!existing) await client.bindFunction(pkgName, { name: o.name });
+  if (!o.wait) {
+    print(
+      `package "${pkgName}" queued for build; function "${o.name}" gets the new version when it succeeds`,
+    );
+    return;
+  }
+  const updated = await waitAndReport(cmd, pkgName, p.generation, o.name);
+  if (updated)
+    print(
+      `function "${o.name}" updated from ${src} (version ${updated.current.version}, digest ${shortDigest(updated.current.digest)})`,
+    );
+}
+
+/** `fn versions` and `fn rollback`. */
+export function registerFnVersions(fn: Command): void {
+  fn.command("versions")
+    .description("list every version of a function (* marks the one serving)")
+    .requiredOption("--name <name>", "function name")
+    .action(async (o: { name: string }, cmd: Command) => {
+      const f = await clientOf(cmd).getFunction(o.name);
+      print(
+        table(
+          ["", "VERSION", "DIGEST", "IMAGE", "CREATED"],
+          f.versions.map((v) => [
+            v.version === f.current.version ? "*" : "",
+            String(v.version),
+            shortDigest(v.digest),
+            v.image,
+            v.createdAt,
+          ]),
+        ),
+      );
+    });
+
+  fn.command("rollback")
+    .description("serve an earlier version again, at once")
+    .requiredOption("--name <name>", "function name")
+    .option("--to <version>", "version number (default: the one before the current)", (v) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1)
+        throw new WasmletError("INVALID_ARGUMENT", `--to: "${v}" is not a version number`);
+      return Number(v);
+    })
+    .action(async (o: { name: string; to?: number }, cmd: Command) => {
+      const f = await clientOf(cmd).rollbackFunction(o.name, o.to);
+      print(
+        `function "${f.name}" now serves version ${f.current.version} (digest ${shortDigest(f.current.digest)})`,
+      );
+    });
+}

@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { CONTRACT_NAMES, HTTP_METHODS, NAME_RE } from "../core/index.js";
+
+export const API_VERSION = "wasmlet.dev/v1";
+/** Kinds in dependency order: apply creates them in this order and deletes in the reverse. */
+export const SPEC_KINDS = ["Environment", "Package", "Function", "HTTPTrigger"] as const;
+export type SpecKind = (typeof SPEC_KINDS)[number];
+/** The document `spec init` writes: names the deployment whose resources `apply --delete` may remove. */
+export const DEPLOYMENT_KIND = "DeploymentConfig";
+export const DEPLOYMENT_FILE = "wasmlet-deployment.yaml";
+
+const name = z
+  .string({ error: "must be a name" })
+  .regex(NAME_RE, { error: "must be a valid name (1-63 characters from [a-z0-9-])" });
+const str = z.string({ error: "must be a string" });
+
+const environmentSpec = z.strictObject({ builder: str.min(1), buildCommand: str.optional() });
+const packageSpec = z.strictObject({
+  /** File or directory, relative to the project root (the folder holding specs/). */
+  source: str.min(1, { error: "must name a file or directory" }),
+  builder: str.optional(),
+  environment: name.optional(),
+  buildCommand: str.optional(),
+});
+const functionSpec = z.strictObject({
+  package: name.optional(),
+  image: str.optional(),
+  contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
+  args: z.array(str).optional(),
+  env: z.record(str, str).optional(),
+  limits: z
+    .strictObject({
+      timeoutMs: z.int().positive().optional(),
+      memoryMiB: z.int().positive().optional(),
+      maxBodyBytes: z.int().positive().optional(),
+    })
+    .optional(),
+});
+const httpTriggerSpec = z.strictObject({
+  function: name,
+  methods: z.array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` })).optional(),
+  url: str.optional(),
+  prefix: str.optional(),
+});
+
+export const SPEC_SCHEMAS = {
+  Environment: environmentSpec,
+  Package: packageSpec,
+  Function: functionSpec,
+  HTTPTrigger: httpTriggerSpec,
+} satisfies Record<SpecKind, z.ZodType>;
+
+export type EnvironmentSpec = z.infer<typeof environmentSpec>;
+export type PackageSpec = z.infer<typeof packageSpec>;
+export type FunctionSpec = z.infer<typeof functionSpec>;
+export type HttpTriggerSpec = z.infer<typeof httpTriggerSpec>;
+export interface SpecByKind {
+  Environment: EnvironmentSpec;
+  Package: PackageSpec;
+  Function: FunctionSpec;
+  HTTPTrigger: HttpTriggerSpec;
+}
+
+/** One resource document as written in specs/. */
+export interface SpecDocument<K extends SpecKind = SpecKind> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: { name: string };
+  spec: SpecByKind[K];
+}
+
+/** A validated document and where it came from. */
+export type LoadedSpec = { [K in SpecKind]: SpecDocument<K> & { file: string } }[SpecKind];
+
+export const docSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { error: `must be ${API_VERSION}` }),
+  kind: str,
+  metadata: z.strictObject({ name }, { error: "must be an object with a name" }),
+  spec: z.unknown().optional(),
+});
+
+/** `Kind/name`: the key a deployment record keeps per resource. */
+export const keyOf = (kind: SpecKind, name: string): string => `${kind}/${name}`;
