@@ -303,3 +303,27 @@ test("Bearer challenge: the client gets a token from the realm with basic creden
     await secured.close();
   }
 });
+
+test("a layer that ends right after its last file's data (umoci 0.4) pulls; one cut inside a file does not", async () => {
+  const wasm = tinyWasm("umoci-cut");
+  const full = await tarOf([
+    { name: "app.wasm", data: wasm },
+    { name: "data/greeting.txt", data: "hi from umoci" },
+  ]);
+  // Offset of the second entry's data: one header, the module padded to a block, the second header.
+  const dataAt = 512 + Math.ceil(wasm.length / 512) * 512 + 512;
+  for (const [cut, ok] of [
+    [dataAt + "hi from umoci".length, true],
+    [dataAt + 5, false],
+  ] as const) {
+    const bundle = bundleOf({ architecture: "wasm", os: "wasip1", config: { Entrypoint: ["/app.wasm"] } }, [
+      { mediaType: MEDIA_TYPES.layerTar, bytes: full.slice(0, cut) },
+    ]);
+    await client.push(`${reg.host}/cut:${cut}`, bundle);
+    if (ok) {
+      const img = await client.pull(`${reg.host}/cut:${cut}`);
+      assert.equal(text(img.files.get("/data/greeting.txt")), "hi from umoci");
+      assert.deepEqual(img.module, wasm);
+    } else await assert.rejects(client.pull(`${reg.host}/cut:${cut}`), /not a valid tar archive/);
+  }
+});

@@ -153,6 +153,32 @@ function removeTree(fs: Map<string, Node>, path: string, self: boolean): void {
   for (const p of [...fs.keys()]) if ((self && p === path) || p.startsWith(prefix)) fs.delete(p);
 }
 
+/**
+ * umoci 0.4 (Debian's) writes layers that stop right after the last file's data: no padding, no end-of-archive
+ * blocks. Go's archive/tar (umoci, containerd) reads them, so wasmlet does too: when every entry's data is
+ * whole, the missing zero blocks are added. A layer truncated inside an entry is left as is, and refused.
+ */
+export function completeTar(b: Uint8Array): Uint8Array {
+  if (b.length % 512 === 0) return b;
+  for (let off = 0; off + 512 <= b.length; ) {
+    const header = b.subarray(off, off + 512);
+    if (header.every((x) => x === 0)) return b;
+    if ((header[124] & 0x80) !== 0) return b; // base-256 size: not what a small truncated layer holds
+    const field = Buffer.from(header.subarray(124, 136)).toString("latin1").replace(/\0.*$/s, "").trim();
+    const size = field === "" ? 0 : Number.parseInt(field, 8);
+    if (!Number.isSafeInteger(size)) return b;
+    const next = off + 512 + Math.ceil(size / 512) * 512;
+    if (next >= b.length) {
+      if (off + 512 + size > b.length) return b;
+      const out = new Uint8Array(next + 1024);
+      out.set(b);
+      return out;
+    }
+    off = next;
+  }
+  return b;
+}
+
 /** Applies one layer on top of the lower ones, honouring OCI whiteouts (layer.md, "Whiteouts"). */
 async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Array): Promise<void> {
   const entries: { path: string; type: string; data?: Uint8Array; linkname?: string }[] = [];
@@ -170,7 +196,8 @@ async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Arr
       });
     }
   })();
-  extract.end(Buffer.from(tarBytes.buffer, tarBytes.byteOffset, tarBytes.length));
+  const whole = completeTar(tarBytes);
+  extract.end(Buffer.from(whole.buffer, whole.byteOffset, whole.length));
   try {
     await done;
   } catch (e) {
