@@ -138,7 +138,7 @@ export async function applySpecs(
         "CONFLICT",
         `${s.file}: ${s.kind} "${name}" already exists and was not created by specs of deployment "${specs.deployment}"; delete it or rename it`,
       );
-    const verb = present ? "updated" : "created";
+    let verb = present ? "updated" : "created";
     switch (s.kind) {
       case "Environment": {
         const body = { builder: s.spec.builder, buildCommand: s.spec.buildCommand ?? "" };
@@ -169,8 +169,7 @@ export async function applySpecs(
         if (s.spec.package !== undefined) {
           if (present) await client.updateFunction(name, settings);
           const bound = await client.bindFunction(s.spec.package, { name, ...settings });
-          if (bound.pending)
-            io.log(`function ${name} will be created when package ${s.spec.package} is built`);
+          if (bound.pending) verb = `bound to package ${s.spec.package} (created when its build succeeds)`;
         } else if (present) await client.updateFunction(name, { ...settings, image: s.spec.image });
         else await client.createFunction({ name, ...settings, image: s.spec.image });
         break;
