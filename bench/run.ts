@@ -2,6 +2,7 @@
 import { cpus } from "node:os";
 import { benchCore } from "./core.js";
 import { benchPerf } from "./perf.js";
+import { benchRegistry } from "./registry.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 console.log(
@@ -12,3 +13,4 @@ const only = process.env.BENCH;
 if (!only || only === "core") await benchCore({ seconds });
 if (!only || only === "perf")
   await benchPerf({ seconds, densityFunctions: Number(process.env.BENCH_DENSITY_FUNCTIONS ?? 10_000) });
+if (!only || only === "registry") await benchRegistry({ runs: Number(process.env.BENCH_REGISTRY_RUNS ?? 7) });

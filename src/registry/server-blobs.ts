@@ -1,6 +1,6 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, stat, utimes } from "node:fs/promises";
+import { mkdir, stat, utimes, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -115,8 +115,9 @@ export class BlobHandlers {
     const uuid = randomUUID();
     const dir = this.store.uploadDir(uuid);
     await mkdir(dir, { recursive: true });
-    await this.store.writeAtomic(join(dir, "info.json"), JSON.stringify({ repo, started: Date.now() }));
-    await this.store.writeAtomic(join(dir, "data"), "");
+    // No fsync: a session lost in a crash is restarted by its client, and the data is fsynced before commit.
+    await writeFile(join(dir, "data"), "");
+    await writeFile(join(dir, "info.json"), JSON.stringify({ repo, started: Date.now() }));
     this.uploads.set(uuid, { hash: createHash("sha256"), size: 0, busy: false });
     const digestParam = query.get("digest");
     if (digestParam !== null && mount === null) {

@@ -72,7 +72,8 @@ export class RegistryStorage {
     const fh = await open(tmp, "w");
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      // An empty file (a link) has no data to flush: the directory fsync in moveInto makes it durable.
+      if (data.length > 0) await fh.sync();
     } finally {
       await fh.close();
     }
