@@ -33,16 +33,7 @@ export function fdPread(
   offset: bigint,
   nreadPtr: number,
 ): number {
-  const entry = ctx.fds.get(fd);
-  if (entry === undefined) return ERRNO.BADF;
-  if (entry.type !== FD_FILE) return entry.type === FD_DIR ? ERRNO.ISDIR : ERRNO.SPIPE;
-  const pos = toOffset(offset);
-  if (pos < 0) return ERRNO.INVAL;
-  ctx.view();
-  const n = readAt(ctx, entry, iovs >>> 0, iovsLen >>> 0, pos);
-  if (n < 0) return -n;
-  ctx.dv.setUint32(nreadPtr >>> 0, n, true);
-  return ERRNO.SUCCESS;
+  return atOffset(ctx, fd, iovs, iovsLen, offset, nreadPtr, readAt);
 }
 
 /** Bytes read into the iovecs from `pos`, or a negated errno. */
@@ -63,8 +54,8 @@ function readAt(ctx: WasiContext, entry: FdEntry, iovs: number, iovsLen: number,
   const { dv, u8 } = ctx;
   let total = 0;
   for (let i = 0; i < iovsLen && pos < size; i++) {
-    const ptr = dv.getUint32(iovs + i * SIZE_IOVEC, true);
-    const len = dv.getUint32(iovs + i * SIZE_IOVEC + 4, true);
+    const ptr = iovBuf(dv, iovs, i);
+    const len = iovLen(dv, iovs, i);
     if (!inBounds(ctx, ptr, len)) return -ERRNO.FAULT;
     const n = Math.min(len, size - pos);
     u8.set(src.subarray(pos, pos + n), ptr);
@@ -101,16 +92,45 @@ export function fdPwrite(
   offset: bigint,
   nwrittenPtr: number,
 ): number {
+  return atOffset(ctx, fd, iovs, iovsLen, offset, nwrittenPtr, writeAt);
+}
+
+/** readAt or writeAt: bytes moved through the iovecs at `pos`, or a negated errno. */
+type IovecIo = (ctx: WasiContext, entry: FdEntry, iovs: number, iovsLen: number, pos: number) => number;
+
+/**
+ * fd_pread / fd_pwrite: `io` at an explicit offset of a regular file, leaving the fd position alone; the count
+ * goes to `countPtr`. Pipes (stdio) give ESPIPE, directories EISDIR, an offset beyond a safe integer EINVAL.
+ */
+function atOffset(
+  ctx: WasiContext,
+  fd: number,
+  iovs: number,
+  iovsLen: number,
+  offset: bigint,
+  countPtr: number,
+  io: IovecIo,
+): number {
   const entry = ctx.fds.get(fd);
   if (entry === undefined) return ERRNO.BADF;
   if (entry.type !== FD_FILE) return entry.type === FD_DIR ? ERRNO.ISDIR : ERRNO.SPIPE;
   const pos = toOffset(offset);
   if (pos < 0) return ERRNO.INVAL;
   ctx.view();
-  const n = writeAt(ctx, entry, iovs >>> 0, iovsLen >>> 0, pos);
+  const n = io(ctx, entry, iovs >>> 0, iovsLen >>> 0, pos);
   if (n < 0) return -n;
-  ctx.dv.setUint32(nwrittenPtr >>> 0, n, true);
+  ctx.dv.setUint32(countPtr >>> 0, n, true);
   return ERRNO.SUCCESS;
+}
+
+/** Buffer address of iovec `i` in the array at `iovs` (the array's bounds already checked). */
+function iovBuf(dv: DataView, iovs: number, i: number): number {
+  return dv.getUint32(iovs + i * SIZE_IOVEC, true);
+}
+
+/** Buffer length of iovec `i` in the array at `iovs` (the array's bounds already checked). */
+function iovLen(dv: DataView, iovs: number, i: number): number {
+  return dv.getUint32(iovs + i * SIZE_IOVEC + 4, true);
 }
 
 /**
@@ -126,8 +146,8 @@ function writeAt(ctx: WasiContext, entry: FdEntry, iovs: number, iovsLen: number
   const { dv, u8 } = ctx;
   let total = 0;
   for (let i = 0; i < iovsLen; i++) {
-    const ptr = dv.getUint32(iovs + i * SIZE_IOVEC, true);
-    const len = dv.getUint32(iovs + i * SIZE_IOVEC + 4, true);
+    const ptr = iovBuf(dv, iovs, i);
+    const len = iovLen(dv, iovs, i);
     if (!inBounds(ctx, ptr, len)) return -ERRNO.FAULT;
     if (len === 0) continue;
     let err: number = ERRNO.SUCCESS;
