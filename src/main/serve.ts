@@ -4,7 +4,14 @@ import { join, resolve } from "node:path";
 import { createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
 import { type Digest, WasmletError } from "../core/index.js";
-import { buildImage, type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import {
+  buildImage,
+  type ImageBundle,
+  parseReference,
+  type RegistryAuth,
+  RegistryClient,
+  RegistryServer,
+} from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
@@ -110,10 +117,21 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const registryHost = formatHostPort(control);
   ownRegistry = registryHost;
   const collectGarbage = (roots: Digest[]) => registryServer.gc({ roots });
+  // Images for this server's own registry are written straight into its storage (no HTTP round trips).
+  const apiRegistry = {
+    push: (ref: string, bundle: ImageBundle) => {
+      const r = parseReference(ref);
+      return r.registry === registryHost && r.tag && !r.digest
+        ? registryServer.pushLocal(r.repository, r.tag, bundle)
+        : registry.push(ref, bundle);
+    },
+    resolve: (ref: string) => registry.resolve(ref),
+    pull: (ref: string) => registry.pull(ref),
+  };
   api = createApiHandler({
     store,
     registryHost,
-    registry,
+    registry: apiRegistry,
     buildImage,
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),

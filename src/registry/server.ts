@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Digest, type LoadedImage, sha256Digest } from "../core/index.js";
+import { type Digest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
 import { collectGarbage, type GcOptions, type GcResult, SharedLock } from "./gc.js";
+import type { ImageBundle } from "./image-build.js";
 import { type ContentSource, loadImage } from "./image-load.js";
 import { isRepositoryName } from "./reference.js";
 import { BlobHandlers } from "./server-blobs.js";
@@ -100,6 +101,36 @@ export class RegistryServer {
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
     return true;
+  }
+
+  /**
+   * Stores an image built in this process (function versions, package builds) without HTTP, as a push of the
+   * same content would: blobs content-addressed and fsynced, linked into `repo`, then the manifest, then the
+   * tag. Independent writes go in parallel, which matters on disks where every fsync costs milliseconds
+   * (a deploy is ~3 fsync rounds instead of ~11 sequential ones). Verifies every digest it writes.
+   */
+  async pushLocal(repo: string, tag: string, bundle: ImageBundle): Promise<Digest> {
+    if (!isRepositoryName(repo))
+      throw new WasmletError("INVALID_ARGUMENT", `repository "${repo}" is not a valid name`);
+    const store = this.storage;
+    const write = async (digest: Digest, bytes: Uint8Array) => {
+      if (sha256Digest(bytes) !== digest)
+        throw new WasmletError("INTERNAL", `content does not match its digest ${digest}`);
+      if (!(await store.exists(store.blobPath(digest))))
+        await store.writeAtomic(store.blobPath(digest), bytes);
+    };
+    const digest = bundle.manifestDigest;
+    // Under the shared lock, as a push over HTTP: gc never sees a manifest whose blobs it could still delete.
+    await this.lock.shared(async () => {
+      await Promise.all([...bundle.blobs].map(([d, bytes]) => write(d, bytes)));
+      await Promise.all([
+        ...[...bundle.blobs.keys()].map((d) => store.writeAtomic(store.layerLink(repo, d), "")),
+        write(digest, bundle.manifest),
+      ]);
+      await store.writeAtomic(store.manifestLink(repo, digest), bundle.mediaType);
+      await store.writeAtomic(store.tagPath(repo, tag), digest);
+    });
+    return digest;
   }
 
   /**
