@@ -11,34 +11,10 @@ import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js
 import { MemoryStore } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 
-export const BIN = fileURLToPath(new URL("../../../bin/wasmlet.js", import.meta.url));
+// The api folder's test helpers are not behind its door (index.ts); the CLI tests share them.
+export { closedPort, commandModule } from "../api/test-support.js";
 
-/** The smallest WASI command the inspector accepts (`_start` + `memory`); `tag` varies its bytes. */
-export function commandModule(tag = ""): Uint8Array {
-  const name = Buffer.from("t");
-  const custom = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(tag)]);
-  return new Uint8Array(
-    Buffer.concat([
-      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00]),
-      Buffer.from([0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01]),
-      Buffer.from([
-        0x07,
-        0x13,
-        0x02,
-        0x06,
-        ...Buffer.from("_start"),
-        0x00,
-        0x00,
-        0x06,
-        ...Buffer.from("memory"),
-        0x02,
-        0x00,
-      ]),
-      Buffer.from([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, 0x00, custom.length]),
-      custom,
-    ]),
-  );
-}
+export const BIN = fileURLToPath(new URL("../../../bin/wasmlet.js", import.meta.url));
 
 export interface TestServer {
   /** Base URL of the control port, for `--server`. */
@@ -149,13 +125,4 @@ export function wasmlet(args: string[], env: Record<string, string> = {}): Promi
 /** Starts `wasmlet ...args` and leaves it running (for `fn logs -f`). */
 export function wasmletLive(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-}
-
-/** A loopback port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
