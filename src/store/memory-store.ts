@@ -1,5 +1,6 @@
 import type { LogEntry } from "../core/index.js";
-import { alreadyExists, closed, logLimit, notFound } from "./errors.js";
+import { alreadyExists, logLimit, notFound } from "./errors.js";
+import { FeedStore } from "./feed-store.js";
 import {
   type Change,
   type Kind,
@@ -8,38 +9,32 @@ import {
   type ResourceMap,
   type Store,
 } from "./types.js";
-import { WatcherSet } from "./watchers.js";
 
 /**
  * A Store that lives in this process only: for tests, demos and `serve --memory`. Values are deep-copied
  * on the way in and out, so callers can never mutate stored state behind the store's back.
  */
-export class MemoryStore implements Store {
+export class MemoryStore extends FeedStore implements Store {
   readonly #resources = new Map<Kind, Map<string, unknown>>();
   readonly #changes: Change[] = [];
   readonly #logs = new Map<string, LogEntry[]>();
   #nextLogId = 1;
-  #closed = false;
-  readonly #watchers = new WatcherSet(
-    () => this.#head(),
-    (after) => this.#since(after),
-  );
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
-    this.#check();
+    this.check();
     const v = this.#table(kind).get(name);
     return v === undefined ? undefined : (structuredClone(v) as ResourceMap[K]);
   }
 
   async list<K extends Kind>(kind: K): Promise<ResourceMap[K][]> {
-    this.#check();
+    this.check();
     return [...this.#table(kind).entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, v]) => structuredClone(v) as ResourceMap[K]);
   }
 
   async create<K extends Kind>(kind: K, name: string, value: ResourceMap[K]): Promise<void> {
-    this.#check();
+    this.check();
     const table = this.#table(kind);
     if (table.has(name)) throw alreadyExists(kind, name);
     table.set(name, structuredClone(value));
@@ -47,7 +42,7 @@ export class MemoryStore implements Store {
   }
 
   async update<K extends Kind>(kind: K, name: string, value: ResourceMap[K]): Promise<void> {
-    this.#check();
+    this.check();
     const table = this.#table(kind);
     if (!table.has(name)) throw notFound(kind, name);
     table.set(name, structuredClone(value));
@@ -55,28 +50,13 @@ export class MemoryStore implements Store {
   }
 
   async delete(kind: Kind, name: string): Promise<void> {
-    this.#check();
+    this.check();
     if (!this.#table(kind).delete(name)) throw notFound(kind, name);
     this.#record(kind, name, "delete");
   }
 
-  async changes(afterSeq: number): Promise<Change[]> {
-    this.#check();
-    return this.#since(afterSeq);
-  }
-
-  async head(): Promise<number> {
-    this.#check();
-    return this.#head();
-  }
-
-  watch(listener: (change: Change) => void): () => void {
-    this.#check();
-    return this.#watchers.add(listener);
-  }
-
   async appendLogs(entries: NewLogEntry[]): Promise<void> {
-    this.#check();
+    this.check();
     for (const e of entries) {
       const list = this.#logs.get(e.function) ?? [];
       this.#logs.set(e.function, list);
@@ -86,7 +66,7 @@ export class MemoryStore implements Store {
   }
 
   async readLogs(fn: string, options: { afterId?: number; limit?: number } = {}): Promise<LogEntry[]> {
-    this.#check();
+    this.check();
     const list = this.#logs.get(fn) ?? [];
     const limit = logLimit(options.limit, LOG_LIMIT_PER_FUNCTION);
     const { afterId } = options;
@@ -96,12 +76,12 @@ export class MemoryStore implements Store {
   }
 
   async deleteLogs(fn: string): Promise<void> {
-    this.#check();
+    this.check();
     this.#logs.delete(fn);
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.isClosed = true;
   }
 
   #table(kind: Kind): Map<string, unknown> {
@@ -111,20 +91,16 @@ export class MemoryStore implements Store {
   }
 
   #record(kind: Kind, name: string, op: Change["op"]): void {
-    this.#changes.push({ seq: this.#head() + 1, kind, name, op });
-    this.#watchers.drain();
+    this.#changes.push({ seq: this.headSeq() + 1, kind, name, op });
+    this.watchers.drain();
   }
 
-  #head(): number {
+  protected headSeq(): number {
     return this.#changes.at(-1)?.seq ?? 0;
   }
 
-  #since(afterSeq: number): Change[] {
+  protected changesSince(afterSeq: number): Change[] {
     // seq n sits at index n-1, so the tail is a slice, not a scan.
     return this.#changes.slice(Math.max(0, afterSeq)).map((c) => ({ ...c }));
-  }
-
-  #check(): void {
-    if (this.#closed) throw closed();
   }
 }

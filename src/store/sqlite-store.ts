@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { LogEntry } from "../core/index.js";
-import { alreadyExists, closed, logLimit, notFound } from "./errors.js";
+import { alreadyExists, logLimit, notFound } from "./errors.js";
+import { FeedStore } from "./feed-store.js";
 import {
   type Change,
   type Kind,
@@ -11,7 +12,6 @@ import {
   type ResourceMap,
   type Store,
 } from "./types.js";
-import { WatcherSet } from "./watchers.js";
 
 /** How often the change feed is polled for writes made by other processes, while anyone watches. */
 export const WATCH_POLL_MS = 50;
@@ -35,14 +35,13 @@ CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
  * writer and several processes (serve, CLI-side tools, workers) can share it. A resource write and its
  * change-feed row commit in one transaction, so a watcher can never see a change whose resource is missing.
  */
-export class SqliteStore implements Store {
+export class SqliteStore extends FeedStore implements Store {
   readonly #db: Database.Database;
   readonly #stmt;
-  readonly #watchers: WatcherSet;
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
 
   constructor(dataDir: string) {
+    super();
     mkdirSync(dataDir, { recursive: true });
     this.#db = new Database(join(dataDir, "state.db"));
     this.#db.pragma("journal_mode = WAL");
@@ -78,21 +77,16 @@ export class SqliteStore implements Store {
       ),
       logDelete: db.prepare("DELETE FROM logs WHERE function = ?"),
     };
-    this.#watchers = new WatcherSet(
-      () => this.#head(),
-      (after) => this.#stmt.since.all(after),
-      (count) => this.#setPolling(count > 0),
-    );
   }
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
-    this.#check();
+    this.check();
     const row = this.#stmt.get.get(kind, name);
     return row ? (JSON.parse(row.spec) as ResourceMap[K]) : undefined;
   }
 
   async list<K extends Kind>(kind: K): Promise<ResourceMap[K][]> {
-    this.#check();
+    this.check();
     return this.#stmt.list.all(kind).map((r) => JSON.parse(r.spec) as ResourceMap[K]);
   }
 
@@ -118,23 +112,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async changes(afterSeq: number): Promise<Change[]> {
-    this.#check();
-    return this.#stmt.since.all(afterSeq);
-  }
-
-  async head(): Promise<number> {
-    this.#check();
-    return this.#head();
-  }
-
-  watch(listener: (change: Change) => void): () => void {
-    this.#check();
-    return this.#watchers.add(listener);
-  }
-
   async appendLogs(entries: NewLogEntry[]): Promise<void> {
-    this.#check();
+    this.check();
     this.#db
       .transaction(() => {
         const touched = new Set<string>();
@@ -149,7 +128,7 @@ export class SqliteStore implements Store {
   }
 
   async readLogs(fn: string, options: { afterId?: number; limit?: number } = {}): Promise<LogEntry[]> {
-    this.#check();
+    this.check();
     const limit = logLimit(options.limit, LOG_LIMIT_PER_FUNCTION);
     const rows =
       options.afterId === undefined
@@ -159,39 +138,43 @@ export class SqliteStore implements Store {
   }
 
   async deleteLogs(fn: string): Promise<void> {
-    this.#check();
+    this.check();
     this.#stmt.logDelete.run(fn);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.#setPolling(false);
     this.#db.close();
   }
 
   /** Runs a write in an IMMEDIATE transaction (takes the write lock up front: no deadlock-prone upgrade), then notifies watchers. */
   #write(fn: () => void): void {
-    this.#check();
+    this.check();
     this.#db.transaction(fn).immediate();
-    this.#watchers.drain();
+    this.watchers.drain();
   }
 
-  #head(): number {
+  protected headSeq(): number {
     return this.#stmt.head.get()?.seq ?? 0;
   }
 
+  protected changesSince(afterSeq: number): Change[] {
+    return this.#stmt.since.all(afterSeq);
+  }
+
+  protected override onWatcherCount(count: number): void {
+    this.#setPolling(count > 0);
+  }
+
   #setPolling(on: boolean): void {
-    if (on && !this.#timer && !this.#closed) {
-      this.#timer = setInterval(() => this.#watchers.drain(), WATCH_POLL_MS);
+    if (on && !this.#timer && !this.isClosed) {
+      this.#timer = setInterval(() => this.watchers.drain(), WATCH_POLL_MS);
       this.#timer.unref();
     } else if (!on && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
-  }
-
-  #check(): void {
-    if (this.#closed) throw closed();
   }
 }
