@@ -1,9 +1,8 @@
 // Interoperability with Debian's docker-registry (distribution v2) and skopeo, as real processes.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -12,87 +11,21 @@ import bcrypt from "bcryptjs";
 import { isWasmletError } from "../core/index.js";
 import { RegistryClient } from "./client.js";
 import { buildImage } from "./image-build.js";
-import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
+import {
+  DOCKER_REGISTRY,
+  type DockerRegistry,
+  type RunningRegistry,
+  startDockerRegistry,
+  startRegistry,
+  tinyWasm,
+} from "./test-support.js";
 
 const run = promisify(execFile);
-const DOCKER_REGISTRY = "/usr/bin/docker-registry";
 const SKOPEO = "/usr/bin/skopeo";
 const noRegistry = existsSync(DOCKER_REGISTRY) ? false : `${DOCKER_REGISTRY} is not installed`;
 const noSkopeo = existsSync(SKOPEO) ? false : `${SKOPEO} is not installed`;
 const UMOCI = "/usr/bin/umoci";
 const noUmoci = existsSync(UMOCI) ? false : `${UMOCI} is not installed`;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-interface DockerRegistry {
-  host: string;
-  proc: ChildProcess;
-  dir: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `docker-registry serve` on a free loopback port with storage in a temp dir; polls /v2/ until it answers. */
-async function startDockerRegistry(htpasswd?: string): Promise<DockerRegistry> {
-  const dir = await mkdtemp(join(tmpdir(), "wasmlet-docker-registry-"));
-  const port = await freePort();
-  let config = `version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, "data")}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:${port}
-`;
-  if (htpasswd) {
-    await writeFile(join(dir, "htpasswd"), htpasswd);
-    config += `auth:\n  htpasswd:\n    realm: wasmlet-test\n    path: ${join(dir, "htpasswd")}\n`;
-  }
-  await writeFile(join(dir, "config.yml"), config);
-  const proc = spawn(DOCKER_REGISTRY, ["serve", join(dir, "config.yml")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr?.on("data", (c) => {
-    stderr += c;
-  });
-  const host = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
-    const ok = await fetch(`http://${host}/v2/`).then(
-      (r) => r.status === 200 || r.status === 401,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`docker-registry did not answer on ${host}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    host,
-    proc,
-    dir,
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((resolve) => proc.once("exit", resolve));
-        proc.kill("SIGTERM");
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function skopeo(...args: string[]): Promise<string> {
   const { stdout } = await run(SKOPEO, ["--insecure-policy", ...args], { timeout: 30_000 });

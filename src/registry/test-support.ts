@@ -1,7 +1,8 @@
-// Helpers shared by this folder's tests (not exported from index.ts).
-import { mkdtemp, rm } from "node:fs/promises";
+// Helpers shared by this folder's tests and by test/e2e and bench (not exported from index.ts).
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RegistryServer, type RegistryServerOptions } from "./server.js";
@@ -57,6 +58,84 @@ export async function startRegistry(
       await new Promise((resolve) => server.close(resolve));
       await registry.close();
       await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's docker-registry (distribution v2), for interoperability tests and benchmarks. */
+export const DOCKER_REGISTRY = "/usr/bin/docker-registry";
+
+/** A loopback TCP port that was free a moment ago (bound, then released). */
+export async function freePort(): Promise<number> {
+  const srv = createTcpServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", resolve);
+  });
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+export interface DockerRegistry {
+  /** `127.0.0.1:<port>`, as used in image references. */
+  host: string;
+  /** Stops the process (waits for it to exit) and removes its storage. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `docker-registry serve` on a free loopback port with storage in a temp dir and polls /v2/ until it
+ * answers (15 s at most). With `htpasswd` (the file's contents) it requires basic auth (realm wasmlet-test).
+ */
+export async function startDockerRegistry(htpasswd?: string): Promise<DockerRegistry> {
+  const dir = await mkdtemp(join(tmpdir(), "wasmlet-docker-registry-"));
+  const port = await freePort();
+  let config = `version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, "data")}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${port}
+`;
+  if (htpasswd) {
+    await writeFile(join(dir, "htpasswd"), htpasswd);
+    config += `auth:\n  htpasswd:\n    realm: wasmlet-test\n    path: ${join(dir, "htpasswd")}\n`;
+  }
+  await writeFile(join(dir, "config.yml"), config);
+  const proc = spawn(DOCKER_REGISTRY, ["serve", join(dir, "config.yml")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr?.on("data", (c) => {
+    stderr += c;
+  });
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const host = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
+    const ok = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status === 200 || r.status === 401,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error(`docker-registry did not answer on ${host}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host,
+    async stop() {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

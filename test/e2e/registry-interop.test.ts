@@ -30,10 +30,7 @@ let authFile: string;
 before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), "wasmlet-interop-"));
-  writeFileSync(join(work, "htpasswd"), `alice:${bcrypt.hashSync("s3cret", 8)}\n`);
-  registry = await startDockerRegistry(
-    `auth:\n  htpasswd:\n    realm: wasmlet-test\n    path: ${join(work, "htpasswd")}\n`,
-  );
+  registry = await startDockerRegistry(`alice:${bcrypt.hashSync("s3cret", 8)}\n`);
   authFile = join(work, "registry-auth.json");
   writeFileSync(authFile, JSON.stringify({ [registry.host]: { username: "alice", password: "s3cret" } }));
   server = await startServer(undefined, ["--registry-auth", authFile]);
