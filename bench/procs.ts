@@ -1,10 +1,14 @@
 // Child processes for the benchmark: servers it starts and stops itself.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+// The e2e harness starts node processes for the tests; the benchmark starts its own with the same code.
+import { startNode as spawnNode } from "../test/e2e/harness.js";
+
+// For servers that cannot listen on port 0 and report it.
+export { freePort } from "../src/registry/test-support.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -14,40 +18,14 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Spawns `node args...` and waits until its output matches `ready`. */
+/** Spawns `node args...` (cwd: the repo) and waits until its output matches `ready`. */
 export async function startNode(
   args: string[],
   ready: RegExp,
   timeoutMs = 20_000,
 ): Promise<Proc & { match: RegExpExecArray }> {
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
-  let out = "";
-  proc.stdout?.on("data", (d) => {
-    out += d;
-  });
-  proc.stderr?.on("data", (d) => {
-    out += d;
-  });
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const end = Date.now() + timeoutMs;
-  let match = ready.exec(out);
-  while (!match) {
-    if (proc.exitCode !== null || Date.now() > end)
-      throw new Error(`${args.join(" ")} did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-    match = ready.exec(out);
-  }
-  return {
-    proc,
-    match,
-    out: () => out,
-    async stop() {
-      if (proc.exitCode === null) {
-        proc.kill("SIGTERM");
-        await exited;
-      }
-    },
-  };
+  const p = await spawnNode(args, (out) => ready.exec(out), { cwd: ROOT, timeoutMs });
+  return { proc: p.proc, match: p.ready, out: p.output, stop: p.stop };
 }
 
 /**
@@ -89,18 +67,6 @@ export async function startProc(
       }
     },
   };
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1 (for servers that cannot listen on port 0 and report it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resident set size of a live process in bytes (VmRSS from /proc), or NaN when it cannot be read. */

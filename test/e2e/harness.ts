@@ -21,14 +21,30 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `wasmlet serve` on ephemeral loopback ports; resolves once both listeners answer /healthz. */
-export async function startServer(dataDir?: string, extraArgs: string[] = []): Promise<Server> {
-  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "wasmlet-e2e-"));
-  const proc = spawn(
-    process.execPath,
-    [BIN, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", ...extraArgs],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+/** A node child process started by startNode. */
+export interface NodeProc<T> {
+  proc: ChildProcess;
+  /** What `ready` returned once the process was up. */
+  ready: T;
+  /** Everything it wrote to stdout and stderr so far. */
+  output: () => string;
+  /** Resolves once the process has exited. */
+  exited: Promise<void>;
+  /** SIGTERM unless it has already exited, then waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node ...args`, collecting stdout and stderr, and polls `ready(output)` every 20 ms until it returns a
+ * value; throws with the output when the process exits or `timeoutMs` passes first (then it is killed).
+ */
+export async function startNode<T>(
+  args: string[],
+  ready: (output: string) => T | null | undefined,
+  opts: { cwd?: string; timeoutMs?: number; label?: string } = {},
+): Promise<NodeProc<T>> {
+  const label = opts.label ?? args.join(" ");
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd });
   let out = "";
   proc.stdout?.on("data", (d) => {
     out += d;
@@ -37,17 +53,44 @@ export async function startServer(dataDir?: string, extraArgs: string[] = []): P
     out += d;
   });
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const deadline = Date.now() + 20_000;
-  let routerUrl = "";
-  let controlUrl = "";
-  while (Date.now() < deadline) {
-    routerUrl = /router on (http:\/\/\S+)/.exec(out)?.[1] ?? "";
-    controlUrl = /control API and OCI registry on (http:\/\/\S+)/.exec(out)?.[1] ?? "";
-    if (routerUrl && controlUrl) break;
-    if (proc.exitCode !== null) throw new Error(`wasmlet serve exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 25));
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let value = ready(out);
+  while (value === null || value === undefined) {
+    if (proc.exitCode !== null) throw new Error(`${label} exited:\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`${label} did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    value = ready(out);
   }
-  if (!routerUrl || !controlUrl) throw new Error(`wasmlet serve did not start: ${out}`);
+  return {
+    proc,
+    ready: value,
+    output: () => out,
+    exited,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+/** Starts `wasmlet serve` on ephemeral loopback ports; resolves once both listeners answer /healthz. */
+export async function startServer(dataDir?: string, extraArgs: string[] = []): Promise<Server> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "wasmlet-e2e-"));
+  const p = await startNode(
+    [BIN, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", ...extraArgs],
+    (out) => {
+      const routerUrl = /router on (http:\/\/\S+)/.exec(out)?.[1];
+      const controlUrl = /control API and OCI registry on (http:\/\/\S+)/.exec(out)?.[1];
+      return routerUrl && controlUrl ? { routerUrl, controlUrl } : undefined;
+    },
+    { label: "wasmlet serve" },
+  );
+  const { routerUrl, controlUrl } = p.ready;
   for (const u of [routerUrl, controlUrl]) {
     const r = await fetch(`${u}/healthz`);
     if (r.status !== 200) throw new Error(`${u}/healthz answered ${r.status}`);
@@ -56,17 +99,14 @@ export async function startServer(dataDir?: string, extraArgs: string[] = []): P
     routerUrl,
     controlUrl,
     dataDir: dir,
-    proc,
-    output: () => out,
+    proc: p.proc,
+    output: p.output,
     async kill() {
-      proc.kill("SIGKILL");
-      await exited;
+      p.proc.kill("SIGKILL");
+      await p.exited;
     },
     async stop() {
-      if (proc.exitCode === null) {
-        proc.kill("SIGTERM");
-        await exited;
-      }
+      await p.stop();
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
