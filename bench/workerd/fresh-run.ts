@@ -4,7 +4,7 @@
 import type { FunctionRecord } from "../../src/core/index.js";
 import { CONTRACTS } from "../../src/runtime/contracts/index.js";
 import type { InvocationRequest, InvocationResponse } from "../../src/runtime/types.js";
-import { WasiExit, type WasiHost } from "../../src/runtime/wasi/index.js";
+import { runFreshInstance, type WasiHost } from "../../src/runtime/wasi/index.js";
 
 /** The function record every baseline serves: the same env as the X row (so the same "hi from wasmlet"). */
 export const ECHO_FN: FunctionRecord = {
@@ -36,19 +36,7 @@ export function runFresh(
 ): InvocationResponse {
   const wagi = CONTRACTS.wagi;
   const inputs = wagi.prepare(req, ECHO_FN, "/echo.wasm");
-  const instance = new WebAssembly.Instance(module, {
-    wasi_snapshot_preview1: host.imports as unknown as WebAssembly.ModuleImports,
-  });
-  host.setMemory(instance.exports.memory as WebAssembly.Memory);
-  host.begin(inputs);
-  let code = 0;
-  try {
-    (instance.exports._start as () => void)();
-  } catch (e) {
-    if (!(e instanceof WasiExit)) throw e;
-    code = e.code;
-  }
-  const out = host.end(code);
-  if (code !== 0) return { status: 500, headers: [], body: out.stderr };
+  const out = runFreshInstance(module, host, inputs);
+  if (out.exitCode !== 0) return { status: 500, headers: [], body: out.stderr };
   return wagi.respond(out);
 }

@@ -1,7 +1,7 @@
 /** Test support: loads the committed WASI fixtures and runs one invocation the way an executor does. */
 import { readFileSync } from "node:fs";
 import type { WasiInputs, WasiOutputs } from "../types.js";
-import { WasiExit } from "./wasi-exit.js";
+import { runFreshInstance } from "./run-fresh.js";
 import type { WasiHost } from "./wasi-host.js";
 
 // Tests run from dist/src/runtime/wasi; the fixtures stay in the source tree.
@@ -29,17 +29,11 @@ export function runFixture(
   args: string[],
   more: Partial<WasiInputs> = {},
 ): TextOutputs {
-  const instance = new WebAssembly.Instance(fixture(name), { wasi_snapshot_preview1: host.imports });
-  host.setMemory(instance.exports.memory as WebAssembly.Memory);
-  host.begin({ args, env: more.env ?? [], stdin: more.stdin ?? new Uint8Array(0) });
-  let code = 0;
-  try {
-    (instance.exports._start as () => void)();
-  } catch (e) {
-    if (!(e instanceof WasiExit)) throw e;
-    code = e.code;
-  }
-  const out = host.end(code);
+  const out = runFreshInstance(fixture(name), host, {
+    args,
+    env: more.env ?? [],
+    stdin: more.stdin ?? new Uint8Array(0),
+  });
   const text = new TextDecoder();
   return { ...out, out: text.decode(out.stdout), err: text.decode(out.stderr) };
 }

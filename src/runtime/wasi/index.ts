@@ -1,4 +1,5 @@
 export { FsImage } from "./fs-image.js";
 export type { WasiImports } from "./imports.js";
+export { runFreshInstance } from "./run-fresh.js";
 export { WasiExit } from "./wasi-exit.js";
 export { WasiHost, type WasiHostOptions } from "./wasi-host.js";
