@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { builderForSource, type UpdateFunctionInput } from "../api/index.js";
-import { type FunctionRecord, WasmletError } from "../core/index.js";
+import { WasmletError } from "../core/index.js";
 import { specDocument, writeSpec } from "../spec/index.js";
 import { reportFailure, sourceArchive, waitForBuild, waitForFunction } from "./build-progress.js";
 import { clientOf, print } from "./common.js";
@@ -52,14 +52,19 @@ function splitEnv<O extends SourceOptions>(o: O): O {
   return { ...o, env: vars.length > 0 ? vars : undefined, environment: o.environment ?? names[0] };
 }
 
-function settingsOf<O extends SourceOptions>(o: O, toInput: (o: O) => UpdateFunctionInput): Settings {
+/** The options with `--env` split (see splitEnv), and the function settings they give. */
+function readOptions<O extends SourceOptions>(
+  raw: O,
+  toInput: (o: O) => UpdateFunctionInput,
+): { o: O; settings: Settings } {
+  const o = splitEnv(raw);
   const { contract, args, env, limits } = toInput({
     ...o,
     code: undefined,
     image: undefined,
     src: undefined,
   });
-  return { contract, args, env, limits };
+  return { o, settings: { contract, args, env, limits } };
 }
 
 /** --builder, --env, or the builder the source's file names call for. */
@@ -76,20 +81,28 @@ function builderChoice(o: SourceOptions, paths: string[]): { builder?: string; e
   return { builder };
 }
 
+/**
+ * Waits for build `generation` of package `pkg`, then for function `fn` to serve its digest, and prints
+ * `function "<fn>" <done> (version, digest)`; a failed build is reported instead.
+ */
 async function waitAndReport(
   cmd: Command,
   pkg: string,
   generation: number,
   fn: string,
-): Promise<FunctionRecord | undefined> {
+  done: string,
+): Promise<void> {
   const client = clientOf(cmd);
-  const done = await waitForBuild(client, pkg, generation);
-  if (done.status === "failed") {
-    reportFailure(done);
-    return undefined;
+  const build = await waitForBuild(client, pkg, generation);
+  if (build.status === "failed") {
+    reportFailure(build);
+    return;
   }
-  await waitForFunction(client, fn, done.digest as string);
-  return client.getFunction(fn);
+  await waitForFunction(client, fn, build.digest as string);
+  const f = await client.getFunction(fn);
+  print(
+    `function "${f.name}" ${done} (version ${f.current.version}, digest ${shortDigest(f.current.digest)})`,
+  );
 }
 
 /** `fn create --src`: a package named after the function, built on the server; the function appears when it succeeds. */
@@ -98,8 +111,7 @@ export async function createFromSource<O extends SourceOptions>(
   raw: O,
   toInput: (o: O) => UpdateFunctionInput,
 ): Promise<void> {
-  const o = splitEnv(raw);
-  const settings = settingsOf(o, toInput);
+  const { o, settings } = readOptions(raw, toInput);
   if (o.code !== undefined)
     throw new WasmletError(
       "INVALID_ARGUMENT",
@@ -154,11 +166,7 @@ export async function createFromSource<O extends SourceOptions>(
     );
     return;
   }
-  const fn = await waitAndReport(cmd, p.name, p.generation, o.name);
-  if (fn)
-    print(
-      `function "${fn.name}" created from ${src} (version ${fn.current.version}, digest ${shortDigest(fn.current.digest)})`,
-    );
+  await waitAndReport(cmd, p.name, p.generation, o.name, `created from ${src}`);
 }
 
 /** `fn update --src`: new source for the function's package (created on first use); the build makes a new version. */
@@ -167,8 +175,7 @@ export async function updateFromSource<O extends SourceOptions>(
   raw: O,
   toInput: (o: O) => UpdateFunctionInput,
 ): Promise<void> {
-  const o = splitEnv(raw);
-  const settings = settingsOf(o, toInput);
+  const { o, settings } = readOptions(raw, toInput);
   if (o.code !== undefined || o.image !== undefined)
     throw new WasmletError("INVALID_ARGUMENT", "--src cannot be used together with --code or --image");
   const src = o.src as string;
@@ -189,11 +196,7 @@ export async function updateFromSource<O extends SourceOptions>(
     );
     return;
   }
-  const updated = await waitAndReport(cmd, pkgName, p.generation, o.name);
-  if (updated)
-    print(
-      `function "${o.name}" updated from ${src} (version ${updated.current.version}, digest ${shortDigest(updated.current.digest)})`,
-    );
+  await waitAndReport(cmd, pkgName, p.generation, o.name, `updated from ${src}`);
 }
 
 /** `fn versions` and `fn rollback`. */
