@@ -12,9 +12,9 @@ import { cli, example, fixture, type Server, show, startServer } from "./harness
 
 let server: Server;
 let dataDir: string;
-before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "wasmlet-gc-"));
-  server = await startServer(dataDir, [
+/** serve on `dataDir` with gc on demand only (no grace, no background sweep) and a public registry name. */
+const start = () =>
+  startServer(dataDir, [
     "--gc-grace",
     "0",
     "--gc-interval",
@@ -22,6 +22,10 @@ before(async () => {
     "--public-registry",
     "registry.example:5000",
   ]);
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "wasmlet-gc-"));
+  server = await start();
 });
 after(async () => {
   await server?.stop();
@@ -39,6 +43,14 @@ async function fn(
   return JSON.parse(r.stdout);
 }
 
+/** Deletes a function image's manifest from the embedded registry, which must answer 202. */
+async function deleteManifest(fn: string, digest: string): Promise<void> {
+  const res = await fetch(`${server.controlUrl}/v2/functions/${fn}/manifests/${digest}`, {
+    method: "DELETE",
+  });
+  assert.equal(res.status, 202);
+}
+
 test("registry gc deletes a deleted function's image and keeps every version a function pins", async () => {
   for (const args of [
     ["create", "--name", "keep", "--code", example("hello/hello.wasm")],
@@ -52,17 +64,9 @@ test("registry gc deletes a deleted function's image and keeps every version a f
   const doomed = await fn("doomed");
   assert.equal((await cli(server, "fn", "delete", "--name", "doomed")).code, 0);
   // Deleting a function leaves its tags; untagging its image is what makes it garbage.
-  const untag = await fetch(`${server.controlUrl}/v2/functions/doomed/manifests/${doomed.current.digest}`, {
-    method: "DELETE",
-  });
-  assert.equal(untag.status, 202);
+  await deleteManifest("doomed", doomed.current.digest);
   // Untag and delete both versions of "keep" from the registry: only the function's pins keep them alive.
-  for (const v of keep.versions) {
-    const res = await fetch(`${server.controlUrl}/v2/functions/keep/manifests/${v.digest}`, {
-      method: "DELETE",
-    });
-    assert.equal(res.status, 202);
-  }
+  for (const v of keep.versions) await deleteManifest("keep", v.digest);
   const gc = await cli(server, "registry", "gc");
   assert.equal(gc.code, 0, show(gc));
   const [, deleted, freed] = /deleted (\d+) blobs, freed (\d+) bytes/.exec(gc.stdout) ?? [];
@@ -74,14 +78,7 @@ test("registry gc deletes a deleted function's image and keeps every version a f
 
   // After a restart the pinned version still runs, read from the registry's disk by digest.
   await server.stop();
-  server = await startServer(dataDir, [
-    "--gc-grace",
-    "0",
-    "--gc-interval",
-    "0",
-    "--public-registry",
-    "registry.example:5000",
-  ]);
+  server = await start();
   const t = await cli(server, "fn", "test", "--name", "keep");
   assert.equal(t.code, 0, show(t));
   assert.match(t.stdout, /^greeting: absent\n/);
