@@ -16,6 +16,20 @@ before(async () => {
 });
 after(() => server?.stop());
 
+/** `fn create --name <name> --code readfile.wasm ...extra`. */
+const createReadfile = (name: string, ...extra: string[]) =>
+  cli(server, "fn", "create", "--name", name, "--code", fixture("readfile.wasm"), ...extra);
+
+/** `image inspect -o json` of function `fn`'s v1 image in the embedded registry; the command must succeed. */
+async function inspectImage(
+  fn: string,
+): Promise<Record<string, unknown> & { annotations: Record<string, string> }> {
+  const host = server.controlUrl.replace("http://", "");
+  const r = await cli(server, "image", "inspect", `${host}/functions/${fn}:v1`, "-o", "json");
+  assert.equal(r.code, 0, show(r));
+  return JSON.parse(r.stdout);
+}
+
 const EXPECTED = [
   "greeting: hello from a file",
   "tmp: absent",
@@ -25,41 +39,22 @@ const EXPECTED = [
 ].join("\n");
 
 test("fn create --file puts the file in the image; writes never outlive an invocation", async () => {
-  const c = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
-    "readfile",
-    "--code",
-    fixture("readfile.wasm"),
-    "--file",
-    `/data/greeting.txt=${greeting}`,
-  );
+  const c = await createReadfile("readfile", "--file", `/data/greeting.txt=${greeting}`);
   assert.equal(c.code, 0, show(c));
   for (let i = 0; i < 3; i++) {
     const t = await cli(server, "fn", "test", "--name", "readfile");
     assert.equal(t.code, 0, show(t));
     assert.equal(t.stdout, EXPECTED, `invocation ${i + 1} must see the image as built`);
   }
-  const host = server.controlUrl.replace("http://", "");
-  const inspect = await cli(server, "image", "inspect", `${host}/functions/readfile:v1`, "-o", "json");
-  assert.equal(inspect.code, 0, show(inspect));
-  const d = JSON.parse(inspect.stdout);
+  const d = await inspectImage("readfile");
   assert.deepEqual(d.entrypoint, ["/readfile.wasm"]);
   assert.equal(d.os, "wasip1");
   assert.equal(d.annotations["module.wasm.image/variant"], "compat-smart");
 });
 
 test("--format wasm-artifact pushes the CNCF wasm artifact; extra files are refused with a clear error", async () => {
-  const bad = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
+  const bad = await createReadfile(
     "artifact",
-    "--code",
-    fixture("readfile.wasm"),
     "--format",
     "wasm-artifact",
     "--file",
@@ -67,22 +62,9 @@ test("--format wasm-artifact pushes the CNCF wasm artifact; extra files are refu
   );
   assert.equal(bad.code, 1, show(bad));
   assert.match(bad.stderr, /files: .*wasm-artifact/);
-  const c = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
-    "artifact",
-    "--code",
-    fixture("readfile.wasm"),
-    "--format",
-    "wasm-artifact",
-  );
+  const c = await createReadfile("artifact", "--format", "wasm-artifact");
   assert.equal(c.code, 0, show(c));
-  const host = server.controlUrl.replace("http://", "");
-  const d = JSON.parse(
-    (await cli(server, "image", "inspect", `${host}/functions/artifact:v1`, "-o", "json")).stdout,
-  );
+  const d = await inspectImage("artifact");
   assert.equal(d.configMediaType, "application/vnd.wasm.config.v0+json");
   assert.deepEqual(d.layerMediaTypes, ["application/wasm"]);
   const t = await cli(server, "fn", "test", "--name", "artifact");
@@ -95,32 +77,12 @@ test("file paths must be absolute and free of ..; nothing is created otherwise",
     ["data/x.txt", /absolute/],
     ["/data/../etc/passwd", /"\.\."/],
   ] as const) {
-    const r = await cli(
-      server,
-      "fn",
-      "create",
-      "--name",
-      "badfile",
-      "--code",
-      fixture("readfile.wasm"),
-      "--file",
-      `${target}=${greeting}`,
-    );
+    const r = await createReadfile("badfile", "--file", `${target}=${greeting}`);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /files/);
     assert.match(r.stderr, why);
   }
-  const missing = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
-    "badfile",
-    "--code",
-    fixture("readfile.wasm"),
-    "--file",
-    "/data/x=/nonexistent/file",
-  );
+  const missing = await createReadfile("badfile", "--file", "/data/x=/nonexistent/file");
   assert.match(missing.stderr, /--file: cannot read \/nonexistent\/file/);
   assert.doesNotMatch((await cli(server, "fn", "list")).stdout, /badfile/);
 });
