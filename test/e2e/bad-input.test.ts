@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { freePort } from "./docker-registry.js";
-import { cli, example, type Server, show, startServer } from "./harness.js";
+import { cli, deploy, example, type Server, show, startServer } from "./harness.js";
 
 let server: Server;
 const tmp = (name: string, data: Uint8Array | string) => {
@@ -25,20 +25,7 @@ const ENV_IMPORT = Uint8Array.from([
 before(async () => {
   assert.ok(WebAssembly.validate(ENV_IMPORT), "fixture must be valid wasm");
   server = await startServer();
-  const r = await cli(server, "fn", "create", "--name", "hello", "--code", example("hello/hello.wasm"));
-  assert.equal(r.code, 0, show(r));
-  const route = await cli(
-    server,
-    "route",
-    "create",
-    "--name",
-    "hello",
-    "--function",
-    "hello",
-    "--url",
-    "/hello",
-  );
-  assert.equal(route.code, 0, show(route));
+  await deploy(server, { name: "hello", code: example("hello/hello.wasm"), route: ["--url", "/hello"] });
 });
 after(async () => {
   await server?.stop();

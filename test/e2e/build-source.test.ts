@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { unpackArchive } from "../../src/api/index.js";
 import { BUILDERS } from "../../src/build/index.js";
-import { cli, example, type Server, show, startServer } from "./harness.js";
+import { cli, example, type Server, show, startServer, waitFor } from "./harness.js";
 
 const work = mkdtempSync(join(tmpdir(), "wasmlet-e2e-src-"));
 const cReady = await BUILDERS.c.detect();
@@ -59,11 +59,11 @@ describe("functions from source", () => {
     const rb = await cli(server, "fn", "rollback", "--name", "as-src");
     assert.equal(rb.code, 0, show(rb));
     // The router swaps its table from the change feed: the old version answers within moments.
-    const deadline = Date.now() + 3000;
-    while ((await get(`${server.routerUrl}/as`)) !== "hello from AssemblyScript\n") {
-      assert.ok(Date.now() < deadline, "rollback did not reach the router");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(
+      async () =>
+        (await get(`${server.routerUrl}/as`)) === "hello from AssemblyScript\n" ? true : undefined,
+      { ms: 3000, intervalMs: 50, what: () => "rollback did not reach the router" },
+    );
   });
 
   test("C: fn create --src, pkg getsrc, pkg delete refused while used", {
@@ -148,14 +148,16 @@ describe("functions from source", () => {
       assert.equal(r.code, 0, show(r));
       await s.kill();
       s = await startServer(dataDir);
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const info = await cli(s, "pkg", "info", "--name", "re");
-        if (/status: succeeded/.test(info.stdout)) break;
-        assert.doesNotMatch(info.stdout, /status: failed/);
-        assert.ok(Date.now() < deadline, info.stdout);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      let info = "";
+      await waitFor(
+        async () => {
+          info = (await cli(s, "pkg", "info", "--name", "re")).stdout;
+          if (/status: succeeded/.test(info)) return true;
+          assert.doesNotMatch(info, /status: failed/);
+          return undefined;
+        },
+        { ms: 60_000, intervalMs: 200, what: () => info },
+      );
     } finally {
       await s.stop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,12 +1,12 @@
 // What a caller sees when a function misbehaves, and that one function's failure never leaks into another.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cli, example, fixture, type Server, show, startServer } from "./harness.js";
+import { cli, deploy, example, fixture, type Server, startServer } from "./harness.js";
 
 let server: Server;
 before(async () => {
   server = await startServer();
-  const deploy: [string, string, string[]][] = [
+  const fns: [string, string, string[]][] = [
     ["fast", example("hello/hello.wasm"), []],
     ["loop", fixture("loop.wasm"), ["--timeout", "1000"]],
     ["bomb", fixture("bomb.wasm"), ["--memory", "16"]],
@@ -15,25 +15,13 @@ before(async () => {
     ["state", fixture("state.wasm"), ["--timeout", "300"]],
     ["small", example("hello/hello.wasm"), ["--max-body", "1024"]],
   ];
-  for (const [name, file, opts] of deploy) {
-    const r = await cli(server, "fn", "create", "--name", name, "--code", file, ...opts);
-    assert.equal(r.code, 0, show(r));
-    const route = await cli(
-      server,
-      "route",
-      "create",
-      "--name",
+  for (const [name, code, args] of fns) {
+    await deploy(server, {
       name,
-      "--function",
-      name,
-      "--url",
-      `/${name}`,
-      "--method",
-      "GET",
-      "--method",
-      "POST",
-    );
-    assert.equal(route.code, 0, show(route));
+      code,
+      args,
+      route: ["--url", `/${name}`, "--method", "GET", "--method", "POST"],
+    });
   }
 });
 after(async () => {

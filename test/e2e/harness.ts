@@ -1,4 +1,5 @@
 // Starts the real `wasmlet serve` process and drives the real CLI, as a user would.
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -138,4 +139,36 @@ export function cli(server: { controlUrl: string } | undefined, ...args: string[
 /** Asserts-friendly summary of a CLI run for failure messages. */
 export function show(r: CliResult): string {
   return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/**
+ * Calls `probe` until it returns something other than undefined, sleeping `intervalMs` between calls, and
+ * returns that; throws `what` (default "timed out waiting") once `ms` have passed. A probe that throws ends
+ * the wait with its error.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  opts: { ms?: number; intervalMs?: number; what?: () => string } = {},
+): Promise<T> {
+  const end = Date.now() + (opts.ms ?? 3000);
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(opts.what?.() ?? "timed out waiting");
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+  }
+}
+
+/**
+ * `fn create --name <name> --code <code> ...fnArgs`, then `route create --name <name> --function <name>
+ * ...route`; asserts that both exit 0.
+ */
+export async function deploy(
+  server: { controlUrl: string },
+  fn: { name: string; code: string; args?: string[]; route: string[] },
+): Promise<void> {
+  const c = await cli(server, "fn", "create", "--name", fn.name, "--code", fn.code, ...(fn.args ?? []));
+  assert.equal(c.code, 0, show(c));
+  const r = await cli(server, "route", "create", "--name", fn.name, "--function", fn.name, ...fn.route);
+  assert.equal(r.code, 0, show(r));
 }

@@ -1,7 +1,7 @@
 // The README's quick start, end to end: real server process, real CLI, real HTTP.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cli, example, type Server, show, startServer } from "./harness.js";
+import { cli, deploy, example, type Server, show, startServer, waitFor } from "./harness.js";
 
 let server: Server;
 before(async () => {
@@ -30,36 +30,12 @@ test("fn create + fn test runs hello.wasm like the crun pod `hello.wasm 20000`",
 });
 
 test("a wagi function behind a prefix route answers curl, and its invocations are logged", async () => {
-  const created = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
-    "echo",
-    "--code",
-    example("wagi-echo/echo.wasm"),
-    "--contract",
-    "wagi",
-    "--env",
-    "GREETING=hi",
-  );
-  assert.equal(created.code, 0, show(created));
-  const route = await cli(
-    server,
-    "route",
-    "create",
-    "--name",
-    "echo",
-    "--function",
-    "echo",
-    "--prefix",
-    "/echo",
-    "--method",
-    "GET",
-    "--method",
-    "POST",
-  );
-  assert.equal(route.code, 0, show(route));
+  await deploy(server, {
+    name: "echo",
+    code: example("wagi-echo/echo.wasm"),
+    args: ["--contract", "wagi", "--env", "GREETING=hi"],
+    route: ["--prefix", "/echo", "--method", "GET", "--method", "POST"],
+  });
 
   const res = await fetch(`${server.routerUrl}/echo/x?y=1`, { method: "POST", body: "abc" });
   const text = await res.text();
@@ -125,13 +101,3 @@ test("a route serves within 100 ms of the API call that made it", async () => {
   }
   assert.equal(status, 200, "route did not serve within 100 ms");
 });
-
-async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { cli, example, show, startServer } from "./harness.js";
+import { cli, deploy, example, startServer } from "./harness.js";
 
 test("SIGKILL and restart keep every function and route, and they serve", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-restart-"));
@@ -14,32 +14,12 @@ test("SIGKILL and restart keep every function and route, and they serve", async 
       ["hello", "hello/hello.wasm", "command"],
       ["echo", "wagi-echo/echo.wasm", "wagi"],
     ]) {
-      const c = await cli(
-        first,
-        "fn",
-        "create",
-        "--name",
+      await deploy(first, {
         name,
-        "--code",
-        example(file),
-        "--contract",
-        contract,
-        "--arg",
-        "20000",
-      );
-      assert.equal(c.code, 0, show(c));
-      const r = await cli(
-        first,
-        "route",
-        "create",
-        "--name",
-        name,
-        "--function",
-        name,
-        "--prefix",
-        `/${name}`,
-      );
-      assert.equal(r.code, 0, show(r));
+        code: example(file),
+        args: ["--contract", contract, "--arg", "20000"],
+        route: ["--prefix", `/${name}`],
+      });
     }
     assert.equal((await fetch(`${first.routerUrl}/hello`)).status, 200);
     await first.kill();

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, test } from "node:test";
-import { cli, example, type Server, show, startServer } from "./harness.js";
+import { deploy, example, type Server, startServer, waitFor } from "./harness.js";
 
 let server: Server;
 before(async () => {
@@ -23,31 +23,25 @@ function routerPids(): number[] {
 }
 
 async function waitFor200(url: string, ms: number): Promise<Response> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const r = await fetch(url).catch(() => undefined);
-    if (r?.status === 200) return r;
-    if (Date.now() > end) throw new Error(`${url} did not answer 200 within ${ms} ms (last: ${r?.status})`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  let last: number | undefined;
+  return waitFor(
+    async () => {
+      const r = await fetch(url).catch(() => undefined);
+      last = r?.status;
+      return r?.status === 200 ? r : undefined;
+    },
+    { ms, intervalMs: 20, what: () => `${url} did not answer 200 within ${ms} ms (last: ${last})` },
+  );
 }
 
 test("functions deployed through the API serve from every router process", async () => {
   assert.equal(routerPids().length, 2);
-  const c = await cli(
-    server,
-    "fn",
-    "create",
-    "--name",
-    "echo",
-    "--code",
-    example("wagi-echo/echo.wasm"),
-    "--contract",
-    "wagi",
-  );
-  assert.equal(c.code, 0, show(c));
-  const r = await cli(server, "route", "create", "--name", "echo", "--function", "echo", "--prefix", "/echo");
-  assert.equal(r.code, 0, show(r));
+  await deploy(server, {
+    name: "echo",
+    code: example("wagi-echo/echo.wasm"),
+    args: ["--contract", "wagi"],
+    route: ["--prefix", "/echo"],
+  });
   // Routers learn of the route from the store's change feed (polled across processes).
   await waitFor200(`${server.routerUrl}/echo/a`, 2000);
   // Many connections: node's cluster spreads them over both routers; every one answers the same.
@@ -65,9 +59,8 @@ test("a router process that dies is replaced and the port keeps serving", async 
   const [victim] = routerPids();
   process.kill(victim, "SIGKILL");
   await waitFor200(`${server.routerUrl}/echo/after`, 5000);
-  const end = Date.now() + 5000;
-  while (routerPids().length < 2 || routerPids().includes(victim)) {
-    if (Date.now() > end) throw new Error(`router processes: ${routerPids().join(", ")}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await waitFor(async () => (routerPids().length < 2 || routerPids().includes(victim) ? undefined : true), {
+    ms: 5000,
+    what: () => `router processes: ${routerPids().join(", ")}`,
+  });
 });
