@@ -8,6 +8,7 @@ import {
   type Change,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
+  LOG_TRIM_EVERY,
   type NewLogEntry,
   type ResourceMap,
   type Store,
@@ -38,6 +39,8 @@ CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
 export class SqliteStore extends FeedStore implements Store {
   readonly #db: Database.Database;
   readonly #stmt;
+  /** Log entries inserted per function since this process last trimmed it. */
+  readonly #untrimmed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(dataDir: string) {
@@ -120,9 +123,17 @@ export class SqliteStore extends FeedStore implements Store {
         for (const e of entries) {
           const { function: fn, ...rest } = e;
           this.#stmt.logInsert.run(fn, JSON.stringify(rest));
+          this.#untrimmed.set(fn, (this.#untrimmed.get(fn) ?? LOG_TRIM_EVERY) + 1);
           touched.add(fn);
         }
-        for (const fn of touched) this.#stmt.logTrim.run({ fn, keep: LOG_LIMIT_PER_FUNCTION });
+        // Trimming scans a function's newest LOG_LIMIT entries: do it once per LOG_TRIM_EVERY inserts of that
+        // function (and on its first insert here), not on every batch — with many functions in rotation the
+        // per-batch trim was most of the cost of logging. Reads never return more than the limit.
+        for (const fn of touched) {
+          if ((this.#untrimmed.get(fn) ?? 0) < LOG_TRIM_EVERY) continue;
+          this.#stmt.logTrim.run({ fn, keep: LOG_LIMIT_PER_FUNCTION });
+          this.#untrimmed.set(fn, 0);
+        }
       })
       .immediate();
   }
@@ -140,6 +151,7 @@ export class SqliteStore extends FeedStore implements Store {
   async deleteLogs(fn: string): Promise<void> {
     this.check();
     this.#stmt.logDelete.run(fn);
+    this.#untrimmed.delete(fn);
   }
 
   async close(): Promise<void> {

@@ -97,7 +97,10 @@ export interface Store {
   head(): Promise<number>;
   /** Calls `listener` for every change after subscription, in seq order. Returns the unsubscribe function. */
   watch(listener: (change: Change) => void): () => void;
-  /** Appends log entries in one transaction; keeps at most `LOG_LIMIT_PER_FUNCTION` per function. */
+  /**
+   * Appends log entries in one transaction. Keeps the newest `LOG_LIMIT_PER_FUNCTION` per function: reads
+   * never return more, and storage holds at most `LOG_TRIM_EVERY` more per function and writing process.
+   */
   appendLogs(entries: NewLogEntry[]): Promise<void>;
   /** Up to `limit` entries of a function with id > afterId, oldest first; the newest `limit` when afterId is omitted. */
   readLogs(fn: string, options?: { afterId?: number; limit?: number }): Promise<LogEntry[]>;
@@ -107,3 +110,5 @@ export interface Store {
 }
 
 export const LOG_LIMIT_PER_FUNCTION = 1000;
+/** A backend may hold up to this many entries over the limit per function (and writer) between trims. */
+export const LOG_TRIM_EVERY = 100;
