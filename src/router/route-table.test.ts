@@ -43,6 +43,7 @@ test("route lookup precedence and path split", async (t) => {
     ["GET", "/api/v2/x", "api-v2", "/api/v2", "/x"],
     ["POST", "/api/v2/x", "api", "/api", "/v2/x"],
     ["GET", "/api", "api", "/api", ""],
+    ["POST", "/api/", "api", "/api", "/"],
     ["GET", "/apiary", "root", "", "/apiary"],
     ["GET", "/", "root", "", "/"],
     ["POST", "/submit", "post-only", "/submit", ""],

@@ -27,8 +27,10 @@ interface Compiled {
  */
 export class RouteTable {
   private readonly exact = new Map<string, Compiled[]>();
-  private readonly params: Compiled[] = [];
-  private readonly prefixes: Compiled[] = [];
+  /** `{param}` routes by their number of segments (a request can only match routes of its own length). */
+  private readonly params = new Map<number, Compiled[]>();
+  /** Prefix routes by prefix: a lookup tries the path's ancestors, longest first, so it costs O(path depth). */
+  private readonly prefixes = new Map<string, Compiled[]>();
 
   constructor(
     readonly triggers: ReadonlyMap<string, HttpTriggerRecord>,
@@ -39,19 +41,16 @@ export class RouteTable {
       const c: Compiled = { trigger: t, methods: new Set(t.methods) };
       if (t.match === "prefix") {
         c.prefix = t.path.replace(/\/+$/, "");
-        this.prefixes.push(c);
+        push(this.prefixes, c.prefix, c);
       } else if (t.path.includes("{")) {
         c.segments = t.path
           .split("/")
           .map((s) => (s.startsWith("{") && s.endsWith("}") ? s.slice(0, -1) : s));
-        this.params.push(c);
+        push(this.params, c.segments.length, c);
       } else {
-        const list = this.exact.get(t.path) ?? [];
-        list.push(c);
-        this.exact.set(t.path, list);
+        push(this.exact, t.path, c);
       }
     }
-    this.prefixes.sort((a, b) => (b.prefix as string).length - (a.prefix as string).length);
   }
 
   /** Finds the route for a request path (already without query). */
@@ -63,21 +62,23 @@ export class RouteTable {
       if (hit) return this.hit(hit, path, path, "", {});
       for (const c of exact) for (const m of c.methods) allow.add(m);
     }
-    if (this.params.length > 0) {
+    if (this.params.size > 0) {
       const parts = path.split("/");
-      for (const c of this.params) {
+      for (const c of this.params.get(parts.length) ?? []) {
         const params = matchSegments(c.segments as string[], parts);
         if (!params) continue;
         if (c.methods.has(method)) return this.hit(c, c.trigger.path, path, "", params);
         for (const m of c.methods) allow.add(m);
       }
     }
-    for (const c of this.prefixes) {
-      const prefix = c.prefix as string;
-      if (path === prefix || path.startsWith(`${prefix}/`) || prefix === "") {
+    // Ancestors on segment boundaries: "/a/b/c", "/a/b", "/a", "" (the root prefix "/").
+    for (let end = path.length; end >= 0; end = end > 0 ? path.lastIndexOf("/", end - 1) : -1) {
+      const prefix = path.slice(0, end);
+      for (const c of this.prefixes.get(prefix) ?? []) {
         if (c.methods.has(method)) return this.hit(c, `${prefix}/...`, prefix, path.slice(prefix.length), {});
         for (const m of c.methods) allow.add(m);
       }
+      if (end === 0) break;
     }
     if (allow.size > 0) return { status: 405, allow: [...allow] };
     return { status: 404 };
@@ -101,6 +102,12 @@ export class RouteTable {
       },
     };
   }
+}
+
+function push<K>(map: Map<K, Compiled[]>, key: K, c: Compiled): void {
+  const list = map.get(key);
+  if (list) list.push(c);
+  else map.set(key, [c]);
 }
 
 function matchSegments(segments: string[], parts: string[]): Record<string, string> | undefined {
