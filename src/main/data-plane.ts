@@ -5,6 +5,7 @@ import { Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { LogBuffer } from "./log-buffer.js";
+import { LogWriterThread } from "./log-writer.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
 export interface DataPlane {
@@ -24,9 +25,14 @@ export function createDataPlane(opts: {
   registryServer: RegistryServer;
   registry: RegistryClient;
   log: (line: string) => void;
+  /** With a SQLite store: its directory, so that log batches are written from a thread of their own. */
+  dataDir?: string;
 }): DataPlane {
   const { store, registryServer, registry, log } = opts;
-  const logs = new LogBuffer(store, 100, 500, (e) => log(`wasmlet: cannot store logs: ${String(e)}`));
+  const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
+  const logs = new LogBuffer(writer?.write ?? ((e) => store.appendLogs(e)), 100, 500, (e) =>
+    log(`wasmlet: cannot store logs: ${String(e)}`),
+  );
   const executor = new HybridExecutor();
   const loadImage = async (fn: FunctionRecord): Promise<LoadedImage> =>
     (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn));
@@ -43,6 +49,7 @@ export function createDataPlane(opts: {
     async close() {
       router.stop();
       await logs.flush();
+      await writer?.close();
       await executor.close();
     },
   };

@@ -1,8 +1,9 @@
-import type { NewLogEntry, Store } from "../store/index.js";
+import type { NewLogEntry } from "../store/index.js";
 
 /**
- * Batches invocation records into the store: one transaction per flush instead of one per request, which
+ * Batches invocation records for the store: one transaction per flush instead of one per request, which
  * keeps SQLite off the request path. Flushes every `intervalMs`, or at once when `maxBatch` records wait.
+ * `write` is `store.appendLogs`, or a LogWriterThread's `write` to take the transaction off this thread.
  */
 export class LogBuffer {
   private pending: NewLogEntry[] = [];
@@ -10,7 +11,7 @@ export class LogBuffer {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: Store,
+    private readonly write: (entries: NewLogEntry[]) => Promise<void>,
     private readonly intervalMs = 100,
     private readonly maxBatch = 500,
     private readonly onError: (e: unknown) => void = () => {},
@@ -32,7 +33,7 @@ export class LogBuffer {
     const batch = this.pending;
     if (batch.length === 0) return this.flushing;
     this.pending = [];
-    this.flushing = this.flushing.then(() => this.store.appendLogs(batch)).catch(this.onError);
+    this.flushing = this.flushing.then(() => this.write(batch)).catch(this.onError);
     return this.flushing;
   }
 }

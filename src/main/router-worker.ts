@@ -33,7 +33,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
-  const plane = createDataPlane({ store, registryServer, registry, log });
+  const plane = createDataPlane({ store, registryServer, registry, log, dataDir: config.dataDir });
   await plane.router.start();
   const server = createRouterServer(plane.router);
   const at = await listen(server, config.listen);

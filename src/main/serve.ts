@@ -70,7 +70,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     auth: (host) =>
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
-  const plane = createDataPlane({ store, registryServer, registry, log });
+  const plane = createDataPlane({ store, registryServer, registry, log, dataDir });
   const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.

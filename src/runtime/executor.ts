@@ -1,3 +1,4 @@
+import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import { instrumentModule } from "../wasm/index.js";
 import { WorkerPool } from "./pool.js";
@@ -5,6 +6,12 @@ import type { LoadMessage } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
 import type { Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
+
+// Compile every function of a module when it is prepared (at deploy), not at its first call: V8's lazy
+// compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
+// instead of 0.7 ms, and p99 127 ms instead of 26 ms when 600 functions are first hit in rotation.
+// The flag is process-wide and read at compile time, so it is set before anything is compiled.
+setFlagsFromString("--no-wasm-lazy-compilation");
 
 export interface HybridExecutorOptions {
   /** Longest a run may hold the main thread; past it, the function is moved to workers. Default 20 ms. */
