@@ -13,6 +13,8 @@ import { FsImage } from "./wasi/index.js";
 // The flag is process-wide and read at compile time, so it is set before anything is compiled.
 setFlagsFromString("--no-wasm-lazy-compilation");
 
+const SYNC_COMPILE_MAX_BYTES = 1024 * 1024;
+
 export interface HybridExecutorOptions {
   /** Longest a run may hold the main thread; past it, the function is moved to workers. Default 20 ms. */
   mainBudgetMs?: number;
@@ -104,7 +106,13 @@ export class HybridExecutor implements Executor {
   private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
     const memoryCapBytes = limits.memoryMiB * 1048576;
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
-    const module = await WebAssembly.compile(inst.bytes as Uint8Array<ArrayBuffer>);
+    // Small modules compile faster synchronously (a few ms, no hop through V8's compile threads and back);
+    // large ones compile in the background so the event loop keeps serving.
+    const bytes = inst.bytes as Uint8Array<ArrayBuffer>;
+    const module =
+      bytes.byteLength <= SYNC_COMPILE_MAX_BYTES
+        ? new WebAssembly.Module(bytes)
+        : await WebAssembly.compile(bytes);
     const meta = {
       fuelExport: inst.fuelExport,
       globalExports: inst.globalExports,
