@@ -11,7 +11,7 @@ const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
 const ECHO_URL_PATH = "/echo/x?y=1";
 
 interface Target {
-  key: "A" | "W" | "B" | "X";
+  key: "A" | "W" | "B" | "X" | "X2";
   label: string;
   url?: string;
   proc?: Proc;
@@ -34,8 +34,9 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
     { key: "W", label: "W: workerd, fresh instance per request", runs: [] },
     { key: "B", label: "B: bare Node, fresh instance per request", runs: [] },
     { key: "X", label: "X: wasmlet router -> runtime -> WAGI (default isolation)", runs: [] },
+    { key: "X2", label: "X2: the same, serve --workers 2 (both cores)", runs: [] },
   ];
-  const [a, w, b, x] = targets;
+  const [a, w, b, x, x2] = targets;
   try {
     const node = await startNode(
       [join(ROOT, "dist/bench/servers/node-hello.js")],
@@ -64,10 +65,18 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
     x.proc = wl;
     await deployEcho(wl, "echo");
     x.url = `${wl.routerUrl}${ECHO_URL_PATH}`;
+    const wl2 = await startWasmlet(undefined, ["--workers", "2"]);
+    procs.push(wl2);
+    x2.proc = wl2;
+    await deployEcho(wl2, "echo");
+    x2.url = `${wl2.routerUrl}${ECHO_URL_PATH}`;
+    // Router processes learn of the route through the store's change feed (polled): wait until it serves.
+    for (let i = 0; i < 100 && (await fetch(x2.url)).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 20));
 
     const hello = await fetch(a.url);
     if (hello.status !== 200 || (await hello.text()) !== "hello\n") throw new Error("A: bad hello answer");
-    for (const t of [w, b, x]) if (t.url) await checkEcho(t.url);
+    for (const t of [w, b, x, x2]) if (t.url) await checkEcho(t.url);
     for (let round = -1; round < opts.rounds; round++)
       for (const t of targets) {
         if (!t.url) continue;
@@ -157,7 +166,7 @@ function printThroughput(
     "all runs req/s": "",
   });
   printTable(
-    `throughput, fresh state per request (wrk -t1 -c32, ${opts.seconds} s per run, ${opts.rounds} interleaved rounds A,W,B,X; best run per row)`,
+    `throughput, fresh state per request (wrk -t1 -c32, ${opts.seconds} s per run, ${opts.rounds} interleaved rounds A,W,B,X,X2; best run per row)`,
     rows,
   );
   const peak = byKey.X;

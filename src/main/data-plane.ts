@@ -40,6 +40,8 @@ export function createDataPlane(opts: {
   const router = new Router({
     store,
     invoker: runtime,
+    onApplyError: (e) =>
+      log(`wasmlet: cannot apply a store change to the routes: ${e instanceof Error ? e.message : e}`),
     onPrepareError: (fn, e) =>
       log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
   });

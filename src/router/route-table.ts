@@ -26,16 +26,40 @@ interface Compiled {
  * Precedence: static exact paths, then `{param}` paths (in order of creation), then the longest prefix.
  */
 export class RouteTable {
+  private readonly index: TriggerIndex;
+
+  constructor(
+    readonly triggers: ReadonlyMap<string, HttpTriggerRecord>,
+    readonly functions: ReadonlyMap<string, FunctionRecord>,
+    index?: TriggerIndex,
+  ) {
+    this.index = index ?? new TriggerIndex(triggers);
+  }
+
+  /** The same routes over other function records: the trigger index is shared, not rebuilt. */
+  withFunctions(functions: ReadonlyMap<string, FunctionRecord>): RouteTable {
+    return new RouteTable(this.triggers, functions, this.index);
+  }
+
+  /** Finds the route for a request path (already without query). */
+  lookup(method: string, path: string): Lookup {
+    const found = this.index.lookup(method, path);
+    if ("status" in found) return found;
+    return { match: { ...found.hit, fn: this.functions.get(found.hit.trigger.function) } };
+  }
+}
+
+type IndexHit = { hit: Omit<RouteMatch, "fn"> };
+
+/** Triggers compiled for lookup; immutable, shared by tables that differ only in function records. */
+class TriggerIndex {
   private readonly exact = new Map<string, Compiled[]>();
   /** `{param}` routes by their number of segments (a request can only match routes of its own length). */
   private readonly params = new Map<number, Compiled[]>();
   /** Prefix routes by prefix: a lookup tries the path's ancestors, longest first, so it costs O(path depth). */
   private readonly prefixes = new Map<string, Compiled[]>();
 
-  constructor(
-    readonly triggers: ReadonlyMap<string, HttpTriggerRecord>,
-    readonly functions: ReadonlyMap<string, FunctionRecord>,
-  ) {
+  constructor(triggers: ReadonlyMap<string, HttpTriggerRecord>) {
     const sorted = [...triggers.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     for (const t of sorted) {
       const c: Compiled = { trigger: t, methods: new Set(t.methods) };
@@ -53,8 +77,7 @@ export class RouteTable {
     }
   }
 
-  /** Finds the route for a request path (already without query). */
-  lookup(method: string, path: string): Lookup {
+  lookup(method: string, path: string): IndexHit | { status: 404 } | { status: 405; allow: string[] } {
     const allow = new Set<string>();
     const exact = this.exact.get(path);
     if (exact) {
@@ -90,17 +113,8 @@ export class RouteTable {
     scriptName: string,
     pathInfo: string,
     params: Record<string, string>,
-  ): { match: RouteMatch } {
-    return {
-      match: {
-        trigger: c.trigger,
-        fn: this.functions.get(c.trigger.function),
-        pattern,
-        scriptName,
-        pathInfo,
-        params,
-      },
-    };
+  ): IndexHit {
+    return { hit: { trigger: c.trigger, pattern, scriptName, pathInfo, params } };
   }
 }
 

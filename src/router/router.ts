@@ -17,6 +17,8 @@ export interface RouterOptions {
   invoker: Invoker;
   /** How many routed functions `start()` prepares before it resolves (default 1000). */
   prepareOnStart?: number;
+  /** Called when a change cannot be applied (e.g. the store failed); the next change retries. */
+  onApplyError?: (err: unknown) => void;
   /** Called when preparing a deployed function fails (it will be retried on its first request). */
   onPrepareError?: (fn: FunctionRecord, err: unknown) => void;
 }
@@ -28,8 +30,10 @@ export interface RouterOptions {
 export class Router {
   private table = new RouteTable(new Map(), new Map());
   private unwatch: (() => void) | undefined;
-  /** Changes are applied one at a time, in feed order. */
+  /** Changes seen and not applied yet; applied in batches, so a burst of deploys costs one table rebuild. */
+  private pending: Change[] = [];
   private applying: Promise<void> = Promise.resolve();
+  private draining = false;
 
   constructor(private readonly options: RouterOptions) {}
 
@@ -41,7 +45,11 @@ export class Router {
   async start(): Promise<void> {
     const { store } = this.options;
     this.unwatch = store.watch((c) => {
-      this.applying = this.applying.then(() => this.apply(c)).catch(() => {});
+      this.pending.push(c);
+      if (!this.draining) {
+        this.draining = true;
+        this.applying = this.drain();
+      }
     });
     const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]);
     this.table = new RouteTable(
@@ -77,21 +85,45 @@ export class Router {
     return this.table;
   }
 
-  private async apply(c: Change): Promise<void> {
+  /** Applies pending changes in batches until none is left: each resource read once, the table swapped once. */
+  private async drain(): Promise<void> {
     const { store } = this.options;
-    if (c.kind === "function") {
-      const fn = await store.get("function", c.name);
-      const functions = new Map(this.table.functions);
-      if (fn) functions.set(fn.name, fn);
-      else functions.delete(c.name);
-      this.table = new RouteTable(this.table.triggers, functions);
-      if (fn) this.prepare(fn);
-    } else if (c.kind === "httptrigger") {
-      const t: HttpTriggerRecord | undefined = await store.get("httptrigger", c.name);
-      const triggers = new Map(this.table.triggers);
-      if (t) triggers.set(t.name, t);
-      else triggers.delete(c.name);
-      this.table = new RouteTable(triggers, this.table.functions);
+    let batch: Change[] = [];
+    try {
+      while (this.pending.length > 0) {
+        batch = this.pending.splice(0);
+        let functions: Map<string, FunctionRecord> | undefined;
+        let triggers: Map<string, HttpTriggerRecord> | undefined;
+        const deployed: FunctionRecord[] = [];
+        const seen = new Set<string>();
+        for (const c of batch) {
+          const key = `${c.kind}/${c.name}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          if (c.kind === "function") {
+            const fn = await store.get("function", c.name);
+            functions ??= new Map(this.table.functions);
+            if (fn) {
+              functions.set(fn.name, fn);
+              deployed.push(fn);
+            } else functions.delete(c.name);
+          } else if (c.kind === "httptrigger") {
+            const t = await store.get("httptrigger", c.name);
+            triggers ??= new Map(this.table.triggers);
+            if (t) triggers.set(t.name, t);
+            else triggers.delete(c.name);
+          }
+        }
+        if (triggers) this.table = new RouteTable(triggers, functions ?? this.table.functions);
+        else if (functions) this.table = this.table.withFunctions(functions);
+        for (const fn of deployed) this.prepare(fn);
+      }
+    } catch (e) {
+      // Put the batch back: the next change retries it.
+      this.pending.unshift(...batch);
+      this.options.onApplyError?.(e);
+    } finally {
+      this.draining = false;
     }
   }
 

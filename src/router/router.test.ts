@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DEFAULT_LIMITS, type FunctionRecord, type HttpTriggerRecord } from "../core/index.js";
+import { MemoryStore } from "../store/index.js";
+import { Router } from "./router.js";
+
+const digest = `sha256:${"1".repeat(64)}` as const;
+function fn(name: string, version = 1): FunctionRecord {
+  const v = { version, image: `r/${name}:v${version}`, digest, createdAt: "" };
+  return {
+    name,
+    contract: "command",
+    args: [],
+    env: {},
+    limits: { ...DEFAULT_LIMITS },
+    current: v,
+    versions: [v],
+    createdAt: "",
+    updatedAt: "",
+  };
+}
+function route(name: string, fnName: string, path: string): HttpTriggerRecord {
+  return {
+    name,
+    function: fnName,
+    methods: ["GET"],
+    match: "exact",
+    path,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+test("a burst of store changes ends in the table the store describes, and deployed versions are prepared", async () => {
+  const store = new MemoryStore();
+  const prepared: string[] = [];
+  const router = new Router({
+    store,
+    invoker: {
+      prepare: async (f) => {
+        prepared.push(`${f.name}@${f.current.version}`);
+      },
+      invoke: async () => ({ status: 200, headers: [], body: new Uint8Array(0) }),
+    },
+  });
+  await router.start();
+  await store.create("function", "a", fn("a"));
+  for (let i = 0; i < 50; i++) await store.create("httptrigger", `r${i}`, route(`r${i}`, "a", `/r${i}`));
+  for (let i = 0; i < 10; i++) await store.delete("httptrigger", `r${i}`);
+  await store.update("function", "a", fn("a", 2));
+  await store.create("httptrigger", "r0", route("r0", "a", "/again"));
+  await router.settled();
+
+  const table = router.routes;
+  for (let i = 1; i < 10; i++) assert.deepEqual(table.lookup("GET", `/r${i}`), { status: 404 }, `/r${i}`);
+  for (let i = 10; i < 50; i++) {
+    const r = table.lookup("GET", `/r${i}`);
+    assert.ok("match" in r && r.match.fn?.current.version === 2, `/r${i} serves version 2`);
+  }
+  assert.ok("match" in table.lookup("GET", "/again"));
+  assert.ok(prepared.includes("a@2"), `prepared: ${prepared.join(", ")}`);
+  router.stop();
+});
