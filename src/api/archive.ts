@@ -1,5 +1,5 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join, posix, relative, sep } from "node:path";
+import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
@@ -143,4 +143,22 @@ export async function unpackArchive(archive: Uint8Array): Promise<Map<string, Ui
   await done;
   if (files.size === 0) throw new WasmletError("INVALID_ARGUMENT", "archive: holds no files");
   return files;
+}
+
+/**
+ * Reads a source file or directory and packs it as a package source archive, refusing one over
+ * MAX_SOURCE_ARCHIVE_BYTES with a message that starts with `field` (the CLI flag, or a spec file and field).
+ */
+export async function packSource(
+  path: string,
+  field: string,
+): Promise<{ bytes: Uint8Array; fileName: string; paths: string[] }> {
+  const files = await readSourceTree(path);
+  const bytes = await packArchive(files);
+  if (bytes.length > MAX_SOURCE_ARCHIVE_BYTES)
+    throw new WasmletError(
+      "PAYLOAD_TOO_LARGE",
+      `${field}: ${path} makes a ${(bytes.length / 1024 / 1024).toFixed(1)} MiB archive, over the ${MAX_SOURCE_ARCHIVE_BYTES / 1024 / 1024} MiB limit for package sources`,
+    );
+  return { bytes, fileName: basename(resolve(path)), paths: [...files.keys()] };
 }

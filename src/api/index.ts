@@ -8,6 +8,7 @@ export type {
 export {
   MAX_SOURCE_ARCHIVE_BYTES,
   packArchive,
+  packSource,
   readSourceTree,
   unpackArchive,
 } from "./archive.js";

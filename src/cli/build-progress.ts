@@ -1,11 +1,4 @@
-import { basename, resolve } from "node:path";
-import {
-  type ApiClient,
-  MAX_SOURCE_ARCHIVE_BYTES,
-  type PackageRecord,
-  packArchive,
-  readSourceTree,
-} from "../api/index.js";
+import { type ApiClient, type PackageRecord, packSource } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -17,18 +10,8 @@ export const BUILD_WAIT_MS = 10 * 60 * 1000;
 export async function sourceArchive(
   path: string,
 ): Promise<{ archive: string; fileName: string; paths: string[] }> {
-  const files = await readSourceTree(path);
-  const bytes = await packArchive(files);
-  if (bytes.length > MAX_SOURCE_ARCHIVE_BYTES)
-    throw new WasmletError(
-      "PAYLOAD_TOO_LARGE",
-      `--src: ${path} makes a ${(bytes.length / 1024 / 1024).toFixed(1)} MiB archive, over the ${MAX_SOURCE_ARCHIVE_BYTES / 1024 / 1024} MiB limit for package sources`,
-    );
-  return {
-    archive: Buffer.from(bytes).toString("base64"),
-    fileName: basename(resolve(path)),
-    paths: [...files.keys()],
-  };
+  const { bytes, fileName, paths } = await packSource(path, "--src");
+  return { archive: Buffer.from(bytes).toString("base64"), fileName, paths };
 }
 
 /**

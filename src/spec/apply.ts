@@ -1,11 +1,5 @@
 import { resolve } from "node:path";
-import {
-  type ApiClient,
-  MAX_SOURCE_ARCHIVE_BYTES,
-  type PackageRecord,
-  packArchive,
-  readSourceTree,
-} from "../api/index.js";
+import { type ApiClient, type PackageRecord, packSource } from "../api/index.js";
 import { type Digest, isWasmletError, sha256Digest, WasmletError } from "../core/index.js";
 import type { LoadedSpecs } from "./load.js";
 import { keyOf, type LoadedSpec, SPEC_KINDS, type SpecKind } from "./types.js";
@@ -57,14 +51,7 @@ async function prepare(specs: LoadedSpecs, s: LoadedSpec): Promise<Prepared> {
   const key = keyOf(s.kind, s.metadata.name);
   if (s.kind !== "Package")
     return { spec: s, key, hash: sha256Digest(canonical({ kind: s.kind, spec: s.spec })) };
-  const path = resolve(specs.root, s.spec.source);
-  const bytes = await packArchive(await readSourceTree(path));
-  if (bytes.length > MAX_SOURCE_ARCHIVE_BYTES)
-    throw new WasmletError(
-      "PAYLOAD_TOO_LARGE",
-      `${s.file}: spec.source: the archive of ${s.spec.source} is over the ${MAX_SOURCE_ARCHIVE_BYTES / 1024 / 1024} MiB limit`,
-    );
-  const fileName = path.split(/[\\/]/).pop() as string;
+  const { bytes, fileName } = await packSource(resolve(specs.root, s.spec.source), `${s.file}: spec.source`);
   const hash = sha256Digest(canonical({ kind: s.kind, spec: s.spec, source: sha256Digest(bytes) }));
   return { spec: s, key, hash, archive: { bytes, fileName } };
 }
