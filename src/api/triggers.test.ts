@@ -45,6 +45,28 @@ describe("HTTP triggers", () => {
     );
   });
 
+  test("clashes are found after creates, deletes and re-creates, and through a direct store write", async () => {
+    await api.createHttpTrigger({ name: "c1", function: "echo", url: "/clash/{a}" });
+    await assert.rejects(api.createHttpTrigger({ name: "c2", function: "echo", url: "/clash/{b}" }), /c1/);
+    await api.deleteHttpTrigger("c1");
+    await api.createHttpTrigger({ name: "c2", function: "echo", url: "/clash/{b}" });
+    await assert.rejects(api.createHttpTrigger({ name: "c3", function: "other", url: "/clash/{c}" }), /c2/);
+    // A route written to the store by someone else (not through this API) is seen too.
+    await cp.store.create("httptrigger", "c4", {
+      name: "c4",
+      function: "echo",
+      methods: ["POST"],
+      match: "prefix",
+      path: "/by-store",
+      createdAt: new Date().toISOString(),
+    });
+    await assert.rejects(
+      api.createHttpTrigger({ name: "c5", function: "echo", prefix: "/by-store", methods: ["POST"] }),
+      /c4/,
+    );
+    for (const n of ["c2", "c4"]) await api.deleteHttpTrigger(n);
+  });
+
   test("same path with other methods, or other match kind, does not clash", async () => {
     await api.createHttpTrigger({
       name: "users-post",

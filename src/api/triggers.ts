@@ -1,8 +1,61 @@
 import { type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
+import type { Store } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson, sendEmpty, sendJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
 import { createHttpTriggerSchema, parseBody } from "./schemas.js";
+
+/**
+ * Routes by clash key, so that a create compares itself with the routes on the same path shape only: listing
+ * every route made each create O(routes), and deploying 10,000 functions O(n²). Built from the store on first
+ * use; kept current by this API's own creates (done under ROUTES_LOCK); any other change to the routes seen
+ * on the store's feed (a delete, another writer) drops it, to be rebuilt on the next create.
+ */
+class ClashIndex {
+  private byKey: Map<string, HttpTriggerRecord[]> | undefined;
+  /** Feed events this API is about to cause, which must not drop the index. */
+  private readonly expected = new Set<string>();
+
+  constructor(private readonly store: Store) {
+    store.watch((c) => {
+      if (c.kind === "httptrigger" && !this.expected.delete(`${c.op}/${c.name}`)) this.byKey = undefined;
+    });
+  }
+
+  async sameShape(key: string): Promise<HttpTriggerRecord[]> {
+    if (!this.byKey) {
+      const byKey = new Map<string, HttpTriggerRecord[]>();
+      for (const t of await this.store.list("httptrigger"))
+        byKey.set(routeKey(t), [...(byKey.get(routeKey(t)) ?? []), t]);
+      this.byKey = byKey;
+    }
+    return this.byKey.get(key) ?? [];
+  }
+
+  /** Stores a new route (the caller holds ROUTES_LOCK and has checked for clashes). */
+  async create(t: HttpTriggerRecord): Promise<void> {
+    const event = `create/${t.name}`;
+    this.expected.add(event);
+    try {
+      await this.store.create("httptrigger", t.name, t);
+    } catch (e) {
+      this.expected.delete(event);
+      throw e;
+    }
+    const key = routeKey(t);
+    this.byKey?.set(key, [...(this.byKey.get(key) ?? []), t]);
+  }
+}
+
+const clashIndexes = new WeakMap<Store, ClashIndex>();
+function clashIndex(store: Store): ClashIndex {
+  let index = clashIndexes.get(store);
+  if (!index) {
+    index = new ClashIndex(store);
+    clashIndexes.set(store, index);
+  }
+  return index;
+}
 
 /** Two routes clash when they match the same way on the same path shape; `{param}` names do not matter. */
 function routeKey(t: Pick<HttpTriggerRecord, "match" | "path">): string {
@@ -44,9 +97,8 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
       throw new WasmletError("ALREADY_EXISTS", `name: HTTP trigger "${record.name}" already exists`);
     if (!(await store.get("function", record.function)))
       throw new WasmletError("NOT_FOUND", `function: function "${record.function}" not found`);
-    const key = routeKey(record);
-    for (const other of await store.list("httptrigger")) {
-      if (routeKey(other) !== key) continue;
+    const index = clashIndex(store);
+    for (const other of await index.sameShape(routeKey(record))) {
       const common = other.methods.filter((m) => record.methods.includes(m));
       if (common.length > 0)
         throw new WasmletError(
@@ -54,7 +106,7 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
           `${input.url !== undefined ? "url" : "prefix"}: ${common.join(", ")} ${record.path} is already routed by HTTP trigger "${other.name}" (${other.path})`,
         );
     }
-    await store.create("httptrigger", record.name, record);
+    await index.create(record);
   });
   sendJson(ctx.res, 201, record);
 }
