@@ -1,12 +1,14 @@
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import { WasmletError } from "../core/index.js";
-import type { RouterWorkerConfig, RouterWorkerMessage } from "./router-worker.js";
+import type { PrimaryMessage, RouterWorkerConfig, RouterWorkerMessage } from "./router-worker.js";
 
 /** Router processes sharing the public port (`serve --workers N`): one per core serves on every core. */
 export interface RouterCluster {
   /** `host:port` the routers listen on. */
   address: string;
+  /** Tells every router that the store changed (they would otherwise see it at their next poll). */
+  notify(): void;
   close(): Promise<void>;
 }
 
@@ -48,8 +50,18 @@ export async function startRouterCluster(
       });
     });
   const addresses = await Promise.all(Array.from({ length: count }, fork));
+  let notifying = false;
   return {
     address: addresses[0],
+    notify() {
+      // One message per burst of writes: the routers read every change since their last one anyway.
+      if (notifying) return;
+      notifying = true;
+      setImmediate(() => {
+        notifying = false;
+        for (const w of workers) if (w.isConnected()) w.send({ type: "changed" } satisfies PrimaryMessage);
+      });
+    },
     async close() {
       closing = true;
       await Promise.all(

@@ -4,7 +4,7 @@
 import cluster from "node:cluster";
 import { join } from "node:path";
 import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
-import { openStore } from "../store/index.js";
+import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
@@ -23,10 +23,15 @@ export interface RouterWorkerConfig {
 export type RouterWorkerMessage =
   | { type: "listening"; address: string }
   | { type: "failed"; message: string };
+/** Messages the primary sends a router process: "the store changed", so it reads the feed at once. */
+export type PrimaryMessage = { type: "changed" };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
-  const store = await openStore({ kind: "sqlite", dataDir: config.dataDir });
+  const store = new SqliteStore(config.dataDir);
+  process.on("message", (m: PrimaryMessage) => {
+    if (m.type === "changed") store.pollNow();
+  });
   // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
   const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
   const registry = new RegistryClient({

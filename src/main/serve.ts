@@ -164,6 +164,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // One process serves the public port itself; with --workers N, N router processes share it.
   let routerServer: Server | undefined;
   let routers: RouterCluster | undefined;
+  let unwatchForRouters: (() => void) | undefined;
   let routerAddress: string;
   if ((config.workers ?? 1) > 1) {
     routers = await startRouterCluster(
@@ -178,6 +179,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       log,
     );
     routerAddress = routers.address;
+    const cluster = routers;
+    unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
     routerServer = createRouterServer(router);
@@ -198,6 +201,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
       shutdown.abort();
+      unwatchForRouters?.();
       await Promise.all([
         routerServer ? closeServer(routerServer) : routers?.close(),
         closeServer(controlServer),

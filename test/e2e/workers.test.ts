@@ -42,8 +42,10 @@ test("functions deployed through the API serve from every router process", async
     args: ["--contract", "wagi"],
     route: ["--prefix", "/echo"],
   });
-  // Routers learn of the route from the store's change feed (polled across processes).
+  // Routers learn of the route from the store's change feed; the serve process tells them at once.
+  const t0 = Date.now();
   await waitFor200(`${server.routerUrl}/echo/a`, 2000);
+  assert.ok(Date.now() - t0 < 100, `the route served ${Date.now() - t0} ms after it was created`);
   // Many connections: node's cluster spreads them over both routers; every one answers the same.
   const bodies = await Promise.all(
     Array.from({ length: 20 }, async (_, i) => {
