@@ -2,3 +2,4 @@ export * from "./digest.js";
 export * from "./errors.js";
 export * from "./names.js";
 export * from "./types.js";
+export * from "./url.js";

@@ -1,4 +1,4 @@
-import type { FunctionRecord, HttpTriggerRecord } from "../core/index.js";
+import { decodePath, type FunctionRecord, type HttpTriggerRecord } from "../core/index.js";
 
 export interface RouteMatch {
   trigger: HttpTriggerRecord;
@@ -132,16 +132,8 @@ function matchSegments(segments: string[], parts: string[]): Record<string, stri
     const p = parts[i];
     if (s.startsWith("{")) {
       if (p === "") return undefined;
-      params[s.slice(1)] = safeDecode(p);
+      params[s.slice(1)] = decodePath(p);
     } else if (s !== p) return undefined;
   }
   return params;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -20,7 +20,6 @@ export interface RunnerResult extends RunResult {
 }
 
 interface Slot {
-  instance: WebAssembly.Instance;
   memory: WebAssembly.Memory;
   start: () => void;
   fuel: WebAssembly.Global;
@@ -121,7 +120,6 @@ export class ModuleRunner {
       return { global, initial: global.value as number | bigint };
     });
     return {
-      instance,
       memory,
       start: ex._start as () => void,
       fuel: ex[this.meta.fuelExport] as WebAssembly.Global,

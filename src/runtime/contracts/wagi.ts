@@ -1,4 +1,4 @@
-import { type FunctionRecord, WasmletError } from "../../core/index.js";
+import { decodePath, type FunctionRecord, WasmletError } from "../../core/index.js";
 import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
 import { envList } from "./env.js";
 
@@ -25,8 +25,8 @@ function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
     `CONTENT_LENGTH=${req.body.byteLength}`,
     `CONTENT_TYPE=${req.headers["content-type"] ?? ""}`,
     "GATEWAY_INTERFACE=CGI/1.1",
-    `PATH_INFO=${safeDecode(route.pathInfo)}`,
-    `PATH_TRANSLATED=${safeDecode(route.pathInfo)}`,
+    `PATH_INFO=${decodePath(route.pathInfo)}`,
+    `PATH_TRANSLATED=${decodePath(route.pathInfo)}`,
     `QUERY_STRING=${req.query}`,
     `REMOTE_ADDR=${req.remoteAddr}`,
     `REMOTE_HOST=${req.remoteAddr}`,
@@ -47,14 +47,6 @@ function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
   for (const [name, value] of Object.entries(route.params))
     env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
   return env;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 const NL = 0x0a;

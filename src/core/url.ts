@@ -1,0 +1,8 @@
+/** Percent-decodes a path or path segment; a malformed escape leaves the text as it was rather than failing the request. */
+export function decodePath(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
