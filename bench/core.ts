@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_LIMITS, type Digest, type FunctionRecord, sha256Digest } from "../src/core/index.js";
 import { HybridExecutor, type InvocationRequest, Runtime } from "../src/runtime/index.js";
+import { FsImage, runFreshInstance, WasiHost } from "../src/runtime/wasi/index.js";
 import { api, median, ROOT, startNode, startWasmlet, uniqueVariant } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 import { hasWrk, wrk } from "./wrk.js";
@@ -13,6 +14,7 @@ const ECHO = readFileSync(join(ROOT, "examples/wagi-echo/echo.wasm"));
 export async function benchCore(opts: { seconds: number }): Promise<void> {
   await deployToFirstResponse();
   await firstInvocation();
+  await instanceReset();
   if (!hasWrk()) {
     console.log("\n(wrk not found: apt-get install wrk to measure throughput)");
     return;
@@ -122,6 +124,61 @@ async function firstInvocation(): Promise<void> {
       "first / warm": fmt(median(rows) / median(warm), 0),
     },
   ]);
+}
+
+/**
+ * In-process, per call: wasmlet's clean instance (reset from the post-instantiation image) against a fresh
+ * instance per call, and against copying the whole memory back (the reset before the image), for a small
+ * module and one linked with a 1 MiB stack as the C builder does.
+ */
+export async function instanceReset(): Promise<void> {
+  const executor = new HybridExecutor();
+  const rows: Row[] = [];
+  const N = 3000;
+  const perCall = (f: () => unknown, n = N) => {
+    for (let i = 0; i < 200; i++) f();
+    const t = performance.now();
+    for (let i = 0; i < n; i++) f();
+    return ((performance.now() - t) * 1000) / n;
+  };
+  try {
+    for (const path of ["examples/hello/hello.wasm", "test/fixtures/big-stack.wasm"]) {
+      const module = readFileSync(join(ROOT, path));
+      const digest = sha256Digest(module);
+      const files = new Map([["/m.wasm", new Uint8Array(module)]]);
+      await executor.prepare({ digest, entry: "/m.wasm", module, files }, DEFAULT_LIMITS);
+      const inputs = { args: ["m.wasm"], env: [], stdin: new Uint8Array(0) };
+      const check = await executor.run(digest, inputs, DEFAULT_LIMITS);
+      if (Buffer.from(check.stdout).toString() !== "hello\n") throw new Error(`${path}: bad output`);
+      let t = performance.now();
+      for (let i = 0; i < 200; i++) await executor.run(digest, inputs, DEFAULT_LIMITS);
+      t = performance.now();
+      for (let i = 0; i < N; i++) await executor.run(digest, inputs, DEFAULT_LIMITS);
+      const x = ((performance.now() - t) * 1000) / N;
+      const compiled = new WebAssembly.Module(module);
+      const host = new WasiHost({ fs: new FsImage(files) });
+      const fresh = perCall(() => runFreshInstance(compiled, host, inputs), 1000);
+      const instance = new WebAssembly.Instance(compiled, {
+        wasi_snapshot_preview1: host.imports as unknown as WebAssembly.ModuleImports,
+      });
+      const mem = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
+      const snapshot = mem.slice();
+      const copy = perCall(() => mem.set(snapshot));
+      rows.push({
+        module: `${path} (${mem.byteLength / 65536} pages)`,
+        "X: wasmlet clean instance (µs/call)": fmt(x),
+        "fresh instance per call (µs)": fmt(fresh),
+        "whole-memory copy alone (µs)": fmt(copy),
+        "X / fresh": fmt(x / fresh),
+      });
+    }
+  } finally {
+    await executor.close();
+  }
+  printTable(
+    `clean instance per call, in process (hello; executor.run vs new Instance + _start; ${N} calls)`,
+    rows,
+  );
 }
 
 async function warmThroughput(seconds: number): Promise<void> {

@@ -4,7 +4,14 @@
 # Needs: clang lld wasi-libc libclang-rt-14-dev-wasm32 (Debian) for C; npm's assemblyscript for AssemblyScript.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cc() { clang --target=wasm32-wasi -O2 -s -o "$2" "$1"; echo "built $2 ($(stat -c %s "$2") bytes)"; }
+# A source's own extra flags, if any, are on a first line "// cflags: ...".
+cc() {
+  local extra
+  extra=$(sed -n '1s|^// cflags: ||p' "$1")
+  # shellcheck disable=SC2086
+  clang --target=wasm32-wasi -O2 -s $extra -o "$2" "$1"
+  echo "built $2 ($(stat -c %s "$2") bytes)"
+}
 cc examples/hello/hello.c examples/hello/hello.wasm
 cc examples/wagi-echo/echo.c examples/wagi-echo/echo.wasm
 npx asc examples/as-hello/hello.ts --config examples/as-hello/asconfig.json -o examples/as-hello/hello.wasm

@@ -4,7 +4,7 @@ import { parseReference, type RegistryClient, type RegistryServer } from "../reg
 import { Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
-import { LogBuffer } from "./log-buffer.js";
+import { LogBuffer, unpackLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
@@ -30,7 +30,7 @@ export function createDataPlane(opts: {
 }): DataPlane {
   const { store, registryServer, registry, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
-  const logs = new LogBuffer(writer?.write ?? ((e) => store.appendLogs(e)), 100, 500, (e) =>
+  const logs = new LogBuffer(writer?.write ?? ((p) => store.appendLogs(unpackLogs(p))), 100, 500, (e) =>
     log(`wasmlet: cannot store logs: ${String(e)}`),
   );
   const executor = new HybridExecutor();

@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import type { NewLogEntry } from "../store/index.js";
+import type { PackedLogs } from "./log-buffer.js";
 
 /**
  * Appends log batches to the SQLite store from a worker thread with its own connection. A batch of 500
@@ -18,6 +18,7 @@ export class LogWriterThread {
       this.waiting.delete(m.id);
       if (m.error) w?.reject(new Error(m.error));
       else w?.resolve();
+      if (this.waiting.size === 0) this.worker.unref();
     });
     this.worker.on("error", (e) => this.failAll(e));
     this.worker.on("exit", () => this.failAll(new Error("the log writer thread exited")));
@@ -25,11 +26,13 @@ export class LogWriterThread {
   }
 
   /** Resolves once the batch is committed. */
-  readonly write = (entries: NewLogEntry[]): Promise<void> =>
+  readonly write = (batch: PackedLogs): Promise<void> =>
     new Promise((resolve, reject) => {
       const id = this.nextId++;
+      // Referenced while a batch is in flight, so that a flush at shutdown completes before the process exits.
+      if (this.waiting.size === 0) this.worker.ref();
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ id, entries });
+      this.worker.postMessage({ id, batch }, [batch.nums.buffer as ArrayBuffer]);
     });
 
   async close(): Promise<void> {

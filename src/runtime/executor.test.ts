@@ -53,6 +53,16 @@ test("a reused instance is reset: memory, globals, files and env as right after 
   }
 });
 
+test("a reset clears a 1 MiB stack, zero-filled and initialised arrays written all over by the last call", async () => {
+  const scribble = image("test/fixtures/scribble.wasm");
+  await executor.prepare(scribble, LIMITS);
+  for (let i = 0; i < 4; i++) {
+    const r = await executor.run(scribble.digest, inputs(), LIMITS);
+    assert.equal(r.error, undefined);
+    assert.equal(text(r.stdout), "stack=0 bss=0 data=ok\n", `call ${i + 1}`);
+  }
+});
+
 test("mutable globals are reset too (AssemblyScript keeps module variables in globals), also after exit()", async () => {
   const state = image("test/fixtures/as-state.wasm");
   await executor.prepare(state, LIMITS);

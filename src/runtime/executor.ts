@@ -117,6 +117,7 @@ export class HybridExecutor implements Executor {
       fuelExport: inst.fuelExport,
       globalExports: inst.globalExports,
       resettable: inst.info.resettable,
+      hasStartSection: inst.info.hasStartSection,
     };
     const files = new Map(image.files);
     const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);

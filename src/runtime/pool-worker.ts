@@ -1,6 +1,6 @@
 // Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
 import { parentPort } from "node:worker_threads";
-import { ModuleRunner } from "./runner.js";
+import { ModuleRunner, type RunnerMeta } from "./runner.js";
 import type { WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
 
@@ -8,7 +8,7 @@ export interface LoadMessage {
   type: "load";
   key: string;
   module: WebAssembly.Module;
-  meta: { fuelExport: string; globalExports: string[]; resettable: boolean };
+  meta: RunnerMeta;
   files: Map<string, Uint8Array>;
   memoryCapBytes: number;
 }

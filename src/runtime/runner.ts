@@ -14,6 +14,16 @@ class DeadlineSignal extends Error {
 /** Thrown from the `memory_grow` import when the guest asks for more than its memory cap. */
 class MemoryCapSignal extends Error {}
 
+/** What a runner needs to know of its (instrumented) module. */
+export interface RunnerMeta {
+  fuelExport: string;
+  globalExports: readonly string[];
+  /** False when restoring memory and globals does not return an instance to its post-instantiation state. */
+  resettable: boolean;
+  /** With a start section, memory after instantiation may differ between instances: each gets its own image. */
+  hasStartSection: boolean;
+}
+
 /** Result of one run on a runner; `overBudget` means it was stopped at the soft budget, not its deadline. */
 export interface RunnerResult extends RunResult {
   overBudget?: boolean;
@@ -25,8 +35,55 @@ interface Slot {
   fuel: WebAssembly.Global;
   /** Mutable globals with their values right after instantiation. */
   globals: { global: WebAssembly.Global; initial: number | bigint }[];
-  /** Linear memory right after instantiation (before `_start`). */
-  snapshot: Uint8Array;
+  /** Linear memory right after instantiation (before `_start`), as the chunks that are not all zero. */
+  snapshot: MemoryImage;
+}
+
+/** Granularity of a MemoryImage: the unit that is either copied back or zero-filled on reset. */
+const IMAGE_CHUNK = 4096;
+
+/**
+ * A memory's content as runs of non-zero chunks; everything else is zero. Right after instantiation a module's
+ * memory is its data segments and zeros (a C or Rust module with a 1 MiB stack: ~17 pages, a few KiB of data),
+ * and zero-filling is about twice as fast as copying (measured: 17 pages, copy 27 µs, fill 12 µs).
+ */
+interface MemoryImage {
+  byteLength: number;
+  /** Non-overlapping, ascending [offset, bytes] runs. */
+  runs: { offset: number; bytes: Uint8Array }[];
+}
+
+function takeImage(mem: Uint8Array): MemoryImage {
+  const runs: MemoryImage["runs"] = [];
+  const words = new Uint32Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 2);
+  const perChunk = IMAGE_CHUNK >>> 2;
+  let runStart = -1;
+  for (let c = 0; c * IMAGE_CHUNK < mem.byteLength; c++) {
+    let zero = true;
+    for (let i = c * perChunk, end = Math.min(words.length, i + perChunk); i < end; i++)
+      if (words[i] !== 0) {
+        zero = false;
+        break;
+      }
+    if (!zero && runStart < 0) runStart = c * IMAGE_CHUNK;
+    if (zero && runStart >= 0) {
+      runs.push({ offset: runStart, bytes: mem.slice(runStart, c * IMAGE_CHUNK) });
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) runs.push({ offset: runStart, bytes: mem.slice(runStart) });
+  return { byteLength: mem.byteLength, runs };
+}
+
+/** Puts `mem` back to `image`: zero between the runs, the runs' bytes copied back. */
+function restoreImage(mem: Uint8Array, image: MemoryImage): void {
+  let pos = 0;
+  for (const run of image.runs) {
+    if (run.offset > pos) mem.fill(0, pos, run.offset);
+    mem.set(run.bytes, run.offset);
+    pos = run.offset + run.bytes.byteLength;
+  }
+  if (pos < image.byteLength) mem.fill(0, pos, image.byteLength);
 }
 
 /**
@@ -40,13 +97,15 @@ export class ModuleRunner {
   private slot: Slot | undefined;
   private readonly host: WasiHost;
   private deadlineAt = 0;
+  /** The post-instantiation memory image, shared by this runner's instances (data segments are the same). */
+  private image: MemoryImage | undefined;
   private budgetAt = 0;
   private current: Slot | undefined;
   private readonly imports: WebAssembly.Imports;
 
   constructor(
     private readonly module: WebAssembly.Module,
-    private readonly meta: { fuelExport: string; globalExports: readonly string[]; resettable: boolean },
+    private readonly meta: RunnerMeta,
     fs: FsImage,
     private readonly memoryCapBytes: number,
   ) {
@@ -124,12 +183,19 @@ export class ModuleRunner {
       start: ex._start as () => void,
       fuel: ex[this.meta.fuelExport] as WebAssembly.Global,
       globals,
-      snapshot: new Uint8Array(memory.buffer).slice(),
+      snapshot: this.imageOf(memory),
     };
   }
 
+  private imageOf(memory: WebAssembly.Memory): MemoryImage {
+    const mem = new Uint8Array(memory.buffer);
+    if (this.meta.hasStartSection) return takeImage(mem);
+    if (this.image?.byteLength !== mem.byteLength) this.image = takeImage(mem);
+    return this.image;
+  }
+
   private reset(slot: Slot): void {
-    new Uint8Array(slot.memory.buffer).set(slot.snapshot);
+    restoreImage(new Uint8Array(slot.memory.buffer), slot.snapshot);
     for (const g of slot.globals) g.global.value = g.initial;
   }
 

@@ -2,7 +2,6 @@ import {
   type Digest,
   type FunctionRecord,
   type LoadedImage,
-  type LogEntry,
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
@@ -10,6 +9,7 @@ import { CONTRACTS } from "./contracts/index.js";
 import type {
   ContractMap,
   Executor,
+  InvocationRecord,
   InvocationRequest,
   InvocationResponse,
   RunLimits,
@@ -24,7 +24,7 @@ export interface RuntimeOptions {
   /** Fetches a function's image by its pinned digest (from the registry). */
   loadImage: (fn: FunctionRecord) => Promise<LoadedImage>;
   /** Receives one record per invocation (the composition root batches them into the store). */
-  onLog?: (entry: Omit<LogEntry, "id">) => void;
+  onLog?: (record: InvocationRecord) => void;
   contracts?: ContractMap;
 }
 
@@ -106,21 +106,22 @@ export class Runtime {
   private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
     const onLog = this.options.onLog;
     if (!onLog) return;
-    const stderr = result?.stderr ?? new Uint8Array(0);
-    const tail =
-      stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr;
-    const entry: Omit<LogEntry, "id"> = {
+    const stderr = result?.stderr ?? NO_BYTES;
+    const record: InvocationRecord = {
       function: fn.name,
-      time: new Date(started).toISOString(),
+      digest: fn.current.digest,
+      startedMs: started,
       status,
       durationMs: result ? Math.round(result.durationMs * 1000) / 1000 : Date.now() - started,
-      digest: fn.current.digest,
-      stderr: Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength).toString("utf8"),
+      stderr:
+        stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr,
     };
-    if (error) entry.error = error;
-    onLog(entry);
+    if (error) record.error = error;
+    onLog(record);
   }
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 export function runLimits(fn: FunctionRecord): RunLimits {
   return { timeoutMs: fn.limits.timeoutMs, memoryMiB: fn.limits.memoryMiB };

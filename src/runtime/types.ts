@@ -80,3 +80,21 @@ export interface Executor {
   /** Stops workers and frees modules. */
   close(): Promise<void>;
 }
+
+/**
+ * One invocation as the runtime reports it (to the log). Cheap to make on the request path: the start time is
+ * a number and stderr stays bytes; the log side turns it into a store entry.
+ */
+export interface InvocationRecord {
+  function: string;
+  digest: Digest;
+  /** Epoch milliseconds when the request reached the runtime. */
+  startedMs: number;
+  status: number;
+  /** Time in the instance (µs precision), or the whole invocation when the instance did not run. */
+  durationMs: number;
+  /** What the instance wrote to stderr (its tail, bounded); empty when nothing. */
+  stderr: Uint8Array;
+  /** Trap message, timeout or exit status; absent on success. */
+  error?: string;
+}
