@@ -7,6 +7,8 @@
  * omission) and from the actual write ("service"). One thread, epoll, non-blocking sockets, TCP_NODELAY;
  * waits use epoll_pwait2 (ns timeout) or, where the kernel lacks it, a timerfd armed with absolute
  * CLOCK_MONOTONIC deadlines, so the generator sleeps instead of spinning on a core it shares with the server.
+ * Cost on this 2-core VM: ~35-45 us of CPU per request (mostly the kernel's sleep/wake-up path, once per send
+ * and once per response); --batch-us 1000 roughly halves it at 10k req/s.
  *
  * Build: cc -O2 -Wall -Wextra -o loadgen loadgen.c -lm
  * Output: one JSON line on stdout; diagnostics on stderr; exit 2 on bad arguments, 1 on setup failure.
@@ -96,7 +98,7 @@ static struct {
   int conns, poisson, force_timerfd;
   const char *expect;
   size_t expect_len;
-  int64_t timeout_ns;
+  int64_t timeout_ns, batch_ns;
 } cfg;
 
 static char req[8192];
@@ -528,7 +530,8 @@ static int wait_until(struct epoll_event *evs, int max, int64_t deadline, int64_
 static void usage(const char *msg) {
   fprintf(stderr,
           "loadgen: %s\nusage: loadgen --url http://127.0.0.1:PORT/path --rate R --connections C --duration S\n"
-          "               [--warmup S] [--arrivals fixed|poisson] [--expect-body STRING] [--timeout-ms N]\n",
+          "               [--warmup S] [--arrivals fixed|poisson] [--expect-body STRING] [--timeout-ms N]\n"
+          "               [--batch-us N (wake up to N us late and send all due requests: less CPU)]\n",
           msg);
   exit(2);
 }
@@ -599,6 +602,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--connections")) cfg.conns = (int)num(a, v, 1, 100000);
     else if (!strcmp(a, "--duration")) cfg.duration = num(a, v, 0.001, 86400);
     else if (!strcmp(a, "--warmup")) cfg.warmup = num(a, v, 0, 86400);
+    else if (!strcmp(a, "--batch-us")) cfg.batch_ns = (int64_t)(num(a, v, 0, 100000) * 1000);
     else if (!strcmp(a, "--timeout-ms")) cfg.timeout_ns = (int64_t)num(a, v, 1, 3600e3) * MS;
     else if (!strcmp(a, "--expect-body") && v) cfg.expect = v, cfg.expect_len = strlen(v);
     else if (!strcmp(a, "--arrivals") && v && (!strcmp(v, "fixed") || !strcmp(v, "poisson")))
@@ -712,7 +716,7 @@ int main(int argc, char **argv) {
       continue;
     }
     int64_t deadline = next_scan < hard_end ? next_scan : hard_end;
-    if (!sched_done && next < deadline) deadline = next;
+    if (!sched_done && next + cfg.batch_ns < deadline) deadline = next + cfg.batch_ns;
     if (sched_done && drain_end < deadline) deadline = drain_end;
     int n = wait_until(evs, nev, deadline, now);
     if (n < 0 && errno != EINTR) {
