@@ -19,14 +19,15 @@ export const WAGI_CONTRACT: Contract = {
 function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
   const { route } = req;
   const host = req.headers.host ?? `${req.serverName}:${req.serverPort}`;
+  const pathInfo = decodePath(route.pathInfo);
   const env = [
     ...envList(fn),
     "AUTH_TYPE=",
     `CONTENT_LENGTH=${req.body.byteLength}`,
     `CONTENT_TYPE=${req.headers["content-type"] ?? ""}`,
     "GATEWAY_INTERFACE=CGI/1.1",
-    `PATH_INFO=${decodePath(route.pathInfo)}`,
-    `PATH_TRANSLATED=${decodePath(route.pathInfo)}`,
+    `PATH_INFO=${pathInfo}`,
+    `PATH_TRANSLATED=${pathInfo}`,
     `QUERY_STRING=${req.query}`,
     `REMOTE_ADDR=${req.remoteAddr}`,
     `REMOTE_HOST=${req.remoteAddr}`,
@@ -41,12 +42,22 @@ function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
     `X_MATCHED_ROUTE=${route.pattern}`,
     `X_RAW_PATH_INFO=${route.pathInfo}`,
   ];
-  for (const [name, value] of Object.entries(req.headers)) {
-    env.push(`HTTP_${name.toUpperCase().replaceAll("-", "_")}=${value}`);
-  }
+  for (const name in req.headers) env.push(`${headerVar(name)}${req.headers[name]}`);
   for (const [name, value] of Object.entries(route.params))
     env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
   return env;
+}
+
+/** `HTTP_<NAME>=` per header name seen: the same few names arrive on every request. Bounded. */
+const headerVars = new Map<string, string>();
+
+function headerVar(name: string): string {
+  let v = headerVars.get(name);
+  if (v === undefined) {
+    v = `HTTP_${name.toUpperCase().replaceAll("-", "_")}=`;
+    if (headerVars.size < 1000) headerVars.set(name, v);
+  }
+  return v;
 }
 
 const NL = 0x0a;
