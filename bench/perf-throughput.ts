@@ -1,6 +1,7 @@
 // Issue 5's side-by-side throughput table: A (Node hello), W (workerd, fresh instance), B (Node, fresh instance),
-// X (wasmlet full path), R (reuse mode), measured interleaved in rounds, plus X's p99 with fewer connections.
+// X (wasmlet full path), R (reuse mode), measured interleaved in rounds; then X and X2 latency at 50 % and 80 % of peak (open loop).
 import { join } from "node:path";
+import { type OpenLoopResult, openLoop } from "./loadgen/loadgen.js";
 import { checkEcho, deployEcho } from "./perf-deploy.js";
 import { type Proc, ROOT, startNode, startWasmlet } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
@@ -17,6 +18,8 @@ interface Target {
   proc?: Proc;
   /** Why the row could not be measured. */
   missing?: string;
+  /** The checked answer (what the open-loop generator compares its samples with). */
+  body?: string;
   runs: LoadResult[];
 }
 
@@ -76,7 +79,7 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
 
     const hello = await fetch(a.url);
     if (hello.status !== 200 || (await hello.text()) !== "hello\n") throw new Error("A: bad hello answer");
-    for (const t of [w, b, x, x2]) if (t.url) await checkEcho(t.url);
+    for (const t of [w, b, x, x2]) if (t.url) t.body = await checkEcho(t.url);
     for (let round = -1; round < opts.rounds; round++)
       for (const t of targets) {
         if (!t.url) continue;
@@ -93,15 +96,13 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
     const low = x.url
       ? await wrk(x.url, { seconds: opts.seconds, connections: opts.lowConnections })
       : undefined;
-    const peak = best(x);
-    const paced =
-      peak && x.url
-        ? [
-            await pacedRun(x.url, peak, opts.seconds, "fixed"),
-            await pacedRun(x.url, peak, opts.seconds, "exp"),
-          ]
-        : [];
-    printThroughput(targets, opts, low, paced);
+    const openLoops: OpenLoopRow[] = [];
+    for (const t of [x, x2]) {
+      const peak = best(t);
+      if (!peak || !t.url || !t.body) continue;
+      for (const share of [0.5, 0.8]) openLoops.push(await openLoopRun(t, peak, share, opts.seconds));
+    }
+    printThroughput(targets, opts, low, openLoops);
     for (const t of targets) if (t.missing) console.log(`\n${t.key}: ${t.missing}`);
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
@@ -113,49 +114,44 @@ function best(t: Target): LoadResult | undefined {
   return t.runs.reduce<LoadResult | undefined>((m, r) => (!m || r.rps > m.rps ? r : m), undefined);
 }
 
-const PACE = join(ROOT, "bench/lua/pace.lua");
-const PACE_DELAY_MS = 10;
+/** Requests per connection of the open-loop generator are few: 64 connections keep its queue empty at 80 %. */
+const OPEN_LOOP_CONNECTIONS = 64;
+/** Load before the measured window, at the same rate: JIT tiers and GC settle for this traffic first. */
+const OPEN_LOOP_WARMUP_S = 4;
 
 /**
- * ~80 % of X's peak: each connection pauses between requests (a fixed PACE_DELAY_MS, or exponential waits of that
- * mean), and the connection count sets the rate. The count is corrected from the rate reached, up to 3 runs,
- * and the run closest to 80 % is reported.
+ * `share` of a row's peak, offered open-loop by bench/loadgen (constant rate, evenly spaced, independent of
+ * responses; latency from each request's scheduled time, so a stall is charged to every request behind it).
  */
-async function pacedRun(
-  url: string,
+async function openLoopRun(
+  t: Target,
   peak: LoadResult,
+  share: number,
   seconds: number,
-  mode: "fixed" | "exp",
-): Promise<Paced> {
-  const target = 0.8 * peak.rps;
-  let connections = Math.max(1, Math.round((target * (PACE_DELAY_MS + peak.p50ms / 4)) / 1000));
-  let bestRun: Paced | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await wrk(url, {
-      seconds,
-      connections,
-      script: PACE,
-      scriptArgs: [String(PACE_DELAY_MS), mode],
-    });
-    const run = { ...r, connections, target, mode };
-    if (!bestRun || Math.abs(run.rps - target) < Math.abs(bestRun.rps - target)) bestRun = run;
-    if (Math.abs(r.rps - target) <= 0.05 * target || r.rps <= 0) break;
-    connections = Math.max(1, Math.round((connections * target) / r.rps));
-  }
-  return bestRun as Paced;
+): Promise<OpenLoopRow> {
+  const rate = Math.round(share * peak.rps);
+  const r = await openLoop(t.url as string, {
+    rate,
+    connections: OPEN_LOOP_CONNECTIONS,
+    seconds,
+    warmupSeconds: OPEN_LOOP_WARMUP_S,
+    expectBody: t.body,
+  });
+  return { key: t.key, share, peak: peak.rps, r };
 }
 
-interface Paced extends LoadResult {
-  connections: number;
-  target: number;
-  mode?: "fixed" | "exp";
+interface OpenLoopRow {
+  key: Target["key"];
+  share: number;
+  peak: number;
+  r: OpenLoopResult;
 }
 
 function printThroughput(
   targets: Target[],
   opts: ThroughputOptions,
   low: LoadResult | undefined,
-  paced: Paced[],
+  openLoops: OpenLoopRow[],
 ): void {
   const byKey = Object.fromEntries(targets.map((t) => [t.key, best(t)]));
   const ratio = (r: LoadResult, base: LoadResult | undefined) => (base ? fmt(r.rps / base.rps) : "n/a");
@@ -197,22 +193,31 @@ function printThroughput(
     `throughput, fresh state per request (wrk -t1 -c32, ${opts.seconds} s per run, ${opts.rounds} interleaved rounds A,W,B,X,X2; best run per row)`,
     rows,
   );
-  const peak = byKey.X;
-  if (low && peak)
-    printTable(
-      `X latency below saturation (${opts.seconds} s each; wrk has no rate limit: "paced" = each connection waits after every response — a fixed ${PACE_DELAY_MS} ms, or exponential waits of that mean (Poisson-like arrivals) — bench/lua/pace.lua, connection count corrected towards 80 % of X's peak)`,
-      [...paced, { ...low, connections: opts.lowConnections, target: Number.NaN }].map((r) => ({
-        method: Number.isNaN(r.target)
-          ? "closed loop"
-          : `paced (${r.mode === "exp" ? "exponential" : "fixed"} waits), aiming at ${fmt(r.target)} req/s`,
-        connections: r.connections,
-        "req/s": fmt(r.rps),
-        "share of X peak": `${fmt((100 * r.rps) / peak.rps, 0)} %`,
-        "p50 ms": fmt(r.p50ms),
-        "p99 ms": fmt(r.p99ms),
-        "max ms": fmt(r.maxMs),
-        errors: r.errors,
-        "target p99 ≤": "5 ms at 80 % of peak",
-      })),
-    );
+  printTable(
+    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; "corrected" = from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak)`,
+    openLoops.map(({ key, share, peak, r }) => ({
+      server: key,
+      "offered (share of peak)": `${fmt(r.rate_target)} (${fmt(share * 100, 0)} % of ${fmt(peak)})`,
+      "achieved req/s": fmt(r.rate_achieved),
+      "p50 ms": fmt(r.corrected.p50_ms),
+      "p99 ms": fmt(r.corrected.p99_ms),
+      "p99.9 ms": fmt(r.corrected.p999_ms),
+      "max ms": fmt(r.corrected.max_ms),
+      "service p99 ms": fmt(r.service.p99_ms),
+      "errors / unfinished": `${r.errors} / ${r.incomplete}`,
+      "generator CPU": `${fmt(r.cpu_pct, 0)} %`,
+    })),
+  );
+  if (low && byKey.X)
+    printTable(`X closed loop below saturation (wrk -t1 -c${opts.lowConnections}, ${opts.seconds} s)`, [
+      {
+        connections: opts.lowConnections,
+        "req/s": fmt(low.rps),
+        "share of X peak": `${fmt((100 * low.rps) / byKey.X.rps, 0)} %`,
+        "p50 ms": fmt(low.p50ms),
+        "p99 ms": fmt(low.p99ms),
+        "max ms": fmt(low.maxMs),
+        errors: low.errors,
+      },
+    ]);
 }

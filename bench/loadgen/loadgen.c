@@ -98,6 +98,7 @@ static struct {
   int conns, poisson, force_timerfd;
   const char *expect;
   size_t expect_len;
+  const char *trace; /* --trace FILE: one line per measured response (diagnostics) */
   int64_t timeout_ns, batch_ns;
 } cfg;
 
@@ -282,6 +283,8 @@ static void start_request(int i, pend_t p, int64_t now) {
   try_write(i, now);
 }
 
+static FILE *trace_f;
+
 static void on_response(int i, int64_t now) {
   conn_t *c = &conns[i];
   if (c->measured) {
@@ -289,6 +292,9 @@ static void on_response(int i, int64_t now) {
     if (c->status < 200 || c->status > 299) st.non2xx++;
     hist_add(&corr, now - c->sched);
     hist_add(&serv, now - c->wrote);
+    if (trace_f)
+      fprintf(trace_f, "%lld %lld %lld %d\n", (long long)((c->sched - t_ws) / 1000),
+              (long long)((c->wrote - c->sched) / 1000), (long long)((now - c->wrote) / 1000), i);
     if (c->capture && (c->body_len != cfg.expect_len || memcmp(c->body, cfg.expect, cfg.expect_len) != 0)) {
       st.mismatch++, st.errors++;
       if (st.mismatch == 1)
@@ -531,7 +537,8 @@ static void usage(const char *msg) {
   fprintf(stderr,
           "loadgen: %s\nusage: loadgen --url http://127.0.0.1:PORT/path --rate R --connections C --duration S\n"
           "               [--warmup S] [--arrivals fixed|poisson] [--expect-body STRING] [--timeout-ms N]\n"
-          "               [--batch-us N (wake up to N us late and send all due requests: less CPU)]\n",
+          "               [--batch-us N (wake up to N us late and send all due requests: less CPU)]\n"
+          "               [--trace FILE (per measured response: scheduled us since start, wait before send us, service us, connection)]\n",
           msg);
   exit(2);
 }
@@ -605,6 +612,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--batch-us")) cfg.batch_ns = (int64_t)(num(a, v, 0, 100000) * 1000);
     else if (!strcmp(a, "--timeout-ms")) cfg.timeout_ns = (int64_t)num(a, v, 1, 3600e3) * MS;
     else if (!strcmp(a, "--expect-body") && v) cfg.expect = v, cfg.expect_len = strlen(v);
+    else if (!strcmp(a, "--trace") && v) cfg.trace = v;
     else if (!strcmp(a, "--arrivals") && v && (!strcmp(v, "fixed") || !strcmp(v, "poisson")))
       cfg.poisson = !strcmp(v, "poisson");
     else {
@@ -637,6 +645,10 @@ static void print_hist(const char *name, const hist_t *h) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  if (cfg.trace && !(trace_f = fopen(cfg.trace, "w"))) {
+    perror(cfg.trace);
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* wake within ~1 us of a deadline, not the default 50 us */
   struct rlimit rl;
@@ -756,5 +768,6 @@ int main(int argc, char **argv) {
          "\"arrivals\":\"%s\",\"timer\":\"%s\"}\n",
          user, sys, wall > 0 ? 100 * (user + sys) / wall : 0, cfg.duration, wall, cfg.poisson ? "poisson" : "fixed",
          use_pwait2 && !cfg.force_timerfd ? "epoll_pwait2" : "timerfd");
+  if (trace_f) fclose(trace_f);
   return 0;
 }

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { isWasmletError } from "../../src/core/index.js";
 import { ensureLoadgen, openLoop } from "./loadgen.js";
@@ -70,6 +73,31 @@ test("charges queued requests the wait behind a slow response (latency from the 
   assert.ok(r.corrected.p99_ms >= 45, `corrected p99 ${r.corrected.p99_ms} ms`);
   assert.ok(r.corrected.p90_ms >= 20, `corrected p90 ${r.corrected.p90_ms} ms`);
   assert.ok(r.backlog_max >= 20, `backlog ${r.backlog_max}`);
+});
+
+test("--trace writes one line per measured response, the slow ones with their service time", {
+  skip: NO_CC,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "loadgen-trace-"));
+  try {
+    const trace = join(dir, "trace.txt");
+    const r = await openLoop(`${base}/sleepy`, { rate: 500, connections: 4, seconds: 1, trace });
+    const lines = readFileSync(trace, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ").map(Number));
+    assert.equal(lines.length, r.completed);
+    for (const l of lines) assert.equal(l.length, 4);
+    const slow = lines.filter(([, , service]) => service >= 50_000);
+    assert.ok(slow.length >= 3, `${slow.length} responses took >= 50 ms`);
+    const scheduled = lines.map(([t]) => t).sort((a, b) => a - b);
+    assert.ok(
+      scheduled[0] >= 0 && scheduled[scheduled.length - 1] < 1_000_000,
+      "scheduled inside the 1 s window",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("Poisson arrivals keep the mean rate", { skip: NO_CC }, async () => {

@@ -86,6 +86,11 @@ export interface OpenLoopOptions {
    * Halves the generator's CPU at ~10k req/s with 1000; the delay is charged to `corrected` latency.
    */
   batchUs?: number;
+  /**
+   * Diagnostics: writes one line per measured response to this file — scheduled time (µs since the window
+   * began), wait before it could be sent (µs), service time (µs), connection index.
+   */
+  trace?: string;
 }
 
 export function isLoopbackUrl(url: string): boolean {
@@ -150,6 +155,7 @@ export async function openLoop(url: string, opts: OpenLoopOptions): Promise<Open
   if (opts.expectBody !== undefined) args.push("--expect-body", opts.expectBody);
   if (opts.timeoutMs !== undefined) args.push("--timeout-ms", String(opts.timeoutMs));
   if (opts.batchUs !== undefined) args.push("--batch-us", String(opts.batchUs));
+  if (opts.trace !== undefined) args.push("--trace", opts.trace);
   const bin = await ensureLoadgen();
   let stdout: string;
   try {

@@ -1,4 +1,5 @@
 export { CONTRACTS, parseCgiOutput } from "./contracts/index.js";
 export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
+export { lowerThreadPriority } from "./thread-priority.js";
 export type * from "./types.js";

@@ -1,8 +1,13 @@
 // Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
 import { parentPort } from "node:worker_threads";
 import { ModuleRunner, type RunnerMeta } from "./runner.js";
+import { lowerThreadPriority } from "./thread-priority.js";
 import type { WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
+
+// Demoted runs are slow or runaway by definition: a little below the router thread, so that on a busy machine
+// they do not take its core (they still get a fair share, and all of an idle core).
+lowerThreadPriority(5);
 
 export interface LoadMessage {
   type: "load";
