@@ -167,19 +167,7 @@ export class Router {
       tooLarge(req, res, limit);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        if (!res.headersSent) tooLarge(req, res, limit);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (size > limit) return;
-      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const dispatch = (body: Uint8Array): void => {
       const ireq: InvocationRequest = {
         method,
         url,
@@ -203,6 +191,27 @@ export class Router {
         (r) => send(res, r),
         (e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`),
       );
+    };
+    // No Content-Length (or 0) and no Transfer-Encoding: HTTP/1.1 says there is no body (RFC 9112 §6.3), so
+    // run now instead of waiting for the stream's 'end' a tick later; node drains the empty stream itself
+    // when the response finishes.
+    if (req.headers["transfer-encoding"] === undefined && declared === 0) {
+      dispatch(NO_BODY);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        if (!res.headersSent) tooLarge(req, res, limit);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (size > limit) return;
+      dispatch(chunks.length === 0 ? NO_BODY : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     });
   };
 }
@@ -236,6 +245,7 @@ function send(res: ServerResponse, r: InvocationResponse): void {
 }
 
 const SMALL_BODY = 16 * 1024;
+const NO_BODY = new Uint8Array(0);
 
 function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, {

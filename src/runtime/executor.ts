@@ -32,6 +32,8 @@ interface Entry {
   load: Omit<LoadMessage, "type">;
   /** performance.now() until which runs go to workers. */
   demotedUntil: number;
+  /** performance.now() of the last run: the least recently used entry is evicted first. */
+  lastUsed: number;
 }
 
 /**
@@ -83,10 +85,10 @@ export class HybridExecutor implements Executor {
     const key = cacheKey(digest, limits);
     const entry = this.entries.get(key);
     if (!entry) throw new WasmletError("INTERNAL", `module ${digest} is not prepared`);
-    // LRU: move to the back.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
     const start = performance.now();
+    // LRU by timestamp: moving the entry to the back of the Map (delete + set) on every run rehashed the Map's
+    // table now and then, garbage that outlived the young generation (the Map is old) and fed major GCs.
+    entry.lastUsed = start;
     if (entry.demotedUntil <= start) {
       const result = entry.runner.run(inputs, start + limits.timeoutMs, start + this.mainBudgetMs);
       if (!result.overBudget) return result;
@@ -122,15 +124,19 @@ export class HybridExecutor implements Executor {
     const files = new Map(image.files);
     const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);
     runner.warm();
-    return { key, runner, load: { key, module, meta, files, memoryCapBytes }, demotedUntil: 0 };
+    return { key, runner, load: { key, module, meta, files, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
   }
 
   private insert(entry: Entry): void {
+    entry.lastUsed = performance.now();
     this.entries.set(entry.key, entry);
+    // Evictions happen on prepare only (rare next to runs): a scan for the least recently used is fine.
     while (this.entries.size > this.maxPrepared) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-      this.pool.unload(oldest);
+      let oldest: Entry | undefined;
+      for (const e of this.entries.values()) if (!oldest || e.lastUsed < oldest.lastUsed) oldest = e;
+      if (!oldest) break;
+      this.entries.delete(oldest.key);
+      this.pool.unload(oldest.key);
     }
   }
 }

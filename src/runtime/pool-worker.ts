@@ -61,6 +61,8 @@ port.on("message", (msg: ToWorker) => {
         break;
       }
       const result = runner.run(msg.inputs, performance.now() + msg.timeoutMs);
+      result.stdout = owned(result.stdout);
+      result.stderr = owned(result.stderr);
       port.postMessage(
         { id: msg.id, result },
         [result.stdout.buffer, result.stderr.buffer].filter(transferable),
@@ -69,6 +71,16 @@ port.on("message", (msg: ToWorker) => {
     }
   }
 });
+
+/**
+ * `bytes` in an ArrayBuffer of its own, so that transferring it moves nothing else: small outputs are slices of
+ * node's shared Buffer pool, whose transfer would detach the pool for every later Buffer of this thread.
+ */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
+}
 
 function transferable(b: ArrayBufferLike): b is ArrayBuffer {
   return b instanceof ArrayBuffer && b.byteLength > 0;

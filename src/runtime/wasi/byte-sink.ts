@@ -43,7 +43,10 @@ export class ByteSink {
   take(): Uint8Array {
     if (this.len === 0) return EMPTY;
     if (this.len <= COPY_OUT_MAX) {
-      const copy = this.buf.slice(0, this.len);
+      // From node's Buffer pool below 4 KiB (a slice of a shared slab): slice() gave every response its own
+      // ArrayBuffer, an off-heap allocation V8 tracks and sweeps one by one.
+      const copy = Buffer.allocUnsafe(this.len);
+      copy.set(this.buf.subarray(0, this.len));
       this.len = 0;
       return copy;
     }
