@@ -1,11 +1,23 @@
 import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
 
+/**
+ * Strings already in the form args_get/environ_get copy into the guest: NUL-terminated byte strings back to
+ * back, and where each starts. A contract that builds the environment per request writes it straight into
+ * this form (no intermediate strings); the bytes are the guest's from then on.
+ */
+export interface EncodedStrings {
+  /** What environ_get copies; its length is what environ_sizes_get reports. Every string ends with a NUL. */
+  bytes: Uint8Array;
+  /** Start of each string in `bytes`. */
+  offsets: readonly number[];
+}
+
 /** What one WASI command invocation is given. */
 export interface WasiInputs {
   /** argv, argv[0] included. */
   args: string[];
-  /** Environment as `KEY=VALUE` strings. */
-  env: string[];
+  /** Environment as `KEY=VALUE` strings (encoded as UTF-8), or already encoded. */
+  env: string[] | EncodedStrings;
   stdin: Uint8Array;
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../../core/index.js";
 import type { InvocationRequest } from "../types.js";
+import { decodeEnv } from "./env-writer.js";
 import { parseCgiOutput, WAGI_CONTRACT } from "./wagi.js";
 
 const out = (s: string) => ({ exitCode: 0, stdout: Buffer.from(s), stderr: new Uint8Array(0) });
@@ -115,7 +116,9 @@ test("WAGI variables describe the request", () => {
     route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/a%20b", params: {} },
   };
   const inputs = WAGI_CONTRACT.prepare(req, fn, "/echo.wasm");
-  const env = new Map(inputs.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  const env = new Map(
+    decodeEnv(inputs.env).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
   const expected: Record<string, string> = {
     GREETING: "hi",
     REQUEST_METHOD: "POST",
@@ -137,4 +140,47 @@ test("WAGI variables describe the request", () => {
   for (const [k, v] of Object.entries(expected)) assert.equal(env.get(k), v, k);
   assert.deepEqual(inputs.args, ["/echo/a%20b", "y=1", "z=2"]);
   assert.equal(Buffer.from(inputs.stdin).toString(), "abc");
+});
+
+test("WAGI variables carry the bytes the client sent: raw header bytes, UTF-8 for a decoded path", () => {
+  const fn: FunctionRecord = {
+    name: "echo",
+    contract: "wagi",
+    args: [],
+    env: { GREETING: "grüß" },
+    limits: { ...DEFAULT_LIMITS },
+    current: { version: 1, image: "r/x:v1", digest: `sha256:${"0".repeat(64)}`, createdAt: "" },
+    versions: [],
+    createdAt: "",
+    updatedAt: "",
+  };
+  // node hands header values over as latin1: "Ã¼" is what it makes of the UTF-8 bytes of "ü".
+  const req: InvocationRequest = {
+    method: "GET",
+    url: "/echo/%C3%BC",
+    path: "/echo/%C3%BC",
+    query: "",
+    headers: { host: "h", "x-name": Buffer.from("ü").toString("latin1") },
+    body: new Uint8Array(0),
+    remoteAddr: "127.0.0.1",
+    remotePort: 1,
+    serverName: "127.0.0.1",
+    serverPort: 80,
+    protocol: "HTTP/1.1",
+    route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/%C3%BC", params: { id: "ü" } },
+  };
+  const env = decodeEnv(WAGI_CONTRACT.prepare(req, fn, "/echo.wasm").env);
+  for (const want of [
+    "GREETING=grüß",
+    "HTTP_X_NAME=ü",
+    "PATH_INFO=/ü",
+    "X_RAW_PATH_INFO=/%C3%BC",
+    "X_PARAM_ID=ü",
+  ])
+    assert.ok(env.includes(want), `${want} in ${JSON.stringify(env)}`);
+  // A decoded %00 cannot reach a C string: the request is refused with a message naming the variable.
+  assert.throws(
+    () => WAGI_CONTRACT.prepare({ ...req, route: { ...req.route, pathInfo: "/a%00b" } }, fn, "/echo.wasm"),
+    (e) => isWasmletError(e, "INVALID_ARGUMENT") && /PATH_INFO would contain a NUL/.test(e.message),
+  );
 });

@@ -1,6 +1,14 @@
 import { decodePath, type FunctionRecord, WasmletError } from "../../core/index.js";
-import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
+import type {
+  Contract,
+  EncodedStrings,
+  InvocationRequest,
+  InvocationResponse,
+  WasiInputs,
+  WasiOutputs,
+} from "../types.js";
 import { envList } from "./env.js";
+import { EnvWriter, type FixedEnv, fixedEnv } from "./env-writer.js";
 
 /**
  * `wagi`: the WebAssembly Gateway Interface (CGI/1.1 for wasm) as deislabs/wagi and Spin define it.
@@ -16,36 +24,39 @@ export const WAGI_CONTRACT: Contract = {
   respond: parseCgiOutput,
 };
 
-function cgiEnv(req: InvocationRequest, fn: FunctionRecord): string[] {
-  const { route } = req;
-  const host = req.headers.host ?? `${req.serverName}:${req.serverPort}`;
+/** Variables whose value never changes: encoded once per function, with the function's own env before them. */
+const CONSTANT_VARS = ["AUTH_TYPE=", "GATEWAY_INTERFACE=CGI/1.1", "REMOTE_USER=", "SERVER_SOFTWARE=WAGI/1"];
+const fixedEnvs = new WeakMap<Record<string, string>, FixedEnv>();
+
+function cgiEnv(req: InvocationRequest, fn: FunctionRecord): EncodedStrings {
+  let fixed = fixedEnvs.get(fn.env);
+  if (!fixed) {
+    fixed = fixedEnv([...envList(fn), ...CONSTANT_VARS]);
+    fixedEnvs.set(fn.env, fixed);
+  }
+  const { route, headers } = req;
   const pathInfo = decodePath(route.pathInfo);
-  const env = [
-    ...envList(fn),
-    "AUTH_TYPE=",
-    `CONTENT_LENGTH=${req.body.byteLength}`,
-    `CONTENT_TYPE=${req.headers["content-type"] ?? ""}`,
-    "GATEWAY_INTERFACE=CGI/1.1",
-    `PATH_INFO=${pathInfo}`,
-    `PATH_TRANSLATED=${pathInfo}`,
-    `QUERY_STRING=${req.query}`,
-    `REMOTE_ADDR=${req.remoteAddr}`,
-    `REMOTE_HOST=${req.remoteAddr}`,
-    "REMOTE_USER=",
-    `REQUEST_METHOD=${req.method}`,
-    `SCRIPT_NAME=${route.scriptName}`,
-    `SERVER_NAME=${req.serverName}`,
-    `SERVER_PORT=${req.serverPort}`,
-    `SERVER_PROTOCOL=${req.protocol}`,
-    "SERVER_SOFTWARE=WAGI/1",
-    `X_FULL_URL=http://${host}${req.url}`,
-    `X_MATCHED_ROUTE=${route.pattern}`,
-    `X_RAW_PATH_INFO=${route.pathInfo}`,
-  ];
-  for (const name in req.headers) env.push(`${headerVar(name)}${req.headers[name]}`);
-  for (const [name, value] of Object.entries(route.params))
-    env.push(`X_PARAM_${name.toUpperCase()}=${value}`);
-  return env;
+  const w = new EnvWriter(fixed);
+  // Raw request text (URL, headers) is what node decoded as latin1: written back as latin1, it is the bytes
+  // the client sent. Decoded paths and configured names are JS text: UTF-8.
+  w.add("CONTENT_LENGTH=", String(req.body.byteLength), "latin1");
+  w.add("CONTENT_TYPE=", headers["content-type"] ?? "", "latin1");
+  w.add("PATH_INFO=", pathInfo, "utf8");
+  w.add("PATH_TRANSLATED=", pathInfo, "utf8");
+  w.add("QUERY_STRING=", req.query, "latin1");
+  w.add("REMOTE_ADDR=", req.remoteAddr, "latin1");
+  w.add("REMOTE_HOST=", req.remoteAddr, "latin1");
+  w.add("REQUEST_METHOD=", req.method, "latin1");
+  w.add("SCRIPT_NAME=", route.scriptName, "latin1");
+  w.add("SERVER_NAME=", req.serverName, "latin1");
+  w.add("SERVER_PORT=", String(req.serverPort), "latin1");
+  w.add("SERVER_PROTOCOL=", req.protocol, "latin1");
+  w.add("X_FULL_URL=", `http://${headers.host ?? `${req.serverName}:${req.serverPort}`}${req.url}`, "latin1");
+  w.add("X_MATCHED_ROUTE=", route.pattern, "utf8");
+  w.add("X_RAW_PATH_INFO=", route.pathInfo, "latin1");
+  for (const name in headers) w.add(headerVar(name), headers[name], "latin1");
+  for (const name in route.params) w.add(`X_PARAM_${name.toUpperCase()}=`, route.params[name], "utf8");
+  return w.finish();
 }
 
 /** `HTTP_<NAME>=` per header name seen: the same few names arrive on every request. Bounded. */

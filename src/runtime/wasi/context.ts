@@ -1,5 +1,5 @@
 import { WasmletError } from "../../core/index.js";
-import type { WasiInputs, WasiOutputs } from "../types.js";
+import type { EncodedStrings as Encoded, WasiInputs, WasiOutputs } from "../types.js";
 import { ByteSink } from "./byte-sink.js";
 import { FdTable } from "./fd-table.js";
 import { FsImage } from "./fs-image.js";
@@ -10,9 +10,9 @@ const EMPTY = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
 /** argv or environ, encoded once: NUL-terminated UTF-8 strings back to back, and where each starts. */
-export interface EncodedStrings {
-  /** The array this was encoded from; begin() skips re-encoding when handed the same object again. */
-  readonly source: readonly string[];
+export interface EncodedStrings extends Encoded {
+  /** The array this was encoded from (none when handed encoded); begin() skips re-encoding the same array. */
+  readonly source: readonly string[] | null;
   /** What args_get/environ_get copy into the guest; its length is what *_sizes_get reports. */
   readonly bytes: Uint8Array;
   /** Start of each string in `bytes` (a plain array: small typed arrays are off-heap allocations). */
@@ -84,7 +84,9 @@ export class WasiContext {
 
   begin(inputs: WasiInputs): void {
     if (inputs.args !== this.args.source) this.args = encodeStrings(inputs.args, "args");
-    if (inputs.env !== this.env.source) this.env = encodeStrings(inputs.env, "env");
+    const env = inputs.env;
+    if (!Array.isArray(env)) this.env = { source: null, bytes: env.bytes, offsets: env.offsets };
+    else if (env !== this.env.source) this.env = encodeStrings(env, "env");
     this.stdin = inputs.stdin;
     this.fds.reset();
     this.fs.reset();
