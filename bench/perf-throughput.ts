@@ -12,7 +12,7 @@ const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
 const ECHO_URL_PATH = "/echo/x?y=1";
 
 interface Target {
-  key: "A" | "W" | "B" | "X" | "X2";
+  key: "A" | "W" | "B" | "X" | "X2" | "C";
   label: string;
   url?: string;
   proc?: Proc;
@@ -102,6 +102,12 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
       if (!peak || !t.url || !t.body) continue;
       for (const share of [0.5, 0.8]) openLoops.push(await openLoopRun(t, peak, share, opts.seconds));
     }
+    const xPeak = best(x);
+    const aPeak = best(a);
+    if (xPeak && aPeak && x.body) {
+      const control = await startControl(xPeak.rps, aPeak.rps, x.body, procs);
+      if (control) openLoops.push(await openLoopRun(control.target, control.peak, 0.8, opts.seconds));
+    }
     printThroughput(targets, opts, low, openLoops);
     for (const t of targets) if (t.missing) console.log(`\n${t.key}: ${t.missing}`);
   } finally {
@@ -112,6 +118,47 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
 /** The run with the most req/s of a row (with its own p50/p99). */
 function best(t: Target): LoadResult | undefined {
   return t.runs.reduce<LoadResult | undefined>((m, r) => (!m || r.rps > m.rps ? r : m), undefined);
+}
+
+/**
+ * Starts the control server (bench/servers/node-busy) with a busy wait per request chosen so that its wrk peak
+ * is within 10 % of X's (two corrections at most), and returns it with its measured peak.
+ */
+async function startControl(
+  xRps: number,
+  aRps: number,
+  body: string,
+  procs: Proc[],
+): Promise<{ target: Target; peak: LoadResult } | undefined> {
+  let busyUs = Math.max(0, 1e6 / xRps - 1e6 / aRps);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const p = await startNode(
+      [
+        join(ROOT, "dist/bench/servers/node-busy.js"),
+        busyUs.toFixed(1),
+        Buffer.from(body).toString("base64"),
+      ],
+      /listening (http:\/\/\S+)/,
+    );
+    const url = `${p.match[1]}${ECHO_URL_PATH}`;
+    await wrk(url, { seconds: 1 });
+    const peak = await wrk(url, { seconds: 3 });
+    if (Math.abs(peak.rps - xRps) <= 0.1 * xRps || attempt === 2) {
+      procs.push(p);
+      const target: Target = {
+        key: "C",
+        label: `C: node http + ${busyUs.toFixed(0)} µs busy wait`,
+        url,
+        body,
+        runs: [peak],
+      };
+      return { target, peak };
+    }
+    await p.stop();
+    // Per-request time of this server = busy + overhead: move busy by the gap between the two per-request times.
+    busyUs = Math.max(0, busyUs + 1e6 / xRps - 1e6 / peak.rps);
+  }
+  return undefined;
 }
 
 /** Requests per connection of the open-loop generator are few: 64 connections keep its queue empty at 80 %. */
@@ -194,7 +241,7 @@ function printThroughput(
     rows,
   );
   printTable(
-    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; "corrected" = from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak)`,
+    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; latency from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak. C = control: plain node http with a busy wait tuned to X's peak, same body — what this machine gives any node server of X's throughput)`,
     openLoops.map(({ key, share, peak, r }) => ({
       server: key,
       "offered (share of peak)": `${fmt(r.rate_target)} (${fmt(share * 100, 0)} % of ${fmt(peak)})`,
@@ -208,6 +255,13 @@ function printThroughput(
       "generator CPU": `${fmt(r.cpu_pct, 0)} %`,
     })),
   );
+  const at80 = (k: string) => openLoops.find((o) => o.key === k && o.share === 0.8)?.r.corrected.p99_ms;
+  const xp = at80("X");
+  const cp = at80("C");
+  if (xp !== undefined && cp !== undefined)
+    console.log(
+      `\nX p99 at 80 % of peak: ${fmt(xp)} ms; control C at 80 % of its peak: ${fmt(cp)} ms; X / C = ${fmt(xp / cp)}`,
+    );
   if (low && byKey.X)
     printTable(`X closed loop below saturation (wrk -t1 -c${opts.lowConnections}, ${opts.seconds} s)`, [
       {
