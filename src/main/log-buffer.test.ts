@@ -99,6 +99,38 @@ test("a full batch is written at once, before the interval; later records start 
   );
 });
 
+test("a writer that falls behind costs dropped records (counted and reported), not unbounded memory", async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let written = 0;
+  const errors: string[] = [];
+  const buf = new LogBuffer(
+    async (p) => {
+      await gate;
+      written += p.nums.length / 5;
+    },
+    60_000,
+    2,
+    (e) => errors.push(String(e)),
+  );
+  for (let i = 0; i < 50; i++)
+    buf.add({
+      function: "f",
+      digest: DIGEST_A,
+      startedMs: T0 + i,
+      status: 200,
+      durationMs: 1,
+      stderr: new Uint8Array(),
+    });
+  release();
+  await buf.flush();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(written, 40);
+  assert.deepEqual(errors, ["Error: the log writer is behind: 10 invocation records were dropped"]);
+});
+
 test("the writer thread stores packed batches in SQLite, readable from another connection", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-logs-"));
   const reader = new SqliteStore(dir);

@@ -1,6 +1,9 @@
 import type { InvocationRecord } from "../runtime/index.js";
 import type { NewLogEntry } from "../store/index.js";
 
+/** Batches waiting for the writer before new ones are dropped (at 500 records each: 10,000 records). */
+const MAX_PENDING_BATCHES = 20;
+
 /** Numbers per record in PackedLogs.nums: function index, digest index, start time, status, duration. */
 const STRIDE = 5;
 
@@ -53,6 +56,10 @@ export class LogBuffer {
   private extras: PackedLogs["extras"] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Batches handed to `write` and not stored yet. */
+  private inFlight = 0;
+  /** Records dropped since the last report, because the writer was MAX_PENDING_BATCHES behind. */
+  private dropped = 0;
   private readonly decoder = new TextDecoder();
 
   constructor(
@@ -92,11 +99,33 @@ export class LogBuffer {
       nums: this.nums.slice(0, this.count * STRIDE),
       extras: this.extras,
     };
+    const records = this.count;
     this.strings = [];
     this.index = new Map();
     this.extras = [];
     this.count = 0;
-    this.flushing = this.flushing.then(() => this.write(batch)).catch(this.onError);
+    // A writer that cannot keep up (a disk that stalls, a machine saturated by requests) must not make the
+    // request path buffer records without end: past the limit, new batches are dropped and counted.
+    if (this.inFlight >= MAX_PENDING_BATCHES) {
+      if (this.dropped === 0) {
+        const report = () => {
+          this.onError(
+            new Error(`the log writer is behind: ${this.dropped} invocation records were dropped`),
+          );
+          this.dropped = 0;
+        };
+        this.flushing.then(report, report);
+      }
+      this.dropped += records;
+      return this.flushing;
+    }
+    this.inFlight++;
+    this.flushing = this.flushing
+      .then(() => this.write(batch))
+      .catch(this.onError)
+      .finally(() => {
+        this.inFlight--;
+      });
     return this.flushing;
   }
 

@@ -6,8 +6,9 @@ import { type PackedLogs, unpackLogs } from "./log-buffer.js";
 
 const port = parentPort;
 if (!port) throw new Error("log-writer-worker must run in a worker thread");
-// Logging is background work: it runs on whatever CPU the request path leaves (batches wait in the meantime).
-lowerThreadPriority(19);
+// Logging is background work: below the request thread (nice 10: about a tenth of a core it shares with it,
+// so a busy router cannot starve it; all of an idle core).
+lowerThreadPriority(10);
 const store = new SqliteStore((workerData as { dataDir: string }).dataDir);
 port.on("message", (msg: { id: number; batch: PackedLogs }) => {
   store.appendLogs(unpackLogs(msg.batch)).then(
