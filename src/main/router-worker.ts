@@ -28,7 +28,8 @@ export type PrimaryMessage = { type: "changed" };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
-  const store = new SqliteStore(config.dataDir);
+  // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
+  const store = new SqliteStore(config.dataDir, { pollMs: 250 });
   process.on("message", (m: PrimaryMessage) => {
     if (m.type === "changed") store.pollNow();
   });

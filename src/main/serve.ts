@@ -52,6 +52,8 @@ export interface Serving {
   close(): Promise<void>;
 }
 
+const SERVE_POLL_MS = 1000;
+
 /** The composition root of `wasmlet serve`: opens the store, wires registry, runtime, router and API, listens. */
 export async function serve(config: ServeConfig): Promise<Serving> {
   const log = config.log ?? ((line: string) => console.error(line));
@@ -62,7 +64,10 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     );
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const store = await openStore({ kind: "sqlite", dataDir });
+  // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
+  // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
+  // request thread.
+  const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
   const registryServer = new RegistryServer({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";

@@ -112,3 +112,24 @@ test("sqlite: a watcher sees writes made by another process, in order", async ()
   stop();
   await s.close();
 });
+
+test("sqlite: with a long poll interval, another process's write waits for the poll or for pollNow()", async () => {
+  const dir = tempDir();
+  const s = new SqliteStore(dir, { pollMs: 60_000 });
+  const seen: Change[] = [];
+  const stop = s.watch((c) => seen.push(c));
+  const p = child(dir, `await store.create("function", "theirs", fnRecord("theirs"));`);
+  await waitReady(p);
+  await once(p, "exit");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(seen.length, 0, "not polled yet");
+  s.pollNow();
+  assert.deepEqual(
+    seen.map((c) => [c.name, c.op]),
+    [["theirs", "create"]],
+  );
+  await s.create("function", "mine", fnRecord("mine"));
+  assert.equal(seen.at(-1)?.name, "mine", "local writes reach watchers at once");
+  stop();
+  await s.close();
+});

@@ -14,8 +14,17 @@ import {
   type Store,
 } from "./types.js";
 
-/** How often the change feed is polled for writes made by other processes, while anyone watches. */
+/** How often the change feed is polled, by default, for writes made by other processes while anyone watches. */
 export const WATCH_POLL_MS = 50;
+
+export interface SqliteStoreOptions {
+  /**
+   * Poll interval of the change feed (ms) for writes made by other processes. Writes through this object reach
+   * its watchers at once whatever the interval; a process told about changes (`pollNow`) needs polling only as
+   * a fallback. Each poll is a read on the caller's thread (the request thread, in a router). Default 50.
+   */
+  pollMs?: number;
+}
 const BUSY_TIMEOUT_MS = 5000;
 
 const SCHEMA = `
@@ -42,9 +51,11 @@ export class SqliteStore extends FeedStore implements Store {
   /** Log entries inserted per function since this process last trimmed it. */
   readonly #untrimmed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
+  readonly #pollMs: number;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     super();
+    this.#pollMs = options.pollMs ?? WATCH_POLL_MS;
     mkdirSync(dataDir, { recursive: true });
     this.#db = new Database(join(dataDir, "state.db"));
     this.#db.pragma("journal_mode = WAL");
@@ -190,7 +201,7 @@ export class SqliteStore extends FeedStore implements Store {
 
   #setPolling(on: boolean): void {
     if (on && !this.#timer && !this.isClosed) {
-      this.#timer = setInterval(() => this.watchers.drain(), WATCH_POLL_MS);
+      this.#timer = setInterval(() => this.watchers.drain(), this.#pollMs);
       this.#timer.unref();
     } else if (!on && this.#timer) {
       clearInterval(this.#timer);
