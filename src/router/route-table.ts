@@ -45,7 +45,17 @@ export class RouteTable {
   lookup(method: string, path: string): Lookup {
     const found = this.index.lookup(method, path);
     if ("status" in found) return found;
-    return { match: { ...found.hit, fn: this.functions.get(found.hit.trigger.function) } };
+    const h = found.hit;
+    return {
+      match: {
+        trigger: h.trigger,
+        fn: this.functions.get(h.trigger.function),
+        pattern: h.pattern,
+        scriptName: h.scriptName,
+        pathInfo: h.pathInfo,
+        params: h.params,
+      },
+    };
   }
 }
 
