@@ -89,32 +89,45 @@ test("malformed CGI output is a 502 that says why", async (t) => {
   }
 });
 
-test("WAGI variables describe the request", () => {
-  const fn: FunctionRecord = {
+function echoFn(env: Record<string, string>): FunctionRecord {
+  return {
     name: "echo",
     contract: "wagi",
     args: [],
-    env: { GREETING: "hi" },
+    env,
     limits: { ...DEFAULT_LIMITS },
     current: { version: 1, image: "r/x:v1", digest: `sha256:${"0".repeat(64)}`, createdAt: "" },
     versions: [],
     createdAt: "",
     updatedAt: "",
   };
-  const req: InvocationRequest = {
-    method: "POST",
-    url: "/echo/a%20b?y=1&z=2",
-    path: "/echo/a%20b",
-    query: "y=1&z=2",
-    headers: { host: "example.test:8080", "content-type": "text/plain", "x-trace-id": "42" },
-    body: Buffer.from("abc"),
+}
+
+function request(
+  r: Pick<InvocationRequest, "method" | "url" | "query" | "headers" | "body" | "route">,
+): InvocationRequest {
+  const q = r.url.indexOf("?");
+  return {
+    ...r,
+    path: q < 0 ? r.url : r.url.slice(0, q),
     remoteAddr: "127.0.0.1",
     remotePort: 5555,
     serverName: "127.0.0.1",
     serverPort: 8080,
     protocol: "HTTP/1.1",
-    route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/a%20b", params: {} },
   };
+}
+
+test("WAGI variables describe the request", () => {
+  const fn = echoFn({ GREETING: "hi" });
+  const req = request({
+    method: "POST",
+    url: "/echo/a%20b?y=1&z=2",
+    query: "y=1&z=2",
+    headers: { host: "example.test:8080", "content-type": "text/plain", "x-trace-id": "42" },
+    body: Buffer.from("abc"),
+    route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/a%20b", params: {} },
+  });
   const inputs = WAGI_CONTRACT.prepare(req, fn, "/echo.wasm");
   const env = new Map(
     decodeEnv(inputs.env).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
@@ -143,32 +156,16 @@ test("WAGI variables describe the request", () => {
 });
 
 test("WAGI variables carry the bytes the client sent: raw header bytes, UTF-8 for a decoded path", () => {
-  const fn: FunctionRecord = {
-    name: "echo",
-    contract: "wagi",
-    args: [],
-    env: { GREETING: "grüß" },
-    limits: { ...DEFAULT_LIMITS },
-    current: { version: 1, image: "r/x:v1", digest: `sha256:${"0".repeat(64)}`, createdAt: "" },
-    versions: [],
-    createdAt: "",
-    updatedAt: "",
-  };
+  const fn = echoFn({ GREETING: "grüß" });
   // node hands header values over as latin1: "Ã¼" is what it makes of the UTF-8 bytes of "ü".
-  const req: InvocationRequest = {
+  const req = request({
     method: "GET",
     url: "/echo/%C3%BC",
-    path: "/echo/%C3%BC",
     query: "",
     headers: { host: "h", "x-name": Buffer.from("ü").toString("latin1") },
     body: new Uint8Array(0),
-    remoteAddr: "127.0.0.1",
-    remotePort: 1,
-    serverName: "127.0.0.1",
-    serverPort: 80,
-    protocol: "HTTP/1.1",
     route: { pattern: "/echo/...", scriptName: "/echo", pathInfo: "/%C3%BC", params: { id: "ü" } },
-  };
+  });
   const env = decodeEnv(WAGI_CONTRACT.prepare(req, fn, "/echo.wasm").env);
   for (const want of [
     "GREETING=grüß",
