@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Digest } from "../core/index.js";
+import type { InvocationRecord } from "../runtime/index.js";
 import { MemoryStore, SqliteStore } from "../store/index.js";
 import { LogBuffer, unpackLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
@@ -12,34 +13,34 @@ const DIGEST_A: Digest = `sha256:${"a".repeat(64)}`;
 const DIGEST_B: Digest = `sha256:${"b".repeat(64)}`;
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0, 123);
 
-test("records come back from the store as entries: time, status, duration, digest, stderr and error", async () => {
-  const store = new MemoryStore();
-  const buf = new LogBuffer((p) => store.appendLogs(unpackLogs(p)), 60_000);
-  buf.add({
-    function: "f",
+/** A successful invocation of `fn` without stderr, with the fields given in `more` changed. */
+function record(fn: string, more: Partial<InvocationRecord> = {}): InvocationRecord {
+  return {
+    function: fn,
     digest: DIGEST_A,
     startedMs: T0,
     status: 200,
-    durationMs: 0.125,
-    stderr: new Uint8Array(),
-  });
-  buf.add({
-    function: "g",
-    digest: DIGEST_B,
-    startedMs: T0 + 1,
-    status: 500,
-    durationMs: 3,
-    stderr: Buffer.from("boom ü\n"),
-    error: "function g failed: trap: unreachable",
-  });
-  buf.add({
-    function: "f",
-    digest: DIGEST_B,
-    startedMs: T0 + 2,
-    status: 404,
     durationMs: 1,
     stderr: new Uint8Array(),
-  });
+    ...more,
+  };
+}
+
+test("records come back from the store as entries: time, status, duration, digest, stderr and error", async () => {
+  const store = new MemoryStore();
+  const buf = new LogBuffer((p) => store.appendLogs(unpackLogs(p)), 60_000);
+  buf.add(record("f", { durationMs: 0.125 }));
+  buf.add(
+    record("g", {
+      digest: DIGEST_B,
+      startedMs: T0 + 1,
+      status: 500,
+      durationMs: 3,
+      stderr: Buffer.from("boom ü\n"),
+      error: "function g failed: trap: unreachable",
+    }),
+  );
+  buf.add(record("f", { digest: DIGEST_B, startedMs: T0 + 2, status: 404 }));
   await buf.flush();
   const f = await store.readLogs("f");
   assert.deepEqual(
@@ -80,15 +81,7 @@ test("a full batch is written at once, before the interval; later records start 
     60_000,
     4,
   );
-  for (let i = 0; i < 6; i++)
-    buf.add({
-      function: `f${i % 2}`,
-      digest: DIGEST_A,
-      startedMs: T0 + i,
-      status: 200,
-      durationMs: i,
-      stderr: new Uint8Array(),
-    });
+  for (let i = 0; i < 6; i++) buf.add(record(`f${i % 2}`, { startedMs: T0 + i, durationMs: i }));
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(batches, [4]);
   await buf.flush();
@@ -115,15 +108,7 @@ test("a writer that falls behind costs dropped records (counted and reported), n
     2,
     (e) => errors.push(String(e)),
   );
-  for (let i = 0; i < 50; i++)
-    buf.add({
-      function: "f",
-      digest: DIGEST_A,
-      startedMs: T0 + i,
-      status: 200,
-      durationMs: 1,
-      stderr: new Uint8Array(),
-    });
+  for (let i = 0; i < 50; i++) buf.add(record("f", { startedMs: T0 + i }));
   release();
   await buf.flush();
   await new Promise((r) => setImmediate(r));
@@ -137,15 +122,7 @@ test("the writer thread stores packed batches in SQLite, readable from another c
   const writer = new LogWriterThread(dir);
   try {
     const buf = new LogBuffer(writer.write, 60_000);
-    for (let i = 0; i < 3; i++)
-      buf.add({
-        function: "w",
-        digest: DIGEST_A,
-        startedMs: T0 + i,
-        status: 200 + i,
-        durationMs: 1,
-        stderr: new Uint8Array(),
-      });
+    for (let i = 0; i < 3; i++) buf.add(record("w", { startedMs: T0 + i, status: 200 + i }));
     await buf.flush();
     const got = await reader.readLogs("w");
     assert.deepEqual(

@@ -51,7 +51,7 @@ export function unpackLogs(p: PackedLogs): NewLogEntry[] {
 export class LogBuffer {
   private strings: string[] = [];
   private index = new Map<string, number>();
-  private nums = new Float64Array(0);
+  private readonly nums: Float64Array;
   private count = 0;
   private extras: PackedLogs["extras"] = [];
   private timer: NodeJS.Timeout | undefined;

@@ -73,8 +73,9 @@ port.on("message", (msg: ToWorker) => {
 });
 
 /**
- * `bytes` in an ArrayBuffer of its own, so that transferring it moves nothing else: small outputs are slices of
- * node's shared Buffer pool, whose transfer would detach the pool for every later Buffer of this thread.
+ * `bytes` in an ArrayBuffer of its own, so that it can be transferred and carries nothing else: small outputs
+ * are slices of node's shared Buffer pool, which node will not transfer (it would clone the whole 8 KiB slab,
+ * other invocations' bytes included).
  */
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength

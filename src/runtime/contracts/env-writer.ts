@@ -1,24 +1,9 @@
 import { WasmletError } from "../../core/index.js";
 import type { EncodedStrings } from "../types.js";
 
-/** A fixed run of `KEY=VALUE` strings encoded once (a function's env and constant variables). */
-export interface FixedEnv {
-  bytes: Uint8Array;
-  offsets: readonly number[];
-}
-
-/** Encodes `K=V` strings (UTF-8) once, for the part of an environment that is the same on every request. */
-export function fixedEnv(vars: readonly string[]): FixedEnv {
-  const w = new EnvWriter();
-  for (const v of vars) {
-    const eq = v.indexOf("=");
-    w.add(v.slice(0, eq + 1), v.slice(eq + 1), "utf8");
-  }
-  return w.finish();
-}
-
 /**
- * Builds an environment straight in the form environ_get hands the guest: the fixed part copied, the
+ * Builds an environment straight in the form environ_get hands the guest: the fixed part (encoded once by the
+ * caller, e.g. with the WASI host's encodeStrings) copied, the
  * per-request variables concatenated into two strings (one per encoding) and written with one call each.
  * Building ~20 `KEY=value` strings per request, joining and encoding them cost more than the guest's own run,
  * and a Buffer write per variable is no better (each one crosses into C++: ~35 calls, ~4 µs).
@@ -31,7 +16,7 @@ export class EnvWriter {
   private utf8 = "";
   private readonly utf8Starts: number[] = [];
 
-  constructor(private readonly fixed?: FixedEnv) {}
+  constructor(private readonly fixed?: EncodedStrings) {}
 
   /** Appends `name` (ASCII, ending with "=") and `value`; throws INVALID_ARGUMENT when the value holds a NUL. */
   add(name: string, value: string, encoding: "utf8" | "latin1"): void {

@@ -7,8 +7,9 @@ import type {
   WasiInputs,
   WasiOutputs,
 } from "../types.js";
+import { encodeStrings } from "../wasi/context.js";
 import { envList } from "./env.js";
-import { EnvWriter, type FixedEnv, fixedEnv } from "./env-writer.js";
+import { EnvWriter } from "./env-writer.js";
 
 /**
  * `wagi`: the WebAssembly Gateway Interface (CGI/1.1 for wasm) as deislabs/wagi and Spin define it.
@@ -26,12 +27,14 @@ export const WAGI_CONTRACT: Contract = {
 
 /** Variables whose value never changes: encoded once per function, with the function's own env before them. */
 const CONSTANT_VARS = ["AUTH_TYPE=", "GATEWAY_INTERFACE=CGI/1.1", "REMOTE_USER=", "SERVER_SOFTWARE=WAGI/1"];
-const fixedEnvs = new WeakMap<Record<string, string>, FixedEnv>();
+const fixedEnvs = new WeakMap<Record<string, string>, EncodedStrings>();
 
 function cgiEnv(req: InvocationRequest, fn: FunctionRecord): EncodedStrings {
   let fixed = fixedEnvs.get(fn.env);
   if (!fixed) {
-    fixed = fixedEnv([...envList(fn), ...CONSTANT_VARS]);
+    const encoded = encodeStrings([...envList(fn), ...CONSTANT_VARS], "env");
+    // Kept as long as the function: in a buffer of its own, not a slice that pins a slab of node's Buffer pool.
+    fixed = { bytes: new Uint8Array(encoded.bytes), offsets: encoded.offsets };
     fixedEnvs.set(fn.env, fixed);
   }
   const { route, headers } = req;

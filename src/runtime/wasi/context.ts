@@ -11,8 +11,8 @@ const utf8 = new TextEncoder();
 
 /** argv or environ, encoded once: NUL-terminated UTF-8 strings back to back, and where each starts. */
 export interface EncodedStrings extends Encoded {
-  /** The array this was encoded from (none when handed encoded); begin() skips re-encoding the same array. */
-  readonly source: readonly string[] | null;
+  /** The array this was encoded from (absent when handed encoded); begin() skips re-encoding the same array. */
+  readonly source?: readonly string[];
   /** What args_get/environ_get copy into the guest; its length is what *_sizes_get reports. */
   readonly bytes: Uint8Array;
   /** Start of each string in `bytes` (a plain array: small typed arrays are off-heap allocations). */
@@ -85,7 +85,7 @@ export class WasiContext {
   begin(inputs: WasiInputs): void {
     if (inputs.args !== this.args.source) this.args = encodeStrings(inputs.args, "args");
     const env = inputs.env;
-    if (!Array.isArray(env)) this.env = { source: null, bytes: env.bytes, offsets: env.offsets };
+    if (!Array.isArray(env)) this.env = env;
     else if (env !== this.env.source) this.env = encodeStrings(env, "env");
     this.stdin = inputs.stdin;
     this.fds.reset();
@@ -105,7 +105,7 @@ export class WasiContext {
 /** Encodes strings for args_get/environ_get; sizes are UTF-8 bytes including each NUL (not UTF-16 units). */
 export function encodeStrings(strings: readonly string[], field: string): EncodedStrings {
   const joined = strings.length === 0 ? "" : `${strings.join("\0")}\0`;
-  // Hot path (every request's CGI environment): when every character is ASCII, the UTF-8 bytes are the
+  // Hot path (every request's argv, a command's environment): when every character is ASCII, the UTF-8 bytes are the
   // latin1 bytes and each string starts right after the previous one's NUL, so neither TextEncoder (a fresh
   // ArrayBuffer per call) nor a scan of the bytes is needed. Measured ~3 µs -> ~1 µs for a 25-variable env.
   if (Buffer.byteLength(joined, "utf8") === joined.length) {
