@@ -88,8 +88,10 @@ test("--trace writes one line per measured response, the slow ones with their se
       .map((l) => l.split(" ").map(Number));
     assert.equal(lines.length, r.completed);
     for (const l of lines) assert.equal(l.length, 4);
-    const slow = lines.filter(([, , service]) => service >= 50_000);
-    assert.ok(slow.length >= 3, `${slow.length} responses took >= 50 ms`);
+    // Exactly 5 of the 500 requests sleep 50 ms on the server; node's timers may fire a fraction of a
+    // millisecond early against the client's clock, so "slow" is >= 40 ms (the others take well under 5 ms).
+    const slow = lines.filter(([, , service]) => service >= 40_000);
+    assert.ok(slow.length >= 4 && slow.length <= 6, `${slow.length} responses took >= 40 ms`);
     const scheduled = lines.map(([t]) => t).sort((a, b) => a - b);
     assert.ok(
       scheduled[0] >= 0 && scheduled[scheduled.length - 1] < 1_000_000,

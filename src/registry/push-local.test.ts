@@ -51,5 +51,7 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
   const [d] = [...bundle.blobs.keys()];
   bundle.blobs.set(d, Buffer.from("tampered"));
   await assert.rejects(reg.registry.pushLocal("functions/bad", "v1", bundle), /does not match its digest/);
+  // Checked before any write: not even the manifest and the untouched blobs were stored.
+  assert.equal(await reg.registry.loadLocal(bundle.manifestDigest), undefined);
   await assert.rejects(new RegistryClient().resolve(`${reg.host}/functions/bad:v1`), /functions\/bad:v1/);
 });

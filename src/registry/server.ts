@@ -113,17 +113,20 @@ export class RegistryServer {
     if (!isRepositoryName(repo))
       throw new WasmletError("INVALID_ARGUMENT", `repository "${repo}" is not a valid name`);
     const store = this.storage;
-    const write = async (digest: Digest, bytes: Uint8Array) => {
-      if (sha256Digest(bytes) !== digest)
-        throw new WasmletError("INTERNAL", `content does not match its digest ${digest}`);
-      if (!(await store.exists(store.blobPath(digest))))
-        await store.writeAtomic(store.blobPath(digest), bytes);
-    };
     const digest = bundle.manifestDigest;
+    // Every digest is checked before anything is written: a bad bundle stores nothing, and no write is still
+    // running when this rejects.
+    for (const [d, bytes] of [...bundle.blobs, [digest, bundle.manifest] as const]) {
+      if (sha256Digest(bytes) !== d)
+        throw new WasmletError("INTERNAL", `content does not match its digest ${d}`);
+    }
+    const write = async (d: Digest, bytes: Uint8Array) => {
+      if (!(await store.exists(store.blobPath(d)))) await store.writeAtomic(store.blobPath(d), bytes);
+    };
     // Under the shared lock, as a push over HTTP: gc never sees a manifest whose blobs it could still delete.
     await this.lock.shared(async () => {
-      await Promise.all([...bundle.blobs].map(([d, bytes]) => write(d, bytes)));
-      await Promise.all([
+      await settled([...bundle.blobs].map(([d, bytes]) => write(d, bytes)));
+      await settled([
         ...[...bundle.blobs.keys()].map((d) => store.writeAtomic(store.layerLink(repo, d), "")),
         write(digest, bundle.manifest),
       ]);
@@ -205,4 +208,9 @@ export class RegistryServer {
     }
     throw new OciError(404, "NAME_UNKNOWN", `no registry endpoint at ${path}`);
   }
+}
+
+/** Like Promise.all, but rejects only once every write has ended: no write outlives the call that made it. */
+async function settled(writes: Promise<unknown>[]): Promise<void> {
+  for (const r of await Promise.allSettled(writes)) if (r.status === "rejected") throw r.reason;
 }
