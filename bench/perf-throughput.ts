@@ -1,9 +1,10 @@
 // Issue 5's side-by-side throughput table: A (Node hello), W (workerd, fresh instance), B (Node, fresh instance),
 // X (wasmlet full path), R (reuse mode), measured interleaved in rounds; then X and X2 latency at 50 % and 80 % of peak (open loop).
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type OpenLoopResult, openLoop } from "./loadgen/loadgen.js";
 import { checkEcho, deployEcho } from "./perf-deploy.js";
-import { type Proc, ROOT, startNode, startWasmlet } from "./procs.js";
+import { mainThreadCpuSeconds, type Proc, ROOT, startNode, startWasmlet, stealSeconds } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 import { startWorkerd } from "./workerd/workerd.js";
 import { type LoadResult, wrk } from "./wrk.js";
@@ -12,7 +13,7 @@ const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
 const ECHO_URL_PATH = "/echo/x?y=1";
 
 interface Target {
-  key: "A" | "W" | "B" | "X" | "X2" | "C";
+  key: "A" | "W" | "B" | "X" | "X2" | "C" | "Cw";
   label: string;
   url?: string;
   proc?: Proc;
@@ -99,13 +100,17 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
     const openLoops: OpenLoopRow[] = [];
     const xPeak = best(x);
     const aPeak = best(a);
-    const control =
-      xPeak && aPeak && x.body ? await startControl(xPeak.rps, aPeak.rps, x.body, procs) : undefined;
-    // 80 % of X's peak, three times, each next to the control at 80 % of its own peak: one run is a lottery on
-    // this shared machine (the same server's p99 moves 3-10x between runs), the median of three less so.
+    const controls = [];
+    for (const mode of ["work", "wait"] as const) {
+      const c =
+        xPeak && aPeak && x.body ? await startControl(mode, xPeak.rps, aPeak.rps, x.body, procs) : undefined;
+      if (c) controls.push(c);
+    }
+    // 80 % of X's peak, three times, each next to the controls at 80 % of their own peaks: one run is a lottery
+    // on this shared machine (the same server's p99 moves 3-10x between runs), the median of three less so.
     for (let i = 0; i < OPEN_LOOP_REPEATS; i++) {
       if (xPeak && x.url && x.body) openLoops.push(await openLoopRun(x, xPeak, 0.8, opts.seconds));
-      if (control) openLoops.push(await openLoopRun(control.target, control.peak, 0.8, opts.seconds));
+      for (const c of controls) openLoops.push(await openLoopRun(c.target, c.peak, 0.8, opts.seconds));
     }
     for (const t of [x, x2]) {
       const peak = best(t);
@@ -126,10 +131,12 @@ function best(t: Target): LoadResult | undefined {
 }
 
 /**
- * Starts the control server (bench/servers/node-busy) with a busy wait per request chosen so that its wrk peak
- * is within 10 % of X's (two corrections at most), and returns it with its measured peak.
+ * Starts a control server (bench/servers/node-busy) with the time per request chosen so that its wrk peak is
+ * within 10 % of X's (two corrections at most), and returns it with its measured peak. C does a fixed amount of
+ * CPU work per request, Cw waits a fixed wall time (see node-busy.ts for why both).
  */
 async function startControl(
+  mode: "work" | "wait",
   xRps: number,
   aRps: number,
   body: string,
@@ -140,6 +147,7 @@ async function startControl(
     const p = await startNode(
       [
         join(ROOT, "dist/bench/servers/node-busy.js"),
+        mode,
         busyUs.toFixed(1),
         Buffer.from(body).toString("base64"),
       ],
@@ -151,9 +159,13 @@ async function startControl(
     if (Math.abs(peak.rps - xRps) <= 0.1 * xRps || attempt === 2) {
       procs.push(p);
       const target: Target = {
-        key: "C",
-        label: `C: node http + ${busyUs.toFixed(0)} µs busy wait`,
+        key: mode === "work" ? "C" : "Cw",
+        label:
+          mode === "work"
+            ? `C: node http + ${busyUs.toFixed(0)} µs of CPU work`
+            : `Cw: node http + ${busyUs.toFixed(0)} µs wall-clock wait`,
         url,
+        proc: p,
         body,
         runs: [peak],
       };
@@ -185,6 +197,11 @@ async function openLoopRun(
   seconds: number,
 ): Promise<OpenLoopRow> {
   const rate = Math.round(share * peak.rps);
+  // X2's requests are served by its router processes, not by the process started: no one main thread to read.
+  const pid = t.key === "X2" ? undefined : t.proc?.proc.pid;
+  const before = mainThreadCpuSeconds(pid);
+  const stealBefore = stealSeconds();
+  const t0 = performance.now();
   const r = await openLoop(t.url as string, {
     rate,
     connections: OPEN_LOOP_CONNECTIONS,
@@ -192,7 +209,15 @@ async function openLoopRun(
     warmupSeconds: OPEN_LOOP_WARMUP_S,
     expectBody: t.body,
   });
-  return { key: t.key, share, peak: peak.rps, r };
+  const after = mainThreadCpuSeconds(pid);
+  const wall = (performance.now() - t0) / 1000;
+  const mainBusy = before === undefined || after === undefined ? undefined : (after - before) / wall;
+  const stealAfter = stealSeconds();
+  const steal =
+    stealBefore === undefined || stealAfter === undefined
+      ? undefined
+      : (stealAfter - stealBefore) / (wall * availableParallelism());
+  return { key: t.key, share, peak: peak.rps, r, mainBusy, steal };
 }
 
 interface OpenLoopRow {
@@ -200,6 +225,10 @@ interface OpenLoopRow {
   share: number;
   peak: number;
   r: OpenLoopResult;
+  /** Share of the run's wall time (warm-up included) the server's main thread spent on a CPU. */
+  mainBusy: number | undefined;
+  /** Share of the machine's CPU time taken by the hypervisor from this VM during the run (/proc/stat steal). */
+  steal: number | undefined;
 }
 
 function printThroughput(
@@ -249,8 +278,8 @@ function printThroughput(
     rows,
   );
   printTable(
-    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; latency from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak. C = control: plain node http with a busy wait tuned to X's peak, same body — what this machine gives any node server of X's throughput)`,
-    openLoops.map(({ key, share, peak, r }) => ({
+    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; latency from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak. controls, plain node http tuned to X's peak with the same body: C does a fixed amount of CPU work per request — what this machine gives any CPU-bound node server of X's throughput; Cw waits a fixed wall time instead, which absorbs time lost to preemption and cold caches. Main thread busy = the server's main thread CPU time over the run's wall time; steal = CPU time the hypervisor took from this VM, share of both cores)`,
+    openLoops.map(({ key, share, peak, r, mainBusy, steal }) => ({
       server: key,
       "offered (share of peak)": `${fmt(r.rate_target)} (${fmt(share * 100, 0)} % of ${fmt(peak)})`,
       "achieved req/s": fmt(r.rate_achieved),
@@ -260,7 +289,9 @@ function printThroughput(
       "max ms": fmt(r.corrected.max_ms),
       "service p99 ms": fmt(r.service.p99_ms),
       "errors / unfinished": `${r.errors} / ${r.incomplete}`,
+      "main thread busy": mainBusy === undefined ? "n/a" : `${fmt(mainBusy * 100, 0)} %`,
       "generator CPU": `${fmt(r.cpu_pct, 0)} %`,
+      steal: steal === undefined ? "n/a" : `${fmt(steal * 100, 1)} %`,
     })),
   );
   const at80 = (k: string) =>
@@ -270,12 +301,15 @@ function printThroughput(
       .sort((p, q) => p - q);
   const median = (v: number[]) => v[Math.floor(v.length / 2)];
   const xs = at80("X");
-  const cs = at80("C");
-  if (xs.length > 0 && cs.length > 0)
-    console.log(
-      `\np99 at 80 % of peak, median of ${xs.length} runs: X ${fmt(median(xs))} ms (${xs.map((v) => fmt(v)).join(", ")}); ` +
-        `control C ${fmt(median(cs))} ms (${cs.map((v) => fmt(v)).join(", ")}); X / C = ${fmt(median(xs) / median(cs))}; target: X ≤ 5 ms`,
-    );
+  const runs = (v: number[]) => `${fmt(median(v))} ms (${v.map((p) => fmt(p)).join(", ")})`;
+  if (xs.length > 0) {
+    const parts = [`X ${runs(xs)}`];
+    for (const k of ["C", "Cw"]) {
+      const cs = at80(k);
+      if (cs.length > 0) parts.push(`control ${k} ${runs(cs)}, X / ${k} = ${fmt(median(xs) / median(cs))}`);
+    }
+    console.log(`\np99 at 80 % of peak, median of ${xs.length} runs: ${parts.join("; ")}; target: X ≤ 5 ms`);
+  }
   if (low && byKey.X)
     printTable(`X closed loop below saturation (wrk -t1 -c${opts.lowConnections}, ${opts.seconds} s)`, [
       {

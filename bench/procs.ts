@@ -79,6 +79,32 @@ export function rssBytes(pid: number | undefined): number {
   }
 }
 
+/**
+ * CPU time of a process's main thread in seconds (Linux: the first field of /proc/PID/task/PID/schedstat, in ns);
+ * undefined elsewhere or when the process is gone.
+ */
+export function mainThreadCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(ns) ? ns / 1e9 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time the hypervisor took from this machine since boot, all CPUs (Linux /proc/stat "steal"), in seconds. */
+export function stealSeconds(): number | undefined {
+  try {
+    const cpu = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/);
+    const ticks = Number(cpu[8]);
+    return Number.isFinite(ticks) ? ticks / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** Linux reports /proc/stat in USER_HZ, 100 on every architecture node runs on. */
+const USER_HZ = 100;
+
 export interface Wasmlet extends Proc {
   routerUrl: string;
   controlUrl: string;
