@@ -44,6 +44,8 @@ export function createDataPlane(opts: {
       log(`wasmlet: cannot apply a store change to the routes: ${e instanceof Error ? e.message : e}`),
     onPrepareError: (fn, e) =>
       log(`wasmlet: cannot prepare function ${fn.name}: ${e instanceof Error ? e.message : e}`),
+    onWarmUpError: (e) =>
+      log(`wasmlet: the request path's warm-up failed: ${e instanceof Error ? e.message : e}`),
   });
   return {
     runtime,

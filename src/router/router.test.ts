@@ -60,3 +60,30 @@ test("a burst of store changes ends in the table the store describes, and deploy
   assert.ok(prepared.includes("a@2"), `prepared: ${prepared.join(", ")}`);
   router.stop();
 });
+
+test("start() warms the invoker up after preparing the routed functions; a failed warm-up is reported, not fatal", async () => {
+  const store = new MemoryStore();
+  await store.create("function", "a", fn("a"));
+  await store.create("httptrigger", "r", route("r", "a", "/a"));
+  const calls: string[] = [];
+  const errors: unknown[] = [];
+  const router = new Router({
+    store,
+    invoker: {
+      prepare: async (f) => {
+        calls.push(`prepare ${f.name}`);
+      },
+      warmUp: async () => {
+        calls.push("warm-up");
+        throw new Error("broken path");
+      },
+      invoke: async () => ({ status: 200, headers: [], body: new Uint8Array(0) }),
+    },
+    onWarmUpError: (e) => errors.push(e),
+  });
+  await router.start();
+  assert.deepEqual(calls, ["prepare a", "warm-up"]);
+  assert.match(String(errors[0]), /broken path/);
+  assert.ok("match" in router.routes.lookup("GET", "/a"));
+  router.stop();
+});

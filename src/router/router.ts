@@ -10,6 +10,8 @@ export interface Invoker {
   invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
   /** Prepares a function's current version ahead of its first request. */
   prepare(fn: FunctionRecord): Promise<void>;
+  /** Runs the request path once before the first request (compiles its code); `start()` awaits it. */
+  warmUp?(): Promise<void>;
 }
 
 export interface RouterOptions {
@@ -21,6 +23,8 @@ export interface RouterOptions {
   onApplyError?: (err: unknown) => void;
   /** Called when preparing a deployed function fails (it will be retried on its first request). */
   onPrepareError?: (fn: FunctionRecord, err: unknown) => void;
+  /** Called when the invoker's warm-up fails (requests are still served). */
+  onWarmUpError?: (err: unknown) => void;
 }
 
 /**
@@ -40,7 +44,8 @@ export class Router {
   /**
    * Loads every function and trigger and starts following the change feed. Resolves once the functions that
    * have routes are prepared (at most `prepareOnStart`, most recently updated first), so that the first
-   * request after a restart does not pay for compilation; the rest are prepared on first use.
+   * request after a restart does not pay for compilation; the rest are prepared on first use. Then the
+   * invoker warms up its request path.
    */
   async start(): Promise<void> {
     const { store } = this.options;
@@ -70,6 +75,7 @@ export class Router {
       }
     };
     await Promise.all([worker(), worker()]);
+    await this.options.invoker.warmUp?.().catch((e) => this.options.onWarmUpError?.(e));
   }
 
   /** Resolves once every change seen so far is in the table. */

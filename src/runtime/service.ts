@@ -15,6 +15,7 @@ import type {
   RunLimits,
   RunResult,
 } from "./types.js";
+import { WARM_UP_BODY, warmUpFunction } from "./warm-up.js";
 
 /** Longest stderr kept per invocation in the log (the tail is kept). */
 const STDERR_LOG_BYTES = 8192;
@@ -59,6 +60,33 @@ export class Runtime {
       this.loading.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Runs the built-in warm-up function (warm-up.ts) twice through the WAGI contract and the executor — the
+   * second run on the reset instance — so that a server's first real request does not pay for compiling the
+   * request path. Not logged. Rejects if it does not answer as expected (a broken request path).
+   */
+  async warmUp(): Promise<void> {
+    const { fn, image, request } = warmUpFunction();
+    const limits = runLimits(fn);
+    await this.options.executor.prepare(image, limits);
+    const contract = this.contracts[fn.contract];
+    for (let i = 0; i < 2; i++) {
+      const result = await this.options.executor.run(
+        image.digest,
+        contract.prepare(request, fn, image.entry),
+        limits,
+      );
+      if (result.error) throw runError(fn, result);
+      const res = contract.respond(result);
+      const body = Buffer.from(res.body).toString("latin1");
+      if (res.status !== 200 || body !== WARM_UP_BODY)
+        throw new WasmletError(
+          "INTERNAL",
+          `the warm-up function answered ${res.status} ${JSON.stringify(body)}`,
+        );
+    }
   }
 
   /** Runs one request against a function. Never rejects: every failure becomes a response (and a log record). */
