@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { HttpTriggerRecord } from "../core/index.js";
+import type { FunctionRecord, HttpTriggerRecord } from "../core/index.js";
 import { RouteTable } from "./route-table.js";
 
 let clock = 0;
@@ -72,4 +72,71 @@ test("no route is 404, wrong method on a known path is 405 with Allow", () => {
   const r = small.lookup("GET", "/a");
   assert.ok("status" in r && r.status === 405);
   assert.deepEqual("allow" in r ? r.allow.sort() : [], ["POST", "PUT"]);
+});
+
+test("updates in place: a moved trigger leaves its old path, a deleted one stops matching, creation order holds", () => {
+  const t = new RouteTable();
+  const first = trigger("first", "exact", "/items/{id}");
+  const second = trigger("second", "exact", "/items/{name}");
+  // Added newest first: {param} routes still match in order of creation.
+  t.setTrigger(second);
+  t.setTrigger(first);
+  const hit = (path: string) => {
+    const r = t.lookup("GET", path);
+    return "match" in r ? r.match.trigger.name : r.status;
+  };
+  assert.equal(hit("/items/1"), "first");
+  t.setTrigger({ ...first, path: "/things/{id}" });
+  assert.equal(hit("/items/1"), "second");
+  assert.equal(hit("/things/1"), "first");
+  t.deleteTrigger("second");
+  assert.equal(hit("/items/1"), 404);
+  t.deleteTrigger("first");
+  assert.equal(hit("/things/1"), 404);
+  assert.equal(t.triggers.size, 0);
+});
+
+test("a function replaced or deleted is what its routes see on the next lookup", () => {
+  const t = new RouteTable(new Map([["f", trigger("f", "exact", "/f")]]));
+  const fn = (version: number) => ({ name: "f", current: { version } }) as unknown as FunctionRecord;
+  const version = () => {
+    const r = t.lookup("GET", "/f");
+    return "match" in r ? r.match.fn?.current.version : undefined;
+  };
+  assert.equal(version(), undefined);
+  t.setFunction(fn(1));
+  assert.equal(version(), 1);
+  t.setFunction(fn(2));
+  assert.equal(version(), 2);
+  t.deleteFunction("f");
+  assert.equal(version(), undefined);
+});
+
+test("a table updated change by change answers like one built from the final triggers", () => {
+  // Deterministic pseudo-random changes over a small space of names and paths, so paths collide often.
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const paths = ["/", "/a", "/a/b", "/a/{x}", "/{x}/b", "/a/b/c", "/c"];
+  const incremental = new RouteTable();
+  const live = new Map<string, HttpTriggerRecord>();
+  for (let i = 0; i < 500; i++) {
+    const name = `t${rand(12)}`;
+    if (rand(4) === 0) {
+      incremental.deleteTrigger(name);
+      live.delete(name);
+    } else {
+      const t = trigger(name, rand(2) === 0 ? "prefix" : "exact", paths[rand(paths.length)], [
+        ["GET", "POST", "PUT"][rand(3)],
+      ]);
+      incremental.setTrigger(t);
+      live.set(name, t);
+    }
+  }
+  const rebuilt = new RouteTable(live);
+  for (const path of [...paths.map((p) => p.replaceAll("{x}", "v")), "/a/b/c/d", "/z", "/c/d"])
+    for (const method of ["GET", "POST", "PUT", "DELETE"])
+      assert.deepEqual(incremental.lookup(method, path), rebuilt.lookup(method, path), `${method} ${path}`);
 });

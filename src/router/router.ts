@@ -28,11 +28,11 @@ export interface RouterOptions {
 }
 
 /**
- * HTTP ingress. Keeps an immutable RouteTable built from the store and replaced whole on every change of a
- * function or trigger (from the store's change feed: the router never talks to the API).
+ * HTTP ingress. Keeps a RouteTable built from the store and updated on every change of a function or trigger
+ * (from the store's change feed: the router never talks to the API).
  */
 export class Router {
-  private table = new RouteTable(new Map(), new Map());
+  private table = new RouteTable();
   private unwatch: (() => void) | undefined;
   /** Changes seen and not applied yet; applied in batches, so a burst of deploys costs one table rebuild. */
   private pending: Change[] = [];
@@ -49,18 +49,20 @@ export class Router {
    */
   async start(): Promise<void> {
     const { store } = this.options;
+    // Changes seen while the lists are read wait until the table is built, then are applied to it (they read
+    // the store again, so applying one the lists already include changes nothing).
+    let listed = false;
     this.unwatch = store.watch((c) => {
       this.pending.push(c);
-      if (!this.draining) {
-        this.draining = true;
-        this.applying = this.drain();
-      }
+      if (listed) this.kick();
     });
     const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]);
     this.table = new RouteTable(
       new Map(triggers.map((t) => [t.name, t])),
       new Map(fns.map((f) => [f.name, f])),
     );
+    listed = true;
+    if (this.pending.length > 0) this.kick();
     const routed = new Set(triggers.map((t) => t.function));
     const warm = fns
       .filter((f) => routed.has(f.name))
@@ -76,6 +78,12 @@ export class Router {
     };
     await Promise.all([worker(), worker()]);
     await this.options.invoker.warmUp?.().catch((e) => this.options.onWarmUpError?.(e));
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.applying = this.drain();
   }
 
   /** Resolves once every change seen so far is in the table. */
@@ -98,30 +106,30 @@ export class Router {
     try {
       while (this.pending.length > 0) {
         batch = this.pending.splice(0);
-        let functions: Map<string, FunctionRecord> | undefined;
-        let triggers: Map<string, HttpTriggerRecord> | undefined;
-        const deployed: FunctionRecord[] = [];
+        // Read every changed record first, then update the table in one synchronous step: a request sees the
+        // table before the batch or after it, never halfway.
+        const functions: [string, FunctionRecord | undefined][] = [];
+        const triggers: [string, HttpTriggerRecord | undefined][] = [];
         const seen = new Set<string>();
         for (const c of batch) {
           const key = `${c.kind}/${c.name}`;
           if (seen.has(key)) continue;
           seen.add(key);
-          if (c.kind === "function") {
-            const fn = await store.get("function", c.name);
-            functions ??= new Map(this.table.functions);
-            if (fn) {
-              functions.set(fn.name, fn);
-              deployed.push(fn);
-            } else functions.delete(c.name);
-          } else if (c.kind === "httptrigger") {
-            const t = await store.get("httptrigger", c.name);
-            triggers ??= new Map(this.table.triggers);
-            if (t) triggers.set(t.name, t);
-            else triggers.delete(c.name);
-          }
+          if (c.kind === "function") functions.push([c.name, await store.get("function", c.name)]);
+          else if (c.kind === "httptrigger") triggers.push([c.name, await store.get("httptrigger", c.name)]);
         }
-        if (triggers) this.table = new RouteTable(triggers, functions ?? this.table.functions);
-        else if (functions) this.table = this.table.withFunctions(functions);
+        const table = this.table;
+        const deployed: FunctionRecord[] = [];
+        for (const [name, fn] of functions) {
+          if (fn) {
+            table.setFunction(fn);
+            deployed.push(fn);
+          } else table.deleteFunction(name);
+        }
+        for (const [name, t] of triggers) {
+          if (t) table.setTrigger(t);
+          else table.deleteTrigger(name);
+        }
         for (const fn of deployed) this.prepare(fn);
       }
     } catch (e) {
