@@ -10,8 +10,9 @@ import { envList } from "./env.js";
  */
 export const COMMAND_CONTRACT: Contract = {
   prepare(req: InvocationRequest, fn: FunctionRecord, entry: string): WasiInputs {
-    const args = [entry, ...fn.args];
-    if (req.query) for (const a of new URLSearchParams(req.query).getAll("arg")) args.push(a);
+    let args = baseArgs(fn, entry);
+    const extra = req.query ? new URLSearchParams(req.query).getAll("arg") : [];
+    if (extra.length > 0) args = [...args, ...extra];
     return { args, env: envList(fn), stdin: req.body };
   },
   respond(out: WasiOutputs) {
@@ -22,3 +23,17 @@ export const COMMAND_CONTRACT: Contract = {
     };
   },
 };
+
+const argsCache = new WeakMap<FunctionRecord, { entry: string; args: string[] }>();
+
+/**
+ * `[entry, ...fn.args]`, one array per record and entry (records are immutable once stored): the WASI host
+ * encodes args again only when it is handed another array.
+ */
+function baseArgs(fn: FunctionRecord, entry: string): string[] {
+  const hit = argsCache.get(fn);
+  if (hit?.entry === entry) return hit.args;
+  const args = [entry, ...fn.args];
+  argsCache.set(fn, { entry, args });
+  return args;
+}

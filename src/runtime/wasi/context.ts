@@ -63,8 +63,10 @@ export class WasiContext {
   }
 
   setMemory(memory: WebAssembly.Memory): void {
+    // The views are kept: view() remakes them only when the buffer changed (another memory, or a grow). A new
+    // pair per run, held until the instance's next run, outlived the young generation when many functions
+    // took turns, and made scavenges longer.
     this.memory = memory;
-    this.buffer = null;
   }
 
   /**
