@@ -108,9 +108,14 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
     }
     // 80 % of X's peak, three times, each next to the controls at 80 % of their own peaks: one run is a lottery
     // on this shared machine (the same server's p99 moves 3-10x between runs), the median of three less so.
+    // Each peak is measured again right before its run: this machine's speed drifts over minutes (the same
+    // server's wrk peak moved by 15 % within one suite), and 80 % of a peak taken in a faster minute was more
+    // than the server could serve in a slower one — for X and for the controls alike.
+    const peakNow = async (t: Target) => wrk(t.url as string, { seconds: PEAK_AGAIN_S });
     for (let i = 0; i < OPEN_LOOP_REPEATS; i++) {
-      if (xPeak && x.url && x.body) openLoops.push(await openLoopRun(x, xPeak, 0.8, opts.seconds));
-      for (const c of controls) openLoops.push(await openLoopRun(c.target, c.peak, 0.8, opts.seconds));
+      if (xPeak && x.url && x.body) openLoops.push(await openLoopRun(x, await peakNow(x), 0.8, opts.seconds));
+      for (const c of controls)
+        openLoops.push(await openLoopRun(c.target, await peakNow(c.target), 0.8, opts.seconds));
     }
     for (const t of [x, x2]) {
       const peak = best(t);
@@ -177,6 +182,9 @@ async function startControl(
   }
   return undefined;
 }
+
+/** wrk run that measures a server's peak again right before one of its 80 % runs. */
+const PEAK_AGAIN_S = 3;
 
 /** Runs of X and of the control at 80 % of their peaks (the median is reported against the target). */
 const OPEN_LOOP_REPEATS = 3;
@@ -278,7 +286,7 @@ function printThroughput(
     rows,
   );
   printTable(
-    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; latency from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak. controls, plain node http tuned to X's peak with the same body: C does a fixed amount of CPU work per request — what this machine gives any CPU-bound node server of X's throughput; Cw waits a fixed wall time instead, which absorbs time lost to preemption and cold caches. Main thread busy = the server's main thread CPU time over the run's wall time; steal = CPU time the hypervisor took from this VM, share of both cores)`,
+    `latency at a fixed offered load (bench/loadgen: open loop, evenly spaced requests on ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the same rate, then ${opts.seconds} s measured; latency from each request's scheduled time; target: X p99 ≤ 5 ms at 80 % of its peak; each 80 % run takes its peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before it. Controls, plain node http tuned to X's peak with the same body: C does a fixed amount of CPU work per request — what this machine gives any CPU-bound node server of X's throughput; Cw waits a fixed wall time instead, which absorbs time lost to preemption and cold caches. Main thread busy = the server's main thread CPU time over the run's wall time; steal = CPU time the hypervisor took from this VM, share of both cores)`,
     openLoops.map(({ key, share, peak, r, mainBusy, steal }) => ({
       server: key,
       "offered (share of peak)": `${fmt(r.rate_target)} (${fmt(share * 100, 0)} % of ${fmt(peak)})`,
