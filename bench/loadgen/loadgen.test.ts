@@ -90,8 +90,10 @@ test("--trace writes one line per measured response, the slow ones with their se
     for (const l of lines) assert.equal(l.length, 4);
     // Exactly 5 of the 500 requests sleep 50 ms on the server; node's timers may fire a fraction of a
     // millisecond early against the client's clock, so "slow" is >= 40 ms (the others take well under 5 ms).
+    // The upper bound catches slow answers that are not the sleepers, with room for a few stalls of a machine
+    // busy with other test files.
     const slow = lines.filter(([, , service]) => service >= 40_000);
-    assert.ok(slow.length >= 4 && slow.length <= 6, `${slow.length} responses took >= 40 ms`);
+    assert.ok(slow.length >= 4 && slow.length <= 20, `${slow.length} responses took >= 40 ms`);
     const scheduled = lines.map(([t]) => t).sort((a, b) => a - b);
     assert.ok(
       scheduled[0] >= 0 && scheduled[scheduled.length - 1] < 1_000_000,

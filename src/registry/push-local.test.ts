@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { RegistryClient } from "./client.js";
 import { buildImage } from "./image-build.js";
+import { RegistryStorage } from "./server-storage.js";
 import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
 let reg: RunningRegistry;
@@ -51,7 +52,14 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
   const [d] = [...bundle.blobs.keys()];
   bundle.blobs.set(d, Buffer.from("tampered"));
   await assert.rejects(reg.registry.pushLocal("functions/bad", "v1", bundle), /does not match its digest/);
-  // Checked before any write: not even the manifest and the untouched blobs were stored.
+  // Checked before any write: neither the manifest nor the untouched blobs (unique to this image: the layer
+  // holds this test's module, the config names the layer) were stored, and no write is still under way.
   assert.equal(await reg.registry.loadLocal(bundle.manifestDigest), undefined);
+  const storage = new RegistryStorage(reg.root);
+  const untouched = [...bundle.blobs.keys()].filter((b) => b !== d);
+  assert.ok(untouched.length > 0);
+  await new Promise((r) => setTimeout(r, 50));
+  for (const b of [...untouched, bundle.manifestDigest])
+    assert.equal(existsSync(storage.blobPath(b)), false, b);
   await assert.rejects(new RegistryClient().resolve(`${reg.host}/functions/bad:v1`), /functions\/bad:v1/);
 });

@@ -113,30 +113,45 @@ test("a function replaced or deleted is what its routes see on the next lookup",
 });
 
 test("a table updated change by change answers like one built from the final triggers", () => {
-  // Deterministic pseudo-random changes over a small space of names and paths, so paths collide often.
+  // Deterministic pseudo-random changes over a small space of names, paths and creation times, so paths and
+  // creation times collide often; a name set again sometimes keeps its creation time (an update).
   let seed = 7;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
     return seed % n;
   };
-  const paths = ["/", "/a", "/a/b", "/a/{x}", "/{x}/b", "/a/b/c", "/c"];
+  const paths = ["/", "/a", "/a/b", "/a/{x}", "/{x}/b", "/{y}/{x}", "/a/b/c", "/c"];
   const incremental = new RouteTable();
   const live = new Map<string, HttpTriggerRecord>();
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 2000; i++) {
     const name = `t${rand(12)}`;
     if (rand(4) === 0) {
       incremental.deleteTrigger(name);
       live.delete(name);
     } else {
-      const t = trigger(name, rand(2) === 0 ? "prefix" : "exact", paths[rand(paths.length)], [
-        ["GET", "POST", "PUT"][rand(3)],
-      ]);
+      const t: HttpTriggerRecord = {
+        name,
+        function: name,
+        match: rand(2) === 0 ? "prefix" : "exact",
+        path: paths[rand(paths.length)],
+        methods: [(["GET", "POST", "PUT"] as const)[rand(3)]],
+        createdAt:
+          live.has(name) && rand(2) === 0
+            ? (live.get(name)?.createdAt as string)
+            : new Date(rand(4)).toISOString(),
+      };
       incremental.setTrigger(t);
       live.set(name, t);
     }
   }
-  const rebuilt = new RouteTable(live);
-  for (const path of [...paths.map((p) => p.replaceAll("{x}", "v")), "/a/b/c/d", "/z", "/c/d"])
+  // Built from the final triggers in another order than they were set.
+  const rebuilt = new RouteTable(new Map([...live].reverse()));
+  for (const path of [
+    ...paths.map((p) => p.replaceAll("{x}", "v").replaceAll("{y}", "w")),
+    "/a/b/c/d",
+    "/z",
+    "/c/d",
+  ])
     for (const method of ["GET", "POST", "PUT", "DELETE"])
       assert.deepEqual(incremental.lookup(method, path), rebuilt.lookup(method, path), `${method} ${path}`);
 });

@@ -25,7 +25,7 @@ interface Compiled {
  * O(routes that share its bucket), not a rebuild — with 10,000 routes a rebuild took 3-10 ms (plus 1-6 ms to copy
  * the maps) per deploy, and deploys slowed down as functions were added. Updates and lookups are synchronous, so
  * a request (one lookup) always sees the table between two whole updates.
- * Precedence: static exact paths, then `{param}` paths (in order of creation), then the longest prefix.
+ * Precedence: static exact paths, then `{param}` paths (in order of creation, then name), then the longest prefix.
  */
 export class RouteTable {
   private readonly index = new TriggerIndex();
@@ -92,7 +92,9 @@ export class RouteTable {
 
 type IndexHit = { hit: Omit<RouteMatch, "fn"> };
 
-const byCreation = (a: HttpTriggerRecord, b: HttpTriggerRecord) => a.createdAt.localeCompare(b.createdAt);
+/** Order of precedence among routes of one bucket: creation time, then name (so ties do not depend on history). */
+const byCreation = (a: HttpTriggerRecord, b: HttpTriggerRecord) =>
+  a.createdAt.localeCompare(b.createdAt) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** Triggers compiled for lookup, in buckets; each bucket is kept in order of creation. */
 class TriggerIndex {
@@ -167,7 +169,7 @@ function prefixOf(t: HttpTriggerRecord): string {
   return t.path.replace(/\/+$/, "");
 }
 
-/** Inserts after every entry created at or before `c` (ties keep the order in which they were added). */
+/** Inserts `c` where byCreation puts it (the list is kept sorted). */
 function insert<K>(map: Map<K, Compiled[]>, key: K, c: Compiled): void {
   const list = map.get(key);
   if (!list) {

@@ -34,7 +34,7 @@ export interface RouterOptions {
 export class Router {
   private table = new RouteTable();
   private unwatch: (() => void) | undefined;
-  /** Changes seen and not applied yet; applied in batches, so a burst of deploys costs one table rebuild. */
+  /** Changes seen and not applied yet; applied in batches, so a burst of changes to one record reads it once. */
   private pending: Change[] = [];
   private applying: Promise<void> = Promise.resolve();
   private draining = false;
@@ -56,7 +56,12 @@ export class Router {
       this.pending.push(c);
       if (listed) this.kick();
     });
-    const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]);
+    const [fns, triggers] = await Promise.all([store.list("function"), store.list("httptrigger")]).catch(
+      (e) => {
+        this.stop();
+        throw e;
+      },
+    );
     this.table = new RouteTable(
       new Map(triggers.map((t) => [t.name, t])),
       new Map(fns.map((f) => [f.name, f])),
@@ -99,7 +104,7 @@ export class Router {
     return this.table;
   }
 
-  /** Applies pending changes in batches until none is left: each resource read once, the table swapped once. */
+  /** Applies pending changes in batches until none is left: each resource read once, the table updated in one step. */
   private async drain(): Promise<void> {
     const { store } = this.options;
     let batch: Change[] = [];

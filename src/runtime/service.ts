@@ -15,7 +15,7 @@ import type {
   RunLimits,
   RunResult,
 } from "./types.js";
-import { WARM_UP_BODY, warmUpFunction } from "./warm-up.js";
+import { warmUpFunction } from "./warm-up.js";
 
 /** Longest stderr kept per invocation in the log (the tail is kept). */
 const STDERR_LOG_BYTES = 8192;
@@ -68,7 +68,7 @@ export class Runtime {
    * request path. Not logged. Rejects if it does not answer as expected (a broken request path).
    */
   async warmUp(): Promise<void> {
-    const { fn, image, request } = warmUpFunction();
+    const { fn, image, request, expectedBody } = warmUpFunction();
     const limits = runLimits(fn);
     await this.options.executor.prepare(image, limits);
     const contract = this.contracts[fn.contract];
@@ -81,7 +81,7 @@ export class Runtime {
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
       const body = Buffer.from(res.body).toString("latin1");
-      if (res.status !== 200 || body !== WARM_UP_BODY)
+      if (res.status !== 200 || body !== expectedBody)
         throw new WasmletError(
           "INTERNAL",
           `the warm-up function answered ${res.status} ${JSON.stringify(body)}`,

@@ -1,17 +1,17 @@
 // A built-in WAGI function run once when a server starts, before it reports ready: the request path's
 // JavaScript (contract, executor, runner, WASI host) is compiled by V8 on its first call, which made the first
 // request after a restart cost ~3 ms more than the first request of any other function (bench: restart).
-// The module is assembled here, not shipped as a file: it is 200 bytes and never changes.
+// The module is assembled here, not shipped as a file: it is a few hundred bytes and never changes.
 import { DEFAULT_LIMITS, type FunctionRecord, type LoadedImage, sha256Digest } from "../core/index.js";
 import type { InvocationRequest } from "./types.js";
 
-/** What the warm-up function answers (WAGI output: headers, blank line, body). */
-export const WARM_UP_BODY = "ok\n";
-const OUTPUT = `content-type: text/plain\n\n${WARM_UP_BODY}`;
+/** What the warm-up function writes before the request body it read (WAGI output: headers, blank line, body). */
+const OUTPUT = "content-type: text/plain\n\nok\n";
 
 // Memory layout of the module (one 64 KiB page).
-const WRITE_IOV = 16;
 const READ_IOV = 32;
+/** Two iovecs: OUTPUT, then the bytes fd_read read (their length is copied from NREAD at run time). */
+const WRITE_IOV = 48;
 const NREAD = 40;
 const NWRITTEN = 8;
 const OUTPUT_AT = 1024;
@@ -56,7 +56,7 @@ const data = (at: number, bytes: number[]) => [0, ...i32(at), 0x0b, ...uleb(byte
 
 /**
  * `_start` calls the WASI functions a WAGI handler uses on every request — args and environ sizes, environ_get,
- * fd_read of stdin, fd_write of stdout — and writes OUTPUT.
+ * fd_read of stdin, fd_write of stdout — trapping if one returns an error, and writes OUTPUT then what it read.
  */
 function assemble(): Uint8Array {
   const pair = [0x60, 2, I32, I32, 1, I32];
@@ -68,14 +68,29 @@ function assemble(): Uint8Array {
     ["fd_read", 1],
     ["fd_write", 1],
   ];
-  const call = (index: number, ...args: number[]) => [...args.flatMap(i32), 0x10, index, 0x1a];
+  // call, then `if (errno != 0) unreachable`
+  const call = (index: number, ...args: number[]) => [
+    ...args.flatMap(i32),
+    0x10,
+    index,
+    0x04,
+    0x40,
+    0x00,
+    0x0b,
+  ];
+  const load = [0x28, 2, 0];
+  const store = [0x36, 2, 0];
   const body = [
     0, // no locals
     ...call(0, 0, 4),
     ...call(1, 0, 4),
     ...call(2, ENV_POINTERS, ENV_BYTES),
     ...call(3, 0, READ_IOV, 1, NREAD),
-    ...call(4, 1, WRITE_IOV, 1, NWRITTEN),
+    ...i32(WRITE_IOV + 12),
+    ...i32(NREAD),
+    ...load,
+    ...store,
+    ...call(4, 1, WRITE_IOV, 2, NWRITTEN),
     0x0b,
   ];
   const out = Buffer.from(OUTPUT);
@@ -96,7 +111,7 @@ function assemble(): Uint8Array {
     ...section(
       11,
       vec([
-        data(WRITE_IOV, [...le32(OUTPUT_AT), ...le32(out.length)]),
+        data(WRITE_IOV, [...le32(OUTPUT_AT), ...le32(out.length), ...le32(READ_BUF), ...le32(0)]),
         data(READ_IOV, [...le32(READ_BUF), ...le32(READ_LEN)]),
         data(OUTPUT_AT, [...out]),
       ]),
@@ -108,6 +123,8 @@ export interface WarmUp {
   fn: FunctionRecord;
   image: LoadedImage;
   request: InvocationRequest;
+  /** The body of a correct answer: "ok", then the request body echoed back. */
+  expectedBody: string;
 }
 
 /** The warm-up function, its image and a request like a client's (headers, query, a small body). */
@@ -140,5 +157,10 @@ export function warmUpFunction(): WarmUp {
     protocol: "HTTP/1.1",
     route: { pattern: "/warm-up/...", scriptName: "/warm-up", pathInfo: "/x", params: {} },
   };
-  return { fn, image: { digest, entry, module, files: new Map([[entry, module]]) }, request };
+  return {
+    fn,
+    image: { digest, entry, module, files: new Map([[entry, module]]) },
+    request,
+    expectedBody: `ok\n${Buffer.from(request.body).toString("latin1")}`,
+  };
 }
