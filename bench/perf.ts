@@ -31,7 +31,7 @@ export async function benchPerf(opts: PerfOptions): Promise<void> {
   if (!hasWrk()) {
     console.log("(wrk not found: apt-get install wrk; throughput, runaway and density rows are skipped)");
   } else {
-    await step("throughput", () => benchThroughput({ seconds: opts.seconds, rounds: 2, lowConnections: 8 }));
+    await step("throughput", () => benchThroughput({ seconds: opts.seconds, rounds: 2 }));
   }
   await step("deploy", () => benchDeploy());
   await step("restart", () => benchRestart(20, 3));
