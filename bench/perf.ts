@@ -34,7 +34,7 @@ export async function benchPerf(opts: PerfOptions): Promise<void> {
     await step("throughput", () => benchThroughput({ seconds: opts.seconds, rounds: 2 }));
   }
   await step("deploy", () => benchDeploy());
-  await step("restart", () => benchRestart(20, 3));
+  await step("restart", () => benchRestart(20, 5));
   if (hasWrk()) {
     await step("runaway", () => benchRunaway(opts.seconds));
     await step("profile", () => benchProfile(5));
