@@ -6,10 +6,10 @@ import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/
  * this form (no intermediate strings); the bytes are the guest's from then on.
  */
 export interface EncodedStrings {
-  /** What environ_get copies; its length is what environ_sizes_get reports. Every string ends with a NUL. */
-  bytes: Uint8Array;
-  /** Start of each string in `bytes`. */
-  offsets: readonly number[];
+  /** What args_get/environ_get copy; its length is what *_sizes_get reports. Every string ends with a NUL. */
+  readonly bytes: Uint8Array;
+  /** Start of each string in `bytes` (a plain array: small typed arrays are off-heap allocations). */
+  readonly offsets: readonly number[];
 }
 
 /** What one WASI command invocation is given. */

@@ -9,14 +9,10 @@ const EMPTY_IMAGE = new FsImage(new Map());
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
-/** argv or environ, encoded once: NUL-terminated UTF-8 strings back to back, and where each starts. */
+/** argv or environ as the host keeps it: the encoded strings, and the array they came from when there was one. */
 export interface EncodedStrings extends Encoded {
   /** The array this was encoded from (absent when handed encoded); begin() skips re-encoding the same array. */
   readonly source?: readonly string[];
-  /** What args_get/environ_get copy into the guest; its length is what *_sizes_get reports. */
-  readonly bytes: Uint8Array;
-  /** Start of each string in `bytes` (a plain array: small typed arrays are off-heap allocations). */
-  readonly offsets: readonly number[];
 }
 
 /** The host's caps, validated by WasiHost (see WasiHostOptions for their meaning). */
