@@ -37,6 +37,7 @@ export class RouteTable {
     functions: ReadonlyMap<string, FunctionRecord> = new Map(),
   ) {
     this.functionMap = new Map(functions);
+    // In precedence order, so that each insert appends to its bucket instead of shifting it.
     for (const t of [...triggers.values()].sort(byCreation)) this.setTrigger(t);
   }
 
