@@ -164,7 +164,15 @@ export class ModuleRunner {
       this.reset(slot);
       this.slot = slot;
     }
-    const result: RunnerResult = { ...out, durationMs: performance.now() - t0 };
+    // A literal, not `{ ...out, durationMs }`: on this V8 (11.3), adding a property to an object made by spread
+    // allocates its property store in old space, ~90 bytes of old-generation garbage per request that alone
+    // brought on a major GC every few seconds under load (measured with --trace-gc-nvp).
+    const result: RunnerResult = {
+      exitCode: out.exitCode,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      durationMs: performance.now() - t0,
+    };
     if (error) result.error = error;
     if (overBudget) result.overBudget = true;
     return result;
