@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
+import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from "../main/busy-poll.js";
 import { readRegistryAuth } from "./registry.js";
 
 function seconds(value: string): number {
@@ -45,6 +46,19 @@ export function registerServe(program: Command): void {
       },
       1,
     )
+    .option(
+      "--busy-poll-us <µs>",
+      `keep the request thread awake this long after a request while traffic is steady (0: off; default ${DEFAULT_BUSY_POLL_US} when a core is left beside the routers, else 0)`,
+      (v: string) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > MAX_BUSY_POLL_US)
+          throw new WasmletError(
+            "INVALID_ARGUMENT",
+            `--busy-poll-us: "${v}" is not a whole number of microseconds from 0 to ${MAX_BUSY_POLL_US}`,
+          );
+        return n;
+      },
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -57,6 +71,7 @@ export function registerServe(program: Command): void {
         gcInterval: number;
         gcGrace: number;
         workers: number;
+        busyPollUs?: number;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -82,6 +97,7 @@ export function registerServe(program: Command): void {
           gcIntervalMs: opts.gcInterval,
           gcGraceMs: opts.gcGrace,
           workers: opts.workers,
+          busyPollUs: opts.busyPollUs,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

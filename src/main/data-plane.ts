@@ -4,6 +4,7 @@ import { parseReference, type RegistryClient, type RegistryServer } from "../reg
 import { Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
+import { BusyPoll } from "./busy-poll.js";
 import { LogBuffer, unpackLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
 
@@ -59,9 +60,20 @@ export function createDataPlane(opts: {
   };
 }
 
-/** The public listener: the router's request handler. */
-export function createRouterServer(router: Router): Server {
-  const server = createServer(router.handle);
+/**
+ * The public listener: the router's request handler. With `busyPollUs` > 0 the request thread stays awake
+ * that long after a request while traffic is steady (see BusyPoll).
+ */
+export function createRouterServer(router: Router, busyPollUs = 0): Server {
+  let server: Server;
+  if (busyPollUs > 0) {
+    const poll = new BusyPoll(busyPollUs);
+    const handle = router.handle;
+    server = createServer((req, res) => {
+      poll.arrived();
+      handle(req, res);
+    });
+  } else server = createServer(router.handle);
   server.keepAliveTimeout = 65_000;
   return server;
 }

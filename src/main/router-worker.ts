@@ -13,6 +13,8 @@ import { closeServer, listen } from "./listen.js";
 export interface RouterWorkerConfig {
   dataDir: string;
   listen: HostPort;
+  /** The request thread's busy-poll window (see BusyPoll); 0: off. */
+  busyPollUs: number;
   registryAuth?: Record<string, RegistryAuth>;
   /** The primary's own registry and its token, for images pulled over HTTP from it. */
   ownRegistry: string;
@@ -41,7 +43,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   });
   const plane = createDataPlane({ store, registryServer, registry, log, dataDir: config.dataDir });
   await plane.router.start();
-  const server = createRouterServer(plane.router);
+  const server = createRouterServer(plane.router, config.busyPollUs);
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
   const stop = async () => {

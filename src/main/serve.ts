@@ -16,6 +16,7 @@ import type { Router } from "../router/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
+import { defaultBusyPollUs } from "./busy-poll.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
@@ -30,6 +31,11 @@ export interface ServeConfig {
   token?: string;
   /** Router processes sharing the public port (`--workers`); 1 = the router runs in this process. */
   workers?: number;
+  /**
+   * Microseconds the router's request thread stays awake after a request while requests keep coming
+   * (`--busy-poll-us`; 0: never). Default: defaultBusyPollUs(workers).
+   */
+  busyPollUs?: number;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
@@ -171,11 +177,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let routers: RouterCluster | undefined;
   let unwatchForRouters: (() => void) | undefined;
   let routerAddress: string;
+  const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   if ((config.workers ?? 1) > 1) {
     routers = await startRouterCluster(
       config.workers ?? 1,
       {
         dataDir,
+        busyPollUs,
         listen: config.listen,
         registryAuth: config.registryAuth,
         ownRegistry: registryHost,
@@ -188,7 +196,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
-    routerServer = createRouterServer(router);
+    routerServer = createRouterServer(router, busyPollUs);
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 

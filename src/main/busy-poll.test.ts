@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { BusyPoll, DEFAULT_BUSY_POLL_US, defaultBusyPollUs } from "./busy-poll.js";
+
+/** A BusyPoll on a clock the test moves, whose scheduled spins run only when the test says. */
+function manual(windowUs: number) {
+  let t = 0;
+  const queue: (() => void)[] = [];
+  const poll = new BusyPoll(
+    windowUs,
+    () => t,
+    (f) => queue.push(f),
+  );
+  return {
+    poll,
+    advance(ms: number) {
+      t += ms;
+    },
+    /** Runs what is scheduled now (one turn of the loop); returns how many spins ran. */
+    turn() {
+      const due = queue.splice(0);
+      for (const f of due) f();
+      return due.length;
+    },
+  };
+}
+
+test("a request after a quiet spell does not start a spin; one close behind it does", () => {
+  const m = manual(200);
+  m.advance(1000);
+  m.poll.arrived();
+  assert.equal(m.poll.active, false, "the first request of a burst finds nothing to spin for");
+  m.advance(0.5); // 500 µs later: longer than the window
+  m.poll.arrived();
+  assert.equal(m.poll.active, false);
+  m.advance(0.1); // 100 µs later: within the window
+  m.poll.arrived();
+  assert.equal(m.poll.active, true);
+});
+
+test("the spin keeps the loop awake until the window has passed with no request, then stops", () => {
+  const m = manual(200);
+  m.poll.arrived();
+  m.advance(0.05);
+  m.poll.arrived();
+  let turns = 0;
+  for (let i = 0; i < 10; i++) {
+    m.advance(0.01);
+    turns += m.turn();
+  }
+  assert.equal(turns, 10, "one spin per loop turn while within the window");
+  m.advance(0.05);
+  m.poll.arrived(); // a request inside the window extends it
+  m.advance(0.15);
+  assert.equal(m.turn(), 1);
+  assert.equal(m.poll.active, true, "150 µs after the last request, still within 200 µs");
+  m.advance(0.06);
+  assert.equal(m.turn(), 1);
+  assert.equal(m.poll.active, false, "210 µs after the last request, the spin ends");
+  assert.equal(m.turn(), 0, "and nothing is scheduled any more");
+  m.poll.arrived(); // long after: a gap over the window, no new spin
+  assert.equal(m.poll.active, false);
+  assert.equal(m.turn(), 0);
+});
+
+test("with the real loop, a spin ends by itself and the process goes idle", async () => {
+  const poll = new BusyPoll(2000);
+  poll.arrived();
+  poll.arrived();
+  assert.equal(poll.active, true);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(poll.active, false);
+  const before = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 200));
+  const used = process.cpuUsage(before);
+  assert.ok(
+    used.user + used.system < 50_000,
+    `idle for 200 ms but used ${used.user + used.system} µs of CPU`,
+  );
+});
+
+test("serve spins by default only when a core is left beside the router processes", () => {
+  assert.equal(defaultBusyPollUs(1, 2), DEFAULT_BUSY_POLL_US);
+  assert.equal(defaultBusyPollUs(2, 2), 0);
+  assert.equal(defaultBusyPollUs(1, 1), 0);
+  assert.equal(defaultBusyPollUs(3, 8), DEFAULT_BUSY_POLL_US);
+});
