@@ -223,6 +223,25 @@ describe("wasmlet route", () => {
 });
 
 describe("wasmlet errors and help", () => {
+  test("serve --busy-poll-us takes a whole number of microseconds from 0 to 10000", async () => {
+    for (const bad of ["-1", "1.5", "abc", "10001"]) {
+      // Ephemeral ports and a scratch directory: were the value accepted, serve would start (and time out).
+      const dir = await srv.file("unused", "");
+      const r = await wasmlet([
+        "serve",
+        "--busy-poll-us",
+        bad,
+        "--data-dir",
+        `${dir}.d`,
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+      ]);
+      assertOneLineError(r, /--busy-poll-us: ".*" is not a whole number of microseconds from 0 to 10000/);
+    }
+  });
+
   test("server errors, usage errors and an unreachable server are one line and exit 1", async () => {
     const notWasm = await srv.file("x.wasm", "not wasm at all");
     assertOneLineError(

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
+// Not through main/index.ts, which would load the whole platform for every command (see registerServe);
+// busy-poll.ts imports only node built-ins.
 import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from "../main/busy-poll.js";
 import { readRegistryAuth } from "./registry.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BusyPoll, DEFAULT_BUSY_POLL_US, defaultBusyPollUs } from "./busy-poll.js";
+import { BusyPoll, DEFAULT_BUSY_POLL_US, defaultBusyPollUs, usableCores } from "./busy-poll.js";
 
 /** A BusyPoll on a clock the test moves, whose scheduled spins run only when the test says. */
 function manual(windowUs: number) {
@@ -27,9 +27,8 @@ function manual(windowUs: number) {
 
 test("a request after a quiet spell does not start a spin; one close behind it does", () => {
   const m = manual(200);
-  m.advance(1000);
   m.poll.arrived();
-  assert.equal(m.poll.active, false, "the first request of a burst finds nothing to spin for");
+  assert.equal(m.poll.active, false, "the first request ever finds nothing to spin for");
   m.advance(0.5); // 500 µs later: longer than the window
   m.poll.arrived();
   assert.equal(m.poll.active, false);
@@ -58,7 +57,7 @@ test("the spin keeps the loop awake until the window has passed with no request,
   assert.equal(m.turn(), 1);
   assert.equal(m.poll.active, false, "210 µs after the last request, the spin ends");
   assert.equal(m.turn(), 0, "and nothing is scheduled any more");
-  m.poll.arrived(); // long after: a gap over the window, no new spin
+  m.poll.arrived(); // 210 µs after the last one: a gap over the window, no new spin
   assert.equal(m.poll.active, false);
   assert.equal(m.turn(), 0);
 });
@@ -84,4 +83,14 @@ test("serve spins by default only when a core is left beside the router processe
   assert.equal(defaultBusyPollUs(2, 2), 0);
   assert.equal(defaultBusyPollUs(1, 1), 0);
   assert.equal(defaultBusyPollUs(3, 8), DEFAULT_BUSY_POLL_US);
+});
+
+test("a cgroup CPU quota caps the cores (a 1-CPU container on a big host does not spin)", () => {
+  assert.equal(usableCores("max 100000\n", 8), 8);
+  assert.equal(usableCores("100000 100000\n", 8), 1);
+  assert.equal(usableCores("250000 100000\n", 8), 2);
+  assert.equal(usableCores("50000 100000\n", 8), 1, "half a CPU still counts as one");
+  assert.equal(usableCores("800000 100000\n", 2), 2, "a quota above the CPUs does not add any");
+  assert.equal(usableCores(undefined, 4), 4, "no cgroup v2 file: the CPUs");
+  assert.equal(defaultBusyPollUs(1, usableCores("100000 100000\n", 8)), 0);
 });

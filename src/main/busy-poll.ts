@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
 /** Spin window of `serve` when a core is left over for everything else (see defaultBusyPollUs). */
@@ -39,7 +40,7 @@ export class BusyPoll {
     const now = this.now();
     const gap = now - this.last;
     this.last = now;
-    if (!this.spinning && gap <= this.windowMs) {
+    if (!this.spinning && gap < this.windowMs) {
       this.spinning = true;
       this.schedule(this.spin);
     }
@@ -56,6 +57,28 @@ export class BusyPoll {
  * processes' (for the other threads: log writer, sandbox pool, compilers, and whatever else runs on the
  * machine), else 0. A spinning router holds its core for as long as traffic is steady.
  */
-export function defaultBusyPollUs(routers: number, cores = availableParallelism()): number {
+export function defaultBusyPollUs(routers: number, cores = usableCores()): number {
   return cores > routers ? DEFAULT_BUSY_POLL_US : 0;
+}
+
+/**
+ * Cores this process may use: the CPUs it may run on (availableParallelism, which follows the affinity mask),
+ * capped by a cgroup v2 CPU quota (`cpu.max`, e.g. a container limited to 1 CPU on a bigger host), which
+ * node 20 does not apply. A spinning router in a 1-CPU container would burn its whole quota.
+ */
+export function usableCores(
+  cpuMax: string | undefined = readCpuMax(),
+  parallelism = availableParallelism(),
+): number {
+  const m = /^(\d+)\s+(\d+)/.exec(cpuMax ?? "");
+  if (!m || Number(m[2]) === 0) return parallelism; // "max 100000": no quota
+  return Math.max(1, Math.min(parallelism, Math.floor(Number(m[1]) / Number(m[2]))));
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync("/sys/fs/cgroup/cpu.max", "utf8");
+  } catch {
+    return undefined;
+  }
 }

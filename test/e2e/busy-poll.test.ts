@@ -1,17 +1,21 @@
-// `serve --busy-poll-us`: the request thread spins only while traffic is steady; an idle server uses no CPU.
+// `serve --busy-poll-us`: the request thread stays awake while traffic is steady; an idle server uses no CPU.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { cli, deploy, example, type Server, startServer } from "./harness.js";
+import { deploy, example, type Server, startServer } from "./harness.js";
 
-let server: Server;
+let spinning: Server;
+let sleeping: Server;
 before(async () => {
   // A long window (5 ms), so that a spin which failed to stop would show as a whole core of CPU below.
-  server = await startServer(undefined, ["--busy-poll-us", "5000"]);
-  await deploy(server, { name: "hello", code: example("hello/hello.wasm"), route: ["--url", "/hello"] });
+  spinning = await startServer(undefined, ["--busy-poll-us", "5000"]);
+  sleeping = await startServer(undefined, ["--busy-poll-us", "0"]);
+  for (const s of [spinning, sleeping])
+    await deploy(s, { name: "hello", code: example("hello/hello.wasm"), route: ["--url", "/hello"] });
 });
 after(async () => {
-  await server?.stop();
+  await spinning?.stop();
+  await sleeping?.stop();
 });
 
 /** CPU seconds the server's main thread (the request thread) has used. */
@@ -25,45 +29,36 @@ function mainThreadSleeps(pid: number): number {
   return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1]);
 }
 
-test("requests are answered while the loop spins, and the server is idle again once they stop", async () => {
+/** 400 back-to-back requests from 4 clients; returns how often the server's request thread slept meanwhile. */
+async function burst(server: Server): Promise<number> {
   const pid = server.proc.pid as number;
-  // Back-to-back requests from 4 clients: gaps well inside the window, so the loop spins between them.
-  const sleeps0 = mainThreadSleeps(pid);
-  let answered = 0;
+  const before = mainThreadSleeps(pid);
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       for (let i = 0; i < 100; i++) {
         const r = await fetch(`${server.routerUrl}/hello`);
         assert.equal(r.status, 200);
         assert.equal(await r.text(), "hello\n");
-        answered++;
       }
     }),
   );
-  assert.equal(answered, 400);
-  // Without the spin the thread sleeps between most requests (measured: ~1 sleep per request with
-  // --busy-poll-us 0); with it, only when the clients fall behind by more than the window.
-  const sleeps = mainThreadSleeps(pid) - sleeps0;
+  return mainThreadSleeps(pid) - before;
+}
+
+test("requests are answered while the loop spins, and the server is idle again once they stop", async () => {
+  // Without the spin the thread sleeps between most requests (measured: ~300 times in 400 requests); with it,
+  // only when the clients fall behind by more than the window (measured: 19–26, also with two CPU hogs running).
+  const off = await burst(sleeping);
+  const on = await burst(spinning);
   assert.ok(
-    sleeps < 100,
-    `the request thread went to sleep ${sleeps} times during 400 back-to-back requests`,
+    on * 3 < off,
+    `the request thread slept ${on} times with --busy-poll-us 5000, ${off} times with 0`,
   );
   // Traffic stops: within the window the spin ends, then the thread sleeps.
   await new Promise((r) => setTimeout(r, 100));
-  const cpu1 = mainThreadCpu(pid);
+  const pid = spinning.proc.pid as number;
+  const cpu = mainThreadCpu(pid);
   await new Promise((r) => setTimeout(r, 1000));
-  const idle = mainThreadCpu(pid) - cpu1;
+  const idle = mainThreadCpu(pid) - cpu;
   assert.ok(idle < 0.1, `the idle server's request thread used ${(idle * 1000).toFixed(0)} ms of CPU in 1 s`);
-});
-
-test("--busy-poll-us rejects what is not a whole number of microseconds up to 10000", async () => {
-  for (const bad of ["-1", "1.5", "abc", "10001"]) {
-    const r = await cli(undefined, "serve", "--busy-poll-us", bad, "--listen", "127.0.0.1:0");
-    assert.notEqual(r.code, 0, bad);
-    assert.match(
-      r.stderr,
-      /--busy-poll-us: .* is not a whole number of microseconds from 0 to 10000/,
-      r.stderr,
-    );
-  }
 });
