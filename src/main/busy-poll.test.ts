@@ -6,13 +6,17 @@ import { BusyPoll, DEFAULT_BUSY_POLL_US, defaultBusyPollUs, usableCores } from "
 function manual(windowUs: number) {
   let t = 0;
   const queue: (() => void)[] = [];
-  const poll = new BusyPoll(
-    windowUs,
-    () => t,
-    (f) => queue.push(f),
-  );
+  let busyElsewhere = false;
+  const poll = new BusyPoll(windowUs, {
+    now: () => t,
+    schedule: (f) => queue.push(f),
+    otherWork: () => busyElsewhere,
+  });
   return {
     poll,
+    setOtherWork(v: boolean) {
+      busyElsewhere = v;
+    },
     advance(ms: number) {
       t += ms;
     },
@@ -59,6 +63,25 @@ test("the spin keeps the loop awake until the window has passed with no request,
   assert.equal(m.turn(), 0, "and nothing is scheduled any more");
   m.poll.arrived(); // 210 µs after the last one: a gap over the window, no new spin
   assert.equal(m.poll.active, false);
+  assert.equal(m.turn(), 0);
+});
+
+test("no spin while other threads of the process have work (sandbox workers running functions)", () => {
+  const m = manual(200);
+  m.poll.arrived();
+  m.setOtherWork(true);
+  m.advance(0.05);
+  m.poll.arrived();
+  assert.equal(m.poll.active, false, "a worker is busy: the request thread may sleep");
+  m.setOtherWork(false);
+  m.advance(0.05);
+  m.poll.arrived();
+  assert.equal(m.poll.active, true);
+  m.advance(0.05);
+  assert.equal(m.turn(), 1);
+  m.setOtherWork(true); // a function was demoted to a worker meanwhile
+  assert.equal(m.turn(), 1);
+  assert.equal(m.poll.active, false, "the spin gives way at its next turn");
   assert.equal(m.turn(), 0);
 });
 

@@ -6,6 +6,15 @@ export const DEFAULT_BUSY_POLL_US = 200;
 /** Longest window `--busy-poll-us` accepts: beyond a few ms, spinning only burns CPU. */
 export const MAX_BUSY_POLL_US = 10_000;
 
+export interface BusyPollOptions {
+  /** The clock, in ms (default performance.now); tests pass their own. */
+  now?: () => number;
+  /** Runs a function on the next turn of the loop (default setImmediate); tests pass their own. */
+  schedule?: (f: () => void) => void;
+  /** Asked on every turn of a spin; true stops it (other threads of the process need the CPU). */
+  otherWork?: () => boolean;
+}
+
 /**
  * Adaptive busy-polling of the event loop, for the router's request thread. While requests come closer together
  * than `windowUs`, the loop does not go to sleep between them: it keeps itself awake with setImmediate, so that
@@ -15,19 +24,23 @@ export const MAX_BUSY_POLL_US = 10_000;
  * same requests arrive one at a time), and under load those wake-ups are what push the request thread over
  * its capacity in bursts. The spin stops `windowUs` after the last request, and only starts when the gap before
  * a request was shorter than the window, so a server with sparse traffic never spins; an idle one uses no CPU.
+ * It also stops, and does not start, while `otherWork()` says threads of this process need the CPU (sandbox
+ * workers running demoted functions): a spin would take their core for nothing.
  * This is the event-loop counterpart of Linux's busy_poll sockets (and of DPDK's polling), for the same reason.
  */
 export class BusyPoll {
   private last = Number.NEGATIVE_INFINITY;
   private spinning = false;
   private readonly windowMs: number;
+  private readonly now: () => number;
+  private readonly schedule: (f: () => void) => void;
+  private readonly otherWork: () => boolean;
 
-  constructor(
-    windowUs: number,
-    private readonly now: () => number = () => performance.now(),
-    private readonly schedule: (f: () => void) => void = setImmediate,
-  ) {
+  constructor(windowUs: number, options: BusyPollOptions = {}) {
     this.windowMs = windowUs / 1000;
+    this.now = options.now ?? (() => performance.now());
+    this.schedule = options.schedule ?? setImmediate;
+    this.otherWork = options.otherWork ?? (() => false);
   }
 
   /** True while the loop is kept awake. */
@@ -40,14 +53,14 @@ export class BusyPoll {
     const now = this.now();
     const gap = now - this.last;
     this.last = now;
-    if (!this.spinning && gap < this.windowMs) {
+    if (!this.spinning && gap < this.windowMs && !this.otherWork()) {
       this.spinning = true;
       this.schedule(this.spin);
     }
   };
 
   private readonly spin = (): void => {
-    if (this.now() - this.last < this.windowMs) this.schedule(this.spin);
+    if (this.now() - this.last < this.windowMs && !this.otherWork()) this.schedule(this.spin);
     else this.spinning = false;
   };
 }

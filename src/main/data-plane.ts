@@ -12,6 +12,8 @@ import { LogWriterThread } from "./log-writer.js";
 export interface DataPlane {
   runtime: Runtime;
   router: Router;
+  /** True while sandbox worker threads run invocations (functions demoted off the request thread). */
+  workersBusy(): boolean;
   /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
   close(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export function createDataPlane(opts: {
   return {
     runtime,
     router,
+    workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();
       await logs.flush();
@@ -62,18 +65,18 @@ export function createDataPlane(opts: {
 
 /**
  * The public listener: the router's request handler. With `busyPollUs` > 0 the request thread stays awake
- * that long after a request while traffic is steady (see BusyPoll).
+ * that long after a request while traffic is steady and no sandbox worker needs the CPU (see BusyPoll).
  */
-export function createRouterServer(router: Router, busyPollUs = 0): Server {
+export function createRouterServer(plane: Pick<DataPlane, "router" | "workersBusy">, busyPollUs = 0): Server {
   let server: Server;
   if (busyPollUs > 0) {
-    const poll = new BusyPoll(busyPollUs);
-    const handle = router.handle;
+    const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
+    const handle = plane.router.handle;
     server = createServer((req, res) => {
       poll.arrived();
       handle(req, res);
     });
-  } else server = createServer(router.handle);
+  } else server = createServer(plane.router.handle);
   server.keepAliveTimeout = 65_000;
   return server;
 }

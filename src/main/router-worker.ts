@@ -43,7 +43,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   });
   const plane = createDataPlane({ store, registryServer, registry, log, dataDir: config.dataDir });
   await plane.router.start();
-  const server = createRouterServer(plane.router, config.busyPollUs);
+  const server = createRouterServer(plane, config.busyPollUs);
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
   const stop = async () => {

@@ -196,7 +196,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
-    routerServer = createRouterServer(router, busyPollUs);
+    routerServer = createRouterServer(plane, busyPollUs);
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 

@@ -92,13 +92,20 @@ test("a runaway is stopped at its deadline, moved to a worker, and stopped there
   assert.equal(first.error?.kind, "timeout");
   assert.ok(took >= 290 && took < 1500, `stopped after ${took} ms`);
   // Now on a worker: the main thread stays free while it loops.
+  assert.equal(executor.workersBusy, false);
   const pending = executor.run(loop.digest, inputs(), limits);
+  assert.equal(
+    executor.workersBusy,
+    true,
+    "a worker runs the loop (the router does not busy-poll meanwhile)",
+  );
   const hello = image("examples/hello/hello.wasm");
   const t1 = performance.now();
   const quick = await executor.run(hello.digest, inputs(), LIMITS);
   assert.ok(performance.now() - t1 < 50, "another function waited for the runaway");
   assert.equal(text(quick.stdout), "hello\n");
   assert.equal((await pending).error?.kind, "timeout");
+  assert.equal(executor.workersBusy, false, "the worker is free again");
 });
 
 test("a slow but finite function is re-run on a worker and still answers", async () => {

@@ -106,6 +106,11 @@ export class HybridExecutor implements Executor {
     return result;
   }
 
+  /** True while a worker thread runs (or is about to run) a demoted function's invocation. */
+  get workersBusy(): boolean {
+    return this.pool.busy;
+  }
+
   async close(): Promise<void> {
     this.entries.clear();
     await this.pool.close();

@@ -42,6 +42,13 @@ export class WorkerPool {
 
   constructor(private readonly options: PoolOptions) {}
 
+  /** True while a worker runs a job or one waits for a worker: threads of this process need the CPU. */
+  get busy(): boolean {
+    if (this.queue.length > 0) return true;
+    for (const s of this.slots) if (s.job) return true;
+    return false;
+  }
+
   run(load: Omit<LoadMessage, "type">, inputs: WasiInputs, timeoutMs: number): Promise<RunResult> {
     if (this.closed) return Promise.reject(new WasmletError("UNAVAILABLE", "the runtime is shutting down"));
     return new Promise((resolve, reject) => {
