@@ -3,6 +3,7 @@
 // request after a restart cost ~3 ms more than the first request of any other function (bench: restart).
 // The module is assembled here, not shipped as a file: it is a few hundred bytes and never changes.
 import { DEFAULT_LIMITS, type FunctionRecord, type LoadedImage, sha256Digest } from "../core/index.js";
+import { Writer } from "../wasm/index.js";
 import type { InvocationRequest } from "./types.js";
 
 /** What the warm-up function writes before the request body it read (WAGI output: headers, blank line, body). */
@@ -22,45 +23,23 @@ const READ_LEN = 4096;
 
 const I32 = 0x7f;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128, for i32.const immediates (non-negative values here). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const name = (s: string) => [...uleb(Buffer.byteLength(s)), ...Buffer.from(s)];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const i32 = (n: number) => [0x41, ...sleb(n)];
-const le32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
-const data = (at: number, bytes: number[]) => [0, ...i32(at), 0x0b, ...uleb(bytes.length), ...bytes];
-
 /**
  * `_start` calls the WASI functions a WAGI handler uses on every request — args and environ sizes, environ_get,
  * fd_read of stdin, fd_write of stdout — trapping if one returns an error, and writes OUTPUT then what it read.
  */
 function assemble(): Uint8Array {
-  const pair = [0x60, 2, I32, I32, 1, I32];
-  const quad = [0x60, 4, I32, I32, I32, I32, 1, I32];
+  const w = new Writer(512);
+  const section = (id: number, count: number, items: () => void) => {
+    w.byte(id);
+    const mark = w.beginSized();
+    w.u32(count);
+    items();
+    w.endSized(mark);
+  };
+  const i32 = (n: number) => {
+    w.byte(0x41);
+    w.s32(n);
+  };
   const imports: [string, number][] = [
     ["args_sizes_get", 0],
     ["environ_sizes_get", 0],
@@ -69,54 +48,69 @@ function assemble(): Uint8Array {
     ["fd_write", 1],
   ];
   // call, then `if (errno != 0) unreachable`
-  const call = (index: number, ...args: number[]) => [
-    ...args.flatMap(i32),
-    0x10,
-    index,
-    0x04,
-    0x40,
-    0x00,
-    0x0b,
-  ];
-  const load = [0x28, 2, 0];
-  const store = [0x36, 2, 0];
-  const body = [
-    0, // no locals
-    ...call(0, 0, 4),
-    ...call(1, 0, 4),
-    ...call(2, ENV_POINTERS, ENV_BYTES),
-    ...call(3, 0, READ_IOV, 1, NREAD),
-    ...i32(WRITE_IOV + 12),
-    ...i32(NREAD),
-    ...load,
-    ...store,
-    ...call(4, 1, WRITE_IOV, 2, NWRITTEN),
-    0x0b,
-  ];
+  const call = (index: number, ...args: number[]) => {
+    for (const a of args) i32(a);
+    w.byte(0x10);
+    w.u32(index);
+    w.bytes(Uint8Array.of(0x04, 0x40, 0x00, 0x0b));
+  };
+  const data = (at: number, bytes: Uint8Array) => {
+    w.byte(0);
+    i32(at);
+    w.byte(0x0b);
+    w.u32(bytes.length);
+    w.bytes(bytes);
+  };
+  const le32 = (...words: number[]) => {
+    const b = Buffer.alloc(4 * words.length);
+    for (const [i, v] of words.entries()) b.writeUInt32LE(v, 4 * i);
+    return b;
+  };
   const out = Buffer.from(OUTPUT);
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
-    ...section(1, vec([pair, quad, [0x60, 0, 0]])),
-    ...section(2, vec(imports.map(([n, t]) => [...name("wasi_snapshot_preview1"), ...name(n), 0, t]))),
-    ...section(3, vec([[2]])),
-    ...section(5, vec([[0, 1]])),
-    ...section(
-      7,
-      vec([
-        [...name("memory"), 2, 0],
-        [...name("_start"), 0, imports.length],
-      ]),
-    ),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-    ...section(
-      11,
-      vec([
-        data(WRITE_IOV, [...le32(OUTPUT_AT), ...le32(out.length), ...le32(READ_BUF), ...le32(0)]),
-        data(READ_IOV, [...le32(READ_BUF), ...le32(READ_LEN)]),
-        data(OUTPUT_AT, [...out]),
-      ]),
-    ),
-  ]);
+
+  w.bytes(Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0));
+  section(1, 3, () => {
+    w.bytes(Uint8Array.of(0x60, 2, I32, I32, 1, I32)); // (i32, i32) -> i32
+    w.bytes(Uint8Array.of(0x60, 4, I32, I32, I32, I32, 1, I32)); // (i32, i32, i32, i32) -> i32
+    w.bytes(Uint8Array.of(0x60, 0, 0)); // () -> ()
+  });
+  section(2, imports.length, () => {
+    for (const [name, type] of imports) {
+      w.name("wasi_snapshot_preview1");
+      w.name(name);
+      w.byte(0);
+      w.u32(type);
+    }
+  });
+  section(3, 1, () => w.u32(2));
+  section(5, 1, () => w.bytes(Uint8Array.of(0, 1)));
+  section(7, 2, () => {
+    w.name("memory");
+    w.bytes(Uint8Array.of(2, 0));
+    w.name("_start");
+    w.byte(0);
+    w.u32(imports.length);
+  });
+  section(10, 1, () => {
+    const mark = w.beginSized();
+    w.byte(0); // no locals
+    call(0, 0, 4);
+    call(1, 0, 4);
+    call(2, ENV_POINTERS, ENV_BYTES);
+    call(3, 0, READ_IOV, 1, NREAD);
+    i32(WRITE_IOV + 12);
+    i32(NREAD);
+    w.bytes(Uint8Array.of(0x28, 2, 0, 0x36, 2, 0)); // i32.load, i32.store
+    call(4, 1, WRITE_IOV, 2, NWRITTEN);
+    w.byte(0x0b);
+    w.endSized(mark);
+  });
+  section(11, 3, () => {
+    data(WRITE_IOV, le32(OUTPUT_AT, out.length, READ_BUF, 0));
+    data(READ_IOV, le32(READ_BUF, READ_LEN));
+    data(OUTPUT_AT, out);
+  });
+  return w.finish();
 }
 
 export interface WarmUp {

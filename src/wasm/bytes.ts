@@ -132,6 +132,21 @@ export class Writer {
     }
   }
 
+  /** Signed LEB128 of a 32-bit integer (i32.const immediates). */
+  s32(value: number): void {
+    this.ensure(5);
+    let v = value | 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        this.buf[this.len++] = b;
+        return;
+      }
+      this.buf[this.len++] = b | 0x80;
+    }
+  }
+
   /** Unsigned LEB128 of a value up to 2^53 (memory64 limits). */
   u64(value: number): void {
     this.ensure(10);

@@ -1,3 +1,4 @@
+export { Writer } from "./bytes.js";
 export { inspectModule, type ModuleInfo, WASI_MODULE } from "./inspect.js";
 export {
   DEADLINE_IMPORT,
