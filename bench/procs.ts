@@ -9,6 +9,8 @@ import { startNode as spawnNode } from "../test/e2e/harness.js";
 
 // For servers that cannot listen on port 0 and report it.
 export { freePort } from "../src/registry/test-support.js";
+// The main thread's CPU time, as the e2e tests read it too.
+export { mainThreadCpuSeconds } from "../test/e2e/harness.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -76,19 +78,6 @@ export function rssBytes(pid: number | undefined): number {
     return m ? Number(m[1]) * 1024 : Number.NaN;
   } catch {
     return Number.NaN;
-  }
-}
-
-/**
- * CPU time of a process's main thread in seconds (Linux: the first field of /proc/PID/task/PID/schedstat, in ns);
- * undefined elsewhere or when the process is gone.
- */
-export function mainThreadCpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const ns = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
-    return Number.isFinite(ns) ? ns / 1e9 : undefined;
-  } catch {
-    return undefined;
   }
 }
 

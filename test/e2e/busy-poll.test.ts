@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { deploy, example, type Server, startServer } from "./harness.js";
+import { deploy, example, mainThreadCpuSeconds, type Server, startServer } from "./harness.js";
 
 let spinning: Server;
 let sleeping: Server;
@@ -18,11 +18,6 @@ after(async () => {
   await spinning?.stop();
   await sleeping?.stop();
 });
-
-/** CPU seconds the server's main thread (the request thread) has used. */
-function mainThreadCpu(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e9;
-}
 
 /** Times the request thread went to sleep by itself (in epoll_wait, when the loop has nothing to do). */
 function mainThreadSleeps(pid: number): number {
@@ -58,8 +53,10 @@ test("requests are answered while the loop spins, and the server is idle again o
   // Traffic stops: within the window the spin ends, then the thread sleeps.
   await new Promise((r) => setTimeout(r, 100));
   const pid = spinning.proc.pid as number;
-  const cpu = mainThreadCpu(pid);
+  const cpu = mainThreadCpuSeconds(pid);
   await new Promise((r) => setTimeout(r, 1000));
-  const idle = mainThreadCpu(pid) - cpu;
+  const cpuAfter = mainThreadCpuSeconds(pid);
+  assert.ok(cpu !== undefined && cpuAfter !== undefined, "cannot read the server's /proc schedstat");
+  const idle = cpuAfter - cpu;
   assert.ok(idle < 0.1, `the idle server's request thread used ${(idle * 1000).toFixed(0)} ms of CPU in 1 s`);
 });

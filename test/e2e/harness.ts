@@ -1,7 +1,7 @@
 // Starts the real `wasmlet serve` process and drives the real CLI, as a user would.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -171,4 +171,17 @@ export async function deploy(
   assert.equal(c.code, 0, show(c));
   const r = await cli(server, "route", "create", "--name", fn.name, "--function", fn.name, ...fn.route);
   assert.equal(r.code, 0, show(r));
+}
+
+/**
+ * CPU time of a process's main thread in seconds (Linux: the first field of /proc/PID/task/PID/schedstat, in ns);
+ * undefined elsewhere or when the process is gone.
+ */
+export function mainThreadCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(ns) ? ns / 1e9 : undefined;
+  } catch {
+    return undefined;
+  }
 }
