@@ -133,6 +133,7 @@ async function firstInvocation(): Promise<void> {
  */
 export async function instanceReset(): Promise<void> {
   const executor = new HybridExecutor();
+  const LIMITS = DEFAULT_LIMITS;
   const rows: Row[] = [];
   const N = 3000;
   const perCall = (f: () => unknown, n = N) => {
@@ -146,14 +147,16 @@ export async function instanceReset(): Promise<void> {
       const module = readFileSync(join(ROOT, path));
       const digest = sha256Digest(module);
       const files = new Map([["/m.wasm", new Uint8Array(module)]]);
-      await executor.prepare({ digest, entry: "/m.wasm", module, files }, DEFAULT_LIMITS);
+      await executor.prepare({ digest, entry: "/m.wasm", module, files }, LIMITS);
       const inputs = { args: ["m.wasm"], env: [], stdin: new Uint8Array(0) };
-      const check = await executor.run(digest, inputs, DEFAULT_LIMITS);
+      const check = await executor.run(digest, inputs, LIMITS, performance.now() + LIMITS.timeoutMs);
       if (Buffer.from(check.stdout).toString() !== "hello\n") throw new Error(`${path}: bad output`);
       let t = performance.now();
-      for (let i = 0; i < 200; i++) await executor.run(digest, inputs, DEFAULT_LIMITS);
+      for (let i = 0; i < 200; i++)
+        await executor.run(digest, inputs, LIMITS, performance.now() + LIMITS.timeoutMs);
       t = performance.now();
-      for (let i = 0; i < N; i++) await executor.run(digest, inputs, DEFAULT_LIMITS);
+      for (let i = 0; i < N; i++)
+        await executor.run(digest, inputs, LIMITS, performance.now() + LIMITS.timeoutMs);
       const x = ((performance.now() - t) * 1000) / N;
       const compiled = new WebAssembly.Module(module);
       const host = new WasiHost({ fs: new FsImage(files) });

@@ -24,6 +24,13 @@ export interface ApiClientOptions {
   token?: string;
 }
 
+/** A page of a function's log. */
+export interface LogPage {
+  items: LogEntry[];
+  /** Invocation records of the function dropped before they were stored (the log writer fell behind), in all. */
+  dropped: number;
+}
+
 /** One request to run a function through `/invoke`. */
 export interface InvokeOptions {
   /** HTTP method the function sees (default GET). */
@@ -95,16 +102,16 @@ export class ApiClient {
   }
 
   async readLogs(name: string, opts: { after?: number; limit?: number } = {}): Promise<LogEntry[]> {
+    return (await this.readLogPage(name, opts)).items;
+  }
+
+  /** Log entries as readLogs returns them, and how many invocation records were dropped in all (under load). */
+  readLogPage(name: string, opts: { after?: number; limit?: number } = {}): Promise<LogPage> {
     const q = new URLSearchParams();
     if (opts.after !== undefined) q.set("after", String(opts.after));
     if (opts.limit !== undefined) q.set("limit", String(opts.limit));
     const qs = q.size > 0 ? `?${q}` : "";
-    return (
-      await this.#json<{ items: LogEntry[] }>(
-        "GET",
-        `/api/v1/functions/${encodeURIComponent(name)}/logs${qs}`,
-      )
-    ).items;
+    return this.#json<LogPage>("GET", `/api/v1/functions/${encodeURIComponent(name)}/logs${qs}`);
   }
 
   /** Runs the function once; a non-2xx answer of the function is a result, not an error. */

@@ -3,6 +3,7 @@ import type { Digest, FunctionRecord, LoadedImage } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
 import type { Store } from "../store/index.js";
+import type { ModuleInfo } from "../wasm/index.js";
 
 /** Everything the control API works with; the composition root (serve) wires the real parts in. */
 export interface ApiDeps {
@@ -23,8 +24,9 @@ export interface ApiDeps {
     entry: string;
     format?: "compat-smart" | "wasm-artifact";
   }) => Promise<ImageBundle>;
-  /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem. */
-  inspectModule: (bytes: Uint8Array) => unknown;
+  /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
+   * What it reports (the initial memory) is checked against the function's limits. */
+  inspectModule: (bytes: Uint8Array) => ModuleInfo;
   /** Runs a function for /invoke (fn test). Provided by the runtime side; may throw a WasmletError (its status is answered). */
   invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
   /** Called after a function's current version changed or it was created (prepare before first request); errors are logged, not returned. */

@@ -11,6 +11,7 @@ import {
   commandModule,
   envImportModule,
   startControlPort,
+  wat,
 } from "./test-support.js";
 
 let cp: ControlPort;
@@ -22,6 +23,11 @@ before(async () => {
   api = new ApiClient({ server: cp.url });
 });
 after(() => cp.close());
+
+/** A WASI command with `pages` of initial memory and `decls` besides `_start` and `memory`, base64-encoded. */
+async function watCommand(pages: number, decls = ""): Promise<string> {
+  return b64(await wat(`(module ${decls} (memory (export "memory") ${pages}) (func (export "_start")))`));
+}
 
 /** What a user can observe of the whole state through GET. */
 async function snapshot() {
@@ -143,6 +149,13 @@ describe("functions", () => {
     assert.match(bad.json.error?.message ?? "", /^limit: /);
   });
 
+  test("logs: records dropped under load are counted in the answer, beside the entries", async () => {
+    const before = await api.readLogPage("small", { limit: 1 });
+    assert.equal(before.dropped, 0);
+    await cp.store.appendLogs([], { small: 26_500 });
+    assert.deepEqual(await api.readLogPage("small", { limit: 1 }), { items: before.items, dropped: 26_500 });
+  });
+
   test("delete removes the function and its logs", async () => {
     await api.deleteFunction("small");
     await assert.rejects(
@@ -150,6 +163,7 @@ describe("functions", () => {
       (e) => isWasmletError(e, "NOT_FOUND") && /"small"/.test(e.message),
     );
     assert.deepEqual(await cp.store.readLogs("small"), []);
+    assert.equal(await cp.store.droppedLogs("small"), 0);
     assert.ok(!(await api.listFunctions()).some((f) => f.name === "small"));
   });
 
@@ -158,7 +172,7 @@ describe("functions", () => {
     what: string;
     method?: string;
     path?: string;
-    body: () => unknown;
+    body: () => unknown | Promise<unknown>;
     status: number;
     code: string;
     message: RegExp;
@@ -176,6 +190,117 @@ describe("functions", () => {
       status: 400,
       code: "INVALID_MODULE",
       message: /^code: .*"env"\."foo"/,
+    },
+    {
+      what: "initial memory over the default cap (128 MiB = 2048 pages)",
+      body: async () => ({ name: "m1", code: await watCommand(2049) }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message:
+        /^code: the module's initial memory \(2049 pages = 128\.0625 MiB\) is over the function's memory cap, limits\.memoryMiB = 128; raise limits\.memoryMiB to at least 129/,
+    },
+    {
+      what: "initial memory over limits.memoryMiB",
+      body: async () => ({ name: "m2", code: await watCommand(40), limits: { memoryMiB: 2 } }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: the module's initial memory \(40 pages = 2\.5 MiB\) is over .*limits\.memoryMiB = 2;/,
+    },
+    {
+      what: "update whose new code is over the cap the update sets",
+      method: "PUT",
+      path: "/api/v1/functions/hello",
+      body: async () => ({ code: await watCommand(40), limits: { memoryMiB: 2 } }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: the module's initial memory \(40 pages = 2\.5 MiB\) is over .*limits\.memoryMiB = 2;/,
+    },
+    {
+      what: "a WASI import preview1 does not define",
+      body: async () => ({
+        name: "w1",
+        code: await watCommand(
+          1,
+          `(import "wasi_snapshot_preview1" "fd_wrte" (func (param i32) (result i32)))`,
+        ),
+      }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message:
+        /^code: module imports wasi_snapshot_preview1 function "fd_wrte", which WASI preview1 does not define$/,
+    },
+    {
+      what: "a WASI import with the wrong signature",
+      body: async () => ({
+        name: "w2",
+        code: await watCommand(
+          1,
+          `(import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32)))`,
+        ),
+      }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message:
+        /^code: module imports wasi_snapshot_preview1 "fd_write" as \(i32\) -> i32, but WASI preview1 defines it as \(i32, i32, i32, i32\) -> i32$/,
+    },
+    {
+      what: "an export under the runtime's reserved prefix",
+      body: async () => ({
+        name: "w3",
+        code: await watCommand(1, `(global (export "__wasmlet_fuel") (mut i32) (i32.const 0))`),
+      }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: module exports "__wasmlet_fuel"; names starting with __wasmlet_ are reserved/,
+    },
+    {
+      what: "files with a file where a directory must be",
+      body: () => ({
+        name: "f1",
+        code: b64(commandModule()),
+        files: { "/a": b64(Buffer.from("a")), "/a/b": "" },
+      }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^files: "\/a\/b" needs "\/a" to be a directory, but "\/a" is a file too$/,
+    },
+    {
+      what: "a file under the module's own path",
+      body: () => ({ name: "f2", code: b64(commandModule()), files: { "/f2.wasm/readme": "" } }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message:
+        /^files: "\/f2\.wasm\/readme" needs "\/f2\.wasm" to be a directory, but that is the module's own path$/,
+    },
+    {
+      what: "NUL in an env value",
+      body: () => ({ name: "n1", code: b64(commandModule()), env: { OK: "fine", BAD: "a\u0000b" } }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^env\.BAD: must not contain NUL \(\\0\) characters$/,
+    },
+    {
+      what: "NUL in an env name",
+      body: () => ({ name: "n2", code: b64(commandModule()), env: { "A\u0000": "v" } }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^env\.A\u0000: is not a valid variable name/,
+    },
+    {
+      what: "NUL in an arg",
+      body: () => ({ name: "n3", code: b64(commandModule()), args: ["ok", "a\u0000b"] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^args\[1\]: must not contain NUL \(\\0\) characters$/,
+    },
+    {
+      what: "update with NUL in an arg",
+      method: "PUT",
+      path: "/api/v1/functions/hello",
+      body: () => ({ args: ["\u0000"] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^args\[0\]: must not contain NUL/,
     },
     {
       what: "duplicate name",
@@ -326,7 +451,7 @@ describe("functions", () => {
   for (const c of bad) {
     test(`bad input: ${c.what} → ${c.status} ${c.code}, nothing changes`, async () => {
       const before = await snapshot();
-      const res = await call(cp.url, c.method ?? "POST", c.path ?? "/api/v1/functions", c.body());
+      const res = await call(cp.url, c.method ?? "POST", c.path ?? "/api/v1/functions", await c.body());
       assert.equal(res.status, c.status, JSON.stringify(res.json));
       assert.equal(res.json.error?.code, c.code);
       assert.match(res.json.error?.message ?? "", c.message);
@@ -347,5 +472,67 @@ describe("functions", () => {
     assert.equal(new Set(versions).size, 3);
     assert.equal(last.versions.length, Math.max(...versions));
     assert.equal(last.current.version, Math.max(...versions));
+  });
+});
+
+describe("memory cap against the module's initial memory", () => {
+  test("a limits-only update must leave room for the current module's initial memory", async () => {
+    const fn = await api.createFunction({ name: "roomy", code: await watCommand(40) });
+    assert.equal(fn.current.initialMemoryPages, 40);
+    const before = await snapshot();
+    const res = await call(cp.url, "PUT", "/api/v1/functions/roomy", { limits: { memoryMiB: 2 } });
+    assert.equal(res.status, 400, JSON.stringify(res.json));
+    assert.match(
+      res.json.error?.message ?? "",
+      /^limits\.memoryMiB: the current version \(1\) cannot run under it: the module's initial memory \(40 pages = 2\.5 MiB\)/,
+    );
+    assert.deepEqual(await snapshot(), before);
+    assert.equal((await api.updateFunction("roomy", { limits: { memoryMiB: 3 } })).limits.memoryMiB, 3);
+  });
+
+  test("new code must fit the cap the function already has", async () => {
+    await api.createFunction({ name: "tight", code: b64(commandModule("tight")), limits: { memoryMiB: 1 } });
+    const before = await snapshot();
+    const res = await call(cp.url, "PUT", "/api/v1/functions/tight", { code: await watCommand(17) });
+    assert.equal(res.status, 400, JSON.stringify(res.json));
+    assert.match(
+      res.json.error?.message ?? "",
+      /^code: .*\(17 pages = 1\.0625 MiB\).*limits\.memoryMiB = 1;/,
+    );
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test("an image whose module is over the cap is refused, naming the image", async () => {
+    const ref = `${cp.host}/team/big:v1`;
+    const module = await wat(`(module (memory (export "memory") 40) (func (export "_start")))`);
+    await cp.registry.push(
+      ref,
+      await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm" }),
+    );
+    const before = await snapshot();
+    const res = await call(cp.url, "POST", "/api/v1/functions", {
+      name: "big",
+      image: ref,
+      limits: { memoryMiB: 2 },
+    });
+    assert.equal(res.status, 400, JSON.stringify(res.json));
+    assert.match(
+      res.json.error?.message ?? "",
+      /^image: .*team\/big:v1: the module's initial memory \(40 pages/,
+    );
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test("rollback to a version whose module no longer fits the cap is refused", async () => {
+    await api.updateFunction("roomy", { code: b64(commandModule("roomy-small")) });
+    await api.updateFunction("roomy", { limits: { memoryMiB: 1 } });
+    const before = await snapshot();
+    const res = await call(cp.url, "POST", "/api/v1/functions/roomy/rollback", { to: 1 });
+    assert.equal(res.status, 400, JSON.stringify(res.json));
+    assert.match(
+      res.json.error?.message ?? "",
+      /^to: version 1 cannot run: the module's initial memory \(40 pages/,
+    );
+    assert.deepEqual(await snapshot(), before);
   });
 });

@@ -3,7 +3,7 @@ import type { RouteContext } from "./context.js";
 import { readJson, sendEmpty, sendJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
-import { checkImageReference, makeVersion } from "./source.js";
+import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
 
 async function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
   const fn = await ctx.deps.store.get("function", name);
@@ -38,14 +38,15 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     if (await store.get("function", input.name))
       throw new WasmletError("ALREADY_EXISTS", `name: function "${input.name}" already exists`);
     if (input.image !== undefined) checkImageReference(input.image);
-    const version = await makeVersion(ctx.deps, input.name, 1, input);
+    const limits = { ...DEFAULT_LIMITS, ...input.limits };
+    const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
     const now = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
       contract: input.contract ?? "command",
       args: input.args ?? [],
       env: input.env ?? {},
-      limits: { ...DEFAULT_LIMITS, ...input.limits },
+      limits,
       current: version,
       versions: [version],
       createdAt: now,
@@ -75,9 +76,16 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const last = Math.max(...old.versions.map((v) => v.version));
-      const version = await makeVersion(ctx.deps, name, last + 1, input);
+      const version = await makeVersion(ctx.deps, name, last + 1, input, fn.limits.memoryMiB);
       fn.current = version;
       fn.versions = [...old.versions, version];
+    } else if (input.limits?.memoryMiB !== undefined) {
+      const problem = memoryProblem(old.current.initialMemoryPages ?? 0, fn.limits.memoryMiB);
+      if (problem)
+        throw new WasmletError(
+          "INVALID_ARGUMENT",
+          `limits.memoryMiB: the current version (${old.current.version}) cannot run under it: ${problem}`,
+        );
     }
     await ctx.deps.store.update("function", name, fn);
     return { fn, newVersion };
@@ -120,5 +128,10 @@ export async function functionLogs(ctx: RouteContext): Promise<void> {
   const afterId = nonNegativeInt(q, "after", 0);
   const limit = nonNegativeInt(q, "limit", 1);
   await getOr404(ctx, name);
-  sendJson(ctx.res, 200, { items: await ctx.deps.store.readLogs(name, { afterId, limit }) });
+  const { store } = ctx.deps;
+  // `dropped`: invocation records lost in all because the log writer fell behind (not among the items).
+  sendJson(ctx.res, 200, {
+    items: await store.readLogs(name, { afterId, limit }),
+    dropped: await store.droppedLogs(name),
+  });
 }

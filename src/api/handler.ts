@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { WasmletError } from "../core/index.js";
+import { HEALTH_PATH, WasmletError } from "../core/index.js";
 import { PackageBuilds } from "./builds.js";
 import type { RouteContext, RouteHandler } from "./context.js";
 import type { ApiDeps } from "./deps.js";
@@ -113,7 +113,7 @@ export function createApiHandler(
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? "" : url.slice(q + 1);
-    if (path === "/healthz") {
+    if (path === HEALTH_PATH) {
       sendJson(res, 200, { status: "ok" });
       return true;
     }

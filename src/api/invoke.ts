@@ -14,7 +14,8 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
   if (!fn) throw new WasmletError("NOT_FOUND", `function "${name}" not found`);
   const body = await readBody(req, fn.limits.maxBodyBytes);
 
-  const headers: Record<string, string> = {};
+  // No prototype: a header named "constructor" or "__proto__" is just a header.
+  const headers: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) {
     // The API token authorises the control plane, not the function: never hand it over.
     if (v === undefined || k === "authorization" || HOP_HEADERS.has(k)) continue;
@@ -51,7 +52,9 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
 
   const flat: string[] = [];
   for (const [k, v] of out.headers) if (!HOP_HEADERS.has(k.toLowerCase())) flat.push(k, v);
-  flat.push("content-length", String(out.body.length));
+  // RFC 9110 §8.6: no Content-Length (and no body) on 204 or 304.
+  const bodiless = out.status === 204 || out.status === 304;
+  if (!bodiless) flat.push("content-length", String(out.body.length));
   try {
     res.writeHead(out.status, flat);
   } catch (e) {
@@ -61,5 +64,5 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
       `function "${name}" returned an invalid response header: ${(e as Error).message}`,
     );
   }
-  res.end(out.body);
+  res.end(bodiless ? undefined : out.body);
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CONTRACT_NAMES, HTTP_METHODS, NAME_RE, WasmletError } from "../core/index.js";
+import { CONTRACT_NAMES, HEALTH_PATH, HTTP_METHODS, NAME_RE, WasmletError } from "../core/index.js";
 
 /** Error text for a field: "is required" when absent, else what it must be. */
 const must = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : what);
@@ -26,6 +26,13 @@ const limitsSchema = z.strictObject(
     // wasm32 linear memory cannot pass 4 GiB.
     memoryMiB: positiveInt(4096).optional(),
     maxBodyBytes: positiveInt(1024 * 1024 * 1024).optional(),
+    concurrency: positiveInt(10_000).optional(),
+    queue: z
+      .int({ error: must("must be a whole number >= 0") })
+      .min(0, { error: "must be a whole number >= 0" })
+      .max(100_000, { error: "must be at most 100000" })
+      .optional(),
+    maxOutputBytes: positiveInt(1024 * 1024 * 1024).optional(),
   },
   { error: must("must be an object") },
 );
@@ -42,14 +49,29 @@ export function filePathProblem(p: string): string | undefined {
   return undefined;
 }
 
+/** A path of `paths` that needs another of them to be a directory, with that one, for each such pair. */
+function filesUnderFiles(paths: string[]): { path: string; file: string }[] {
+  const set = new Set(paths);
+  const found: { path: string; file: string }[] = [];
+  for (const path of paths)
+    for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1))
+      if (set.has(path.slice(0, i))) found.push({ path, file: path.slice(0, i) });
+  return found;
+}
+
+/** argv and environ entries are C strings for the guest: a NUL would cut them (the WASI host refuses them). */
+const cString = z
+  .string({ error: "must be a string" })
+  .refine((s) => !s.includes("\0"), { error: "must not contain NUL (\\0) characters" });
+
 /** Fields of a function's settings and version source (shared with package-bound function drafts). */
 export const functionFields = {
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
-  args: z.array(z.string({ error: "must be a string" }), { error: "must be an array of strings" }).optional(),
+  args: z.array(cString, { error: "must be an array of strings" }).optional(),
   env: z
     .record(
       z.string().regex(ENV_KEY_RE, { error: "is not a valid variable name (use [A-Za-z_][A-Za-z0-9_]*)" }),
-      z.string({ error: "must be a string" }),
+      cString,
       { error: "must be an object of strings" },
     )
     .optional(),
@@ -69,6 +91,13 @@ export const functionFields = {
       z.base64({ error: "must be the file's bytes, base64-encoded" }),
       { error: "must be an object of path: base64 bytes" },
     )
+    .superRefine((files, ctx) => {
+      for (const { path, file } of filesUnderFiles(Object.keys(files)))
+        ctx.addIssue({
+          code: "custom",
+          message: `"${path}" needs "${file}" to be a directory, but "${file}" is a file too`,
+        });
+    })
     .optional(),
   /** Image form pushed for code: `compat-smart` (default) or the CNCF `wasm-artifact` (code only, no files). */
   format: z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(", ")}` }).optional(),
@@ -130,6 +159,15 @@ export function pathProblem(path: string, params: boolean): string | undefined {
   return undefined;
 }
 
+/** A route on HEALTH_PATH would never be reached: the router answers it before looking at its routes. */
+function reservedPathProblem(path: string, prefix: boolean): string | undefined {
+  // A prefix is stored without its trailing slash: "/healthz/" is the same route as "/healthz".
+  const stored = prefix && path.length > 1 ? path.replace(/\/+$/, "") : path;
+  if (stored === HEALTH_PATH)
+    return `${HEALTH_PATH} is reserved: the router answers it itself, so a route there is never reached`;
+  return undefined;
+}
+
 export const createHttpTriggerSchema = z
   .strictObject(
     {
@@ -152,7 +190,8 @@ export const createHttpTriggerSchema = z
       return;
     }
     const field = v.url !== undefined ? "url" : "prefix";
-    const problem = pathProblem((v.url ?? v.prefix) as string, field === "url");
+    const path = (v.url ?? v.prefix) as string;
+    const problem = pathProblem(path, field === "url") ?? reservedPathProblem(path, field === "prefix");
     if (problem) ctx.addIssue({ code: "custom", path: [field], message: problem });
   });
 export type CreateHttpTriggerInput = z.input<typeof createHttpTriggerSchema>;

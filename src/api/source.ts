@@ -6,6 +6,7 @@ import {
   WasmletError,
 } from "../core/index.js";
 import { formatReference, parseReference } from "../registry/index.js";
+import type { ModuleInfo } from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";
 
 /** Where a new version's module comes from: uploaded bytes, or an image someone else pushed. */
@@ -27,13 +28,32 @@ export function checkImageReference(ref: string): void {
   }
 }
 
-function inspect(deps: ApiDeps, bytes: Uint8Array, field: string): void {
+/** 64 KiB wasm pages per MiB: the runtime caps memory at `limits.memoryMiB * 16` pages. */
+const PAGES_PER_MIB = 16;
+
+const pagesInMiB = (pages: number): string => `${pages} pages = ${pages / PAGES_PER_MIB} MiB`;
+
+/**
+ * Why a module with `initialPages` of memory cannot run under a cap of `memoryMiB`, or undefined: its
+ * instantiation would fail on every call.
+ */
+export function memoryProblem(initialPages: number, memoryMiB: number): string | undefined {
+  if (initialPages <= memoryMiB * PAGES_PER_MIB) return undefined;
+  return `the module's initial memory (${pagesInMiB(initialPages)}) is over the function's memory cap, limits.memoryMiB = ${memoryMiB}; raise limits.memoryMiB to at least ${Math.ceil(initialPages / PAGES_PER_MIB)} or link the module with less initial memory`;
+}
+
+/** Inspects a module and checks that it fits the memory cap it will run under; errors name `field`. */
+function inspect(deps: ApiDeps, bytes: Uint8Array, field: string, memoryMiB: number): ModuleInfo {
+  let info: ModuleInfo;
   try {
-    deps.inspectModule(bytes);
+    info = deps.inspectModule(bytes);
   } catch (e) {
     const err = toWasmletError(e, "INVALID_MODULE");
     throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
   }
+  const problem = memoryProblem(info.memory.initialPages, memoryMiB);
+  if (problem) throw new WasmletError("INVALID_MODULE", `${field}: ${problem}`);
+  return info;
 }
 
 /** The errno code (ECONNREFUSED...) or, failing that, the innermost message of a cause chain: "fetch failed" says too little. */
@@ -69,29 +89,36 @@ function pullError(ref: string, e: unknown): WasmletError {
 /**
  * Makes the image of a new version and pins it to a digest: uploaded code is inspected, packaged and pushed to
  * `<registryHost>/functions/<name>:v<version>`; an image reference is resolved, pulled once by digest and
- * inspected. Nothing is stored here; a failure leaves no trace but (for code) an unreferenced tag.
+ * inspected. Either module must fit `memoryMiB`, the memory cap the function will have. Nothing is stored
+ * here; a failure leaves no trace but (for code) an unreferenced tag.
  */
 export async function makeVersion(
   deps: ApiDeps,
   name: string,
   version: number,
   src: VersionSource,
+  memoryMiB: number,
 ): Promise<FunctionVersion> {
   const createdAt = new Date().toISOString();
   if (src.code !== undefined) {
     const bytes = new Uint8Array(Buffer.from(src.code, "base64"));
-    inspect(deps, bytes, "code");
+    const info = inspect(deps, bytes, "code", memoryMiB);
     const entry = `/${src.fileName ?? `${name}.wasm`}`;
     const files = new Map([[entry, bytes]]);
     for (const [path, b64] of Object.entries(src.files ?? {})) {
       if (path === entry)
         throw new WasmletError("INVALID_ARGUMENT", `files: "${path}" is the module's own path`);
+      if (path.startsWith(`${entry}/`))
+        throw new WasmletError(
+          "INVALID_ARGUMENT",
+          `files: "${path}" needs "${entry}" to be a directory, but that is the module's own path`,
+        );
       files.set(path, new Uint8Array(Buffer.from(b64, "base64")));
     }
     const bundle = await deps.buildImage({ files, entry, format: src.format });
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
     const digest = await deps.registry.push(image, bundle);
-    return { version, image, digest, createdAt };
+    return { version, image, digest, initialMemoryPages: info.memory.initialPages, createdAt };
   }
   const ref = src.image;
   if (ref === undefined)
@@ -109,6 +136,6 @@ export async function makeVersion(
   } catch (e) {
     throw pullError(ref, e);
   }
-  inspect(deps, module, `image: ${ref}`);
-  return { version, image: ref, digest, createdAt };
+  const info = inspect(deps, module, `image: ${ref}`, memoryMiB);
+  return { version, image: ref, digest, initialMemoryPages: info.memory.initialPages, createdAt };
 }

@@ -12,6 +12,9 @@ import { inspectModule } from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";
 import { createApiHandler } from "./handler.js";
 
+// The wasm folder's WAT assembler (a test helper, not behind its door), for modules beyond the byte builders below.
+export { wat } from "../wasm/test-support.js";
+
 /**
  * The smallest WASI command the inspector accepts: exports `_start` (an empty function) and `memory`.
  * `tag` goes into a custom section so that each tag gives a different module (and image digest).

@@ -83,6 +83,16 @@ describe("HTTP triggers", () => {
     assert.equal((await api.listHttpTriggers()).length, 4);
   });
 
+  test("routes beside the reserved /healthz are accepted: prefix /, url /healthz/{x}, url /healthzs", async () => {
+    const routes = [
+      { name: "root", function: "echo", prefix: "/", methods: ["PATCH" as const] },
+      { name: "under-healthz", function: "echo", url: "/healthz/{x}" },
+      { name: "healthzs", function: "echo", url: "/healthzs" },
+    ];
+    for (const r of routes) assert.equal((await api.createHttpTrigger(r)).name, r.name);
+    for (const r of routes) await api.deleteHttpTrigger(r.name);
+  });
+
   test("a function with routes cannot be deleted; the message lists them", async () => {
     const before = await snapshot();
     const res = await call(cp.url, "DELETE", "/api/v1/functions/other");
@@ -161,6 +171,28 @@ describe("HTTP triggers", () => {
       status: 400,
       code: "INVALID_ARGUMENT",
       message: /^url: segment "x\{id\}"/,
+    },
+    {
+      what: "url on /healthz, which the router answers itself",
+      body: { name: "r8", function: "echo", url: "/healthz" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message:
+        /^url: \/healthz is reserved: the router answers it itself, so a route there is never reached$/,
+    },
+    {
+      what: "prefix /healthz",
+      body: { name: "r9", function: "echo", prefix: "/healthz" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^prefix: \/healthz is reserved/,
+    },
+    {
+      what: "prefix /healthz/ (stored as /healthz)",
+      body: { name: "r10", function: "echo", prefix: "/healthz/", methods: ["POST"] },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^prefix: \/healthz is reserved/,
     },
     {
       what: "url and prefix",

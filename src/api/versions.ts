@@ -3,6 +3,7 @@ import type { RouteContext } from "./context.js";
 import { readJson, sendJson } from "./http-util.js";
 import { rollbackSchema } from "./package-schemas.js";
 import { parseBody } from "./schemas.js";
+import { memoryProblem } from "./source.js";
 
 /**
  * POST /functions/{name}/rollback {to?}: makes an earlier version current at once (default: the newest one
@@ -25,6 +26,9 @@ export async function rollbackFunction(ctx: RouteContext): Promise<void> {
           ? `to: function "${name}" has no version ${input.to} (it has ${old.versions.map((v) => v.version).join(", ")})`
           : `function "${name}" has no version before ${old.current.version} to roll back to`,
       );
+    const problem = memoryProblem(target.initialMemoryPages ?? 0, old.limits.memoryMiB);
+    if (problem)
+      throw new WasmletError("INVALID_ARGUMENT", `to: version ${target.version} cannot run: ${problem}`);
     const next: FunctionRecord = { ...old, current: target, updatedAt: new Date().toISOString() };
     await ctx.deps.store.update("function", name, next);
     return next;

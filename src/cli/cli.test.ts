@@ -269,6 +269,23 @@ describe("wasmlet errors and help", () => {
       await wasmlet([...S, "fn", "create", "--name", "x", "--code", "/no/such/file.wasm"]),
       /--code: cannot read/,
     );
+    const [code, data] = [await srv.file("files.wasm", commandModule("files")), await srv.file("a.txt", "a")];
+    assertOneLineError(
+      await wasmlet([
+        ...S,
+        "fn",
+        "create",
+        "--name",
+        "x",
+        "--code",
+        code,
+        "--file",
+        `/a=${data}`,
+        "--file",
+        `/a/b=${data}`,
+      ]),
+      /^error: files: "\/a\/b" needs "\/a" to be a directory, but "\/a" is a file too\n$/,
+    );
     const dead = `http://127.0.0.1:${await closedPort()}`;
     const r = await wasmlet(["fn", "list"], { WASMLET_SERVER: dead });
     assert.equal(r.stderr, `error: cannot reach the wasmlet API at ${dead} (is "wasmlet serve" running?)\n`);

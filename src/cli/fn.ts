@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import type { CreateFunctionInput, UpdateFunctionInput } from "../api/index.js";
-import { type FunctionRecord, WasmletError } from "../core/index.js";
+import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
 import {
   clientOf,
   collect,
   keyValues,
+  nonNegativeInt,
   type OutputFormat,
   positiveInt,
   print,
@@ -30,6 +31,9 @@ interface FunctionOptions extends SourceOptions {
   timeout?: number;
   memory?: number;
   maxBody?: number;
+  concurrency?: number;
+  queue?: number;
+  maxOutput?: number;
   file?: string[];
   format?: "compat-smart" | "wasm-artifact";
 }
@@ -50,6 +54,21 @@ function addFunctionOptions(cmd: Command): Command {
     .option("--timeout <ms>", "deadline of one invocation, in ms", positiveInt)
     .option("--memory <MiB>", "cap on the module's linear memory, in MiB", positiveInt)
     .option("--max-body <bytes>", "largest request body accepted", positiveInt)
+    .option(
+      "--concurrency <n>",
+      `most invocations running at once per server process (default ${DEFAULT_LIMITS.concurrency})`,
+      positiveInt,
+    )
+    .option(
+      "--queue <n>",
+      `most invocations waiting for a turn; more get 503 with Retry-After (default ${DEFAULT_LIMITS.queue})`,
+      nonNegativeInt,
+    )
+    .option(
+      "--max-output <bytes>",
+      `most bytes an invocation may write to stdout; more fails it with 500 (default ${DEFAULT_LIMITS.maxOutputBytes})`,
+      positiveInt,
+    )
     .option(
       "--file <PATH=LOCAL>",
       "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
@@ -81,7 +100,14 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   if (o.arg !== undefined) input.args = o.arg;
   const env = keyValues(o.env, "=", "--env");
   if (env !== undefined) input.env = env;
-  const limits = { timeoutMs: o.timeout, memoryMiB: o.memory, maxBodyBytes: o.maxBody };
+  const limits = {
+    timeoutMs: o.timeout,
+    memoryMiB: o.memory,
+    maxBodyBytes: o.maxBody,
+    concurrency: o.concurrency,
+    queue: o.queue,
+    maxOutputBytes: o.maxOutput,
+  };
   if (Object.values(limits).some((v) => v !== undefined)) input.limits = limits;
   return input;
 }
@@ -262,16 +288,23 @@ export function registerFn(program: Command): void {
     .option("--limit <n>", "how many recent invocations to show", positiveInt, 20)
     .action(async (o: { name: string; follow?: boolean; limit: number }, cmd: Command) => {
       const client = clientOf(cmd);
-      let entries = await client.readLogs(o.name, { limit: o.limit });
+      let page = await client.readLogPage(o.name, { limit: o.limit });
       let last = 0;
+      let dropped = 0;
       for (;;) {
-        for (const e of entries) {
+        for (const e of page.items) {
           for (const l of formatLogEntry(e)) print(l);
           last = e.id;
         }
+        // A count, not entries: records the server's log writer could not keep up with are gone.
+        if (page.dropped > dropped)
+          print(
+            `(${page.dropped - dropped} ${dropped > 0 ? "more " : ""}invocation records dropped under load)`,
+          );
+        dropped = page.dropped;
         if (!o.follow) return;
         await new Promise((r) => setTimeout(r, 300));
-        entries = await client.readLogs(o.name, { after: last, limit: 1000 });
+        page = await client.readLogPage(o.name, { after: last, limit: 1000 });
       }
     });
 }

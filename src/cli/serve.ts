@@ -1,15 +1,29 @@
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { WasmletError } from "../core/index.js";
 // Not through main/index.ts, which would load the whole platform for every command (see registerServe);
 // busy-poll.ts imports only node built-ins.
 import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from "../main/busy-poll.js";
+import { DEFAULT_HTTP_LIMITS } from "../main/http-limits.js";
 import { readRegistryAuth } from "./registry.js";
 
 function seconds(value: string): number {
   if (!/^\d+$/.test(value))
     throw new WasmletError("INVALID_ARGUMENT", `"${value}" is not a whole number of seconds`);
   return Number(value) * 1000;
+}
+
+function wholeNumber(flag: string, min: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value)))
+      throw new WasmletError("INVALID_ARGUMENT", `${flag}: "${value}" is not a whole number >= ${min}`);
+    return Number(value);
+  };
+}
+
+function positiveSeconds(flag: string): (value: string) => number {
+  const n = wholeNumber(flag, 1);
+  return (value) => n(value) * 1000;
 }
 
 /**
@@ -35,8 +49,53 @@ export function registerServe(program: Command): void {
       "--public-registry <host:port>",
       "address clusters pull the embedded registry's images from (fn manifest; default: the control address)",
     )
-    .option("--gc-interval <seconds>", "registry garbage collection period (0: off)", seconds, 600_000)
-    .option("--gc-grace <seconds>", "unreferenced blobs younger than this survive gc", seconds, 3_600_000)
+    .addOption(
+      new Option("--gc-interval <seconds>", "registry garbage collection period (0: off)")
+        .argParser(seconds)
+        .default(600_000, "600"),
+    )
+    .addOption(
+      new Option("--gc-grace <seconds>", "unreferenced blobs younger than this survive gc")
+        .argParser(seconds)
+        .default(3_600_000, "3600"),
+    )
+    .addOption(
+      new Option("--header-timeout <seconds>", "time a client has to send a request's headers")
+        .argParser(positiveSeconds("--header-timeout"))
+        .default(DEFAULT_HTTP_LIMITS.headersTimeoutMs, String(DEFAULT_HTTP_LIMITS.headersTimeoutMs / 1000)),
+    )
+    .addOption(
+      new Option(
+        "--request-timeout <seconds>",
+        "time a client has to send a whole request (headers and body)",
+      )
+        .argParser(positiveSeconds("--request-timeout"))
+        .default(DEFAULT_HTTP_LIMITS.requestTimeoutMs, String(DEFAULT_HTTP_LIMITS.requestTimeoutMs / 1000)),
+    )
+    .addOption(
+      new Option("--keepalive-timeout <seconds>", "idle time a kept-alive connection is held")
+        .argParser(positiveSeconds("--keepalive-timeout"))
+        .default(
+          DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs,
+          String(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs / 1000),
+        ),
+    )
+    .addOption(
+      new Option("--max-connections <n>", "most open connections per listener; more are closed at once")
+        .argParser(wholeNumber("--max-connections", 1))
+        .default(DEFAULT_HTTP_LIMITS.maxConnections),
+    )
+    .addOption(
+      new Option(
+        "--output-buffer <MiB>",
+        "most MiB of response bodies held for slow clients across all requests (503 past it)",
+      )
+        .argParser((v: string) => wholeNumber("--output-buffer", 1)(v) * 1024 * 1024)
+        .default(
+          DEFAULT_HTTP_LIMITS.outputBufferBytes,
+          String(DEFAULT_HTTP_LIMITS.outputBufferBytes / 1048576),
+        ),
+    )
     .option(
       "--workers <n>",
       "router processes sharing the public port (1: the router runs in the serve process)",
@@ -72,6 +131,11 @@ export function registerServe(program: Command): void {
         publicRegistry?: string;
         gcInterval: number;
         gcGrace: number;
+        headerTimeout: number;
+        requestTimeout: number;
+        keepaliveTimeout: number;
+        maxConnections: number;
+        outputBuffer: number;
         workers: number;
         busyPollUs?: number;
         demo?: boolean;
@@ -98,6 +162,13 @@ export function registerServe(program: Command): void {
           publicRegistry: opts.publicRegistry,
           gcIntervalMs: opts.gcInterval,
           gcGraceMs: opts.gcGrace,
+          http: {
+            headersTimeoutMs: opts.headerTimeout,
+            requestTimeoutMs: opts.requestTimeout,
+            keepAliveTimeoutMs: opts.keepaliveTimeout,
+            maxConnections: opts.maxConnections,
+            outputBufferBytes: opts.outputBuffer,
+          },
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
         });

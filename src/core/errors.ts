@@ -15,7 +15,8 @@ export type ErrorCode =
   | "FUNCTION_FAILED" // trap, non-zero exit, memory over its cap
   | "FUNCTION_TIMEOUT"
   | "BAD_GATEWAY" // malformed CGI output from a wagi function
-  | "OVERLOADED" // all sandboxes busy and the queue full
+  | "OVERLOADED" // all sandboxes busy and the queue full: 503 with Retry-After
+  | "CANCELLED" // the caller went away before the answer (nginx's 499: only ever seen in logs)
   | "BUILD_FAILED"
   | "UNAVAILABLE"
   | "INTERNAL";
@@ -33,6 +34,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   FUNCTION_TIMEOUT: 504,
   BAD_GATEWAY: 502,
   OVERLOADED: 503,
+  CANCELLED: 499,
   BUILD_FAILED: 422,
   UNAVAILABLE: 503,
   INTERNAL: 500,

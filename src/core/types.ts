@@ -8,13 +8,38 @@ export interface Limits {
   timeoutMs: number;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /**
+   * Most invocations of the function running at once in one process; more wait in its queue. Absent in
+   * records stored before the field existed: read through `limitsOf`.
+   */
+  concurrency?: number;
+  /** Most invocations waiting for a turn; past it, 503 with Retry-After. */
+  queue?: number;
+  /** Most bytes an invocation may write to stdout; over it the invocation fails (500), never a cut body. */
+  maxOutputBytes?: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+export const DEFAULT_LIMITS: Readonly<Required<Limits>> = Object.freeze({
   memoryMiB: 128,
   timeoutMs: 10_000,
   maxBodyBytes: 6 * 1024 * 1024,
+  concurrency: 64,
+  queue: 256,
+  maxOutputBytes: 32 * 1024 * 1024,
 });
+
+/** A function's limits with every default filled in (records may predate some fields). */
+export function limitsOf(fn: { limits: Limits }): Required<Limits> {
+  const l = fn.limits;
+  return {
+    memoryMiB: l.memoryMiB,
+    timeoutMs: l.timeoutMs,
+    maxBodyBytes: l.maxBodyBytes,
+    concurrency: l.concurrency ?? DEFAULT_LIMITS.concurrency,
+    queue: l.queue ?? DEFAULT_LIMITS.queue,
+    maxOutputBytes: l.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
+  };
+}
 
 export const CONTRACT_NAMES = ["command", "wagi"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
@@ -26,6 +51,11 @@ export interface FunctionVersion {
   image: string;
   /** The manifest digest; the only thing the runtime ever runs. */
   digest: Digest;
+  /**
+   * The module's initial linear memory, in 64 KiB pages, so a change of `limits.memoryMiB` can be checked
+   * without pulling the image. Absent in versions recorded before it was kept, and in package builds.
+   */
+  initialMemoryPages?: number;
   createdAt: string;
 }
 

@@ -1,3 +1,4 @@
+import { isIPv4 } from "node:net";
 import { WasmletError } from "../core/index.js";
 
 export interface HostPort {
@@ -15,8 +16,12 @@ export function parseHostPort(value: string, flag: string): HostPort {
   return { host, port };
 }
 
+/**
+ * True for an address only this machine can reach: a 127.0.0.0/8 dotted quad, `::1` or `localhost`. Anything
+ * else, `127.example.com` included (a name that resolves anywhere), needs a token on the control port.
+ */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+  return host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."));
 }
 
 export function formatHostPort(hp: HostPort): string {

@@ -1,11 +1,12 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { FunctionRecord, LoadedImage } from "../core/index.js";
 import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
-import { Router } from "../router/index.js";
+import { OutputBudget, Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
-import { LogBuffer, unpackLogs } from "./log-buffer.js";
+import { createBoundedServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
+import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
@@ -30,10 +31,12 @@ export function createDataPlane(opts: {
   log: (line: string) => void;
   /** With a SQLite store: its directory, so that log batches are written from a thread of their own. */
   dataDir?: string;
+  /** Bytes of response bodies held for slow clients, at most (default DEFAULT_HTTP_LIMITS). */
+  outputBufferBytes?: number;
 }): DataPlane {
   const { store, registryServer, registry, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
-  const logs = new LogBuffer(writer?.write ?? ((p) => store.appendLogs(unpackLogs(p))), 100, 500, (e) =>
+  const logs = new LogBuffer(writer?.write ?? ((p) => storeLogs(store, p)), 100, 500, (e) =>
     log(`wasmlet: cannot store logs: ${String(e)}`),
   );
   const executor = new HybridExecutor();
@@ -43,6 +46,7 @@ export function createDataPlane(opts: {
   const router = new Router({
     store,
     invoker: runtime,
+    outputBudget: new OutputBudget(opts.outputBufferBytes ?? DEFAULT_HTTP_LIMITS.outputBufferBytes),
     onApplyError: (e) =>
       log(`wasmlet: cannot apply a store change to the routes: ${e instanceof Error ? e.message : e}`),
     onPrepareError: (fn, e) =>
@@ -67,18 +71,18 @@ export function createDataPlane(opts: {
  * The public listener: the router's request handler. With `busyPollUs` > 0 the request thread stays awake
  * that long after a request while traffic is steady and no sandbox worker needs the CPU (see BusyPoll).
  */
-export function createRouterServer(plane: Pick<DataPlane, "router" | "workersBusy">, busyPollUs = 0): Server {
-  let server: Server;
-  if (busyPollUs > 0) {
-    const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
-    const handle = plane.router.handle;
-    server = createServer((req, res) => {
-      poll.arrived();
-      handle(req, res);
-    });
-  } else server = createServer(plane.router.handle);
-  server.keepAliveTimeout = 65_000;
-  return server;
+export function createRouterServer(
+  plane: Pick<DataPlane, "router" | "workersBusy">,
+  busyPollUs = 0,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Server {
+  if (busyPollUs <= 0) return createBoundedServer(limits, plane.router.handle);
+  const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
+  const handle = plane.router.handle;
+  return createBoundedServer(limits, (req, res) => {
+    poll.arrived();
+    handle(req, res);
+  });
 }
 
 /** The reference the runtime pulls: the function's repository, pinned to its digest (never a tag). */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { Digest } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
-import { MemoryStore, SqliteStore } from "../store/index.js";
+import { type DroppedLogs, MemoryStore, SqliteStore } from "../store/index.js";
 import { LogBuffer, unpackLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
 
@@ -92,31 +92,77 @@ test("a full batch is written at once, before the interval; later records start 
   );
 });
 
-test("a writer that falls behind costs dropped records (counted and reported), not unbounded memory", async () => {
+test("a writer that falls behind costs dropped records, not unbounded memory: counted per function and reported", async () => {
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => {
     release = r;
   });
   let written = 0;
-  const errors: string[] = [];
+  const dropped: DroppedLogs[] = [];
+  const lines: { at: number; message: string }[] = [];
   const buf = new LogBuffer(
     async (p) => {
       await gate;
       written += p.nums.length / 5;
+      if (p.dropped) dropped.push(p.dropped);
     },
     60_000,
     2,
-    (e) => errors.push(String(e)),
+    (e) => lines.push({ at: performance.now(), message: (e as Error).message }),
+    300,
   );
-  for (let i = 0; i < 50; i++) buf.add(record("f", { startedMs: T0 + i }));
+  // 20 batches of 2 wait for the writer; the last 10 records (6 of f, 4 of g) find it full.
+  for (let i = 0; i < 50; i++) buf.add(record(i < 46 ? "f" : "g", { startedMs: T0 + i }));
+  assert.deepEqual(
+    lines.map((l) => l.message),
+    [
+      "the log writer is behind: 2 invocation records dropped (`wasmlet fn logs` shows each function's count)",
+    ],
+    "the first drop is reported at once, the next ones wait",
+  );
   release();
+  // Resolves once the counts are stored, though no record came after the drops.
   await buf.flush();
-  await new Promise((r) => setImmediate(r));
   assert.equal(written, 40);
-  assert.deepEqual(errors, ["Error: the log writer is behind: 10 invocation records were dropped"]);
+  assert.deepEqual(dropped, [{ f: 6, g: 4 }]);
+  for (let waited = 0; lines.length < 2 && waited < 5000; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.match(lines[1]?.message ?? "", /^the log writer is behind: 8 invocation records dropped /);
+  assert.ok(lines[1].at - lines[0].at >= 299, `${lines[1].at - lines[0].at} ms between the lines`);
+  await buf.flush();
+  assert.equal(lines.length, 2);
+  assert.equal(dropped.length, 1, "counts are handed over once");
 });
 
-test("the writer thread stores packed batches in SQLite, readable from another connection", async () => {
+test("counts carried by a batch that fails to store go with the next one", async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let fail = true;
+  const dropped: DroppedLogs[] = [];
+  const buf = new LogBuffer(
+    async (p) => {
+      await gate;
+      if (p.dropped && fail) {
+        fail = false;
+        throw new Error("disk full");
+      }
+      if (p.dropped) dropped.push(p.dropped);
+    },
+    60_000,
+    1,
+  );
+  for (let i = 0; i < 23; i++) buf.add(record("f"));
+  release();
+  await buf.flush();
+  assert.deepEqual(dropped, []);
+  buf.add(record("f"));
+  await buf.flush();
+  assert.deepEqual(dropped, [{ f: 3 }]);
+});
+
+test("the writer thread stores packed batches and drop counts in SQLite, readable from another connection", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-logs-"));
   const reader = new SqliteStore(dir);
   const writer = new LogWriterThread(dir);
@@ -133,6 +179,9 @@ test("the writer thread stores packed batches in SQLite, readable from another c
         [202, "2026-11-25T12:00:00.125Z"],
       ],
     );
+    // Drop counts cross with a batch (here one without records) and are stored by the writer thread too.
+    await writer.write({ strings: [], nums: new Float64Array(0), extras: [], dropped: { w: 7 } });
+    assert.equal(await reader.droppedLogs("w"), 7);
   } finally {
     await writer.close();
     await reader.close();

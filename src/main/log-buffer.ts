@@ -1,8 +1,11 @@
 import type { InvocationRecord } from "../runtime/index.js";
-import type { NewLogEntry } from "../store/index.js";
+import type { DroppedLogs, NewLogEntry, Store } from "../store/index.js";
 
 /** Batches waiting for the writer before new ones are dropped (at 500 records each: 10,000 records). */
 const MAX_PENDING_BATCHES = 20;
+
+/** Shortest time between two server log lines about dropped records (wrk -c512 dropped 26,500 in one run). */
+const REPORT_EVERY_MS = 10_000;
 
 /** Numbers per record in PackedLogs.nums: function index, digest index, start time, status, duration. */
 const STRIDE = 5;
@@ -19,6 +22,13 @@ export interface PackedLogs {
   nums: Float64Array;
   /** Only the records that have them: [record index, stderr, error message]. */
   extras: [number, string, string | undefined][];
+  /** Records dropped since the last batch handed to the writer, by function; absent when none were. */
+  dropped?: DroppedLogs;
+}
+
+/** Stores a packed batch: its records and the drop counts it carries, in one transaction. */
+export function storeLogs(store: Store, p: PackedLogs): Promise<void> {
+  return store.appendLogs(unpackLogs(p), p.dropped);
 }
 
 /** Rebuilds the store's entries from a packed batch (on the writer thread, or inline without one). */
@@ -46,7 +56,8 @@ export function unpackLogs(p: PackedLogs): NewLogEntry[] {
  * Batches invocation records for the store: one transaction per flush instead of one per request, which
  * keeps SQLite off the request path. Flushes every `intervalMs`, or at once when `maxBatch` records wait.
  * `write` takes the packed batch: a LogWriterThread's `write` moves the transaction off this thread;
- * `(p) => store.appendLogs(unpackLogs(p))` writes inline.
+ * `(p) => storeLogs(store, p)` writes inline. Records dropped because the writer fell behind are counted:
+ * per function in the next batch (`dropped`), and in a line to `onError` at most once per `reportEveryMs`.
  */
 export class LogBuffer {
   private strings: string[] = [];
@@ -58,8 +69,15 @@ export class LogBuffer {
   private flushing: Promise<void> = Promise.resolve();
   /** Batches handed to `write` and not stored yet. */
   private inFlight = 0;
-  /** Records dropped since the last report, because the writer was MAX_PENDING_BATCHES behind. */
-  private dropped = 0;
+  /** Records dropped (the writer was MAX_PENDING_BATCHES behind) and not yet in a batch, by function. */
+  private dropped = new Map<string, number>();
+  /** A flush waiting for the writer to catch up, so that drop counts reach it even if no record comes. */
+  private retry: Promise<void> | undefined;
+  /** Records dropped since the last line to `onError`, and when the first of them was. */
+  private unreported = 0;
+  private unreportedSinceMs = 0;
+  private lastReportMs = Number.NEGATIVE_INFINITY;
+  private reportTimer: NodeJS.Timeout | undefined;
   private readonly decoder = new TextDecoder();
 
   constructor(
@@ -67,6 +85,7 @@ export class LogBuffer {
     private readonly intervalMs = 100,
     private readonly maxBatch = 500,
     private readonly onError: (e: unknown) => void = () => {},
+    private readonly reportEveryMs = REPORT_EVERY_MS,
   ) {
     this.nums = new Float64Array(maxBatch * STRIDE);
   }
@@ -89,44 +108,88 @@ export class LogBuffer {
     }
   };
 
-  /** Writes what is buffered; resolves when it is stored. */
+  /** Writes what is buffered, and the counts of dropped records; resolves when they are stored. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.count === 0) return this.flushing;
+    if (this.count === 0 && this.dropped.size === 0) return this.flushing;
+    // A writer that cannot keep up (a disk that stalls, a machine saturated by requests) must not make the
+    // request path buffer records without end: past the limit, new batches are dropped and counted. The counts
+    // go with the next batch the writer takes: this retries once it has caught up, if no record comes first.
+    if (this.inFlight >= MAX_PENDING_BATCHES) {
+      this.drop();
+      this.retry ??= this.flushing.then(() => {
+        this.retry = undefined;
+        return this.flush();
+      });
+      return this.retry;
+    }
     const batch: PackedLogs = {
       strings: this.strings,
       nums: this.nums.slice(0, this.count * STRIDE),
       extras: this.extras,
+      dropped: this.dropped.size > 0 ? Object.fromEntries(this.dropped) : undefined,
     };
-    const records = this.count;
-    this.strings = [];
-    this.index = new Map();
-    this.extras = [];
-    this.count = 0;
-    // A writer that cannot keep up (a disk that stalls, a machine saturated by requests) must not make the
-    // request path buffer records without end: past the limit, new batches are dropped and counted.
-    if (this.inFlight >= MAX_PENDING_BATCHES) {
-      if (this.dropped === 0) {
-        const report = () => {
-          this.onError(
-            new Error(`the log writer is behind: ${this.dropped} invocation records were dropped`),
-          );
-          this.dropped = 0;
-        };
-        this.flushing.then(report, report);
-      }
-      this.dropped += records;
-      return this.flushing;
-    }
+    this.clear();
+    this.dropped = new Map();
     this.inFlight++;
     this.flushing = this.flushing
       .then(() => this.write(batch))
-      .catch(this.onError)
+      .catch((e: unknown) => {
+        // The batch's records are lost (the error says so); its counts are not: the next batch carries them.
+        for (const [fn, n] of Object.entries(batch.dropped ?? {})) this.countDropped(fn, n);
+        this.onError(e);
+      })
       .finally(() => {
         this.inFlight--;
       });
     return this.flushing;
+  }
+
+  /** Drops the buffered records, counted per function and for the next report. */
+  private drop(): void {
+    const records = this.count;
+    if (records === 0) return;
+    const perString = new Array<number>(this.strings.length).fill(0);
+    for (let o = 0; o < records * STRIDE; o += STRIDE) perString[this.nums[o]]++;
+    for (let i = 0; i < perString.length; i++)
+      if (perString[i] > 0) this.countDropped(this.strings[i], perString[i]);
+    this.clear();
+    const now = performance.now();
+    if (this.unreported === 0) this.unreportedSinceMs = now;
+    this.unreported += records;
+    if (this.reportTimer !== undefined) return;
+    const wait = this.lastReportMs + this.reportEveryMs - now;
+    if (wait <= 0) this.report();
+    else {
+      this.reportTimer = setTimeout(() => this.report(), wait);
+      this.reportTimer.unref();
+    }
+  }
+
+  private countDropped(fn: string, n: number): void {
+    this.dropped.set(fn, (this.dropped.get(fn) ?? 0) + n);
+  }
+
+  private report(): void {
+    this.reportTimer = undefined;
+    this.lastReportMs = performance.now();
+    const span = this.lastReportMs - this.unreportedSinceMs;
+    const over = span >= 1000 ? ` over ${Math.round(span / 1000)} s` : "";
+    const records = this.unreported;
+    this.unreported = 0;
+    this.onError(
+      new Error(
+        `the log writer is behind: ${records} invocation records dropped${over} (\`wasmlet fn logs\` shows each function's count)`,
+      ),
+    );
+  }
+
+  private clear(): void {
+    this.strings = [];
+    this.index = new Map();
+    this.extras = [];
+    this.count = 0;
   }
 
   private intern(s: string): number {

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { lowerThreadPriority } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
-import { type PackedLogs, unpackLogs } from "./log-buffer.js";
+import { type PackedLogs, storeLogs } from "./log-buffer.js";
 
 const port = parentPort;
 if (!port) throw new Error("log-writer-worker must run in a worker thread");
@@ -11,7 +11,7 @@ if (!port) throw new Error("log-writer-worker must run in a worker thread");
 lowerThreadPriority(10);
 const store = new SqliteStore((workerData as { dataDir: string }).dataDir);
 port.on("message", (msg: { id: number; batch: PackedLogs }) => {
-  store.appendLogs(unpackLogs(msg.batch)).then(
+  storeLogs(store, msg.batch).then(
     () => port.postMessage({ id: msg.id }),
     (e: unknown) => port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) }),
   );

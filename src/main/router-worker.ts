@@ -7,6 +7,7 @@ import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/i
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
+import type { HttpLimits } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
@@ -15,6 +16,8 @@ export interface RouterWorkerConfig {
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
+  /** Timeouts and caps of the public listener. */
+  http: HttpLimits;
   registryAuth?: Record<string, RegistryAuth>;
   /** The primary's own registry and its token, for images pulled over HTTP from it. */
   ownRegistry: string;
@@ -41,9 +44,16 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
-  const plane = createDataPlane({ store, registryServer, registry, log, dataDir: config.dataDir });
+  const plane = createDataPlane({
+    store,
+    registryServer,
+    registry,
+    log,
+    dataDir: config.dataDir,
+    outputBufferBytes: config.http.outputBufferBytes,
+  });
   await plane.router.start();
-  const server = createRouterServer(plane, config.busyPollUs);
+  const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
   const stop = async () => {

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
 import { createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
@@ -18,6 +18,7 @@ import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { defaultBusyPollUs } from "./busy-poll.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
+import { createBoundedServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
@@ -46,6 +47,8 @@ export interface ServeConfig {
   gcIntervalMs?: number;
   /** Unreferenced blobs younger than this survive gc (pushes in progress), in ms. Default 1 hour. */
   gcGraceMs?: number;
+  /** Timeouts and caps of both listeners (the output buffer is the router's); defaults: DEFAULT_HTTP_LIMITS. */
+  http?: Partial<HttpLimits>;
 }
 
 export interface Serving {
@@ -74,31 +77,32 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
   const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
-  const registryServer = new RegistryServer({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
+  const registryServer = new RegistryServer({
+    root: join(dataDir, "registry"),
+    gcGraceMs: config.gcGraceMs,
+    token: config.token,
+  });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";
   const registry = new RegistryClient({
     auth: (host) =>
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
-  const plane = createDataPlane({ store, registryServer, registry, log, dataDir });
+  const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
+  const plane = createDataPlane({
+    store,
+    registryServer,
+    registry,
+    log,
+    dataDir,
+    outputBufferBytes: http.outputBufferBytes,
+  });
   const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
-  const controlServer = createServer((req, res) => {
-    if (
-      req.url?.startsWith("/v2") &&
-      config.token &&
-      req.headers.authorization !== `Bearer ${config.token}`
-    ) {
-      res.writeHead(401, {
-        "content-type": "application/json",
-        "www-authenticate": 'Bearer realm="wasmlet"',
-      });
-      res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "a bearer token is required" }] }));
-      return;
-    }
+  const controlServer = createBoundedServer(http, (req, res) => {
+    // The registry checks the token on /v2 itself (and answers the token flow OCI clients follow).
     if (registryServer.handle(req, res)) return;
     const handler = api;
     if (!handler) {
@@ -184,6 +188,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       {
         dataDir,
         busyPollUs,
+        http,
         listen: config.listen,
         registryAuth: config.registryAuth,
         ownRegistry: registryHost,
@@ -196,7 +201,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
-    routerServer = createRouterServer(plane, busyPollUs);
+    routerServer = createRouterServer(plane, busyPollUs, http);
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 

@@ -7,6 +7,8 @@ export class OciError extends Error {
     readonly code: string,
     message: string,
     readonly detail?: unknown,
+    /** Sent with the error: a 401's challenge, a 429's Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -31,6 +33,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown)
     ...API_VERSION_HEADER,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
+    ...err.headers,
   };
   // A body we stopped reading (too large, bad range) must not be read to its end: drop the connection after.
   if (!req.complete) headers.connection = "close";

@@ -30,6 +30,8 @@ function descriptor(v: unknown, field: string): Descriptor {
     throw invalid(`${field}: not a descriptor with mediaType, digest and size`);
   if (typeof d.digest !== "string" || !isDigest(d.digest))
     throw invalid(`${field}: digest "${String(d.digest)}" is not sha256`);
+  if (!Number.isSafeInteger(d.size) || d.size < 0)
+    throw invalid(`${field}: size ${d.size} is not a byte count`, { field, digest: d.digest });
   return d;
 }
 
@@ -138,29 +140,37 @@ export class ManifestHandlers {
     return type;
   }
 
-  /** Checks that what the manifest references is in the repository; returns its subject digest, if any. */
+  /**
+   * Checks that what the manifest references is in the repository, with the sizes its descriptors say (a
+   * client trusts a descriptor's size to bound what it reads); returns its subject digest, if any.
+   */
   private async checkReferences(repo: string, mediaType: string, json: Json): Promise<Digest | undefined> {
     const missing: string[] = [];
+    const wrongSize: { field: string; digest: string; size: number; actual: number }[] = [];
+    const check = async (d: Descriptor, field: string, link: string) => {
+      const size = (await this.store.exists(link))
+        ? await this.store.size(this.store.blobPath(d.digest as Digest))
+        : undefined;
+      if (size === undefined) missing.push(d.digest);
+      else if (size !== d.size) wrongSize.push({ field, digest: d.digest, size: d.size, actual: size });
+    };
     if (IMAGE_MANIFEST_TYPES.has(mediaType)) {
       if (!Array.isArray(json.layers)) throw invalid("layers: an array is required");
-      const blobs = [
-        descriptor(json.config, "config"),
-        ...json.layers.map((l, i) => descriptor(l, `layers[${i}]`)),
+      const blobs: [Descriptor, string][] = [
+        [descriptor(json.config, "config"), "config"],
+        ...json.layers.map((l, i): [Descriptor, string] => [descriptor(l, `layers[${i}]`), `layers[${i}]`]),
       ];
-      for (const d of blobs)
-        if (
-          !isForeignLayer(d.mediaType) &&
-          !(await this.store.exists(this.store.layerLink(repo, d.digest as Digest)))
-        )
-          missing.push(d.digest);
+      for (const [d, field] of blobs)
+        if (!isForeignLayer(d.mediaType))
+          await check(d, field, this.store.layerLink(repo, d.digest as Digest));
     } else if (INDEX_TYPES.has(mediaType)) {
       if (!Array.isArray(json.manifests)) throw invalid("manifests: an array is required");
       for (const [i, m] of json.manifests.entries()) {
         const d = descriptor(m, `manifests[${i}]`);
-        if (!(await this.store.exists(this.store.manifestLink(repo, d.digest as Digest))))
-          missing.push(d.digest);
+        await check(d, `manifests[${i}]`, this.store.manifestLink(repo, d.digest as Digest));
       }
     }
+    // What is missing first: a client that pushes it next may find the sizes right.
     if (missing.length)
       throw new OciError(
         400,
@@ -169,6 +179,13 @@ export class ManifestHandlers {
         {
           digests: missing,
         },
+      );
+    if (wrongSize.length)
+      throw invalid(
+        wrongSize
+          .map((w) => `${w.field}: size ${w.size} does not match ${w.digest}, which is ${w.actual} bytes`)
+          .join("; "),
+        { descriptors: wrongSize },
       );
     // The subject need not exist yet: referrers may be pushed before what they refer to.
     return json.subject === undefined ? undefined : (descriptor(json.subject, "subject").digest as Digest);

@@ -11,11 +11,13 @@ import type { Digest } from "../core/index.js";
  *   repositories/<repo>/_tags/<tag>             holds the digest the tag points to
  *   repositories/<repo>/_referrers/<subject-hex>/<hex>   a manifest whose `subject` is that digest
  *   uploads/<uuid>/{data,info.json}             uploads in progress
- *   tmp/                                         staging for atomic writes
+ *   tmp/                                         staging for atomic writes; emptied when the owner starts
  * Names starting with `_` cannot be repository components (the spec's name regex), so a repository's own
  * entries never collide with a nested repository's path.
  */
 export class RegistryStorage {
+  private staging: Promise<string> | undefined;
+
   constructor(readonly root: string) {}
 
   hex(d: Digest): string {
@@ -65,19 +67,47 @@ export class RegistryStorage {
     );
   }
 
+  /**
+   * The staging directory for atomic writes, emptied once, before this instance's first write or when the
+   * registry that owns the data directory starts: a write removes its file before it ends, so anything already
+   * there was left by a process that died in between. Only the one process that writes may call this; router
+   * processes, which only read, never do.
+   */
+  stagingDir(): Promise<string> {
+    this.staging ??= (async () => {
+      const dir = join(this.root, "tmp");
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      return dir;
+    })().catch((e) => {
+      this.staging = undefined;
+      throw e;
+    });
+    return this.staging;
+  }
+
   /** Writes a small file so that readers see the old content or the new one, never a part. */
   async writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-    const tmp = join(this.root, "tmp", randomUUID());
-    await mkdir(join(this.root, "tmp"), { recursive: true });
-    const fh = await open(tmp, "w");
+    const dir = await this.stagingDir();
+    const tmp = join(dir, randomUUID());
+    // Made once per instance, not per write; made again should someone have removed it since.
+    const fh = await open(tmp, "w").catch(async () => {
+      await mkdir(dir, { recursive: true });
+      return open(tmp, "w");
+    });
     try {
-      await fh.writeFile(data);
-      // An empty file (a link) has no data to flush: the directory fsync in moveInto makes it durable.
-      if (data.length > 0) await fh.sync();
-    } finally {
-      await fh.close();
+      try {
+        await fh.writeFile(data);
+        // An empty file (a link) has no data to flush: the directory fsync in moveInto makes it durable.
+        if (data.length > 0) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.moveInto(tmp, path);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
     }
-    await this.moveInto(tmp, path);
   }
 
   /** Renames a finished, fsynced file to its final place and makes the rename durable. */

@@ -242,7 +242,7 @@ test("subjects: OCI-Subject on push and the referrers API with artifactType filt
 });
 
 test("index must reference manifests in the repository", async () => {
-  const { digest } = await simpleImage("idx", "child");
+  const { digest, body } = await simpleImage("idx", "child");
   const index = (d: string) => ({
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.index,
@@ -250,7 +250,7 @@ test("index must reference manifests in the repository", async () => {
       {
         mediaType: MEDIA_TYPES.manifest,
         digest: d,
-        size: 1,
+        size: body.length,
         platform: { architecture: "wasm", os: "wasip1" },
       },
     ],

@@ -4,20 +4,33 @@ import { collectGarbage, type GcOptions, type GcResult, SharedLock } from "./gc.
 import type { ImageBundle } from "./image-build.js";
 import { type ContentSource, loadImage } from "./image-load.js";
 import { isRepositoryName } from "./reference.js";
+import { TOKEN_PATH, TokenGate } from "./server-auth.js";
 import { BlobHandlers } from "./server-blobs.js";
 import { OciError, sendEmpty, sendError, sendJson } from "./server-http.js";
 import { ManifestHandlers } from "./server-manifests.js";
 import { RegistryStorage } from "./server-storage.js";
+import { UploadHandlers } from "./server-uploads.js";
 
 export interface RegistryServerOptions {
   /** Data directory for blobs, manifests, tags and uploads; created on first write. */
   root: string;
   /** Largest blob one upload may hold, in bytes (413 beyond). Default 1 GiB. */
   maxUploadBytes?: number;
+  /** Upload sessions open at once (429 TOOMANYREQUESTS beyond). Default 1000. */
+  maxUploads?: number;
   /** Uploads untouched for this long are removed by sweepUploads(). Default 1 hour. */
   staleUploadMs?: number;
-  /** How often the server sweeps stale uploads on its own; 0 disables it. Default 10 minutes. */
+  /**
+   * How often the server sweeps stale uploads on its own; 0 disables it. Default 10 minutes. A registry that
+   * sweeps owns its data directory: it also sweeps at once, and empties the staging area a crash may have
+   * left, when it starts. One with 0 (a router process that only reads) leaves both alone.
+   */
   sweepIntervalMs?: number;
+  /**
+   * The control token: every /v2 request must present it, as `Bearer <token>` or as the password of Basic
+   * credentials, and /v2/token trades it for a bearer token (the Docker token flow). Default: no check.
+   */
+  token?: string;
   /** Unreferenced blobs and links younger than this survive gc(): a push in progress. Default 1 hour. */
   gcGraceMs?: number;
 }
@@ -32,6 +45,8 @@ type Route = (
 /** The embedded registry (OCI distribution spec v1.1): a request handler mounted under /v2/. */
 export class RegistryServer {
   private readonly blobs: BlobHandlers;
+  private readonly uploadHandlers: UploadHandlers;
+  private readonly gate: TokenGate | undefined;
   private readonly manifests: ManifestHandlers;
   private readonly staleUploadMs: number;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -44,16 +59,25 @@ export class RegistryServer {
   constructor(opts: RegistryServerOptions) {
     const store = new RegistryStorage(opts.root);
     this.storage = store;
-    this.blobs = new BlobHandlers(store, opts.maxUploadBytes ?? 1024 ** 3, this.lock);
+    this.blobs = new BlobHandlers(store);
+    this.uploadHandlers = new UploadHandlers(
+      store,
+      { maxUploadBytes: opts.maxUploadBytes ?? 1024 ** 3, maxUploads: opts.maxUploads ?? 1000 },
+      this.lock,
+    );
+    this.gate = opts.token === undefined ? undefined : new TokenGate(opts.token);
     this.manifests = new ManifestHandlers(store, this.lock);
     this.gcGraceMs = opts.gcGraceMs ?? 60 * 60 * 1000;
     this.staleUploadMs = opts.staleUploadMs ?? 60 * 60 * 1000;
     const every = opts.sweepIntervalMs ?? 10 * 60 * 1000;
     if (every > 0) {
-      this.timer = setInterval(() => void this.sweepUploads().catch(() => {}), every);
+      this.timer = setInterval(() => this.sweepInBackground(), every);
       this.timer.unref();
+      // The registry that sweeps owns the directory: what a crash left in tmp/ goes now, stale sessions too.
+      this.sweepInBackground(store.stagingDir());
     }
     const b = this.blobs;
+    const u = this.uploadHandlers;
     const mf = this.manifests;
     this.routes = [
       [
@@ -61,14 +85,14 @@ export class RegistryServer {
         { GET: async (_req, res) => sendJson(res, 200, {}), HEAD: async (_req, res) => sendEmpty(res, 200) },
       ],
       [/^\/v2\/_catalog$/, { GET: (_req, res, _m, q) => mf.catalog(res, q) }],
-      [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => b.start(req, res, m[1], q) }],
+      [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => u.start(req, res, m[1], q) }],
       [
         /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
         {
-          PATCH: (req, res, m) => b.patch(req, res, m[1], m[2]),
-          PUT: (req, res, m, q) => b.finish(req, res, m[1], m[2], q),
-          GET: (_req, res, m) => b.status(res, m[1], m[2]),
-          DELETE: (_req, res, m) => b.cancel(res, m[1], m[2]),
+          PATCH: (req, res, m) => u.patch(req, res, m[1], m[2]),
+          PUT: (req, res, m, q) => u.finish(req, res, m[1], m[2], q),
+          GET: (_req, res, m) => u.status(res, m[1], m[2]),
+          DELETE: (_req, res, m) => u.cancel(res, m[1], m[2]),
         },
       ],
       [
@@ -97,10 +121,26 @@ export class RegistryServer {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? "";
     if (!/^\/v2(\/|\?|$)/.test(url)) return false;
-    const work = this.dispatch(req, res, url).catch((e) => sendError(req, res, e));
+    this.track(this.dispatch(req, res, url).catch((e) => sendError(req, res, e)));
+    return true;
+  }
+
+  /** Sweeps stale uploads once `first` is done, logging a failure; close() waits for it. */
+  private sweepInBackground(first: Promise<unknown> = Promise.resolve()): void {
+    this.track(
+      first
+        .then(() => this.sweepUploads())
+        .then(
+          () => {},
+          (e) => console.error("registry: sweeping uploads failed", e),
+        ),
+    );
+  }
+
+  /** Keeps `work` until it ends, so that close() waits for it. */
+  private track(work: Promise<void>): void {
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
-    return true;
   }
 
   /**
@@ -164,7 +204,7 @@ export class RegistryServer {
 
   /** Removes uploads untouched for longer than the stale age (default 1 h); returns how many went. */
   sweepUploads(maxAgeMs = this.staleUploadMs): Promise<number> {
-    return this.blobs.sweepUploads(maxAgeMs);
+    return this.uploadHandlers.sweepUploads(maxAgeMs);
   }
 
   /**
@@ -188,6 +228,11 @@ export class RegistryServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, rawUrl: string): Promise<void> {
     const q = rawUrl.indexOf("?");
+    if (this.gate) {
+      // Before anything else: a caller without the token learns nothing, not even which names are valid.
+      if ((q >= 0 ? rawUrl.slice(0, q) : rawUrl) === TOKEN_PATH) return this.gate.issue(req, res);
+      this.gate.check(req);
+    }
     const query = new URLSearchParams(q >= 0 ? rawUrl.slice(q + 1) : "");
     let path: string;
     try {

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { DEFAULT_LIMITS, type FunctionRecord, type HttpTriggerRecord } from "../core/index.js";
 import { MemoryStore } from "../store/index.js";
@@ -86,4 +88,36 @@ test("start() warms the invoker up after preparing the routed functions; a faile
   assert.match(String(errors[0]), /broken path/);
   assert.ok("match" in router.routes.lookup("GET", "/a"));
   router.stop();
+});
+
+test("request headers reach the function as they came: a header named constructor is just a header", async () => {
+  const store = new MemoryStore();
+  let seen: Record<string, string> | undefined;
+  const router = new Router({
+    store,
+    invoker: {
+      prepare: async () => {},
+      invoke: async (_f, req) => {
+        seen = req.headers;
+        return { status: 200, headers: [], body: new Uint8Array(0) };
+      },
+    },
+  });
+  await router.start();
+  await store.create("function", "a", fn("a"));
+  await store.create("httptrigger", "r", route("r", "a", "/r"));
+  await router.settled();
+  const server = createServer(router.handle);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const res = await fetch(`http://127.0.0.1:${port}/r`, { headers: { constructor: "c", "x-a": "1" } });
+    assert.equal(res.status, 200);
+    assert.equal(seen?.constructor, "c");
+    assert.equal(seen?.["x-a"], "1");
+    assert.equal(seen?.toString, undefined, "no prototype: toString is not a header");
+  } finally {
+    server.close();
+    router.stop();
+  }
 });

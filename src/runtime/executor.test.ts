@@ -22,7 +22,10 @@ const inputs = (...args: string[]): WasiInputs => ({
   stdin: new Uint8Array(0),
 });
 const text = (b: Uint8Array) => Buffer.from(b).toString();
-const LIMITS = { timeoutMs: 2000, memoryMiB: 32 };
+const OUT = 1024 * 1024;
+const LIMITS = { timeoutMs: 2000, memoryMiB: 32, maxOutputBytes: OUT };
+/** The deadline of a run starting now. */
+const due = (limits: { timeoutMs: number }) => performance.now() + limits.timeoutMs;
 
 const executor = new HybridExecutor({ mainBudgetMs: 20, demoteForMs: 60_000 });
 after(() => executor.close());
@@ -31,12 +34,12 @@ test("runs a command and returns stdout, stderr and the exit code", async () => 
   const hello = image("examples/hello/hello.wasm");
   await executor.prepare(hello, LIMITS);
   assert.ok(executor.isPrepared(hello.digest, LIMITS));
-  const r = await executor.run(hello.digest, inputs("a", "b"), LIMITS);
+  const r = await executor.run(hello.digest, inputs("a", "b"), LIMITS, due(LIMITS));
   assert.equal(r.error, undefined);
   assert.equal(text(r.stdout), "hello\na\nb\n");
   const fail = image("test/fixtures/fail.wasm");
   await executor.prepare(fail, LIMITS);
-  const f = await executor.run(fail.digest, inputs(), LIMITS);
+  const f = await executor.run(fail.digest, inputs(), LIMITS, due(LIMITS));
   assert.equal(f.exitCode, 3);
   assert.equal(f.error?.kind, "exit");
   assert.equal(text(f.stderr), "cannot do that\n");
@@ -47,7 +50,7 @@ test("a reused instance is reset: memory, globals, files and env as right after 
   await executor.prepare(state, LIMITS);
   const clean = "counter=1 heap=0 file=0 env=0\n";
   for (const args of [[], [], ["trap"], [], ["grow"], []]) {
-    const r = await executor.run(state.digest, inputs(...args), LIMITS);
+    const r = await executor.run(state.digest, inputs(...args), LIMITS, due(LIMITS));
     if (args[0] === "trap") assert.equal(r.error?.kind, "trap");
     else assert.equal(text(r.stdout), clean, `after ${args.join(" ") || "a plain run"}`);
   }
@@ -57,7 +60,7 @@ test("a reset clears a 1 MiB stack, zero-filled and initialised arrays written a
   const scribble = image("test/fixtures/scribble.wasm");
   await executor.prepare(scribble, LIMITS);
   for (let i = 0; i < 4; i++) {
-    const r = await executor.run(scribble.digest, inputs(), LIMITS);
+    const r = await executor.run(scribble.digest, inputs(), LIMITS, due(LIMITS));
     assert.equal(r.error, undefined);
     assert.equal(text(r.stdout), "stack=0 bss=0 data=ok\n", `call ${i + 1}`);
   }
@@ -67,7 +70,7 @@ test("mutable globals are reset too (AssemblyScript keeps module variables in gl
   const state = image("test/fixtures/as-state.wasm");
   await executor.prepare(state, LIMITS);
   for (const args of [[], ["exit"], [], []]) {
-    const r = await executor.run(state.digest, inputs(...args), LIMITS);
+    const r = await executor.run(state.digest, inputs(...args), LIMITS, due(LIMITS));
     assert.equal(text(r.stdout), "globals: counter=1\n", `after ${args.join(" ") || "a plain run"}`);
     assert.equal(r.exitCode, args[0] === "exit" ? 2 : 0);
   }
@@ -75,25 +78,25 @@ test("mutable globals are reset too (AssemblyScript keeps module variables in gl
 
 test("a memory bomb is stopped at the cap with a clear error", async () => {
   const bomb = image("test/fixtures/bomb.wasm");
-  const limits = { timeoutMs: 5000, memoryMiB: 8 };
+  const limits = { timeoutMs: 5000, memoryMiB: 8, maxOutputBytes: OUT };
   await executor.prepare(bomb, limits);
-  const r = await executor.run(bomb.digest, inputs(), limits);
+  const r = await executor.run(bomb.digest, inputs(), limits, due(limits));
   assert.equal(r.error?.kind, "oom");
   assert.match(r.error?.message ?? "", /memory limit of 8 MiB/);
 });
 
 test("a runaway is stopped at its deadline, moved to a worker, and stopped there too", async () => {
   const loop = image("test/fixtures/loop.wasm");
-  const limits = { timeoutMs: 300, memoryMiB: 16 };
+  const limits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };
   await executor.prepare(loop, limits);
   const t0 = performance.now();
-  const first = await executor.run(loop.digest, inputs(), limits);
+  const first = await executor.run(loop.digest, inputs(), limits, due(limits));
   const took = performance.now() - t0;
   assert.equal(first.error?.kind, "timeout");
   assert.ok(took >= 290 && took < 1500, `stopped after ${took} ms`);
   // Now on a worker: the main thread stays free while it loops.
   assert.equal(executor.workersBusy, false);
-  const pending = executor.run(loop.digest, inputs(), limits);
+  const pending = executor.run(loop.digest, inputs(), limits, due(limits));
   assert.equal(
     executor.workersBusy,
     true,
@@ -101,7 +104,7 @@ test("a runaway is stopped at its deadline, moved to a worker, and stopped there
   );
   const hello = image("examples/hello/hello.wasm");
   const t1 = performance.now();
-  const quick = await executor.run(hello.digest, inputs(), LIMITS);
+  const quick = await executor.run(hello.digest, inputs(), LIMITS, due(LIMITS));
   assert.ok(performance.now() - t1 < 50, "another function waited for the runaway");
   assert.equal(text(quick.stdout), "hello\n");
   assert.equal((await pending).error?.kind, "timeout");
@@ -114,7 +117,7 @@ test("a slow but finite function is re-run on a worker and still answers", async
   // The first run passes the main thread's budget and is re-run on a worker; the rest go straight there,
   // each answering with its own output (outputs cross threads in buffers of their own).
   for (let i = 0; i < 4; i++) {
-    const r = await executor.run(spin.digest, inputs("30"), LIMITS);
+    const r = await executor.run(spin.digest, inputs("30"), LIMITS, due(LIMITS));
     assert.equal(r.error, undefined, r.error?.message);
     assert.equal(text(r.stdout), "done\n", `run ${i + 1}`);
   }
@@ -129,13 +132,108 @@ test("the prepared-module cache is bounded and evicts the least recently used", 
     await small.prepare(imgs[0], LIMITS);
     await small.prepare(imgs[1], LIMITS);
     await new Promise((r) => setTimeout(r, 2));
-    await small.run(imgs[0].digest, inputs(), LIMITS); // now fail.wasm is the least recently used
+    await small.run(imgs[0].digest, inputs(), LIMITS, due(LIMITS)); // now fail.wasm is the least recently used
     await small.prepare(imgs[2], LIMITS);
     assert.equal(small.isPrepared(imgs[1].digest, LIMITS), false);
     assert.ok(small.isPrepared(imgs[0].digest, LIMITS));
     assert.ok(small.isPrepared(imgs[2].digest, LIMITS));
-    await assert.rejects(small.run(imgs[1].digest, inputs(), LIMITS), /not prepared/);
+    await assert.rejects(small.run(imgs[1].digest, inputs(), LIMITS, due(LIMITS)), /not prepared/);
   } finally {
     await small.close();
+  }
+});
+
+test("a guest that sleeps never sleeps on the request thread, and its sleep ends at the deadline", async () => {
+  const sleep = image("test/fixtures/sleep.wasm");
+  const limits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };
+  await executor.prepare(sleep, limits);
+  await executor.prepare(image("examples/hello/hello.wasm"), LIMITS);
+  const hello = image("examples/hello/hello.wasm");
+  // A short sleep answers (moved to a worker); one past the deadline times out at the deadline, not after it.
+  const short = await executor.run(sleep.digest, inputs("50"), limits, due(limits));
+  assert.equal(short.error, undefined, short.error?.message);
+  assert.equal(text(short.stdout), "slept\n");
+  for (const arg of ["5000", "forever"]) {
+    const t0 = performance.now();
+    const pending = executor.run(sleep.digest, inputs(arg), limits, due(limits));
+    // Meanwhile the request thread serves another function at once.
+    const t1 = performance.now();
+    const quick = await executor.run(hello.digest, inputs(), LIMITS, due(LIMITS));
+    assert.ok(performance.now() - t1 < 50, `another function waited ${performance.now() - t1} ms`);
+    assert.equal(text(quick.stdout), "hello\n");
+    const r = await pending;
+    const took = performance.now() - t0;
+    assert.equal(r.error?.kind, "timeout", `sleep ${arg}`);
+    assert.ok(took >= 280 && took < 450, `sleep ${arg}: answered after ${took.toFixed(0)} ms (timeout 300)`);
+  }
+});
+
+test("costly host calls in a loop (random_get of 1 MiB, memory.grow) stop at the budget and the deadline", async () => {
+  const calls = image("test/fixtures/hostcalls.wasm");
+  const limits = { timeoutMs: 400, memoryMiB: 64, maxOutputBytes: OUT };
+  await executor.prepare(calls, limits);
+  for (const arg of ["random", "grow", "random", "grow"]) {
+    const t0 = performance.now();
+    const r = await executor.run(calls.digest, inputs(arg), limits, due(limits));
+    const took = performance.now() - t0;
+    assert.ok(r.error?.kind === "timeout" || r.error?.kind === "oom", `${arg}: ${r.error?.kind}`);
+    assert.ok(took < 600, `${arg}: answered after ${took.toFixed(0)} ms (timeout 400)`);
+  }
+});
+
+test("a run whose caller goes away is stopped, sleeping or queued", async () => {
+  const sleep = image("test/fixtures/sleep.wasm");
+  const limits = { timeoutMs: 5000, memoryMiB: 16, maxOutputBytes: OUT };
+  await executor.prepare(sleep, limits);
+  const cancellers: (() => void)[] = [];
+  const token = {
+    cancelled: false,
+    onCancel(cb: () => void) {
+      cancellers.push(cb);
+      return () => cancellers.splice(cancellers.indexOf(cb), 1);
+    },
+  };
+  const t0 = performance.now();
+  const pending = executor.run(sleep.digest, inputs("4000"), limits, due(limits), token);
+  await new Promise((r) => setTimeout(r, 150));
+  token.cancelled = true;
+  for (const cb of [...cancellers]) cb();
+  const r = await pending;
+  assert.equal(r.error?.kind, "cancelled");
+  assert.ok(performance.now() - t0 < 1000, `stopped after ${performance.now() - t0} ms`);
+  // Already gone before it starts: never runs.
+  const gone = await executor.run(sleep.digest, inputs("4000"), limits, due(limits), token);
+  assert.equal(gone.error?.kind, "cancelled");
+});
+
+test("stdout over the output limit fails the run instead of cutting the body", async () => {
+  const big = image("test/fixtures/bigout.wasm");
+  const limits = { timeoutMs: 5000, memoryMiB: 16, maxOutputBytes: 1024 * 1024 };
+  await executor.prepare(big, limits);
+  const over = await executor.run(big.digest, inputs("2"), limits, due(limits));
+  assert.equal(over.error?.kind, "output");
+  assert.match(over.error?.message ?? "", /more than 1048576 bytes/);
+  const within = await executor.run(big.digest, inputs("1"), limits, due(limits));
+  assert.equal(within.error, undefined);
+  assert.equal(within.stdout.byteLength, 1024 * 1024);
+});
+
+test("a run that waited past its deadline for a worker times out without running", async () => {
+  const spin = image("test/fixtures/spin.wasm");
+  const one = new HybridExecutor({ maxWorkers: 1, maxThreads: 1 });
+  try {
+    const limits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };
+    await one.prepare(spin, limits);
+    // Demote it, then fill the one worker; the next run waits in the queue and times out at its deadline.
+    await one.run(spin.digest, inputs("100"), limits, due(limits));
+    const t0 = performance.now();
+    const first = one.run(spin.digest, inputs("250"), limits, due(limits));
+    const second = await one.run(spin.digest, inputs("250"), limits, due(limits));
+    const took = performance.now() - t0;
+    assert.equal(second.error?.kind, "timeout");
+    assert.ok(took < 450, `the queued run answered after ${took.toFixed(0)} ms (timeout 300)`);
+    assert.equal((await first).error, undefined);
+  } finally {
+    await one.close();
   }
 });

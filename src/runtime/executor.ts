@@ -4,7 +4,7 @@ import { instrumentModule } from "../wasm/index.js";
 import { WorkerPool } from "./pool.js";
 import type { LoadMessage } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
-import type { Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
+import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
 
 // Compile every function of a module when it is prepared (at deploy), not at its first call: V8's lazy
@@ -28,7 +28,11 @@ export interface HybridExecutorOptions {
   demoteForMs?: number;
   /** Prepared modules kept (LRU); each holds a compiled module and one warm instance. Default 1024. */
   maxPrepared?: number;
+  /** Demoted runs computing at once on worker threads. Default 4. */
   maxWorkers?: number;
+  /** Worker threads alive at once, those whose guest sleeps included. Default 64. */
+  maxThreads?: number;
+  /** Demoted runs waiting for a worker; past it, OVERLOADED. Default 1024. */
   maxQueue?: number;
 }
 
@@ -62,7 +66,11 @@ export class HybridExecutor implements Executor {
     this.mainBudgetMs = options.mainBudgetMs ?? 20;
     this.demoteForMs = options.demoteForMs ?? 60_000;
     this.maxPrepared = options.maxPrepared ?? 1024;
-    this.pool = new WorkerPool({ maxWorkers: options.maxWorkers ?? 4, maxQueue: options.maxQueue ?? 1024 });
+    this.pool = new WorkerPool({
+      maxRunning: options.maxWorkers ?? 4,
+      maxThreads: options.maxThreads ?? 64,
+      maxQueue: options.maxQueue ?? 1024,
+    });
   }
 
   async prepare(image: LoadedImage, limits: RunLimits): Promise<void> {
@@ -87,7 +95,13 @@ export class HybridExecutor implements Executor {
     return false;
   }
 
-  async run(digest: Digest, inputs: WasiInputs, limits: RunLimits): Promise<RunResult> {
+  async run(
+    digest: Digest,
+    inputs: WasiInputs,
+    limits: RunLimits,
+    deadlineAt: number,
+    cancel?: CancelToken,
+  ): Promise<RunResult> {
     const key = cacheKey(digest, limits);
     const entry = this.entries.get(key);
     if (!entry) throw new WasmletError("INTERNAL", `module ${digest} is not prepared`);
@@ -96,19 +110,29 @@ export class HybridExecutor implements Executor {
     // table now and then, garbage that outlived the young generation (the Map is old) and fed major GCs.
     entry.lastUsed = start;
     if (entry.demotedUntil <= start) {
-      const result = entry.runner.run(inputs, start + limits.timeoutMs, start + this.mainBudgetMs);
+      const budgetAt = start + this.mainBudgetMs;
+      const result = entry.runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
+      // Whatever its outcome (a timeout too), a run that held the main thread well past the budget (a host call
+      // that overran it; twice the budget, so that a GC pause alone does not demote a fast function) moves the
+      // function to workers, so it cannot do so again on the next request.
+      const end = performance.now();
+      if (result.overBudget || end > budgetAt + this.mainBudgetMs)
+        entry.demotedUntil = end + this.demoteForMs;
       if (!result.overBudget) return result;
-      entry.demotedUntil = performance.now() + this.demoteForMs;
     }
-    const remaining = Math.max(1, limits.timeoutMs - (performance.now() - start));
-    const result = await this.pool.run(entry.load, inputs, remaining);
+    const result = await this.pool.run(entry.load, inputs, deadlineAt, limits.maxOutputBytes, cancel);
     result.durationMs = performance.now() - start;
     return result;
   }
 
-  /** True while a worker thread runs (or is about to run) a demoted function's invocation. */
+  /** True while a worker thread computes (or is about to) a demoted function's invocation; sleepers do not count. */
   get workersBusy(): boolean {
     return this.pool.busy;
+  }
+
+  /** The worker pool's threads and jobs, for tests and diagnostics. */
+  get poolStats(): WorkerPool["stats"] {
+    return this.pool.stats;
   }
 
   async close(): Promise<void> {

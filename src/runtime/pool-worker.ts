@@ -1,8 +1,8 @@
 // Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
-import { parentPort } from "node:worker_threads";
-import { ModuleRunner, type RunnerMeta } from "./runner.js";
+import { parentPort, workerData } from "node:worker_threads";
+import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
 import { lowerThreadPriority } from "./thread-priority.js";
-import type { WasiInputs } from "./types.js";
+import type { RunResult, WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
 
 // Demoted runs are slow or runaway by definition: a little below the router thread, so that on a busy machine
@@ -22,24 +22,47 @@ export interface RunMessage {
   id: number;
   key: string;
   inputs: WasiInputs;
+  /** Time left until the job's deadline when it was sent. */
   timeoutMs: number;
+  maxOutputBytes: number;
 }
 export interface UnloadMessage {
   type: "unload";
   key: string;
 }
 export type ToWorker = LoadMessage | RunMessage | UnloadMessage;
+/** A job's result, or news that its guest started (`parked: true`) or ended a wait. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "done"; id: number; result: RunResult }
+  | { type: "parked"; id: number; parked: boolean };
 
 const runners = new Map<string, ModuleRunner>();
 const port = parentPort;
 if (!port) throw new Error("pool-worker must run in a worker thread");
+
+/** Shared with the pool: [0] becomes 1 when the current job is cancelled; sleeps wait on it. */
+const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
+let currentId = 0;
+const waiter: Waiter = {
+  wait(ms: number): boolean {
+    Atomics.wait(control, 0, 0, ms);
+    return Atomics.load(control, 0) === 0;
+  },
+  get cancelled(): boolean {
+    return Atomics.load(control, 0) !== 0;
+  },
+  parked(on: boolean): void {
+    port.postMessage({ type: "parked", id: currentId, parked: on } satisfies FromWorker);
+  },
+};
 
 port.on("message", (msg: ToWorker) => {
   switch (msg.type) {
     case "load":
       runners.set(
         msg.key,
-        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes),
+        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes, waiter),
       );
       break;
     case "unload":
@@ -49,6 +72,7 @@ port.on("message", (msg: ToWorker) => {
       const runner = runners.get(msg.key);
       if (!runner) {
         port.postMessage({
+          type: "done",
           id: msg.id,
           result: {
             exitCode: 1,
@@ -60,11 +84,13 @@ port.on("message", (msg: ToWorker) => {
         });
         break;
       }
-      const result = runner.run(msg.inputs, performance.now() + msg.timeoutMs);
+      currentId = msg.id;
+      const now = performance.now();
+      const result = runner.run(msg.inputs, now + msg.timeoutMs, now + msg.timeoutMs, msg.maxOutputBytes);
       result.stdout = owned(result.stdout);
       result.stderr = owned(result.stderr);
       port.postMessage(
-        { id: msg.id, result },
+        { type: "done", id: msg.id, result } satisfies FromWorker,
         [result.stdout.buffer, result.stderr.buffer].filter(transferable),
       );
       break;
@@ -86,3 +112,5 @@ function owned(bytes: Uint8Array): Uint8Array {
 function transferable(b: ArrayBufferLike): b is ArrayBuffer {
   return b instanceof ArrayBuffer && b.byteLength > 0;
 }
+
+port.postMessage({ type: "ready" } satisfies FromWorker);

@@ -1,11 +1,15 @@
 import type { RunResult, WasiInputs } from "./types.js";
-import { type FsImage, WasiExit, WasiHost } from "./wasi/index.js";
+import { type FsImage, type HostControl, WasiExit, WasiHost } from "./wasi/index.js";
 
 /** How many loop iterations / calls run between two deadline checks (the check reads the clock). */
 const FUEL_CHUNK = 20_000;
 
-/** Thrown from the `deadline` import to unwind the guest when its time is up. */
+/** Thrown from the `deadline` import (or a host call) to unwind the guest when its time is up. */
 class DeadlineSignal extends Error {
+  /**
+   * @param budgetOnly the run is stopped because it may not go on on this thread (its main-thread budget ran
+   * out, or it wants to wait), not because its deadline passed: it is to be run again elsewhere.
+   */
   constructor(readonly budgetOnly: boolean) {
     super("deadline");
   }
@@ -13,6 +17,25 @@ class DeadlineSignal extends Error {
 
 /** Thrown from the `memory_grow` import when the guest asks for more than its memory cap. */
 class MemoryCapSignal extends Error {}
+
+/** Thrown when the caller cancelled the invocation (its client went away). */
+class CancelSignal extends Error {}
+
+/**
+ * Where a runner may wait: given to runners on worker threads. A runner without one (the request thread) never
+ * waits: a guest that wants to sleep is stopped there and run again on a worker.
+ */
+export interface Waiter {
+  /** Blocks up to `ms`; returns false when woken early because the invocation was cancelled. */
+  wait(ms: number): boolean;
+  /** True once the current invocation is cancelled. */
+  readonly cancelled: boolean;
+  /** Called with true before a wait of PARK_MIN_MS or more and false after it: the CPU is free meanwhile. */
+  parked(on: boolean): void;
+}
+
+/** Waits shorter than this are not worth telling the pool about (a message each way). */
+const PARK_MIN_MS = 5;
 
 /** What a runner needs to know of its (instrumented) module. */
 export interface RunnerMeta {
@@ -24,7 +47,10 @@ export interface RunnerMeta {
   hasStartSection: boolean;
 }
 
-/** Result of one run on a runner; `overBudget` means it was stopped at the soft budget, not its deadline. */
+/**
+ * Result of one run on a runner; `overBudget` means it was stopped before its deadline because it may not go
+ * on on this thread (budget spent, or it wants to wait): its outputs are to be discarded and it run elsewhere.
+ */
 export interface RunnerResult extends RunResult {
   overBudget?: boolean;
 }
@@ -93,7 +119,7 @@ function restoreImage(mem: Uint8Array, image: MemoryImage): void {
  * guest trapped or hit its deadline, or the module uses features a reset cannot undo).
  * Used on the main thread and inside pool workers alike.
  */
-export class ModuleRunner {
+export class ModuleRunner implements HostControl {
   private slot: Slot | undefined;
   private readonly host: WasiHost;
   private deadlineAt = 0;
@@ -108,8 +134,9 @@ export class ModuleRunner {
     private readonly meta: RunnerMeta,
     fs: FsImage,
     private readonly memoryCapBytes: number,
+    private readonly waiter?: Waiter,
   ) {
-    this.host = new WasiHost({ fs });
+    this.host = new WasiHost({ fs, control: this });
     this.imports = {
       wasi_snapshot_preview1: this.host.imports as unknown as WebAssembly.ModuleImports,
       wasmlet: { deadline: () => this.onDeadline(), memory_grow: (delta: number) => this.onGrow(delta) },
@@ -123,9 +150,10 @@ export class ModuleRunner {
 
   /**
    * Runs `_start` with `inputs`. Stops the guest at `deadlineAt` (performance.now() time), or earlier at
-   * `budgetAt` when given (then `overBudget` is set and the outputs are to be discarded).
+   * `budgetAt` when given, or when it wants to wait and this runner has no Waiter (then `overBudget` is set
+   * and the outputs are to be discarded). A run that writes more than `maxOutputBytes` to stdout fails.
    */
-  run(inputs: WasiInputs, deadlineAt: number, budgetAt = deadlineAt): RunnerResult {
+  run(inputs: WasiInputs, deadlineAt: number, budgetAt = deadlineAt, maxOutputBytes?: number): RunnerResult {
     const t0 = performance.now();
     const slot = this.slot ?? this.instantiate();
     this.slot = undefined;
@@ -134,7 +162,7 @@ export class ModuleRunner {
     this.budgetAt = Math.min(budgetAt, deadlineAt);
     slot.fuel.value = FUEL_CHUNK;
     this.host.setMemory(slot.memory);
-    this.host.begin(inputs);
+    this.host.begin(inputs, maxOutputBytes);
     let exitCode = 0;
     let error: RunResult["error"];
     let overBudget = false;
@@ -150,6 +178,8 @@ export class ModuleRunner {
         if (e instanceof DeadlineSignal) {
           overBudget = e.budgetOnly;
           error = { kind: "timeout", message: "deadline exceeded" };
+        } else if (e instanceof CancelSignal) {
+          error = { kind: "cancelled", message: "cancelled: the caller went away" };
         } else if (e instanceof MemoryCapSignal) {
           error = { kind: "oom", message: `memory limit of ${this.memoryCapBytes / 1048576} MiB exceeded` };
         } else {
@@ -159,6 +189,11 @@ export class ModuleRunner {
       }
     }
     this.current = undefined;
+    if (this.host.stdoutOverflowed && (!error || error.kind === "exit"))
+      error = {
+        kind: "output",
+        message: `wrote more than ${maxOutputBytes ?? this.host.stdoutCapBytes} bytes to stdout (its output limit)`,
+      };
     const out = this.host.end(exitCode);
     if (reusable && slot.memory.buffer.byteLength === slot.snapshot.byteLength) {
       this.reset(slot);
@@ -208,12 +243,40 @@ export class ModuleRunner {
   }
 
   private onDeadline(): void {
-    const now = performance.now();
-    if (now >= this.budgetAt) throw new DeadlineSignal(now < this.deadlineAt);
+    this.checkpoint();
     if (this.current) this.current.fuel.value = FUEL_CHUNK;
   }
 
+  /** HostControl: throws past the budget or deadline, or once cancelled. */
+  checkpoint(): void {
+    const now = performance.now();
+    if (now >= this.budgetAt) throw new DeadlineSignal(now < this.deadlineAt);
+    if (this.waiter?.cancelled) throw new CancelSignal();
+  }
+
+  /**
+   * HostControl: waits `ms` where waiting is allowed. Without a Waiter (the request thread) nothing waits: the
+   * run stops here to be moved to a worker. On a worker the wait ends at the deadline (then the run times out)
+   * or when the invocation is cancelled.
+   */
+  sleep(ms: number): void {
+    if (!(ms > 0)) return;
+    const waiter = this.waiter;
+    const now = performance.now();
+    if (!waiter) throw new DeadlineSignal(now < this.deadlineAt);
+    const left = this.deadlineAt - now;
+    const span = Math.min(ms, Math.max(0, left));
+    const park = span >= PARK_MIN_MS;
+    if (park) waiter.parked(true);
+    const woken = !waiter.wait(span);
+    if (park) waiter.parked(false);
+    if (woken || waiter.cancelled) throw new CancelSignal();
+    if (ms >= left) throw new DeadlineSignal(false);
+  }
+
   private onGrow(delta: number): number {
+    // Each grow, even by 0 pages, makes V8 replace the memory's ArrayBuffer: cheap alone, costly in a loop.
+    this.checkpoint();
     const memory = this.current?.memory;
     if (!memory) return -1;
     const pages = memory.buffer.byteLength / 65536;

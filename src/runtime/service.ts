@@ -1,4 +1,5 @@
 import {
+  DEFAULT_LIMITS,
   type Digest,
   type FunctionRecord,
   type LoadedImage,
@@ -6,6 +7,7 @@ import {
   WasmletError,
 } from "../core/index.js";
 import { CONTRACTS } from "./contracts/index.js";
+import { FunctionGate } from "./gate.js";
 import type {
   ContractMap,
   Executor,
@@ -16,6 +18,9 @@ import type {
   RunResult,
 } from "./types.js";
 import { warmUpFunction } from "./warm-up.js";
+
+/** What a 503 tells the caller to wait before trying again, in seconds. */
+const RETRY_AFTER_S = "1";
 
 /** Longest stderr kept per invocation in the log (the tail is kept). */
 const STDERR_LOG_BYTES = 8192;
@@ -38,6 +43,8 @@ export class Runtime {
   private readonly entries = new Map<Digest, string>();
   private readonly loading = new Map<string, Promise<void>>();
   private readonly contracts: ContractMap;
+  /** Per function name: invocations in flight and waiting (its concurrency limit and queue). */
+  private readonly gates = new Map<string, FunctionGate>();
 
   constructor(private readonly options: RuntimeOptions) {
     this.contracts = options.contracts ?? CONTRACTS;
@@ -77,6 +84,7 @@ export class Runtime {
         image.digest,
         contract.prepare(request, fn, image.entry),
         limits,
+        performance.now() + limits.timeoutMs,
       );
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
@@ -89,10 +97,22 @@ export class Runtime {
     }
   }
 
-  /** Runs one request against a function. Never rejects: every failure becomes a response (and a log record). */
+  /**
+   * Runs one request against a function. Never rejects: every failure becomes a response (and a log record).
+   * At most `limits.concurrency` invocations of a function run at once; up to `limits.queue` more wait for a
+   * turn, the rest get 503 with Retry-After. The function's timeout counts from the request's arrival, so
+   * time spent waiting is part of it; a caller that goes away while its invocation waits or runs cancels it.
+   */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
     const digest = fn.current.digest;
+    const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
+    let gate = this.gates.get(fn.name);
+    if (!gate) {
+      gate = new FunctionGate();
+      this.gates.set(fn.name, gate);
+    }
+    let entered = false;
     let result: RunResult | undefined;
     try {
       if (req.body.byteLength > fn.limits.maxBodyBytes)
@@ -101,6 +121,10 @@ export class Runtime {
           `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
         );
       const limits = runLimits(fn);
+      const concurrency = fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency;
+      if (!gate.tryEnter(concurrency))
+        await gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
+      entered = true;
       let entry = this.entries.get(digest);
       if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
         await this.prepare(fn).catch((e) => {
@@ -115,7 +139,13 @@ export class Runtime {
         entry = this.entries.get(digest) as string;
       }
       const contract = this.contracts[fn.contract];
-      result = await this.options.executor.run(digest, contract.prepare(req, fn, entry), limits);
+      result = await this.options.executor.run(
+        digest,
+        contract.prepare(req, fn, entry),
+        limits,
+        deadlineAt,
+        req.cancel,
+      );
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
       this.log(fn, started, res.status, result);
@@ -123,11 +153,9 @@ export class Runtime {
     } catch (e) {
       const err = toWasmletError(e);
       this.log(fn, started, err.status, result, err.message);
-      return {
-        status: err.status,
-        headers: [["content-type", "text/plain; charset=utf-8"]],
-        body: Buffer.from(`${err.message}\n`),
-      };
+      return errorResponse(err);
+    } finally {
+      if (entered) gate.leave();
     }
   }
 
@@ -151,8 +179,19 @@ export class Runtime {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** The response for a failed invocation: the message as text; a 503 says when to retry. */
+function errorResponse(err: WasmletError): InvocationResponse {
+  const headers: [string, string][] = [["content-type", "text/plain; charset=utf-8"]];
+  if (err.code === "OVERLOADED") headers.push(["retry-after", RETRY_AFTER_S]);
+  return { status: err.status, headers, body: Buffer.from(`${err.message}\n`) };
+}
+
 export function runLimits(fn: FunctionRecord): RunLimits {
-  return { timeoutMs: fn.limits.timeoutMs, memoryMiB: fn.limits.memoryMiB };
+  return {
+    timeoutMs: fn.limits.timeoutMs,
+    memoryMiB: fn.limits.memoryMiB,
+    maxOutputBytes: fn.limits.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
+  };
 }
 
 function runError(fn: FunctionRecord, r: RunResult): WasmletError {
@@ -166,7 +205,10 @@ function runError(fn: FunctionRecord, r: RunResult): WasmletError {
     case "exit":
       return new WasmletError("FUNCTION_FAILED", `function ${fn.name} ${e.message}`);
     case "oom":
+    case "output":
       return new WasmletError("FUNCTION_FAILED", `function ${fn.name} failed: ${e.message}`);
+    case "cancelled":
+      return new WasmletError("CANCELLED", `function ${fn.name}: ${e.message}`);
     case "trap":
       return new WasmletError("FUNCTION_FAILED", `function ${fn.name} failed: ${e.message}`);
     default:

@@ -46,6 +46,21 @@ export interface InvocationRequest {
   protocol: string;
   /** The route that matched: its pattern (`/echo/...` for prefixes), the part of the path it consumed, and `{param}` values. */
   route: { pattern: string; scriptName: string; pathInfo: string; params: Record<string, string> };
+  /** Tells when the caller has gone (its connection closed): a queued invocation is dropped, a running one stopped. */
+  cancel?: CancelToken;
+  /** performance.now() when the request arrived; its deadline counts from here (default: when invoke is called). */
+  arrivedAt?: number;
+}
+
+/**
+ * How a caller says it no longer wants an invocation's result. Subscribed to only when an invocation has to
+ * wait (queue, worker), so the fast path pays nothing for it.
+ */
+export interface CancelToken {
+  /** True once the caller has gone. */
+  readonly cancelled: boolean;
+  /** Calls `cb` once when the caller goes; returns a function that unsubscribes. */
+  onCancel(cb: () => void): () => void;
 }
 
 export interface InvocationResponse {
@@ -70,11 +85,17 @@ export type ContractMap = Record<ContractName, Contract>;
 export interface RunLimits {
   timeoutMs: number;
   memoryMiB: number;
+  /** Most bytes of stdout; a run that writes more fails with `output`. */
+  maxOutputBytes: number;
 }
 
 /** Outcome of one run. `error` absent means the module exited with status 0. */
 export interface RunResult extends WasiOutputs {
-  error?: { kind: "timeout" | "trap" | "exit" | "oom" | "internal"; message: string };
+  error?: {
+    /** `output`: stdout over the function's limit; `cancelled`: the caller went away. */
+    kind: "timeout" | "trap" | "exit" | "oom" | "output" | "cancelled" | "internal";
+    message: string;
+  };
   durationMs: number;
 }
 
@@ -87,8 +108,18 @@ export interface Executor {
   prepare(image: LoadedImage, limits: RunLimits): Promise<void>;
   /** True when `prepare` has completed for this digest and it is still cached. */
   isPrepared(digest: Digest, limits?: RunLimits): boolean;
-  /** Runs one invocation on a clean instance, bounded by `limits`. Never rejects for a guest failure. */
-  run(digest: Digest, inputs: WasiInputs, limits: RunLimits): Promise<RunResult>;
+  /**
+   * Runs one invocation on a clean instance, bounded by `limits` and stopped at `deadlineAt` (performance.now()
+   * time; the time the invocation already waited counts). A `cancel` that fires stops a queued or running
+   * invocation (result `cancelled`). Never rejects for a guest failure.
+   */
+  run(
+    digest: Digest,
+    inputs: WasiInputs,
+    limits: RunLimits,
+    deadlineAt: number,
+    cancel?: CancelToken,
+  ): Promise<RunResult>;
   /** Stops workers and frees modules. */
   close(): Promise<void>;
 }

@@ -33,6 +33,9 @@ const functionSpec = z.strictObject({
       timeoutMs: z.int().positive().optional(),
       memoryMiB: z.int().positive().optional(),
       maxBodyBytes: z.int().positive().optional(),
+      concurrency: z.int().positive().optional(),
+      queue: z.int().min(0).optional(),
+      maxOutputBytes: z.int().positive().optional(),
     })
     .optional(),
 });

@@ -3,6 +3,7 @@ import { alreadyExists, logLimit, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
 import {
   type Change,
+  type DroppedLogs,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
   type NewLogEntry,
@@ -18,6 +19,7 @@ export class MemoryStore extends FeedStore implements Store {
   readonly #resources = new Map<Kind, Map<string, unknown>>();
   readonly #changes: Change[] = [];
   readonly #logs = new Map<string, LogEntry[]>();
+  readonly #dropped = new Map<string, number>();
   #nextLogId = 1;
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
@@ -55,8 +57,9 @@ export class MemoryStore extends FeedStore implements Store {
     this.#record(kind, name, "delete");
   }
 
-  async appendLogs(entries: NewLogEntry[]): Promise<void> {
+  async appendLogs(entries: NewLogEntry[], dropped: DroppedLogs = {}): Promise<void> {
     this.check();
+    for (const [fn, n] of Object.entries(dropped)) this.#dropped.set(fn, (this.#dropped.get(fn) ?? 0) + n);
     for (const e of entries) {
       const list = this.#logs.get(e.function) ?? [];
       this.#logs.set(e.function, list);
@@ -75,9 +78,15 @@ export class MemoryStore extends FeedStore implements Store {
     return structuredClone(picked);
   }
 
+  async droppedLogs(fn: string): Promise<number> {
+    this.check();
+    return this.#dropped.get(fn) ?? 0;
+  }
+
   async deleteLogs(fn: string): Promise<void> {
     this.check();
     this.#logs.delete(fn);
+    this.#dropped.delete(fn);
   }
 
   async close(): Promise<void> {

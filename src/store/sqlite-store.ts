@@ -6,6 +6,7 @@ import { alreadyExists, logLimit, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
 import {
   type Change,
+  type DroppedLogs,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
   LOG_TRIM_EVERY,
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, function TEXT NOT NULL, json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
+CREATE TABLE IF NOT EXISTS log_drops (function TEXT PRIMARY KEY, dropped INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 /**
@@ -90,6 +92,12 @@ export class SqliteStore extends FeedStore implements Store {
         "SELECT id, json FROM (SELECT id, json FROM logs WHERE function = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
       ),
       logDelete: db.prepare("DELETE FROM logs WHERE function = ?"),
+      dropAdd: db.prepare(
+        `INSERT INTO log_drops (function, dropped) VALUES (?, ?)
+         ON CONFLICT (function) DO UPDATE SET dropped = dropped + excluded.dropped`,
+      ),
+      dropGet: db.prepare<[string], { dropped: number }>("SELECT dropped FROM log_drops WHERE function = ?"),
+      dropDelete: db.prepare("DELETE FROM log_drops WHERE function = ?"),
     };
   }
 
@@ -126,10 +134,11 @@ export class SqliteStore extends FeedStore implements Store {
     });
   }
 
-  async appendLogs(entries: NewLogEntry[]): Promise<void> {
+  async appendLogs(entries: NewLogEntry[], dropped: DroppedLogs = {}): Promise<void> {
     this.check();
     this.#db
       .transaction(() => {
+        for (const [fn, n] of Object.entries(dropped)) this.#stmt.dropAdd.run(fn, n);
         const touched = new Set<string>();
         for (const e of entries) {
           const { function: fn, ...rest } = e;
@@ -159,9 +168,17 @@ export class SqliteStore extends FeedStore implements Store {
     return rows.map((r) => ({ id: r.id, function: fn, ...JSON.parse(r.json) }) as LogEntry);
   }
 
+  async droppedLogs(fn: string): Promise<number> {
+    this.check();
+    return this.#stmt.dropGet.get(fn)?.dropped ?? 0;
+  }
+
   async deleteLogs(fn: string): Promise<void> {
     this.check();
-    this.#stmt.logDelete.run(fn);
+    this.#db.transaction(() => {
+      this.#stmt.logDelete.run(fn);
+      this.#stmt.dropDelete.run(fn);
+    })();
     this.#untrimmed.delete(fn);
   }
 

@@ -190,5 +190,20 @@ export function runStoreContract(name: string, create: () => Promise<Store>): vo
         assert.equal((await s.readLogs("g")).length, 2);
       }),
     );
+
+    test(
+      "logs: dropped records are counted per function, with or without entries, and deleted with the log",
+      withStore(async (s) => {
+        assert.equal(await s.droppedLogs("f"), 0);
+        await s.appendLogs([logEntry("f", 0)], { f: 500, g: 20 });
+        await s.appendLogs([], { f: 7 });
+        assert.equal(await s.droppedLogs("f"), 507);
+        assert.equal(await s.droppedLogs("g"), 20);
+        assert.equal((await s.readLogs("g")).length, 0, "a count adds no entry");
+        await s.deleteLogs("f");
+        assert.equal(await s.droppedLogs("f"), 0);
+        assert.equal(await s.droppedLogs("g"), 20);
+      }),
+    );
   });
 }

@@ -77,6 +77,9 @@ export interface Change {
 /** A new log entry: the store assigns `id`. */
 export type NewLogEntry = Omit<LogEntry, "id">;
 
+/** Invocation records dropped before they reached the store (the log writer fell behind), by function name. */
+export type DroppedLogs = Readonly<Record<string, number>>;
+
 /**
  * The state store. All writes are atomic and, once the promise resolves, durable and visible to `get`
  * and to watchers (in this process at once; in other processes sharing the database within their poll interval).
@@ -98,13 +101,16 @@ export interface Store {
   /** Calls `listener` for every change after subscription, in seq order. Returns the unsubscribe function. */
   watch(listener: (change: Change) => void): () => void;
   /**
-   * Appends log entries in one transaction. Keeps the newest `LOG_LIMIT_PER_FUNCTION` per function: reads
-   * never return more, and storage holds at most `LOG_TRIM_EVERY` more per function and writing process.
+   * Appends log entries, and adds `dropped` to the functions' dropped-record counts, in one transaction. Keeps
+   * the newest `LOG_LIMIT_PER_FUNCTION` per function: reads never return more, and storage holds at most
+   * `LOG_TRIM_EVERY` more per function and writing process.
    */
-  appendLogs(entries: NewLogEntry[]): Promise<void>;
+  appendLogs(entries: NewLogEntry[], dropped?: DroppedLogs): Promise<void>;
   /** Up to `limit` entries of a function with id > afterId, oldest first; the newest `limit` when afterId is omitted. */
   readLogs(fn: string, options?: { afterId?: number; limit?: number }): Promise<LogEntry[]>;
-  /** Deletes a function's log (on function delete). */
+  /** How many invocation records of a function were dropped, in all, since its log began (0 when none). */
+  droppedLogs(fn: string): Promise<number>;
+  /** Deletes a function's log and its dropped-record count (on function delete). */
   deleteLogs(fn: string): Promise<void>;
   close(): Promise<void>;
 }

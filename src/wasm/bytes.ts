@@ -66,10 +66,11 @@ export class Reader {
     this.skip(this.u32());
   }
 
-  /** A value type; reference types with a heap type (0x63/0x64) take a second immediate. */
-  valType(): void {
+  /** A value type, returning its first byte; reference types with a heap type (0x63/0x64) take a second immediate. */
+  valType(): number {
     const b = this.u8();
     if (b === 0x63 || b === 0x64) this.skipLeb();
+    return b;
   }
 
   /** A block type: empty (0x40), a value type, or a type index as a signed 33-bit LEB. */

@@ -9,3 +9,4 @@ export {
   instrumentModule,
 } from "./instrument.js";
 export type { ExternKind } from "./module.js";
+export { WASI_PREVIEW1, type WasiSignature, type WasiValType } from "./wasi-preview1.js";

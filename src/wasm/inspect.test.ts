@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isWasmletError } from "../core/index.js";
-import { inspectModule } from "./index.js";
+import { inspectModule, WASI_PREVIEW1 } from "./index.js";
 import { readFixture, wat } from "./test-support.js";
 
 test("a clang-built WASI command is accepted and described", () => {
@@ -21,7 +21,20 @@ test("a clang-built WASI command is accepted and described", () => {
   assert.deepEqual(info.resetBlockers, []);
 });
 
+test("every preview1 function wasi-libc declares, imported with wasi-libc's own signatures, is accepted", () => {
+  // wasi-all.c calls each function of wasi/api.h: the signatures clang emits are an independent lowering of
+  // the witx. wasi-libc no longer declares proc_raise, the only function of the table it lacks.
+  const info = inspectModule(readFixture("wasi-all.wasm"));
+  assert.deepEqual(
+    info.imports.map((i) => i.name).sort(),
+    Object.keys(WASI_PREVIEW1)
+      .filter((n) => n !== "proc_raise")
+      .sort(),
+  );
+});
+
 const COMMAND = `(memory (export "memory") 1) (func (export "_start"))`;
+const wasiImport = (name: string, sig: string) => `(import "wasi_snapshot_preview1" "${name}" (func ${sig}))`;
 const pseudoRandom = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761 + 17) >>> 24);
 
 const REJECTED: { name: string; bytes: () => Promise<Uint8Array>; message: RegExp }[] = [
@@ -54,6 +67,47 @@ const REJECTED: { name: string; bytes: () => Promise<Uint8Array>; message: RegEx
     bytes: () =>
       wat(`(module ${[1, 2, 3, 4, 5, 6, 7].map((i) => `(import "m${i}" "f" (func))`).join(" ")} ${COMMAND})`),
     message: /"m1"\."f" \(function\), "m2".*"m5"\."f" \(function\) and 2 more; only/,
+  },
+  {
+    name: "an import preview1 does not define",
+    bytes: () => wat(`(module ${wasiImport("fd_wrte", "(param i32 i32 i32 i32) (result i32)")} ${COMMAND})`),
+    message:
+      /^module imports wasi_snapshot_preview1 function "fd_wrte", which WASI preview1 does not define$/,
+  },
+  {
+    name: "two imports preview1 does not define",
+    bytes: () => wat(`(module ${wasiImport("sock_open", "")} ${wasiImport("fd_write2", "")} ${COMMAND})`),
+    message: /^module imports wasi_snapshot_preview1 functions "sock_open", "fd_write2", which WASI/,
+  },
+  {
+    name: "fd_write declared as (i32) -> i32",
+    bytes: () => wat(`(module ${wasiImport("fd_write", "(param i32) (result i32)")} ${COMMAND})`),
+    message:
+      /^module imports wasi_snapshot_preview1 "fd_write" as \(i32\) -> i32, but WASI preview1 defines it as \(i32, i32, i32, i32\) -> i32$/,
+  },
+  {
+    name: "clock_time_get taking an i32 where preview1 has an i64",
+    bytes: () =>
+      wat(`(module ${wasiImport("clock_time_get", "(param i32 i32 i32) (result i32)")} ${COMMAND})`),
+    message:
+      /"clock_time_get" as \(i32, i32, i32\) -> i32, but WASI preview1 defines it as \(i32, i64, i32\) -> i32$/,
+  },
+  {
+    name: "proc_exit declared with a result",
+    bytes: () => wat(`(module ${wasiImport("proc_exit", "(param i32) (result i32)")} ${COMMAND})`),
+    message: /"proc_exit" as \(i32\) -> i32, but WASI preview1 defines it as \(i32\) -> \(\)$/,
+  },
+  {
+    name: "an export named like the fuel counter the instrumentation adds",
+    bytes: () => wat(`(module ${COMMAND} (global (export "__wasmlet_fuel") (mut i32) (i32.const 0)))`),
+    message: /^module exports "__wasmlet_fuel"; names starting with __wasmlet_ are reserved for the runtime$/,
+  },
+  {
+    name: "exports named like the memory and global exports the instrumentation adds",
+    bytes: () =>
+      wat(`(module (memory $m 1) (export "memory" (memory $m)) (export "__wasmlet_memory" (memory $m))
+        (func (export "_start")) (func (export "__wasmlet_global_0")))`),
+    message: /^module exports "__wasmlet_memory", "__wasmlet_global_0"; names starting with __wasmlet_/,
   },
   {
     name: "a module without _start",

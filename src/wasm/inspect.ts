@@ -1,15 +1,18 @@
 import { WasmletError } from "../core/index.js";
 import { Reader } from "./bytes.js";
 import { BLOCKER_REASONS, ExprScan, scanExpr, TABLE_WRITES } from "./instructions.js";
-import { type ExternKind, type ParsedModule, parseModule, SECTION } from "./module.js";
+import { type ExternKind, type ParsedModule, parseModule, SECTION, valTypeName } from "./module.js";
+import { formatSignature, wasiSignature } from "./wasi-preview1.js";
 
 /** The only import module a WASI command may use. */
 export const WASI_MODULE = "wasi_snapshot_preview1";
-const MAX_LISTED_IMPORTS = 5;
+/** Export names the instrumentation adds (fuel, memory, mutable globals) all start with this: a module may not. */
+export const RESERVED_EXPORT_PREFIX = "__wasmlet_";
+const MAX_LISTED = 5;
 
 /** What an accepted WASI command declares, and whether its instances can be reset cheaply. */
 export interface ModuleInfo {
-  /** Every import in declaration order; after `inspectModule` all are `wasi_snapshot_preview1` functions. */
+  /** Every import in declaration order; after `inspectModule` all are `wasi_snapshot_preview1` functions with their preview1 signatures. */
   imports: { module: string; name: string; kind: ExternKind }[];
   /** Every export in declaration order; always includes function `_start` and memory `memory`. */
   exports: { name: string; kind: ExternKind }[];
@@ -28,7 +31,8 @@ export interface ModuleInfo {
 /**
  * Checks that `bytes` is a core WebAssembly module acceptable as a WASI command and describes it.
  * Called on upload and before instrumentation; throws WasmletError INVALID_MODULE with a message that names
- * every problem found (wrong binary, foreign imports, missing `_start`/`memory`).
+ * every problem found (wrong binary, foreign imports, WASI functions preview1 lacks or imported with another
+ * signature, missing `_start`/`memory`, exports under the reserved `__wasmlet_` prefix).
  */
 export function inspectModule(bytes: Uint8Array): ModuleInfo {
   return inspect(bytes).info;
@@ -80,15 +84,20 @@ function checkBinary(bytes: Uint8Array): void {
   }
 }
 
+/** "a, b, c and 2 more": at most MAX_LISTED items. */
+function listed(items: string[]): string {
+  const more = items.length > MAX_LISTED ? ` and ${items.length - MAX_LISTED} more` : "";
+  return `${items.slice(0, MAX_LISTED).join(", ")}${more}`;
+}
+
 function checkCommand(m: ParsedModule): void {
   const problems: string[] = [];
   const foreign = m.imports.filter((i) => i.module !== WASI_MODULE || i.kind !== "function");
-  if (foreign.length > 0) {
-    const listed = foreign.slice(0, MAX_LISTED_IMPORTS).map((i) => `"${i.module}"."${i.name}" (${i.kind})`);
-    const more =
-      foreign.length > MAX_LISTED_IMPORTS ? ` and ${foreign.length - MAX_LISTED_IMPORTS} more` : "";
-    problems.push(`module imports ${listed.join(", ")}${more}; only ${WASI_MODULE} functions are available`);
-  }
+  if (foreign.length > 0)
+    problems.push(
+      `module imports ${listed(foreign.map((i) => `"${i.module}"."${i.name}" (${i.kind})`))}; only ${WASI_MODULE} functions are available`,
+    );
+  problems.push(...wasiImportProblems(m));
   for (const [name, kind, role] of [
     ["_start", "function", "the entry point of a WASI command"],
     ["memory", "memory", "WASI passes data through it"],
@@ -97,7 +106,43 @@ function checkCommand(m: ParsedModule): void {
     if (!found) problems.push(`module does not export a ${kind} "${name}" (${role})`);
     else if (found.kind !== kind) problems.push(`module exports "${name}" as a ${found.kind}, not a ${kind}`);
   }
+  const reserved = m.exports.filter((e) => e.name.startsWith(RESERVED_EXPORT_PREFIX));
+  if (reserved.length > 0)
+    problems.push(
+      `module exports ${listed(reserved.map((e) => `"${e.name}"`))}; names starting with ${RESERVED_EXPORT_PREFIX} are reserved for the runtime`,
+    );
   if (problems.length > 0) throw new WasmletError("INVALID_MODULE", problems.join("; "));
+}
+
+/** Function imports of WASI_MODULE that preview1 does not define, or defines with another signature. */
+function wasiImportProblems(m: ParsedModule): string[] {
+  const unknown: string[] = [];
+  const mistyped: string[] = [];
+  for (const i of m.imports) {
+    if (i.module !== WASI_MODULE || i.type === undefined) continue;
+    const expected = wasiSignature(i.name);
+    if (!expected) {
+      unknown.push(`"${i.name}"`);
+      continue;
+    }
+    const t = m.types[i.type];
+    const actual = { params: t.params.map(valTypeName), results: t.results.map(valTypeName) };
+    const want = formatSignature(expected);
+    const got = formatSignature(actual);
+    if (got !== want)
+      mistyped.push(
+        `module imports ${WASI_MODULE} "${i.name}" as ${got}, but WASI preview1 defines it as ${want}`,
+      );
+  }
+  const problems: string[] = [];
+  if (unknown.length > 0)
+    problems.push(
+      `module imports ${WASI_MODULE} function${unknown.length > 1 ? "s" : ""} ${listed(unknown)}, which WASI preview1 does not define`,
+    );
+  problems.push(...mistyped.slice(0, MAX_LISTED));
+  if (mistyped.length > MAX_LISTED)
+    problems.push(`${mistyped.length - MAX_LISTED} more ${WASI_MODULE} imports have a wrong signature`);
+  return problems;
 }
 
 function findResetBlockers(m: ParsedModule): string[] {

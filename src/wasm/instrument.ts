@@ -1,13 +1,13 @@
 import { WasmletError } from "../core/index.js";
 import { invalid, lebLength, Reader, Writer } from "./bytes.js";
-import { inspect, type ModuleInfo, skipLocals } from "./inspect.js";
+import { inspect, type ModuleInfo, RESERVED_EXPORT_PREFIX, skipLocals } from "./inspect.js";
 import { ExprScan, PATCH_FUNC, PATCH_GROW, PATCH_KINDS, scanExpr } from "./instructions.js";
 import { type ParsedModule, SECTION, SECTION_RANK, type Section } from "./module.js";
 import { writeNameSection } from "./name-section.js";
 import { scanElements, scanTables } from "./segments.js";
 
 /** Export name of the fuel counter global the instrumented code decrements. */
-export const FUEL_EXPORT = "__wasmlet_fuel";
+export const FUEL_EXPORT = `${RESERVED_EXPORT_PREFIX}fuel` as const;
 /** The import the instrumented code calls when fuel runs out: `[] -> []`, refills fuel or throws. */
 export const DEADLINE_IMPORT = { module: "wasmlet", name: "deadline" } as const;
 /**
@@ -16,11 +16,11 @@ export const DEADLINE_IMPORT = { module: "wasmlet", name: "deadline" } as const;
  */
 export const MEMORY_GROW_IMPORT = { module: "wasmlet", name: "memory_grow" } as const;
 /** Export name of the memory, for modules that do not export it themselves. */
-export const MEMORY_EXPORT = "__wasmlet_memory";
+export const MEMORY_EXPORT = `${RESERVED_EXPORT_PREFIX}memory` as const;
 /** Functions the rewrite imports, right after the module's own function imports. */
 const ADDED_IMPORTS = 2;
 /** Prefix of the exports added for mutable globals the module does not export itself. */
-export const GLOBAL_EXPORT_PREFIX = "__wasmlet_global_";
+export const GLOBAL_EXPORT_PREFIX = `${RESERVED_EXPORT_PREFIX}global_` as const;
 /** Largest memory a 32-bit wasm memory can have, in 64 KiB pages. */
 export const MAX_PAGES = 65536;
 
@@ -297,11 +297,7 @@ function planExports(
   m: ParsedModule,
   fuelGlobal: number,
 ): { exportsToAdd: NewExport[]; globalExports: string[] } {
-  const reserved = m.exports.find((e) => e.name.startsWith("__wasmlet_"));
-  if (reserved)
-    throw invalid(
-      `module exports "${reserved.name}"; names starting with __wasmlet_ are reserved for the runtime`,
-    );
+  // No clash with the module's own exports: inspect refuses names under RESERVED_EXPORT_PREFIX.
   const exportsToAdd: NewExport[] = [{ name: FUEL_EXPORT, kind: 3, index: fuelGlobal }];
   // The host's memory_grow needs the memory object: export it when the module does not.
   const firstDefined = m.memories.findIndex((mem) => !mem.imported);

@@ -65,6 +65,27 @@ export interface Limits {
   pageSizeLog2?: number;
 }
 
+/** A function type: the first byte of each value type (0x7f i32, 0x7e i64, ...; see `valTypeName`). */
+export interface FuncType {
+  params: number[];
+  results: number[];
+}
+
+const VAL_TYPE_NAMES: Readonly<Record<number, string>> = {
+  127: "i32",
+  126: "i64",
+  125: "f32",
+  124: "f64",
+  123: "v128",
+  112: "funcref",
+  111: "externref",
+};
+
+/** The text-format name of a value type's first byte ("ref" for the typed references of later proposals). */
+export function valTypeName(byte: number): string {
+  return VAL_TYPE_NAMES[byte] ?? "ref";
+}
+
 export interface ParsedExport {
   /** The export name, decoded as UTF-8. */
   name: string;
@@ -79,8 +100,8 @@ export interface ParsedModule {
   bytes: Uint8Array;
   /** Every section in binary order, custom ones included. */
   sections: Section[];
-  /** Every import in declaration order. */
-  imports: { module: string; name: string; kind: ExternKind }[];
+  /** Every import in declaration order; a function import also has the index of its type in `types`. */
+  imports: { module: string; name: string; kind: ExternKind; type?: number }[];
   /** Number of imported functions: defined functions' indices start here. */
   importedFuncs: number;
   /** Number of imported globals. */
@@ -99,6 +120,8 @@ export interface ParsedModule {
   start?: number;
   /** Number of entries of the type section. */
   typeCount: number;
+  /** Every entry of the type section, in index order. */
+  types: FuncType[];
   /** Index of an existing `[] -> []` function type, or -1. */
   emptyFuncType: number;
 }
@@ -117,6 +140,7 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
     globals: [],
     exports: [],
     typeCount: 0,
+    types: [],
     emptyFuncType: -1,
   };
   const r = new Reader(bytes, 8);
@@ -190,11 +214,12 @@ function parseTypes(m: ParsedModule, r: Reader): void {
     const form = r.u8();
     if (form !== 0x60)
       throw invalid(`type definition form 0x${form.toString(16)} (GC types) is not supported`);
-    const params = r.u32();
-    for (let p = 0; p < params; p++) r.valType();
-    const results = r.u32();
-    for (let p = 0; p < results; p++) r.valType();
-    if (params === 0 && results === 0 && m.emptyFuncType < 0) m.emptyFuncType = i;
+    const params: number[] = [];
+    for (let p = 0, np = r.u32(); p < np; p++) params.push(r.valType());
+    const results: number[] = [];
+    for (let p = 0, nr = r.u32(); p < nr; p++) results.push(r.valType());
+    if (params.length === 0 && results.length === 0 && m.emptyFuncType < 0) m.emptyFuncType = i;
+    m.types.push({ params, results });
   }
   m.typeCount = n;
 }
@@ -204,9 +229,10 @@ function parseImports(m: ParsedModule, r: Reader): void {
     const module = r.name();
     const name = r.name();
     const kind = externKind(r.u8(), r.pos - 1);
+    let type: number | undefined;
     switch (kind) {
       case "function":
-        r.u32();
+        type = r.u32();
         m.importedFuncs++;
         break;
       case "table":
@@ -227,7 +253,7 @@ function parseImports(m: ParsedModule, r: Reader): void {
         r.u32();
         break;
     }
-    m.imports.push({ module, name, kind });
+    m.imports.push(type === undefined ? { module, name, kind } : { module, name, kind, type });
   }
 }
 

@@ -76,8 +76,27 @@ test("malformed CGI output is a 502 that says why", async (t) => {
       why: /none of Content-Type/,
     },
     { name: "line without colon", stdout: "Content-Type: a/b\nbogus\n\n", why: /no name/ },
-    { name: "bad status", stdout: "Status: abc\n\n", why: /not a status code/ },
+    { name: "bad status", stdout: "Status: abc\n\n", why: /not a final status code/ },
     { name: "empty output", stdout: "", why: /blank line/ },
+    { name: "CR inside a value", stdout: "X-A: a\rB\nContent-Type: a/b\n\n", why: /control character/ },
+    { name: "NUL inside a value", stdout: "Content-Type: a\u0000b\n\n", why: /control character/ },
+    { name: "DEL inside a value", stdout: "Content-Type: a\u007fb\n\n", why: /control character/ },
+    { name: "interim status 100", stdout: "Status: 100 Continue\n\n", why: /final status code/ },
+    { name: "101 switching protocols", stdout: "Status: 101\n\n", why: /final status code/ },
+    { name: "status 600", stdout: "Status: 600\n\n", why: /final status code/ },
+    { name: "204 with a body", stdout: "Status: 204\n\nbody", why: /204 response cannot have a body/ },
+    { name: "304 with a body", stdout: "Status: 304\n\nx", why: /304 response cannot have a body/ },
+    {
+      name: "too many header lines",
+      stdout: `Content-Type: a/b\n${"X-A: 1\n".repeat(100)}\n`,
+      why: /more than 100 header lines/,
+    },
+    {
+      name: "a header block over 64 KiB",
+      stdout: `Content-Type: ${"a".repeat(70_000)}\n\n`,
+      why: /longer than/,
+    },
+    { name: "space in a name", stdout: "Content Type: a/b\n\n", why: /not a valid header name/ },
   ];
   for (const c of cases) {
     await t.test(c.name, () => {

@@ -77,12 +77,19 @@ function headerVar(name: string): string {
 const NL = 0x0a;
 const CR = 0x0d;
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field value may hold HTAB, visible ASCII, space and obs-text (RFC 9110 §5.5): what node sends. */
+const BAD_VALUE_CHAR_RE = /[^\t\x20-\x7e\x80-\xff]/;
+/** Most header lines and bytes of a header block; a client (node's included) refuses much more. */
+const MAX_HEADERS = 100;
+const MAX_HEADER_BYTES = 64 * 1024;
 /** Headers a function may not set: the router owns the framing of the response. */
 const HOP_BY_HOP = new Set(["connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"]);
 
 /**
  * Parses CGI output (RFC 3875 §6): header lines ending in LF or CRLF, a blank line, the body. A response must
- * carry Content-Type, Status or Location; anything else is a malformed response (502).
+ * carry Content-Type, Status or Location; anything else is a malformed response (502): a header name or value
+ * HTTP cannot carry, a status outside 200-599 (an interim 1xx would leave the client waiting for a final one),
+ * a body on 204 or 304, more than MAX_HEADERS lines or MAX_HEADER_BYTES of headers.
  */
 export function parseCgiOutput(out: WasiOutputs): InvocationResponse {
   const buf = out.stdout;
@@ -91,10 +98,16 @@ export function parseCgiOutput(out: WasiOutputs): InvocationResponse {
   let sufficient = false;
   let hasLocation = false;
   let explicitStatus = false;
+  let lines = 0;
   let pos = 0;
   for (;;) {
     const nl = buf.indexOf(NL, pos);
-    if (nl < 0) throw malformed("the header block does not end with a blank line");
+    if (nl < 0 || nl > MAX_HEADER_BYTES)
+      throw malformed(
+        nl < 0
+          ? "the header block does not end with a blank line"
+          : `the header block is longer than ${MAX_HEADER_BYTES} bytes`,
+      );
     const end = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
     if (end === pos) {
       pos = nl + 1;
@@ -106,12 +119,18 @@ export function parseCgiOutput(out: WasiOutputs): InvocationResponse {
     if (colon <= 0) throw malformed(`header line "${line.slice(0, 60)}" has no name`);
     const name = line.slice(0, colon).trim();
     const value = line.slice(colon + 1).trim();
-    if (!HEADER_NAME_RE.test(name)) throw malformed(`"${name.slice(0, 60)}" is not a valid header name`);
+    if (!HEADER_NAME_RE.test(name))
+      throw malformed(`${JSON.stringify(name.slice(0, 60))} is not a valid header name`);
+    if (BAD_VALUE_CHAR_RE.test(value))
+      throw malformed(
+        `header ${name} has a control character in its value (${JSON.stringify(value.slice(0, 60))})`,
+      );
+    if (++lines > MAX_HEADERS) throw malformed(`it has more than ${MAX_HEADERS} header lines`);
     const lower = name.toLowerCase();
     if (lower === "status") {
       const code = Number.parseInt(value, 10);
-      if (!/^\d{3}(\s|$)/.test(value) || code < 100 || code > 599)
-        throw malformed(`Status "${value}" is not a status code`);
+      if (!/^\d{3}(\s|$)/.test(value) || code < 200 || code > 599)
+        throw malformed(`Status ${JSON.stringify(value.slice(0, 60))} is not a final status code (200-599)`);
       status = code;
       explicitStatus = true;
       sufficient = true;
@@ -126,7 +145,12 @@ export function parseCgiOutput(out: WasiOutputs): InvocationResponse {
   }
   if (!sufficient) throw malformed("it sets none of Content-Type, Status or Location");
   if (hasLocation && !explicitStatus) status = 302;
-  return { status, headers, body: buf.subarray(pos) };
+  const body = buf.subarray(pos);
+  if ((status === 204 || status === 304) && body.byteLength > 0)
+    throw malformed(
+      `a ${status} response cannot have a body (it wrote ${body.byteLength} bytes after the headers)`,
+    );
+  return { status, headers, body };
 }
 
 function malformed(why: string): WasmletError {

@@ -18,9 +18,14 @@ export class ByteSink {
    * @param keepTail when full, drop the oldest bytes (a log's tail matters most) instead of refusing
    */
   constructor(
-    private readonly cap: number,
+    private cap: number,
     private readonly keepTail: boolean,
   ) {}
+
+  /** Changes the cap for what is written from now on (a function's own output limit, per run). */
+  setCap(cap: number): void {
+    this.cap = cap;
+  }
 
   get length(): number {
     return this.len;

@@ -15,6 +15,30 @@ export interface EncodedStrings extends Encoded {
   readonly source?: readonly string[];
 }
 
+/**
+ * What the host asks of whoever runs the guest, for calls that may take long: the runner decides where waiting
+ * is allowed (a worker thread) and enforces the deadline inside host calls, not just between guest loops.
+ */
+export interface HostControl {
+  /**
+   * The guest wants to wait `ms` (poll_oneoff with nothing ready). Returns once it has waited; throws (to
+   * unwind the guest) when the wait may not happen on this thread, when the deadline comes first, or when the
+   * invocation is cancelled.
+   */
+  sleep(ms: number): void;
+  /** Called between the parts of a costly host call: throws when the run is past its budget or deadline. */
+  checkpoint(): void;
+}
+
+/** A host with no runner (tests): sleeps block the thread, checkpoints pass. */
+export const BLOCKING_CONTROL: HostControl = {
+  sleep(ms: number): void {
+    if (ms > 0) Atomics.wait(SLEEP_CELL, 0, 0, ms);
+  },
+  checkpoint(): void {},
+};
+const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4));
+
 /** The host's caps, validated by WasiHost (see WasiHostOptions for their meaning). */
 export interface ContextLimits {
   /** Bytes the overlay may own; ENOSPC beyond. */
@@ -51,6 +75,7 @@ export class WasiContext {
   constructor(
     fs: FsImage | undefined,
     readonly limits: ContextLimits,
+    readonly control: HostControl = BLOCKING_CONTROL,
   ) {
     this.fs = new OverlayFs(fs ?? EMPTY_IMAGE, limits.overlayCapBytes);
     this.stdout = new ByteSink(limits.stdoutCapBytes, false);
@@ -80,7 +105,8 @@ export class WasiContext {
     this.dv = new DataView(buffer);
   }
 
-  begin(inputs: WasiInputs): void {
+  begin(inputs: WasiInputs, stdoutCapBytes = this.limits.stdoutCapBytes): void {
+    this.stdout.setCap(stdoutCapBytes);
     if (inputs.args !== this.args.source) this.args = encodeStrings(inputs.args, "args");
     const env = inputs.env;
     if (!Array.isArray(env)) this.env = env;

@@ -51,11 +51,20 @@ export function fdAdvise(
   return advice >>> 0 > ADVICE_MAX ? ERRNO.INVAL : ERRNO.SUCCESS;
 }
 
+/**
+ * posix_fallocate as Linux answers it (and so wasmtime's wasi-common, which passed the call through): the two
+ * u64s become off_t, so one >= 2^63 is negative, EINVAL, as is a zero len; an end past the largest file
+ * (an off_t, here a safe integer) is EFBIG; past the overlay cap the resize gives ENOSPC.
+ */
 export function fdAllocate(ctx: WasiContext, fd: number, offset: bigint, len: bigint): number {
   const file = writableFile(ctx, fd);
   if (typeof file === "number") return file;
+  // Wasm i64s arrive signed; asIntN also folds a u64 handed over unsigned (a direct call) onto the same value.
+  offset = BigInt.asIntN(64, offset);
+  len = BigInt.asIntN(64, len);
+  if (offset < 0n || len <= 0n) return ERRNO.INVAL;
   const end = toOffset(offset + len);
-  if (end < 0 || len < 0n) return ERRNO.INVAL;
+  if (end < 0) return ERRNO.FBIG;
   return end > file.size ? ctx.fs.resize(file, end) : ERRNO.SUCCESS;
 }
 
@@ -198,6 +207,8 @@ export function fdReaddir(
   const names = listing(ctx, entry);
   const total = names.length + 2;
   let used = 0;
+  // The u64 cookie arrives as a signed i64: one >= 2^63 is a negative bigint, and still past the end.
+  cookie = BigInt.asUintN(64, cookie);
   for (let i = cookie > BigInt(total) ? total : Number(cookie); i < total && used < bufLen; i++) {
     const name = i === 0 ? "." : i === 1 ? ".." : names[i - 2];
     const path = i === 0 ? entry.path : i === 1 ? parentOf(entry.path) : joinPath(entry.path, name);

@@ -86,19 +86,19 @@ export function randomGet(ctx: WasiContext, buf: number, len: number): number {
   ctx.view();
   if (!inBounds(ctx, buf, len)) return ERRNO.FAULT;
   for (let off = 0; off < len; off += RANDOM_CHUNK) {
+    // ~0.1 ms per 64 KiB here: a guest asking for MiBs in a loop must still meet its budget and deadline.
+    if (off > 0) ctx.control.checkpoint();
     webcrypto.getRandomValues(ctx.u8.subarray(buf + off, buf + Math.min(len, off + RANDOM_CHUNK)));
   }
   return ERRNO.SUCCESS;
 }
 
-/** Blocks the thread without spinning; one cell for the whole process, only ever waited on, never woken. */
-const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4));
-
 /**
  * Answers fd subscriptions at once (every fd is always ready: stdin and files are in memory, writes never
- * block) and clock subscriptions whose time has come. With nothing ready it sleeps (Atomics.wait, never a
- * busy loop) until the earliest clock, but at most `maxSleepMs`: a longer sleep returns early, which
- * nanosleep's callers must tolerate anyway, and keeps the thread responsive to its deadline.
+ * block) and clock subscriptions whose time has come. With nothing ready it waits until the earliest clock
+ * through the runner (`ctx.control.sleep`), which decides where waiting may happen (never on the request
+ * thread) and ends the wait at the invocation's deadline; a wait longer than `maxSleepMs` returns early, which
+ * nanosleep's callers must tolerate anyway.
  */
 export function pollOneoff(
   ctx: WasiContext,
@@ -123,7 +123,7 @@ export function pollOneoff(
     }
     const ms = Math.min(Number(earliest) / 1e6, ctx.limits.maxSleepMs);
     const started = process.hrtime.bigint();
-    Atomics.wait(SLEEP_CELL, 0, 0, ms);
+    ctx.control.sleep(ms);
     const slept = process.hrtime.bigint() - started;
     nevents = answer(ctx, inPtr, outPtr, nsubs, slept);
     // Cut short by maxSleepMs: report the earliest clock anyway, as if it had fired.

@@ -213,3 +213,54 @@ test("FsImage rejects paths that are not normalized absolute file paths", () => 
     (e) => isWasmletError(e, "INVALID_ARGUMENT") && e.message.includes('"/a"'),
   );
 });
+
+/** A host on a 1-page memory, begun, for calling imports directly. */
+function direct(): { host: WasiHost; view: DataView } {
+  const host = newHost({ overlayCapBytes: 100_000 });
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  host.setMemory(memory);
+  host.begin({ args: ["/x.wasm"], env: [], stdin: new Uint8Array(0) });
+  return { host, view: new DataView(memory.buffer) };
+}
+
+test("fd_readdir with a cookie past the end, 2^63 and up included, lists nothing", () => {
+  const { host, view } = direct();
+  assert.equal(host.imports.fd_readdir(3, 1024, 4096, 0n, 0), 0);
+  assert.ok(view.getUint32(0, true) > 0, "cookie 0 lists the root");
+  // As wasm passes them (signed i64) and as u64 values; 2^63 - 1 does not fit a safe integer.
+  for (const cookie of [5n, -1n, -(2n ** 63n), 2n ** 63n, 2n ** 64n - 1n, 2n ** 63n - 1n]) {
+    view.setUint32(0, 12345, true);
+    assert.equal(host.imports.fd_readdir(3, 1024, 4096, cookie, 0), 0, String(cookie));
+    assert.equal(view.getUint32(0, true), 0, `bufused for cookie ${cookie}`);
+  }
+});
+
+test("fd_allocate: a negative offset or len (a u64 >= 2^63) is EINVAL, too big an end EFBIG or ENOSPC", () => {
+  const { host, view } = direct();
+  new Uint8Array(view.buffer).set(enc.encode("tmp/a"), 100);
+  const rights = (1n << 6n) | (1n << 8n); // fd_write, fd_allocate
+  assert.equal(host.imports.path_open(3, 0, 100, 5, 1, rights, 0n, 0, 0), 0);
+  const fd = view.getUint32(0, true);
+  const size = (): bigint => {
+    assert.equal(host.imports.fd_filestat_get(fd, 200), 0);
+    return view.getBigUint64(232, true);
+  };
+  const EINVAL = 28;
+  const EFBIG = 22;
+  const cases: [offset: bigint, len: bigint, errno: number][] = [
+    [-10n, 20n, EINVAL],
+    [2n ** 64n - 10n, 20n, EINVAL],
+    [0n, -1n, EINVAL],
+    [10n, 2n ** 63n, EINVAL],
+    [0n, 0n, EINVAL],
+    [2n ** 62n, 2n ** 62n, EFBIG],
+    [2n ** 53n, 1n, EFBIG],
+    [0n, 200_000n, ENOSPC],
+  ];
+  for (const [offset, len, errno] of cases) {
+    assert.equal(host.imports.fd_allocate(fd, offset, len), errno, `fd_allocate(${offset}, ${len})`);
+    assert.equal(size(), 0n, `size after fd_allocate(${offset}, ${len})`);
+  }
+  assert.equal(host.imports.fd_allocate(fd, 10n, 20n), 0);
+  assert.equal(size(), 30n);
+});

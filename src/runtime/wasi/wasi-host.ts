@@ -6,7 +6,7 @@
  */
 import { WasmletError } from "../../core/index.js";
 import type { WasiInputs, WasiOutputs } from "../types.js";
-import { WasiContext } from "./context.js";
+import { type HostControl, WasiContext } from "./context.js";
 import type { FsImage } from "./fs-image.js";
 import { createImports, type WasiImports } from "./imports.js";
 
@@ -21,6 +21,8 @@ export interface WasiHostOptions {
   stderrCapBytes?: number;
   /** Longest single sleep in poll_oneoff; a longer one returns early. Default 10 s. */
   maxSleepMs?: number;
+  /** Where sleeps and costly calls are policed (the runner); default: sleeps block, no checkpoints. */
+  control?: HostControl;
 }
 
 const MiB = 1024 * 1024;
@@ -39,12 +41,16 @@ export class WasiHost {
   private readonly ctx: WasiContext;
 
   constructor(options: WasiHostOptions = {}) {
-    this.ctx = new WasiContext(options.fs, {
-      overlayCapBytes: cap(options.overlayCapBytes, 16 * MiB, "overlayCapBytes"),
-      stdoutCapBytes: cap(options.stdoutCapBytes, 64 * MiB, "stdoutCapBytes"),
-      stderrCapBytes: cap(options.stderrCapBytes, MiB, "stderrCapBytes"),
-      maxSleepMs: cap(options.maxSleepMs, 10_000, "maxSleepMs"),
-    });
+    this.ctx = new WasiContext(
+      options.fs,
+      {
+        overlayCapBytes: cap(options.overlayCapBytes, 16 * MiB, "overlayCapBytes"),
+        stdoutCapBytes: cap(options.stdoutCapBytes, 64 * MiB, "stdoutCapBytes"),
+        stderrCapBytes: cap(options.stderrCapBytes, MiB, "stderrCapBytes"),
+        maxSleepMs: cap(options.maxSleepMs, 10_000, "maxSleepMs"),
+      },
+      options.control,
+    );
     this.imports = createImports(this.ctx);
   }
 
@@ -63,9 +69,10 @@ export class WasiHost {
    * Starts one invocation: fd table (0-2 stdio, 3 = "/"), overlay, cursors and stdout/stderr all back to
    * fresh. Cheap: argv/environ are re-encoded only when a different array object is passed (treat the
    * arrays as immutable once handed over). Throws INVALID_ARGUMENT when an arg or env entry contains NUL.
+   * `stdoutCapBytes` replaces the host's stdout cap for this invocation (a function's output limit).
    */
-  begin(inputs: WasiInputs): void {
-    this.ctx.begin(inputs);
+  begin(inputs: WasiInputs, stdoutCapBytes?: number): void {
+    this.ctx.begin(inputs, stdoutCapBytes);
   }
 
   /**
@@ -74,6 +81,11 @@ export class WasiHost {
    */
   end(exitCode: number): WasiOutputs {
     return this.ctx.end(exitCode);
+  }
+
+  /** The host's own stdout cap (a run may set another in begin()). */
+  get stdoutCapBytes(): number {
+    return this.ctx.limits.stdoutCapBytes;
   }
 
   /** True when the invocation since begin() had a stdout write refused for passing stdoutCapBytes. */
