@@ -45,13 +45,12 @@ export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?
   if (res.headersSent || res.destroyed) return 0;
   if (!(r.status >= 200 && r.status <= 599 && Number.isInteger(r.status)))
     return sendText(res, 502, `the function's response is invalid: status ${r.status} is not 200-599\n`);
-  const headers: Record<string, string | string[]> = Object.create(null);
+  // Name, value, name, value...: node takes the list as it is (no object to build, repeated names kept).
+  const headers: string[] = [];
   for (let i = 0; i < r.headers.length; i++) {
     const [k, v] = r.headers[i];
-    const name = k.toLowerCase();
-    if (FRAMING.has(name)) continue;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    if (FRAMING.has(k.toLowerCase())) continue;
+    headers.push(k, v);
   }
   const body = r.status === 204 || r.status === 304 ? EMPTY : r.body;
   const size = body.byteLength;
@@ -66,7 +65,7 @@ export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?
     }
     res.once("close", () => budget.give(size));
   }
-  if (r.status !== 204 && r.status !== 304) headers["content-length"] = String(size);
+  if (r.status !== 204 && r.status !== 304) headers.push("content-length", String(size));
   try {
     // Node checks every header name and value here and throws before anything is written; the contracts
     // already refuse what it would (with the reason in the function's log), so this is defence in depth.
