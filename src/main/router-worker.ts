@@ -9,6 +9,7 @@ import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import type { HttpLimits } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
+import { tuneMalloc } from "./malloc-tune.js";
 
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
@@ -33,6 +34,7 @@ export type PrimaryMessage = { type: "changed" };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
+  tuneMalloc();
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = new SqliteStore(config.dataDir, { pollMs: 250 });
   process.on("message", (m: PrimaryMessage) => {

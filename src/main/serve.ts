@@ -20,6 +20,7 @@ import { defaultBusyPollUs } from "./busy-poll.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { createBoundedServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
+import { tuneMalloc } from "./malloc-tune.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -66,6 +67,10 @@ const SERVE_POLL_MS = 1000;
 /** The composition root of `wasmlet serve`: opens the store, wires registry, runtime, router and API, listens. */
 export async function serve(config: ServeConfig): Promise<Serving> {
   const log = config.log ?? ((line: string) => console.error(line));
+  if (!tuneMalloc())
+    log(
+      "wasmlet: the malloc tuning addon is not built (npm install builds it): freed memory may stay with the process",
+    );
   if (!isLoopback(config.control.host) && !config.token)
     throw new WasmletError(
       "INVALID_ARGUMENT",

@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "malloc_tune",
+      "sources": ["native/malloc-tune.c"]
+    }
+  ]
+}
