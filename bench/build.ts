@@ -2,9 +2,9 @@
 // running server (source archived and uploaded, built in the server's BuildQueue, pushed, routed, invoked).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ApiClient, packArchive } from "../src/api/index.js";
 import { benchBuilds } from "../src/build/build.bench.js";
 import { BUILDERS } from "../src/build/index.js";
+import { ApiClient, packArchive } from "../src/client/index.js";
 import { median, ROOT, startWasmlet } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 

@@ -1,6 +1,7 @@
 // `npm run bench`: every hot path's benchmark, with baselines measured in the same run and shown as ratios.
 import { cpus } from "node:os";
 import { benchBuild } from "./build.js";
+import { benchCli } from "./cli.js";
 import { benchCore } from "./core.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
@@ -16,3 +17,4 @@ if (!only || only === "perf")
   await benchPerf({ seconds, densityFunctions: Number(process.env.BENCH_DENSITY_FUNCTIONS ?? 10_000) });
 if (!only || only === "registry") await benchRegistry({ runs: Number(process.env.BENCH_REGISTRY_RUNS ?? 7) });
 if (!only || only === "build") await benchBuild({ runs: 3 });
+if (!only || only === "cli") await benchCli({ runs: 5 });

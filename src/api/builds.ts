@@ -1,4 +1,5 @@
-import { BUILD_OUTPUT_FILE, BUILDERS, type Builder, BuildQueue, builderForFile } from "../build/index.js";
+import { BUILD_OUTPUT_FILE, BUILDERS, type Builder, BuildQueue } from "../build/index.js";
+import { unpackArchive } from "../client/index.js";
 import {
   DEFAULT_LIMITS,
   type Digest,
@@ -8,7 +9,6 @@ import {
   WasmletError,
 } from "../core/index.js";
 import type { FunctionDraft, PackageRecord } from "../store/index.js";
-import { unpackArchive } from "./archive.js";
 import type { ApiDeps } from "./deps.js";
 import type { KeyedLock } from "./keyed-lock.js";
 import { fetchSource, packageRepository } from "./package-source.js";
@@ -19,19 +19,6 @@ export const packageLock = (name: string): string => `pkg:${name}`;
 /** The builders the API knows, by name; ApiDeps.builders overrides the defaults (tests). */
 export function buildersOf(deps: ApiDeps): Readonly<Record<string, Builder>> {
   return deps.builders ?? BUILDERS;
-}
-
-/**
- * The builder a source tree calls for, from its file names (a Cargo.toml means rust; else the first file whose
- * extension a builder claims, in path order), or undefined. `fn create --src` uses it when no --builder/--env.
- */
-export function builderForSource(paths: readonly string[]): string | undefined {
-  if (paths.some((p) => p === "Cargo.toml")) return "rust";
-  for (const p of [...paths].sort()) {
-    const b = builderForFile(p);
-    if (b) return b.name;
-  }
-  return undefined;
 }
 
 /** The builder called `name`, or INVALID_ARGUMENT listing the known ones. */

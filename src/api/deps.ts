@@ -1,7 +1,7 @@
 import type { Builder, BuildQueue } from "../build/index.js";
 import type { Digest, FunctionRecord, LoadedImage } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import type { ModuleInfo } from "../wasm/index.js";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ApiClient } from "../client/index.js";
 import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../core/index.js";
 import { buildImage } from "../registry/index.js";
-import { ApiClient } from "./client.js";
 import {
   b64,
   type ControlPort,

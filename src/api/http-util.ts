@@ -1,11 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { toWasmletError, WasmletError } from "../core/index.js";
+import { API_ERROR_HEADER, toWasmletError, WasmletError } from "../core/index.js";
 
 /** Largest JSON body the control API accepts (a base64 module of ~48 MiB fits). */
 export const MAX_API_BODY_BYTES = 64 * 1024 * 1024;
-
-/** Set (to the error code) on every error the API itself answers, so a client can tell them from a function's own answer. */
-export const API_ERROR_HEADER = "x-wasmlet-error";
 
 /** Reads the whole body, failing with PAYLOAD_TOO_LARGE as soon as it passes `limit` (never buffers more). */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {

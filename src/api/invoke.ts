@@ -1,5 +1,5 @@
 import { toWasmletError, WasmletError } from "../core/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { RouteContext } from "./context.js";
 import { readBody } from "./http-util.js";
 

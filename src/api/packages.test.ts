@@ -1,10 +1,9 @@
 // Packages through the real API, the real embedded registry and the real AssemblyScript builder.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ApiClient, MAX_SOURCE_ARCHIVE_BYTES, packArchive, unpackArchive } from "../client/index.js";
 import { isWasmletError } from "../core/index.js";
 import type { PackageRecord } from "../store/index.js";
-import { MAX_SOURCE_ARCHIVE_BYTES, packArchive, unpackArchive } from "./archive.js";
-import { ApiClient } from "./client.js";
 import { b64, type ControlPort, call, startControlPort } from "./test-support.js";
 
 const HELLO = (greeting: string) => `console.log("${greeting}");\n`;

@@ -1,6 +1,6 @@
+import { archiveTooLarge, MAX_SOURCE_ARCHIVE_BYTES, unpackArchive } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
 import type { PackageRecord } from "../store/index.js";
-import { archiveTooLarge, MAX_SOURCE_ARCHIVE_BYTES, unpackArchive } from "./archive.js";
 import { checkBuilder, packageLock } from "./builds.js";
 import type { RouteContext } from "./context.js";
 import { readBody, readJson, sendEmpty, sendJson } from "./http-util.js";

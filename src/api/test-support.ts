@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
 import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/types.js";
+import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";

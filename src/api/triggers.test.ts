@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ApiClient } from "../client/index.js";
 import { isWasmletError } from "../core/index.js";
-import { ApiClient } from "./client.js";
 import { b64, type ControlPort, call, commandModule, startControlPort } from "./test-support.js";
 
 let cp: ControlPort;

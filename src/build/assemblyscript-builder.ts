@@ -1,3 +1,4 @@
+import { BUILDER_SOURCES } from "../core/index.js";
 import { access, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
@@ -39,7 +40,7 @@ function resolveOrMissing(resolve: () => string, what: string): string {
  */
 export class AssemblyScriptBuilder extends BaseBuilder {
   readonly name = "assemblyscript";
-  readonly extensions = [".ts"] as const;
+  readonly extensions = BUILDER_SOURCES.assemblyscript;
   protected readonly label = "AssemblyScript";
   protected readonly installCommand = ASSEMBLYSCRIPT_INSTALL;
   private readonly shimConfig: string;

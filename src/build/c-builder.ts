@@ -1,3 +1,4 @@
+import { BUILDER_SOURCES } from "../core/index.js";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BaseBuilder, type BuildPlan, buildFailed, errorTail, type SourceTree } from "./base-builder.js";
@@ -16,7 +17,7 @@ const C_FLAGS = ["-O2", "-s", "-Wl,-z,stack-size=1048576"];
  */
 export class CBuilder extends BaseBuilder {
   readonly name = "c";
-  readonly extensions = [".c"] as const;
+  readonly extensions = BUILDER_SOURCES.c;
   protected readonly label = "C";
   protected readonly installCommand = C_INSTALL;
 

@@ -1,6 +1,7 @@
 import { AssemblyScriptBuilder } from "./assemblyscript-builder.js";
 import { CBuilder } from "./c-builder.js";
 import { RustBuilder } from "./rust-builder.js";
+import { builderForFile as builderNameForFile } from "../core/index.js";
 import type { Builder, BuilderName } from "./types.js";
 
 export {
@@ -23,7 +24,6 @@ export const BUILDERS = {
 
 /** The builder whose extensions claim `fileName` (".c" → c), or undefined; `.d.ts` files are not sources. */
 export function builderForFile(fileName: string): Builder | undefined {
-  const lower = fileName.toLowerCase();
-  if (lower.endsWith(".d.ts")) return undefined;
-  return Object.values(BUILDERS).find((b) => b.extensions.some((ext) => lower.endsWith(ext)));
+  const name = builderNameForFile(fileName);
+  return name && BUILDERS[name];
 }

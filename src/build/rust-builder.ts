@@ -1,3 +1,4 @@
+import { BUILDER_SOURCES } from "../core/index.js";
 import { access, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BaseBuilder, type BuildPlan, buildFailed, type SourceTree } from "./base-builder.js";
@@ -20,7 +21,7 @@ export interface RustBuilderOptions extends BuilderOptions {
  */
 export class RustBuilder extends BaseBuilder {
   readonly name = "rust";
-  readonly extensions = [".rs"] as const;
+  readonly extensions = BUILDER_SOURCES.rust;
   protected readonly label = "Rust";
   protected readonly installCommand = RUST_INSTALL;
   private readonly cargo: string;

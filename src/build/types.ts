@@ -1,6 +1,6 @@
-/** The toolchains wasmlet can compile a source package with. */
-export const BUILDER_NAMES = ["assemblyscript", "c", "rust"] as const;
-export type BuilderName = (typeof BUILDER_NAMES)[number];
+import type { BuilderName } from "../core/index.js";
+
+export { BUILDER_NAMES, type BuilderName } from "../core/index.js";
 
 /** Where a user's build command must leave the module, relative to the build directory. */
 export const BUILD_OUTPUT_FILE = "out.wasm";

@@ -1,4 +1,4 @@
-import { type ApiClient, type PackageRecord, packSource } from "../api/index.js";
+import { type ApiClient, type PackageRecord, packSource } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

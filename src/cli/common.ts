@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { ApiClient } from "../api/index.js";
+import { ApiClient } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
+import type * as Spec from "../spec/index.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8081";
 
@@ -51,4 +52,12 @@ export type OutputFormat = "yaml" | "json";
 
 export function printResource(value: unknown, format: OutputFormat, toYaml: (v: unknown) => string): void {
   print(format === "json" ? JSON.stringify(value, null, 2) : toYaml(value));
+}
+
+/**
+ * The spec module, loaded by the commands that read or write specs: its schemas (zod) are most of what a CLI
+ * start would otherwise load.
+ */
+export function loadSpec(): Promise<typeof Spec> {
+  return import("../spec/index.js");
 }

@@ -1,6 +1,5 @@
 import { type Command, Option } from "commander";
-import { specDocument, writeSpec } from "../spec/index.js";
-import { clientOf, type OutputFormat, print, printResource } from "./common.js";
+import { clientOf, loadSpec, type OutputFormat, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
 export function registerEnv(program: Command): void {
@@ -22,6 +21,7 @@ export function registerEnv(program: Command): void {
         cmd: Command,
       ) => {
         if (o.spec) {
+          const { specDocument, writeSpec } = await loadSpec();
           const doc = specDocument("Environment", o.name, { builder: o.builder, buildCommand: o.buildcmd });
           print(`wrote ${await writeSpec(o.specdir, doc)}`);
           return;

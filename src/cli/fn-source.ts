@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { builderForSource, type UpdateFunctionInput } from "../api/index.js";
-import { WasmletError } from "../core/index.js";
-import { specDocument, writeSpec } from "../spec/index.js";
+import type { UpdateFunctionInput } from "../client/index.js";
+import { builderForSource, WasmletError } from "../core/index.js";
 import { reportFailure, sourceArchive, waitForBuild, waitForFunction } from "./build-progress.js";
-import { clientOf, print } from "./common.js";
+import { clientOf, loadSpec, print } from "./common.js";
 import { shortDigest, table } from "./output.js";
 import { relativeToRoot } from "./pkg.js";
 
@@ -119,6 +118,7 @@ export async function createFromSource<O extends SourceOptions>(
     );
   if (o.src !== undefined && o.image !== undefined)
     throw new WasmletError("INVALID_ARGUMENT", "--src and --image cannot be used together");
+  const { specDocument, writeSpec } = await loadSpec();
   if (o.spec && o.src === undefined) {
     if (o.image === undefined) throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src or --image");
     print(

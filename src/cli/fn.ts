@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import type { CreateFunctionInput, UpdateFunctionInput } from "../api/index.js";
+import type { CreateFunctionInput, UpdateFunctionInput } from "../client/index.js";
 import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
 import {
   clientOf,

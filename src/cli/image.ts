@@ -3,9 +3,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
 import { type Command, Option } from "commander";
-import { stringify } from "yaml";
 import { WasmletError } from "../core/index.js";
-import { buildImage, parseReference, type RegistryAuth, RegistryClient } from "../registry/index.js";
+import type { RegistryAuth, RegistryClient } from "../registry/index.js";
 import { collect, DEFAULT_SERVER, type OutputFormat, print } from "./common.js";
 import { readImageFiles } from "./fn.js";
 import { table } from "./output.js";
@@ -23,8 +22,12 @@ function controlHost(cmd: Command): string {
   return new URL(server || DEFAULT_SERVER).host;
 }
 
+// Loaded when an image command runs, not when the CLI starts: every other command would pay for the registry code.
+const registry = () => import("../registry/index.js");
+
 /** A client that sends the control token to the embedded registry and `--registry-auth` credentials elsewhere. */
-function registryClient(cmd: Command): RegistryClient {
+async function registryClient(cmd: Command): Promise<RegistryClient> {
+  const { RegistryClient } = await registry();
   const o = cmd.optsWithGlobals<GlobalOptions>();
   const creds: Record<string, RegistryAuth> = o.registryAuth ? readRegistryAuth(o.registryAuth) : {};
   const own = controlHost(cmd);
@@ -73,6 +76,7 @@ export function registerImage(program: Command): void {
         o: { code: string; file?: string[]; format: "compat-smart" | "wasm-artifact" },
         cmd: Command,
       ) => {
+        const { buildImage, parseReference } = await registry();
         const r = parseReference(ref);
         const entry = `/${basename(o.code)}`;
         const files = new Map([[entry, readModule(o.code)]]);
@@ -81,7 +85,7 @@ export function registerImage(program: Command): void {
         if (o.format === "wasm-artifact" && files.size > 1)
           throw new WasmletError("INVALID_ARGUMENT", "--file: a wasm-artifact image holds only the module");
         const bundle = await buildImage({ files, entry, format: o.format });
-        print(await registryClient(cmd).push(r, bundle));
+        print(await (await registryClient(cmd)).push(r, bundle));
       },
     );
 
@@ -91,7 +95,7 @@ export function registerImage(program: Command): void {
     .argument("<ref>", "host:port/repo:tag or @sha256:...")
     .option("-o, --output <dir>", "directory to write to", ".")
     .action(async (ref: string, o: { output: string }, cmd: Command) => {
-      const img = await registryClient(cmd).pull(ref);
+      const img = await (await registryClient(cmd)).pull(ref);
       for (const [p, bytes] of img.files) {
         const target = outputPath(o.output, p);
         mkdirSync(dirname(target), { recursive: true });
@@ -106,7 +110,7 @@ export function registerImage(program: Command): void {
     .option("--registry <host:port>", "registry to list")
     .action(async (o: { registry?: string }, cmd: Command) => {
       const host = o.registry ?? controlHost(cmd);
-      const client = registryClient(cmd);
+      const client = await registryClient(cmd);
       const rows: string[][] = [];
       for (const repo of await client.repositories(host)) {
         const tags = await client.tags({ registry: host, repository: repo });
@@ -121,7 +125,7 @@ export function registerImage(program: Command): void {
     .argument("<ref>", "host:port/repo:tag or @sha256:...")
     .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
     .action(async (ref: string, o: { output: OutputFormat }, cmd: Command) => {
-      const d = await registryClient(cmd).inspect(ref);
+      const d = await (await registryClient(cmd)).inspect(ref);
       const cfg = (d.config ?? {}) as {
         architecture?: string;
         os?: string;
@@ -142,6 +146,8 @@ export function registerImage(program: Command): void {
         cmd: cfg.config?.Cmd,
         env: cfg.config?.Env,
       };
-      print(o.output === "json" ? JSON.stringify(summary, null, 2) : stringify(summary));
+      print(
+        o.output === "json" ? JSON.stringify(summary, null, 2) : (await import("yaml")).stringify(summary),
+      );
     });
 }

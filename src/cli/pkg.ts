@@ -1,11 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import type { PackageRecord } from "../api/index.js";
+import type { PackageRecord } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
-import { specDocument, writeSpec } from "../spec/index.js";
 import { reportFailure, sourceArchive, waitForBuild } from "./build-progress.js";
-import { clientOf, type OutputFormat, print, printResource } from "./common.js";
+import { clientOf, loadSpec, type OutputFormat, print, printResource } from "./common.js";
 import { shortDigest, table, toYaml } from "./output.js";
 
 interface PkgCreateOptions {
@@ -75,6 +74,7 @@ export function registerPkg(program: Command): void {
       if ((o.builder === undefined) === (o.env === undefined))
         throw new WasmletError("INVALID_ARGUMENT", "exactly one of --builder or --env is required");
       if (o.spec) {
+        const { specDocument, writeSpec } = await loadSpec();
         const file = await writeSpec(
           o.specdir,
           specDocument("Package", o.name, {

@@ -1,7 +1,6 @@
 import { type Command, Option } from "commander";
 import { HTTP_METHODS, type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
-import { specDocument, writeSpec } from "../spec/index.js";
-import { clientOf, collect, type OutputFormat, print, printResource } from "./common.js";
+import { clientOf, collect, loadSpec, type OutputFormat, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
 function describe(t: HttpTriggerRecord): string {
@@ -37,6 +36,7 @@ export function registerRoute(program: Command): void {
         if ((o.url === undefined) === (o.prefix === undefined))
           throw new WasmletError("INVALID_ARGUMENT", "exactly one of --url or --prefix is required");
         if (o.spec) {
+          const { specDocument, writeSpec } = await loadSpec();
           const methods = o.method?.map((m) => m.toUpperCase() as HttpMethod);
           const doc = specDocument("HTTPTrigger", o.name, {
             function: o.function,

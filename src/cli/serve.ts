@@ -1,10 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { WasmletError } from "../core/index.js";
-// Not through main/index.ts, which would load the whole platform for every command (see registerServe);
-// busy-poll.ts imports only node built-ins.
-import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from "../main/busy-poll.js";
-import { DEFAULT_HTTP_LIMITS } from "../main/http-limits.js";
+import { DEFAULT_BUSY_POLL_US, DEFAULT_HTTP_LIMITS, MAX_BUSY_POLL_US, WasmletError } from "../core/index.js";
 import { readRegistryAuth } from "./registry.js";
 
 function seconds(value: string): number {

@@ -3,27 +3,17 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { stringify } from "yaml";
 import { WasmletError } from "../core/index.js";
-import {
-  API_VERSION,
-  applySpecs,
-  DEPLOYMENT_FILE,
-  DEPLOYMENT_KIND,
-  destroySpecs,
-  type LoadedSpecs,
-  loadSpecs,
-  specStates,
-} from "../spec/index.js";
+import type { LoadedSpecs } from "../spec/index.js";
 import { reportFailure, waitForBuild } from "./build-progress.js";
-import { clientOf, print } from "./common.js";
+import { clientOf, loadSpec, print } from "./common.js";
 import { table } from "./output.js";
 
 const README = `Wasmlet specs: YAML for environments, packages, functions and routes; "wasmlet spec apply" makes the server match them.\n`;
 
 /** Loads specs/ and fails with every problem (file and field named) when any is found. */
 async function loadValid(dir: string): Promise<LoadedSpecs> {
-  const specs = await loadSpecs(dir);
+  const specs = await (await loadSpec()).loadSpecs(dir);
   if (specs.errors.length > 0) {
     for (const e of specs.errors) process.stderr.write(`${e}\n`);
     throw new WasmletError(
@@ -47,6 +37,7 @@ export function registerSpec(program: Command): void {
   )
     .option("--deployment <name>", "deployment name (default: the project folder's name)")
     .action(async (o: { specdir: string; deployment?: string }) => {
+      const { API_VERSION, DEPLOYMENT_FILE, DEPLOYMENT_KIND } = await loadSpec();
       const dir = o.specdir;
       const file = join(dir, DEPLOYMENT_FILE);
       if (existsSync(file)) throw new WasmletError("ALREADY_EXISTS", `${file} already exists`);
@@ -59,7 +50,12 @@ export function registerSpec(program: Command): void {
       const name = o.deployment ?? `${project || "specs"}-${randomBytes(3).toString("hex")}`;
       await writeFile(
         file,
-        stringify({ apiVersion: API_VERSION, kind: DEPLOYMENT_KIND, metadata: { name }, spec: {} }),
+        (await import("yaml")).stringify({
+          apiVersion: API_VERSION,
+          kind: DEPLOYMENT_KIND,
+          metadata: { name },
+          spec: {},
+        }),
       );
       if (!existsSync(join(dir, "README"))) await writeFile(join(dir, "README"), README);
       print(`created ${dir}/ (deployment "${name}"); add specs with --spec on fn/pkg/env/route create`);
@@ -80,7 +76,7 @@ export function registerSpec(program: Command): void {
     .action(async (o: { specdir: string; delete?: boolean; wait?: boolean }, cmd: Command) => {
       const specs = await loadValid(o.specdir);
       const client = clientOf(cmd);
-      const r = await applySpecs(
+      const r = await (await loadSpec()).applySpecs(
         client,
         specs,
         { log: print, waitForBuild: (name, gen) => waitForBuild(client, name, gen) },
@@ -91,6 +87,7 @@ export function registerSpec(program: Command): void {
 
   dirOption(spec.command("destroy").description("delete every resource this deployment created")).action(
     async (o: { specdir: string }, cmd: Command) => {
+      const { loadSpecs, destroySpecs } = await loadSpec();
       const specs = await loadSpecs(o.specdir);
       const n = await destroySpecs(clientOf(cmd), specs.deployment, print);
       print(`deployment "${specs.deployment}": ${n} resource${n === 1 ? "" : "s"} deleted`);
@@ -100,7 +97,7 @@ export function registerSpec(program: Command): void {
   dirOption(spec.command("list").description("list the specs and whether each is applied")).action(
     async (o: { specdir: string }, cmd: Command) => {
       const specs = await loadValid(o.specdir);
-      const rows = await specStates(clientOf(cmd), specs);
+      const rows = await (await loadSpec()).specStates(clientOf(cmd), specs);
       print(
         table(
           ["KIND", "NAME", "FILE", "STATE"],

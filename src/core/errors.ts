@@ -75,3 +75,6 @@ export function codeForStatus(status: number): ErrorCode {
   for (const [code, s] of Object.entries(HTTP_STATUS)) if (s === status) return code as ErrorCode;
   return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
 }
+
+/** Set (to the error code) on every error the control API itself answers, so a client can tell them from a function's own answer. */
+export const API_ERROR_HEADER = "x-wasmlet-error";

@@ -85,3 +85,11 @@ test("bad kind and runtime class names are refused, naming the field", () => {
     /runtimeClass: "Bad_Name"/,
   );
 });
+
+test("a wagi function gets no manifest: crun runs a module once and has no HTTP front, and the error says so", () => {
+  for (const kind of ["pod", "job", "deployment"] as const)
+    assert.throws(
+      () => functionManifest({ fn: { ...fn, contract: "wagi" }, image, entry: "/hello.wasm", kind }),
+      (e: Error) => /contract "wagi".*does not serve HTTP/.test(e.message),
+    );
+});

@@ -48,6 +48,14 @@ export function checkRuntimeClass(name: string): string {
 export function functionObject(input: ManifestInput): Record<string, unknown> {
   const { fn } = input;
   const kind = input.kind ?? "pod";
+  // crun's wasm handler runs `_start` once with the container's args and env: it has no HTTP front, so a wagi
+  // function (which answers requests through CGI) would run once with no request and, in a Deployment, restart
+  // forever. Refused rather than generated.
+  if (fn.contract !== "command")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `function "${fn.name}" has contract "${fn.contract}": crun's wasm handler runs a module once, it does not serve HTTP, so only "command" functions get a manifest (serve ${fn.contract} functions with wasmlet serve)`,
+    );
   if (input.runtimeClass !== undefined) checkRuntimeClass(input.runtimeClass);
   const labels = { "app.kubernetes.io/name": fn.name, "app.kubernetes.io/managed-by": "wasmlet" };
   const container: Record<string, unknown> = { name: fn.name, image: input.image, command: [input.entry] };

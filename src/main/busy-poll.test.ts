@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BusyPoll, DEFAULT_BUSY_POLL_US, defaultBusyPollUs, usableCores } from "./busy-poll.js";
+import { DEFAULT_BUSY_POLL_US } from "../core/index.js";
+import { BusyPoll, defaultBusyPollUs, usableCores } from "./busy-poll.js";
 
 /** A BusyPoll on a clock the test moves, whose scheduled spins run only when the test says. */
 function manual(windowUs: number) {

@@ -1,10 +1,6 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-
-/** Spin window of `serve` when a core is left over for everything else (see defaultBusyPollUs). */
-export const DEFAULT_BUSY_POLL_US = 200;
-/** Longest window `--busy-poll-us` accepts: beyond a few ms, spinning only burns CPU. */
-export const MAX_BUSY_POLL_US = 10_000;
+import { DEFAULT_BUSY_POLL_US } from "../core/index.js";
 
 export interface BusyPollOptions {
   /** The clock, in ms (default performance.now); tests pass their own. */

@@ -1,11 +1,16 @@
 import type { Server } from "node:http";
-import type { FunctionRecord, LoadedImage } from "../core/index.js";
+import {
+  DEFAULT_HTTP_LIMITS,
+  type FunctionRecord,
+  type HttpLimits,
+  type LoadedImage,
+} from "../core/index.js";
 import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
 import { HybridExecutor, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
-import { createBoundedServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
+import { createBoundedServer } from "./http-limits.js";
 import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
 

@@ -1,13 +1,14 @@
 // Entry of a router process of `wasmlet serve --workers N` (a node:cluster worker): serves the public port
 // next to its siblings, reading functions and routes from the shared store and images from the embedded
 // registry's storage. The primary keeps the control plane (API, registry, builds).
+
 import cluster from "node:cluster";
 import { join } from "node:path";
+import type { HttpLimits } from "../core/index.js";
 import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
-import type { HttpLimits } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
 import { createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
-import { type Digest, WasmletError } from "../core/index.js";
+import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
 import {
   buildImage,
   type ImageBundle,
@@ -18,7 +18,7 @@ import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { defaultBusyPollUs } from "./busy-poll.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
-import { createBoundedServer, DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
+import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";

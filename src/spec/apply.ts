@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { type ApiClient, type PackageRecord, packSource } from "../api/index.js";
+import { type ApiClient, type PackageRecord, packSource } from "../client/index.js";
 import { type Digest, isWasmletError, sha256Digest, WasmletError } from "../core/index.js";
 import type { LoadedSpecs } from "./load.js";
 import { keyOf, type LoadedSpec, SPEC_KINDS, type SpecKind } from "./types.js";

@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { unpackArchive } from "../../src/api/index.js";
 import { BUILDERS } from "../../src/build/index.js";
+import { unpackArchive } from "../../src/client/index.js";
 import { cli, example, type Server, show, startServer, waitFor } from "./harness.js";
 
 const work = mkdtempSync(join(tmpdir(), "wasmlet-e2e-src-"));

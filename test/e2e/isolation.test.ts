@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
-import type { CreateFunctionInput } from "../../src/api/index.js";
-import { ApiClient } from "../../src/api/index.js";
+import { ApiClient, type CreateFunctionInput } from "../../src/client/index.js";
 import { example, fixture, type Server, startServer, waitFor } from "./harness.js";
 
 let server: Server;
@@ -35,13 +34,15 @@ before(async () => {
     limits: { timeoutMs: 300, memoryMiB: 64 },
   });
   await deploy("raw", fixture("raw.wasm"), { contract: "wagi" });
+  // Deadlines far from the sleeps so that a slow machine changes nothing: the two queued calls of "gated" end at
+  // ~800 ms of 3000; "queued" sits halfway between one sleep (1000 ms, fits) and two (2000 ms, cannot).
   await deploy("gated", fixture("sleep.wasm"), {
     args: ["400"],
-    limits: { timeoutMs: 1000, concurrency: 2, queue: 2 },
+    limits: { timeoutMs: 3000, concurrency: 2, queue: 2 },
   });
   await deploy("queued", fixture("sleep.wasm"), {
-    args: ["400"],
-    limits: { timeoutMs: 600, concurrency: 1, queue: 10 },
+    args: ["1000"],
+    limits: { timeoutMs: 1500, concurrency: 1, queue: 10 },
   });
   await deploy("sleeper", fixture("sleep.wasm"), { args: ["3000"], limits: { timeoutMs: 5000 } });
   await deploy("chatty", fixture("bigout.wasm"), { args: ["2"], limits: { maxOutputBytes: 1024 * 1024 } });
@@ -140,11 +141,11 @@ test("time in the queue counts toward the timeout: no answer later than the time
   const t0 = performance.now();
   const results = await Promise.all(Array.from({ length: 4 }, () => get("/queued")));
   const statuses = results.map((r) => r.status).sort();
-  // One runs 400 ms; the next gets its turn at ~400 ms and its 600 ms deadline comes first; the rest time out
+  // One runs 1000 ms; the next gets its turn at ~1000 ms and its 1500 ms deadline comes first; the rest time out
   // in the queue.
   assert.deepEqual(statuses, [200, 504, 504, 504]);
   const slowest = performance.now() - t0;
-  assert.ok(slowest < 900, `the slowest answer came after ${slowest.toFixed(0)} ms (timeout 600)`);
+  assert.ok(slowest < 1900, `the slowest answer came after ${slowest.toFixed(0)} ms (timeout 1500)`);
 });
 
 test("a caller that goes away cancels its invocation (499 in the log), long before it would have ended", async () => {

@@ -7,7 +7,7 @@ import type {
   WasiInputs,
   WasiOutputs,
 } from "../types.js";
-import { encodeStrings } from "../wasi/context.js";
+import { encodeStrings } from "../wasi/index.js";
 import { envList } from "./env.js";
 import { EnvWriter } from "./env-writer.js";
 

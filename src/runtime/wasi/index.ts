@@ -1,4 +1,4 @@
-export { BLOCKING_CONTROL, type HostControl } from "./context.js";
+export { BLOCKING_CONTROL, encodeStrings, type HostControl } from "./context.js";
 export { FsImage } from "./fs-image.js";
 export type { WasiImports } from "./imports.js";
 export { runFreshInstance } from "./run-fresh.js";

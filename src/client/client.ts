@@ -1,4 +1,15 @@
+// Types only (erased when compiled): the API's input shapes are defined once, by its schemas.
+import type {
+  CreateEnvironmentInput,
+  CreateFunctionInput,
+  CreateHttpTriggerInput,
+  CreatePackageInput,
+  UpdateEnvironmentInput,
+  UpdateFunctionInput,
+  UpdatePackageInput,
+} from "../api/index.js";
 import {
+  API_ERROR_HEADER,
   codeForStatus,
   type ErrorCode,
   type FunctionRecord,
@@ -8,14 +19,7 @@ import {
   WasmletError,
 } from "../core/index.js";
 import type { EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
-import { API_ERROR_HEADER } from "./http-util.js";
-import type {
-  CreateEnvironmentInput,
-  CreatePackageInput,
-  UpdateEnvironmentInput,
-  UpdatePackageInput,
-} from "./package-schemas.js";
-import type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
+import { type Exchange, exchange, type Reply } from "./http.js";
 
 export interface ApiClientOptions {
   /** Base URL of the control port, e.g. `http://127.0.0.1:8081`. */
@@ -123,14 +127,9 @@ export class ApiClient {
       headers: { ...opts.headers, ...this.#auth() },
       body: typeof opts.body === "string" || opts.body === undefined ? opts.body : new Uint8Array(opts.body),
     });
-    const body = new Uint8Array(await res.arrayBuffer());
     // Errors of the API itself (unknown function, bad token, body too large) are marked; the function's answers are not.
-    if (res.headers.has(API_ERROR_HEADER)) throw apiError(res, body, this.server);
-    const headers: [string, string][] = [];
-    res.headers.forEach((v, k) => {
-      headers.push([k, v]);
-    });
-    return { status: res.status, headers, body };
+    if (res.header(API_ERROR_HEADER) !== undefined) throw apiError(res, this.server);
+    return { status: res.status, headers: [...res.headers], body: res.body };
   }
 
   /** YAML of a Kubernetes object that runs the function's current image through crun's wasm handler. */
@@ -197,8 +196,8 @@ export class ApiClient {
   /** The package's source archive (tar+gzip) and the file or directory name it was made from. */
   async getPackageSource(name: string): Promise<{ archive: Uint8Array; fileName: string }> {
     const res = await this.#request("GET", `/api/v1/packages/${encodeURIComponent(name)}/source`);
-    const fileName = decodeURIComponent(res.headers.get("x-wasmlet-source-name") ?? `${name}.tar.gz`);
-    return { archive: new Uint8Array(await res.arrayBuffer()), fileName };
+    const fileName = decodeURIComponent(res.header("x-wasmlet-source-name") ?? `${name}.tar.gz`);
+    return { archive: res.body, fileName };
   }
 
   /**
@@ -210,7 +209,7 @@ export class ApiClient {
     draft: NonNullable<CreatePackageInput["function"]>,
   ): Promise<{ function?: FunctionRecord; pending?: PackageRecord }> {
     const res = await this.#request("POST", `/api/v1/packages/${encodeURIComponent(pkg)}/functions`, draft);
-    const body = (await res.json()) as FunctionRecord | { pending: true; package: PackageRecord };
+    const body = res.json() as FunctionRecord | { pending: true; package: PackageRecord };
     return "pending" in body ? { pending: body.package } : { function: body };
   }
 
@@ -270,10 +269,10 @@ export class ApiClient {
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.#request(method, path, body);
-    return (await res.json()) as T;
+    return res.json() as T;
   }
 
-  async #request(method: string, path: string, body?: unknown): Promise<Response> {
+  async #request(method: string, path: string, body?: unknown): Promise<Reply> {
     const headers: Record<string, string> = { accept: "application/json", ...this.#auth() };
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await this.#fetch(path, {
@@ -281,15 +280,15 @@ export class ApiClient {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (!res.ok) throw apiError(res, new Uint8Array(await res.arrayBuffer()), this.server);
+    if (!res.ok) throw apiError(res, this.server);
     return res;
   }
 
-  async #fetch(path: string, init: RequestInit): Promise<Response> {
+  async #fetch(path: string, init: Exchange): Promise<Reply> {
     try {
-      return await fetch(`${this.server}${path}`, init);
+      return await exchange(`${this.server}${path}`, init);
     } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const cause = e as { code?: string; message?: string };
       if (cause?.code && NETWORK_ERRORS.has(cause.code))
         throw new WasmletError(
           "UNAVAILABLE",
@@ -318,8 +317,8 @@ function parseEnvelope(body: Uint8Array): { code?: string; message?: string } | 
   }
 }
 
-function apiError(res: Response, body: Uint8Array, server: string): WasmletError {
-  const env = parseEnvelope(body);
+function apiError(res: Reply, server: string): WasmletError {
+  const env = parseEnvelope(res.body);
   if (env?.message) {
     const code = env.code && env.code in HTTP_STATUS ? (env.code as ErrorCode) : codeForStatus(res.status);
     return new WasmletError(code, env.message);

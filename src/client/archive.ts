@@ -3,8 +3,10 @@ import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import tar from "tar-stream";
 import { WasmletError } from "../core/index.js";
+
+// tar-stream is loaded by the first pack or unpack, not with the client: most CLI commands never need it.
+const tarStream = async () => (await import("tar-stream")).default;
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -66,7 +68,7 @@ export async function readSourceTree(path: string): Promise<Map<string, Uint8Arr
 
 /** A tar+gzip archive of `files`; the same files give the same bytes (fixed times, owners and modes). */
 export async function packArchive(files: ReadonlyMap<string, Uint8Array>): Promise<Uint8Array> {
-  const pack = tar.pack();
+  const pack = (await tarStream()).pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     pack.on("data", (c) => chunks.push(c as Buffer));
@@ -104,7 +106,7 @@ export async function unpackArchive(archive: Uint8Array): Promise<Map<string, Ui
     );
   }
   const files = new Map<string, Uint8Array>();
-  const extract = tar.extract();
+  const extract = (await tarStream()).extract();
   const done = new Promise<void>((resolve, reject) => {
     extract.on("entry", (header, stream, next) => {
       const chunks: Buffer[] = [];

@@ -1,0 +1,33 @@
+// The typed client of the control API and what a client needs beside it (source archives). A CLI command loads
+// this folder and nothing of the server: types from api/ and store/ are imported as types only.
+export type {
+  CreateEnvironmentInput,
+  CreateFunctionInput,
+  CreateHttpTriggerInput,
+  CreatePackageInput,
+  UpdateEnvironmentInput,
+  UpdateFunctionInput,
+  UpdatePackageInput,
+} from "../api/index.js";
+export type {
+  EnvironmentRecord,
+  FunctionDraft,
+  PackageRecord,
+  PackageStatus,
+  SpecDeploymentRecord,
+} from "../store/index.js";
+export {
+  archiveTooLarge,
+  MAX_SOURCE_ARCHIVE_BYTES,
+  packArchive,
+  packSource,
+  readSourceTree,
+  unpackArchive,
+} from "./archive.js";
+export {
+  ApiClient,
+  type ApiClientOptions,
+  type InvokeOptions,
+  type InvokeResult,
+  type LogPage,
+} from "./client.js";

@@ -1,0 +1,30 @@
+// Defaults of `wasmlet serve` that the CLI shows in its help: here, so that the CLI does not load the server.
+
+/** Spin window of `serve` when a core is left over for everything else (see defaultBusyPollUs). */
+export const DEFAULT_BUSY_POLL_US = 200;
+/** Longest window `--busy-poll-us` accepts: beyond a few ms, spinning only burns CPU. */
+export const MAX_BUSY_POLL_US = 10_000;
+
+/** How long and how many connections a listener keeps: what bounds slow and idle clients. */
+export interface HttpLimits {
+  /** Time a client has to send a request's headers (slowloris). */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, headers and body. */
+  requestTimeoutMs: number;
+  /** Idle time a kept-alive connection is held between requests. */
+  keepAliveTimeoutMs: number;
+  /** Most open connections; past it, new ones are closed at once. */
+  maxConnections: number;
+  /** Most bytes of response bodies held for slow clients across all requests (router only); 503 past it. */
+  outputBufferBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  // Longer than the 60 s idle timeout of common load balancers, so that they, not we, close idle connections
+  // (a close racing a request they forward would fail it).
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 10_000,
+  outputBufferBytes: 256 * 1024 * 1024,
+});
