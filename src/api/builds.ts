@@ -1,7 +1,6 @@
 import { BUILD_OUTPUT_FILE, BUILDERS, type Builder, BuildQueue } from "../build/index.js";
 import { unpackArchive } from "../client/index.js";
 import {
-  DEFAULT_LIMITS,
   type Digest,
   type FunctionRecord,
   type FunctionVersion,
@@ -11,6 +10,7 @@ import {
 import type { FunctionDraft, PackageRecord } from "../store/index.js";
 import type { ApiDeps } from "./deps.js";
 import type { KeyedLock } from "./keyed-lock.js";
+import { announceDeploy, apiLog, newFunctionRecord, nextVersionNumber } from "./lifecycle.js";
 import { fetchSource, packageRepository } from "./package-source.js";
 
 /** Lock key of a package: a `:` never occurs in resource names, so it cannot clash with a function's. */
@@ -55,7 +55,9 @@ export class PackageBuilds {
   start(name: string, generation: number): void {
     const work = this.#build(name, generation).catch((e) => {
       if (!this.deps.signal?.aborted)
-        console.error(`wasmlet api: build of package "${name}" failed unexpectedly:`, e);
+        apiLog(this.deps)(
+          `wasmlet api: build of package "${name}" failed unexpectedly: ${e instanceof Error ? (e.stack ?? e.message) : e}`,
+        );
     });
     this.#inFlight.add(work);
     void work.finally(() => this.#inFlight.delete(work));
@@ -139,7 +141,7 @@ export class PackageBuilds {
     for (const f of bound) await this.deployTo(pkg, { name: f.name });
     for (const d of drafts)
       await this.deployTo(pkg, d, false).catch((e) =>
-        console.error(
+        apiLog(this.deps)(
           `wasmlet api: function "${d.name}" of package "${pkg.name}": ${toWasmletError(e).message}`,
         ),
       );
@@ -160,18 +162,7 @@ export class PackageBuilds {
       const now = new Date().toISOString();
       if (!old) {
         const v: FunctionVersion = { version: 1, image, digest, createdAt: now };
-        const fn: FunctionRecord = {
-          name: draft.name,
-          contract: draft.contract ?? "command",
-          args: draft.args ?? [],
-          env: draft.env ?? {},
-          limits: { ...DEFAULT_LIMITS, ...draft.limits },
-          current: v,
-          versions: [v],
-          package: pkg.name,
-          createdAt: now,
-          updatedAt: now,
-        };
+        const fn = newFunctionRecord(draft.name, draft, v, { package: pkg.name });
         await store.create("function", fn.name, fn);
         return { fn, changed: true };
       }
@@ -181,7 +172,7 @@ export class PackageBuilds {
       const fn: FunctionRecord = { ...old, package: pkg.name, updatedAt: now };
       if (old.current.digest !== digest) {
         const v: FunctionVersion = {
-          version: Math.max(...old.versions.map((x) => x.version)) + 1,
+          version: nextVersionNumber(old),
           image,
           digest,
           createdAt: now,
@@ -192,14 +183,7 @@ export class PackageBuilds {
       await store.update("function", fn.name, fn);
       return { fn, changed: old.current.digest !== digest };
     });
-    if (changed && this.deps.onDeploy)
-      await this.deps
-        .onDeploy(fn)
-        .catch((e) =>
-          console.error(
-            `wasmlet api: preparing function "${fn.name}" failed: ${e instanceof Error ? e.message : e}`,
-          ),
-        );
+    if (changed) await announceDeploy(this.deps, fn);
     return fn;
   }
 }

@@ -1,5 +1,5 @@
 import type { Builder, BuildQueue } from "../build/index.js";
-import type { Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { Digest, FunctionRecord, ImageFormat, LoadedImage } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
@@ -22,7 +22,7 @@ export interface ApiDeps {
   buildImage: (opts: {
     files: ReadonlyMap<string, Uint8Array>;
     entry: string;
-    format?: "compat-smart" | "wasm-artifact";
+    format?: ImageFormat;
   }) => Promise<ImageBundle>;
   /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
    * What it reports (the initial memory) is checked against the function's limits. */
@@ -46,4 +46,7 @@ export interface ApiDeps {
   /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
    * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
   publicRegistry?: string;
+  /** Where the API reports what no caller sees (a build that failed unexpectedly, a failed deploy notification);
+   * default: console.error. */
+  log?: (line: string) => void;
 }

@@ -1,8 +1,9 @@
 import { WasmletError } from "../core/index.js";
+import { sendEmpty, sendJson } from "../http/index.js";
 import type { EnvironmentRecord } from "../store/index.js";
 import { checkBuilder } from "./builds.js";
 import type { RouteContext } from "./context.js";
-import { readJson, sendEmpty, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
 import { createEnvironmentSchema, updateEnvironmentSchema } from "./package-schemas.js";
 import { parseBody } from "./schemas.js";
 

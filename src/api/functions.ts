@@ -1,26 +1,14 @@
 import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
-import { readJson, sendEmpty, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
+import { announceDeploy, functionOr404, newFunctionRecord, nextVersionNumber } from "./lifecycle.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
 import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
 
-async function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
-  const fn = await ctx.deps.store.get("function", name);
-  if (!fn) throw new WasmletError("NOT_FOUND", `function "${name}" not found`);
-  return fn;
-}
-
-async function deployed(ctx: RouteContext, fn: FunctionRecord): Promise<void> {
-  if (!ctx.deps.onDeploy) return;
-  try {
-    await ctx.deps.onDeploy(fn);
-  } catch (e) {
-    // The function is stored and will be prepared on its first request; a failed warm-up is not the caller's error.
-    console.error(
-      `wasmlet api: preparing function "${fn.name}" failed: ${e instanceof Error ? e.message : e}`,
-    );
-  }
+function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
+  return functionOr404(ctx.deps.store, name);
 }
 
 export async function listFunctions(ctx: RouteContext): Promise<void> {
@@ -40,22 +28,11 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     if (input.image !== undefined) checkImageReference(input.image);
     const limits = { ...DEFAULT_LIMITS, ...input.limits };
     const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
-    const now = new Date().toISOString();
-    const record: FunctionRecord = {
-      name: input.name,
-      contract: input.contract ?? "command",
-      args: input.args ?? [],
-      env: input.env ?? {},
-      limits,
-      current: version,
-      versions: [version],
-      createdAt: now,
-      updatedAt: now,
-    };
+    const record = newFunctionRecord(input.name, { ...input, limits }, version);
     await store.create("function", record.name, record);
     return record;
   });
-  await deployed(ctx, fn);
+  await announceDeploy(ctx.deps, fn);
   sendJson(ctx.res, 201, fn);
 }
 
@@ -75,8 +52,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     };
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
-      const last = Math.max(...old.versions.map((v) => v.version));
-      const version = await makeVersion(ctx.deps, name, last + 1, input, fn.limits.memoryMiB);
+      const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);
       fn.current = version;
       fn.versions = [...old.versions, version];
     } else if (input.limits?.memoryMiB !== undefined) {
@@ -90,7 +66,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     await ctx.deps.store.update("function", name, fn);
     return { fn, newVersion };
   });
-  if (newVersion) await deployed(ctx, fn);
+  if (newVersion) await announceDeploy(ctx.deps, fn);
   sendJson(ctx.res, 200, fn);
 }
 

@@ -1,8 +1,16 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { HEALTH_PATH, WasmletError } from "../core/index.js";
+import {
+  carriesToken,
+  Dispatcher,
+  decodeSegment,
+  methodNotAllowed,
+  sendError,
+  sendJson,
+  splitTarget,
+} from "../http/index.js";
 import { PackageBuilds } from "./builds.js";
 import type { RouteContext, RouteHandler } from "./context.js";
+import type { ApiHandler } from "./control.js";
 import type { ApiDeps } from "./deps.js";
 import {
   createEnvironment,
@@ -19,9 +27,9 @@ import {
   listFunctions,
   updateFunction,
 } from "./functions.js";
-import { sendError, sendJson } from "./http-util.js";
 import { invokeFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { apiLog } from "./lifecycle.js";
 import {
   bindFunction,
   createPackage,
@@ -37,120 +45,79 @@ import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./sp
 import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
 import { rollbackFunction } from "./versions.js";
 
-interface Route {
-  re: RegExp;
-  /** Handlers by method; `*` takes any method. */
-  methods: Record<string, RouteHandler>;
-}
-
 const SEG = "([^/]+)";
-const ROUTES: Route[] = [
-  { re: /^\/api\/v1\/functions$/, methods: { GET: listFunctions, POST: createFunction } },
-  {
-    re: new RegExp(`^/api/v1/functions/${SEG}$`),
-    methods: { GET: getFunction, PUT: updateFunction, DELETE: deleteFunction },
-  },
-  { re: new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), methods: { "*": invokeFunction } },
-  { re: new RegExp(`^/api/v1/functions/${SEG}/logs$`), methods: { GET: functionLogs } },
-  { re: new RegExp(`^/api/v1/functions/${SEG}/manifest$`), methods: { GET: functionManifestYaml } },
-  { re: /^\/api\/v1\/registry\/gc$/, methods: { POST: registryGc } },
-  { re: new RegExp(`^/api/v1/functions/${SEG}/rollback$`), methods: { POST: rollbackFunction } },
-  { re: /^\/api\/v1\/packages$/, methods: { GET: listPackages, POST: createPackage } },
-  {
-    re: new RegExp(`^/api/v1/packages/${SEG}$`),
-    methods: { GET: getPackage, PUT: updatePackage, DELETE: deletePackage },
-  },
-  { re: new RegExp(`^/api/v1/packages/${SEG}/rebuild$`), methods: { POST: rebuildPackage } },
-  { re: new RegExp(`^/api/v1/packages/${SEG}/source$`), methods: { GET: packageSource } },
-  { re: new RegExp(`^/api/v1/packages/${SEG}/functions$`), methods: { POST: bindFunction } },
-  { re: /^\/api\/v1\/environments$/, methods: { GET: listEnvironments, POST: createEnvironment } },
-  {
-    re: new RegExp(`^/api/v1/environments/${SEG}$`),
-    methods: { GET: getEnvironment, PUT: updateEnvironment, DELETE: deleteEnvironment },
-  },
-  {
-    re: new RegExp(`^/api/v1/specdeployments/${SEG}$`),
-    methods: { GET: getSpecDeployment, PUT: putSpecDeployment, DELETE: deleteSpecDeployment },
-  },
-  { re: /^\/api\/v1\/triggers\/http$/, methods: { GET: listHttpTriggers, POST: createHttpTrigger } },
-  {
-    re: new RegExp(`^/api/v1/triggers/http/${SEG}$`),
-    methods: { GET: getHttpTrigger, DELETE: deleteHttpTrigger },
-  },
-];
-
-function sha256(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
-}
-
-function authorised(req: IncomingMessage, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
-  // Hashing first gives equal-length buffers, so the comparison time says nothing about the token.
-  return m !== null && timingSafeEqual(sha256(m[1].trim()), sha256(token));
-}
-
-function decodeSegment(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new WasmletError("INVALID_ARGUMENT", `path: "${s}" is not a valid percent-encoded segment`);
-  }
-}
+const ROUTES = new Dispatcher<RouteHandler>()
+  .add(/^\/api\/v1\/functions$/, { GET: listFunctions, POST: createFunction })
+  .add(new RegExp(`^/api/v1/functions/${SEG}$`), {
+    GET: getFunction,
+    PUT: updateFunction,
+    DELETE: deleteFunction,
+  })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), { "*": invokeFunction })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/logs$`), { GET: functionLogs })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/manifest$`), { GET: functionManifestYaml })
+  .add(/^\/api\/v1\/registry\/gc$/, { POST: registryGc })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/rollback$`), { POST: rollbackFunction })
+  .add(/^\/api\/v1\/packages$/, { GET: listPackages, POST: createPackage })
+  .add(new RegExp(`^/api/v1/packages/${SEG}$`), {
+    GET: getPackage,
+    PUT: updatePackage,
+    DELETE: deletePackage,
+  })
+  .add(new RegExp(`^/api/v1/packages/${SEG}/rebuild$`), { POST: rebuildPackage })
+  .add(new RegExp(`^/api/v1/packages/${SEG}/source$`), { GET: packageSource })
+  .add(new RegExp(`^/api/v1/packages/${SEG}/functions$`), { POST: bindFunction })
+  .add(/^\/api\/v1\/environments$/, { GET: listEnvironments, POST: createEnvironment })
+  .add(new RegExp(`^/api/v1/environments/${SEG}$`), {
+    GET: getEnvironment,
+    PUT: updateEnvironment,
+    DELETE: deleteEnvironment,
+  })
+  .add(new RegExp(`^/api/v1/specdeployments/${SEG}$`), {
+    GET: getSpecDeployment,
+    PUT: putSpecDeployment,
+    DELETE: deleteSpecDeployment,
+  })
+  .add(/^\/api\/v1\/triggers\/http$/, { GET: listHttpTriggers, POST: createHttpTrigger })
+  .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), { GET: getHttpTrigger, DELETE: deleteHttpTrigger });
 
 /**
  * The control-plane API as a node:http handler. Answers `/healthz` and everything under `/api/v1` (returning true);
  * returns false without touching `res` for any other path, so serve can mount it beside the registry.
  */
-export function createApiHandler(
-  deps: ApiDeps,
-): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function createApiHandler(deps: ApiDeps): ApiHandler {
   const locks = new KeyedLock();
   const builds = new PackageBuilds(deps, locks);
   // Builds a previous process left pending or running start again (their sources are in the registry).
-  void builds.recover().catch((e) => console.error("wasmlet api: cannot requeue package builds:", e));
+  const log = apiLog(deps);
+  void builds.recover().catch((e) => log(`wasmlet api: cannot requeue package builds: ${e}`));
   return async (req, res) => {
-    const url = req.url ?? "/";
-    const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
-    const rawQuery = q < 0 ? "" : url.slice(q + 1);
+    const { path, rawQuery } = splitTarget(req.url);
     if (path === HEALTH_PATH) {
       sendJson(res, 200, { status: "ok" });
       return true;
     }
     if (path !== "/api/v1" && !path.startsWith("/api/v1/")) return false;
     try {
-      if (deps.token !== undefined && !authorised(req, deps.token))
+      if (deps.token !== undefined && !carriesToken(req.headers.authorization, deps.token))
         throw new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
       const method = req.method ?? "GET";
-      for (const route of ROUTES) {
-        const m = route.re.exec(path);
-        if (!m) continue;
-        const handler = route.methods[method] ?? route.methods["*"];
-        if (!handler) {
-          const allowed = Object.keys(route.methods).join(", ");
-          sendError(
-            res,
-            new WasmletError(
-              "INVALID_ARGUMENT",
-              `method ${method} is not allowed on ${path} (allowed: ${allowed})`,
-            ),
-            405,
-            {
-              allow: allowed,
-            },
-          );
-          return true;
-        }
-        const params = m.slice(1).map((p, i) => (i === 0 && p !== undefined ? decodeSegment(p) : (p ?? "")));
-        const ctx: RouteContext = { req, res, deps, params, rawQuery, locks, builds };
-        await handler(ctx);
+      const found = ROUTES.match(method, path);
+      if (found === undefined) throw new WasmletError("NOT_FOUND", `path: no API endpoint at ${path}`);
+      if ("allow" in found) {
+        sendError(req, res, methodNotAllowed(method, path, found.allow), {
+          status: 405,
+          headers: { allow: found.allow.join(", ") },
+          log,
+        });
         return true;
       }
-      throw new WasmletError("NOT_FOUND", `path: no API endpoint at ${path}`);
+      const params = found.params.map((p, i) => (i === 0 && p !== undefined ? decodeSegment(p) : (p ?? "")));
+      const ctx: RouteContext = { req, res, deps, params, rawQuery, locks, builds };
+      await found.handler(ctx);
+      return true;
     } catch (e) {
-      sendError(res, e);
-      // An unread request body would otherwise be taken as the next request on a kept-alive connection.
-      if (!req.readableEnded) req.resume();
+      sendError(req, res, e, { log });
       return true;
     }
   };

@@ -5,6 +5,7 @@ export type {
   PackageStatus,
   SpecDeploymentRecord,
 } from "../store/index.js";
+export { type ApiHandler, type ControlFront, controlListener } from "./control.js";
 export type { ApiDeps } from "./deps.js";
 export { createApiHandler } from "./handler.js";
 export { MAX_API_BODY_BYTES } from "./http-util.js";

@@ -1,7 +1,8 @@
 import { toWasmletError, WasmletError } from "../core/index.js";
+import { readBody } from "../http/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { RouteContext } from "./context.js";
-import { readBody } from "./http-util.js";
+import { functionOr404 } from "./lifecycle.js";
 
 /** Headers that belong to this hop (or to the control plane) and must not reach the function or come back from it. */
 const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"]);
@@ -10,8 +11,7 @@ const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "c
 export async function invokeFunction(ctx: RouteContext): Promise<void> {
   const [name, rest] = ctx.params;
   const { req, res, deps } = ctx;
-  const fn = await deps.store.get("function", name);
-  if (!fn) throw new WasmletError("NOT_FOUND", `function "${name}" not found`);
+  const fn = await functionOr404(deps.store, name);
   const body = await readBody(req, fn.limits.maxBodyBytes);
 
   // No prototype: a header named "constructor" or "__proto__" is just a header.

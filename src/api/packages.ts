@@ -1,9 +1,10 @@
 import { archiveTooLarge, MAX_SOURCE_ARCHIVE_BYTES, unpackArchive } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
+import { readBody, sendEmpty, sendJson } from "../http/index.js";
 import type { PackageRecord } from "../store/index.js";
 import { checkBuilder, packageLock } from "./builds.js";
 import type { RouteContext } from "./context.js";
-import { readBody, readJson, sendEmpty, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
 import { createPackageSchema, functionDraftSchema, updatePackageSchema } from "./package-schemas.js";
 import { fetchSource, pushSource } from "./package-source.js";
 import { parseBody } from "./schemas.js";

@@ -1,10 +1,11 @@
 import type { Digest } from "../core/index.js";
 import { WasmletError } from "../core/index.js";
+import { sendJson } from "../http/index.js";
 import { checkRuntimeClass, functionManifest, parseManifestKind } from "../kube/index.js";
 import { parseReference } from "../registry/index.js";
 import type { Store } from "../store/index.js";
 import type { RouteContext } from "./context.js";
-import { sendJson } from "./http-util.js";
+import { functionOr404 } from "./lifecycle.js";
 
 /**
  * Every digest the platform still needs from the registry: each version of each function (rollback can pick
@@ -38,8 +39,7 @@ export async function functionManifestYaml(ctx: RouteContext): Promise<void> {
   const kind = parseManifestKind(q.get("kind"));
   const runtimeClass = q.get("runtimeClass") || undefined;
   if (runtimeClass !== undefined) checkRuntimeClass(runtimeClass);
-  const fn = await ctx.deps.store.get("function", ctx.params[0]);
-  if (!fn) throw new WasmletError("NOT_FOUND", `function "${ctx.params[0]}" not found`);
+  const fn = await functionOr404(ctx.deps.store, ctx.params[0]);
   const ref = parseReference(fn.current.image);
   const pinned = `${ref.registry}/${ref.repository}@${fn.current.digest}`;
   const registry =

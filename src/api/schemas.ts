@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { CONTRACT_NAMES, HEALTH_PATH, HTTP_METHODS, NAME_RE, WasmletError } from "../core/index.js";
+import {
+  CONTRACT_NAMES,
+  HEALTH_PATH,
+  HTTP_METHODS,
+  IMAGE_FORMATS,
+  NAME_RE,
+  WasmletError,
+} from "../core/index.js";
 
 /** Error text for a field: "is required" when absent, else what it must be. */
 const must = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : what);
@@ -36,8 +43,6 @@ const limitsSchema = z.strictObject(
   },
   { error: must("must be an object") },
 );
-
-export const IMAGE_FORMATS = ["compat-smart", "wasm-artifact"] as const;
 
 /** Why a path is not acceptable for a file in a function's image, or undefined. */
 export function filePathProblem(p: string): string | undefined {

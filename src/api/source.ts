@@ -1,6 +1,7 @@
 import {
   type Digest,
   type FunctionVersion,
+  type ImageFormat,
   isWasmletError,
   toWasmletError,
   WasmletError,
@@ -16,7 +17,7 @@ export interface VersionSource {
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
   files?: Record<string, string>;
-  format?: "compat-smart" | "wasm-artifact";
+  format?: ImageFormat;
 }
 
 /** Checks an image reference's syntax up front, so a typo fails before any network work. */

@@ -1,7 +1,8 @@
 import { checkName, WasmletError } from "../core/index.js";
+import { sendEmpty, sendJson } from "../http/index.js";
 import type { SpecDeploymentRecord } from "../store/index.js";
 import type { RouteContext } from "./context.js";
-import { readJson, sendEmpty, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
 import { specDeploymentSchema } from "./package-schemas.js";
 import { parseBody } from "./schemas.js";
 

@@ -9,6 +9,7 @@ import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
+import { controlListener } from "./control.js";
 import type { ApiDeps } from "./deps.js";
 import { createApiHandler } from "./handler.js";
 
@@ -156,11 +157,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     token: opts.token,
   };
   const api = createApiHandler(deps);
-  const server: Server = createServer(async (req, res) => {
-    if (registryServer.handle(req, res)) return;
-    if (await api(req, res)) return;
-    res.writeHead(404).end();
-  });
+  const server: Server = createServer(controlListener({ registry: registryServer, api: () => api }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -1,8 +1,10 @@
 import { type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
+import { sendEmpty, sendJson } from "../http/index.js";
 import type { Store } from "../store/index.js";
 import type { RouteContext } from "./context.js";
-import { readJson, sendEmpty, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
+import { functionOr404 } from "./lifecycle.js";
 import { createHttpTriggerSchema, parseBody } from "./schemas.js";
 
 /**
@@ -95,8 +97,7 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
     const { store } = ctx.deps;
     if (await store.get("httptrigger", record.name))
       throw new WasmletError("ALREADY_EXISTS", `name: HTTP trigger "${record.name}" already exists`);
-    if (!(await store.get("function", record.function)))
-      throw new WasmletError("NOT_FOUND", `function: function "${record.function}" not found`);
+    await functionOr404(store, record.function, "function");
     const index = clashIndex(store);
     for (const other of await index.sameShape(routeKey(record))) {
       const common = other.methods.filter((m) => record.methods.includes(m));

@@ -1,6 +1,8 @@
 import { type FunctionRecord, WasmletError } from "../core/index.js";
+import { sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
-import { readJson, sendJson } from "./http-util.js";
+import { readJson } from "./http-util.js";
+import { announceDeploy, functionOr404 } from "./lifecycle.js";
 import { rollbackSchema } from "./package-schemas.js";
 import { parseBody } from "./schemas.js";
 import { memoryProblem } from "./source.js";
@@ -13,8 +15,7 @@ export async function rollbackFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   const input = parseBody(rollbackSchema, await readJson(ctx.req));
   const fn = await ctx.locks.run(name, async () => {
-    const old = await ctx.deps.store.get("function", name);
-    if (!old) throw new WasmletError("NOT_FOUND", `function "${name}" not found`);
+    const old = await functionOr404(ctx.deps.store, name);
     const target =
       input.to !== undefined
         ? old.versions.find((v) => v.version === input.to)
@@ -33,13 +34,6 @@ export async function rollbackFunction(ctx: RouteContext): Promise<void> {
     await ctx.deps.store.update("function", name, next);
     return next;
   });
-  if (ctx.deps.onDeploy)
-    await ctx.deps
-      .onDeploy(fn)
-      .catch((e) =>
-        console.error(
-          `wasmlet api: preparing function "${fn.name}" failed: ${e instanceof Error ? e.message : e}`,
-        ),
-      );
+  await announceDeploy(ctx.deps, fn);
   sendJson(ctx.res, 200, fn);
 }

@@ -1,7 +1,15 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import type { CreateFunctionInput, UpdateFunctionInput } from "../client/index.js";
-import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import {
+  CONTRACT_NAMES,
+  type ContractName,
+  DEFAULT_LIMITS,
+  type FunctionRecord,
+  IMAGE_FORMATS,
+  type ImageFormat,
+  WasmletError,
+} from "../core/index.js";
 import {
   clientOf,
   collect,
@@ -25,7 +33,7 @@ interface FunctionOptions extends SourceOptions {
   name: string;
   code?: string;
   image?: string;
-  contract?: "command" | "wagi";
+  contract?: ContractName;
   arg?: string[];
   env?: string[];
   timeout?: number;
@@ -35,7 +43,7 @@ interface FunctionOptions extends SourceOptions {
   queue?: number;
   maxOutput?: number;
   file?: string[];
-  format?: "compat-smart" | "wasm-artifact";
+  format?: ImageFormat;
 }
 
 function addFunctionOptions(cmd: Command): Command {
@@ -46,9 +54,7 @@ function addFunctionOptions(cmd: Command): Command {
       "--image <ref>",
       "an OCI image holding the module (host/repo:tag or @sha256:...); makes a new version",
     )
-    .addOption(
-      new Option("--contract <contract>", "how requests reach the module").choices(["command", "wagi"]),
-    )
+    .addOption(new Option("--contract <contract>", "how requests reach the module").choices(CONTRACT_NAMES))
     .option("--arg <arg>", "argument passed to the module after argv[0] (repeatable)", collect)
     .option("--env <KEY=VALUE>", "environment variable (repeatable)", collect)
     .option("--timeout <ms>", "deadline of one invocation, in ms", positiveInt)
@@ -74,12 +80,7 @@ function addFunctionOptions(cmd: Command): Command {
       "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
       collect,
     )
-    .addOption(
-      new Option("--format <format>", "image form pushed for --code").choices([
-        "compat-smart",
-        "wasm-artifact",
-      ]),
-    );
+    .addOption(new Option("--format <format>", "image form pushed for --code").choices(IMAGE_FORMATS));
 }
 
 function toInput(o: FunctionOptions): UpdateFunctionInput {

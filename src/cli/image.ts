@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
 import { type Command, Option } from "commander";
-import { WasmletError } from "../core/index.js";
+import { IMAGE_FORMATS, type ImageFormat, WasmletError } from "../core/index.js";
 import type { RegistryAuth, RegistryClient } from "../registry/index.js";
 import { collect, DEFAULT_SERVER, type OutputFormat, print } from "./common.js";
 import { readImageFiles } from "./fn.js";
@@ -65,29 +65,19 @@ export function registerImage(program: Command): void {
     .argument("<ref>", "where to push: host:port/repo:tag")
     .requiredOption("--code <file>", "the WASI module; it becomes /<file name> in the image, the Entrypoint")
     .option("--file <PATH=LOCAL>", "add a local file at an absolute path in the image (repeatable)", collect)
-    .addOption(
-      new Option("--format <format>", "image form")
-        .choices(["compat-smart", "wasm-artifact"])
-        .default("compat-smart"),
-    )
-    .action(
-      async (
-        ref: string,
-        o: { code: string; file?: string[]; format: "compat-smart" | "wasm-artifact" },
-        cmd: Command,
-      ) => {
-        const { buildImage, parseReference } = await registry();
-        const r = parseReference(ref);
-        const entry = `/${basename(o.code)}`;
-        const files = new Map([[entry, readModule(o.code)]]);
-        for (const [p, b64] of Object.entries(readImageFiles(o.file ?? [])))
-          files.set(p, new Uint8Array(Buffer.from(b64, "base64")));
-        if (o.format === "wasm-artifact" && files.size > 1)
-          throw new WasmletError("INVALID_ARGUMENT", "--file: a wasm-artifact image holds only the module");
-        const bundle = await buildImage({ files, entry, format: o.format });
-        print(await (await registryClient(cmd)).push(r, bundle));
-      },
-    );
+    .addOption(new Option("--format <format>", "image form").choices(IMAGE_FORMATS).default(IMAGE_FORMATS[0]))
+    .action(async (ref: string, o: { code: string; file?: string[]; format: ImageFormat }, cmd: Command) => {
+      const { buildImage, parseReference } = await registry();
+      const r = parseReference(ref);
+      const entry = `/${basename(o.code)}`;
+      const files = new Map([[entry, readModule(o.code)]]);
+      for (const [p, b64] of Object.entries(readImageFiles(o.file ?? [])))
+        files.set(p, new Uint8Array(Buffer.from(b64, "base64")));
+      if (o.format === "wasm-artifact" && files.size > 1)
+        throw new WasmletError("INVALID_ARGUMENT", "--file: a wasm-artifact image holds only the module");
+      const bundle = await buildImage({ files, entry, format: o.format });
+      print(await (await registryClient(cmd)).push(r, bundle));
+    });
 
   image
     .command("pull")

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createApiHandler } from "../api/index.js";
+import { controlListener, createApiHandler } from "../api/index.js";
 import { ApiClient } from "../client/index.js";
 import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
 import { MemoryStore } from "../store/index.js";
@@ -77,9 +77,7 @@ export async function startServer(token?: string): Promise<TestServer> {
       };
     },
   });
-  const server = createServer(async (req, res) => {
-    if (!registryServer.handle(req, res) && !(await handler(req, res))) res.writeHead(404).end();
-  });
+  const server = createServer(controlListener({ registry: registryServer, api: () => handler }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `http://${host}`;

@@ -43,6 +43,15 @@ export function limitsOf(fn: { limits: Limits }): Required<Limits> {
 
 export const CONTRACT_NAMES = ["command", "wagi"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
+/** The contract of a function created without one: a WASI command, as crun runs it. */
+export const DEFAULT_CONTRACT: ContractName = "command";
+
+/**
+ * The image forms Wasmlet pushes: `compat-smart` (what crun's wasm handler runs: a gzip tar layer, the module
+ * and any files) and `wasm-artifact` (the CNCF TAG-Runtime wasm artifact: the module alone as one layer).
+ */
+export const IMAGE_FORMATS = ["compat-smart", "wasm-artifact"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 /** One deployed version of a function: an image pinned to its manifest digest. */
 export interface FunctionVersion {

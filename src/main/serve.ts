@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Server } from "node:http";
 import { join, resolve } from "node:path";
-import { createApiHandler, registryRoots } from "../api/index.js";
+import { type ApiHandler, controlListener, createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
 import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
 import {
@@ -105,32 +105,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.
-  let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
-  const controlServer = createBoundedServer(http, (req, res) => {
-    // The registry checks the token on /v2 itself (and answers the token flow OCI clients follow).
-    if (registryServer.handle(req, res)) return;
-    const handler = api;
-    if (!handler) {
-      res.writeHead(503).end();
-      return;
-    }
-    handler(req, res).then(
-      (handled) => {
-        if (!handled && !res.headersSent) {
-          res.writeHead(404, { "content-type": "application/json" });
-          res.end(
-            JSON.stringify({
-              error: { code: "NOT_FOUND", message: `no such endpoint: ${req.method} ${req.url}` },
-            }),
-          );
-        }
-      },
-      (e) => {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { code: "INTERNAL", message: String(e) } }));
-      },
-    );
-  });
+  let api: ApiHandler | undefined;
+  const controlServer = createBoundedServer(
+    http,
+    controlListener({ registry: registryServer, api: () => api, log }),
+  );
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
@@ -162,6 +141,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     // One build at a time: a compiler takes a whole core and the other serves requests.
     buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
     signal: shutdown.signal,
+    log,
   });
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.

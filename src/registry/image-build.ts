@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import tar from "tar-stream";
-import { type Digest, sha256Digest, WasmletError } from "../core/index.js";
+import { type Digest, type ImageFormat, sha256Digest, WasmletError } from "../core/index.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -29,7 +29,7 @@ export interface BuildImageOptions {
   /** Path of the wasm module that runs; must be a key of `files`. */
   entry: string;
   /** `compat-smart` (default): a runnable OCI image crun's wasm handler accepts; `wasm-artifact`: CNCF wasm artifact. */
-  format?: "compat-smart" | "wasm-artifact";
+  format?: ImageFormat;
   /** Function arguments, stored as the config's `Cmd` (compat-smart only). */
   args?: string[];
   /** `KEY=VALUE` strings, stored as the config's `Env` (compat-smart only). */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { sendText } from "../http/index.js";
 import type { CancelToken, InvocationResponse } from "../runtime/index.js";
 
 /** Bodies up to this size go out as a latin1 string with the headers, in one write(). */
@@ -87,16 +88,6 @@ export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?
 }
 
 const EMPTY = new Uint8Array(0);
-
-export function sendText(res: ServerResponse, status: number, text: string): number {
-  if (res.headersSent || res.destroyed) return 0;
-  res.writeHead(status, {
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-  return status;
-}
 
 /**
  * The caller of one request, as the runtime sees it: gone once its connection closed before the response was

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type FunctionRecord, HEALTH_PATH, type HttpTriggerRecord } from "../core/index.js";
+import { collectBody, finishEarly, sendText } from "../http/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Change, Store } from "../store/index.js";
-import { ClientConnection, type OutputBudget, sendResponse, sendText } from "./respond.js";
+import { ClientConnection, type OutputBudget, sendResponse } from "./respond.js";
 import { RouteTable } from "./route-table.js";
 
 /** What the router needs from the runtime. */
@@ -166,7 +167,7 @@ export class Router {
     const method = req.method ?? "GET";
     const found = this.table.lookup(method, path);
     if ("status" in found) {
-      drain(req);
+      finishEarly(req, res);
       if (found.status === 405) {
         res.setHeader("allow", found.allow.join(", "));
         sendText(res, 405, `method ${method} is not allowed on ${path}\n`);
@@ -176,7 +177,7 @@ export class Router {
     const { match } = found;
     const fn = match.fn;
     if (!fn) {
-      drain(req);
+      finishEarly(req, res);
       sendText(
         res,
         404,
@@ -185,11 +186,6 @@ export class Router {
       return;
     }
     const limit = fn.limits.maxBodyBytes;
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit) {
-      tooLarge(req, res, limit);
-      return;
-    }
     const dispatch = (body: Uint8Array): void => {
       const ireq: InvocationRequest = {
         method,
@@ -217,26 +213,10 @@ export class Router {
         (e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`),
       );
     };
-    // No Content-Length (or 0) and no Transfer-Encoding: HTTP/1.1 says there is no body (RFC 9112 §6.3), so
-    // run now instead of waiting for the stream's 'end' a tick later; node drains the empty stream itself
-    // when the response finishes.
-    if (req.headers["transfer-encoding"] === undefined && declared === 0) {
-      dispatch(NO_BODY);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        if (!res.headersSent) tooLarge(req, res, limit);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (size > limit) return;
-      dispatch(chunks.length === 0 ? NO_BODY : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    // A request without a body runs at once (no wait for the stream's 'end' a tick later).
+    collectBody(req, limit, dispatch, () => {
+      finishEarly(req, res);
+      sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
     });
   };
 }
@@ -257,16 +237,4 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
     else out[name] = value;
   }
   return out;
-}
-
-const NO_BODY = new Uint8Array(0);
-
-function tooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
-  res.setHeader("connection", "close");
-  sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
-  req.resume();
-}
-
-function drain(req: IncomingMessage): void {
-  req.resume();
 }

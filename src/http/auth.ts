@@ -1,0 +1,32 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+/** True when `given` is `secret`; how long it takes says nothing about where they differ. */
+export function secretMatches(given: string, secret: string): boolean {
+  // Hashing first gives equal-length buffers, so neither the length nor the first difference shows in the time.
+  return timingSafeEqual(sha256(given), sha256(secret));
+}
+
+/**
+ * The secret an Authorization header presents: a Bearer token (the control port's one format), or, where
+ * `basic` is allowed, the password of Basic credentials with any user name (OCI clients log in as
+ * `user:password`, and the control port has one token and no users).
+ */
+export function presentedSecret(authorization: string | undefined, basic = false): string | undefined {
+  const m = /^(Bearer|Basic)\s+(.+)$/i.exec(authorization ?? "");
+  if (!m) return undefined;
+  if (m[1].toLowerCase() === "bearer") return m[2].trim();
+  if (!basic) return undefined;
+  const userPass = Buffer.from(m[2].trim(), "base64").toString("utf8");
+  const colon = userPass.indexOf(":");
+  return colon < 0 ? undefined : userPass.slice(colon + 1);
+}
+
+/** True when the Authorization header carries `token` as a bearer token (or a Basic password, if allowed). */
+export function carriesToken(authorization: string | undefined, token: string, basic = false): boolean {
+  const secret = presentedSecret(authorization, basic);
+  return secret !== undefined && secretMatches(secret, token);
+}

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { createServer, type RequestListener, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import { WasmletError } from "../core/index.js";
+import {
+  carriesToken,
+  Dispatcher,
+  finishEarly,
+  presentedSecret,
+  readBody,
+  readJson,
+  sendError,
+  sendJson,
+  sendText,
+} from "./index.js";
+
+async function withServer<T>(listener: RequestListener, body: (port: number) => Promise<T>): Promise<T> {
+  const server = createServer(listener);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    return await body((server.address() as AddressInfo).port);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/** Sends a request with node:http (streamed, chunked when `chunked`), returns status, headers and body. */
+function send(
+  port: number,
+  opts: {
+    method?: string;
+    path?: string;
+    body?: Buffer;
+    chunked?: boolean;
+    headers?: Record<string, string>;
+  },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body && !opts.chunked) headers["content-length"] = String(opts.body.length);
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: opts.method ?? "POST",
+        path: opts.path ?? "/",
+        headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    if (opts.body) {
+      // In 64 KiB pieces, so the server can answer while the client is still sending.
+      for (let i = 0; i < opts.body.length; i += 65536) req.write(opts.body.subarray(i, i + 65536));
+    }
+    req.end();
+  });
+}
+
+const echoLimited: (limit: number) => RequestListener = (limit) => (req, res) => {
+  readBody(req, limit).then(
+    (b) => sendText(res, 200, `got ${b.length}`),
+    (e) => sendError(req, res, e),
+  );
+};
+
+test("readBody returns the whole body, declared or chunked, up to its limit", async () => {
+  await withServer(echoLimited(1 << 20), async (port) => {
+    assert.equal((await send(port, { body: Buffer.alloc(300_000, 1) })).body, "got 300000");
+    assert.equal((await send(port, { body: Buffer.alloc(300_000, 1), chunked: true })).body, "got 300000");
+    assert.equal((await send(port, { method: "GET" })).body, "got 0");
+  });
+});
+
+test("a body over the limit is a 413 in the envelope that the client still reads while sending, declared or not", async () => {
+  await withServer(echoLimited(100_000), async (port) => {
+    for (const chunked of [false, true]) {
+      // 8 MiB: far more than the socket buffers hold, so the answer comes while the client is still writing.
+      const r = await send(port, { body: Buffer.alloc(8 << 20, 2), chunked });
+      assert.equal(r.status, 413, `chunked=${chunked}`);
+      assert.equal(r.headers["x-wasmlet-error"], "PAYLOAD_TOO_LARGE");
+      assert.match(JSON.parse(r.body).error.message, /limit of 100000 bytes/);
+    }
+  });
+});
+
+test("readJson: empty is {}, bad JSON is INVALID_ARGUMENT naming the body", async () => {
+  await withServer(
+    (req, res) => {
+      readJson(req, 1024).then(
+        (v) => sendJson(res, 200, v),
+        (e) => sendError(req, res, e),
+      );
+    },
+    async (port) => {
+      assert.equal((await send(port, {})).body, "{}");
+      const bad = await send(port, { body: Buffer.from("{nope") });
+      assert.equal(bad.status, 400);
+      assert.match(JSON.parse(bad.body).error.message, /^body: not valid JSON/);
+    },
+  );
+});
+
+test("an early answer leaves the connection usable: the next request on it is served", async () => {
+  let served = 0;
+  await withServer(
+    (req, res) => {
+      served++;
+      if (req.url === "/early") {
+        finishEarly(req, res);
+        sendText(res, 404, "no\n");
+      } else readBody(req, 1 << 20).then((b) => sendText(res, 200, `ok ${b.length}`));
+    },
+    async (port) => {
+      const { Agent } = await import("node:http");
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const one = (path: string, body: Buffer) =>
+        new Promise<{ status: number; socket: unknown }>((resolve, reject) => {
+          const req = request(
+            {
+              host: "127.0.0.1",
+              port,
+              method: "POST",
+              path,
+              agent,
+              headers: { "content-length": body.length },
+            },
+            (res) => {
+              res.resume();
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, socket: req.socket }));
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
+        });
+      const a = await one("/early", Buffer.alloc(2 << 20, 1));
+      const b = await one("/late", Buffer.alloc(10, 1));
+      agent.destroy();
+      assert.deepEqual([a.status, b.status], [404, 200]);
+      assert.equal(a.socket, b.socket, "the second request reused the connection");
+      assert.equal(served, 2);
+    },
+  );
+});
+
+test("sendError: the code's status, the envelope, the code header; INTERNAL causes go to the log only", async () => {
+  const logged: string[] = [];
+  await withServer(
+    (req, res) => {
+      const err =
+        req.url === "/boom" ? new Error("secret detail") : new WasmletError("CONFLICT", "name: taken");
+      sendError(req, res, err, { log: (l) => logged.push(l) });
+    },
+    async (port) => {
+      const c = await send(port, { method: "GET", path: "/x" });
+      assert.equal(c.status, 409);
+      assert.deepEqual(JSON.parse(c.body), { error: { code: "CONFLICT", message: "name: taken" } });
+      assert.equal(c.headers["x-wasmlet-error"], "CONFLICT");
+      const boom = await send(port, { method: "GET", path: "/boom" });
+      assert.equal(boom.status, 500);
+      assert.equal(JSON.parse(boom.body).error.code, "INTERNAL");
+      assert.match(logged.join("\n"), /secret detail/);
+    },
+  );
+});
+
+test("token check: bearer always, Basic's password only where allowed, nothing else", () => {
+  const basic = (s: string) => `Basic ${Buffer.from(s).toString("base64")}`;
+  assert.ok(carriesToken("Bearer s3cret", "s3cret"));
+  assert.ok(carriesToken("bearer   s3cret ", "s3cret"));
+  assert.ok(!carriesToken("Bearer s3cre", "s3cret"));
+  assert.ok(!carriesToken(basic("u:s3cret"), "s3cret"), "Basic is refused unless allowed");
+  assert.ok(carriesToken(basic("anyone:s3cret"), "s3cret", true));
+  assert.ok(!carriesToken(basic("s3cret"), "s3cret", true), "Basic without a colon has no password");
+  assert.ok(!carriesToken(undefined, "s3cret"));
+  assert.equal(presentedSecret("Token s3cret"), undefined);
+});
+
+test("Dispatcher: first matching pattern, captures as params, * for any method, 405 with the allowed list", () => {
+  const d = new Dispatcher<string>()
+    .add(/^\/a\/([^/]+)$/, { GET: "get-a", PUT: "put-a" })
+    .add(/^\/b(\/.*)?$/, { "*": "any-b" });
+  assert.deepEqual(d.match("GET", "/a/x%20y"), { handler: "get-a", params: ["x%20y"] });
+  assert.deepEqual(d.match("DELETE", "/a/x"), { allow: ["GET", "PUT"] });
+  assert.deepEqual(d.match("PATCH", "/b"), { handler: "any-b", params: [undefined] });
+  assert.equal(d.match("GET", "/c"), undefined);
+});

@@ -1,0 +1,22 @@
+// The HTTP toolkit every Wasmlet server uses (control API, registry, router, serve's control port): bounded
+// body reads, the senders and the error envelope, discarding unread bodies, the token check, dispatch.
+
+export { carriesToken, presentedSecret, secretMatches } from "./auth.js";
+export {
+  collectBody,
+  DISCARD_LIMIT,
+  discardBody,
+  parseJson,
+  readBody,
+  readJson,
+  type TooLarge,
+} from "./body.js";
+export {
+  type Dispatched,
+  Dispatcher,
+  decodeSegment,
+  methodNotAllowed,
+  type NotAllowed,
+  splitTarget,
+} from "./dispatch.js";
+export { type ErrorOptions, finishEarly, sendEmpty, sendError, sendJson, sendText } from "./send.js";
