@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isWasmletError } from "../core/index.js";
 import { AssemblyScriptBuilder } from "./assemblyscript-builder.js";
-import { SAMPLES, sourceTree } from "./samples.js";
+import { SAMPLES, sourceTree } from "./test-support.js";
 import { runCommand } from "./test-support.js";
 
 const as = new AssemblyScriptBuilder();

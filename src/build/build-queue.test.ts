@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import { isWasmletError } from "../core/index.js";
 import { AssemblyScriptBuilder } from "./assemblyscript-builder.js";
 import { BuildQueue } from "./build-queue.js";
-import { MINIMAL_COMMAND, sourceTree } from "./samples.js";
+import { MINIMAL_COMMAND, sourceTree } from "./test-support.js";
 import type { BuildInput } from "./types.js";
 
 // Real builds through a real builder; the user build command only copies a ready module, so that the

@@ -1,6 +1,6 @@
 // Build time of the hello samples, for bench/ (which prints it next to the other benchmarks).
 import { BUILDERS } from "./index.js";
-import { SAMPLES } from "./samples.js";
+import { SAMPLES } from "./test-support.js";
 
 export interface BuildBench {
   /** Wall time of one C hello build in ms, including clang's start; undefined when clang is missing. */

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isWasmletError } from "../core/index.js";
-import { EMPTY_MODULE, type LanguageSamples, sourceTree } from "./samples.js";
+import { EMPTY_MODULE, type LanguageSamples, sourceTree } from "./test-support.js";
 import { runCommand } from "./test-support.js";
 import type { Builder, BuilderOptions } from "./types.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { isWasmletError } from "../core/index.js";
 import { CBuilder } from "./c-builder.js";
-import { sourceTree } from "./samples.js";
+import { sourceTree } from "./test-support.js";
 import { runCommand } from "./test-support.js";
 
 const c = new CBuilder();

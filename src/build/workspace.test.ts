@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isWasmletError } from "../core/index.js";
 import { builderForFile } from "./index.js";
-import { sourceTree } from "./samples.js";
+import { sourceTree } from "./test-support.js";
 import { checkSourcePath, createWorkspace, moduleFileName } from "./workspace.js";
 
 test("source paths are normalised; those that could escape the build dir are refused", () => {
