@@ -1,3 +1,5 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import type { UpdateFunctionInput } from "../client/index.js";
 import { builderForSource, WasmletError } from "../core/index.js";
@@ -5,6 +7,22 @@ import { reportFailure, sourceArchive, waitForBuild, waitForFunction } from "./b
 import { clientOf, loadSpec, print } from "./common.js";
 import { shortDigest, table } from "./output.js";
 import { relativeToRoot } from "./pkg.js";
+
+/** Copies a module into the specs folder as `<function>.wasm`; refuses what is not a wasm module. */
+async function copyModule(code: string, specdir: string, name: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(code);
+  } catch (e) {
+    throw new WasmletError("INVALID_ARGUMENT", `--code: cannot read ${code}: ${(e as Error).message}`);
+  }
+  if (bytes.subarray(0, 4).toString("latin1") !== "\0asm")
+    throw new WasmletError("INVALID_ARGUMENT", `--code: ${code} is not a WebAssembly module (bad magic)`);
+  await mkdir(specdir, { recursive: true });
+  const to = join(specdir, `${name}.wasm`);
+  await writeFile(to, bytes);
+  return to;
+}
 
 /** What `fn create/update --src` reads besides the function's own settings. */
 export interface SourceOptions {
@@ -111,16 +129,21 @@ export async function createFromSource<O extends SourceOptions>(
   toInput: (o: O) => UpdateFunctionInput,
 ): Promise<void> {
   const { o, settings } = readOptions(raw, toInput);
-  if (o.code !== undefined)
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      "--code cannot be used with --src or --spec (use --src for source, --image for images)",
-    );
-  if (o.src !== undefined && o.image !== undefined)
-    throw new WasmletError("INVALID_ARGUMENT", "--src and --image cannot be used together");
+  const sources = [o.src && "--src", o.code && "--code", o.image && "--image"].filter(Boolean);
+  if (sources.length > 1)
+    throw new WasmletError("INVALID_ARGUMENT", `${sources.join(" and ")} cannot be used together`);
   const { specDocument, writeSpec } = await loadSpec();
+  if (o.spec && o.code !== undefined) {
+    // The module goes into the specs folder beside its spec, so the folder is the whole, committable description.
+    const written = [await copyModule(o.code, o.specdir, o.name)];
+    const code = relativeToRoot(o.specdir, written[0]);
+    written.push(await writeSpec(o.specdir, specDocument("Function", o.name, { code, ...settings })));
+    for (const f of written) print(`wrote ${f}`);
+    return;
+  }
   if (o.spec && o.src === undefined) {
-    if (o.image === undefined) throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src or --image");
+    if (o.image === undefined)
+      throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src, --code or --image");
     print(
       `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings }))}`,
     );

@@ -159,6 +159,11 @@ export function registerFn(program: Command): void {
       fn.command("create").description("create a function from a .wasm file, an image or source (--src)"),
     ),
   ).action(async (o: FunctionOptions, cmd: Command) => {
+    if (o.spec && (o.file !== undefined || o.format !== undefined))
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        "--file and --format cannot be used with --spec (a spec names one module)",
+      );
     if (o.src !== undefined || o.spec) return createFromSource(cmd, o, toInput);
     if (o.code === undefined && o.image === undefined)
       throw new WasmletError("INVALID_ARGUMENT", "one of --code or --image is required");

@@ -1,4 +1,5 @@
-import { resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
 import { type ApiClient, type PackageRecord, packSource } from "../client/index.js";
 import { type Digest, isWasmletError, sha256Digest, WasmletError } from "../core/index.js";
 import type { LoadedSpecs } from "./load.js";
@@ -32,6 +33,8 @@ interface Prepared {
   key: string;
   hash: string;
   archive?: { bytes: Uint8Array; fileName: string };
+  /** A function's module, for a spec with `code`. */
+  module?: { bytes: Uint8Array; fileName: string };
 }
 
 /** Stable JSON (sorted keys), so equal specs hash equally whatever the order in the YAML. */
@@ -49,6 +52,21 @@ function canonical(v: unknown): string {
 /** The hash apply records per resource; a package's includes the digest of its (deterministic) source archive. */
 async function prepare(specs: LoadedSpecs, s: LoadedSpec): Promise<Prepared> {
   const key = keyOf(s.kind, s.metadata.name);
+  if (s.kind === "Function" && s.spec.code !== undefined) {
+    const path = resolve(specs.root, s.spec.code);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (e) {
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `${s.file}: spec.code: cannot read ${s.spec.code}: ${(e as Error).message}`,
+      );
+    }
+    // The module's digest is part of the hash: a new build of the file is a change to apply.
+    const hash = sha256Digest(canonical({ kind: s.kind, spec: s.spec, code: sha256Digest(bytes) }));
+    return { spec: s, key, hash, module: { bytes, fileName: basename(path) } };
+  }
   if (s.kind !== "Package")
     return { spec: s, key, hash: sha256Digest(canonical({ kind: s.kind, spec: s.spec })) };
   const { bytes, fileName } = await packSource(resolve(specs.root, s.spec.source), `${s.file}: spec.source`);
@@ -157,8 +175,13 @@ export async function applySpecs(
           if (present) await client.updateFunction(name, settings);
           const bound = await client.bindFunction(s.spec.package, { name, ...settings });
           if (bound.pending) verb = `bound to package ${s.spec.package} (created when its build succeeds)`;
-        } else if (present) await client.updateFunction(name, { ...settings, image: s.spec.image });
-        else await client.createFunction({ name, ...settings, image: s.spec.image });
+        } else {
+          const source = p.module
+            ? { code: Buffer.from(p.module.bytes).toString("base64"), fileName: p.module.fileName }
+            : { image: s.spec.image };
+          if (present) await client.updateFunction(name, { ...settings, ...source });
+          else await client.createFunction({ name, ...settings, ...source });
+        }
         break;
       }
       case "HTTPTrigger": {

@@ -131,9 +131,13 @@ function checkSemantics(out: LoadedSpecs): void {
         break;
       }
       case "Function": {
-        const { package: pkg, image } = s.spec;
-        if ((pkg === undefined) === (image === undefined))
-          err("spec.package: exactly one of package or image is required");
+        const { package: pkg, image, code } = s.spec;
+        if ([pkg, image, code].filter((x) => x !== undefined).length !== 1)
+          err("spec.package: exactly one of package, image or code is required");
+        if (code !== undefined && !existsSync(resolve(out.root, code)))
+          err(
+            `spec.code: ${code} does not exist (paths are relative to ${relative(process.cwd(), out.root) || "."})`,
+          );
         if (pkg !== undefined && !has("Package", pkg))
           err(`spec.package: package "${pkg}" is not defined in ${relative(process.cwd(), out.dir) || "."}`);
         break;

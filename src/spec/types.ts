@@ -25,6 +25,8 @@ const packageSpec = z.strictObject({
 const functionSpec = z.strictObject({
   package: name.optional(),
   image: str.optional(),
+  /** A .wasm module, relative to the project root (`fn create --spec --code` copies it into specs/). */
+  code: str.min(1, { error: "must name a .wasm file" }).optional(),
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
   args: z.array(str).optional(),
   env: z.record(str, str).optional(),

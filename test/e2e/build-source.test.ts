@@ -1,7 +1,7 @@
 // Functions from source through the real server and CLI: builds, versions, rollback, specs, restart, bad input.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -205,6 +205,43 @@ describe("specs", () => {
     assert.equal(d.code, 0, show(d));
     assert.equal((await cli(server, "fn", "get", "--name", "sp")).code, 1);
     assert.equal((await cli(server, "env", "get", "--name", "as")).code, 1);
+  });
+
+  test("fn create --spec --code copies the module into specs/; the folder alone deploys it elsewhere", async () => {
+    const proj = mkdtempSync(join(work, "code-"));
+    const specdir = join(proj, "specs");
+    const w = (...args: string[]) => cli(server, ...args, "--spec", "--specdir", specdir);
+    assert.equal((await cli(undefined, "spec", "init", "--specdir", specdir)).code, 0);
+    const fc = await w("fn", "create", "--name", "sc", "--code", example("hello/hello.wasm"), "--arg", "3");
+    assert.equal(fc.code, 0, show(fc));
+    assert.match(fc.stdout, /wrote .*specs\/sc\.wasm[\s\S]*wrote .*specs\/function-sc\.yaml/);
+    assert.deepEqual(readFileSync(join(specdir, "sc.wasm")), readFileSync(example("hello/hello.wasm")));
+    assert.match(readFileSync(join(specdir, "function-sc.yaml"), "utf8"), /code: specs\/sc\.wasm/);
+    assert.equal((await w("route", "create", "--name", "sc", "--function", "sc", "--url", "/sc")).code, 0);
+    assert.equal((await cli(server, "fn", "get", "--name", "sc")).code, 1, "--spec did not call the API");
+    const notWasm = await w("fn", "create", "--name", "sx", "--code", join(proj, "specs/function-sc.yaml"));
+    assert.equal(notWasm.code, 1);
+    assert.match(notWasm.stderr, /--code: .* is not a WebAssembly module/);
+
+    // Another machine: only the specs folder travels.
+    const elsewhere = mkdtempSync(join(work, "copy-"));
+    cpSync(specdir, join(elsewhere, "specs"), { recursive: true });
+    rmSync(proj, { recursive: true, force: true });
+    const a = await cli(server, "spec", "apply", "--specdir", join(elsewhere, "specs"));
+    assert.equal(a.code, 0, show(a));
+    assert.match(a.stdout, /Function sc created[\s\S]*HTTPTrigger sc created/);
+    const hello = await get(`${server.routerUrl}/sc`);
+    assert.match(hello, /hello/i);
+    assert.match(
+      (await cli(server, "spec", "apply", "--specdir", join(elsewhere, "specs"))).stdout,
+      /nothing changed/,
+    );
+    // A new module in the folder is a change apply deploys as a new version.
+    writeFileSync(join(elsewhere, "specs/sc.wasm"), readFileSync(example("wagi-echo/echo.wasm")));
+    const a2 = await cli(server, "spec", "apply", "--specdir", join(elsewhere, "specs"));
+    assert.match(a2.stdout, /Function sc updated/);
+    assert.match((await cli(server, "fn", "versions", "--name", "sc")).stdout, /^\*\s+2\s/m);
+    assert.equal((await cli(server, "spec", "destroy", "--specdir", join(elsewhere, "specs"))).code, 0);
   });
 
   test("validate names unknown kinds and fields, and a route to a missing function", async () => {
