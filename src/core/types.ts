@@ -41,10 +41,21 @@ export function limitsOf(fn: { limits: Limits }): Required<Limits> {
   };
 }
 
-export const CONTRACT_NAMES = ["command", "wagi"] as const;
+export const CONTRACT_NAMES = ["command", "wagi", "http"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 /** The contract of a function created without one: a WASI command, as crun runs it. */
 export const DEFAULT_CONTRACT: ContractName = "command";
+
+/** The component worlds Wasmlet serves (a version's `world`); a preview1 module has none. */
+export const COMPONENT_WORLD_NAMES = ["wasi:http/proxy", "wasi:cli/command"] as const;
+export type ComponentWorldName = (typeof COMPONENT_WORLD_NAMES)[number];
+
+/** The contracts that can run code of each kind, the first being the one chosen when none is given. */
+export const CONTRACTS_FOR: Readonly<Record<ComponentWorldName | "module", readonly ContractName[]>> = {
+  module: ["command", "wagi"],
+  "wasi:http/proxy": ["http"],
+  "wasi:cli/command": ["command"],
+};
 
 /**
  * The image forms Wasmlet pushes: `compat-smart` (what crun's wasm handler runs: a gzip tar layer, the module
@@ -65,6 +76,8 @@ export interface FunctionVersion {
    * without pulling the image. Absent in versions recorded before it was kept, and in package builds.
    */
   initialMemoryPages?: number;
+  /** Set when the version is a component: the world it serves. */
+  world?: ComponentWorldName;
   createdAt: string;
 }
 
@@ -75,6 +88,11 @@ export interface FunctionRecord {
   args: string[];
   env: Record<string, string>;
   limits: Limits;
+  /**
+   * Where a component may send outbound HTTP requests (`wasi:http/outgoing-handler`): `scheme://host[:port]`
+   * patterns as Spin's `allowed_outbound_hosts` (see core/outbound.ts). Absent or empty: nowhere.
+   */
+  allowOutbound?: string[];
   /** The version that serves. */
   current: FunctionVersion;
   /** Every version, oldest first (current included). */

@@ -1,8 +1,9 @@
 import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
-import { instrumentModule } from "../wasm/index.js";
+import { instrumentModule, isComponent } from "../wasm/index.js";
+import { prepareComponent } from "./component/index.js";
 import { WorkerPool } from "./pool.js";
-import type { LoadMessage } from "./pool-worker.js";
+import type { LoadSpec } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage } from "./wasi/index.js";
@@ -38,8 +39,9 @@ export interface HybridExecutorOptions {
 
 interface Entry {
   key: string;
-  runner: ModuleRunner;
-  load: Omit<LoadMessage, "type">;
+  /** The main thread's instance; absent for a component, which always runs on a worker. */
+  runner?: ModuleRunner;
+  load: LoadSpec;
   /** performance.now() until which runs go to workers. */
   demotedUntil: number;
   /** performance.now() of the last run: the least recently used entry is evicted first. */
@@ -109,7 +111,7 @@ export class HybridExecutor implements Executor {
     // LRU by timestamp: moving the entry to the back of the Map (delete + set) on every run rehashed the Map's
     // table now and then, garbage that outlived the young generation (the Map is old) and fed major GCs.
     entry.lastUsed = start;
-    if (entry.demotedUntil <= start) {
+    if (entry.runner && entry.demotedUntil <= start) {
       const budgetAt = start + this.mainBudgetMs;
       const result = entry.runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
       // Whatever its outcome (a timeout too), a run that held the main thread well past the budget (a host call
@@ -142,6 +144,13 @@ export class HybridExecutor implements Executor {
 
   private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
     const memoryCapBytes = limits.memoryMiB * 1048576;
+    if (isComponent(image.module)) {
+      // A component runs its generated JavaScript glue, which no deadline check can be injected into: it runs on
+      // worker threads only, where a runaway is ended by terminating the thread.
+      const component = await prepareComponent(image.module, limits.memoryMiB);
+      const files = new Map(image.files);
+      return { key, load: { key, component, files, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
+    }
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
     // Small modules compile faster synchronously (a few ms, no hop through V8's compile threads and back);
     // large ones compile in the background so the event loop keeps serving.

@@ -1,5 +1,6 @@
 // Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
 import { parentPort, workerData } from "node:worker_threads";
+import { ComponentRunner, type PreparedComponent } from "./component/index.js";
 import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
 import { lowerThreadPriority } from "./thread-priority.js";
 import type { RunResult, WasiInputs } from "./types.js";
@@ -9,14 +10,13 @@ import { FsImage } from "./wasi/index.js";
 // they do not take its core (they still get a fair share, and all of an idle core).
 lowerThreadPriority(5);
 
-export interface LoadMessage {
-  type: "load";
+/** What a worker needs to run a prepared image: a (rewritten) core module, or a transpiled component. */
+export type LoadSpec = {
   key: string;
-  module: WebAssembly.Module;
-  meta: RunnerMeta;
   files: Map<string, Uint8Array>;
   memoryCapBytes: number;
-}
+} & ({ module: WebAssembly.Module; meta: RunnerMeta } | { component: PreparedComponent });
+export type LoadMessage = LoadSpec & { type: "load" };
 export interface RunMessage {
   type: "run";
   id: number;
@@ -37,7 +37,7 @@ export type FromWorker =
   | { type: "done"; id: number; result: RunResult }
   | { type: "parked"; id: number; parked: boolean };
 
-const runners = new Map<string, ModuleRunner>();
+const runners = new Map<string, ModuleRunner | ComponentRunner>();
 const port = parentPort;
 if (!port) throw new Error("pool-worker must run in a worker thread");
 
@@ -62,7 +62,9 @@ port.on("message", (msg: ToWorker) => {
     case "load":
       runners.set(
         msg.key,
-        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes, waiter),
+        "component" in msg
+          ? new ComponentRunner(msg.component, new FsImage(msg.files), msg.memoryCapBytes, waiter)
+          : new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes, waiter),
       );
       break;
     case "unload":
@@ -86,7 +88,11 @@ port.on("message", (msg: ToWorker) => {
       }
       currentId = msg.id;
       const now = performance.now();
-      const result = runner.run(msg.inputs, now + msg.timeoutMs, now + msg.timeoutMs, msg.maxOutputBytes);
+      const deadlineAt = now + msg.timeoutMs;
+      const result =
+        runner instanceof ComponentRunner
+          ? runner.run(msg.inputs, deadlineAt, msg.maxOutputBytes)
+          : runner.run(msg.inputs, deadlineAt, deadlineAt, msg.maxOutputBytes);
       result.stdout = owned(result.stdout);
       result.stderr = owned(result.stderr);
       port.postMessage(

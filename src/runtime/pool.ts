@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { WasmletError } from "../core/index.js";
-import type { FromWorker, LoadMessage, RunMessage } from "./pool-worker.js";
+import type { FromWorker, LoadMessage, LoadSpec, RunMessage } from "./pool-worker.js";
 import type { CancelToken, RunResult, WasiInputs } from "./types.js";
 
 /** Extra time a worker gets past a job's deadline to stop by itself before it is terminated. */
@@ -19,7 +19,7 @@ export interface PoolOptions {
 
 interface Job {
   id: number;
-  load: Omit<LoadMessage, "type">;
+  load: LoadSpec;
   inputs: WasiInputs;
   deadlineAt: number;
   maxOutputBytes: number;
@@ -93,7 +93,7 @@ export class WorkerPool {
   }
 
   run(
-    load: Omit<LoadMessage, "type">,
+    load: LoadSpec,
     inputs: WasiInputs,
     deadlineAt: number,
     maxOutputBytes: number,

@@ -19,6 +19,20 @@ export interface WasiInputs {
   /** Environment as `KEY=VALUE` strings (encoded as UTF-8), or already encoded. */
   env: string[] | EncodedStrings;
   stdin: Uint8Array;
+  /** For a `wasi:http/proxy` component (the `http` contract): the request its incoming-handler gets. */
+  http?: HttpRequestHead;
+  /** The function's outbound allow-list (`FunctionRecord.allowOutbound`), for a component's outgoing-handler. */
+  allowOutbound?: readonly string[];
+}
+
+/** The request line and headers an `http` run hands to the component (the body is `stdin`). */
+export interface HttpRequestHead {
+  method: string;
+  /** Path and query as received (`/x?y=1`). */
+  pathWithQuery: string;
+  authority: string;
+  /** Lower-case names, values as node decoded them (latin1). */
+  headers: [string, string][];
 }
 
 /** What one WASI command invocation produced. */
@@ -26,6 +40,8 @@ export interface WasiOutputs {
   exitCode: number;
   stdout: Uint8Array;
   stderr: Uint8Array;
+  /** For a `wasi:http/proxy` component: the status and headers it set (the body is `stdout`). */
+  http?: { status: number; headers: [string, string][] };
 }
 
 /** One HTTP request, as the router hands it to a contract. */

@@ -1,4 +1,12 @@
 export { Writer } from "./bytes.js";
+export {
+  COMPONENT_WORLDS,
+  type ComponentInfo,
+  type ComponentWorld,
+  capMemories,
+  inspectComponent,
+  isComponent,
+} from "./component.js";
 export { inspectModule, type ModuleInfo, WASI_MODULE } from "./inspect.js";
 export {
   DEADLINE_IMPORT,

@@ -1,5 +1,6 @@
 import { WasmletError } from "../core/index.js";
 import { Reader } from "./bytes.js";
+import { type ComponentInfo, inspectComponent, isComponent } from "./component.js";
 import { BLOCKER_REASONS, ExprScan, scanExpr, TABLE_WRITES } from "./instructions.js";
 import { type ExternKind, type ParsedModule, parseModule, SECTION, valTypeName } from "./module.js";
 import { formatSignature, wasiSignature } from "./wasi-preview1.js";
@@ -26,15 +27,31 @@ export interface ModuleInfo {
   resettable: boolean;
   /** Why `resettable` is false, one human-readable reason each; empty when it is true. */
   resetBlockers: string[];
+  /** Set when the binary is a component (then imports, exports and memory describe nothing: see its fields). */
+  component?: ComponentInfo;
 }
 
 /**
- * Checks that `bytes` is a core WebAssembly module acceptable as a WASI command and describes it.
+ * Checks that `bytes` is a core WebAssembly module acceptable as a WASI command, or a component of a world Wasmlet
+ * serves (`component` set, see inspectComponent), and describes it.
  * Called on upload and before instrumentation; throws WasmletError INVALID_MODULE with a message that names
  * every problem found (wrong binary, foreign imports, WASI functions preview1 lacks or imported with another
  * signature, missing `_start`/`memory`, exports under the reserved `__wasmlet_` prefix).
  */
 export function inspectModule(bytes: Uint8Array): ModuleInfo {
+  if (isComponent(bytes)) {
+    const component = inspectComponent(bytes);
+    return {
+      imports: [],
+      exports: [],
+      memory: { initialPages: 0 },
+      mutableGlobals: 0,
+      hasStartSection: false,
+      resettable: false,
+      resetBlockers: ["a component gets a fresh instance per run"],
+      component,
+    };
+  }
   return inspect(bytes).info;
 }
 
@@ -71,7 +88,7 @@ function checkBinary(bytes: Uint8Array): void {
   if (layer === 1)
     throw new WasmletError(
       "INVALID_MODULE",
-      `the binary is a WebAssembly component (version 0x${version.toString(16)}, layer 1); components are not supported yet: upload a core module built as a WASI preview1 command`,
+      `the binary is a WebAssembly component (version 0x${version.toString(16)}, layer 1); instrument its core modules instead`,
     );
   if (!WebAssembly.validate(bytes as BufferSource)) {
     let reason = `binary version ${version}`;

@@ -13,7 +13,7 @@ export const COMMAND_CONTRACT: Contract = {
     let args = baseArgs(fn, entry);
     const extra = req.query ? new URLSearchParams(req.query).getAll("arg") : [];
     if (extra.length > 0) args = [...args, ...extra];
-    return { args, env: envList(fn), stdin: req.body };
+    return { args, env: envList(fn), stdin: req.body, allowOutbound: fn.allowOutbound };
   },
   respond(out: WasiOutputs) {
     return {

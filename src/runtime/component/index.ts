@@ -1,0 +1,2 @@
+export { prepareComponent } from "./prepare.js";
+export { ComponentRunner, type PreparedComponent } from "./runner.js";

@@ -1,0 +1,106 @@
+import type { OutboundRule } from "../../core/index.js";
+import type { Waiter } from "../runner.js";
+import type { OverlayFs } from "../wasi/index.js";
+
+/** Thrown by a host call to stop the guest: its deadline passed, or its caller went away. */
+export class StopSignal extends Error {
+  constructor(readonly kind: "timeout" | "cancelled") {
+    super(kind === "timeout" ? "deadline exceeded" : "cancelled: the caller went away");
+  }
+}
+
+/** Thrown by `wasi:cli/exit`; unwinds the guest to the runner. */
+export class ExitSignal extends Error {
+  constructor(readonly code: number) {
+    super(`exit status ${code}`);
+  }
+}
+
+/** Thrown when the guest writes more to its response body (stdout) than the function's output limit. */
+export class OutputLimitSignal extends Error {}
+
+/** Bytes written by the guest to one of its outputs, bounded. */
+export class ByteCollector {
+  private chunks: Uint8Array[] = [];
+  size = 0;
+
+  /** @param limit most bytes kept; `onOver` decides what a write past it does (throw, or drop quietly). */
+  constructor(
+    private readonly limit: number,
+    private readonly onOver: "throw" | "drop",
+  ) {}
+
+  push(bytes: Uint8Array): void {
+    if (this.size + bytes.length > this.limit) {
+      if (this.onOver === "throw")
+        throw new OutputLimitSignal(`stdout over the function's limit of ${this.limit} bytes`);
+      bytes = bytes.subarray(0, Math.max(0, this.limit - this.size));
+    }
+    // The guest's buffer may be a view of its memory that it reuses: keep a copy.
+    this.chunks.push(bytes.slice());
+    this.size += bytes.length;
+  }
+
+  bytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0];
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}
+
+/** Everything the host needs for one run of a component; made per run, dropped after it. */
+export interface Invocation {
+  /** performance.now() at which the run must stop. */
+  deadlineAt: number;
+  waiter: Waiter;
+  args: string[];
+  env: [string, string][];
+  stdin: Uint8Array;
+  stdout: ByteCollector;
+  stderr: ByteCollector;
+  fs: OverlayFs;
+  /** The function's parsed outbound allow-list. */
+  outbound: readonly OutboundRule[];
+  /** Adds a line to what the function's log shows for this invocation (stderr). */
+  log(line: string): void;
+}
+
+/**
+ * Blocks until `ready()`, `until` (performance.now() time) or the deadline; throws StopSignal at the deadline or on
+ * cancel. With `cell`, the wait is on its slot 0 becoming non-zero (set by whoever makes `ready()` true), in
+ * slices so that a cancel is seen within one.
+ */
+export function blockUntil(
+  inv: Invocation,
+  ready: () => boolean,
+  until = Number.POSITIVE_INFINITY,
+  cell?: Int32Array,
+): void {
+  let parked = false;
+  try {
+    for (;;) {
+      if (ready()) return;
+      const now = performance.now();
+      if (now >= inv.deadlineAt) throw new StopSignal("timeout");
+      if (inv.waiter.cancelled) throw new StopSignal("cancelled");
+      if (now >= until) return;
+      const ms = Math.min(inv.deadlineAt, until) - now;
+      if (!parked && ms >= 5) {
+        parked = true;
+        inv.waiter.parked(true);
+      }
+      if (cell) Atomics.wait(cell, 0, 0, Math.min(ms, CANCEL_CHECK_MS));
+      else if (!inv.waiter.wait(ms)) throw new StopSignal("cancelled");
+    }
+  } finally {
+    if (parked) inv.waiter.parked(false);
+  }
+}
+
+/** How often a wait on something else than the worker's control cell looks for a cancel. */
+const CANCEL_CHECK_MS = 20;

@@ -1,0 +1,165 @@
+import { WasmletError } from "../core/index.js";
+import { invalid, Reader, Writer } from "./bytes.js";
+import { readLimits, SECTION } from "./module.js";
+
+/** The worlds Wasmlet serves, by the export that defines them. */
+export const COMPONENT_WORLDS = {
+  /** `wasi:http/proxy`: exports `wasi:http/incoming-handler`. */
+  "wasi:http/proxy": "wasi:http/incoming-handler",
+  /** `wasi:cli/command`: exports `wasi:cli/run`. */
+  "wasi:cli/command": "wasi:cli/run",
+} as const;
+export type ComponentWorld = keyof typeof COMPONENT_WORLDS;
+
+/** Interfaces a component may import: the WASI 0.2 interfaces the host implements (any 0.2.x version). */
+const SUPPORTED_IMPORTS = [
+  /^wasi:cli\/(environment|exit|stdin|stdout|stderr|terminal-input|terminal-output|terminal-stdin|terminal-stdout|terminal-stderr)$/,
+  /^wasi:clocks\/(monotonic-clock|wall-clock)$/,
+  /^wasi:random\/(random|insecure|insecure-seed)$/,
+  /^wasi:io\/(error|poll|streams)$/,
+  /^wasi:filesystem\/(types|preopens)$/,
+  /^wasi:http\/(types|outgoing-handler)$/,
+];
+
+/** What an accepted component declares. */
+export interface ComponentInfo {
+  world: ComponentWorld;
+  /** Top-level import names, e.g. `wasi:cli/stdout@0.2.3`. */
+  imports: string[];
+  /** Top-level export names. */
+  exports: string[];
+}
+
+const COMPONENT_SECTION = { import: 10, export: 11 } as const;
+const VERSION_02 = /@0\.2\.\d+$/;
+
+/** True when `bytes` is a WebAssembly component (the binary's layer field is 1), not a core module. */
+export function isComponent(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[6] === 1 && bytes[7] === 0;
+}
+
+/**
+ * Checks that a component exports one of COMPONENT_WORLDS (0.2.0 through any newer 0.2.x) and imports only what
+ * the host provides; throws WasmletError INVALID_MODULE naming every problem. Reads only the top-level import and
+ * export sections: the full check is the transpilation at deploy.
+ */
+export function inspectComponent(bytes: Uint8Array): ComponentInfo {
+  const { imports, exports } = readNames(bytes);
+  const problems: string[] = [];
+  const worlds = (Object.keys(COMPONENT_WORLDS) as ComponentWorld[]).filter((w) =>
+    exports.some((e) => VERSION_02.test(e) && unversioned(e) === COMPONENT_WORLDS[w]),
+  );
+  if (worlds.length !== 1)
+    problems.push(
+      `component exports ${exports.length > 0 ? exports.join(", ") : "nothing"}; it must export exactly one of ${Object.values(COMPONENT_WORLDS).join(" or ")} (0.2.x)`,
+    );
+  const unsupported = imports.filter(
+    (i) => !VERSION_02.test(i) || !SUPPORTED_IMPORTS.some((re) => re.test(unversioned(i))),
+  );
+  if (unsupported.length > 0)
+    problems.push(
+      `component imports ${unsupported.join(", ")}; available: wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:http/types and wasi:http/outgoing-handler (0.2.x)`,
+    );
+  if (problems.length > 0) throw new WasmletError("INVALID_MODULE", problems.join("; "));
+  return { world: worlds[0], imports, exports };
+}
+
+function unversioned(name: string): string {
+  const at = name.indexOf("@");
+  return at < 0 ? name : name.slice(0, at);
+}
+
+function readNames(bytes: Uint8Array): { imports: string[]; exports: string[] } {
+  if (!isComponent(bytes)) throw invalid("not a WebAssembly component");
+  const imports: string[] = [];
+  const exports: string[] = [];
+  const r = new Reader(bytes, 8);
+  while (r.pos < bytes.length) {
+    const id = r.u8();
+    const size = r.u32();
+    const body = new Reader(bytes, r.pos, r.pos + size);
+    r.skip(size);
+    if (id !== COMPONENT_SECTION.import && id !== COMPONENT_SECTION.export) continue;
+    const count = body.u32();
+    for (let i = 0; i < count; i++) {
+      const name = externName(body);
+      if (id === COMPONENT_SECTION.import) {
+        imports.push(name);
+        externDesc(body);
+      } else {
+        exports.push(name);
+        if (body.u8() === 0x00) body.u8(); // sort: a core sort takes a second byte
+        body.u32();
+        if (body.u8() === 0x01) externDesc(body);
+      }
+    }
+  }
+  return { imports, exports };
+}
+
+/** importname' / exportname': a discriminant, the name, and (0x02) a version suffix. */
+function externName(r: Reader): string {
+  const kind = r.u8();
+  const name = r.name();
+  if (kind === 0x02) r.name();
+  else if (kind > 0x02) throw invalid(`unknown component import/export name form 0x${kind.toString(16)}`);
+  return name;
+}
+
+function externDesc(r: Reader): void {
+  const kind = r.u8();
+  switch (kind) {
+    case 0x00: // core module: 0x11 typeidx
+      r.u8();
+      r.u32();
+      return;
+    case 0x02: // value bound
+    case 0x03: // type bound: 0x00 typeidx | 0x01 (sub resource)
+      if (r.u8() === 0x00 || kind === 0x02) r.skipLeb();
+      return;
+    default:
+      r.u32();
+  }
+}
+
+/**
+ * Caps every memory a core module defines at `maxPages` (64 KiB pages), keeping the rest of the binary as it is:
+ * the component's core modules get the function's memory cap this way, so a growth past it fails in the guest.
+ * Throws INVALID_MODULE when a memory's initial size is already over the cap.
+ */
+export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
+  const r = new Reader(bytes, 8);
+  const w = new Writer(bytes.length + 16);
+  w.bytes(bytes, 0, 8);
+  while (r.pos < bytes.length) {
+    const headerStart = r.pos;
+    const id = r.u8();
+    const size = r.u32();
+    const start = r.pos;
+    r.skip(size);
+    if (id !== SECTION.memory) {
+      w.bytes(bytes, headerStart, r.pos);
+      continue;
+    }
+    const body = new Reader(bytes, start, start + size);
+    w.byte(id);
+    const mark = w.beginSized();
+    const count = body.u32();
+    w.u32(count);
+    for (let i = 0; i < count; i++) {
+      const mem = readLimits(body);
+      if (mem.min > maxPages)
+        throw invalid(
+          `a core module needs ${mem.min / 16} MiB of memory at start (${mem.min} pages) but the function's limit is ${maxPages / 16} MiB`,
+        );
+      w.byte(
+        0x01 | (mem.shared ? 0x02 : 0) | (mem.is64 ? 0x04 : 0) | (mem.pageSizeLog2 !== undefined ? 0x08 : 0),
+      );
+      w.u64(mem.min);
+      w.u64(Math.min(mem.max ?? maxPages, maxPages));
+      if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
+    }
+    w.endSized(mark);
+  }
+  return w.finish();
+}
