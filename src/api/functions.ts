@@ -3,7 +3,13 @@ import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
-import { announceDeploy, functionOr404, newFunctionRecord, nextVersionNumber } from "./lifecycle.js";
+import {
+  announceDeploy,
+  chooseContract,
+  functionOr404,
+  newFunctionRecord,
+  nextVersionNumber,
+} from "./lifecycle.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
 import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
 
@@ -44,7 +50,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     const old = await getOr404(ctx, name);
     const fn: FunctionRecord = {
       ...old,
-      contract: input.contract ?? old.contract,
+      contract: old.contract,
       args: input.args ?? old.args,
       env: input.env ?? old.env,
       limits: { ...old.limits, ...input.limits },
@@ -55,7 +61,15 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
       const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);
       fn.current = version;
       fn.versions = [...old.versions, version];
-    } else if (input.limits?.memoryMiB !== undefined) {
+      fn.contract = chooseContract(version, input.contract, old.contract);
+    } else if (input.contract !== undefined) {
+      fn.contract = chooseContract(old.current, input.contract);
+    }
+    if (input.allowOutbound !== undefined) {
+      if (input.allowOutbound.length > 0) fn.allowOutbound = input.allowOutbound;
+      else delete fn.allowOutbound;
+    }
+    if (!newVersion && input.limits?.memoryMiB !== undefined) {
       const problem = memoryProblem(old.current.initialMemoryPages ?? 0, fn.limits.memoryMiB);
       if (problem)
         throw new WasmletError(

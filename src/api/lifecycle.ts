@@ -1,5 +1,6 @@
 import {
-  DEFAULT_CONTRACT,
+  CONTRACTS_FOR,
+  type ContractName,
   DEFAULT_LIMITS,
   type FunctionRecord,
   type FunctionVersion,
@@ -9,7 +10,8 @@ import type { Store } from "../store/index.js";
 import type { ApiDeps } from "./deps.js";
 
 /** The settings a function is created with; what is not given gets the platform's default. */
-export interface FunctionSettings extends Partial<Pick<FunctionRecord, "contract" | "args" | "env">> {
+export interface FunctionSettings
+  extends Partial<Pick<FunctionRecord, "contract" | "args" | "env" | "allowOutbound">> {
   limits?: Partial<FunctionRecord["limits"]>;
 }
 
@@ -23,16 +25,41 @@ export function newFunctionRecord(
   const now = first.createdAt;
   return {
     name,
-    contract: settings.contract ?? DEFAULT_CONTRACT,
+    contract: chooseContract(first, settings.contract),
     args: settings.args ?? [],
     env: settings.env ?? {},
     limits: { ...DEFAULT_LIMITS, ...settings.limits },
+    ...(settings.allowOutbound?.length ? { allowOutbound: settings.allowOutbound } : {}),
     current: first,
     versions: [first],
     ...extra,
     createdAt: now,
     updatedAt: now,
   };
+}
+
+/**
+ * The contract a function runs `version` under: `requested` when that code can run under it (else
+ * INVALID_ARGUMENT naming the contracts it can), otherwise `previous` if it still fits, otherwise the first that
+ * fits the code (a `wasi:http/proxy` component gets `http`, a module or `wasi:cli/command` component `command`).
+ */
+export function chooseContract(
+  version: FunctionVersion,
+  requested?: ContractName,
+  previous?: ContractName,
+): ContractName {
+  const kind = version.world ?? "module";
+  const fits = CONTRACTS_FOR[kind];
+  if (requested !== undefined) {
+    if (!fits.includes(requested))
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `contract: "${requested}" cannot run ${kind === "module" ? "a preview1 module" : `a ${kind} component`} (version ${version.version}); use ${fits.map((c) => `"${c}"`).join(" or ")}`,
+      );
+    return requested;
+  }
+  if (previous !== undefined && fits.includes(previous)) return previous;
+  return fits[0];
 }
 
 /** The number the next version of `fn` gets (never reused, even after a rollback). */

@@ -5,6 +5,7 @@ import {
   HTTP_METHODS,
   IMAGE_FORMATS,
   NAME_RE,
+  parseOutboundRule,
   WasmletError,
 } from "../core/index.js";
 
@@ -64,6 +65,16 @@ function filesUnderFiles(paths: string[]): { path: string; file: string }[] {
   return found;
 }
 
+/** Why an allow-list entry is not valid, or undefined. */
+function outboundProblem(pattern: string): string | undefined {
+  try {
+    parseOutboundRule(pattern, "");
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/^: /, "");
+  }
+}
+
 /** argv and environ entries are C strings for the guest: a NUL would cut them (the WASI host refuses them). */
 const cString = z
   .string({ error: "must be a string" })
@@ -81,6 +92,16 @@ export const functionFields = {
     )
     .optional(),
   limits: limitsSchema.optional(),
+  /** Where a component may send outbound HTTP (`scheme://host[:port]`, Spin's allowed_outbound_hosts). */
+  allowOutbound: z
+    .array(
+      z.string({ error: "must be a string" }).refine((p) => outboundProblem(p) === undefined, {
+        error: (iss) => outboundProblem(String(iss.input)) ?? "is invalid",
+      }),
+      { error: "must be an array of scheme://host[:port] patterns" },
+    )
+    .max(100, { error: "must have at most 100 entries" })
+    .optional(),
   code: z.base64({ error: "must be the module bytes, base64-encoded" }).optional(),
   fileName: z
     .string({ error: "must be a string" })

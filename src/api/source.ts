@@ -119,7 +119,7 @@ export async function makeVersion(
     const bundle = await deps.buildImage({ files, entry, format: src.format });
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
     const digest = await deps.registry.push(image, bundle);
-    return { version, image, digest, initialMemoryPages: info.memory.initialPages, createdAt };
+    return versionOf(info, { version, image, digest, createdAt });
   }
   const ref = src.image;
   if (ref === undefined)
@@ -138,5 +138,14 @@ export async function makeVersion(
     throw pullError(ref, e);
   }
   const info = inspect(deps, module, `image: ${ref}`, memoryMiB);
-  return { version, image: ref, digest, initialMemoryPages: info.memory.initialPages, createdAt };
+  return versionOf(info, { version, image: ref, digest, createdAt });
+}
+
+/** A version record: a module's initial memory, or a component's world. */
+function versionOf(
+  info: ModuleInfo,
+  v: Pick<FunctionVersion, "version" | "image" | "digest" | "createdAt">,
+): FunctionVersion {
+  if (info.component) return { ...v, world: info.component.world };
+  return { ...v, initialMemoryPages: info.memory.initialPages };
 }

@@ -2,7 +2,7 @@ import { type FunctionRecord, WasmletError } from "../core/index.js";
 import { sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
-import { announceDeploy, functionOr404 } from "./lifecycle.js";
+import { announceDeploy, chooseContract, functionOr404 } from "./lifecycle.js";
 import { rollbackSchema } from "./package-schemas.js";
 import { parseBody } from "./schemas.js";
 import { memoryProblem } from "./source.js";
@@ -30,7 +30,12 @@ export async function rollbackFunction(ctx: RouteContext): Promise<void> {
     const problem = memoryProblem(target.initialMemoryPages ?? 0, old.limits.memoryMiB);
     if (problem)
       throw new WasmletError("INVALID_ARGUMENT", `to: version ${target.version} cannot run: ${problem}`);
-    const next: FunctionRecord = { ...old, current: target, updatedAt: new Date().toISOString() };
+    const next: FunctionRecord = {
+      ...old,
+      contract: chooseContract(target, undefined, old.contract),
+      current: target,
+      updatedAt: new Date().toISOString(),
+    };
     await ctx.deps.store.update("function", name, next);
     return next;
   });

@@ -44,12 +44,16 @@ interface FunctionOptions extends SourceOptions {
   maxOutput?: number;
   file?: string[];
   format?: ImageFormat;
+  allowOutbound?: string[];
 }
 
 function addFunctionOptions(cmd: Command): Command {
   return cmd
     .requiredOption("--name <name>", "function name")
-    .option("--code <file>", "a WASI command module (.wasm) to upload; makes a new version")
+    .option(
+      "--code <file>",
+      "a WASI preview1 command module or a component (wasi:http/proxy, wasi:cli/command) to upload; makes a new version",
+    )
     .option(
       "--image <ref>",
       "an OCI image holding the module (host/repo:tag or @sha256:...); makes a new version",
@@ -80,7 +84,12 @@ function addFunctionOptions(cmd: Command): Command {
       "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
       collect,
     )
-    .addOption(new Option("--format <format>", "image form pushed for --code").choices(IMAGE_FORMATS));
+    .addOption(new Option("--format <format>", "image form pushed for --code").choices(IMAGE_FORMATS))
+    .option(
+      "--allow-outbound <pattern>",
+      "where a component may send HTTP requests: scheme://host[:port], * wildcards as Spin's allowed_outbound_hosts (repeatable; --allow-outbound '' clears)",
+      collect,
+    );
 }
 
 function toInput(o: FunctionOptions): UpdateFunctionInput {
@@ -99,6 +108,7 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   if (o.format !== undefined) input.format = o.format;
   if (o.contract !== undefined) input.contract = o.contract;
   if (o.arg !== undefined) input.args = o.arg;
+  if (o.allowOutbound !== undefined) input.allowOutbound = o.allowOutbound.filter((p) => p !== "");
   const env = keyValues(o.env, "=", "--env");
   if (env !== undefined) input.env = env;
   const limits = {

@@ -50,6 +50,11 @@ export const DEFAULT_CONTRACT: ContractName = "command";
 export const COMPONENT_WORLD_NAMES = ["wasi:http/proxy", "wasi:cli/command"] as const;
 export type ComponentWorldName = (typeof COMPONENT_WORLD_NAMES)[number];
 
+/** True when `bytes` is a WebAssembly component (the binary's layer field is 1), not a core module. */
+export function isComponentBinary(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[6] === 1 && bytes[7] === 0;
+}
+
 /** The contracts that can run code of each kind, the first being the one chosen when none is given. */
 export const CONTRACTS_FOR: Readonly<Record<ComponentWorldName | "module", readonly ContractName[]>> = {
   module: ["command", "wagi"],

@@ -18,6 +18,23 @@ const EXAMPLES = [
     route: { name: "as-hello", function: "as-hello", url: "/as-hello", methods: ["GET", "POST"] },
     curl: (base: string) => `curl -d 'from curl' ${base}/as-hello`,
   },
+  {
+    // A wasi:http/proxy component (componentize-js): the contract http follows from its world.
+    fn: { name: "http-hello", contract: "http", file: "http-hello/hello.wasm" },
+    route: { name: "http-hello", function: "http-hello", prefix: "/http-hello", methods: ["GET", "POST"] },
+    curl: (base: string) => `curl -H 'x-hello: you' '${base}/http-hello/x?y=1'`,
+  },
+  {
+    // A wasi:cli/command component (jco new --wasi-command over examples/hello): runs as a command.
+    fn: {
+      name: "cli-hello",
+      contract: "command",
+      args: ["from", "a", "component"],
+      file: "cli-hello/hello.wasm",
+    },
+    route: { name: "cli-hello", function: "cli-hello", url: "/cli-hello", methods: ["GET", "POST"] },
+    curl: (base: string) => `curl ${base}/cli-hello`,
+  },
 ] as const;
 
 /** Examples live at the package root, next to dist/. */

@@ -73,13 +73,13 @@ const IMAGE_CHUNK = 4096;
  * memory is its data segments and zeros (a C or Rust module with a 1 MiB stack: ~17 pages, a few KiB of data),
  * and zero-filling is about twice as fast as copying (measured: 17 pages, copy 27 µs, fill 12 µs).
  */
-interface MemoryImage {
+export interface MemoryImage {
   byteLength: number;
   /** Non-overlapping, ascending [offset, bytes] runs. */
   runs: { offset: number; bytes: Uint8Array }[];
 }
 
-function takeImage(mem: Uint8Array): MemoryImage {
+export function takeImage(mem: Uint8Array): MemoryImage {
   const runs: MemoryImage["runs"] = [];
   const words = new Uint32Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 2);
   const perChunk = IMAGE_CHUNK >>> 2;
@@ -102,7 +102,7 @@ function takeImage(mem: Uint8Array): MemoryImage {
 }
 
 /** Puts `mem` back to `image`: zero between the runs, the runs' bytes copied back. */
-function restoreImage(mem: Uint8Array, image: MemoryImage): void {
+export function restoreImage(mem: Uint8Array, image: MemoryImage): void {
   let pos = 0;
   for (const run of image.runs) {
     if (run.offset > pos) mem.fill(0, pos, run.offset);

@@ -1,7 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { type ApiClient, type PackageRecord, packSource } from "../client/index.js";
-import { DEFAULT_CONTRACT, type Digest, isWasmletError, sha256Digest, WasmletError } from "../core/index.js";
+import {
+  DEFAULT_CONTRACT,
+  type Digest,
+  isComponentBinary,
+  isWasmletError,
+  sha256Digest,
+  WasmletError,
+} from "../core/index.js";
 import type { LoadedSpecs } from "./load.js";
 import { keyOf, type LoadedSpec, SPEC_KINDS, type SpecKind } from "./types.js";
 
@@ -166,7 +173,9 @@ export async function applySpecs(
       }
       case "Function": {
         const settings = {
-          contract: s.spec.contract ?? DEFAULT_CONTRACT,
+          // A component's contract follows from its world (the server chooses it); a module's default is command.
+          contract:
+            s.spec.contract ?? (p.module && isComponentBinary(p.module.bytes) ? undefined : DEFAULT_CONTRACT),
           args: s.spec.args ?? [],
           env: s.spec.env ?? {},
           limits: s.spec.limits,

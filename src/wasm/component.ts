@@ -1,6 +1,6 @@
-import { WasmletError } from "../core/index.js";
+import { type ComponentWorldName, isComponentBinary as isComponent, WasmletError } from "../core/index.js";
 import { invalid, Reader, Writer } from "./bytes.js";
-import { readLimits, SECTION } from "./module.js";
+import { parseModule, readLimits, SECTION, SECTION_RANK } from "./module.js";
 
 /** The worlds Wasmlet serves, by the export that defines them. */
 export const COMPONENT_WORLDS = {
@@ -8,8 +8,8 @@ export const COMPONENT_WORLDS = {
   "wasi:http/proxy": "wasi:http/incoming-handler",
   /** `wasi:cli/command`: exports `wasi:cli/run`. */
   "wasi:cli/command": "wasi:cli/run",
-} as const;
-export type ComponentWorld = keyof typeof COMPONENT_WORLDS;
+} as const satisfies Record<ComponentWorldName, string>;
+export type ComponentWorld = ComponentWorldName;
 
 /** Interfaces a component may import: the WASI 0.2 interfaces the host implements (any 0.2.x version). */
 const SUPPORTED_IMPORTS = [
@@ -33,10 +33,7 @@ export interface ComponentInfo {
 const COMPONENT_SECTION = { import: 10, export: 11 } as const;
 const VERSION_02 = /@0\.2\.\d+$/;
 
-/** True when `bytes` is a WebAssembly component (the binary's layer field is 1), not a core module. */
-export function isComponent(bytes: Uint8Array): boolean {
-  return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[6] === 1 && bytes[7] === 0;
-}
+export { isComponentBinary as isComponent } from "../core/index.js";
 
 /**
  * Checks that a component exports one of COMPONENT_WORLDS (0.2.0 through any newer 0.2.x) and imports only what
@@ -162,4 +159,54 @@ export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
     w.endSized(mark);
   }
   return w.finish();
+}
+
+/** Prefix of the exports `exportMutableGlobals` adds. */
+export const GLOBAL_SNAPSHOT_PREFIX = "__wasmlet_cg";
+
+/**
+ * Exports every mutable global a core module defines (as `__wasmlet_cg<index>`), so a host can save and restore
+ * them: with the memory, that returns an instance to its state right after instantiation. Returns the new binary
+ * and the names added.
+ */
+export function exportMutableGlobals(bytes: Uint8Array): { bytes: Uint8Array; names: string[] } {
+  const m = parseModule(bytes);
+  const added: [string, number][] = [];
+  m.globals.forEach((mutable, i) => {
+    if (mutable && i >= m.importedGlobals) added.push([`${GLOBAL_SNAPSHOT_PREFIX}${i}`, i]);
+  });
+  if (added.length === 0) return { bytes, names: [] };
+  const w = new Writer(bytes.length + 32 * added.length);
+  w.bytes(bytes, 0, 8);
+  const writeExports = (r: Reader | undefined): void => {
+    w.byte(SECTION.export);
+    const mark = w.beginSized();
+    const count = r ? r.u32() : 0;
+    w.u32(count + added.length);
+    if (r) w.bytes(bytes, r.pos, r.end);
+    for (const [name, index] of added) {
+      w.name(name);
+      w.byte(0x03);
+      w.u32(index);
+    }
+    w.endSized(mark);
+  };
+  let done = false;
+  for (const s of m.sections) {
+    if (
+      !done &&
+      s.id !== SECTION.custom &&
+      s.id !== SECTION.export &&
+      SECTION_RANK[s.id] > SECTION_RANK[SECTION.export]
+    ) {
+      writeExports(undefined);
+      done = true;
+    }
+    if (s.id === SECTION.export) {
+      writeExports(new Reader(bytes, s.start, s.end));
+      done = true;
+    } else w.bytes(bytes, s.headerStart, s.end);
+  }
+  if (!done) writeExports(undefined);
+  return { bytes: w.finish(), names: added.map(([n]) => n) };
 }

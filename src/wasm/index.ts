@@ -4,10 +4,12 @@ export {
   type ComponentInfo,
   type ComponentWorld,
   capMemories,
+  exportMutableGlobals,
+  GLOBAL_SNAPSHOT_PREFIX,
   inspectComponent,
   isComponent,
 } from "./component.js";
-export { inspectModule, type ModuleInfo, WASI_MODULE } from "./inspect.js";
+export { coreResetBlockers, inspectModule, type ModuleInfo, WASI_MODULE } from "./inspect.js";
 export {
   DEADLINE_IMPORT,
   FUEL_EXPORT,

@@ -162,6 +162,15 @@ function wasiImportProblems(m: ParsedModule): string[] {
   return problems;
 }
 
+/**
+ * Why restoring a core module's memory and mutable globals would not return its instance to the state right after
+ * instantiation (table writes, passive segments, several or 64-bit memories); empty when it would. For the core
+ * modules of components, which are not WASI commands.
+ */
+export function coreResetBlockers(bytes: Uint8Array): string[] {
+  return findResetBlockers(parseModule(bytes));
+}
+
 function findResetBlockers(m: ParsedModule): string[] {
   const blockers: string[] = [];
   if (m.memories.length > 1) blockers.push(`has ${m.memories.length} memories (a reset restores only one)`);

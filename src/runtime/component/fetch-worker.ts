@@ -125,11 +125,16 @@ function once(
       });
     };
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const flat: string[] = [];
-    for (const [k, v] of headers) if (k !== "host" && k !== "content-length") flat.push(k, v);
+    // An object (node's flat array form sends no Host header); Host is the URL's, whatever the guest set.
+    const byName: Record<string, string | string[]> = { host: url.host };
+    for (const [k, v] of headers)
+      if (k !== "host" && k !== "content-length") {
+        const had = byName[k];
+        byName[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+      }
     const r = send(url, {
       method,
-      headers: flat,
+      headers: byName,
       lookup,
       timeout: Math.max(1, deadline - Date.now()),
     } as object);

@@ -1,8 +1,9 @@
 // wasi:cli, wasi:clocks and wasi:random for transpiled components: arguments, environment, stdio, exit, clocks
 // and randomness, all from the run's Invocation.
 import { randomFillSync } from "node:crypto";
+import { currentInvocation as inv } from "./host-http.js";
 import { InputStream, OutputStream, Pollable } from "./host-io.js";
-import { ExitSignal, type Invocation } from "./invocation.js";
+import { ExitSignal } from "./invocation.js";
 
 class TerminalInput {}
 class TerminalOutput {}
@@ -27,15 +28,12 @@ function monotonicNow(): bigint {
   return BigInt(Math.round(performance.now() * 1e6));
 }
 
-/** The wasi:cli, wasi:clocks and wasi:random imports of one run. */
-export function cliImports(inv: Invocation): Record<string, object> {
-  let stdin: InputStream | undefined;
-  const stdout = new OutputStream(inv, (b) => inv.stdout.push(b));
-  const stderr = new OutputStream(inv, (b) => inv.stderr.push(b));
+/** The wasi:cli, wasi:clocks and wasi:random imports; every call acts on the run in progress. */
+export function cliImports(): Record<string, object> {
   return {
     "wasi:cli/environment": {
-      getEnvironment: () => inv.env,
-      getArguments: () => inv.args,
+      getEnvironment: () => inv().env,
+      getArguments: () => inv().args,
       initialCwd: () => "/",
     },
     "wasi:cli/exit": {
@@ -48,12 +46,23 @@ export function cliImports(inv: Invocation): Record<string, object> {
     },
     "wasi:cli/stdin": {
       getStdin: () => {
-        stdin ??= new InputStream(inv, inv.stdin);
-        return stdin;
+        const run = inv();
+        run.stdinStream ??= new InputStream(run, run.stdin);
+        return run.stdinStream;
       },
     },
-    "wasi:cli/stdout": { getStdout: () => stdout },
-    "wasi:cli/stderr": { getStderr: () => stderr },
+    "wasi:cli/stdout": {
+      getStdout: () => {
+        const run = inv();
+        return new OutputStream(run, (b) => run.stdout.push(b));
+      },
+    },
+    "wasi:cli/stderr": {
+      getStderr: () => {
+        const run = inv();
+        return new OutputStream(run, (b) => run.stderr.push(b));
+      },
+    },
     "wasi:cli/terminal-input": { TerminalInput },
     "wasi:cli/terminal-output": { TerminalOutput },
     "wasi:cli/terminal-stdin": { getTerminalStdin: () => undefined },
@@ -62,8 +71,9 @@ export function cliImports(inv: Invocation): Record<string, object> {
     "wasi:clocks/monotonic-clock": {
       now: monotonicNow,
       resolution: () => 1000n,
-      subscribeInstant: (at: bigint) => new Pollable(inv, () => false, Number(at) / 1e6),
-      subscribeDuration: (ns: bigint) => new Pollable(inv, () => false, performance.now() + Number(ns) / 1e6),
+      subscribeInstant: (at: bigint) => new Pollable(inv(), () => false, Number(at) / 1e6),
+      subscribeDuration: (ns: bigint) =>
+        new Pollable(inv(), () => false, performance.now() + Number(ns) / 1e6),
     },
     "wasi:clocks/wall-clock": {
       now: () => {

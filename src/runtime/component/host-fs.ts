@@ -1,6 +1,7 @@
 // wasi:filesystem for transpiled components: the image's files, preopened at "/", with the same per-invocation
 // copy-on-write overlay (OverlayFs) that modules get; nothing written outlives the run.
 import { type AnyNode, ERRNO, FILETYPE_DIRECTORY, FileNode, type OverlayFs } from "../wasi/index.js";
+import { currentInvocation } from "./host-http.js";
 import { InputStream, OutputStream, ResultError } from "./host-io.js";
 import type { Invocation } from "./invocation.js";
 
@@ -259,8 +260,8 @@ class Descriptor {
   }
 }
 
-/** The wasi:filesystem imports of one run: "/" preopened, read-write through the overlay. */
-export function fsImports(inv: Invocation): Record<string, object> {
+/** The wasi:filesystem imports: "/" preopened, read-write through the run's overlay. */
+export function fsImports(): Record<string, object> {
   return {
     "wasi:filesystem/types": {
       Descriptor,
@@ -268,7 +269,7 @@ export function fsImports(inv: Invocation): Record<string, object> {
       filesystemErrorCode: () => undefined,
     },
     "wasi:filesystem/preopens": {
-      getDirectories: () => [[new Descriptor(inv, "/", true), "/"]],
+      getDirectories: () => [[new Descriptor(currentInvocation(), "/", true), "/"]],
     },
   };
 }

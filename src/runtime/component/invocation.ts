@@ -61,6 +61,8 @@ export interface Invocation {
   args: string[];
   env: [string, string][];
   stdin: Uint8Array;
+  /** The stream `get-stdin` hands out, made on first use (one per run: reads go on where the last stopped). */
+  stdinStream?: object;
   stdout: ByteCollector;
   stderr: ByteCollector;
   fs: OverlayFs;

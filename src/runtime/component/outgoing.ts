@@ -164,12 +164,13 @@ export class FutureIncomingResponse {
   }
 }
 
-/** The wasi:http/outgoing-handler `handle` of one run. */
-export function outgoingHandler(inv: Invocation): {
+/** wasi:http/outgoing-handler, for the run in progress. */
+export function outgoingHandler(): {
   handle: (r: OutgoingRequest, o?: RequestOptions) => FutureIncomingResponse;
 } {
   return {
     handle(req: OutgoingRequest): FutureIncomingResponse {
+      const inv = currentInvocation();
       const url = req.url();
       if (!url) throw new ResultError({ tag: "HTTP-request-URI-invalid" });
       const scheme = url.protocol.slice(0, -1);

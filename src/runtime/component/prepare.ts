@@ -1,23 +1,34 @@
 import { Worker } from "node:worker_threads";
 import { WasmletError } from "../../core/index.js";
-import { capMemories } from "../../wasm/index.js";
+import { capMemories, coreResetBlockers, exportMutableGlobals } from "../../wasm/index.js";
 import type { PreparedComponent } from "./runner.js";
 
 /**
  * Transpiles a component with jco (on a thread of its own), caps the memories of its core modules at
- * `memoryMiB` and compiles them. Rejects with INVALID_MODULE when jco cannot transpile it.
+ * `memoryMiB`, exports their mutable globals (for the reset between runs) and compiles them. Rejects with
+ * INVALID_MODULE when jco cannot transpile it.
  */
 export async function prepareComponent(bytes: Uint8Array, memoryMiB: number): Promise<PreparedComponent> {
   const files = await transpile(bytes);
   let js: string | undefined;
-  const modules: Record<string, WebAssembly.Module> = {};
+  const modules: PreparedComponent["modules"] = {};
+  const blockers: string[] = [];
   for (const [name, data] of Object.entries(files)) {
-    if (name.endsWith(".js")) js = Buffer.from(data).toString("utf8");
-    else if (name.endsWith(".wasm"))
-      modules[name] = await WebAssembly.compile(capMemories(data, memoryMiB * 16) as Uint8Array<ArrayBuffer>);
+    if (name.endsWith(".js")) {
+      js = Buffer.from(data).toString("utf8");
+      continue;
+    }
+    if (!name.endsWith(".wasm")) continue;
+    const capped = capMemories(data, memoryMiB * 16);
+    for (const b of coreResetBlockers(capped)) blockers.push(`${name} ${b}`);
+    const rewritten = exportMutableGlobals(capped);
+    modules[name] = {
+      module: await WebAssembly.compile(rewritten.bytes as Uint8Array<ArrayBuffer>),
+      globals: rewritten.names,
+    };
   }
   if (js === undefined) throw new WasmletError("INTERNAL", "jco produced no JavaScript for the component");
-  return { js, modules };
+  return { js, modules, resettable: blockers.length === 0 };
 }
 
 function transpile(bytes: Uint8Array): Promise<Record<string, Uint8Array>> {
