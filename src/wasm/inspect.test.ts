@@ -47,9 +47,10 @@ const REJECTED: { name: string; bytes: () => Promise<Uint8Array>; message: RegEx
     message: /^not a WebAssembly module: the binary is invalid \(.+\)/,
   },
   {
-    name: "a component",
+    name: "a component of no world Wasmlet serves",
     bytes: async () => new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]),
-    message: /components are not supported yet/,
+    message:
+      /^component exports nothing; it must export exactly one of wasi:http\/incoming-handler or wasi:cli\/run/,
   },
   {
     name: "a module importing env.foo",

@@ -1,0 +1,102 @@
+// Components on the executor (pool workers): the image's files with a per-invocation overlay, output and memory
+// limits, clean state between runs, the http contract's mapping.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, test } from "node:test";
+import { type Digest, sha256Digest, WasmletError } from "../../core/index.js";
+import { CONTRACTS } from "../contracts/index.js";
+import { HybridExecutor } from "../executor.js";
+import type { RunLimits, WasiInputs } from "../types.js";
+
+const root = (p: string) => new Uint8Array(readFileSync(new URL(`../../../../${p}`, import.meta.url)));
+const executor = new HybridExecutor({ maxWorkers: 1 });
+after(() => executor.close());
+const LIMITS: RunLimits = { timeoutMs: 5000, memoryMiB: 32, maxOutputBytes: 1000 };
+
+async function load(path: string, files: [string, Uint8Array][] = []): Promise<Digest> {
+  const module = root(path);
+  const digest = sha256Digest(module);
+  await executor.prepare(
+    { digest, entry: "/f.wasm", module, files: new Map([["/f.wasm", module], ...files]) },
+    LIMITS,
+  );
+  return digest;
+}
+
+const run = (digest: Digest, inputs: Partial<WasiInputs>, limits = LIMITS) =>
+  executor.run(
+    digest,
+    { args: ["/f.wasm"], env: [], stdin: new Uint8Array(0), ...inputs },
+    limits,
+    performance.now() + limits.timeoutMs,
+  );
+
+test("a command component reads the image's files; what it writes lasts one invocation", async () => {
+  const d = await load("test/fixtures/components/readfile.cmd.wasm", [
+    ["/data/greeting.txt", Buffer.from("hi there")],
+  ]);
+  const expected =
+    "greeting: hi there\ntmp: absent\ngreeting after write: overwritten\ntmp after write: scratch\n";
+  for (let i = 0; i < 3; i++) {
+    const r = await run(d, {});
+    assert.equal(r.error, undefined, Buffer.from(r.stderr).toString());
+    assert.equal(Buffer.from(r.stdout).toString(), expected, `run ${i + 1}`);
+  }
+});
+
+test("stdout over the output limit fails the run (output), never a cut body", async () => {
+  const d = await load("test/fixtures/components/raw.cmd.wasm");
+  const ok = await run(d, { stdin: new Uint8Array(1000).fill(65) });
+  assert.equal(ok.stdout.byteLength, 1000);
+  const over = await run(d, { stdin: new Uint8Array(1001).fill(65) });
+  assert.equal(over.error?.kind, "output");
+});
+
+test("memory over the cap fails the run", async () => {
+  const d = await load("test/fixtures/components/bomb.cmd.wasm");
+  const r = await run(d, {});
+  assert.ok(r.error, "the bomb must fail");
+  assert.notEqual(r.error.kind, "timeout");
+});
+
+test("the http contract hands the request to the component and its response back", async () => {
+  const d = await load("examples/http-hello/hello.wasm");
+  const fn = { args: [], env: {}, allowOutbound: [] } as never;
+  const req = {
+    method: "POST",
+    url: "/p?q=1",
+    path: "/p",
+    query: "q=1",
+    headers: { host: "h.example", "content-type": "text/plain" },
+    body: Buffer.from("the body"),
+    remoteAddr: "127.0.0.1",
+    remotePort: 1,
+    serverName: "localhost",
+    serverPort: 80,
+    protocol: "HTTP/1.1",
+    route: { pattern: "/p", scriptName: "/p", pathInfo: "", params: {} },
+  };
+  const inputs = CONTRACTS.http.prepare(req, fn, "/f.wasm");
+  assert.deepEqual(inputs.http, {
+    method: "POST",
+    pathWithQuery: "/p?q=1",
+    authority: "h.example",
+    headers: [
+      ["host", "h.example"],
+      ["content-type", "text/plain"],
+    ],
+  });
+  for (let i = 0; i < 2; i++) {
+    const res = CONTRACTS.http.respond(await run(d, inputs, { ...LIMITS, memoryMiB: 32 }));
+    assert.equal(res.status, 201);
+    assert.deepEqual(res.headers, [
+      ["content-type", "application/octet-stream"],
+      ["x-echo", "yes"],
+    ]);
+    assert.equal(Buffer.from(res.body).toString(), "the body");
+  }
+  assert.throws(
+    () => CONTRACTS.http.respond({ exitCode: 0, stdout: new Uint8Array(0), stderr: new Uint8Array(0) }),
+    (e: unknown) => e instanceof WasmletError && e.code === "BAD_GATEWAY",
+  );
+});
