@@ -99,6 +99,7 @@ port.on("message", (msg: ToWorker) => {
         { type: "done", id: msg.id, result } satisfies FromWorker,
         [result.stdout.buffer, result.stderr.buffer].filter(transferable),
       );
+      if (runner instanceof ComponentRunner) runner.settle();
       break;
     }
   }

@@ -71,6 +71,8 @@ export class ComponentRunner {
   private readonly imports: Record<string, object>;
   private readonly globalNames = new Map<WebAssembly.Module, string[]>();
   private live: Live | undefined;
+  /** What the last run left to do before the next: put the instance back (`reset`) or drop it. */
+  private pending: "reset" | "drop" | undefined;
 
   constructor(
     private readonly prepared: PreparedComponent,
@@ -107,6 +109,7 @@ export class ComponentRunner {
     let exitCode = 0;
     let error: RunResult["error"];
     let clean = false;
+    this.settle();
     enterInvocation(inv);
     try {
       this.live ??= this.fresh();
@@ -132,7 +135,7 @@ export class ComponentRunner {
       error = failure.error;
     } finally {
       enterInvocation(undefined);
-      if (!(clean && this.reset())) this.live = undefined;
+      this.pending = clean ? "reset" : "drop";
     }
     const result: RunResult = {
       exitCode,
@@ -144,6 +147,17 @@ export class ComponentRunner {
     else if (answer.response)
       result.http = { status: answer.response.status, headers: answer.response.fields.toPairs() };
     return result;
+  }
+
+  /**
+   * Cleans up after the last run: the reset (~0.7 ms for a componentize-js component's 9.5 MB memory) happens
+   * after its result has been sent, not before (a worker calls this once it posted the result); `run` calls it
+   * too, in case nobody did.
+   */
+  settle(): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending === "drop" || (pending === "reset" && !this.reset())) this.live = undefined;
   }
 
   /** A new instance of the component, its memories and globals recorded as they are after instantiation. */
