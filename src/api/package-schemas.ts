@@ -36,6 +36,7 @@ export const functionDraftSchema = z.strictObject(
     contract: functionFields.contract,
     args: functionFields.args,
     env: functionFields.env,
+    allowOutbound: functionFields.allowOutbound,
     limits: functionFields.limits,
   },
   { error: "must be an object" },

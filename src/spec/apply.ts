@@ -178,6 +178,7 @@ export async function applySpecs(
             s.spec.contract ?? (p.module && isComponentBinary(p.module.bytes) ? undefined : DEFAULT_CONTRACT),
           args: s.spec.args ?? [],
           env: s.spec.env ?? {},
+          allowOutbound: s.spec.allowOutbound ?? [],
           limits: s.spec.limits,
         };
         if (s.spec.package !== undefined) {

@@ -30,6 +30,8 @@ const functionSpec = z.strictObject({
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
   args: z.array(str).optional(),
   env: z.record(str, str).optional(),
+  /** Where a component may send outbound HTTP (checked by the server). */
+  allowOutbound: z.array(str).optional(),
   limits: z
     .strictObject({
       timeoutMs: z.int().positive().optional(),
