@@ -169,3 +169,37 @@ test("a contract that cannot run a component is refused with the reason", async 
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /allowOutbound/);
 });
+
+test("--image takes a component pushed as the CNCF wasm artifact (one application/wasm layer, as wkg pushes it)", async () => {
+  const ref = `${server.controlUrl.replace("http://", "")}/apps/cli-hello:1`;
+  const p = await cli(
+    undefined,
+    "image",
+    "push",
+    "--code",
+    example("cli-hello/hello.wasm"),
+    "--format",
+    "wasm-artifact",
+    ref,
+  );
+  assert.equal(p.code, 0, show(p));
+  const c = await cli(server, "fn", "create", "--name", "pulled", "--image", ref, "--arg", "from-image");
+  assert.equal(c.code, 0, show(c));
+  const r = await cli(
+    server,
+    "route",
+    "create",
+    "--name",
+    "pulled",
+    "--function",
+    "pulled",
+    "--url",
+    "/pulled",
+  );
+  assert.equal(r.code, 0, show(r));
+  const res = await call("/pulled");
+  assert.equal(res.body, "hello\nfrom-image\n");
+  const m = await cli(server, "fn", "manifest", "--name", "pulled");
+  assert.notEqual(m.code, 0);
+  assert.match(m.stderr, /wasi:cli\/command component: crun's wasm handler runs preview1 modules only/);
+});
