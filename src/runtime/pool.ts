@@ -262,6 +262,10 @@ export class WorkerPool {
     if (!slot) return;
     Atomics.store(slot.control, 0, 1);
     Atomics.notify(slot.control, 0);
+    // A module's guest sees the cancel at its next deadline check; a component's glue has none, so a computing
+    // one would hold the thread until its deadline: a guest that has not stopped within the grace is terminated.
+    clearTimeout(slot.killTimer);
+    slot.killTimer = setTimeout(() => this.kill(slot, "cancelled"), KILL_GRACE_MS);
   }
 
   private settle(job: Job): void {
@@ -270,15 +274,17 @@ export class WorkerPool {
     job.unsubscribe = undefined;
   }
 
-  /** The guest did not stop at its deadline (e.g. blocked in a host call): terminate the worker. */
-  private kill(slot: Slot): void {
+  /** The guest did not stop at its deadline (e.g. blocked in a host call), or after a cancel: terminate the worker. */
+  private kill(slot: Slot, why: "timeout" | "cancelled" = "timeout"): void {
     const job = slot.job;
     this.remove(slot);
     void slot.worker.terminate();
     if (job) {
       this.settle(job);
       job.resolve(
-        failed("timeout", "deadline exceeded (worker terminated)", job.deadlineAt - performance.now()),
+        why === "timeout"
+          ? failed("timeout", "deadline exceeded (worker terminated)", job.deadlineAt - performance.now())
+          : failed("cancelled", "cancelled: the caller went away (worker terminated)", 0),
       );
     }
     this.drain();

@@ -100,3 +100,56 @@ test("the http contract hands the request to the component and its response back
     (e: unknown) => e instanceof WasmletError && e.code === "BAD_GATEWAY",
   );
 });
+
+const get = (pathWithQuery: string, allowOutbound: string[] = []): Partial<WasiInputs> => ({
+  http: { method: "GET", pathWithQuery, authority: "t", headers: [] },
+  allowOutbound,
+});
+
+test("a caller that goes away stops a computing component within the grace (its thread is ended)", async () => {
+  const d = await load("examples/http-hello/hello.wasm");
+  let fire: () => void = () => {};
+  const cancel = {
+    cancelled: false,
+    onCancel(cb: () => void) {
+      fire = () => {
+        this.cancelled = true;
+        cb();
+      };
+      return () => {};
+    },
+  };
+  const limits = { ...LIMITS, timeoutMs: 10_000 };
+  const t0 = performance.now();
+  const p = executor.run(
+    d,
+    { args: [], env: [], stdin: new Uint8Array(0), ...get("/?spin") },
+    limits,
+    t0 + limits.timeoutMs,
+    cancel,
+  );
+  setTimeout(() => fire(), 200);
+  const r = await p;
+  assert.equal(r.error?.kind, "cancelled");
+  assert.ok(performance.now() - t0 < 3000, `stopped after ${performance.now() - t0} ms`);
+});
+
+test("a wildcard allow-list entry does not reach loopback; an exact one does, by name too", async () => {
+  const { createServer } = await import("node:http");
+  const upstream = createServer((req, res) => res.end(`up ${req.url}`));
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  const port = (upstream.address() as { port: number }).port;
+  try {
+    const d = await load("examples/http-hello/hello.wasm");
+    const target = (host: string) => `/?fetch=${encodeURIComponent(`http://${host}:${port}/ok`)}`;
+    const wild = await run(d, get(target("127.0.0.1"), ["http://*:*"]));
+    assert.match(Buffer.from(wild.stdout).toString(), /HTTP-request-denied/);
+    assert.match(Buffer.from(wild.stderr).toString(), /needs an exact allow-list entry/);
+    const byName = await run(d, get(target("localhost"), ["*://*.localhost:*", "http://*:*"]));
+    assert.match(Buffer.from(byName.stderr).toString(), /resolves to a loopback/);
+    const exact = await run(d, get(target("localhost"), [`http://localhost:${port}`]));
+    assert.equal(Buffer.from(exact.stdout).toString(), "outbound 200: up /ok");
+  } finally {
+    upstream.close();
+  }
+});

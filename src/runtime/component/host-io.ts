@@ -21,11 +21,11 @@ export class IoError {
 /** wasi:io/poll `pollable`: ready when `isReady()` says so, or once performance.now() passes `until`. */
 export class Pollable {
   constructor(
-    private readonly inv: Invocation,
+    readonly inv: Invocation,
     private readonly isReady: () => boolean,
-    private readonly until = Number.POSITIVE_INFINITY,
+    readonly until = Number.POSITIVE_INFINITY,
     /** Set to non-zero (and notified) by whoever makes the pollable ready from another thread. */
-    private readonly cell?: Int32Array,
+    readonly cell?: Int32Array,
   ) {}
 
   ready(): boolean {
@@ -42,15 +42,17 @@ export function readyPollable(inv: Invocation): Pollable {
   return new Pollable(inv, () => true);
 }
 
-/** wasi:io/poll `poll`: blocks until at least one is ready; the indexes of the ready ones. */
+/**
+ * wasi:io/poll `poll`: blocks until at least one is ready; the indexes of the ready ones. Waits on the first
+ * cross-thread cell among them (an outbound response), in slices, or else until the earliest timer.
+ */
 export function poll(list: Pollable[]): Uint32Array {
   const ready = (): number[] => list.flatMap((p, i) => (p.ready() ? [i] : []));
   let found = ready();
   if (found.length === 0 && list.length > 0) {
-    const first = list[0] as unknown as { inv: Invocation; until: number; cell?: Int32Array };
-    const until = Math.min(...list.map((p) => (p as unknown as { until: number }).until));
-    const cell = list.map((p) => (p as unknown as { cell?: Int32Array }).cell).find(Boolean);
-    blockUntil(first.inv, () => ready().length > 0, until, cell ?? first.cell);
+    const until = Math.min(...list.map((p) => p.until));
+    const cell = list.find((p) => p.cell)?.cell;
+    blockUntil(list[0].inv, () => ready().length > 0, until, cell);
     found = ready();
   }
   return new Uint32Array(found);
