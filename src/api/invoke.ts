@@ -36,6 +36,7 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
     serverPort: req.socket.localPort ?? 0,
     protocol: `HTTP/${req.httpVersion}`,
     route: { pattern: "/...", scriptName: "", pathInfo: path, params: {} },
+    trigger: "api",
   };
   let out: InvocationResponse;
   try {

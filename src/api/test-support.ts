@@ -157,7 +157,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     token: opts.token,
   };
   const api = createApiHandler(deps);
-  const server: Server = createServer(controlListener({ registry: registryServer, api: () => api }));
+  const server: Server = createServer(controlListener({ fronts: [registryServer], api: () => api }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -77,7 +77,7 @@ export async function startServer(token?: string): Promise<TestServer> {
       };
     },
   });
-  const server = createServer(controlListener({ registry: registryServer, api: () => handler }));
+  const server = createServer(controlListener({ fronts: [registryServer], api: () => handler }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `http://${host}`;

@@ -7,7 +7,7 @@ import {
 } from "../core/index.js";
 import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
-import { HybridExecutor, Runtime } from "../runtime/index.js";
+import { HybridExecutor, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
 import { createBoundedServer } from "./http-limits.js";
@@ -18,6 +18,8 @@ import { LogWriterThread } from "./log-writer.js";
 export interface DataPlane {
   runtime: Runtime;
   router: Router;
+  /** The invocation counters behind the metrics (absent when metrics are off). */
+  stats?: InvocationStats;
   /** True while sandbox worker threads run invocations (functions demoted off the request thread). */
   workersBusy(): boolean;
   /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
@@ -38,6 +40,8 @@ export function createDataPlane(opts: {
   dataDir?: string;
   /** Bytes of response bodies held for slow clients, at most (default DEFAULT_HTTP_LIMITS). */
   outputBufferBytes?: number;
+  /** Count invocations for the metrics (default true). */
+  metrics?: boolean;
 }): DataPlane {
   const { store, registryServer, registry, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
@@ -47,7 +51,8 @@ export function createDataPlane(opts: {
   const executor = new HybridExecutor();
   const loadImage = async (fn: FunctionRecord): Promise<LoadedImage> =>
     (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn));
-  const runtime = new Runtime({ executor, loadImage, onLog: logs.add });
+  const stats = opts.metrics === false ? undefined : new InvocationStats();
+  const runtime = new Runtime({ executor, loadImage, onLog: logs.add, stats });
   const router = new Router({
     store,
     invoker: runtime,
@@ -62,6 +67,7 @@ export function createDataPlane(opts: {
   return {
     runtime,
     router,
+    stats,
     workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();

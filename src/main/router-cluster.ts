@@ -1,6 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import { WasmletError } from "../core/index.js";
+import type { MetricsJson } from "./metrics.js";
 import type { PrimaryMessage, RouterWorkerConfig, RouterWorkerMessage } from "./router-worker.js";
 
 /** Router processes sharing the public port (`serve --workers N`): one per core serves on every core. */
@@ -9,6 +10,8 @@ export interface RouterCluster {
   address: string;
   /** Tells every router that the store changed (they would otherwise see it at their next poll). */
   notify(): void;
+  /** Every router's metrics; a router that does not answer within 1 s is left out of this scrape. */
+  metrics(): Promise<MetricsJson[]>;
   close(): Promise<void>;
 }
 
@@ -27,6 +30,8 @@ export async function startRouterCluster(
   const env = { WASMLET_ROUTER_CONFIG: JSON.stringify(config) };
   const workers = new Set<Worker>();
   let closing = false;
+  let nextId = 0;
+  const pending = new Map<number, (json: MetricsJson) => void>();
   const fork = (): Promise<string> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork(env);
@@ -36,7 +41,8 @@ export async function startRouterCluster(
         if (m.type === "listening") {
           up = true;
           resolve(m.address);
-        } else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
+        } else if (m.type === "metrics") pending.get(m.id)?.(m.json);
+        else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
       });
       w.on("exit", (code) => {
         workers.delete(w);
@@ -61,6 +67,27 @@ export async function startRouterCluster(
         notifying = false;
         for (const w of workers) if (w.isConnected()) w.send({ type: "changed" } satisfies PrimaryMessage);
       });
+    },
+    metrics() {
+      const asks = [...workers]
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<MetricsJson | undefined>((resolve) => {
+              const id = nextId++;
+              const timer = setTimeout(() => {
+                pending.delete(id);
+                resolve(undefined);
+              }, 1000);
+              pending.set(id, (json) => {
+                clearTimeout(timer);
+                pending.delete(id);
+                resolve(json);
+              });
+              w.send({ type: "metrics", id } satisfies PrimaryMessage);
+            }),
+        );
+      return Promise.all(asks).then((all) => all.filter((j): j is MetricsJson => j !== undefined));
     },
     async close() {
       closing = true;

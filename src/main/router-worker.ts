@@ -11,6 +11,7 @@ import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
+import { type MetricsJson, ProcessMetrics } from "./metrics.js";
 
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
@@ -24,22 +25,33 @@ export interface RouterWorkerConfig {
   /** The primary's own registry and its token, for images pulled over HTTP from it. */
   ownRegistry: string;
   token?: string;
+  /** Count invocations and answer the primary's "metrics" requests. */
+  metrics: boolean;
 }
 
 /** Messages a router process sends the primary. */
 export type RouterWorkerMessage =
   | { type: "listening"; address: string }
-  | { type: "failed"; message: string };
-/** Messages the primary sends a router process: "the store changed", so it reads the feed at once. */
-export type PrimaryMessage = { type: "changed" };
+  | { type: "failed"; message: string }
+  | { type: "metrics"; id: number; json: MetricsJson };
+/**
+ * Messages the primary sends a router process: "the store changed", so it reads the feed at once; "metrics",
+ * answered with this process's metrics (the primary sums them into its /metrics).
+ */
+export type PrimaryMessage = { type: "changed" } | { type: "metrics"; id: number };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
   tuneMalloc();
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = new SqliteStore(config.dataDir, { pollMs: 250 });
+  let metrics: ProcessMetrics | undefined;
   process.on("message", (m: PrimaryMessage) => {
     if (m.type === "changed") store.pollNow();
+    else if (m.type === "metrics" && metrics)
+      void metrics
+        .json()
+        .then((json) => process.send?.({ type: "metrics", id: m.id, json } satisfies RouterWorkerMessage));
   });
   // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
   const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
@@ -54,7 +66,9 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     log,
     dataDir: config.dataDir,
     outputBufferBytes: config.http.outputBufferBytes,
+    metrics: config.metrics,
   });
+  if (plane.stats) metrics = new ProcessMetrics(plane.stats, plane.runtime);
   await plane.router.start();
   const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);

@@ -21,6 +21,7 @@ import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
+import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -50,6 +51,8 @@ export interface ServeConfig {
   gcGraceMs?: number;
   /** Timeouts and caps of both listeners (the output buffer is the router's); defaults: DEFAULT_HTTP_LIMITS. */
   http?: Partial<HttpLimits>;
+  /** Count invocations and serve `/metrics` on the control port (default true; `--no-metrics`). */
+  metrics?: boolean;
 }
 
 export interface Serving {
@@ -101,14 +104,25 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     log,
     dataDir,
     outputBufferBytes: http.outputBufferBytes,
+    metrics: config.metrics,
   });
   const { runtime, router } = plane;
+  // Router processes (--workers) are asked for theirs at each scrape; set once they run.
+  let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
+  const metrics = plane.stats
+    ? metricsFront({
+        own: new ProcessMetrics(plane.stats, runtime),
+        others: () => routerMetrics?.() ?? Promise.resolve([]),
+        token: config.token,
+        log,
+      })
+    : undefined;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ApiHandler | undefined;
   const controlServer = createBoundedServer(
     http,
-    controlListener({ registry: registryServer, api: () => api, log }),
+    controlListener({ fronts: metrics ? [registryServer, metrics] : [registryServer], api: () => api, log }),
   );
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
@@ -178,10 +192,12 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         registryAuth: config.registryAuth,
         ownRegistry: registryHost,
         token: config.token,
+        metrics: config.metrics !== false,
       },
       log,
     );
     routerAddress = routers.address;
+    routerMetrics = routers.metrics;
     const cluster = routers;
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {

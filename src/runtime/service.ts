@@ -1,6 +1,7 @@
 import {
   DEFAULT_LIMITS,
   type Digest,
+  type ErrorCode,
   type FunctionRecord,
   type LoadedImage,
   toWasmletError,
@@ -8,6 +9,7 @@ import {
 } from "../core/index.js";
 import { CONTRACTS } from "./contracts/index.js";
 import { FunctionGate } from "./gate.js";
+import type { InvocationStats, Outcome } from "./stats.js";
 import type {
   ContractMap,
   Executor,
@@ -18,6 +20,14 @@ import type {
   RunResult,
 } from "./types.js";
 import { warmUpFunction } from "./warm-up.js";
+
+/** How each failure counts in the metrics; every other code is an `error`. */
+const OUTCOME_OF: Partial<Record<ErrorCode, Outcome>> = {
+  FUNCTION_TIMEOUT: "timeout",
+  OVERLOADED: "rejected",
+  PAYLOAD_TOO_LARGE: "rejected",
+  CANCELLED: "cancelled",
+};
 
 /** What a 503 tells the caller to wait before trying again, in seconds. */
 const RETRY_AFTER_S = "1";
@@ -32,6 +42,8 @@ export interface RuntimeOptions {
   /** Receives one record per invocation (the composition root batches them into the store). */
   onLog?: (record: InvocationRecord) => void;
   contracts?: ContractMap;
+  /** Counts every invocation by function version, trigger and outcome (the metrics); absent = not counted. */
+  stats?: InvocationStats;
 }
 
 /**
@@ -114,6 +126,7 @@ export class Runtime {
     }
     let entered = false;
     let result: RunResult | undefined;
+    let outcome: Outcome = "success";
     try {
       if (req.body.byteLength > fn.limits.maxBodyBytes)
         throw new WasmletError(
@@ -127,6 +140,7 @@ export class Runtime {
       entered = true;
       let entry = this.entries.get(digest);
       if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
+        this.options.stats?.coldStart(fn);
         await this.prepare(fn).catch((e) => {
           throw new WasmletError(
             "IMAGE_PULL_FAILED",
@@ -152,11 +166,24 @@ export class Runtime {
       return res;
     } catch (e) {
       const err = toWasmletError(e);
+      outcome = OUTCOME_OF[err.code] ?? "error";
       this.log(fn, started, err.status, result, err.message);
       return errorResponse(err);
     } finally {
       if (entered) gate.leave();
+      this.options.stats?.record(
+        fn,
+        req.trigger ?? "http",
+        outcome,
+        result ? result.durationMs : Date.now() - started,
+      );
     }
+  }
+
+  /** Per function: invocations in flight and waiting for a turn in this process now (the gauges). */
+  *load(): IterableIterator<{ function: string; inFlight: number; queued: number }> {
+    for (const [name, gate] of this.gates)
+      yield { function: name, inFlight: gate.inFlight, queued: gate.queued };
   }
 
   private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {

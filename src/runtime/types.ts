@@ -1,4 +1,5 @@
 import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { Trigger } from "./stats.js";
 
 /**
  * Strings already in the form args_get/environ_get copy into the guest: NUL-terminated byte strings back to
@@ -50,6 +51,8 @@ export interface InvocationRequest {
   cancel?: CancelToken;
   /** performance.now() when the request arrived; its deadline counts from here (default: when invoke is called). */
   arrivedAt?: number;
+  /** What started the invocation, for the metrics (default `http`). */
+  trigger?: Trigger;
 }
 
 /**
