@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import { DEFAULT_LIMITS, type FunctionRecord, routeFunctions, WasmletError } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
@@ -77,7 +77,9 @@ export async function deleteFunction(ctx: RouteContext): Promise<void> {
     ctx.locks.run(ROUTES_LOCK, async () => {
       const { store } = ctx.deps;
       await getOr404(ctx, name);
-      const users = (await store.list("httptrigger")).filter((t) => t.function === name).map((t) => t.name);
+      const users = (await store.list("httptrigger"))
+        .filter((t) => routeFunctions(t).includes(name))
+        .map((t) => t.name);
       if (users.length > 0)
         throw new WasmletError(
           "CONFLICT",

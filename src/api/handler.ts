@@ -42,7 +42,13 @@ import {
 } from "./packages.js";
 import { functionManifestYaml, registryGc } from "./registry-ops.js";
 import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./spec-deployments.js";
-import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
+import {
+  createHttpTrigger,
+  deleteHttpTrigger,
+  getHttpTrigger,
+  listHttpTriggers,
+  updateHttpTrigger,
+} from "./triggers.js";
 import { rollbackFunction } from "./versions.js";
 
 const SEG = "([^/]+)";
@@ -79,7 +85,11 @@ const ROUTES = new Dispatcher<RouteHandler>()
     DELETE: deleteSpecDeployment,
   })
   .add(/^\/api\/v1\/triggers\/http$/, { GET: listHttpTriggers, POST: createHttpTrigger })
-  .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), { GET: getHttpTrigger, DELETE: deleteHttpTrigger });
+  .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), {
+    GET: getHttpTrigger,
+    PUT: updateHttpTrigger,
+    DELETE: deleteHttpTrigger,
+  });
 
 /**
  * The control-plane API as a node:http handler. Answers `/healthz` and everything under `/api/v1` (returning true);

@@ -16,4 +16,9 @@ export type {
   UpdatePackageInput,
 } from "./package-schemas.js";
 export { registryRoots } from "./registry-ops.js";
-export type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
+export type {
+  CreateFunctionInput,
+  CreateHttpTriggerInput,
+  UpdateFunctionInput,
+  UpdateHttpTriggerInput,
+} from "./schemas.js";

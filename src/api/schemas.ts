@@ -173,11 +173,37 @@ function reservedPathProblem(path: string, prefix: boolean): string | undefined 
   return undefined;
 }
 
+/** Route weights: function name → a whole number from 0 to 1,000,000; at least one above 0. */
+const weightsSchema = z
+  .record(nameSchema, z.int({ error: "must be a whole number" }).min(0).max(1_000_000), {
+    error: "must be an object of function name → weight",
+  })
+  .superRefine((w, ctx) => {
+    const values = Object.values(w);
+    if (values.length === 0) ctx.addIssue({ code: "custom", message: "must name at least one function" });
+    else if (values.every((v) => v === 0))
+      ctx.addIssue({ code: "custom", message: "at least one weight must be above 0" });
+  });
+
+/** A route's function must be one of its weighted ones. */
+function checkWeightedFunction(
+  v: { function?: string; weights?: Record<string, number> | null },
+  ctx: z.RefinementCtx,
+) {
+  if (v.weights && v.function !== undefined && !Object.hasOwn(v.weights, v.function))
+    ctx.addIssue({
+      code: "custom",
+      path: ["function"],
+      message: `"${v.function}" must be one of the weighted functions (${Object.keys(v.weights).join(", ")})`,
+    });
+}
+
 export const createHttpTriggerSchema = z
   .strictObject(
     {
       name: nameSchema,
       function: nameSchema,
+      weights: weightsSchema.optional(),
       methods: z
         .array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` }), {
           error: "must be an array of HTTP methods",
@@ -198,8 +224,18 @@ export const createHttpTriggerSchema = z
     const path = (v.url ?? v.prefix) as string;
     const problem = pathProblem(path, field === "url") ?? reservedPathProblem(path, field === "prefix");
     if (problem) ctx.addIssue({ code: "custom", path: [field], message: problem });
+    checkWeightedFunction(v, ctx);
   });
 export type CreateHttpTriggerInput = z.input<typeof createHttpTriggerSchema>;
+
+/** `PUT /triggers/http/:name`: a new function or weights (`weights: null` sends everything to `function` again). */
+export const updateHttpTriggerSchema = z
+  .strictObject(
+    { function: nameSchema.optional(), weights: weightsSchema.nullable().optional() },
+    { error: "must be a JSON object" },
+  )
+  .superRefine(checkWeightedFunction);
+export type UpdateHttpTriggerInput = z.input<typeof updateHttpTriggerSchema>;
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";

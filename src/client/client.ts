@@ -6,6 +6,7 @@ import type {
   CreatePackageInput,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
+  UpdateHttpTriggerInput,
   UpdatePackageInput,
 } from "../api/index.js";
 import {
@@ -157,6 +158,11 @@ export class ApiClient {
 
   getHttpTrigger(name: string): Promise<HttpTriggerRecord> {
     return this.#json("GET", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  /** Moves a route's traffic: a new function, or weights across several (`weights: null` removes them). */
+  updateHttpTrigger(name: string, input: UpdateHttpTriggerInput): Promise<HttpTriggerRecord> {
+    return this.#json("PUT", `/api/v1/triggers/http/${encodeURIComponent(name)}`, input);
   }
 
   async deleteHttpTrigger(name: string): Promise<void> {

@@ -7,6 +7,7 @@ export type {
   CreatePackageInput,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
+  UpdateHttpTriggerInput,
   UpdatePackageInput,
 } from "../api/index.js";
 export type {

@@ -91,12 +91,29 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
 /** The stored form of an HTTPTrigger (a route). */
 export interface HttpTriggerRecord {
   name: string;
+  /** The function called; with `weights`, the route's stable side (one of the weighted functions). */
   function: string;
+  /**
+   * Functions by weight (canary releases, Fission's function weights): each request goes to one of them in
+   * proportion to its weight; a weight of 0 receives nothing unless forced (ROUTE_FUNCTION_HEADER). Absent: every
+   * request goes to `function`.
+   */
+  weights?: Record<string, number>;
   methods: HttpMethod[];
   /** `exact`: the path, where `{param}` segments match one segment; `prefix`: the path and anything below. */
   match: "exact" | "prefix";
   path: string;
   createdAt: string;
+}
+
+/** A request header whose value pins a caller to one side of a weighted route (the same key, the same function). */
+export const ROUTE_KEY_HEADER = "x-wasmlet-route-key";
+/** A request header that names the function of a weighted route to call (smoke tests of a side, weight 0 too). */
+export const ROUTE_FUNCTION_HEADER = "x-wasmlet-function";
+
+/** Every function a route can call. */
+export function routeFunctions(t: Pick<HttpTriggerRecord, "function" | "weights">): string[] {
+  return t.weights ? Object.keys(t.weights) : [t.function];
 }
 
 /** One invocation, as kept in a function's log. */

@@ -43,6 +43,8 @@ const functionSpec = z.strictObject({
 });
 const httpTriggerSpec = z.strictObject({
   function: name,
+  /** Functions by weight (a canary): `function` must be one of them. */
+  weights: z.record(name, z.int().min(0)).optional(),
   methods: z.array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` })).optional(),
   url: str.optional(),
   prefix: str.optional(),
