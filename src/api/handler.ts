@@ -9,6 +9,7 @@ import {
   splitTarget,
 } from "../http/index.js";
 import { PackageBuilds } from "./builds.js";
+import { createCanary, deleteCanary, getCanary, listCanaries } from "./canaries.js";
 import type { RouteContext, RouteHandler } from "./context.js";
 import type { ApiHandler } from "./control.js";
 import type { ApiDeps } from "./deps.js";
@@ -85,6 +86,8 @@ const ROUTES = new Dispatcher<RouteHandler>()
     DELETE: deleteSpecDeployment,
   })
   .add(/^\/api\/v1\/triggers\/http$/, { GET: listHttpTriggers, POST: createHttpTrigger })
+  .add(/^\/api\/v1\/canaries$/, { GET: listCanaries, POST: createCanary })
+  .add(new RegExp(`^/api/v1/canaries/${SEG}$`), { GET: getCanary, DELETE: deleteCanary })
   .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), {
     GET: getHttpTrigger,
     PUT: updateHttpTrigger,

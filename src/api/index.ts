@@ -17,6 +17,7 @@ export type {
 } from "./package-schemas.js";
 export { registryRoots } from "./registry-ops.js";
 export type {
+  CreateCanaryInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
   UpdateFunctionInput,

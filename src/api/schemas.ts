@@ -255,3 +255,23 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   });
   throw new WasmletError("INVALID_ARGUMENT", parts.join("; "));
 }
+
+/** `POST /canaries`: start a canary release of `new` on route `route`. */
+export const createCanarySchema = z.strictObject(
+  {
+    route: nameSchema,
+    new: nameSchema,
+    step: positiveInt(100).optional(),
+    intervalMs: positiveInt(24 * 3_600_000)
+      .min(100, { error: "must be at least 100 (ms)" })
+      .optional(),
+    thresholdPct: z
+      .number({ error: must("must be a number from 0 to 100") })
+      .min(0, { error: "must be a number from 0 to 100" })
+      .max(100, { error: "must be a number from 0 to 100" })
+      .optional(),
+    minRequests: positiveInt(1_000_000_000).optional(),
+  },
+  { error: "must be a JSON object" },
+);
+export type CreateCanaryInput = z.input<typeof createCanarySchema>;

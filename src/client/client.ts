@@ -1,5 +1,6 @@
 // Types only (erased when compiled): the API's input shapes are defined once, by its schemas.
 import type {
+  CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
@@ -19,7 +20,7 @@ import {
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
-import type { EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
+import type { CanaryRecord, EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
 import { type Exchange, exchange, type Reply } from "./http.js";
 
 export interface ApiClientOptions {
@@ -158,6 +159,24 @@ export class ApiClient {
 
   getHttpTrigger(name: string): Promise<HttpTriggerRecord> {
     return this.#json("GET", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  /** Starts a canary release of `input.new` on `input.route` (its first step at once). */
+  createCanary(input: CreateCanaryInput): Promise<CanaryRecord> {
+    return this.#json("POST", "/api/v1/canaries", input);
+  }
+
+  async listCanaries(): Promise<CanaryRecord[]> {
+    return (await this.#json<{ items: CanaryRecord[] }>("GET", "/api/v1/canaries")).items;
+  }
+
+  getCanary(name: string): Promise<CanaryRecord> {
+    return this.#json("GET", `/api/v1/canaries/${encodeURIComponent(name)}`);
+  }
+
+  /** Stops a canary; its route keeps the weights it has. */
+  async deleteCanary(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/canaries/${encodeURIComponent(name)}`);
   }
 
   /** Moves a route's traffic: a new function, or weights across several (`weights: null` removes them). */

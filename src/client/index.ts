@@ -1,6 +1,7 @@
 // The typed client of the control API and what a client needs beside it (source archives). A CLI command loads
 // this folder and nothing of the server: types from api/ and store/ are imported as types only.
 export type {
+  CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
@@ -11,6 +12,8 @@ export type {
   UpdatePackageInput,
 } from "../api/index.js";
 export type {
+  CanaryEvent,
+  CanaryRecord,
   EnvironmentRecord,
   FunctionDraft,
   PackageRecord,

@@ -6,6 +6,7 @@ import cluster from "node:cluster";
 import { join } from "node:path";
 import type { HttpLimits } from "../core/index.js";
 import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
@@ -33,12 +34,14 @@ export interface RouterWorkerConfig {
 export type RouterWorkerMessage =
   | { type: "listening"; address: string }
   | { type: "failed"; message: string }
-  | { type: "metrics"; id: number; json: MetricsJson };
+  | { type: "metrics"; id: number; json: MetricsJson }
+  | { type: "counts"; id: number; counts: FunctionCounts };
 /**
  * Messages the primary sends a router process: "the store changed", so it reads the feed at once; "metrics",
- * answered with this process's metrics (the primary sums them into its /metrics).
+ * answered with this process's metrics (the primary sums them into its /metrics); "counts", answered with its
+ * invocation counts per function (the canary controller's input).
  */
-export type PrimaryMessage = { type: "changed" } | { type: "metrics"; id: number };
+export type PrimaryMessage = { type: "changed" } | { type: "metrics" | "counts"; id: number };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
@@ -46,12 +49,19 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = new SqliteStore(config.dataDir, { pollMs: 250 });
   let metrics: ProcessMetrics | undefined;
+  let stats: InvocationStats | undefined;
   process.on("message", (m: PrimaryMessage) => {
     if (m.type === "changed") store.pollNow();
     else if (m.type === "metrics" && metrics)
       void metrics
         .json()
         .then((json) => process.send?.({ type: "metrics", id: m.id, json } satisfies RouterWorkerMessage));
+    else if (m.type === "counts")
+      process.send?.({
+        type: "counts",
+        id: m.id,
+        counts: stats?.counts() ?? {},
+      } satisfies RouterWorkerMessage);
   });
   // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
   const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
@@ -68,7 +78,8 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     outputBufferBytes: config.http.outputBufferBytes,
     metrics: config.metrics,
   });
-  if (plane.stats) metrics = new ProcessMetrics(plane.stats, plane.runtime);
+  stats = plane.stats;
+  if (stats) metrics = new ProcessMetrics(stats, plane.runtime);
   await plane.router.start();
   const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);

@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import { type ApiHandler, controlListener, createApiHandler, registryRoots } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
+import { CanaryController } from "../canary/index.js";
 import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
 import {
   buildImage,
@@ -13,6 +14,7 @@ import {
   RegistryServer,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
+import type { FunctionCounts } from "../runtime/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
@@ -206,6 +208,27 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 
+  // Canary releases move route weights by the new function's failures, counted in every serving process. Without
+  // counting (--no-metrics) a canary holds.
+  const cluster = routers;
+  const canaries = new CanaryController({
+    store,
+    counts: async () => {
+      const all = [plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])];
+      const sum: FunctionCounts = {};
+      for (const counts of all)
+        for (const [fn, c] of Object.entries(counts)) {
+          const s = sum[fn] ?? { total: 0, failed: 0 };
+          s.total += c.total;
+          s.failed += c.failed;
+          sum[fn] = s;
+        }
+      return sum;
+    },
+    log,
+  });
+  await canaries.start();
+
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
   let closed = false;
@@ -219,6 +242,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       if (closed) return;
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
+      canaries.stop();
       shutdown.abort();
       unwatchForRouters?.();
       await Promise.all([

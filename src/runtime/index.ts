@@ -3,6 +3,7 @@ export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
 export {
   DURATION_BUCKETS_S,
+  type FunctionCounts,
   InvocationStats,
   OUTCOMES,
   type Outcome,

@@ -127,6 +127,7 @@ export class Runtime {
     let entered = false;
     let result: RunResult | undefined;
     let outcome: Outcome = "success";
+    let status = 0;
     try {
       if (req.body.byteLength > fn.limits.maxBodyBytes)
         throw new WasmletError(
@@ -162,11 +163,13 @@ export class Runtime {
       );
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
+      status = res.status;
       this.log(fn, started, res.status, result);
       return res;
     } catch (e) {
       const err = toWasmletError(e);
       outcome = OUTCOME_OF[err.code] ?? "error";
+      status = err.status;
       this.log(fn, started, err.status, result, err.message);
       return errorResponse(err);
     } finally {
@@ -176,6 +179,7 @@ export class Runtime {
         req.trigger ?? "http",
         outcome,
         result ? result.durationMs : Date.now() - started,
+        status,
       );
     }
   }

@@ -26,7 +26,12 @@ export interface StatsEntry {
   readonly buckets: number[];
   durationSum: number;
   durationCount: number;
+  /** Invocations answered with a 5xx status (the function's own included): what a canary counts as failed. */
+  serverErrors: number;
 }
+
+/** A function's invocations and failed (5xx) ones, all versions and triggers, in this process so far. */
+export type FunctionCounts = Record<string, { total: number; failed: number }>;
 
 /**
  * The counters behind the invocation metrics, written on every invocation. Written by hand instead of calling
@@ -40,7 +45,7 @@ export class InvocationStats {
   private readonly all = new Map<string, StatsEntry>();
   private readonly coldStartsByKey = new Map<string, { function: string; version: number; n: number }>();
 
-  record(fn: FunctionRecord, trigger: Trigger, outcome: Outcome, durationMs: number): void {
+  record(fn: FunctionRecord, trigger: Trigger, outcome: Outcome, durationMs: number, status: number): void {
     let perTrigger = this.byRecord.get(fn);
     if (perTrigger === undefined) {
       perTrigger = [];
@@ -53,6 +58,7 @@ export class InvocationStats {
       perTrigger[t] = e;
     }
     e.outcomes[OUTCOME_INDEX[outcome]]++;
+    if (status >= 500) e.serverErrors++;
     const s = durationMs / 1000;
     let b = 0;
     while (b < DURATION_BUCKETS_S.length && s > DURATION_BUCKETS_S[b]) b++;
@@ -67,6 +73,18 @@ export class InvocationStats {
     const c = this.coldStartsByKey.get(key);
     if (c) c.n++;
     else this.coldStartsByKey.set(key, { function: fn.name, version: fn.current.version, n: 1 });
+  }
+
+  /** Per function: invocations and 5xx answers so far (the canary controller's input). */
+  counts(): FunctionCounts {
+    const out: FunctionCounts = {};
+    for (const e of this.all.values()) {
+      const c = out[e.function] ?? { total: 0, failed: 0 };
+      c.total += e.durationCount;
+      c.failed += e.serverErrors;
+      out[e.function] = c;
+    }
+    return out;
   }
 
   entries(): IterableIterator<StatsEntry> {
@@ -90,6 +108,7 @@ export class InvocationStats {
         buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0),
         durationSum: 0,
         durationCount: 0,
+        serverErrors: 0,
       };
       this.all.set(key, e);
     }
