@@ -1,6 +1,6 @@
 import { HEALTH_PATH, WasmletError } from "../core/index.js";
 import {
-  carriesToken,
+  authorised,
   Dispatcher,
   decodeSegment,
   methodNotAllowed,
@@ -112,7 +112,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     }
     if (path !== "/api/v1" && !path.startsWith("/api/v1/")) return false;
     try {
-      if (deps.token !== undefined && !carriesToken(req.headers.authorization, deps.token))
+      if (deps.token !== undefined && !authorised(req, deps.token))
         throw new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
       const method = req.method ?? "GET";
       const found = ROUTES.match(method, path);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import client from "prom-client";
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
-import { carriesToken, finishEarly, sendError, sendText } from "../http/index.js";
+import { authorised, finishEarly, sendError, sendText } from "../http/index.js";
 import { DURATION_BUCKETS_S, type InvocationStats, OUTCOMES, type Runtime } from "../runtime/index.js";
 
 /** The metrics of one process as prom-client serialises them (what router processes send the serve process). */
@@ -139,7 +139,7 @@ export function metricsFront(opts: {
     handle(req, res) {
       const path = (req.url ?? "/").split("?")[0];
       if (path !== METRICS_PATH) return false;
-      if (opts.token !== undefined && !carriesToken(req.headers.authorization, opts.token)) {
+      if (opts.token !== undefined && !authorised(req, opts.token)) {
         sendError(
           req,
           res,

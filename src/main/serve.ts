@@ -1,10 +1,17 @@
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
-import { type ApiHandler, controlListener, createApiHandler, registryRoots } from "../api/index.js";
+import {
+  type ApiHandler,
+  type ControlFront,
+  controlListener,
+  createApiHandler,
+  registryRoots,
+} from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
 import { CanaryController } from "../canary/index.js";
 import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
+import { sendError } from "../http/index.js";
 import {
   buildImage,
   type ImageBundle,
@@ -14,8 +21,9 @@ import {
   RegistryServer,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
-import type { FunctionCounts } from "../runtime/index.js";
+import { sumCounts } from "../runtime/index.js";
 import { openStore, type Store } from "../store/index.js";
+import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { defaultBusyPollUs } from "./busy-poll.js";
@@ -122,9 +130,24 @@ export async function serve(config: ServeConfig): Promise<Serving> {
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ApiHandler | undefined;
+  // The dashboard is wired once the routers run (it samples their counters); until then /ui is a 503.
+  let ui: ControlFront | undefined;
+  const uiWhenReady: ControlFront = {
+    handle: (req, res) => {
+      if (ui) return ui.handle(req, res);
+      const path = (req.url ?? "/").split("?")[0];
+      if (path !== "/ui" && !path.startsWith("/ui/")) return false;
+      sendError(req, res, new WasmletError("UNAVAILABLE", "the dashboard is starting; retry"));
+      return true;
+    },
+  };
   const controlServer = createBoundedServer(
     http,
-    controlListener({ fronts: metrics ? [registryServer, metrics] : [registryServer], api: () => api, log }),
+    controlListener({
+      fronts: metrics ? [registryServer, metrics, uiWhenReady] : [registryServer, uiWhenReady],
+      api: () => api,
+      log,
+    }),
   );
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
@@ -211,23 +234,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Canary releases move route weights by the new function's failures, counted in every serving process. Without
   // counting (--no-metrics) a canary holds.
   const cluster = routers;
-  const canaries = new CanaryController({
-    store,
-    counts: async () => {
-      const all = [plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])];
-      const sum: FunctionCounts = {};
-      for (const counts of all)
-        for (const [fn, c] of Object.entries(counts)) {
-          const s = sum[fn] ?? { total: 0, failed: 0 };
-          s.total += c.total;
-          s.failed += c.failed;
-          sum[fn] = s;
-        }
-      return sum;
-    },
-    log,
-  });
+  const countsEverywhere = async () =>
+    sumCounts([plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])]);
+  const canaries = new CanaryController({ store, counts: countsEverywhere, log });
   await canaries.start();
+  // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
+  const sampler = new TrafficSampler(countsEverywhere);
+  sampler.start();
+  ui = uiFront({ store, sampler, token: config.token });
 
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
@@ -243,6 +257,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
       canaries.stop();
+      sampler.stop();
       shutdown.abort();
       unwatchForRouters?.();
       await Promise.all([

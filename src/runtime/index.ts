@@ -8,6 +8,7 @@ export {
   OUTCOMES,
   type Outcome,
   type StatsEntry,
+  sumCounts,
   TRIGGERS,
   type Trigger,
 } from "./stats.js";

@@ -30,8 +30,11 @@ export interface StatsEntry {
   serverErrors: number;
 }
 
-/** A function's invocations and failed (5xx) ones, all versions and triggers, in this process so far. */
-export type FunctionCounts = Record<string, { total: number; failed: number }>;
+/**
+ * A function's invocations, failed (5xx) ones, and durations (non-cumulative DURATION_BUCKETS_S counts, the last
+ * for over the largest), all versions and triggers, in this process so far.
+ */
+export type FunctionCounts = Record<string, { total: number; failed: number; buckets?: number[] }>;
 
 /**
  * The counters behind the invocation metrics, written on every invocation. Written by hand instead of calling
@@ -79,9 +82,14 @@ export class InvocationStats {
   counts(): FunctionCounts {
     const out: FunctionCounts = {};
     for (const e of this.all.values()) {
-      const c = out[e.function] ?? { total: 0, failed: 0 };
+      const c = out[e.function] ?? {
+        total: 0,
+        failed: 0,
+        buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0),
+      };
       c.total += e.durationCount;
       c.failed += e.serverErrors;
+      for (let i = 0; i < e.buckets.length; i++) (c.buckets as number[])[i] += e.buckets[i];
       out[e.function] = c;
     }
     return out;
@@ -118,3 +126,19 @@ export class InvocationStats {
 
 const TRIGGER_INDEX = Object.fromEntries(TRIGGERS.map((t, i) => [t, i])) as Record<Trigger, number>;
 const OUTCOME_INDEX = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<Outcome, number>;
+
+/** Sums the counts of several processes (the serve process and its router processes) into one. */
+export function sumCounts(all: FunctionCounts[]): FunctionCounts {
+  const sum: FunctionCounts = {};
+  for (const counts of all)
+    for (const [fn, c] of Object.entries(counts)) {
+      const s = sum[fn] ?? { total: 0, failed: 0, buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0) };
+      s.total += c.total;
+      s.failed += c.failed;
+      c.buckets?.forEach((n, i) => {
+        (s.buckets as number[])[i] += n;
+      });
+      sum[fn] = s;
+    }
+  return sum;
+}
