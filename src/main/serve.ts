@@ -6,8 +6,8 @@ import { BuildQueue } from "../build/index.js";
 import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
 import {
   buildImage,
-  type ImageBundle,
-  parseReference,
+  ImageRegistries,
+  ImageStore,
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
@@ -82,11 +82,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
   const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
-  const registryServer = new RegistryServer({
-    root: join(dataDir, "registry"),
-    gcGraceMs: config.gcGraceMs,
-    token: config.token,
-  });
+  const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
+  const registryServer = new RegistryServer({ store: images, token: config.token });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";
   const registry = new RegistryClient({
@@ -94,15 +91,6 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
-  const plane = createDataPlane({
-    store,
-    registryServer,
-    registry,
-    log,
-    dataDir,
-    outputBufferBytes: http.outputBufferBytes,
-  });
-  const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
@@ -136,22 +124,21 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const shutdown = new AbortController();
   const registryHost = formatHostPort(control);
   ownRegistry = registryHost;
-  const collectGarbage = (roots: Digest[]) => registryServer.gc({ roots });
-  // Images for this server's own registry are written straight into its storage (no HTTP round trips).
-  const apiRegistry = {
-    push: (ref: string, bundle: ImageBundle) => {
-      const r = parseReference(ref);
-      return r.registry === registryHost && r.tag && !r.digest
-        ? registryServer.pushLocal(r.repository, r.tag, bundle)
-        : registry.push(ref, bundle);
-    },
-    resolve: (ref: string) => registry.resolve(ref),
-    pull: (ref: string) => registry.pull(ref),
-  };
+  // Images for this server's own registry are written straight into its store (no HTTP round trips).
+  const registries = new ImageRegistries({ store: images, client: registry, localHost: registryHost });
+  const plane = createDataPlane({
+    store,
+    images: registries,
+    log,
+    dataDir,
+    outputBufferBytes: http.outputBufferBytes,
+  });
+  const { runtime, router } = plane;
+  const collectGarbage = (roots: Digest[]) => images.gc({ roots });
   api = createApiHandler({
     store,
     registryHost,
-    registry: apiRegistry,
+    registry: registries,
     buildImage,
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),
@@ -231,6 +218,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       ]);
       await plane.close();
       await registryServer.close();
+      await images.close();
       await store.close();
     },
   };

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Digest, isDigest } from "../core/index.js";
-import type { RegistryStorage } from "./server-storage.js";
+import type { StoreLayout } from "./store-layout.js";
 
 /** What one garbage collection pass removed. */
 export interface GcResult {
@@ -85,7 +85,7 @@ async function mtime(path: string): Promise<number | undefined> {
  * files that are unmarked and older than the grace period, removing their repository links first, so a
  * manifest PUT never sees a link to a deleted blob. The caller holds the registry's lock exclusively.
  */
-export async function collectGarbage(store: RegistryStorage, opts: GcOptions = {}): Promise<GcResult> {
+export async function collectGarbage(store: StoreLayout, opts: GcOptions = {}): Promise<GcResult> {
   const graceMs = opts.graceMs ?? 60 * 60 * 1000;
   const now = Date.now();
   const young = (t: number | undefined) => t !== undefined && now - t < graceMs;

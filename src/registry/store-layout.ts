@@ -15,7 +15,7 @@ import type { Digest } from "../core/index.js";
  * Names starting with `_` cannot be repository components (the spec's name regex), so a repository's own
  * entries never collide with a nested repository's path.
  */
-export class RegistryStorage {
+export class StoreLayout {
   private staging: Promise<string> | undefined;
 
   constructor(readonly root: string) {}
