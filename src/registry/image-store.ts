@@ -1,6 +1,6 @@
 import { createReadStream, type ReadStream } from "node:fs";
 import { utimes } from "node:fs/promises";
-import { type Digest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
+import { type Digest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
 import { collectGarbage, type GcOptions, type GcResult, SharedLock } from "./gc.js";
 import type { ImageBundle } from "./image-build.js";
 import { type ContentSource, loadImage } from "./image-load.js";
@@ -125,7 +125,7 @@ export class ImageStore {
     // Every digest is checked before anything is written: a bad bundle stores nothing, and no write is still
     // running when this rejects.
     for (const [d, bytes] of [...bundle.blobs, [digest, bundle.manifest] as const]) {
-      if (sha256Digest(bytes) !== d)
+      if (!matchesDigest(bytes, d))
         throw new WasmletError("INTERNAL", `content does not match its digest ${d}`);
     }
     const write = async (d: Digest, bytes: Uint8Array) => {
@@ -155,7 +155,7 @@ export class ImageStore {
     const read = async (d: Digest): Promise<Uint8Array> => {
       const bytes = await layout.readBytes(layout.blobPath(d));
       if (!bytes) throw new Error(`blob ${d} is missing from the embedded registry`);
-      if (sha256Digest(bytes) !== d) throw new Error(`blob ${d} is corrupt on disk`);
+      if (!matchesDigest(bytes, d)) throw new Error(`blob ${d} is corrupt on disk`);
       return bytes;
     };
     const src: ContentSource = {

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import { parseDigestParam } from "./digests.js";
+import { parseAlgorithmParam, parseDigestParam } from "./digests.js";
 import type { ImageStore } from "./image-store.js";
-import { MEDIA_TYPES } from "./media-types.js";
+import { type Descriptor, MEDIA_TYPES } from "./media-types.js";
 import { OciError } from "./oci-error.js";
 import {
   API_VERSION_HEADER,
@@ -16,7 +16,7 @@ import {
 import type { Chunk } from "./store-uploads.js";
 
 /** The spec asks registries to take manifests of at least 4 MB. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** The request's body as an upload chunk: its declared length, and its Content-Range when `ranged`. */
 function chunkOf(req: IncomingMessage, ranged: boolean): Chunk {
@@ -39,7 +39,11 @@ function uploadHeaders(repo: string, uuid: string, size: number): Record<string,
 
 /** The /v2 endpoints as thin translations between HTTP and the ImageStore. */
 export class RegistryHandlers {
-  constructor(private readonly store: ImageStore) {}
+  constructor(
+    private readonly store: ImageStore,
+    /** Largest referrers answer, in bytes of JSON: beyond it the list goes on in the next page (Link). */
+    private readonly referrersPageBytes = MAX_MANIFEST_BYTES,
+  ) {}
 
   async getBlob(req: IncomingMessage, res: ServerResponse, repo: string, digestText: string): Promise<void> {
     const digest = parseDigestParam(digestText, "digest");
@@ -104,7 +108,7 @@ export class RegistryHandlers {
       sendEmpty(res, 201, { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest });
       return;
     }
-    const uuid = await this.store.uploads.create(repo);
+    const uuid = await this.store.uploads.create(repo, parseAlgorithmParam(query.get("digest-algorithm")));
     await drain(req);
     sendEmpty(res, 202, uploadHeaders(repo, uuid, 0));
   }
@@ -204,7 +208,11 @@ export class RegistryHandlers {
     sendJson(res, 200, { repositories: page }, headers);
   }
 
-  /** GET /v2/<name>/referrers/<digest>: an index of the manifests whose subject is that digest. */
+  /**
+   * GET /v2/<name>/referrers/<digest>: an image index of the manifests whose subject is that digest, in digest
+   * order. The spec pages this list only when it cannot be returned as a single manifest: a page holds what fits
+   * in `referrersPageBytes`, and its Link names the next one by the last digest it holds (`last=`).
+   */
   async referrers(
     res: ServerResponse,
     repo: string,
@@ -213,14 +221,25 @@ export class RegistryHandlers {
   ): Promise<void> {
     const subject = parseDigestParam(digestText, "digest");
     const filter = query.get("artifactType") || undefined;
-    const manifests = await this.store.manifests.referrers(repo, subject, filter);
+    const last = query.get("last");
+    const all = (await this.store.manifests.referrers(repo, subject, filter))
+      .filter((d) => last === null || d.digest > last)
+      .sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    const index = { schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [] as Descriptor[] };
+    let size = JSON.stringify(index).length;
+    for (const d of all) {
+      const more = JSON.stringify(d).length + 1;
+      // A page always holds one descriptor, however large: otherwise a client could never get past it.
+      if (index.manifests.length > 0 && size + more > this.referrersPageBytes) break;
+      index.manifests.push(d);
+      size += more;
+    }
     const headers: Record<string, string> = filter ? { "oci-filters-applied": "artifactType" } : {};
-    sendJson(
-      res,
-      200,
-      { schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests },
-      headers,
-      MEDIA_TYPES.index,
-    );
+    if (index.manifests.length < all.length) {
+      const next = new URLSearchParams({ last: index.manifests[index.manifests.length - 1].digest });
+      if (filter) next.set("artifactType", filter);
+      headers.link = `</v2/${repo}/referrers/${subject}?${next}>; rel="next"`;
+    }
+    sendJson(res, 200, index, headers, MEDIA_TYPES.index);
   }
 }

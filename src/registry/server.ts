@@ -14,6 +14,8 @@ export interface RegistryServerOptions {
    * credentials, and /v2/token trades it for a bearer token (the Docker token flow). Default: no check.
    */
   token?: string;
+  /** Largest referrers answer in bytes before it is paged (a Link to the rest). Default 4 MiB, a manifest's limit. */
+  referrersPageBytes?: number;
 }
 
 type Route = (
@@ -31,7 +33,7 @@ export class RegistryServer {
 
   constructor(opts: RegistryServerOptions) {
     this.gate = opts.token === undefined ? undefined : new TokenGate(opts.token);
-    const h = new RegistryHandlers(opts.store);
+    const h = new RegistryHandlers(opts.store, opts.referrersPageBytes);
     this.routes = [
       [
         /^\/v2\/?$/,

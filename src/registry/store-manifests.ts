@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Digest, isDigest, sha256Digest } from "../core/index.js";
+import { type Digest, digestAlgorithm, digestOf, isDigest } from "../core/index.js";
 import { parseDigestParam } from "./digests.js";
 import type { SharedLock } from "./gc.js";
 import {
@@ -12,7 +12,7 @@ import {
 } from "./media-types.js";
 import { OciError } from "./oci-error.js";
 import { TAG_RE } from "./reference.js";
-import type { StoreLayout } from "./store-layout.js";
+import { digestOfName, type StoreLayout } from "./store-layout.js";
 
 type Json = Record<string, unknown>;
 
@@ -25,7 +25,7 @@ function descriptor(v: unknown, field: string): Descriptor {
   if (!d || typeof d !== "object" || typeof d.mediaType !== "string" || typeof d.size !== "number")
     throw invalid(`${field}: not a descriptor with mediaType, digest and size`);
   if (typeof d.digest !== "string" || !isDigest(d.digest))
-    throw invalid(`${field}: digest "${String(d.digest)}" is not sha256`);
+    throw invalid(`${field}: digest "${String(d.digest)}" is not a sha256 or sha512 digest`);
   if (!Number.isSafeInteger(d.size) || d.size < 0)
     throw invalid(`${field}: size ${d.size} is not a byte count`, { field, digest: d.digest });
   return d;
@@ -54,15 +54,21 @@ export class ManifestStore {
     private readonly lock: SharedLock,
   ) {}
 
-  /** The digest a tag or digest reference names in the repository, or 404 NAME_UNKNOWN / MANIFEST_UNKNOWN. */
+  /**
+   * The digest a tag or digest reference names in the repository, or 404 NAME_UNKNOWN / MANIFEST_UNKNOWN. A
+   * reference that is neither a tag nor a supported digest names nothing stored: 404 MANIFEST_UNKNOWN, as the
+   * spec wants for GET and HEAD (a `<tag-or-digest>` in no other format can never be found).
+   */
   async resolve(repo: string, reference: string): Promise<{ digest: Digest; mediaType: string }> {
     let digest: Digest | undefined;
-    if (reference.includes(":")) digest = parseDigestParam(reference, "reference");
+    if (isDigest(reference)) digest = reference;
     else if (TAG_RE.test(reference)) {
       const linked = (await this.layout.readText(this.layout.tagPath(repo, reference)))?.trim();
       if (linked && isDigest(linked)) digest = linked;
     } else
-      throw new OciError(400, "MANIFEST_INVALID", `reference "${reference}" is neither a tag nor a digest`);
+      throw new OciError(404, "MANIFEST_UNKNOWN", `reference "${reference}" is neither a tag nor a digest`, {
+        reference,
+      });
     const mediaType = digest ? await this.layout.readText(this.layout.manifestLink(repo, digest)) : undefined;
     if (!digest || mediaType === undefined) {
       if (!(await this.layout.repoExists(repo)))
@@ -93,10 +99,12 @@ export class ManifestStore {
     contentType: string,
     extraTags: string[] = [],
   ): Promise<PutManifestResult> {
-    const digest = sha256Digest(body);
+    // Stored under the algorithm the client named it by; sha256 when it pushes by tag.
+    const named = reference.includes(":") ? parseDigestParam(reference, "reference") : undefined;
+    const digest = digestOf(body, named ? digestAlgorithm(named) : "sha256");
     const tags = [...extraTags];
-    if (reference.includes(":")) {
-      if (parseDigestParam(reference, "reference") !== digest)
+    if (named) {
+      if (named !== digest)
         throw new OciError(400, "DIGEST_INVALID", `manifest content has digest ${digest}, not ${reference}`);
     } else tags.unshift(reference);
     for (const t of tags)
@@ -218,14 +226,16 @@ export class ManifestStore {
   /** Descriptors of the manifests whose subject is `subject`, those of `artifactType` only when it is given. */
   async referrers(repo: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
     const manifests: Descriptor[] = [];
-    for (const hex of await this.layout.list(this.layout.referrersDir(repo, subject))) {
-      const digest = `sha256:${hex}` as Digest;
+    for (const name of await this.layout.list(this.layout.referrersDir(repo, subject))) {
+      const digest = digestOfName(name);
+      if (!digest) continue;
       const mediaType = await this.layout.readText(this.layout.manifestLink(repo, digest));
       const bytes = await this.layout.readBytes(this.layout.blobPath(digest));
       if (mediaType === undefined || bytes === undefined) continue;
       const m = JSON.parse(bytes.toString("utf8")) as Json;
+      // An empty artifactType counts as none: an image manifest's config media type stands in for it.
       const type =
-        typeof m.artifactType === "string"
+        typeof m.artifactType === "string" && m.artifactType !== ""
           ? m.artifactType
           : IMAGE_MANIFEST_TYPES.has(mediaType)
             ? (m.config as Descriptor | undefined)?.mediaType

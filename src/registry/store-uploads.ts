@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { Digest } from "../core/index.js";
+import { type Digest, type DigestAlgorithm, digestAlgorithm, isDigestAlgorithm } from "../core/index.js";
 import type { SharedLock } from "./gc.js";
 import { OciError } from "./oci-error.js";
 import type { StoreLayout } from "./store-layout.js";
@@ -15,6 +15,8 @@ const RETRY_AFTER_S = 60;
 /** What we know of an upload while this process serves it: its running digest and size. */
 interface UploadState {
   repo: string;
+  /** What `hash` computes: the session's digest-algorithm (sha256 unless the client asked for another). */
+  algorithm: DigestAlgorithm;
   hash: Hash;
   size: number;
   busy: boolean;
@@ -53,7 +55,7 @@ export class UploadSessions {
 
   /** Stores a whole blob in one go (a monolithic upload): nothing is left behind if it fails. */
   async putWhole(repo: string, digest: Digest, chunk: Chunk): Promise<void> {
-    const uuid = await this.create(repo);
+    const uuid = await this.create(repo, digestAlgorithm(digest));
     try {
       await this.append(repo, uuid, chunk);
       await this.commit(repo, uuid, digest);
@@ -64,8 +66,11 @@ export class UploadSessions {
     }
   }
 
-  /** Makes a new, empty session and returns its id; refuses with 429 when maxUploads are open. */
-  async create(repo: string): Promise<string> {
+  /**
+   * Makes a new, empty session and returns its id; refuses with 429 when maxUploads are open. `algorithm` is
+   * the one its bytes are hashed with as they arrive; a commit under another one reads them again.
+   */
+  async create(repo: string, algorithm: DigestAlgorithm = "sha256"): Promise<string> {
     this.open ??= this.layout.list(join(this.layout.root, "uploads")).then((ids) => new Set(ids));
     const open = await this.open;
     // Each session holds a directory and, in a monolithic upload, a request: without a bound a client could
@@ -85,12 +90,12 @@ export class UploadSessions {
       await mkdir(dir, { recursive: true });
       // No fsync: a session lost in a crash is restarted by its client, and the data is fsynced before commit.
       await writeFile(join(dir, "data"), "");
-      await writeFile(join(dir, "info.json"), JSON.stringify({ repo, started: Date.now() }));
+      await writeFile(join(dir, "info.json"), JSON.stringify({ repo, algorithm, started: Date.now() }));
     } catch (e) {
       await this.drop(uuid);
       throw e;
     }
-    this.uploads.set(uuid, { repo, hash: createHash("sha256"), size: 0, busy: false });
+    this.uploads.set(uuid, { repo, algorithm, hash: createHash(algorithm), size: 0, busy: false });
     return uuid;
   }
 
@@ -152,7 +157,11 @@ export class UploadSessions {
   async commit(repo: string, uuid: string, digest: Digest): Promise<void> {
     const state = await this.session(repo, uuid);
     const dir = this.layout.uploadDir(uuid);
-    const actual = `sha256:${state.hash.copy().digest("hex")}`;
+    const algorithm = digestAlgorithm(digest);
+    const actual =
+      algorithm === state.algorithm
+        ? `${algorithm}:${state.hash.copy().digest("hex")}`
+        : `${algorithm}:${(await this.hashFile(join(dir, "data"), algorithm)).hash.digest("hex")}`;
     if (actual !== digest) {
       await this.drop(uuid);
       throw new OciError(400, "DIGEST_INVALID", `uploaded content has digest ${actual}, not ${digest}`, {
@@ -208,20 +217,29 @@ export class UploadSessions {
       if (known.repo !== repo) throw unknown();
       return known;
     }
-    const info = await this.layout.readText(join(this.layout.uploadDir(uuid), "info.json"));
-    if (!info || (JSON.parse(info) as { repo?: string }).repo !== repo) throw unknown();
+    const text = await this.layout.readText(join(this.layout.uploadDir(uuid), "info.json"));
+    const info = text === undefined ? undefined : (JSON.parse(text) as { repo?: string; algorithm?: string });
+    if (!info || info.repo !== repo) throw unknown();
     let state = this.uploads.get(uuid);
     if (!state) {
-      const hash = createHash("sha256");
-      let size = 0;
-      for await (const c of createReadStream(join(this.layout.uploadDir(uuid), "data"))) {
-        hash.update(c as Buffer);
-        size += (c as Buffer).length;
-      }
-      state = { repo, hash, size, busy: false };
+      const algorithm =
+        info.algorithm !== undefined && isDigestAlgorithm(info.algorithm) ? info.algorithm : "sha256";
+      const { hash, size } = await this.hashFile(join(this.layout.uploadDir(uuid), "data"), algorithm);
+      state = { repo, algorithm, hash, size, busy: false };
       this.uploads.set(uuid, state);
     }
     return state;
+  }
+
+  /** Hashes a file from disk: a session this process did not start, or a commit under another algorithm. */
+  private async hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ hash: Hash; size: number }> {
+    const hash = createHash(algorithm);
+    let size = 0;
+    for await (const c of createReadStream(path)) {
+      hash.update(c as Buffer);
+      size += (c as Buffer).length;
+    }
+    return { hash, size };
   }
 
   private receive(body: Readable, file: string, state: UploadState): Promise<void> {

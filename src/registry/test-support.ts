@@ -34,13 +34,13 @@ export interface RunningRegistry {
 
 /** Starts the embedded registry in a real HTTP server on an ephemeral loopback port, data in a temp dir. */
 export async function startRegistry(
-  opts: Partial<ImageStoreOptions> & { token?: string } = {},
+  opts: Partial<ImageStoreOptions> & { token?: string; referrersPageBytes?: number } = {},
   wrap?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void,
 ): Promise<RunningRegistry> {
   const root = await mkdtemp(join(tmpdir(), "wasmlet-registry-"));
-  const { token, ...storeOpts } = opts;
+  const { token, referrersPageBytes, ...storeOpts } = opts;
   const store = new ImageStore({ root, sweepIntervalMs: 0, ...storeOpts });
-  const registry = new RegistryServer({ store, token });
+  const registry = new RegistryServer({ store, token, referrersPageBytes });
   const server = createServer((req, res) => {
     const next = () => {
       if (!registry.handle(req, res)) {
