@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
-import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
@@ -137,7 +137,8 @@ export interface ControlPort {
 /** The control port as serve builds it: the embedded registry under /v2 and the API, on 127.0.0.1:<ephemeral>. */
 export async function startControlPort(opts: { token?: string } = {}): Promise<ControlPort> {
   const root = await mkdtemp(join(tmpdir(), "wasmlet-api-"));
-  const registryServer = new RegistryServer({ root });
+  const images = new ImageStore({ root });
+  const registryServer = new RegistryServer({ store: images });
   const store = new MemoryStore();
   const registry = new RegistryClient();
   const deployed: FunctionRecord[] = [];
@@ -170,6 +171,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await registryServer.close();
+      await images.close();
       await store.close();
       await rm(root, { recursive: true, force: true });
     },

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { controlListener, createApiHandler } from "../api/index.js";
 import { ApiClient } from "../client/index.js";
-import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import { MemoryStore } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 
@@ -36,7 +36,8 @@ export interface TestServer {
  */
 export async function startServer(token?: string): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "wasmlet-cli-"));
-  const registryServer = new RegistryServer({ root: join(dir, "registry") });
+  const images = new ImageStore({ root: join(dir, "registry") });
+  const registryServer = new RegistryServer({ store: images });
   const store = new MemoryStore();
   let host = "";
   const handler = createApiHandler({
@@ -94,6 +95,7 @@ export async function startServer(token?: string): Promise<TestServer> {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await registryServer.close();
+      await images.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -5,7 +5,7 @@ import {
   type HttpLimits,
   type LoadedImage,
 } from "../core/index.js";
-import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
+import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
 import { HybridExecutor, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
@@ -33,8 +33,8 @@ export interface DataPlane {
  */
 export function createDataPlane(opts: {
   store: Store;
-  registryServer: RegistryServer;
-  registry: RegistryClient;
+  /** Where images are loaded from by digest: the embedded store, else their registry. */
+  images: Pick<ImageRegistries, "load">;
   log: (line: string) => void;
   /** With a SQLite store: its directory, so that log batches are written from a thread of their own. */
   dataDir?: string;
@@ -43,14 +43,14 @@ export function createDataPlane(opts: {
   /** Count invocations for the metrics (default true). */
   metrics?: boolean;
 }): DataPlane {
-  const { store, registryServer, registry, log } = opts;
+  const { store, images, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
   const logs = new LogBuffer(writer?.write ?? ((p) => storeLogs(store, p)), 100, 500, (e) =>
     log(`wasmlet: cannot store logs: ${String(e)}`),
   );
   const executor = new HybridExecutor();
-  const loadImage = async (fn: FunctionRecord): Promise<LoadedImage> =>
-    (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn));
+  const loadImage = (fn: FunctionRecord): Promise<LoadedImage> =>
+    images.load(fn.current.image, fn.current.digest);
   const stats = opts.metrics === false ? undefined : new InvocationStats();
   const runtime = new Runtime({ executor, loadImage, onLog: logs.add, stats });
   const router = new Router({
@@ -94,10 +94,4 @@ export function createRouterServer(
     poll.arrived();
     handle(req, res);
   });
-}
-
-/** The reference the runtime pulls: the function's repository, pinned to its digest (never a tag). */
-function pinnedRef(fn: FunctionRecord): string {
-  const r = parseReference(fn.current.image);
-  return `${r.registry}/${r.repository}@${fn.current.digest}`;
 }

@@ -5,7 +5,7 @@
 import cluster from "node:cluster";
 import { join } from "node:path";
 import type { HttpLimits } from "../core/index.js";
-import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
@@ -63,16 +63,15 @@ async function main(config: RouterWorkerConfig): Promise<void> {
         counts: stats?.counts() ?? {},
       } satisfies RouterWorkerMessage);
   });
-  // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
-  const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
-  const registry = new RegistryClient({
+  // Only read from here (images by digest): no sweeps, no gc; the primary owns the registry's data.
+  const images = new ImageStore({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
+  const client = new RegistryClient({
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const plane = createDataPlane({
     store,
-    registryServer,
-    registry,
+    images: new ImageRegistries({ store: images, client }),
     log,
     dataDir: config.dataDir,
     outputBufferBytes: config.http.outputBufferBytes,
@@ -87,7 +86,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   const stop = async () => {
     await closeServer(server);
     await plane.close();
-    await registryServer.close();
+    await images.close();
     await store.close();
     process.exit(0);
   };

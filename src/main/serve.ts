@@ -14,8 +14,8 @@ import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from 
 import { sendError } from "../http/index.js";
 import {
   buildImage,
-  type ImageBundle,
-  parseReference,
+  ImageRegistries,
+  ImageStore,
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
@@ -95,11 +95,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
   const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
-  const registryServer = new RegistryServer({
-    root: join(dataDir, "registry"),
-    gcGraceMs: config.gcGraceMs,
-    token: config.token,
-  });
+  const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
+  const registryServer = new RegistryServer({ store: images, token: config.token });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";
   const registry = new RegistryClient({
@@ -107,44 +104,31 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
-  const plane = createDataPlane({
-    store,
-    registryServer,
-    registry,
-    log,
-    dataDir,
-    outputBufferBytes: http.outputBufferBytes,
-    metrics: config.metrics,
-  });
-  const { runtime, router } = plane;
-  // Router processes (--workers) are asked for theirs at each scrape; set once they run.
-  let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
-  const metrics = plane.stats
-    ? metricsFront({
-        own: new ProcessMetrics(plane.stats, runtime),
-        others: () => routerMetrics?.() ?? Promise.resolve([]),
-        token: config.token,
-        log,
-      })
-    : undefined;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ApiHandler | undefined;
-  // The dashboard is wired once the routers run (it samples their counters); until then /ui is a 503.
+  // /metrics and the dashboard are wired once the data plane and the routers run (they read their counters);
+  // until then their paths answer 503.
+  let metrics: ControlFront | undefined;
   let ui: ControlFront | undefined;
-  const uiWhenReady: ControlFront = {
+  const late = (prefix: string, get: () => ControlFront | undefined): ControlFront => ({
     handle: (req, res) => {
-      if (ui) return ui.handle(req, res);
+      const front = get();
+      if (front) return front.handle(req, res);
       const path = (req.url ?? "/").split("?")[0];
-      if (path !== "/ui" && !path.startsWith("/ui/")) return false;
-      sendError(req, res, new WasmletError("UNAVAILABLE", "the dashboard is starting; retry"));
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
+      sendError(req, res, new WasmletError("UNAVAILABLE", `${prefix} is starting; retry`));
       return true;
     },
-  };
+  });
   const controlServer = createBoundedServer(
     http,
     controlListener({
-      fronts: metrics ? [registryServer, metrics, uiWhenReady] : [registryServer, uiWhenReady],
+      fronts: [
+        registryServer,
+        ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
+        late("/ui", () => ui),
+      ],
       api: () => api,
       log,
     }),
@@ -154,22 +138,31 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const shutdown = new AbortController();
   const registryHost = formatHostPort(control);
   ownRegistry = registryHost;
-  const collectGarbage = (roots: Digest[]) => registryServer.gc({ roots });
-  // Images for this server's own registry are written straight into its storage (no HTTP round trips).
-  const apiRegistry = {
-    push: (ref: string, bundle: ImageBundle) => {
-      const r = parseReference(ref);
-      return r.registry === registryHost && r.tag && !r.digest
-        ? registryServer.pushLocal(r.repository, r.tag, bundle)
-        : registry.push(ref, bundle);
-    },
-    resolve: (ref: string) => registry.resolve(ref),
-    pull: (ref: string) => registry.pull(ref),
-  };
+  // Images for this server's own registry are written straight into its store (no HTTP round trips).
+  const registries = new ImageRegistries({ store: images, client: registry, localHost: registryHost });
+  const plane = createDataPlane({
+    store,
+    images: registries,
+    log,
+    dataDir,
+    outputBufferBytes: http.outputBufferBytes,
+    metrics: config.metrics,
+  });
+  const { runtime, router } = plane;
+  // Router processes (--workers) are asked for theirs at each scrape; set once they run.
+  let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
+  if (plane.stats)
+    metrics = metricsFront({
+      own: new ProcessMetrics(plane.stats, runtime),
+      others: () => routerMetrics?.() ?? Promise.resolve([]),
+      token: config.token,
+      log,
+    });
+  const collectGarbage = (roots: Digest[]) => images.gc({ roots });
   api = createApiHandler({
     store,
     registryHost,
-    registry: apiRegistry,
+    registry: registries,
     buildImage,
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),
@@ -266,6 +259,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       ]);
       await plane.close();
       await registryServer.close();
+      await images.close();
       await store.close();
     },
   };

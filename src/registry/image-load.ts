@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import tar from "tar-stream";
-import { type Digest, isDigest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
+import { type Digest, isDigest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
 import { isWasmModule } from "./image-build.js";
 import {
   type Descriptor,
@@ -63,7 +63,7 @@ function checkDescriptor(ref: string, d: unknown, what: string): Descriptor {
     !isDigest(o.digest) ||
     typeof o.size !== "number"
   )
-    throw pullError(ref, `${what} is not a valid sha256 descriptor`);
+    throw pullError(ref, `${what} is not a valid descriptor (a sha256 or sha512 digest)`);
   return o;
 }
 
@@ -137,7 +137,7 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
       );
     }
     const want = Array.isArray(diffIds) ? diffIds[i] : undefined;
-    if (typeof want === "string" && want.startsWith("sha256:") && sha256Digest(tarBytes) !== want)
+    if (typeof want === "string" && isDigest(want) && !matchesDigest(tarBytes, want))
       throw pullError(ref, `layer ${i}'s uncompressed digest does not match rootfs.diff_ids[${i}] ${want}`);
     await applyLayer(ref, fs, tarBytes);
   }

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIP } from "node:net";
-import { OciError, readSmallBody, sendJson } from "./server-http.js";
+import { OciError } from "./oci-error.js";
+import { readSmallBody, sendJson } from "./server-http.js";
 
 /** Where clients trade credentials for a bearer token: the realm every challenge names. */
 export const TOKEN_PATH = "/v2/token";

@@ -1,18 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { OciError } from "./oci-error.js";
 
-/** A failure the distribution spec names: its HTTP status and error code go to the client as they are. */
-export class OciError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly detail?: unknown,
-    /** Sent with the error: a 401's challenge, a 429's Retry-After. */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+// The /v2 front's HTTP helpers, all in this one file so that a shared toolkit can replace them in one place.
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
