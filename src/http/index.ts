@@ -14,6 +14,7 @@ export {
   collectBody,
   DISCARD_LIMIT,
   discardBody,
+  drainBody,
   parseJson,
   readBody,
   readJson,

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Dispatcher } from "../http/index.js";
 import type { ImageStore } from "./image-store.js";
 import { OciError } from "./oci-error.js";
 import { isRepositoryName } from "./reference.js";
@@ -18,58 +19,44 @@ export interface RegistryServerOptions {
   referrersPageBytes?: number;
 }
 
-type Route = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  m: RegExpExecArray,
-  q: URLSearchParams,
-) => Promise<void>;
+/** A /v2 handler: `m` holds the path's captures (repository name first), `q` the query. */
+type Route = (req: IncomingMessage, res: ServerResponse, m: string[], q: URLSearchParams) => Promise<void>;
 
 /** The embedded registry's HTTP front (OCI distribution spec v1.1): a request handler mounted under /v2/. */
 export class RegistryServer {
   private readonly gate: TokenGate | undefined;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly routes: [RegExp, Partial<Record<string, Route>>][];
+  private readonly routes = new Dispatcher<Route>();
 
   constructor(opts: RegistryServerOptions) {
     this.gate = opts.token === undefined ? undefined : new TokenGate(opts.token);
     const h = new RegistryHandlers(opts.store, opts.referrersPageBytes);
-    this.routes = [
-      [
-        /^\/v2\/?$/,
-        { GET: async (_req, res) => sendJson(res, 200, {}), HEAD: async (_req, res) => sendEmpty(res, 200) },
-      ],
-      [/^\/v2\/_catalog$/, { GET: (_req, res, _m, q) => h.catalog(res, q) }],
-      [/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => h.startUpload(req, res, m[1], q) }],
-      [
-        /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
-        {
-          PATCH: (req, res, m) => h.patchUpload(req, res, m[1], m[2]),
-          PUT: (req, res, m, q) => h.finishUpload(req, res, m[1], m[2], q),
-          GET: (_req, res, m) => h.uploadStatus(res, m[1], m[2]),
-          DELETE: (_req, res, m) => h.cancelUpload(res, m[1], m[2]),
-        },
-      ],
-      [
-        /^\/v2\/(.+)\/blobs\/([^/]+)$/,
-        {
-          GET: (req, res, m) => h.getBlob(req, res, m[1], m[2]),
-          HEAD: (req, res, m) => h.getBlob(req, res, m[1], m[2]),
-          DELETE: (_req, res, m) => h.deleteBlob(res, m[1], m[2]),
-        },
-      ],
-      [
-        /^\/v2\/(.+)\/manifests\/([^/]+)$/,
-        {
-          GET: (req, res, m) => h.getManifest(req, res, m[1], m[2]),
-          HEAD: (req, res, m) => h.getManifest(req, res, m[1], m[2]),
-          PUT: (req, res, m, q) => h.putManifest(req, res, m[1], m[2], q),
-          DELETE: (_req, res, m) => h.deleteManifest(res, m[1], m[2]),
-        },
-      ],
-      [/^\/v2\/(.+)\/tags\/list$/, { GET: (_req, res, m, q) => h.tags(res, m[1], q) }],
-      [/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: (_req, res, m, q) => h.referrers(res, m[1], m[2], q) }],
-    ];
+    this.routes
+      .add(/^\/v2\/?$/, {
+        GET: async (_req, res) => sendJson(res, 200, {}),
+        HEAD: async (_req, res) => sendEmpty(res, 200),
+      })
+      .add(/^\/v2\/_catalog$/, { GET: (_req, res, _m, q) => h.catalog(res, q) })
+      .add(/^\/v2\/(.+)\/blobs\/uploads\/?$/, { POST: (req, res, m, q) => h.startUpload(req, res, m[0], q) })
+      .add(/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, {
+        PATCH: (req, res, m) => h.patchUpload(req, res, m[0], m[1]),
+        PUT: (req, res, m, q) => h.finishUpload(req, res, m[0], m[1], q),
+        GET: (_req, res, m) => h.uploadStatus(res, m[0], m[1]),
+        DELETE: (_req, res, m) => h.cancelUpload(res, m[0], m[1]),
+      })
+      .add(/^\/v2\/(.+)\/blobs\/([^/]+)$/, {
+        GET: (req, res, m) => h.getBlob(req, res, m[0], m[1]),
+        HEAD: (req, res, m) => h.getBlob(req, res, m[0], m[1]),
+        DELETE: (_req, res, m) => h.deleteBlob(res, m[0], m[1]),
+      })
+      .add(/^\/v2\/(.+)\/manifests\/([^/]+)$/, {
+        GET: (req, res, m) => h.getManifest(req, res, m[0], m[1]),
+        HEAD: (req, res, m) => h.getManifest(req, res, m[0], m[1]),
+        PUT: (req, res, m, q) => h.putManifest(req, res, m[0], m[1], q),
+        DELETE: (_req, res, m) => h.deleteManifest(res, m[0], m[1]),
+      })
+      .add(/^\/v2\/(.+)\/tags\/list$/, { GET: (_req, res, m, q) => h.tags(res, m[0], q) })
+      .add(/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: (_req, res, m, q) => h.referrers(res, m[0], m[1], q) });
   }
 
   /** Handles the request if its path starts with /v2 (returns true), else returns false without touching res. */
@@ -101,17 +88,16 @@ export class RegistryServer {
     } catch {
       throw new OciError(400, "NAME_INVALID", "the request path is not valid percent-encoding");
     }
-    for (const [re, methods] of this.routes) {
-      const m = re.exec(path);
-      if (!m) continue;
-      // Every name is checked against the spec's regex before it reaches the disk: no `..`, no absolute paths.
-      if (m[1] !== undefined && !m[0].startsWith("/v2/_catalog") && !isRepositoryName(m[1]))
-        throw new OciError(400, "NAME_INVALID", `repository name "${m[1]}" is not valid`, { name: m[1] });
-      const route = methods[req.method ?? "GET"];
-      if (!route) throw new OciError(405, "UNSUPPORTED", `${req.method} is not supported on ${path}`);
-      await route(req, res, m, query);
-      return;
-    }
-    throw new OciError(404, "NAME_UNKNOWN", `no registry endpoint at ${path}`);
+    const found = this.routes.match(req.method ?? "GET", path);
+    if (found === undefined) throw new OciError(404, "NAME_UNKNOWN", `no registry endpoint at ${path}`);
+    const m = "params" in found ? found.params : [];
+    // Every name is checked against the spec's regex before it reaches the disk: no `..`, no absolute paths.
+    if (m[0] !== undefined && !isRepositoryName(m[0]))
+      throw new OciError(400, "NAME_INVALID", `repository name "${m[0]}" is not valid`, { name: m[0] });
+    if ("allow" in found)
+      throw new OciError(405, "UNSUPPORTED", `${req.method} is not supported on ${path}`, undefined, {
+        allow: found.allow.join(", "),
+      });
+    await found.handler(req, res, m as string[], query);
   }
 }
