@@ -57,7 +57,7 @@ export interface ContextLimits {
  * is built once and no call allocates a closure.
  */
 export class WasiContext {
-  readonly fds = new FdTable();
+  readonly fds: FdTable;
   readonly fs: OverlayFs;
   readonly stdout: ByteSink;
   readonly stderr: ByteSink;
@@ -78,6 +78,7 @@ export class WasiContext {
     readonly control: HostControl = BLOCKING_CONTROL,
   ) {
     this.fs = new OverlayFs(fs ?? EMPTY_IMAGE, limits.overlayCapBytes);
+    this.fds = new FdTable(this.fs.image.preopens);
     this.stdout = new ByteSink(limits.stdoutCapBytes, false);
     this.stderr = new ByteSink(limits.stderrCapBytes, true);
     this.fds.reset();
