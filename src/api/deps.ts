@@ -23,6 +23,9 @@ export interface ApiDeps {
     files: ReadonlyMap<string, Uint8Array>;
     entry: string;
     format?: "compat-smart" | "wasm-artifact";
+    dirs?: readonly string[];
+    symlinks?: ReadonlyMap<string, string>;
+    preopens?: readonly string[];
   }) => Promise<ImageBundle>;
   /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
    * What it reports (the initial memory) is checked against the function's limits. */

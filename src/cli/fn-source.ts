@@ -57,6 +57,11 @@ function readOptions<O extends SourceOptions>(
   toInput: (o: O) => UpdateFunctionInput,
 ): { o: O; settings: Settings } {
   const o = splitEnv(raw);
+  if ((raw as { dir?: string[] }).dir !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--dir goes with --code (its files go into the uploaded module's image)",
+    );
   const { contract, args, env, limits } = toInput({
     ...o,
     code: undefined,

@@ -12,6 +12,7 @@ import {
   print,
   printResource,
 } from "./common.js";
+import { readDirOption } from "./fn-dirs.js";
 import {
   addSourceOptions,
   createFromSource,
@@ -35,6 +36,7 @@ interface FunctionOptions extends SourceOptions {
   queue?: number;
   maxOutput?: number;
   file?: string[];
+  dir?: string[];
   format?: "compat-smart" | "wasm-artifact";
 }
 
@@ -74,6 +76,11 @@ function addFunctionOptions(cmd: Command): Command {
       "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
       collect,
     )
+    .option(
+      "--dir <LOCAL[::GUEST]>",
+      "put a local directory's files into the image under GUEST and preopen it by that name beside / (as wasmtime run --dir); GUEST defaults to LOCAL, a relative GUEST is a directory under /; writes go to the invocation's overlay (repeatable; with --code)",
+      collect,
+    )
     .addOption(
       new Option("--format <format>", "image form pushed for --code").choices([
         "compat-smart",
@@ -95,6 +102,7 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   }
   if (o.image !== undefined) input.image = o.image;
   if (o.file !== undefined) input.files = readImageFiles(o.file);
+  if (o.dir !== undefined) input.dirs = o.dir.map(readDirOption);
   if (o.format !== undefined) input.format = o.format;
   if (o.contract !== undefined) input.contract = o.contract;
   if (o.arg !== undefined) input.args = o.arg;

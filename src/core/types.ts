@@ -56,6 +56,8 @@ export interface FunctionVersion {
    * without pulling the image. Absent in versions recorded before it was kept, and in package builds.
    */
   initialMemoryPages?: number;
+  /** Directories preopened beside "/" by name (`fn create --dir`); they live in the version's image. */
+  dirs?: string[];
   createdAt: string;
 }
 
@@ -113,4 +115,13 @@ export interface LoadedImage {
   module: Uint8Array;
   /** Every regular file of the image's root filesystem (the module included), by absolute path. */
   files: ReadonlyMap<string, Uint8Array>;
+  /** Directories of the image, empty ones included (those holding files are implied). */
+  dirs?: readonly string[];
+  /** Symbolic links of the image: absolute path → target as stored. */
+  symlinks?: ReadonlyMap<string, string>;
+  /** Directories preopened beside "/" by name (`--dir`; the image config's PREOPENS_LABEL). */
+  preopens?: readonly string[];
 }
+
+/** Image config label that lists a function's preopened directory names (a JSON array of strings). */
+export const PREOPENS_LABEL = "dev.wasmlet.wasi.preopens";
