@@ -23,6 +23,15 @@ async function deployed(ctx: RouteContext, fn: FunctionRecord): Promise<void> {
   }
 }
 
+/** outputFile replaces stdout as the body of a `command` response; a wagi program writes its own response. */
+function checkOutputFile(fn: FunctionRecord): void {
+  if (fn.outputFile !== undefined && fn.contract !== "command")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `outputFile: only a command function answers with a file (this one is ${fn.contract}); set it to null first`,
+    );
+}
+
 export async function listFunctions(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, { items: await ctx.deps.store.list("function") });
 }
@@ -52,6 +61,8 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
       createdAt: now,
       updatedAt: now,
     };
+    if (input.outputFile) record.outputFile = input.outputFile;
+    checkOutputFile(record);
     await store.create("function", record.name, record);
     return record;
   });
@@ -73,6 +84,9 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
       limits: { ...old.limits, ...input.limits },
       updatedAt: new Date().toISOString(),
     };
+    if (input.outputFile === null) delete fn.outputFile;
+    else if (input.outputFile !== undefined) fn.outputFile = input.outputFile;
+    checkOutputFile(fn);
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const last = Math.max(...old.versions.map((v) => v.version));

@@ -20,7 +20,7 @@ import {
   updateFunction,
 } from "./functions.js";
 import { sendError, sendJson } from "./http-util.js";
-import { invokeFunction } from "./invoke.js";
+import { invokeFunction, runFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import {
   bindFunction,
@@ -51,6 +51,7 @@ const ROUTES: Route[] = [
     methods: { GET: getFunction, PUT: updateFunction, DELETE: deleteFunction },
   },
   { re: new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), methods: { "*": invokeFunction } },
+  { re: new RegExp(`^/api/v1/functions/${SEG}/run(/.*)?$`), methods: { "*": runFunction } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/logs$`), methods: { GET: functionLogs } },
   { re: new RegExp(`^/api/v1/functions/${SEG}/manifest$`), methods: { GET: functionManifestYaml } },
   { re: /^\/api\/v1\/registry\/gc$/, methods: { POST: registryGc } },

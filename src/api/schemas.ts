@@ -131,6 +131,14 @@ export const functionFields = {
     )
     .optional(),
   limits: limitsSchema.optional(),
+  /** `command` only: answer with this file (absolute guest path) the run wrote, not stdout; null clears it. */
+  outputFile: z
+    .string({ error: "must be an absolute file path or null" })
+    .refine((p) => filePathProblem(p) === undefined, {
+      error: (iss) => `${JSON.stringify(iss.input)}: ${filePathProblem(String(iss.input))}`,
+    })
+    .nullable()
+    .optional(),
   code: z.base64({ error: "must be the module bytes, base64-encoded" }).optional(),
   fileName: z
     .string({ error: "must be a string" })

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
 import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
+import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";
@@ -83,6 +83,27 @@ export function envImportModule(): Uint8Array {
  * Stands in for the runtime: "runs" a function by echoing the request as JSON, with the status taken from the
  * function's env STATUS, and logs the invocation to the store as the runtime does.
  */
+/**
+ * A stand-in for Runtime.run: exit code from env EXIT (default 0), stdout the echo JSON, stderr a line, and one
+ * file "<collect>/out.txt" holding "written" when asked to collect.
+ */
+export function echoRun(store: Store) {
+  const invoke = echoInvoke(store);
+  return async (fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> => {
+    const res = await invoke(fn, req);
+    const exitCode = Number(fn.env.EXIT ?? 0);
+    const report: RunReport = {
+      status: exitCode === 0 ? res.status : 500,
+      exitCode,
+      stdout: res.body,
+      stderr: Buffer.from(`stderr of ${fn.name}\n`),
+      files: new Map(collect === undefined ? [] : [[`${collect}/out.txt`, Buffer.from("written")]]),
+    };
+    if (exitCode !== 0) report.error = `function ${fn.name} exited with status ${exitCode}`;
+    return report;
+  };
+}
+
 export function echoInvoke(store: Store) {
   return async (fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> => {
     const status = Number(fn.env.STATUS ?? 200);
@@ -150,6 +171,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     buildImage,
     inspectModule,
     invoke: echoInvoke(store),
+    run: echoRun(store),
     onDeploy: async (fn) => {
       deployed.push(fn);
     },

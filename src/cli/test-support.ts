@@ -48,6 +48,21 @@ export async function startServer(token?: string): Promise<TestServer> {
     buildImage,
     inspectModule,
     token,
+    // `fn test` of a command function: exit code from env EXIT, stdout the request path, one stderr line, and
+    // "<collect>/sub/out.txt" when asked to collect.
+    run: async (fn, req, collect) => {
+      const exitCode = Number(fn.env.EXIT ?? 0);
+      const files = new Map<string, Uint8Array>();
+      if (collect !== undefined) files.set(`${collect}/sub/out.txt`, Buffer.from("written"));
+      return {
+        status: exitCode === 0 ? 200 : 500,
+        exitCode,
+        stdout: Buffer.from(`stdout ${req.method} ${req.url}\n`),
+        stderr: Buffer.from(`stderr of ${fn.name}\n`),
+        files,
+        ...(exitCode === 0 ? {} : { error: `function ${fn.name} exited with status ${exitCode}` }),
+      };
+    },
     invoke: async (fn, req) => {
       const status = Number(fn.env.STATUS ?? 200);
       // Like serve's log buffer, the entry lands a little after the response.

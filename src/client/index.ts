@@ -30,4 +30,5 @@ export {
   type InvokeOptions,
   type InvokeResult,
   type LogPage,
+  type RunOutput,
 } from "./client.js";

@@ -74,6 +74,11 @@ export interface FunctionRecord {
   versions: FunctionVersion[];
   /** Set when the function's image comes from a package build (issue 4). */
   package?: string;
+  /**
+   * `command` functions only: an absolute guest path the program writes its result to (`-o /out/x.wav`); the
+   * response body is that file instead of stdout (500 when the run did not write it).
+   */
+  outputFile?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -206,6 +206,7 @@ export class ModuleRunner implements HostControl {
       exitCode: out.exitCode,
       stdout: out.stdout,
       stderr: out.stderr,
+      files: out.files,
       durationMs: performance.now() - t0,
     };
     if (error) result.error = error;

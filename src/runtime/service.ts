@@ -6,7 +6,7 @@ import {
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
-import { CONTRACTS } from "./contracts/index.js";
+import { CONTRACTS, EXIT_CODE_HEADER } from "./contracts/index.js";
 import { FunctionGate } from "./gate.js";
 import type {
   ContractMap,
@@ -15,6 +15,7 @@ import type {
   InvocationRequest,
   InvocationResponse,
   RunLimits,
+  RunReport,
   RunResult,
 } from "./types.js";
 import { warmUpFunction } from "./warm-up.js";
@@ -105,26 +106,79 @@ export class Runtime {
    */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
+    let result: RunResult | undefined;
+    try {
+      result = await this.runInTurn(fn, req, undefined);
+      if (result.error) throw runError(fn, result);
+      const res = this.contracts[fn.contract].respond(result);
+      this.log(fn, started, res.status, result);
+      return res;
+    } catch (e) {
+      const err = toWasmletError(e);
+      this.log(fn, started, err.status, result, err.message);
+      return errorResponse(err, result);
+    }
+  }
+
+  /**
+   * Runs one request like invoke() (same turn, deadline and log) but answers with what the program did, as a
+   * command line would see it: exit code, stdout and stderr whatever the outcome, and the files it wrote at or
+   * under `collect` (an absolute guest path). For `fn test`. Never rejects.
+   */
+  async run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> {
+    const started = Date.now();
+    let result: RunResult | undefined;
+    let status = 200;
+    let error: string | undefined;
+    try {
+      result = await this.runInTurn(fn, req, collect);
+      if (result.error) throw runError(fn, result);
+      status = this.contracts[fn.contract].respond(result).status;
+    } catch (e) {
+      const err = toWasmletError(e);
+      status = err.status;
+      error = err.message;
+    }
+    this.log(fn, started, status, result, error);
+    const report: RunReport = {
+      status,
+      exitCode: result?.exitCode ?? 1,
+      stdout: result?.stdout ?? NO_BYTES,
+      stderr: result?.stderr ?? NO_BYTES,
+      files: result?.files ?? new Map(),
+    };
+    // A plain non-zero exit is the program's answer, told by exitCode; anything else is a failure to report.
+    if (error !== undefined && result?.error?.kind !== "exit") report.error = error;
+    return report;
+  }
+
+  /**
+   * Takes a turn of the function's gate (waiting in its queue if need be), prepares its digest if needed and runs
+   * the request through its contract. Throws for what stops a run before it starts (body too large, overload,
+   * deadline or cancel while waiting, image pull); a failed run is a result with `error`.
+   */
+  private async runInTurn(
+    fn: FunctionRecord,
+    req: InvocationRequest,
+    collect: string | undefined,
+  ): Promise<RunResult> {
     const digest = fn.current.digest;
     const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
+    if (req.body.byteLength > fn.limits.maxBodyBytes)
+      throw new WasmletError(
+        "PAYLOAD_TOO_LARGE",
+        `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
+      );
     let gate = this.gates.get(fn.name);
     if (!gate) {
       gate = new FunctionGate();
       this.gates.set(fn.name, gate);
     }
-    let entered = false;
-    let result: RunResult | undefined;
+    const limits = runLimits(fn);
+    const concurrency = fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency;
+    if (!gate.tryEnter(concurrency))
+      await gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
     try {
-      if (req.body.byteLength > fn.limits.maxBodyBytes)
-        throw new WasmletError(
-          "PAYLOAD_TOO_LARGE",
-          `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
-        );
-      const limits = runLimits(fn);
-      const concurrency = fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency;
-      if (!gate.tryEnter(concurrency))
-        await gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
-      entered = true;
       let entry = this.entries.get(digest);
       if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
         await this.prepare(fn).catch((e) => {
@@ -138,24 +192,11 @@ export class Runtime {
         });
         entry = this.entries.get(digest) as string;
       }
-      const contract = this.contracts[fn.contract];
-      result = await this.options.executor.run(
-        digest,
-        contract.prepare(req, fn, entry),
-        limits,
-        deadlineAt,
-        req.cancel,
-      );
-      if (result.error) throw runError(fn, result);
-      const res = contract.respond(result);
-      this.log(fn, started, res.status, result);
-      return res;
-    } catch (e) {
-      const err = toWasmletError(e);
-      this.log(fn, started, err.status, result, err.message);
-      return errorResponse(err);
+      const inputs = this.contracts[fn.contract].prepare(req, fn, entry);
+      if (collect !== undefined) inputs.collect = collect;
+      return await this.options.executor.run(digest, inputs, limits, deadlineAt, req.cancel);
     } finally {
-      if (entered) gate.leave();
+      gate.leave();
     }
   }
 
@@ -179,10 +220,14 @@ export class Runtime {
 
 const NO_BYTES = new Uint8Array(0);
 
-/** The response for a failed invocation: the message as text; a 503 says when to retry. */
-function errorResponse(err: WasmletError): InvocationResponse {
+/**
+ * The response for a failed invocation: the message as text; a 503 says when to retry; a program that exited
+ * with a status says which (EXIT_CODE_HEADER).
+ */
+function errorResponse(err: WasmletError, result: RunResult | undefined): InvocationResponse {
   const headers: [string, string][] = [["content-type", "text/plain; charset=utf-8"]];
   if (err.code === "OVERLOADED") headers.push(["retry-after", RETRY_AFTER_S]);
+  if (result?.error?.kind === "exit") headers.push([EXIT_CODE_HEADER, String(result.exitCode)]);
   return { status: err.status, headers, body: Buffer.from(`${err.message}\n`) };
 }
 

@@ -215,6 +215,19 @@ export class OverlayFs {
     return ERRNO.SUCCESS;
   }
 
+  /**
+   * Copies of the regular files at or under `path` that this invocation created or changed (the overlay's own
+   * bytes, not the image's), by absolute path. Called once at the end of an invocation that asked for them.
+   */
+  written(path: string): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    const prefix = path === "/" ? "/" : `${path}/`;
+    for (const [p, node] of this.overlay)
+      if (node instanceof FileNode && !node.shared && (p === path || p.startsWith(prefix)))
+        out.set(p, node.data.slice(0, node.size));
+    return out;
+  }
+
   /** Called when an fd on `file` closes. */
   closed(file: FileNode): void {
     if (--file.opens === 0 && !file.linked) this.release(file);
