@@ -202,7 +202,8 @@ export class OverlayFs {
     if (file.shared || minCapacity > file.data.length) {
       // Doubling keeps appends amortized O(1); the cap bounds the logical size, not this slack.
       const grown = file.shared ? 0 : Math.min(file.data.length * 2, this.capBytes);
-      const data = new Uint8Array(Math.max(minCapacity, grown));
+      // Never below `size`: a write inside an image file (minCapacity = its end) keeps the bytes after it.
+      const data = new Uint8Array(Math.max(minCapacity, size, grown));
       data.set(file.data.subarray(0, Math.min(file.size, size)));
       file.data = data;
       file.shared = false;
