@@ -84,8 +84,8 @@ export function envImportModule(): Uint8Array {
  * function's env STATUS, and logs the invocation to the store as the runtime does.
  */
 /**
- * A stand-in for Runtime.run: exit code from env EXIT (default 0), stdout the echo JSON, stderr a line, and one
- * file "<collect>/out.txt" holding "written" when asked to collect.
+ * A stand-in for Runtime.run: exit code from env EXIT (default 0; a plain exit sets no `error`, as the runtime's),
+ * stdout the echo JSON, stderr a line, and one file "<collect>/out.txt" holding "written" when asked to collect.
  */
 export function echoRun(store: Store) {
   const invoke = echoInvoke(store);
@@ -99,7 +99,6 @@ export function echoRun(store: Store) {
       stderr: Buffer.from(`stderr of ${fn.name}\n`),
       files: new Map(collect === undefined ? [] : [[`${collect}/out.txt`, Buffer.from("written")]]),
     };
-    if (exitCode !== 0) report.error = `function ${fn.name} exited with status ${exitCode}`;
     return report;
   };
 }

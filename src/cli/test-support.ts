@@ -48,8 +48,8 @@ export async function startServer(token?: string): Promise<TestServer> {
     buildImage,
     inspectModule,
     token,
-    // `fn test` of a command function: exit code from env EXIT, stdout the request path, one stderr line, and
-    // "<collect>/sub/out.txt" when asked to collect.
+    // `fn test` of a command function: exit code from env EXIT, a trap's message when env TRAP is set, stdout the
+    // request, one stderr line, and "<collect>/sub/out.txt" when asked to collect.
     run: async (fn, req, collect) => {
       const exitCode = Number(fn.env.EXIT ?? 0);
       const files = new Map<string, Uint8Array>();
@@ -60,7 +60,7 @@ export async function startServer(token?: string): Promise<TestServer> {
         stdout: Buffer.from(`stdout ${req.method} ${req.url}\n`),
         stderr: Buffer.from(`stderr of ${fn.name}\n`),
         files,
-        ...(exitCode === 0 ? {} : { error: `function ${fn.name} exited with status ${exitCode}` }),
+        ...(fn.env.TRAP ? { error: `function ${fn.name} failed: trap: unreachable` } : {}),
       };
     },
     invoke: async (fn, req) => {
