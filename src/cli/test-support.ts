@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createApiHandler } from "../api/index.js";
 import { ApiClient } from "../client/index.js";
 import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { InvocationRequest } from "../runtime/index.js";
 import { MemoryStore } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 
@@ -30,6 +31,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** What the stand-in functions answer: the request they saw. */
+function echoOf(req: InvocationRequest) {
+  return {
+    method: req.method,
+    path: req.path,
+    query: req.query,
+    headers: req.headers,
+    body: Buffer.from(req.body).toString(),
+  };
+}
+
 /**
  * A control port as serve builds it. Functions "run" by echoing the request as JSON with the status from their
  * env STATUS, and each run is logged to the store 150 ms later, as serve's log buffer does.
@@ -48,16 +60,16 @@ export async function startServer(token?: string): Promise<TestServer> {
     buildImage,
     inspectModule,
     token,
-    // `fn test` of a command function: exit code from env EXIT, a trap's message when env TRAP is set, stdout the
-    // request, one stderr line, and "<collect>/sub/out.txt" when asked to collect.
+    // `fn test` of a command function: stdout the request as JSON (as invoke), exit code from env EXIT, a
+    // trap's message when env TRAP is set, one stderr line, and "<collect>/sub/out.txt" when asked to collect.
     run: async (fn, req, collect) => {
       const exitCode = Number(fn.env.EXIT ?? 0);
       const files = new Map<string, Uint8Array>();
       if (collect !== undefined) files.set(`${collect}/sub/out.txt`, Buffer.from("written"));
       return {
-        status: exitCode === 0 ? 200 : 500,
-        exitCode,
-        stdout: Buffer.from(`stdout ${req.method} ${req.url}\n`),
+        status: exitCode === 0 && !fn.env.TRAP ? 200 : 500,
+        exitCode: fn.env.TRAP ? 1 : exitCode,
+        stdout: Buffer.from(JSON.stringify(echoOf(req))),
         stderr: Buffer.from(`stderr of ${fn.name}\n`),
         files,
         ...(fn.env.TRAP ? { error: `function ${fn.name} failed: trap: unreachable` } : {}),
@@ -78,17 +90,10 @@ export async function startServer(token?: string): Promise<TestServer> {
         },
       ];
       setTimeout(() => void store.appendLogs(entry).catch(() => {}), 150);
-      const body = {
-        method: req.method,
-        path: req.path,
-        query: req.query,
-        headers: req.headers,
-        body: Buffer.from(req.body).toString(),
-      };
       return {
         status,
         headers: [["content-type", "application/json"]],
-        body: Buffer.from(JSON.stringify(body)),
+        body: Buffer.from(JSON.stringify(echoOf(req))),
       };
     },
   });
