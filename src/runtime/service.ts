@@ -106,17 +106,35 @@ export class Runtime {
    */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
+    const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
+    const gate = this.gateOf(fn);
+    let entered = false;
     let result: RunResult | undefined;
     try {
-      result = await this.runInTurn(fn, req, undefined);
+      checkBody(fn, req);
+      if (!gate.tryEnter(fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency))
+        await this.wait(gate, fn, req, deadlineAt);
+      entered = true;
+      const limits = runLimits(fn);
+      const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
+      const contract = this.contracts[fn.contract];
+      result = await this.options.executor.run(
+        fn.current.digest,
+        contract.prepare(req, fn, entry),
+        limits,
+        deadlineAt,
+        req.cancel,
+      );
       if (result.error) throw runError(fn, result);
-      const res = this.contracts[fn.contract].respond(result);
+      const res = contract.respond(result);
       this.log(fn, started, res.status, result);
       return res;
     } catch (e) {
       const err = toWasmletError(e);
       this.log(fn, started, err.status, result, err.message);
       return errorResponse(err, result);
+    } finally {
+      if (entered) gate.leave();
     }
   }
 
@@ -127,17 +145,31 @@ export class Runtime {
    */
   async run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> {
     const started = Date.now();
+    const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
+    const gate = this.gateOf(fn);
+    let entered = false;
     let result: RunResult | undefined;
     let status = 200;
     let error: string | undefined;
     try {
-      result = await this.runInTurn(fn, req, collect);
+      checkBody(fn, req);
+      if (!gate.tryEnter(fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency))
+        await this.wait(gate, fn, req, deadlineAt);
+      entered = true;
+      const limits = runLimits(fn);
+      const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
+      const contract = this.contracts[fn.contract];
+      const inputs = contract.prepare(req, fn, entry);
+      if (collect !== undefined) inputs.collect = collect;
+      result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
       if (result.error) throw runError(fn, result);
-      status = this.contracts[fn.contract].respond(result).status;
+      status = contract.respond(result).status;
     } catch (e) {
       const err = toWasmletError(e);
       status = err.status;
       error = err.message;
+    } finally {
+      if (entered) gate.leave();
     }
     this.log(fn, started, status, result, error);
     const report: RunReport = {
@@ -152,52 +184,40 @@ export class Runtime {
     return report;
   }
 
-  /**
-   * Takes a turn of the function's gate (waiting in its queue if need be), prepares its digest if needed and runs
-   * the request through its contract. Throws for what stops a run before it starts (body too large, overload,
-   * deadline or cancel while waiting, image pull); a failed run is a result with `error`.
-   */
-  private async runInTurn(
-    fn: FunctionRecord,
-    req: InvocationRequest,
-    collect: string | undefined,
-  ): Promise<RunResult> {
-    const digest = fn.current.digest;
-    const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
-    if (req.body.byteLength > fn.limits.maxBodyBytes)
-      throw new WasmletError(
-        "PAYLOAD_TOO_LARGE",
-        `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
-      );
+  private gateOf(fn: FunctionRecord): FunctionGate {
     let gate = this.gates.get(fn.name);
     if (!gate) {
       gate = new FunctionGate();
       this.gates.set(fn.name, gate);
     }
-    const limits = runLimits(fn);
-    const concurrency = fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency;
-    if (!gate.tryEnter(concurrency))
-      await gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
-    try {
-      let entry = this.entries.get(digest);
-      if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
-        await this.prepare(fn).catch((e) => {
-          throw new WasmletError(
-            "IMAGE_PULL_FAILED",
-            `cannot load image ${fn.current.image}: ${errMessage(e)}`,
-            {
-              cause: e,
-            },
-          );
-        });
-        entry = this.entries.get(digest) as string;
-      }
-      const inputs = this.contracts[fn.contract].prepare(req, fn, entry);
-      if (collect !== undefined) inputs.collect = collect;
-      return await this.options.executor.run(digest, inputs, limits, deadlineAt, req.cancel);
-    } finally {
-      gate.leave();
-    }
+    return gate;
+  }
+
+  /** Waits in the function's queue for a turn (504 at the deadline, 503 when the queue is full). */
+  private wait(
+    gate: FunctionGate,
+    fn: FunctionRecord,
+    req: InvocationRequest,
+    deadlineAt: number,
+  ): Promise<void> {
+    return gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
+  }
+
+  /** The module path of the function's prepared digest, or undefined when it must be prepared first. */
+  private entryOf(fn: FunctionRecord, limits: RunLimits): string | undefined {
+    const digest = fn.current.digest;
+    const entry = this.entries.get(digest);
+    return entry !== undefined && this.options.executor.isPrepared(digest, limits) ? entry : undefined;
+  }
+
+  /** Prepares the function's digest on its first use; a failure is the image's (502). */
+  private async prepareToRun(fn: FunctionRecord): Promise<string> {
+    await this.prepare(fn).catch((e) => {
+      throw new WasmletError("IMAGE_PULL_FAILED", `cannot load image ${fn.current.image}: ${errMessage(e)}`, {
+        cause: e,
+      });
+    });
+    return this.entries.get(fn.current.digest) as string;
   }
 
   private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
@@ -237,6 +257,14 @@ export function runLimits(fn: FunctionRecord): RunLimits {
     memoryMiB: fn.limits.memoryMiB,
     maxOutputBytes: fn.limits.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
   };
+}
+
+function checkBody(fn: FunctionRecord, req: InvocationRequest): void {
+  if (req.body.byteLength > fn.limits.maxBodyBytes)
+    throw new WasmletError(
+      "PAYLOAD_TOO_LARGE",
+      `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
+    );
 }
 
 function runError(fn: FunctionRecord, r: RunResult): WasmletError {

@@ -24,14 +24,7 @@ export const COMMAND_CONTRACT: Contract = {
   respond(out: WasiOutputs) {
     // Asked for through fn.outputFile (prepare's collect): the body is the file, not stdout.
     if (out.files !== undefined) return fileResponse(out.files);
-    return {
-      status: 200,
-      headers: [
-        ["content-type", "text/plain; charset=utf-8"],
-        [EXIT_CODE_HEADER, "0"],
-      ],
-      body: out.stdout,
-    };
+    return { status: 200, headers: STDOUT_HEADERS, body: out.stdout };
   },
 };
 
@@ -49,6 +42,11 @@ function baseArgs(fn: FunctionRecord, entry: string): string[] {
   return args;
 }
 
+/** Response headers shared by every answer (never mutated: the router and the API only read them). */
+const STDOUT_HEADERS: [string, string][] = [
+  ["content-type", "text/plain; charset=utf-8"],
+  [EXIT_CODE_HEADER, "0"],
+];
 const FILE_HEADERS: [string, string][] = [
   ["content-type", "application/octet-stream"],
   [EXIT_CODE_HEADER, "0"],
