@@ -22,7 +22,7 @@ export interface SourceOptions {
   image?: string;
 }
 
-type Settings = Omit<UpdateFunctionInput, "code" | "image" | "fileName" | "files" | "format">;
+type Settings = Omit<UpdateFunctionInput, "code" | "image" | "fileName" | "files" | "dirs" | "format">;
 
 /** The options `fn create` and `fn update` take for building from source. */
 export function addSourceOptions(cmd: Command): Command {
@@ -62,13 +62,13 @@ function readOptions<O extends SourceOptions>(
       "INVALID_ARGUMENT",
       "--dir goes with --code (its files go into the uploaded module's image)",
     );
-  const { contract, args, env, limits } = toInput({
+  const { contract, args, env, limits, outputFile } = toInput({
     ...o,
     code: undefined,
     image: undefined,
     src: undefined,
   });
-  return { o, settings: { contract, args, env, limits } };
+  return { o, settings: { contract, args, env, limits, outputFile } };
 }
 
 /** --builder, --env, or the builder the source's file names call for. */
@@ -127,7 +127,7 @@ export async function createFromSource<O extends SourceOptions>(
   if (o.spec && o.src === undefined) {
     if (o.image === undefined) throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src or --image");
     print(
-      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings }))}`,
+      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings, outputFile: settings.outputFile ?? undefined }))}`,
     );
     return;
   }
@@ -149,12 +149,18 @@ export async function createFromSource<O extends SourceOptions>(
           args: settings.args,
           env: settings.env,
           limits: settings.limits,
+          outputFile: settings.outputFile ?? undefined,
         }),
       ),
     ];
     for (const f of files) print(`wrote ${f}`);
     return;
   }
+  if (settings.outputFile !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--output-file: set it with fn update once the function is built (or in its spec with --spec)",
+    );
   const { archive, fileName, paths } = await sourceArchive(src);
   const client = clientOf(cmd);
   const p = await client.createPackage({

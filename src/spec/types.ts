@@ -25,6 +25,8 @@ const packageSpec = z.strictObject({
 const functionSpec = z.strictObject({
   package: name.optional(),
   image: str.optional(),
+  /** `command` only: the file (absolute guest path) HTTP callers get as the body instead of stdout. */
+  outputFile: str.optional(),
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
   args: z.array(str).optional(),
   env: z.record(str, str).optional(),
