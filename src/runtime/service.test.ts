@@ -114,3 +114,16 @@ test("a demoted function, run on a worker thread, still has its preopen and retu
     await demoting.close();
   }
 });
+
+test("files handed back count against the function's output limit, together with stdout", async () => {
+  // stdout "wrote 12 bytes\n" (15) fits 20 alone; with the 12-byte file it does not.
+  const small = fn(["work", "0"], { outputFile: "/work/out/result.txt" });
+  small.limits = { ...small.limits, maxOutputBytes: 20 };
+  const res = await runtime.invoke(small, request());
+  assert.equal(res.status, 500);
+  assert.match(
+    Buffer.from(res.body).toString(),
+    /handed back 27 bytes of stdout and files, over its output limit of 20/,
+  );
+  assert.equal((await runtime.invoke(fn(["work", "0"], { limits: small.limits }), request())).status, 200);
+});
