@@ -196,6 +196,11 @@ describe("wasmlet fn", () => {
     symlinkSync("/etc/passwd", join(dir, "abs"));
     const abs = await wasmlet([...S, "fn", "create", "--name", "tree-c", "--code", code, "--dir", dir]);
     assertOneLineError(abs, /links to the absolute path \/etc\/passwd/);
+    const up = await wasmlet([...S, "fn", "create", "--name", "tree-d", "--code", code, "--dir", "../up"]);
+    assertOneLineError(
+      up,
+      /guest name "\.\.\/up" must not contain "\.\." segments; name it with --dir \.\.\/up::NAME/,
+    );
     const noCode = await wasmlet([...S, "fn", "update", "--name", "tree-a", "--dir", join(dir, "sub")]);
     assertOneLineError(noCode, /dirs: is only allowed together with code/);
     for (const name of ["tree-a", "tree-b", "tool", "exits"]) await srv.api.deleteFunction(name);

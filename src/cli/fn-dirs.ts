@@ -18,7 +18,11 @@ export function readDirOption(spec: string): DirInput {
   const name = sep < 0 ? spec : spec.slice(sep + 2);
   if (local === "") throw new WasmletError("INVALID_ARGUMENT", `--dir: "${spec}" names no local directory`);
   const problem = preopenProblem(name);
-  if (problem) throw new WasmletError("INVALID_ARGUMENT", `--dir: guest name "${name}" ${problem}`);
+  if (problem)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--dir: guest name "${name}" ${problem}${sep < 0 ? `; name it with --dir ${local}::NAME` : ""}`,
+    );
   const fail = (why: string): never => {
     throw new WasmletError("INVALID_ARGUMENT", `--dir: ${why}`);
   };
