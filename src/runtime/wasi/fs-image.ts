@@ -33,6 +33,8 @@ export interface BaseFile {
   readonly atim: NodeTime;
   /** The file's bytes, shared and never written. */
   readonly data: Uint8Array;
+  /** Paths of the image that name this file (hard links in a layer share one node). */
+  readonly nlink: number;
 }
 
 /** A symbolic link, in the image or made by path_symlink; never changed once made (set_times replaces it). */
@@ -84,6 +86,8 @@ export class FsImage {
   readonly maxIno: number;
   /** "/" first, then the image's named preopens in the order given. */
   readonly preopens: readonly Preopen[];
+  /** Every path of each file with more than one (hard links), by inode. */
+  readonly links: ReadonlyMap<number, readonly string[]>;
 
   constructor(files: ReadonlyMap<string, Uint8Array>, extras: FsImageExtras = {}) {
     const nodes = new Map<string, BaseNode>();
@@ -115,14 +119,27 @@ export class FsImage {
       if (dir !== "/") checkFilePath(dir);
       addDir(dir);
     }
-    // One inode per byte array: a hard link in a layer is the same array under two paths.
-    const inoOf = new Map<Uint8Array, number>();
+    // One node per byte array: a hard link in a layer is the same array under two paths.
+    const byData = new Map<Uint8Array, string[]>();
     for (const path of [...files.keys()].sort()) {
       const data = files.get(path)!;
-      const shared = inoOf.get(data);
-      const fileIno = shared ?? ++ino;
-      inoOf.set(data, fileIno);
-      addLeaf(path, { kind: FILETYPE_REGULAR_FILE, ino: fileIno, size: data.length, mtim: 0, atim: 0, data });
+      const paths = byData.get(data);
+      if (paths) paths.push(path);
+      else byData.set(data, [path]);
+    }
+    const links = new Map<number, string[]>();
+    for (const [data, paths] of byData) {
+      const node: BaseFile = {
+        kind: FILETYPE_REGULAR_FILE,
+        ino: ++ino,
+        size: data.length,
+        mtim: 0,
+        atim: 0,
+        data,
+        nlink: paths.length,
+      };
+      for (const path of paths) addLeaf(path, node);
+      if (paths.length > 1) links.set(node.ino, paths);
     }
     for (const [path, target] of [...(extras.symlinks ?? [])].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const size = utf8.encode(target).length;
@@ -143,6 +160,7 @@ export class FsImage {
     this.children = kids;
     this.maxIno = ino;
     this.preopens = preopens;
+    this.links = links;
   }
 }
 

@@ -1,7 +1,7 @@
-import { FILETYPE_CHARACTER_DEVICE, SIZE_FILESTAT } from "./constants.js";
+import { FILETYPE_CHARACTER_DEVICE, FILETYPE_REGULAR_FILE, SIZE_FILESTAT } from "./constants.js";
 import type { WasiContext } from "./context.js";
 import type { NodeTime } from "./fs-image.js";
-import { type AnyNode, FileNode } from "./overlay-fs.js";
+import type { AnyNode } from "./overlay-fs.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -59,6 +59,6 @@ export function writeFilestat(
 
 /** Writes the filestat of a filesystem node. */
 export function writeNodeStat(ctx: WasiContext, ptr: number, node: AnyNode): void {
-  const nlink = node instanceof FileNode ? node.nlink : 1;
+  const nlink = node.kind === FILETYPE_REGULAR_FILE ? node.nlink : 1;
   writeFilestat(ctx, ptr, node.kind, node.ino, node.size, node.atim, node.mtim, nlink);
 }

@@ -85,6 +85,15 @@ export class OverlayFs {
     if (node instanceof FileNode) return node;
     const file = new FileNode(node.ino, node.data, node.size, true, node.mtim, node.atim);
     this.overlay.set(path, file);
+    if (node.nlink > 1) {
+      // A hard link of the image: every name still leading to it now leads to this one writable node.
+      file.nlink = 1;
+      for (const p of this.image.links.get(node.ino) ?? [])
+        if (p !== path && this.lookup(p) === node) {
+          this.overlay.set(p, file);
+          file.nlink++;
+        }
+    }
     return file;
   }
 

@@ -23,8 +23,13 @@ const FSTFLAGS_ATIM = 1;
 const FSTFLAGS_ATIM_NOW = 2;
 
 /** A host on a fresh 1-page memory, begun, with helpers that lay arguments out in that memory. */
-function guest(files: Record<string, string> = {}, extras: FsImageExtras = {}, collect?: string) {
-  const image = new FsImage(new Map(Object.entries(files).map(([p, s]) => [p, enc.encode(s)])), extras);
+function guest(
+  files: Record<string, string> = {},
+  extras: FsImageExtras = {},
+  collect?: string,
+  fs?: FsImage,
+) {
+  const image = fs ?? new FsImage(new Map(Object.entries(files).map(([p, s]) => [p, enc.encode(s)])), extras);
   const host = new WasiHost({ fs: image });
   const memory = new WebAssembly.Memory({ initial: 1 });
   host.setMemory(memory);
@@ -284,4 +289,24 @@ test("collect returns the files the invocation wrote under a directory, not the 
       ["/out/sub/new.txt", "new"],
     ],
   );
+});
+
+test("hard links of the image are one file too: a write through one name shows through the other", () => {
+  const data = enc.encode("shared");
+  const image = new FsImage(
+    new Map([
+      ["/a", data],
+      ["/b", data],
+    ]),
+  );
+  const g = guest({}, {}, undefined, image);
+  assert.equal(g.stat(3, "a").ino, g.stat(3, "b").ino);
+  assert.equal(g.stat(3, "a").nlink, 2n);
+  const [, fd] = g.open(3, "a");
+  assert.equal(g.write(fd, "SH"), ERRNO.SUCCESS);
+  const [, other] = g.open(3, "b");
+  assert.equal(g.read(other), "SHared");
+  assert.equal(Buffer.from(data).toString(), "shared", "the image's bytes are untouched");
+  assert.equal(g.w.path_unlink_file(3, ...strAt(g, "a")), ERRNO.SUCCESS);
+  assert.equal(g.stat(3, "b").nlink, 1n);
 });
