@@ -12,7 +12,7 @@ import { readBody, sendJson } from "./http-util.js";
 /** Headers that belong to this hop (or to the control plane) and must not reach the function or come back from it. */
 const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"]);
 
-/** Request header of `/run`: the guest directory (a preopen's name, or an absolute path) whose written files come back. */
+/** Request header of `/run`: the guest directory (a preopen's name, "/" included, or an absolute path) whose written files come back. */
 export const COLLECT_HEADER = "x-wasmlet-collect";
 
 /** The function named in the route, and the request it is invoked with (body read within its limit). */
@@ -60,7 +60,8 @@ export async function runFunction(ctx: RouteContext): Promise<void> {
   const { fn, invocation } = await invocationOf(ctx);
   const raw = ctx.req.headers[COLLECT_HEADER];
   let collect: string | undefined;
-  if (typeof raw === "string" && raw !== "") {
+  if (raw === "/") collect = "/";
+  else if (typeof raw === "string" && raw !== "") {
     const problem = preopenProblem(raw);
     if (problem) throw new WasmletError("INVALID_ARGUMENT", `${COLLECT_HEADER}: "${raw}" ${problem}`);
     collect = preopenPath(raw);

@@ -193,19 +193,20 @@ async function testCommand(cmd: Command, fn: FunctionRecord, o: TestOptions): Pr
   process.exitCode = run.exitCode !== 0 ? run.exitCode : run.status >= 200 && run.status <= 299 ? 0 : 1;
 }
 
-/** `--out LOCAL[::GUEST]`: where to write, and which preopen to collect (the only one when not named). */
+/**
+ * `--out LOCAL[::GUEST]`: where to write, and which preopen to collect: the one named, else the function's only
+ * `--dir`, else "/" (where a tool run as `tool -o out.wav` writes, its working directory being "/").
+ */
 function outTarget(fn: FunctionRecord, spec: string): { local: string; guest: string } {
   const sep = spec.indexOf("::");
   const local = sep < 0 ? spec : spec.slice(0, sep);
   const dirs = fn.current.dirs ?? [];
   if (local === "") throw new WasmletError("INVALID_ARGUMENT", `--out: "${spec}" names no local directory`);
   if (sep >= 0) return { local, guest: spec.slice(sep + 2) };
-  if (dirs.length === 1) return { local, guest: dirs[0] };
+  if (dirs.length <= 1) return { local, guest: dirs[0] ?? "/" };
   throw new WasmletError(
     "INVALID_ARGUMENT",
-    dirs.length === 0
-      ? `--out: function ${fn.name} preopens no directory (create it with --dir); name one with --out ${local}::/path`
-      : `--out: function ${fn.name} preopens ${dirs.join(", ")}; say which with --out ${local}::NAME`,
+    `--out: function ${fn.name} preopens ${dirs.join(", ")} beside /; say which with --out ${local}::NAME`,
   );
 }
 
@@ -323,7 +324,7 @@ export function registerFn(program: Command): void {
     )
     .option(
       "--out <LOCAL[::GUEST]>",
-      "command functions: write the files the run wrote under the preopened directory GUEST (default: the function's only one) into LOCAL",
+      "command functions: write the files the run wrote under the preopened directory GUEST into LOCAL (default: the function's only --dir, else /)",
     )
     .action(async (o: TestOptions, cmd: Command) => {
       const client = clientOf(cmd);

@@ -65,7 +65,8 @@ export async function startServer(token?: string): Promise<TestServer> {
     run: async (fn, req, collect) => {
       const exitCode = Number(fn.env.EXIT ?? 0);
       const files = new Map<string, Uint8Array>();
-      if (collect !== undefined) files.set(`${collect}/sub/out.txt`, Buffer.from("written"));
+      if (collect !== undefined)
+        files.set(`${collect === "/" ? "" : collect}/sub/out.txt`, Buffer.from("written"));
       return {
         status: exitCode === 0 && !fn.env.TRAP ? 200 : 500,
         exitCode: fn.env.TRAP ? 1 : exitCode,

@@ -94,6 +94,12 @@ test("run reports exit code, stdout, stderr and the files written under the coll
   );
   assert.equal(logs.length, before + 1);
   assert.equal(logs.at(-1)?.status, 500);
+  const everything = await runtime.run(fn(["work", "0"]), request(), "/");
+  assert.deepEqual(
+    [...everything.files.keys()],
+    ["/work/out/result.txt"],
+    "collecting / gets every written file",
+  );
   const usage = await runtime.run(fn([]), request());
   assert.equal(usage.exitCode, 2);
   assert.equal(usage.files.size, 0, "nothing collected when not asked");
