@@ -11,6 +11,15 @@ function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
   return functionOr404(ctx.deps.store, name);
 }
 
+/** outputFile replaces stdout as the body of a `command` response; a wagi program writes its own response. */
+function checkOutputFile(fn: FunctionRecord): void {
+  if (fn.outputFile !== undefined && fn.contract !== "command")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `outputFile: only a command function answers with a file (this one is ${fn.contract}); set it to null first`,
+    );
+}
+
 export async function listFunctions(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, { items: await ctx.deps.store.list("function") });
 }
@@ -29,6 +38,8 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     const limits = { ...DEFAULT_LIMITS, ...input.limits };
     const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
     const record = newFunctionRecord(input.name, { ...input, limits }, version);
+    if (input.outputFile) record.outputFile = input.outputFile;
+    checkOutputFile(record);
     await store.create("function", record.name, record);
     return record;
   });
@@ -50,6 +61,9 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
       limits: { ...old.limits, ...input.limits },
       updatedAt: new Date().toISOString(),
     };
+    if (input.outputFile === null) delete fn.outputFile;
+    else if (input.outputFile !== undefined) fn.outputFile = input.outputFile;
+    checkOutputFile(fn);
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);

@@ -28,7 +28,7 @@ import {
   listFunctions,
   updateFunction,
 } from "./functions.js";
-import { invokeFunction } from "./invoke.js";
+import { invokeFunction, runFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { apiLog } from "./lifecycle.js";
 import {
@@ -61,6 +61,7 @@ const ROUTES = new Dispatcher<RouteHandler>()
     DELETE: deleteFunction,
   })
   .add(new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), { "*": invokeFunction })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/run(/.*)?$`), { "*": runFunction })
   .add(new RegExp(`^/api/v1/functions/${SEG}/logs$`), { GET: functionLogs })
   .add(new RegExp(`^/api/v1/functions/${SEG}/manifest$`), { GET: functionManifestYaml })
   .add(/^\/api\/v1\/registry\/gc$/, { POST: registryGc })

@@ -37,6 +37,20 @@ export interface LogPage {
   dropped: number;
 }
 
+/** What `runFunction` reports: the program's outcome as a command line shows it. */
+export interface RunOutput {
+  /** The status /invoke would have answered. */
+  status: number;
+  /** The program's exit status (1 when it trapped, timed out or never ran). */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** Files written under the collected directory, by absolute guest path. */
+  files: Map<string, Uint8Array>;
+  /** Why the run failed (timeout, trap...); absent on success and on a plain non-zero exit. */
+  error?: string;
+}
+
 /** One request to run a function through `/invoke`. */
 export interface InvokeOptions {
   /** HTTP method the function sees (default GET). */
@@ -132,6 +146,40 @@ export class ApiClient {
     // Errors of the API itself (unknown function, bad token, body too large) are marked; the function's answers are not.
     if (res.header(API_ERROR_HEADER) !== undefined) throw apiError(res, this.server);
     return { status: res.status, headers: [...res.headers], body: res.body };
+  }
+
+  /**
+   * Runs the function once through `/run` (`fn test`): what the program did — exit code, stdout, stderr — and,
+   * with `collect` (a preopened directory's name), the files it wrote there by absolute guest path.
+   */
+  async runFunction(name: string, opts: InvokeOptions & { collect?: string } = {}): Promise<RunOutput> {
+    const path = opts.path ? (opts.path.startsWith("/") ? opts.path : `/${opts.path}`) : "";
+    const qs = opts.query ? `?${opts.query}` : "";
+    const headers: Record<string, string> = { ...opts.headers, ...this.#auth() };
+    if (opts.collect !== undefined) headers["x-wasmlet-collect"] = opts.collect;
+    const res = await this.#fetch(`/api/v1/functions/${encodeURIComponent(name)}/run${path}${qs}`, {
+      method: opts.method ?? "GET",
+      headers,
+      body: typeof opts.body === "string" || opts.body === undefined ? opts.body : new Uint8Array(opts.body),
+    });
+    if (!res.ok) throw apiError(res, this.server);
+    const raw = res.json() as {
+      status: number;
+      exitCode: number;
+      stdout: string;
+      stderr: string;
+      files: Record<string, string>;
+      error?: string;
+    };
+    const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
+    return {
+      status: raw.status,
+      exitCode: raw.exitCode,
+      stdout: bytes(raw.stdout),
+      stderr: bytes(raw.stderr),
+      files: new Map(Object.entries(raw.files ?? {}).map(([p, b]) => [p, bytes(b)])),
+      error: raw.error,
+    };
   }
 
   /** YAML of a Kubernetes object that runs the function's current image through crun's wasm handler. */

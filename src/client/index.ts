@@ -34,4 +34,5 @@ export {
   type InvokeOptions,
   type InvokeResult,
   type LogPage,
+  type RunOutput,
 } from "./client.js";

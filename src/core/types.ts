@@ -65,6 +65,8 @@ export interface FunctionVersion {
    * without pulling the image. Absent in versions recorded before it was kept, and in package builds.
    */
   initialMemoryPages?: number;
+  /** Directories preopened beside "/" by name (`fn create --dir`); they live in the version's image. */
+  dirs?: string[];
   createdAt: string;
 }
 
@@ -81,6 +83,11 @@ export interface FunctionRecord {
   versions: FunctionVersion[];
   /** Set when the function's image comes from a package build (issue 4). */
   package?: string;
+  /**
+   * `command` functions only: an absolute guest path the program writes its result to (`-o /out/x.wav`); the
+   * response body is that file instead of stdout (500 when the run did not write it).
+   */
+  outputFile?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -139,4 +146,13 @@ export interface LoadedImage {
   module: Uint8Array;
   /** Every regular file of the image's root filesystem (the module included), by absolute path. */
   files: ReadonlyMap<string, Uint8Array>;
+  /** Directories of the image, empty ones included (those holding files are implied). */
+  dirs?: readonly string[];
+  /** Symbolic links of the image: absolute path → target as stored. */
+  symlinks?: ReadonlyMap<string, string>;
+  /** Directories preopened beside "/" by name (`--dir`; the image config's PREOPENS_LABEL). */
+  preopens?: readonly string[];
 }
+
+/** Image config label that lists a function's preopened directory names (a JSON array of strings). */
+export const PREOPENS_LABEL = "dev.wasmlet.wasi.preopens";

@@ -166,6 +166,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     buildImage,
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),
+    run: (fn, req, collect) => runtime.run(fn, req, collect),
     onDeploy: (fn) => runtime.prepare(fn),
     token: config.token,
     collectGarbage,

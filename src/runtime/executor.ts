@@ -5,7 +5,7 @@ import { WorkerPool } from "./pool.js";
 import type { LoadMessage } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
-import { FsImage } from "./wasi/index.js";
+import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
 // Compile every function of a module when it is prepared (at deploy), not at its first call: V8's lazy
 // compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
@@ -157,9 +157,20 @@ export class HybridExecutor implements Executor {
       hasStartSection: inst.info.hasStartSection,
     };
     const files = new Map(image.files);
-    const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);
+    const fs: FsImageExtras = {
+      dirs: image.dirs ? [...image.dirs] : undefined,
+      symlinks: image.symlinks ? new Map(image.symlinks) : undefined,
+      preopens: image.preopens ? [...image.preopens] : undefined,
+    };
+    const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);
     runner.warm();
-    return { key, runner, load: { key, module, meta, files, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
+    return {
+      key,
+      runner,
+      load: { key, module, meta, files, fs, memoryCapBytes },
+      demotedUntil: 0,
+      lastUsed: 0,
+    };
   }
 
   private insert(entry: Entry): void {

@@ -1,4 +1,4 @@
-export { CONTRACTS, parseCgiOutput } from "./contracts/index.js";
+export { CONTRACTS, EXIT_CODE_HEADER, parseCgiOutput } from "./contracts/index.js";
 export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
 export {

@@ -3,7 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
 import { lowerThreadPriority } from "./thread-priority.js";
 import type { RunResult, WasiInputs } from "./types.js";
-import { FsImage } from "./wasi/index.js";
+import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
 // Demoted runs are slow or runaway by definition: a little below the router thread, so that on a busy machine
 // they do not take its core (they still get a fair share, and all of an idle core).
@@ -15,6 +15,8 @@ export interface LoadMessage {
   module: WebAssembly.Module;
   meta: RunnerMeta;
   files: Map<string, Uint8Array>;
+  /** Directories, symlinks and preopens of the image (structured-cloneable). */
+  fs: FsImageExtras;
   memoryCapBytes: number;
 }
 export interface RunMessage {
@@ -62,7 +64,7 @@ port.on("message", (msg: ToWorker) => {
     case "load":
       runners.set(
         msg.key,
-        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes, waiter),
+        new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files, msg.fs), msg.memoryCapBytes, waiter),
       );
       break;
     case "unload":

@@ -20,6 +20,11 @@ export interface WasiInputs {
   /** Environment as `KEY=VALUE` strings (encoded as UTF-8), or already encoded. */
   env: string[] | EncodedStrings;
   stdin: Uint8Array;
+  /**
+   * An absolute guest path whose written files come back in WasiOutputs.files: the invocation's regular files
+   * at or under it that it created or changed. Absent (the usual case): nothing is collected.
+   */
+  collect?: string;
 }
 
 /** What one WASI command invocation produced. */
@@ -27,6 +32,8 @@ export interface WasiOutputs {
   exitCode: number;
   stdout: Uint8Array;
   stderr: Uint8Array;
+  /** When WasiInputs.collect was given: each file written at or under it, by absolute path (the caller's bytes). */
+  files?: Map<string, Uint8Array>;
 }
 
 /** One HTTP request, as the router hands it to a contract. */
@@ -100,6 +107,20 @@ export interface RunResult extends WasiOutputs {
     message: string;
   };
   durationMs: number;
+}
+
+/** What `Runtime.run` reports of one request: the program's own outcome, as a command line shows it. */
+export interface RunReport {
+  /** The HTTP status invoke() would have answered. */
+  status: number;
+  /** The program's exit status (1 when it trapped, timed out or never ran). */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** Files written at or under the path asked for, by absolute guest path. */
+  files: Map<string, Uint8Array>;
+  /** Why the run failed (timeout, trap, output limit, overload...); absent on success and on a plain non-zero exit. */
+  error?: string;
 }
 
 /**

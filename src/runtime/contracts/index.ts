@@ -1,5 +1,8 @@
 import type { ContractMap } from "../types.js";
 import { COMMAND_CONTRACT } from "./command.js";
+
+export { EXIT_CODE_HEADER } from "./command.js";
+
 import { WAGI_CONTRACT } from "./wagi.js";
 
 export { parseCgiOutput } from "./wagi.js";

@@ -1,5 +1,5 @@
 export { BLOCKING_CONTROL, encodeStrings, type HostControl } from "./context.js";
-export { FsImage } from "./fs-image.js";
+export { FsImage, type FsImageExtras } from "./fs-image.js";
 export type { WasiImports } from "./imports.js";
 export { runFreshInstance } from "./run-fresh.js";
 export { WasiExit } from "./wasi-exit.js";
