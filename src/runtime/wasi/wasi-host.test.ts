@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { isWasmletError } from "../../core/index.js";
-import { fixture, runFixture } from "./fixture-runner.js";
+import { fixture, runFixture } from "./test-support.js";
 import { WasiExit, WasiHost } from "./index.js";
 
 const enc = new TextEncoder();
