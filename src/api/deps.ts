@@ -1,7 +1,7 @@
 import type { Builder, BuildQueue } from "../build/index.js";
 import type { Digest, FunctionRecord, ImageFormat, LoadedImage } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
+import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import type { ModuleInfo } from "../wasm/index.js";
 
@@ -23,12 +23,17 @@ export interface ApiDeps {
     files: ReadonlyMap<string, Uint8Array>;
     entry: string;
     format?: ImageFormat;
+    dirs?: readonly string[];
+    symlinks?: ReadonlyMap<string, string>;
+    preopens?: readonly string[];
   }) => Promise<ImageBundle>;
   /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
    * What it reports (the initial memory) is checked against the function's limits. */
   inspectModule: (bytes: Uint8Array) => ModuleInfo;
-  /** Runs a function for /invoke (fn test). Provided by the runtime side; may throw a WasmletError (its status is answered). */
+  /** Runs a function for /invoke. Provided by the runtime side; may throw a WasmletError (its status is answered). */
   invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
+  /** Runs a function for /run (`fn test`): the program's exit code, stdout, stderr and the files written under `collect`. */
+  run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport>;
   /** Called after a function's current version changed or it was created (prepare before first request); errors are logged, not returned. */
   onDeploy?(fn: FunctionRecord): Promise<void>;
   /** Bearer token required on every /api/v1 request when set. */

@@ -254,6 +254,73 @@ describe("functions", () => {
       message: /^code: module exports "__wasmlet_fuel"; names starting with __wasmlet_ are reserved/,
     },
     {
+      what: "dirs naming the directory / itself",
+      body: () => ({ name: "d1", code: b64(commandModule()), dirs: [{ name: "/" }] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs\[0\]\.name: "\/": "\/" is always preopened/,
+    },
+    {
+      what: "dirs climbing with ..",
+      body: () => ({ name: "d2", code: b64(commandModule()), dirs: [{ name: "a/../b" }] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs\[0\]\.name: "a\/\.\.\/b": must not contain "\.\." segments/,
+    },
+    {
+      what: "two dirs for one directory",
+      body: () => ({ name: "d3", code: b64(commandModule()), dirs: [{ name: "a" }, { name: "/a" }] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs\[1\]\.name: "\/a" is the same directory as "a" \(\/a\)/,
+    },
+    {
+      what: "dirs with an absolute symlink",
+      body: () => ({
+        name: "d4",
+        code: b64(commandModule()),
+        dirs: [{ name: "a", symlinks: { l: "/etc" } }],
+      }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs\[0\]\.symlinks\.l: must be a relative target/,
+    },
+    {
+      what: "dirs with a file where --file put one too",
+      body: () => ({
+        name: "d5",
+        code: b64(commandModule()),
+        files: { "/a/x": b64(Buffer.from("1")) },
+        dirs: [{ name: "a", files: { x: b64(Buffer.from("2")) } }],
+      }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs\[0\]\.files\["x"\]: \/a\/x is already files: "\/a\/x"/,
+    },
+    {
+      what: "dirs without code",
+      method: "PUT",
+      path: "/api/v1/functions/hello",
+      body: () => ({ dirs: [{ name: "a" }] }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^dirs: is only allowed together with code/,
+    },
+    {
+      what: "outputFile on a wagi function",
+      body: () => ({ name: "o1", code: b64(commandModule()), contract: "wagi", outputFile: "/out/x" }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^outputFile: only a command function answers with a file/,
+    },
+    {
+      what: "outputFile not an absolute file path",
+      body: () => ({ name: "o2", code: b64(commandModule()), outputFile: "out/x" }),
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^outputFile: "out\/x": must be an absolute path/,
+    },
+    {
       what: "files with a file where a directory must be",
       body: () => ({
         name: "f1",
@@ -458,6 +525,74 @@ describe("functions", () => {
       assert.deepEqual(await snapshot(), before);
     });
   }
+
+  test("dirs: the files, directories and symlinks go into the image under the name, which the version preopens", async () => {
+    const fn = await api.createFunction({
+      name: "with-dirs",
+      code: b64(commandModule("dirs")),
+      dirs: [
+        {
+          name: "fs-tests.dir",
+          files: { "a.txt": b64(Buffer.from("a")), "sub/b.txt": b64(Buffer.from("b")) },
+          directories: ["sub", "empty"],
+          symlinks: { link: "a.txt" },
+        },
+        { name: "/abs/out" },
+      ],
+    });
+    assert.deepEqual(fn.current.dirs, ["fs-tests.dir", "/abs/out"]);
+    const img = await cp.registry.pull(fn.current.image);
+    assert.deepEqual([...img.files.keys()].sort(), [
+      "/fs-tests.dir/a.txt",
+      "/fs-tests.dir/sub/b.txt",
+      "/with-dirs.wasm",
+    ]);
+    assert.deepEqual([...(img.symlinks ?? [])], [["/fs-tests.dir/link", "a.txt"]]);
+    assert.deepEqual(img.dirs, [
+      "/abs",
+      "/abs/out",
+      "/fs-tests.dir",
+      "/fs-tests.dir/empty",
+      "/fs-tests.dir/sub",
+    ]);
+    assert.deepEqual(img.preopens, ["fs-tests.dir", "/abs/out"]);
+  });
+
+  test("outputFile is kept, changed and cleared with null; contract changes respect it", async () => {
+    const fn = await api.createFunction({
+      name: "outfile",
+      code: b64(commandModule()),
+      outputFile: "/out/r.wav",
+    });
+    assert.equal(fn.outputFile, "/out/r.wav");
+    assert.equal(
+      (await api.updateFunction("outfile", { outputFile: "/out/s.wav" })).outputFile,
+      "/out/s.wav",
+    );
+    await assert.rejects(api.updateFunction("outfile", { contract: "wagi" }), /outputFile: only a command/);
+    const cleared = await api.updateFunction("outfile", { outputFile: null });
+    assert.equal(cleared.outputFile, undefined);
+    assert.equal((await api.updateFunction("outfile", { contract: "wagi" })).contract, "wagi");
+  });
+
+  test("run answers with the program's exit code, stdout, stderr and the files it wrote under the collected directory", async () => {
+    await api.createFunction({ name: "runner", code: b64(commandModule()), env: { EXIT: "33" } });
+    const r = await api.runFunction("runner", { path: "/p", query: "arg=x", collect: "out" });
+    assert.equal(r.exitCode, 33);
+    assert.equal(r.status, 500);
+    assert.equal(r.error, undefined, "a plain exit is told by exitCode alone");
+    assert.equal(Buffer.from(r.stderr).toString(), "stderr of runner\n");
+    assert.match(Buffer.from(r.stdout).toString(), /"url":"\/p\?arg=x"/);
+    assert.deepEqual(
+      [...r.files].map(([p, b]) => [p, Buffer.from(b).toString()]),
+      [["/out/out.txt", "written"]],
+    );
+    const bad = await call(cp.url, "GET", "/api/v1/functions/runner/run", undefined, {
+      "x-wasmlet-collect": "a/../b",
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error?.message ?? "", /^x-wasmlet-collect: "a\/\.\.\/b" must not contain/);
+  });
 
   test("a failed create pushes nothing under functions/<name>", async () => {
     await assert.rejects(cp.registry.resolve(`${cp.host}/functions/x1:v1`), /x1/);

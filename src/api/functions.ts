@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import { DEFAULT_LIMITS, type FunctionRecord, routeFunctions, WasmletError } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
@@ -15,6 +15,15 @@ import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
 
 function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
   return functionOr404(ctx.deps.store, name);
+}
+
+/** outputFile replaces stdout as the body of a `command` response; a wagi program writes its own response. */
+function checkOutputFile(fn: FunctionRecord): void {
+  if (fn.outputFile !== undefined && fn.contract !== "command")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `outputFile: only a command function answers with a file (this one is ${fn.contract}); set it to null first`,
+    );
 }
 
 export async function listFunctions(ctx: RouteContext): Promise<void> {
@@ -35,6 +44,8 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     const limits = { ...DEFAULT_LIMITS, ...input.limits };
     const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
     const record = newFunctionRecord(input.name, { ...input, limits }, version);
+    if (input.outputFile) record.outputFile = input.outputFile;
+    checkOutputFile(record);
     await store.create("function", record.name, record);
     return record;
   });
@@ -56,6 +67,9 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
       limits: { ...old.limits, ...input.limits },
       updatedAt: new Date().toISOString(),
     };
+    if (input.outputFile === null) delete fn.outputFile;
+    else if (input.outputFile !== undefined) fn.outputFile = input.outputFile;
+    checkOutputFile(fn);
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);
@@ -91,7 +105,9 @@ export async function deleteFunction(ctx: RouteContext): Promise<void> {
     ctx.locks.run(ROUTES_LOCK, async () => {
       const { store } = ctx.deps;
       await getOr404(ctx, name);
-      const users = (await store.list("httptrigger")).filter((t) => t.function === name).map((t) => t.name);
+      const users = (await store.list("httptrigger"))
+        .filter((t) => routeFunctions(t).includes(name))
+        .map((t) => t.name);
       if (users.length > 0)
         throw new WasmletError(
           "CONFLICT",

@@ -1,6 +1,6 @@
 import { HEALTH_PATH, WasmletError } from "../core/index.js";
 import {
-  carriesToken,
+  authorised,
   Dispatcher,
   decodeSegment,
   methodNotAllowed,
@@ -9,6 +9,7 @@ import {
   splitTarget,
 } from "../http/index.js";
 import { PackageBuilds } from "./builds.js";
+import { createCanary, deleteCanary, getCanary, listCanaries } from "./canaries.js";
 import type { RouteContext, RouteHandler } from "./context.js";
 import type { ApiHandler } from "./control.js";
 import type { ApiDeps } from "./deps.js";
@@ -27,7 +28,7 @@ import {
   listFunctions,
   updateFunction,
 } from "./functions.js";
-import { invokeFunction } from "./invoke.js";
+import { invokeFunction, runFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { apiLog } from "./lifecycle.js";
 import {
@@ -42,7 +43,13 @@ import {
 } from "./packages.js";
 import { functionManifestYaml, registryGc } from "./registry-ops.js";
 import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./spec-deployments.js";
-import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
+import {
+  createHttpTrigger,
+  deleteHttpTrigger,
+  getHttpTrigger,
+  listHttpTriggers,
+  updateHttpTrigger,
+} from "./triggers.js";
 import { rollbackFunction } from "./versions.js";
 
 const SEG = "([^/]+)";
@@ -54,6 +61,7 @@ const ROUTES = new Dispatcher<RouteHandler>()
     DELETE: deleteFunction,
   })
   .add(new RegExp(`^/api/v1/functions/${SEG}/invoke(/.*)?$`), { "*": invokeFunction })
+  .add(new RegExp(`^/api/v1/functions/${SEG}/run(/.*)?$`), { "*": runFunction })
   .add(new RegExp(`^/api/v1/functions/${SEG}/logs$`), { GET: functionLogs })
   .add(new RegExp(`^/api/v1/functions/${SEG}/manifest$`), { GET: functionManifestYaml })
   .add(/^\/api\/v1\/registry\/gc$/, { POST: registryGc })
@@ -79,7 +87,13 @@ const ROUTES = new Dispatcher<RouteHandler>()
     DELETE: deleteSpecDeployment,
   })
   .add(/^\/api\/v1\/triggers\/http$/, { GET: listHttpTriggers, POST: createHttpTrigger })
-  .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), { GET: getHttpTrigger, DELETE: deleteHttpTrigger });
+  .add(/^\/api\/v1\/canaries$/, { GET: listCanaries, POST: createCanary })
+  .add(new RegExp(`^/api/v1/canaries/${SEG}$`), { GET: getCanary, DELETE: deleteCanary })
+  .add(new RegExp(`^/api/v1/triggers/http/${SEG}$`), {
+    GET: getHttpTrigger,
+    PUT: updateHttpTrigger,
+    DELETE: deleteHttpTrigger,
+  });
 
 /**
  * The control-plane API as a node:http handler. Answers `/healthz` and everything under `/api/v1` (returning true);
@@ -99,7 +113,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     }
     if (path !== "/api/v1" && !path.startsWith("/api/v1/")) return false;
     try {
-      if (deps.token !== undefined && !carriesToken(req.headers.authorization, deps.token))
+      if (deps.token !== undefined && !authorised(req, deps.token))
         throw new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
       const method = req.method ?? "GET";
       const found = ROUTES.match(method, path);

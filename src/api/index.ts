@@ -16,4 +16,10 @@ export type {
   UpdatePackageInput,
 } from "./package-schemas.js";
 export { registryRoots } from "./registry-ops.js";
-export type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
+export type {
+  CreateCanaryInput,
+  CreateFunctionInput,
+  CreateHttpTriggerInput,
+  UpdateFunctionInput,
+  UpdateHttpTriggerInput,
+} from "./schemas.js";

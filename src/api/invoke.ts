@@ -1,5 +1,11 @@
-import { toWasmletError, WasmletError } from "../core/index.js";
-import { readBody } from "../http/index.js";
+import {
+  type FunctionRecord,
+  preopenPath,
+  preopenProblem,
+  toWasmletError,
+  WasmletError,
+} from "../core/index.js";
+import { readBody, sendJson } from "../http/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { RouteContext } from "./context.js";
 import { functionOr404 } from "./lifecycle.js";
@@ -7,10 +13,15 @@ import { functionOr404 } from "./lifecycle.js";
 /** Headers that belong to this hop (or to the control plane) and must not reach the function or come back from it. */
 const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"]);
 
-/** `ANY /api/v1/functions/:name/invoke[/<path>][?query]`: runs the function once and answers with what it returned. */
-export async function invokeFunction(ctx: RouteContext): Promise<void> {
+/** Request header of `/run`: the guest directory (a preopen's name, "/" included, or an absolute path) whose written files come back. */
+export const COLLECT_HEADER = "x-wasmlet-collect";
+
+/** The function named in the route, and the request it is invoked with (body read within its limit). */
+async function invocationOf(
+  ctx: RouteContext,
+): Promise<{ fn: FunctionRecord; invocation: InvocationRequest }> {
   const [name, rest] = ctx.params;
-  const { req, res, deps } = ctx;
+  const { req, deps } = ctx;
   const fn = await functionOr404(deps.store, name);
   const body = await readBody(req, fn.limits.maxBodyBytes);
 
@@ -18,7 +29,7 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
   const headers: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) {
     // The API token authorises the control plane, not the function: never hand it over.
-    if (v === undefined || k === "authorization" || HOP_HEADERS.has(k)) continue;
+    if (v === undefined || k === "authorization" || k === COLLECT_HEADER || HOP_HEADERS.has(k)) continue;
     headers[k] = Array.isArray(v) ? v.join(", ") : v;
   }
   const path = rest || "/";
@@ -36,7 +47,43 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
     serverPort: req.socket.localPort ?? 0,
     protocol: `HTTP/${req.httpVersion}`,
     route: { pattern: "/...", scriptName: "", pathInfo: path, params: {} },
+    trigger: "api",
   };
+  return { fn, invocation };
+}
+
+/**
+ * `ANY /api/v1/functions/:name/run[/<path>][?query]` (`fn test`): runs the function once like /invoke and answers
+ * with what the program did, as JSON: `{status, exitCode, stdout, stderr, files, error?}`, bytes in base64. With
+ * the COLLECT_HEADER, `files` holds what the run wrote under that directory (by absolute guest path).
+ */
+export async function runFunction(ctx: RouteContext): Promise<void> {
+  const { fn, invocation } = await invocationOf(ctx);
+  const raw = ctx.req.headers[COLLECT_HEADER];
+  let collect: string | undefined;
+  if (raw === "/") collect = "/";
+  else if (typeof raw === "string" && raw !== "") {
+    const problem = preopenProblem(raw);
+    if (problem) throw new WasmletError("INVALID_ARGUMENT", `${COLLECT_HEADER}: "${raw}" ${problem}`);
+    collect = preopenPath(raw);
+  }
+  const report = await ctx.deps.run(fn, invocation, collect);
+  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
+  sendJson(ctx.res, 200, {
+    status: report.status,
+    exitCode: report.exitCode,
+    stdout: b64(report.stdout),
+    stderr: b64(report.stderr),
+    files: Object.fromEntries([...report.files].map(([p, bytes]) => [p, b64(bytes)])),
+    ...(report.error !== undefined ? { error: report.error } : {}),
+  });
+}
+
+/** `ANY /api/v1/functions/:name/invoke[/<path>][?query]`: runs the function once and answers with what it returned. */
+export async function invokeFunction(ctx: RouteContext): Promise<void> {
+  const { res, deps } = ctx;
+  const { fn, invocation } = await invocationOf(ctx);
+  const name = fn.name;
   let out: InvocationResponse;
   try {
     out = await deps.invoke(fn, invocation);

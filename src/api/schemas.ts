@@ -4,8 +4,11 @@ import {
   HEALTH_PATH,
   HTTP_METHODS,
   IMAGE_FORMATS,
+  MAX_PREOPENS,
   NAME_RE,
   parseOutboundRule,
+  preopenPath,
+  preopenProblem,
   WasmletError,
 } from "../core/index.js";
 
@@ -75,6 +78,52 @@ function outboundProblem(pattern: string): string | undefined {
   }
 }
 
+/** Why `p` is not acceptable as a path inside a preopened directory ("a/b.txt"), or undefined. */
+export function relativePathProblem(p: string): string | undefined {
+  if (p.startsWith("/")) return "must be relative to the directory";
+  if (p === "" || p.endsWith("/") || p.includes("//")) return "must not be empty or have empty segments";
+  if (p.split("/").some((s) => s === ".." || s === ".")) return 'must not contain "." or ".." segments';
+  if (/[\u0000-\u001f]/.test(p)) return "must not contain control characters";
+  return undefined;
+}
+
+const relativePath = z.string().refine((p) => relativePathProblem(p) === undefined, {
+  error: (iss) => `${JSON.stringify(iss.input)}: ${relativePathProblem(String(iss.input))}`,
+});
+
+/** One `--dir LOCAL::NAME`: the directory preopened as `name`, and what the image holds in it. */
+const dirSchema = z.strictObject(
+  {
+    name: z.string({ error: "must be a string" }).refine((n) => preopenProblem(n) === undefined, {
+      error: (iss) => `${JSON.stringify(iss.input)}: ${preopenProblem(String(iss.input))}`,
+    }),
+    /** Regular files: path relative to the directory → base64 bytes. */
+    files: z
+      .record(relativePath, z.base64({ error: "must be the file's bytes, base64-encoded" }), {
+        error: "must be an object of relative path: base64 bytes",
+      })
+      .optional(),
+    /** Symbolic links: relative path → relative target (an absolute one could never be followed). */
+    symlinks: z
+      .record(
+        relativePath,
+        z
+          .string({ error: "must be a string" })
+          .min(1, { error: "must not be empty" })
+          .refine((t) => !t.startsWith("/") && !t.includes("\0"), {
+            error:
+              "must be a relative target: an absolute link cannot be followed inside a preopened directory",
+          }),
+        { error: "must be an object of relative path: target" },
+      )
+      .optional(),
+    /** Directories, empty ones included: relative paths. */
+    directories: z.array(relativePath, { error: "must be an array of relative paths" }).optional(),
+  },
+  { error: "must be an object with a name" },
+);
+export type DirInput = z.output<typeof dirSchema>;
+
 /** argv and environ entries are C strings for the guest: a NUL would cut them (the WASI host refuses them). */
 const cString = z
   .string({ error: "must be a string" })
@@ -102,6 +151,14 @@ export const functionFields = {
     )
     .max(100, { error: "must have at most 100 entries" })
     .optional(),
+  /** `command` only: answer with this file (absolute guest path) the run wrote, not stdout; null clears it. */
+  outputFile: z
+    .string({ error: "must be an absolute file path or null" })
+    .refine((p) => filePathProblem(p) === undefined, {
+      error: (iss) => `${JSON.stringify(iss.input)}: ${filePathProblem(String(iss.input))}`,
+    })
+    .nullable()
+    .optional(),
   code: z.base64({ error: "must be the module bytes, base64-encoded" }).optional(),
   fileName: z
     .string({ error: "must be a string" })
@@ -125,11 +182,41 @@ export const functionFields = {
         });
     })
     .optional(),
+  /**
+   * Directories preopened beside "/" under their names (wasmtime's `--dir LOCAL::NAME`), with the files the
+   * image holds in them (code only). What an invocation writes there goes to its overlay, like everywhere else.
+   */
+  dirs: z
+    .array(dirSchema, { error: "must be an array of directories" })
+    .max(MAX_PREOPENS, { error: `must list at most ${MAX_PREOPENS} directories` })
+    .superRefine((dirs, ctx) => {
+      const seen = new Map<string, string>();
+      for (const [i, d] of dirs.entries()) {
+        if (preopenProblem(d.name) !== undefined) continue;
+        const path = preopenPath(d.name);
+        const other = seen.get(path);
+        if (other !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "name"],
+            message: `"${d.name}" is the same directory as "${other}" (${path})`,
+          });
+        seen.set(path, d.name);
+      }
+    })
+    .optional(),
   /** Image form pushed for code: `compat-smart` (default) or the CNCF `wasm-artifact` (code only, no files). */
   format: z.enum(IMAGE_FORMATS, { error: `must be one of ${IMAGE_FORMATS.join(", ")}` }).optional(),
 };
 
-type Source = { code?: string; image?: string; fileName?: string; files?: object; format?: string };
+type Source = {
+  code?: string;
+  image?: string;
+  fileName?: string;
+  files?: object;
+  dirs?: unknown[];
+  format?: string;
+};
 function checkSource(required: boolean) {
   return (v: Source, ctx: z.RefinementCtx) => {
     if (v.code !== undefined && v.image !== undefined)
@@ -138,7 +225,7 @@ function checkSource(required: boolean) {
       ctx.addIssue({ code: "custom", path: ["code"], message: "exactly one of code or image is required" });
     if (v.fileName !== undefined && v.code === undefined)
       ctx.addIssue({ code: "custom", path: ["fileName"], message: "is only allowed together with code" });
-    for (const field of ["files", "format"] as const)
+    for (const field of ["files", "dirs", "format"] as const)
       if (v[field] !== undefined && v.code === undefined)
         ctx.addIssue({ code: "custom", path: [field], message: "is only allowed together with code" });
     if (v.format === "wasm-artifact" && v.files && Object.keys(v.files).length > 0)
@@ -146,6 +233,13 @@ function checkSource(required: boolean) {
         code: "custom",
         path: ["files"],
         message: "a wasm-artifact image holds only the module: extra files need the compat-smart format",
+      });
+    if (v.format === "wasm-artifact" && v.dirs && v.dirs.length > 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["dirs"],
+        message:
+          "a wasm-artifact image holds only the module: preopened directories need the compat-smart format",
       });
   };
 }
@@ -194,11 +288,37 @@ function reservedPathProblem(path: string, prefix: boolean): string | undefined 
   return undefined;
 }
 
+/** Route weights: function name → a whole number from 0 to 1,000,000; at least one above 0. */
+const weightsSchema = z
+  .record(nameSchema, z.int({ error: "must be a whole number" }).min(0).max(1_000_000), {
+    error: "must be an object of function name → weight",
+  })
+  .superRefine((w, ctx) => {
+    const values = Object.values(w);
+    if (values.length === 0) ctx.addIssue({ code: "custom", message: "must name at least one function" });
+    else if (values.every((v) => v === 0))
+      ctx.addIssue({ code: "custom", message: "at least one weight must be above 0" });
+  });
+
+/** A route's function must be one of its weighted ones. */
+function checkWeightedFunction(
+  v: { function?: string; weights?: Record<string, number> | null },
+  ctx: z.RefinementCtx,
+) {
+  if (v.weights && v.function !== undefined && !Object.hasOwn(v.weights, v.function))
+    ctx.addIssue({
+      code: "custom",
+      path: ["function"],
+      message: `"${v.function}" must be one of the weighted functions (${Object.keys(v.weights).join(", ")})`,
+    });
+}
+
 export const createHttpTriggerSchema = z
   .strictObject(
     {
       name: nameSchema,
       function: nameSchema,
+      weights: weightsSchema.optional(),
       methods: z
         .array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` }), {
           error: "must be an array of HTTP methods",
@@ -219,8 +339,18 @@ export const createHttpTriggerSchema = z
     const path = (v.url ?? v.prefix) as string;
     const problem = pathProblem(path, field === "url") ?? reservedPathProblem(path, field === "prefix");
     if (problem) ctx.addIssue({ code: "custom", path: [field], message: problem });
+    checkWeightedFunction(v, ctx);
   });
 export type CreateHttpTriggerInput = z.input<typeof createHttpTriggerSchema>;
+
+/** `PUT /triggers/http/:name`: a new function or weights (`weights: null` sends everything to `function` again). */
+export const updateHttpTriggerSchema = z
+  .strictObject(
+    { function: nameSchema.optional(), weights: weightsSchema.nullable().optional() },
+    { error: "must be a JSON object" },
+  )
+  .superRefine(checkWeightedFunction);
+export type UpdateHttpTriggerInput = z.input<typeof updateHttpTriggerSchema>;
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
@@ -240,3 +370,23 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   });
   throw new WasmletError("INVALID_ARGUMENT", parts.join("; "));
 }
+
+/** `POST /canaries`: start a canary release of `new` on route `route`. */
+export const createCanarySchema = z.strictObject(
+  {
+    route: nameSchema,
+    new: nameSchema,
+    step: positiveInt(100).optional(),
+    intervalMs: positiveInt(24 * 3_600_000)
+      .min(100, { error: "must be at least 100 (ms)" })
+      .optional(),
+    thresholdPct: z
+      .number({ error: must("must be a number from 0 to 100") })
+      .min(0, { error: "must be a number from 0 to 100" })
+      .max(100, { error: "must be a number from 0 to 100" })
+      .optional(),
+    minRequests: positiveInt(1_000_000_000).optional(),
+  },
+  { error: "must be a JSON object" },
+);
+export type CreateCanaryInput = z.input<typeof createCanarySchema>;

@@ -3,12 +3,14 @@ import {
   type FunctionVersion,
   type ImageFormat,
   isWasmletError,
+  preopenPath,
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
 import { formatReference, parseReference } from "../registry/index.js";
 import type { ModuleInfo } from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";
+import type { DirInput } from "./schemas.js";
 
 /** Where a new version's module comes from: uploaded bytes, or an image someone else pushed. */
 export interface VersionSource {
@@ -17,6 +19,8 @@ export interface VersionSource {
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
   files?: Record<string, string>;
+  /** Preopened directories and their contents (code only). */
+  dirs?: DirInput[];
   format?: ImageFormat;
 }
 
@@ -116,10 +120,13 @@ export async function makeVersion(
         );
       files.set(path, new Uint8Array(Buffer.from(b64, "base64")));
     }
-    const bundle = await deps.buildImage({ files, entry, format: src.format });
+    const tree = dirTree(src.dirs ?? [], files);
+    const bundle = await deps.buildImage({ files, entry, format: src.format, ...tree });
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
     const digest = await deps.registry.push(image, bundle);
-    return versionOf(info, { version, image, digest, createdAt });
+    const made = versionOf(info, { version, image, digest, createdAt });
+    if (tree.preopens.length > 0) made.dirs = tree.preopens;
+    return made;
   }
   const ref = src.image;
   if (ref === undefined)
@@ -148,4 +155,54 @@ function versionOf(
 ): FunctionVersion {
   if (info.component) return { ...v, world: info.component.world };
   return { ...v, initialMemoryPages: info.memory.initialPages };
+}
+
+/**
+ * The image paths of the preopened directories' contents, added to `files` (absolute path → bytes), with their
+ * directories, symlinks and names. Fails naming the field when two entries need the same path or a file would
+ * have to be a directory.
+ */
+function dirTree(
+  dirs: DirInput[],
+  files: Map<string, Uint8Array>,
+): { dirs: string[]; symlinks: Map<string, string>; preopens: string[] } {
+  const out = { dirs: [] as string[], symlinks: new Map<string, string>(), preopens: [] as string[] };
+  const taken = new Map<string, string>([...files.keys()].map((p) => [p, `files: "${p}"`]));
+  const claim = (path: string, what: string, leaf: boolean): void => {
+    const other = taken.get(path);
+    if (other !== undefined && (leaf || !other.endsWith("(directory)")))
+      throw new WasmletError("INVALID_ARGUMENT", `${what}: ${path} is already ${other}`);
+    taken.set(path, leaf ? what : `${what} (directory)`);
+  };
+  for (const [i, d] of dirs.entries()) {
+    const base = preopenPath(d.name);
+    const field = `dirs[${i}]`;
+    const at = (rel: string): string => `${base}/${rel}`;
+    claim(base, `${field}.name`, false);
+    out.dirs.push(base);
+    out.preopens.push(d.name);
+    for (const rel of d.directories ?? []) {
+      claim(at(rel), `${field}.directories`, false);
+      out.dirs.push(at(rel));
+    }
+    for (const [rel, b64] of Object.entries(d.files ?? {})) {
+      claim(at(rel), `${field}.files["${rel}"]`, true);
+      files.set(at(rel), new Uint8Array(Buffer.from(b64, "base64")));
+    }
+    for (const [rel, target] of Object.entries(d.symlinks ?? {})) {
+      claim(at(rel), `${field}.symlinks["${rel}"]`, true);
+      out.symlinks.set(at(rel), target);
+    }
+  }
+  // A file (or link) where another entry needs a directory.
+  for (const path of taken.keys())
+    for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) {
+      const above = taken.get(path.slice(0, i));
+      if (above !== undefined && !above.endsWith("(directory)"))
+        throw new WasmletError(
+          "INVALID_ARGUMENT",
+          `${taken.get(path)}: ${path} needs ${path.slice(0, i)} to be a directory, but it is ${above}`,
+        );
+    }
+  return out;
 }

@@ -5,8 +5,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
-import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
-import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
+import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { controlListener } from "./control.js";
@@ -84,6 +84,26 @@ export function envImportModule(): Uint8Array {
  * Stands in for the runtime: "runs" a function by echoing the request as JSON, with the status taken from the
  * function's env STATUS, and logs the invocation to the store as the runtime does.
  */
+/**
+ * A stand-in for Runtime.run: exit code from env EXIT (default 0; a plain exit sets no `error`, as the runtime's),
+ * stdout the echo JSON, stderr a line, and one file "<collect>/out.txt" holding "written" when asked to collect.
+ */
+export function echoRun(store: Store) {
+  const invoke = echoInvoke(store);
+  return async (fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> => {
+    const res = await invoke(fn, req);
+    const exitCode = Number(fn.env.EXIT ?? 0);
+    const report: RunReport = {
+      status: exitCode === 0 ? res.status : 500,
+      exitCode,
+      stdout: res.body,
+      stderr: Buffer.from(`stderr of ${fn.name}\n`),
+      files: new Map(collect === undefined ? [] : [[`${collect}/out.txt`, Buffer.from("written")]]),
+    };
+    return report;
+  };
+}
+
 export function echoInvoke(store: Store) {
   return async (fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> => {
     const status = Number(fn.env.STATUS ?? 200);
@@ -137,7 +157,8 @@ export interface ControlPort {
 /** The control port as serve builds it: the embedded registry under /v2 and the API, on 127.0.0.1:<ephemeral>. */
 export async function startControlPort(opts: { token?: string } = {}): Promise<ControlPort> {
   const root = await mkdtemp(join(tmpdir(), "wasmlet-api-"));
-  const registryServer = new RegistryServer({ root });
+  const images = new ImageStore({ root });
+  const registryServer = new RegistryServer({ store: images });
   const store = new MemoryStore();
   const registry = new RegistryClient();
   const deployed: FunctionRecord[] = [];
@@ -151,13 +172,14 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     buildImage,
     inspectModule,
     invoke: echoInvoke(store),
+    run: echoRun(store),
     onDeploy: async (fn) => {
       deployed.push(fn);
     },
     token: opts.token,
   };
   const api = createApiHandler(deps);
-  const server: Server = createServer(controlListener({ registry: registryServer, api: () => api }));
+  const server: Server = createServer(controlListener({ fronts: [registryServer], api: () => api }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -170,6 +192,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await registryServer.close();
+      await images.close();
       await store.close();
       await rm(root, { recursive: true, force: true });
     },

@@ -102,6 +102,44 @@ describe("HTTP triggers", () => {
     assert.deepEqual(await snapshot(), before);
   });
 
+  test("weighted routes: created, moved by PUT, their functions kept from deletion; bad weights refused", async () => {
+    await api.createFunction({ name: "canary", code: b64(commandModule("canary")) });
+    const r = await api.createHttpTrigger({
+      name: "split",
+      function: "echo",
+      weights: { echo: 90, canary: 10 },
+      url: "/split",
+    });
+    assert.deepEqual(r.weights, { echo: 90, canary: 10 });
+    const del = await call(cp.url, "DELETE", "/api/v1/functions/canary");
+    assert.equal(del.status, 409, "a function with a weight on a route is in use");
+    assert.match(del.json.error?.message ?? "", /split/);
+    const moved = await api.updateHttpTrigger("split", { weights: { echo: 0, canary: 100 } });
+    assert.deepEqual(moved.weights, { echo: 0, canary: 100 });
+    assert.equal(moved.function, "echo", "the stable side stays while it is weighted");
+    const one = await api.updateHttpTrigger("split", { function: "canary", weights: null });
+    assert.equal(one.function, "canary");
+    assert.equal(one.weights, undefined);
+    for (const [body, why] of [
+      [{ weights: { echo: 0, canary: 0 } }, /weights: at least one weight must be above 0/],
+      [{ weights: { echo: -1, canary: 5 } }, /weights\.echo: /],
+      [{ weights: { echo: 1.5 } }, /weights\.echo: must be a whole number/],
+      [
+        { function: "echo", weights: { canary: 5 } },
+        /function: "echo" must be one of the weighted functions/,
+      ],
+      [{ weights: { ghost: 5 } }, /weights\.ghost: function "ghost" not found/],
+    ] as const) {
+      const before = await api.getHttpTrigger("split");
+      const res = await call(cp.url, "PUT", "/api/v1/triggers/http/split", body);
+      assert.ok([400, 404].includes(res.status), `${JSON.stringify(body)} -> ${res.status}`);
+      assert.match(res.json.error?.message ?? "", why);
+      assert.deepEqual(await api.getHttpTrigger("split"), before, "nothing changed");
+    }
+    await api.deleteHttpTrigger("split");
+    await api.deleteFunction("canary");
+  });
+
   const bad: {
     what: string;
     body: Record<string, unknown>;

@@ -1,11 +1,11 @@
-import { type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
+import { type HttpMethod, type HttpTriggerRecord, routeFunctions, WasmletError } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { Store } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
 import { functionOr404 } from "./lifecycle.js";
-import { createHttpTriggerSchema, parseBody } from "./schemas.js";
+import { createHttpTriggerSchema, parseBody, updateHttpTriggerSchema } from "./schemas.js";
 
 /**
  * Routes by clash key, so that a create compares itself with the routes on the same path shape only: listing
@@ -87,6 +87,7 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
   const record: HttpTriggerRecord = {
     name: input.name,
     function: input.function,
+    ...(input.weights ? { weights: input.weights } : {}),
     methods: [...new Set(input.methods ?? (["GET"] satisfies HttpMethod[]))],
     match,
     path,
@@ -97,7 +98,8 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
     const { store } = ctx.deps;
     if (await store.get("httptrigger", record.name))
       throw new WasmletError("ALREADY_EXISTS", `name: HTTP trigger "${record.name}" already exists`);
-    await functionOr404(store, record.function, "function");
+    for (const f of routeFunctions(record))
+      await functionOr404(store, f, record.weights ? `weights.${f}` : "function");
     const index = clashIndex(store);
     for (const other of await index.sameShape(routeKey(record))) {
       const common = other.methods.filter((m) => record.methods.includes(m));
@@ -110,6 +112,33 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
     await index.create(record);
   });
   sendJson(ctx.res, 201, record);
+}
+
+/**
+ * `PUT /triggers/http/:name {function?, weights?}`: moves a route's traffic (a canary step, a rollback). With
+ * `weights`, `function` defaults to the route's current one if it is among them, else the heaviest.
+ */
+export async function updateHttpTrigger(ctx: RouteContext): Promise<void> {
+  const input = parseBody(updateHttpTriggerSchema, await readJson(ctx.req));
+  const record = await ctx.locks.run(ROUTES_LOCK, async () => {
+    const { store } = ctx.deps;
+    const old = await getOr404(ctx, ctx.params[0]);
+    const weights = input.weights === undefined ? old.weights : (input.weights ?? undefined);
+    let fn = input.function ?? old.function;
+    if (weights && !Object.hasOwn(weights, fn)) {
+      if (input.function !== undefined)
+        throw new WasmletError("INVALID_ARGUMENT", `function: "${fn}" must be one of the weighted functions`);
+      fn = Object.entries(weights).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0][0];
+    }
+    const next: HttpTriggerRecord = { ...old, function: fn };
+    if (weights) next.weights = weights;
+    else delete next.weights;
+    for (const f of routeFunctions(next))
+      await functionOr404(store, f, next.weights ? `weights.${f}` : "function");
+    await store.update("httptrigger", next.name, next);
+    return next;
+  });
+  sendJson(ctx.res, 200, record);
 }
 
 export async function deleteHttpTrigger(ctx: RouteContext): Promise<void> {

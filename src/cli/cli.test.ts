@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { RegistryClient } from "../registry/index.js";
 import {
   closedPort,
   commandModule,
@@ -127,10 +130,106 @@ describe("wasmlet fn", () => {
     assert.deepEqual([JSON.parse(put.stdout).method, JSON.parse(put.stdout).body], ["PUT", "from a file"]);
   });
 
-  test("test of a failing function: exit 1, the status and its last log lines on stderr", async () => {
+  test("test of a command function: its stdout, its stderr and its exit code, like running the program", async () => {
+    const code = await srv.file("exits.wasm", commandModule("exits"));
+    const made = await wasmlet([...S, "fn", "create", "--name", "exits", "--code", code, "--env", "EXIT=33"]);
+    assert.equal(made.code, 0, made.stderr);
+    const r = await wasmlet([...S, "fn", "test", "--name", "exits", "--path", "/p?arg=a"]);
+    assert.equal(r.code, 33);
+    assert.equal(JSON.parse(r.stdout).query, "arg=a");
+    assert.equal(r.stderr, "stderr of exits\n", "the program's stderr, and nothing else for a plain exit");
+    await srv.api.updateFunction("exits", { env: { TRAP: "1" } });
+    const trapped = await wasmlet([...S, "fn", "test", "--name", "exits"]);
+    assert.equal(trapped.code, 1);
+    assert.equal(trapped.stderr, "stderr of exits\nerror: function exits failed: trap: unreachable\n");
+  });
+
+  test("test --out LOCAL[::GUEST] writes the files the run wrote under the preopened directory", async () => {
+    const dir = join(srv.dir, "work");
+    mkdirSync(join(dir, "sub"), { recursive: true });
+    writeFileSync(join(dir, "in.txt"), "in");
+    const code = await srv.file("tool.wasm", commandModule("tool"));
+    const made = await wasmlet([
+      ...S,
+      "fn",
+      "create",
+      "--name",
+      "tool",
+      "--code",
+      code,
+      "--dir",
+      `${dir}::work`,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const out = join(srv.dir, "results");
+    const r = await wasmlet([...S, "fn", "test", "--name", "tool", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(out, "sub", "out.txt"), "utf8"), "written");
+    const named = await wasmlet([...S, "fn", "test", "--name", "tool", "--out", `${out}2::work`]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(readFileSync(join(`${out}2`, "sub", "out.txt"), "utf8"), "written");
+    // Without a --dir, "/" is collected: where `tool -o x` writes, its working directory being "/".
+    await srv.api.createFunction({
+      name: "plain",
+      code: Buffer.from(commandModule("plain")).toString("base64"),
+    });
+    const root = await wasmlet([...S, "fn", "test", "--name", "plain", "--out", `${out}3`]);
+    assert.equal(root.code, 0, root.stderr);
+    assert.equal(readFileSync(join(`${out}3`, "sub", "out.txt"), "utf8"), "written");
+  });
+
+  test("create --dir LOCAL::GUEST sends the directory's files, subdirectories and symlinks under GUEST", async () => {
+    const dir = join(srv.dir, "tree");
+    mkdirSync(join(dir, "empty"), { recursive: true });
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub", "f.txt"), "f");
+    symlinkSync("sub/f.txt", join(dir, "link"));
+    const code = await srv.file("tree.wasm", commandModule("tree"));
+    for (const [name, spec, guest] of [
+      ["tree-a", `${dir}::fs-tests.dir`, "fs-tests.dir"],
+      ["tree-b", dir, dir],
+    ]) {
+      const r = await wasmlet([...S, "fn", "create", "--name", name, "--code", code, "--dir", spec]);
+      assert.equal(r.code, 0, r.stderr);
+      const fn = await srv.api.getFunction(name);
+      assert.deepEqual(fn.current.dirs, [guest]);
+      const img = await new RegistryClient().pull(fn.current.image);
+      const base = guest.startsWith("/") ? guest : `/${guest}`;
+      assert.equal(Buffer.from(img.files.get(`${base}/sub/f.txt`) ?? []).toString(), "f");
+      assert.deepEqual([...(img.symlinks ?? [])], [[`${base}/link`, "sub/f.txt"]]);
+      assert.ok(img.dirs?.includes(`${base}/empty`));
+    }
+    symlinkSync("/etc/passwd", join(dir, "abs"));
+    const abs = await wasmlet([...S, "fn", "create", "--name", "tree-c", "--code", code, "--dir", dir]);
+    assertOneLineError(abs, /links to the absolute path \/etc\/passwd/);
+    const up = await wasmlet([...S, "fn", "create", "--name", "tree-d", "--code", code, "--dir", "../up"]);
+    assertOneLineError(
+      up,
+      /guest name "\.\.\/up" must not contain "\.\." segments; name it with --dir \.\.\/up::NAME/,
+    );
+    const noCode = await wasmlet([...S, "fn", "update", "--name", "tree-a", "--dir", join(dir, "sub")]);
+    assertOneLineError(noCode, /dirs: is only allowed together with code/);
+    for (const name of ["tree-a", "tree-b", "tool", "exits", "plain"]) await srv.api.deleteFunction(name);
+  });
+
+  test("test of a failing wagi function: exit 1, the status and its last log lines on stderr", async () => {
     const code = await srv.file("bad.wasm", commandModule("bad"));
     assert.equal(
-      (await wasmlet([...S, "fn", "create", "--name", "bad", "--code", code, "--env", "STATUS=500"])).code,
+      (
+        await wasmlet([
+          ...S,
+          "fn",
+          "create",
+          "--name",
+          "bad",
+          "--code",
+          code,
+          "--contract",
+          "wagi",
+          "--env",
+          "STATUS=500",
+        ])
+      ).code,
       0,
     );
     const r = await wasmlet([...S, "fn", "test", "--name", "bad", "--path", "/boom"]);

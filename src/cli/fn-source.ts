@@ -40,7 +40,7 @@ export interface SourceOptions {
   image?: string;
 }
 
-type Settings = Omit<UpdateFunctionInput, "code" | "image" | "fileName" | "files" | "format">;
+type Settings = Omit<UpdateFunctionInput, "code" | "image" | "fileName" | "files" | "dirs" | "format">;
 
 /** The options `fn create` and `fn update` take for building from source. */
 export function addSourceOptions(cmd: Command): Command {
@@ -75,13 +75,18 @@ function readOptions<O extends SourceOptions>(
   toInput: (o: O) => UpdateFunctionInput,
 ): { o: O; settings: Settings } {
   const o = splitEnv(raw);
-  const { contract, args, env, limits } = toInput({
+  if ((raw as { dir?: string[] }).dir !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--dir goes with --code (its files go into the uploaded module's image)",
+    );
+  const { contract, args, env, limits, outputFile } = toInput({
     ...o,
     code: undefined,
     image: undefined,
     src: undefined,
   });
-  return { o, settings: { contract, args, env, limits } };
+  return { o, settings: { contract, args, env, limits, outputFile } };
 }
 
 /** --builder, --env, or the builder the source's file names call for. */
@@ -137,7 +142,12 @@ export async function createFromSource<O extends SourceOptions>(
     // The module goes into the specs folder beside its spec, so the folder is the whole, committable description.
     const written = [await copyModule(o.code, o.specdir, o.name)];
     const code = relativeToRoot(o.specdir, written[0]);
-    written.push(await writeSpec(o.specdir, specDocument("Function", o.name, { code, ...settings })));
+    written.push(
+      await writeSpec(
+        o.specdir,
+        specDocument("Function", o.name, { code, ...settings, outputFile: settings.outputFile ?? undefined }),
+      ),
+    );
     for (const f of written) print(`wrote ${f}`);
     return;
   }
@@ -145,7 +155,7 @@ export async function createFromSource<O extends SourceOptions>(
     if (o.image === undefined)
       throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src, --code or --image");
     print(
-      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings }))}`,
+      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings, outputFile: settings.outputFile ?? undefined }))}`,
     );
     return;
   }
@@ -167,12 +177,18 @@ export async function createFromSource<O extends SourceOptions>(
           args: settings.args,
           env: settings.env,
           limits: settings.limits,
+          outputFile: settings.outputFile ?? undefined,
         }),
       ),
     ];
     for (const f of files) print(`wrote ${f}`);
     return;
   }
+  if (settings.outputFile !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--output-file: set it with fn update once the function is built (or in its spec with --spec)",
+    );
   const { archive, fileName, paths } = await sourceArchive(src);
   const client = clientOf(cmd);
   const p = await client.createPackage({

@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { type Command, Option } from "commander";
-import type { CreateFunctionInput, UpdateFunctionInput } from "../client/index.js";
+import type { CreateFunctionInput, InvokeOptions, UpdateFunctionInput } from "../client/index.js";
 import {
   CONTRACT_NAMES,
   type ContractName,
@@ -8,6 +9,7 @@ import {
   type FunctionRecord,
   IMAGE_FORMATS,
   type ImageFormat,
+  preopenPath,
   WasmletError,
 } from "../core/index.js";
 import {
@@ -20,6 +22,7 @@ import {
   print,
   printResource,
 } from "./common.js";
+import { readDirOption } from "./fn-dirs.js";
 import {
   addSourceOptions,
   createFromSource,
@@ -43,6 +46,8 @@ interface FunctionOptions extends SourceOptions {
   queue?: number;
   maxOutput?: number;
   file?: string[];
+  dir?: string[];
+  outputFile?: string;
   format?: ImageFormat;
   allowOutbound?: string[];
 }
@@ -84,6 +89,15 @@ function addFunctionOptions(cmd: Command): Command {
       "add a local file to the image at an absolute path, e.g. /data/a.txt=./a.txt (repeatable; with --code)",
       collect,
     )
+    .option(
+      "--dir <LOCAL[::GUEST]>",
+      "put a local directory's files into the image under GUEST and preopen it by that name beside / (as wasmtime run --dir); GUEST defaults to LOCAL, a relative GUEST is a directory under /; writes go to the per-invocation overlay (repeatable; with --code)",
+      collect,
+    )
+    .option(
+      "--output-file <PATH>",
+      'command functions: answer HTTP callers with this file the run writes (an absolute guest path, e.g. /out/result.wav) instead of stdout; "" clears it',
+    )
     .addOption(new Option("--format <format>", "image form pushed for --code").choices(IMAGE_FORMATS))
     .option(
       "--allow-outbound <pattern>",
@@ -105,6 +119,8 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   }
   if (o.image !== undefined) input.image = o.image;
   if (o.file !== undefined) input.files = readImageFiles(o.file);
+  if (o.dir !== undefined) input.dirs = o.dir.map(readDirOption);
+  if (o.outputFile !== undefined) input.outputFile = o.outputFile === "" ? null : o.outputFile;
   if (o.format !== undefined) input.format = o.format;
   if (o.contract !== undefined) input.contract = o.contract;
   if (o.arg !== undefined) input.args = o.arg;
@@ -138,6 +154,85 @@ export function readImageFiles(pairs: string[]): Record<string, string> {
     }
   }
   return out;
+}
+
+interface TestOptions {
+  name: string;
+  method?: string;
+  body?: string;
+  bodyFile?: string;
+  header?: string[];
+  path: string;
+  out?: string;
+}
+
+/** The request `fn test` sends, from its options. */
+function testRequest(o: TestOptions): InvokeOptions {
+  if (o.body !== undefined && o.bodyFile !== undefined)
+    throw new WasmletError("INVALID_ARGUMENT", "--body and --body-file cannot be used together");
+  let body: Uint8Array | string | undefined = o.body;
+  if (o.bodyFile !== undefined) {
+    try {
+      body = readFileSync(o.bodyFile);
+    } catch (e) {
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `--body-file: cannot read ${o.bodyFile}: ${(e as Error).message}`,
+      );
+    }
+  }
+  const q = o.path.indexOf("?");
+  return {
+    method: (o.method ?? (body === undefined ? "GET" : "POST")).toUpperCase(),
+    path: q < 0 ? o.path : o.path.slice(0, q),
+    query: q < 0 ? "" : o.path.slice(q + 1),
+    headers: keyValues(o.header, ":", "--header"),
+    body,
+  };
+}
+
+/**
+ * `fn test` of a command function, like running the program: its stdout to stdout, its stderr to stderr, its exit
+ * code as ours (1 with the reason when it trapped or timed out), and with --out the files it wrote.
+ */
+async function testCommand(cmd: Command, fn: FunctionRecord, o: TestOptions): Promise<void> {
+  const out = o.out === undefined ? undefined : outTarget(fn, o.out);
+  const run = await clientOf(cmd).runFunction(o.name, { ...testRequest(o), collect: out?.guest });
+  process.stdout.write(run.stdout);
+  process.stderr.write(run.stderr);
+  if (out !== undefined) writeCollected(run.files, out);
+  if (run.error !== undefined) process.stderr.write(`error: ${run.error}\n`);
+  process.exitCode = run.exitCode !== 0 ? run.exitCode : run.status >= 200 && run.status <= 299 ? 0 : 1;
+}
+
+/**
+ * `--out LOCAL[::GUEST]`: where to write, and which preopen to collect: the one named, else the function's only
+ * `--dir`, else "/" (where a tool run as `tool -o out.wav` writes, its working directory being "/").
+ */
+function outTarget(fn: FunctionRecord, spec: string): { local: string; guest: string } {
+  const sep = spec.indexOf("::");
+  const local = sep < 0 ? spec : spec.slice(0, sep);
+  const dirs = fn.current.dirs ?? [];
+  if (local === "") throw new WasmletError("INVALID_ARGUMENT", `--out: "${spec}" names no local directory`);
+  if (sep >= 0) return { local, guest: spec.slice(sep + 2) };
+  if (dirs.length <= 1) return { local, guest: dirs[0] ?? "/" };
+  throw new WasmletError(
+    "INVALID_ARGUMENT",
+    `--out: function ${fn.name} preopens ${dirs.join(", ")} beside /; say which with --out ${local}::NAME`,
+  );
+}
+
+/** Writes each collected file under `out.local`, at its path relative to the collected directory. */
+function writeCollected(files: Map<string, Uint8Array>, out: { local: string; guest: string }): void {
+  const base = preopenPath(out.guest);
+  for (const [path, bytes] of files) {
+    const rel = path === base ? basename(path) : path.slice(base === "/" ? 1 : base.length + 1);
+    if (rel === "" || rel.split("/").some((s) => s === ".." || s === "." || s === ""))
+      throw new WasmletError("INTERNAL", `--out: the server returned an unexpected path ${path}`);
+    const target = join(out.local, ...rel.split("/"));
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, bytes);
+  }
 }
 
 function describeVersion(fn: FunctionRecord): string {
@@ -231,57 +326,39 @@ export function registerFn(program: Command): void {
     });
 
   fn.command("test")
-    .description("run a function once and print its response body")
+    .description(
+      "run a function once: a command function's stdout and stderr are printed and its exit code is wasmlet's; a wagi function's response body is printed",
+    )
     .requiredOption("--name <name>", "function name")
     .option("--method <method>", "HTTP method (default GET, or POST when a body is given)")
-    .option("--body <text>", "request body")
+    .option("--body <text>", "request body (a command's stdin)")
     .option("--body-file <file>", "read the request body from a file")
     .option("--header <K:V>", "request header (repeatable)", collect)
-    .option("--path <path>", "path (and ?query) the function sees", "/")
-    .action(
-      async (
-        o: {
-          name: string;
-          method?: string;
-          body?: string;
-          bodyFile?: string;
-          header?: string[];
-          path: string;
-        },
-        cmd: Command,
-      ) => {
-        if (o.body !== undefined && o.bodyFile !== undefined)
-          throw new WasmletError("INVALID_ARGUMENT", "--body and --body-file cannot be used together");
-        let body: Uint8Array | string | undefined = o.body;
-        if (o.bodyFile !== undefined) {
-          try {
-            body = readFileSync(o.bodyFile);
-          } catch (e) {
-            throw new WasmletError(
-              "INVALID_ARGUMENT",
-              `--body-file: cannot read ${o.bodyFile}: ${(e as Error).message}`,
-            );
-          }
-        }
-        const q = o.path.indexOf("?");
-        const client = clientOf(cmd);
-        const lastId = (await client.readLogs(o.name, { limit: 1 })).at(-1)?.id ?? 0;
-        const res = await client.invoke(o.name, {
-          method: (o.method ?? (body === undefined ? "GET" : "POST")).toUpperCase(),
-          path: q < 0 ? o.path : o.path.slice(0, q),
-          query: q < 0 ? "" : o.path.slice(q + 1),
-          headers: keyValues(o.header, ":", "--header"),
-          body,
-        });
-        process.stdout.write(res.body);
-        if (res.status < 200 || res.status > 299) {
-          const lines = await lastLogLines(cmd, o.name, lastId, 10).catch(() => []);
-          process.stderr.write(`error: function ${o.name} returned ${res.status}\n`);
-          for (const l of lines.slice(-10)) process.stderr.write(`${l}\n`);
-          process.exitCode = 1;
-        }
-      },
-    );
+    .option(
+      "--path <path>",
+      "path (and ?query; a command's extra args as ?arg=a&arg=b) the function sees",
+      "/",
+    )
+    .option(
+      "--out <LOCAL[::GUEST]>",
+      "command functions: write the files the run wrote under the preopened directory GUEST into LOCAL (default: the function's only --dir, else /)",
+    )
+    .action(async (o: TestOptions, cmd: Command) => {
+      const client = clientOf(cmd);
+      const fn = await client.getFunction(o.name);
+      if (fn.contract === "command") return testCommand(cmd, fn, o);
+      if (o.out !== undefined)
+        throw new WasmletError("INVALID_ARGUMENT", "--out: only a command function's files can be returned");
+      const lastId = (await client.readLogs(o.name, { limit: 1 })).at(-1)?.id ?? 0;
+      const res = await client.invoke(o.name, testRequest(o));
+      process.stdout.write(res.body);
+      if (res.status < 200 || res.status > 299) {
+        const lines = await lastLogLines(cmd, o.name, lastId, 10).catch(() => []);
+        process.stderr.write(`error: function ${o.name} returned ${res.status}\n`);
+        for (const l of lines.slice(-10)) process.stderr.write(`${l}\n`);
+        process.exitCode = 1;
+      }
+    });
 
   fn.command("manifest")
     .description("print Kubernetes YAML that runs the function's image with crun's wasm handler")

@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from "commander";
+import { registerCanary } from "./canary.js";
 import { DEFAULT_SERVER } from "./common.js";
 import { registerEnv } from "./env.js";
 import { registerFn } from "./fn.js";
@@ -22,6 +23,7 @@ export async function buildProgram(): Promise<Command> {
     .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
   registerFn(program);
   registerRoute(program);
+  registerCanary(program);
   registerPkg(program);
   registerEnv(program);
   registerSpec(program);

@@ -1,9 +1,8 @@
 import type { LogEntry } from "../core/index.js";
 
-/** `sha256:0123456789ab…` → `0123456789ab`: enough to tell versions apart in a table. */
+/** `sha256:0123456789ab…` (or sha512:…) → `0123456789ab`: enough to tell versions apart in a table. */
 export function shortDigest(digest: string): string {
-  const hex = digest.startsWith("sha256:") ? digest.slice(7) : digest;
-  return hex.slice(0, 12);
+  return digest.slice(digest.indexOf(":") + 1, digest.indexOf(":") + 13);
 }
 
 /** Left-aligned columns separated by three spaces, as kubectl and fission print them. */

@@ -3,18 +3,54 @@ import { HTTP_METHODS, type HttpMethod, type HttpTriggerRecord, WasmletError } f
 import { clientOf, collect, loadSpec, type OutputFormat, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
+/** `a` or `a=90, b=10` (weights in percent of their sum). */
+function target(t: HttpTriggerRecord): string {
+  if (!t.weights) return t.function;
+  const total = Object.values(t.weights).reduce((a, b) => a + b, 0);
+  return Object.entries(t.weights)
+    .map(([f, w]) => `${f}=${w}${total !== 100 ? ` (${((100 * w) / total).toFixed(1)} %)` : ""}`)
+    .join(", ");
+}
+
 function describe(t: HttpTriggerRecord): string {
-  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${t.function}`;
+  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${target(t)}`;
+}
+
+/**
+ * `--function a` (one function) or `--function a=90 --function b=10` (weights, Fission's function weights): the
+ * first named is the route's stable side.
+ */
+export function parseFunctions(values: string[]): { function: string; weights?: Record<string, number> } {
+  if (values.length === 1 && !values[0].includes("=")) return { function: values[0] };
+  const weights: Record<string, number> = {};
+  for (const v of values) {
+    const m = /^([^=]+)=(\d+)$/.exec(v);
+    if (!m)
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `--function: "${v}" is not NAME=WEIGHT (give one function, or a weight for each: --function a=90 --function b=10)`,
+      );
+    if (Object.hasOwn(weights, m[1]))
+      throw new WasmletError("INVALID_ARGUMENT", `--function: ${m[1]} is named twice`);
+    weights[m[1]] = Number(m[2]);
+  }
+  return { function: Object.keys(weights)[0], weights };
 }
 
 export function registerRoute(program: Command): void {
-  const route = program.command("route").description("manage HTTP triggers (create, get, list, delete)");
+  const route = program
+    .command("route")
+    .description("manage HTTP triggers (create, get, list, update, delete)");
 
   route
     .command("create")
     .description("route HTTP requests to a function")
     .requiredOption("--name <name>", "route name")
-    .requiredOption("--function <name>", "function to call")
+    .requiredOption(
+      "--function <name[=weight]>",
+      "function to call; repeat with weights to split traffic (canary): --function a=90 --function b=10",
+      collect,
+    )
     .option("--url <path>", "exact path; {param} segments match one segment")
     .option("--prefix <path>", "the path and everything below it")
     .option("--method <method>", `HTTP method (repeatable; default GET): ${HTTP_METHODS.join(", ")}`, collect)
@@ -24,7 +60,7 @@ export function registerRoute(program: Command): void {
       async (
         o: {
           name: string;
-          function: string;
+          function: string[];
           url?: string;
           prefix?: string;
           method?: string[];
@@ -39,7 +75,7 @@ export function registerRoute(program: Command): void {
           const { specDocument, writeSpec } = await loadSpec();
           const methods = o.method?.map((m) => m.toUpperCase() as HttpMethod);
           const doc = specDocument("HTTPTrigger", o.name, {
-            function: o.function,
+            ...parseFunctions(o.function),
             methods,
             url: o.url,
             prefix: o.prefix,
@@ -49,7 +85,7 @@ export function registerRoute(program: Command): void {
         }
         const t = await clientOf(cmd).createHttpTrigger({
           name: o.name,
-          function: o.function,
+          ...parseFunctions(o.function),
           url: o.url,
           prefix: o.prefix,
           methods: o.method?.map((m) => m.toUpperCase() as HttpMethod),
@@ -66,7 +102,7 @@ export function registerRoute(program: Command): void {
       print(
         table(
           ["NAME", "METHODS", "MATCH", "PATH", "FUNCTION"],
-          items.map((t) => [t.name, t.methods.join(","), t.match, t.path, t.function]),
+          items.map((t) => [t.name, t.methods.join(","), t.match, t.path, target(t)]),
         ),
       );
     });
@@ -78,6 +114,24 @@ export function registerRoute(program: Command): void {
     .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
     .action(async (o: { name: string; output: OutputFormat }, cmd: Command) => {
       printResource(await clientOf(cmd).getHttpTrigger(o.name), o.output, toYaml);
+    });
+
+  route
+    .command("update")
+    .description("send a route's traffic elsewhere: one function, or weights across several (a canary step)")
+    .requiredOption("--name <name>", "route name")
+    .requiredOption(
+      "--function <name[=weight]>",
+      "function to call, or weights: --function a=50 --function b=50 (a single name drops the weights)",
+      collect,
+    )
+    .action(async (o: { name: string; function: string[] }, cmd: Command) => {
+      const f = parseFunctions(o.function);
+      const t = await clientOf(cmd).updateHttpTrigger(o.name, {
+        function: f.function,
+        weights: f.weights ?? null,
+      });
+      print(`route "${t.name}" updated: ${describe(t)}`);
     });
 
   route

@@ -116,6 +116,7 @@ export function registerServe(program: Command): void {
         return n;
       },
     )
+    .option("--no-metrics", "do not count invocations and do not serve /metrics on the control port")
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -134,6 +135,7 @@ export function registerServe(program: Command): void {
         outputBuffer: number;
         workers: number;
         busyPollUs?: number;
+        metrics: boolean;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -167,6 +169,7 @@ export function registerServe(program: Command): void {
           },
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
+          metrics: opts.metrics,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { controlListener, createApiHandler } from "../api/index.js";
 import { ApiClient } from "../client/index.js";
-import { buildImage, RegistryClient, RegistryServer } from "../registry/index.js";
+import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
+import type { InvocationRequest } from "../runtime/index.js";
 import { MemoryStore } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 
@@ -30,13 +31,25 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** What the stand-in functions answer: the request they saw. */
+function echoOf(req: InvocationRequest) {
+  return {
+    method: req.method,
+    path: req.path,
+    query: req.query,
+    headers: req.headers,
+    body: Buffer.from(req.body).toString(),
+  };
+}
+
 /**
  * A control port as serve builds it. Functions "run" by echoing the request as JSON with the status from their
  * env STATUS, and each run is logged to the store 150 ms later, as serve's log buffer does.
  */
 export async function startServer(token?: string): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "wasmlet-cli-"));
-  const registryServer = new RegistryServer({ root: join(dir, "registry") });
+  const images = new ImageStore({ root: join(dir, "registry") });
+  const registryServer = new RegistryServer({ store: images });
   const store = new MemoryStore();
   let host = "";
   const handler = createApiHandler({
@@ -48,6 +61,22 @@ export async function startServer(token?: string): Promise<TestServer> {
     buildImage,
     inspectModule,
     token,
+    // `fn test` of a command function: stdout the request as JSON (as invoke), exit code from env EXIT, a
+    // trap's message when env TRAP is set, one stderr line, and "<collect>/sub/out.txt" when asked to collect.
+    run: async (fn, req, collect) => {
+      const exitCode = Number(fn.env.EXIT ?? 0);
+      const files = new Map<string, Uint8Array>();
+      if (collect !== undefined)
+        files.set(`${collect === "/" ? "" : collect}/sub/out.txt`, Buffer.from("written"));
+      return {
+        status: exitCode === 0 && !fn.env.TRAP ? 200 : 500,
+        exitCode: fn.env.TRAP ? 1 : exitCode,
+        stdout: Buffer.from(JSON.stringify(echoOf(req))),
+        stderr: Buffer.from(`stderr of ${fn.name}\n`),
+        files,
+        ...(fn.env.TRAP ? { error: `function ${fn.name} failed: trap: unreachable` } : {}),
+      };
+    },
     invoke: async (fn, req) => {
       const status = Number(fn.env.STATUS ?? 200);
       // Like serve's log buffer, the entry lands a little after the response.
@@ -63,21 +92,14 @@ export async function startServer(token?: string): Promise<TestServer> {
         },
       ];
       setTimeout(() => void store.appendLogs(entry).catch(() => {}), 150);
-      const body = {
-        method: req.method,
-        path: req.path,
-        query: req.query,
-        headers: req.headers,
-        body: Buffer.from(req.body).toString(),
-      };
       return {
         status,
         headers: [["content-type", "application/json"]],
-        body: Buffer.from(JSON.stringify(body)),
+        body: Buffer.from(JSON.stringify(echoOf(req))),
       };
     },
   });
-  const server = createServer(controlListener({ registry: registryServer, api: () => handler }));
+  const server = createServer(controlListener({ fronts: [registryServer], api: () => handler }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `http://${host}`;
@@ -94,6 +116,7 @@ export async function startServer(token?: string): Promise<TestServer> {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await registryServer.close();
+      await images.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,11 +1,13 @@
 // Types only (erased when compiled): the API's input shapes are defined once, by its schemas.
 import type {
+  CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
   CreatePackageInput,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
+  UpdateHttpTriggerInput,
   UpdatePackageInput,
 } from "../api/index.js";
 import {
@@ -18,7 +20,7 @@ import {
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
-import type { EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
+import type { CanaryRecord, EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
 import { type Exchange, exchange, type Reply } from "./http.js";
 
 export interface ApiClientOptions {
@@ -33,6 +35,20 @@ export interface LogPage {
   items: LogEntry[];
   /** Invocation records of the function dropped before they were stored (the log writer fell behind), in all. */
   dropped: number;
+}
+
+/** What `runFunction` reports: the program's outcome as a command line shows it. */
+export interface RunOutput {
+  /** The status /invoke would have answered. */
+  status: number;
+  /** The program's exit status (1 when it trapped, timed out or never ran). */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** Files written under the collected directory, by absolute guest path. */
+  files: Map<string, Uint8Array>;
+  /** Why the run failed (timeout, trap...); absent on success and on a plain non-zero exit. */
+  error?: string;
 }
 
 /** One request to run a function through `/invoke`. */
@@ -132,6 +148,40 @@ export class ApiClient {
     return { status: res.status, headers: [...res.headers], body: res.body };
   }
 
+  /**
+   * Runs the function once through `/run` (`fn test`): what the program did — exit code, stdout, stderr — and,
+   * with `collect` (a preopened directory's name), the files it wrote there by absolute guest path.
+   */
+  async runFunction(name: string, opts: InvokeOptions & { collect?: string } = {}): Promise<RunOutput> {
+    const path = opts.path ? (opts.path.startsWith("/") ? opts.path : `/${opts.path}`) : "";
+    const qs = opts.query ? `?${opts.query}` : "";
+    const headers: Record<string, string> = { ...opts.headers, ...this.#auth() };
+    if (opts.collect !== undefined) headers["x-wasmlet-collect"] = opts.collect;
+    const res = await this.#fetch(`/api/v1/functions/${encodeURIComponent(name)}/run${path}${qs}`, {
+      method: opts.method ?? "GET",
+      headers,
+      body: typeof opts.body === "string" || opts.body === undefined ? opts.body : new Uint8Array(opts.body),
+    });
+    if (!res.ok) throw apiError(res, this.server);
+    const raw = res.json() as {
+      status: number;
+      exitCode: number;
+      stdout: string;
+      stderr: string;
+      files: Record<string, string>;
+      error?: string;
+    };
+    const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
+    return {
+      status: raw.status,
+      exitCode: raw.exitCode,
+      stdout: bytes(raw.stdout),
+      stderr: bytes(raw.stderr),
+      files: new Map(Object.entries(raw.files ?? {}).map(([p, b]) => [p, bytes(b)])),
+      error: raw.error,
+    };
+  }
+
   /** YAML of a Kubernetes object that runs the function's current image through crun's wasm handler. */
   async functionManifest(name: string, opts: { kind?: string; runtimeClass?: string } = {}): Promise<string> {
     const q = new URLSearchParams();
@@ -157,6 +207,29 @@ export class ApiClient {
 
   getHttpTrigger(name: string): Promise<HttpTriggerRecord> {
     return this.#json("GET", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  /** Starts a canary release of `input.new` on `input.route` (its first step at once). */
+  createCanary(input: CreateCanaryInput): Promise<CanaryRecord> {
+    return this.#json("POST", "/api/v1/canaries", input);
+  }
+
+  async listCanaries(): Promise<CanaryRecord[]> {
+    return (await this.#json<{ items: CanaryRecord[] }>("GET", "/api/v1/canaries")).items;
+  }
+
+  getCanary(name: string): Promise<CanaryRecord> {
+    return this.#json("GET", `/api/v1/canaries/${encodeURIComponent(name)}`);
+  }
+
+  /** Stops a canary; its route keeps the weights it has. */
+  async deleteCanary(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/canaries/${encodeURIComponent(name)}`);
+  }
+
+  /** Moves a route's traffic: a new function, or weights across several (`weights: null` removes them). */
+  updateHttpTrigger(name: string, input: UpdateHttpTriggerInput): Promise<HttpTriggerRecord> {
+    return this.#json("PUT", `/api/v1/triggers/http/${encodeURIComponent(name)}`, input);
   }
 
   async deleteHttpTrigger(name: string): Promise<void> {

@@ -1,15 +1,19 @@
 // The typed client of the control API and what a client needs beside it (source archives). A CLI command loads
 // this folder and nothing of the server: types from api/ and store/ are imported as types only.
 export type {
+  CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
   CreatePackageInput,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
+  UpdateHttpTriggerInput,
   UpdatePackageInput,
 } from "../api/index.js";
 export type {
+  CanaryEvent,
+  CanaryRecord,
   EnvironmentRecord,
   FunctionDraft,
   PackageRecord,
@@ -30,4 +34,5 @@ export {
   type InvokeOptions,
   type InvokeResult,
   type LogPage,
+  type RunOutput,
 } from "./client.js";

@@ -3,6 +3,7 @@ export * from "./digest.js";
 export * from "./errors.js";
 export * from "./names.js";
 export * from "./outbound.js";
+export * from "./preopens.js";
 export * from "./serve-defaults.js";
 export * from "./types.js";
 export * from "./url.js";

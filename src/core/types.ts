@@ -83,6 +83,8 @@ export interface FunctionVersion {
   initialMemoryPages?: number;
   /** Set when the version is a component: the world it serves. */
   world?: ComponentWorldName;
+  /** Directories preopened beside "/" by name (`fn create --dir`); they live in the version's image. */
+  dirs?: string[];
   createdAt: string;
 }
 
@@ -104,6 +106,11 @@ export interface FunctionRecord {
   versions: FunctionVersion[];
   /** Set when the function's image comes from a package build (issue 4). */
   package?: string;
+  /**
+   * `command` functions only: an absolute guest path the program writes its result to (`-o /out/x.wav`); the
+   * response body is that file instead of stdout (500 when the run did not write it).
+   */
+  outputFile?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -114,12 +121,29 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
 /** The stored form of an HTTPTrigger (a route). */
 export interface HttpTriggerRecord {
   name: string;
+  /** The function called; with `weights`, the route's stable side (one of the weighted functions). */
   function: string;
+  /**
+   * Functions by weight (canary releases, Fission's function weights): each request goes to one of them in
+   * proportion to its weight; a weight of 0 receives nothing unless forced (ROUTE_FUNCTION_HEADER). Absent: every
+   * request goes to `function`.
+   */
+  weights?: Record<string, number>;
   methods: HttpMethod[];
   /** `exact`: the path, where `{param}` segments match one segment; `prefix`: the path and anything below. */
   match: "exact" | "prefix";
   path: string;
   createdAt: string;
+}
+
+/** A request header whose value pins a caller to one side of a weighted route (the same key, the same function). */
+export const ROUTE_KEY_HEADER = "x-wasmlet-route-key";
+/** A request header that names the function of a weighted route to call (smoke tests of a side, weight 0 too). */
+export const ROUTE_FUNCTION_HEADER = "x-wasmlet-function";
+
+/** Every function a route can call. */
+export function routeFunctions(t: Pick<HttpTriggerRecord, "function" | "weights">): string[] {
+  return t.weights ? Object.keys(t.weights) : [t.function];
 }
 
 /** One invocation, as kept in a function's log. */
@@ -145,4 +169,13 @@ export interface LoadedImage {
   module: Uint8Array;
   /** Every regular file of the image's root filesystem (the module included), by absolute path. */
   files: ReadonlyMap<string, Uint8Array>;
+  /** Directories of the image, empty ones included (those holding files are implied). */
+  dirs?: readonly string[];
+  /** Symbolic links of the image: absolute path → target as stored. */
+  symlinks?: ReadonlyMap<string, string>;
+  /** Directories preopened beside "/" by name (`--dir`; the image config's PREOPENS_LABEL). */
+  preopens?: readonly string[];
 }
+
+/** Image config label that lists a function's preopened directory names (a JSON array of strings). */
+export const PREOPENS_LABEL = "dev.wasmlet.wasi.preopens";

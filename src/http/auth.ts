@@ -30,3 +30,39 @@ export function carriesToken(authorization: string | undefined, token: string, b
   const secret = presentedSecret(authorization, basic);
   return secret !== undefined && secretMatches(secret, token);
 }
+
+/** The value of cookie `name` in a request's Cookie header, or undefined. */
+export function cookieValue(cookieHeader: string | undefined, name: string): string | undefined {
+  for (const part of (cookieHeader ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The cookie the dashboard's login sets to the control token (HttpOnly, SameSite=Strict). */
+export const SESSION_COOKIE = "wasmlet_session";
+/** The header the dashboard sends on every API call: a cross-site form cannot set it, so a cookie alone never authorises a write. */
+export const UI_HEADER = "x-wasmlet-ui";
+
+/**
+ * True when a request carries the token: as a bearer token, or — from the dashboard — in the session cookie, which
+ * counts for reads, and for writes only with the UI header (so another site cannot make a browser write with it).
+ */
+export function authorised(
+  req: { method?: string; headers: Record<string, string | string[] | undefined> },
+  token: string,
+): boolean {
+  const auth = req.headers.authorization;
+  if (carriesToken(typeof auth === "string" ? auth : undefined, token)) return true;
+  const cookie = req.headers.cookie;
+  const session = cookieValue(typeof cookie === "string" ? cookie : undefined, SESSION_COOKIE);
+  if (session === undefined || !secretMatches(session, token)) return false;
+  return req.method === "GET" || req.method === "HEAD" || req.headers[UI_HEADER] !== undefined;
+}

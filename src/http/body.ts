@@ -120,3 +120,13 @@ export function discardBody(req: IncomingMessage): boolean {
   req.resume();
   return true;
 }
+
+/** Reads a body we do not need to its end (an empty one, usually), so the connection can serve the next request. */
+export function drainBody(req: IncomingMessage): Promise<void> {
+  if (req.readableEnded || req.complete) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    req.once("end", resolve);
+    req.once("error", reject);
+    req.resume();
+  });
+}

@@ -1,11 +1,20 @@
 // The HTTP toolkit every Wasmlet server uses (control API, registry, router, serve's control port): bounded
 // body reads, the senders and the error envelope, discarding unread bodies, the token check, dispatch.
 
-export { carriesToken, presentedSecret, secretMatches } from "./auth.js";
+export {
+  authorised,
+  carriesToken,
+  cookieValue,
+  presentedSecret,
+  SESSION_COOKIE,
+  secretMatches,
+  UI_HEADER,
+} from "./auth.js";
 export {
   collectBody,
   DISCARD_LIMIT,
   discardBody,
+  drainBody,
   parseJson,
   readBody,
   readJson,

@@ -5,9 +5,9 @@ import {
   type HttpLimits,
   type LoadedImage,
 } from "../core/index.js";
-import { parseReference, type RegistryClient, type RegistryServer } from "../registry/index.js";
+import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
-import { HybridExecutor, Runtime } from "../runtime/index.js";
+import { HybridExecutor, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
 import { createBoundedServer } from "./http-limits.js";
@@ -18,6 +18,8 @@ import { LogWriterThread } from "./log-writer.js";
 export interface DataPlane {
   runtime: Runtime;
   router: Router;
+  /** The invocation counters behind the metrics (absent when metrics are off). */
+  stats?: InvocationStats;
   /** True while sandbox worker threads run invocations (functions demoted off the request thread). */
   workersBusy(): boolean;
   /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
@@ -31,23 +33,26 @@ export interface DataPlane {
  */
 export function createDataPlane(opts: {
   store: Store;
-  registryServer: RegistryServer;
-  registry: RegistryClient;
+  /** Where images are loaded from by digest: the embedded store, else their registry. */
+  images: Pick<ImageRegistries, "load">;
   log: (line: string) => void;
   /** With a SQLite store: its directory, so that log batches are written from a thread of their own. */
   dataDir?: string;
   /** Bytes of response bodies held for slow clients, at most (default DEFAULT_HTTP_LIMITS). */
   outputBufferBytes?: number;
+  /** Count invocations for the metrics (default true). */
+  metrics?: boolean;
 }): DataPlane {
-  const { store, registryServer, registry, log } = opts;
+  const { store, images, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
   const logs = new LogBuffer(writer?.write ?? ((p) => storeLogs(store, p)), 100, 500, (e) =>
     log(`wasmlet: cannot store logs: ${String(e)}`),
   );
   const executor = new HybridExecutor();
-  const loadImage = async (fn: FunctionRecord): Promise<LoadedImage> =>
-    (await registryServer.loadLocal(fn.current.digest)) ?? registry.pull(pinnedRef(fn));
-  const runtime = new Runtime({ executor, loadImage, onLog: logs.add });
+  const loadImage = (fn: FunctionRecord): Promise<LoadedImage> =>
+    images.load(fn.current.image, fn.current.digest);
+  const stats = opts.metrics === false ? undefined : new InvocationStats();
+  const runtime = new Runtime({ executor, loadImage, onLog: logs.add, stats });
   const router = new Router({
     store,
     invoker: runtime,
@@ -62,6 +67,7 @@ export function createDataPlane(opts: {
   return {
     runtime,
     router,
+    stats,
     workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();
@@ -88,10 +94,4 @@ export function createRouterServer(
     poll.arrived();
     handle(req, res);
   });
-}
-
-/** The reference the runtime pulls: the function's repository, pinned to its digest (never a tag). */
-function pinnedRef(fn: FunctionRecord): string {
-  const r = parseReference(fn.current.image);
-  return `${r.registry}/${r.repository}@${fn.current.digest}`;
 }

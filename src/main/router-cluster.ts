@@ -1,6 +1,8 @@
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import { WasmletError } from "../core/index.js";
+import type { FunctionCounts } from "../runtime/index.js";
+import type { MetricsJson } from "./metrics.js";
 import type { PrimaryMessage, RouterWorkerConfig, RouterWorkerMessage } from "./router-worker.js";
 
 /** Router processes sharing the public port (`serve --workers N`): one per core serves on every core. */
@@ -9,6 +11,10 @@ export interface RouterCluster {
   address: string;
   /** Tells every router that the store changed (they would otherwise see it at their next poll). */
   notify(): void;
+  /** Every router's metrics; a router that does not answer within 1 s is left out of this scrape. */
+  metrics(): Promise<MetricsJson[]>;
+  /** Every router's invocation counts per function (a router that does not answer within 1 s is left out). */
+  counts(): Promise<FunctionCounts[]>;
   close(): Promise<void>;
 }
 
@@ -27,6 +33,30 @@ export async function startRouterCluster(
   const env = { WASMLET_ROUTER_CONFIG: JSON.stringify(config) };
   const workers = new Set<Worker>();
   let closing = false;
+  let nextId = 0;
+  const pending = new Map<number, (answer: unknown) => void>();
+  /** Asks every connected router; resolves with the answers that came within 1 s. */
+  const ask = <T>(type: "metrics" | "counts"): Promise<T[]> =>
+    Promise.all(
+      [...workers]
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<T | undefined>((resolve) => {
+              const id = nextId++;
+              const timer = setTimeout(() => {
+                pending.delete(id);
+                resolve(undefined);
+              }, 1000);
+              pending.set(id, (answer) => {
+                clearTimeout(timer);
+                pending.delete(id);
+                resolve(answer as T);
+              });
+              w.send({ type, id } satisfies PrimaryMessage);
+            }),
+        ),
+    ).then((all) => all.filter((a): a is Awaited<T> => a !== undefined) as T[]);
   const fork = (): Promise<string> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork(env);
@@ -36,7 +66,9 @@ export async function startRouterCluster(
         if (m.type === "listening") {
           up = true;
           resolve(m.address);
-        } else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
+        } else if (m.type === "metrics") pending.get(m.id)?.(m.json);
+        else if (m.type === "counts") pending.get(m.id)?.(m.counts);
+        else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
       });
       w.on("exit", (code) => {
         workers.delete(w);
@@ -62,6 +94,8 @@ export async function startRouterCluster(
         for (const w of workers) if (w.isConnected()) w.send({ type: "changed" } satisfies PrimaryMessage);
       });
     },
+    metrics: () => ask<MetricsJson>("metrics"),
+    counts: () => ask<FunctionCounts>("counts"),
     async close() {
       closing = true;
       await Promise.all(

@@ -5,12 +5,14 @@
 import cluster from "node:cluster";
 import { join } from "node:path";
 import type { HttpLimits } from "../core/index.js";
-import { type RegistryAuth, RegistryClient, RegistryServer } from "../registry/index.js";
+import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
+import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
+import { type MetricsJson, ProcessMetrics } from "./metrics.js";
 
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
@@ -24,37 +26,59 @@ export interface RouterWorkerConfig {
   /** The primary's own registry and its token, for images pulled over HTTP from it. */
   ownRegistry: string;
   token?: string;
+  /** Count invocations and answer the primary's "metrics" requests. */
+  metrics: boolean;
 }
 
 /** Messages a router process sends the primary. */
 export type RouterWorkerMessage =
   | { type: "listening"; address: string }
-  | { type: "failed"; message: string };
-/** Messages the primary sends a router process: "the store changed", so it reads the feed at once. */
-export type PrimaryMessage = { type: "changed" };
+  | { type: "failed"; message: string }
+  | { type: "metrics"; id: number; json: MetricsJson }
+  | { type: "counts"; id: number; counts: FunctionCounts };
+/**
+ * Messages the primary sends a router process: "the store changed", so it reads the feed at once; "metrics",
+ * answered with this process's metrics (the primary sums them into its /metrics); "counts", answered with its
+ * invocation counts per function (the canary controller's input).
+ */
+export type PrimaryMessage = { type: "changed" } | { type: "metrics" | "counts"; id: number };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
   tuneMalloc();
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = new SqliteStore(config.dataDir, { pollMs: 250 });
+  let metrics: ProcessMetrics | undefined;
+  let stats: InvocationStats | undefined;
   process.on("message", (m: PrimaryMessage) => {
     if (m.type === "changed") store.pollNow();
+    else if (m.type === "metrics" && metrics)
+      void metrics
+        .json()
+        .then((json) => process.send?.({ type: "metrics", id: m.id, json } satisfies RouterWorkerMessage));
+    else if (m.type === "counts")
+      process.send?.({
+        type: "counts",
+        id: m.id,
+        counts: stats?.counts() ?? {},
+      } satisfies RouterWorkerMessage);
   });
-  // Only read from here (loadLocal): no sweeps, no gc; the primary owns the registry.
-  const registryServer = new RegistryServer({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
-  const registry = new RegistryClient({
+  // Only read from here (images by digest): no sweeps, no gc; the primary owns the registry's data.
+  const images = new ImageStore({ root: join(config.dataDir, "registry"), sweepIntervalMs: 0 });
+  const client = new RegistryClient({
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const plane = createDataPlane({
     store,
-    registryServer,
-    registry,
+    images: new ImageRegistries({ store: images, client }),
     log,
     dataDir: config.dataDir,
     outputBufferBytes: config.http.outputBufferBytes,
+    metrics: config.metrics,
   });
+  stats = plane.stats;
+  if (stats) metrics = new ProcessMetrics(stats, plane.runtime);
   await plane.router.start();
   const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);
@@ -62,7 +86,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   const stop = async () => {
     await closeServer(server);
     await plane.close();
-    await registryServer.close();
+    await images.close();
     await store.close();
     process.exit(0);
   };

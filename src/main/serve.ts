@@ -1,19 +1,29 @@
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
-import { type ApiHandler, controlListener, createApiHandler, registryRoots } from "../api/index.js";
+import {
+  type ApiHandler,
+  type ControlFront,
+  controlListener,
+  createApiHandler,
+  registryRoots,
+} from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
+import { CanaryController } from "../canary/index.js";
 import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
+import { sendError } from "../http/index.js";
 import {
   buildImage,
-  type ImageBundle,
-  parseReference,
+  ImageRegistries,
+  ImageStore,
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
+import { sumCounts } from "../runtime/index.js";
 import { openStore, type Store } from "../store/index.js";
+import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { defaultBusyPollUs } from "./busy-poll.js";
@@ -21,6 +31,7 @@ import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
+import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -50,6 +61,8 @@ export interface ServeConfig {
   gcGraceMs?: number;
   /** Timeouts and caps of both listeners (the output buffer is the router's); defaults: DEFAULT_HTTP_LIMITS. */
   http?: Partial<HttpLimits>;
+  /** Count invocations and serve `/metrics` on the control port (default true; `--no-metrics`). */
+  metrics?: boolean;
 }
 
 export interface Serving {
@@ -82,11 +95,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
   const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
-  const registryServer = new RegistryServer({
-    root: join(dataDir, "registry"),
-    gcGraceMs: config.gcGraceMs,
-    token: config.token,
-  });
+  const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
+  const registryServer = new RegistryServer({ store: images, token: config.token });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";
   const registry = new RegistryClient({
@@ -94,46 +104,69 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
-  const plane = createDataPlane({
-    store,
-    registryServer,
-    registry,
-    log,
-    dataDir,
-    outputBufferBytes: http.outputBufferBytes,
-  });
-  const { runtime, router } = plane;
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ApiHandler | undefined;
+  // /metrics and the dashboard are wired once the data plane and the routers run (they read their counters);
+  // until then their paths answer 503.
+  let metrics: ControlFront | undefined;
+  let ui: ControlFront | undefined;
+  const late = (prefix: string, get: () => ControlFront | undefined): ControlFront => ({
+    handle: (req, res) => {
+      const front = get();
+      if (front) return front.handle(req, res);
+      const path = (req.url ?? "/").split("?")[0];
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
+      sendError(req, res, new WasmletError("UNAVAILABLE", `${prefix} is starting; retry`));
+      return true;
+    },
+  });
   const controlServer = createBoundedServer(
     http,
-    controlListener({ registry: registryServer, api: () => api, log }),
+    controlListener({
+      fronts: [
+        registryServer,
+        ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
+        late("/ui", () => ui),
+      ],
+      api: () => api,
+      log,
+    }),
   );
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
   const registryHost = formatHostPort(control);
   ownRegistry = registryHost;
-  const collectGarbage = (roots: Digest[]) => registryServer.gc({ roots });
-  // Images for this server's own registry are written straight into its storage (no HTTP round trips).
-  const apiRegistry = {
-    push: (ref: string, bundle: ImageBundle) => {
-      const r = parseReference(ref);
-      return r.registry === registryHost && r.tag && !r.digest
-        ? registryServer.pushLocal(r.repository, r.tag, bundle)
-        : registry.push(ref, bundle);
-    },
-    resolve: (ref: string) => registry.resolve(ref),
-    pull: (ref: string) => registry.pull(ref),
-  };
+  // Images for this server's own registry are written straight into its store (no HTTP round trips).
+  const registries = new ImageRegistries({ store: images, client: registry, localHost: registryHost });
+  const plane = createDataPlane({
+    store,
+    images: registries,
+    log,
+    dataDir,
+    outputBufferBytes: http.outputBufferBytes,
+    metrics: config.metrics,
+  });
+  const { runtime, router } = plane;
+  // Router processes (--workers) are asked for theirs at each scrape; set once they run.
+  let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
+  if (plane.stats)
+    metrics = metricsFront({
+      own: new ProcessMetrics(plane.stats, runtime),
+      others: () => routerMetrics?.() ?? Promise.resolve([]),
+      token: config.token,
+      log,
+    });
+  const collectGarbage = (roots: Digest[]) => images.gc({ roots });
   api = createApiHandler({
     store,
     registryHost,
-    registry: apiRegistry,
+    registry: registries,
     buildImage,
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),
+    run: (fn, req, collect) => runtime.run(fn, req, collect),
     onDeploy: (fn) => runtime.prepare(fn),
     token: config.token,
     collectGarbage,
@@ -178,10 +211,12 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         registryAuth: config.registryAuth,
         ownRegistry: registryHost,
         token: config.token,
+        metrics: config.metrics !== false,
       },
       log,
     );
     routerAddress = routers.address;
+    routerMetrics = routers.metrics;
     const cluster = routers;
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
@@ -189,6 +224,18 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     routerServer = createRouterServer(plane, busyPollUs, http);
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
+
+  // Canary releases move route weights by the new function's failures, counted in every serving process. Without
+  // counting (--no-metrics) a canary holds.
+  const cluster = routers;
+  const countsEverywhere = async () =>
+    sumCounts([plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])]);
+  const canaries = new CanaryController({ store, counts: countsEverywhere, log });
+  await canaries.start();
+  // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
+  const sampler = new TrafficSampler(countsEverywhere);
+  sampler.start();
+  ui = uiFront({ store, sampler, token: config.token });
 
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
@@ -203,6 +250,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       if (closed) return;
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
+      canaries.stop();
+      sampler.stop();
       shutdown.abort();
       unwatchForRouters?.();
       await Promise.all([
@@ -211,6 +260,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       ]);
       await plane.close();
       await registryServer.close();
+      await images.close();
       await store.close();
     },
   };

@@ -185,9 +185,57 @@ test("layers are applied in order, honouring whiteouts and opaque directories; d
   const img = await client.pull(`${reg.host}/layered:1`);
   assert.equal(img.entry, "/app/main.wasm");
   assert.deepEqual(img.module, wasm);
-  assert.deepEqual([...img.files.keys()].sort(), ["/app/main.wasm", "/data/c", "/keep.txt", "/link.wasm"]);
+  assert.deepEqual([...img.files.keys()].sort(), ["/app/main.wasm", "/data/c", "/keep.txt"]);
   assert.equal(text(img.files.get("/keep.txt")), "v2");
-  assert.deepEqual(img.files.get("/link.wasm"), wasm);
+  // A symlink stays a symlink (the WASI host follows it), no longer a copy of its target.
+  assert.deepEqual([...(img.symlinks ?? [])], [["/link.wasm", "app/main.wasm"]]);
+  assert.deepEqual(img.dirs, ["/app", "/data"]);
+});
+
+test("pull keeps a layer's directories, symlinks (absolute ones made relative) and hard links, and the preopens label", async () => {
+  const wasm = tinyWasm("links");
+  const layer = await tarOf([
+    { name: "main.wasm", data: wasm },
+    { name: "empty/", type: "directory" },
+    { name: "etc/conf", data: "c" },
+    { name: "etc/abs", type: "symlink", linkname: "/etc/conf" },
+    { name: "run.wasm", type: "symlink", linkname: "main.wasm" },
+  ]);
+  // tar-stream writes a hard link entry with type "link".
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = (async () => {
+    for await (const c of pack) chunks.push(c as Buffer);
+  })();
+  pack.entry({ name: "etc/hard", type: "link", linkname: "etc/conf" });
+  pack.finalize();
+  await done;
+  const upper = new Uint8Array(Buffer.concat(chunks));
+  const config = {
+    architecture: "wasm",
+    os: "wasip1",
+    config: { Entrypoint: ["/run.wasm"], Labels: { "dev.wasmlet.wasi.preopens": '["empty","/etc"]' } },
+    rootfs: { type: "layers", diff_ids: [sha256Digest(layer), sha256Digest(upper)] },
+  };
+  const bundle = bundleOf(config, [
+    { mediaType: MEDIA_TYPES.layerTar, bytes: layer },
+    { mediaType: MEDIA_TYPES.layerTar, bytes: upper },
+  ]);
+  await client.push(`${reg.host}/links:1`, bundle);
+  const img = await client.pull(`${reg.host}/links:1`);
+  assert.equal(img.entry, "/run.wasm");
+  assert.deepEqual(img.module, wasm, "the entrypoint symlink is followed");
+  assert.deepEqual([...(img.symlinks ?? [])].sort(), [
+    ["/etc/abs", "conf"],
+    ["/run.wasm", "main.wasm"],
+  ]);
+  assert.equal(
+    img.files.get("/etc/hard"),
+    img.files.get("/etc/conf"),
+    "a hard link shares its target's bytes",
+  );
+  assert.deepEqual(img.dirs, ["/empty"], "directories with an entry of their own (the others are implied)");
+  assert.deepEqual(img.preopens, ["empty", "/etc"]);
 });
 
 test("pull refuses images with no wasm module and layers that do not match diff_ids", async () => {

@@ -1,4 +1,12 @@
-import { type Digest, isDigest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
+import {
+  type Digest,
+  digestAlgorithm,
+  digestOf,
+  isDigest,
+  type LoadedImage,
+  matchesDigest,
+  WasmletError,
+} from "../core/index.js";
 import { basicHeader, fetchBearerToken, parseChallenge, type RegistryAuth } from "./client-auth.js";
 import type { ImageBundle } from "./image-build.js";
 import { type ContentSource, loadImage, resolveManifest } from "./image-load.js";
@@ -89,7 +97,7 @@ export class RegistryClient {
   async push(ref: string | ImageReference, bundle: ImageBundle): Promise<Digest> {
     const r = typeof ref === "string" ? parseReference(ref) : ref;
     const name = formatReference(r);
-    if (sha256Digest(bundle.manifest) !== bundle.manifestDigest)
+    if (!matchesDigest(bundle.manifest, bundle.manifestDigest))
       throw new WasmletError(
         "INVALID_ARGUMENT",
         `push ${name}: the bundle's manifest does not match its digest`,
@@ -116,7 +124,7 @@ export class RegistryClient {
       throw registryError("push", name, "manifest upload", await failureOf(res));
     await res.body?.cancel();
     const said = res.headers.get("docker-content-digest");
-    if (said?.startsWith("sha256:") && said !== bundle.manifestDigest)
+    if (said && isDigest(said) && said !== bundle.manifestDigest)
       throw registryError("push", name, "manifest upload", {
         message: `the registry stored digest ${said}, not ${bundle.manifestDigest}`,
       });
@@ -187,7 +195,7 @@ export class RegistryClient {
   }
 
   private async pushBlob(r: ImageReference, name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
-    if (sha256Digest(bytes) !== digest)
+    if (!matchesDigest(bytes, digest))
       throw new WasmletError("INVALID_ARGUMENT", `push ${name}: blob ${digest} does not match its content`);
     const head = await this.call("push", r, name, `blob ${digest}`, "HEAD", `blobs/${digest}`);
     if (head.ok) return;
@@ -220,9 +228,10 @@ export class RegistryClient {
         });
         if (!res.ok) throw registryError("pull", name, `manifest ${target}`, await failureOf(res));
         const bytes = await this.readBody("pull", name, `manifest ${target}`, res, MAX_MANIFEST_BYTES);
-        const digest = sha256Digest(bytes);
         const said = res.headers.get("docker-content-digest");
-        const expected = isDigest(target) ? target : said?.startsWith("sha256:") ? said : undefined;
+        const expected = isDigest(target) ? target : said && isDigest(said) ? said : undefined;
+        // Hashed as the digest it is checked against says (sha512 content is named by sha512 digests).
+        const digest = digestOf(bytes, expected ? digestAlgorithm(expected) : "sha256");
         if (expected && expected !== digest)
           throw registryError("pull", name, `manifest ${target}`, {
             message: `content has digest ${digest}, expected ${expected}`,
@@ -237,7 +246,7 @@ export class RegistryClient {
         const res = await this.call("pull", r, name, `blob ${d.digest}`, "GET", `blobs/${d.digest}`);
         if (!res.ok) throw registryError("pull", name, `blob ${d.digest}`, await failureOf(res));
         const bytes = await this.readBody("pull", name, `blob ${d.digest}`, res, d.size);
-        if (bytes.length !== d.size || sha256Digest(bytes) !== d.digest)
+        if (bytes.length !== d.size || !matchesDigest(bytes, d.digest as Digest))
           throw registryError("pull", name, `blob ${d.digest}`, {
             message: "content does not match its descriptor's digest and size",
           });

@@ -98,7 +98,7 @@ test("gc deletes what nothing references and keeps tagged, linked and rooted ima
   assert.equal((await call(`/v2/gc/d/manifests/${rooted.manifestDigest}`, { method: "DELETE" })).status, 202);
   await ageEverything();
 
-  const result = await reg.registry.gc({ roots: [rooted.manifestDigest] });
+  const result = await reg.store.gc({ roots: [rooted.manifestDigest] });
   const doomedDigests = [doomed.manifestDigest, ...doomed.blobs.keys()];
   const doomedBytes = doomed.manifest.length + [...doomed.blobs.values()].reduce((n, b) => n + b.length, 0);
   assert.deepEqual(result, { deletedBlobs: doomedDigests.length, freedBytes: doomedBytes });
@@ -110,7 +110,7 @@ test("gc deletes what nothing references and keeps tagged, linked and rooted ima
   await client.pull(`${reg.host}/gc/b@${untagged.manifestDigest}`);
   for (const d of [refDigest, sigDigest, rooted.manifestDigest, ...rooted.blobs.keys()])
     assert.equal(await blobExists(d), true, `${d} should be kept`);
-  assert.deepEqual(await reg.registry.gc({ roots: [rooted.manifestDigest] }), {
+  assert.deepEqual(await reg.store.gc({ roots: [rooted.manifestDigest] }), {
     deletedBlobs: 0,
     freedBytes: 0,
   });
@@ -119,7 +119,7 @@ test("gc deletes what nothing references and keeps tagged, linked and rooted ima
 test("a push whose blobs are uploaded before a gc pass and its manifest after succeeds and pulls", async () => {
   const bundle = await image("race", true);
   await pushBlobs("race/a", bundle);
-  await reg.registry.gc();
+  await reg.store.gc();
   for (const d of bundle.blobs.keys()) assert.equal(await blobExists(d), true, "young blobs survive gc");
   const res = await putManifest("race/a", "v1", bundle);
   assert.equal(res.status, 201);
@@ -129,7 +129,7 @@ test("a push whose blobs are uploaded before a gc pass and its manifest after su
   // Without the grace period the same blobs are garbage: the test above is not vacuous.
   const other = await image("race-nograce");
   await pushBlobs("race/b", other);
-  await reg.registry.gc({ graceMs: 0 });
+  await reg.store.gc({ graceMs: 0 });
   for (const d of other.blobs.keys()) assert.equal(await blobExists(d), false);
   assert.equal((await putManifest("race/b", "v1", other)).status, 400);
 });
@@ -140,7 +140,7 @@ test("gc racing manifest PUTs never leaves a manifest pointing at a deleted blob
     const repo = `race/c${i}`;
     await pushBlobs(repo, bundle);
     // grace 0: gc deletes the blobs if it gets the lock first; then the PUT must fail cleanly.
-    const [res] = await Promise.all([putManifest(repo, "v1", bundle), reg.registry.gc({ graceMs: 0 })]);
+    const [res] = await Promise.all([putManifest(repo, "v1", bundle), reg.store.gc({ graceMs: 0 })]);
     if (res.status === 201) {
       const pulled = await client.pull(`${reg.host}/${repo}:v1`);
       assert.equal(pulled.digest, bundle.manifestDigest);
@@ -160,6 +160,6 @@ test("HEAD of an old unreferenced blob renews its grace period (the client will 
   await ageEverything();
   for (const d of bundle.blobs.keys())
     assert.equal((await call(`/v2/renew/a/blobs/${d}`, { method: "HEAD" })).status, 200);
-  assert.equal((await reg.registry.gc()).deletedBlobs, 0);
+  assert.equal((await reg.store.gc()).deletedBlobs, 0);
   assert.equal((await putManifest("renew/a", "v1", bundle)).status, 201);
 });

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type Digest, isDigest } from "../core/index.js";
-import type { RegistryStorage } from "./server-storage.js";
+import { DIGEST_ALGORITHMS, type Digest, isDigest } from "../core/index.js";
+import { digestOfName, type StoreLayout } from "./store-layout.js";
 
 /** What one garbage collection pass removed. */
 export interface GcResult {
@@ -85,7 +85,7 @@ async function mtime(path: string): Promise<number | undefined> {
  * files that are unmarked and older than the grace period, removing their repository links first, so a
  * manifest PUT never sees a link to a deleted blob. The caller holds the registry's lock exclusively.
  */
-export async function collectGarbage(store: RegistryStorage, opts: GcOptions = {}): Promise<GcResult> {
+export async function collectGarbage(store: StoreLayout, opts: GcOptions = {}): Promise<GcResult> {
   const graceMs = opts.graceMs ?? 60 * 60 * 1000;
   const now = Date.now();
   const young = (t: number | undefined) => t !== undefined && now - t < graceMs;
@@ -97,9 +97,13 @@ export async function collectGarbage(store: RegistryStorage, opts: GcOptions = {
       const d = (await store.readText(store.tagPath(repo, tag)))?.trim();
       if (d && isDigest(d)) pending.push(d);
     }
-    for (const hex of await store.list(join(dir, "_manifests"))) pending.push(`sha256:${hex}`);
-    for (const hex of await store.list(join(dir, "_layers"))) {
-      const d: Digest = `sha256:${hex}`;
+    for (const name of await store.list(join(dir, "_manifests"))) {
+      const d = digestOfName(name);
+      if (d) pending.push(d);
+    }
+    for (const name of await store.list(join(dir, "_layers"))) {
+      const d = digestOfName(name);
+      if (!d) continue;
       const link = store.layerLink(repo, d);
       links.set(d, [...(links.get(d) ?? []), link]);
       if (young(await mtime(link))) pending.push(d);
@@ -120,18 +124,20 @@ export async function collectGarbage(store: RegistryStorage, opts: GcOptions = {
     }
   }
   const result: GcResult = { deletedBlobs: 0, freedBytes: 0 };
-  const blobsDir = join(store.root, "blobs", "sha256");
-  for (const prefix of await store.list(blobsDir)) {
-    for (const hex of await store.list(join(blobsDir, prefix))) {
-      const d = `sha256:${hex}`;
-      if (!isDigest(d) || marked.has(d)) continue;
-      const path = store.blobPath(d);
-      const s = await stat(path).catch(() => undefined);
-      if (!s || young(s.mtimeMs)) continue;
-      for (const link of links.get(d) ?? []) await store.remove(link);
-      if (await store.remove(path)) {
-        result.deletedBlobs++;
-        result.freedBytes += s.size;
+  for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
+    const blobsDir = join(store.root, "blobs", algorithm);
+    for (const prefix of await store.list(blobsDir)) {
+      for (const hex of await store.list(join(blobsDir, prefix))) {
+        const d = `${algorithm}:${hex}`;
+        if (!isDigest(d) || marked.has(d)) continue;
+        const path = store.blobPath(d);
+        const s = await stat(path).catch(() => undefined);
+        if (!s || young(s.mtimeMs)) continue;
+        for (const link of links.get(d) ?? []) await store.remove(link);
+        if (await store.remove(path)) {
+          result.deletedBlobs++;
+          result.freedBytes += s.size;
+        }
       }
     }
   }

@@ -27,6 +27,7 @@ async function tarEntries(bytes: Uint8Array) {
     uid: number;
     gid: number;
     data: string;
+    linkname?: string;
   }[] = [];
   const ex = tar.extract();
   ex.end(Buffer.from(bytes));
@@ -42,6 +43,7 @@ async function tarEntries(bytes: Uint8Array) {
       uid: h.uid ?? -1,
       gid: h.gid ?? -1,
       data: Buffer.concat(chunks).toString("latin1"),
+      linkname: h.linkname ?? undefined,
     });
   }
   return out;
@@ -179,4 +181,48 @@ test("buildImage refuses bad input, naming the field", async () => {
       name,
     );
   }
+});
+
+test("compat-smart image carries directories, symlinks and the preopens label; without them the bytes are as before", async () => {
+  const wasm = tinyWasm("dirs");
+  const files = new Map([
+    ["/app.wasm", wasm],
+    ["/work/in.txt", new TextEncoder().encode("in")],
+  ]);
+  const plain = await buildImage({ files, entry: "/app.wasm" });
+  const same = await buildImage({ files, entry: "/app.wasm", dirs: [], symlinks: new Map(), preopens: [] });
+  assert.equal(same.manifestDigest, plain.manifestDigest, "empty extras change nothing");
+  const bundle = await buildImage({
+    files,
+    entry: "/app.wasm",
+    dirs: ["/work", "/work/empty"],
+    symlinks: new Map([["/work/link", "in.txt"]]),
+    preopens: ["work"],
+  });
+  const { config, layer } = parts(bundle);
+  const entries = await tarEntries(gunzipSync(layer));
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.type, e.linkname ?? ""]),
+    [
+      ["app.wasm", "file", ""],
+      ["work/", "directory", ""],
+      ["work/empty/", "directory", ""],
+      ["work/in.txt", "file", ""],
+      ["work/link", "symlink", "in.txt"],
+    ],
+  );
+  assert.deepEqual(config.config.Labels, { "dev.wasmlet.wasi.preopens": '["work"]' });
+  await assert.rejects(
+    buildImage({ files, entry: "/app.wasm", symlinks: new Map([["/work/in.txt", "x"]]) }),
+    /given twice/,
+  );
+  await assert.rejects(
+    buildImage({
+      files: new Map([["/app.wasm", wasm]]),
+      entry: "/app.wasm",
+      format: "wasm-artifact",
+      preopens: ["x"],
+    }),
+    /only the entry module/,
+  );
 });

@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import tar from "tar-stream";
-import { type Digest, type ImageFormat, sha256Digest, WasmletError } from "../core/index.js";
+import { type Digest, type ImageFormat, PREOPENS_LABEL, sha256Digest, WasmletError } from "../core/index.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -26,6 +26,12 @@ export interface ImageBundle {
 export interface BuildImageOptions {
   /** Files of the image's root filesystem: absolute path → bytes. */
   files: ReadonlyMap<string, Uint8Array>;
+  /** Directories to create even when empty (compat-smart only). */
+  dirs?: readonly string[];
+  /** Symbolic links: absolute path → target (compat-smart only). */
+  symlinks?: ReadonlyMap<string, string>;
+  /** Names of directories preopened beside "/", kept in the config's PREOPENS_LABEL (compat-smart only). */
+  preopens?: readonly string[];
   /** Path of the wasm module that runs; must be a key of `files`. */
   entry: string;
   /** `compat-smart` (default): a runnable OCI image crun's wasm handler accepts; `wasm-artifact`: CNCF wasm artifact. */
@@ -65,8 +71,10 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
       "INVALID_MODULE",
       `entry: "${opts.entry}" is not a WebAssembly module (bad magic)`,
     );
+  for (const p of opts.dirs ?? []) checkPath(p);
+  for (const p of opts.symlinks?.keys() ?? []) checkPath(p);
   if (format === "wasm-artifact") {
-    if (opts.files.size !== 1)
+    if (opts.files.size !== 1 || opts.dirs?.length || opts.symlinks?.size || opts.preopens?.length)
       throw new WasmletError("INVALID_ARGUMENT", "files: a wasm-artifact image holds only the entry module");
     return buildWasmArtifact(module, opts.annotations);
   }
@@ -76,7 +84,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
 }
 
 async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
-  const tarBytes = await deterministicTar(opts.files, opts.entry);
+  const tarBytes = await deterministicTar(opts);
   const layer = new Uint8Array(await gzipAsync(tarBytes));
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
@@ -86,6 +94,7 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
       Entrypoint: [opts.entry],
       ...(opts.args?.length ? { Cmd: [...opts.args] } : {}),
       ...(opts.env?.length ? { Env: [...opts.env] } : {}),
+      ...(opts.preopens?.length ? { Labels: { [PREOPENS_LABEL]: JSON.stringify(opts.preopens) } } : {}),
     },
     rootfs: { type: "layers", diff_ids: [sha256Digest(tarBytes)] },
   };
@@ -142,17 +151,23 @@ function sortKeys(o: Record<string, string>): Record<string, string> {
 }
 
 /** A tar with sorted entries, parent directories, epoch mtimes and root ownership. */
-async function deterministicTar(files: ReadonlyMap<string, Uint8Array>, entry: string): Promise<Uint8Array> {
-  const dirs = new Set<string>();
-  for (const p of files.keys()) {
+async function deterministicTar(opts: BuildImageOptions): Promise<Uint8Array> {
+  const { files, entry } = opts;
+  const symlinks = opts.symlinks ?? new Map<string, string>();
+  const dirs = new Set<string>(opts.dirs);
+  for (const p of [...files.keys(), ...symlinks.keys(), ...dirs]) {
     for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) dirs.add(d);
   }
   const entries = [
-    ...[...dirs].map((d) => ({ path: d, dir: true })),
-    ...[...files.keys()].map((p) => ({ path: p, dir: false })),
+    ...[...dirs].map((d) => ({ path: d, kind: "dir" as const })),
+    ...[...files.keys()].map((p) => ({ path: p, kind: "file" as const })),
+    ...[...symlinks.keys()].map((p) => ({ path: p, kind: "symlink" as const })),
   ];
   // Byte order, not locale order: the digest must not depend on the machine's collation.
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (let i = 1; i < entries.length; i++)
+    if (entries[i].path === entries[i - 1].path)
+      throw new WasmletError("INVALID_ARGUMENT", `files: "${entries[i].path}" is given twice`);
   const pack = tar.pack();
   const chunks: Uint8Array[] = [];
   const done = (async () => {
@@ -161,7 +176,9 @@ async function deterministicTar(files: ReadonlyMap<string, Uint8Array>, entry: s
   const common = { mtime: EPOCH, uid: 0, gid: 0, uname: "", gname: "" };
   for (const e of entries) {
     const name = e.path.slice(1);
-    if (e.dir) pack.entry({ ...common, name: `${name}/`, type: "directory", mode: 0o755 });
+    if (e.kind === "dir") pack.entry({ ...common, name: `${name}/`, type: "directory", mode: 0o755 });
+    else if (e.kind === "symlink")
+      pack.entry({ ...common, name, type: "symlink", mode: 0o777, linkname: symlinks.get(e.path)! });
     else {
       const bytes = files.get(e.path)!;
       pack.entry(

@@ -2,7 +2,15 @@ import { posix } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import tar from "tar-stream";
-import { type Digest, isDigest, type LoadedImage, sha256Digest, WasmletError } from "../core/index.js";
+import {
+  type Digest,
+  isDigest,
+  type LoadedImage,
+  matchesDigest,
+  PREOPENS_LABEL,
+  preopenProblem,
+  WasmletError,
+} from "../core/index.js";
 import { isWasmModule } from "./image-build.js";
 import {
   type Descriptor,
@@ -63,7 +71,7 @@ function checkDescriptor(ref: string, d: unknown, what: string): Descriptor {
     !isDigest(o.digest) ||
     typeof o.size !== "number"
   )
-    throw pullError(ref, `${what} is not a valid sha256 descriptor`);
+    throw pullError(ref, `${what} is not a valid descriptor (a sha256 or sha512 digest)`);
   return o;
 }
 
@@ -137,16 +145,40 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
       );
     }
     const want = Array.isArray(diffIds) ? diffIds[i] : undefined;
-    if (typeof want === "string" && want.startsWith("sha256:") && sha256Digest(tarBytes) !== want)
+    if (typeof want === "string" && isDigest(want) && !matchesDigest(tarBytes, want))
       throw pullError(ref, `layer ${i}'s uncompressed digest does not match rootfs.diff_ids[${i}] ${want}`);
     await applyLayer(ref, fs, tarBytes);
   }
-  const files = regularFiles(fs);
-  const entry = pickEntry(ref, config, files);
-  return { digest, entry, module: files.get(entry)!, files };
+  const { files, dirs, symlinks } = splitNodes(fs);
+  const entry = pickEntry(ref, config, fs);
+  return {
+    digest,
+    entry,
+    module: resolveLink(fs, entry)!,
+    files,
+    dirs,
+    symlinks,
+    preopens: preopensOf(ref, config),
+  };
 }
 
-type Node = { kind: "file"; data: Uint8Array } | { kind: "symlink"; target: string };
+type Node = { kind: "file"; data: Uint8Array } | { kind: "symlink"; target: string } | { kind: "dir" };
+
+/** The names in the config's PREOPENS_LABEL (wasmlet's `--dir`), or none. */
+function preopensOf(ref: string, config: Record<string, unknown>): string[] | undefined {
+  const labels = (config.config as { Labels?: Record<string, unknown> } | undefined)?.Labels;
+  const raw = labels?.[PREOPENS_LABEL];
+  if (raw === undefined) return undefined;
+  let names: unknown;
+  try {
+    names = JSON.parse(String(raw));
+  } catch {
+    names = undefined;
+  }
+  if (!Array.isArray(names) || !names.every((n) => typeof n === "string" && preopenProblem(n) === undefined))
+    throw pullError(ref, `the config label ${PREOPENS_LABEL} is not a JSON array of directory names`);
+  return names as string[];
+}
 
 function removeTree(fs: Map<string, Node>, path: string, self: boolean): void {
   const prefix = path === "/" ? "/" : `${path}/`;
@@ -228,7 +260,8 @@ async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Arr
         fs.set(e.path, { kind: "symlink", target: e.linkname ?? "" });
         break;
       case "directory":
-        if (fs.get(e.path)) fs.delete(e.path);
+        if (fs.get(e.path)?.kind !== "dir") removeTree(fs, e.path, true);
+        fs.set(e.path, { kind: "dir" });
         break;
       default: // devices and fifos mean nothing to a wasm module
         break;
@@ -240,30 +273,43 @@ function resolveLink(fs: Map<string, Node>, path: string): Uint8Array | undefine
   let p = path;
   for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
     const n = fs.get(p);
-    if (!n) return undefined;
+    if (!n || n.kind === "dir") return undefined;
     if (n.kind === "file") return n.data;
     p = n.target.startsWith("/") ? posix.normalize(n.target) : posix.join(posix.dirname(p), n.target);
   }
   return undefined;
 }
 
-/** Regular files by path; a symlink to a regular file appears as a copy of it. */
-function regularFiles(fs: Map<string, Node>): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
+/**
+ * Regular files, directories and symlinks by path. An absolute symlink target is made relative to the link's
+ * directory: the WASI host refuses absolute links (they would leave a preopened directory), and inside the
+ * image's "/" the relative form leads to the same place.
+ */
+function splitNodes(fs: Map<string, Node>): {
+  files: Map<string, Uint8Array>;
+  dirs: string[];
+  symlinks: Map<string, string>;
+} {
+  const files = new Map<string, Uint8Array>();
+  const dirs: string[] = [];
+  const symlinks = new Map<string, string>();
   for (const p of [...fs.keys()].sort()) {
-    const data = resolveLink(fs, p);
-    if (data) out.set(p, data);
+    const n = fs.get(p)!;
+    if (n.kind === "file") files.set(p, n.data);
+    else if (n.kind === "dir") dirs.push(p);
+    else if (!n.target.startsWith("/")) symlinks.set(p, n.target);
+    else symlinks.set(p, posix.relative(posix.dirname(p), posix.normalize(n.target)) || ".");
   }
-  return out;
+  return { files, dirs, symlinks };
 }
 
 /** The module crun would run: Entrypoint[0], else Cmd[0], relative to WorkingDir. */
-function pickEntry(ref: string, config: Record<string, unknown>, files: Map<string, Uint8Array>): string {
+function pickEntry(ref: string, config: Record<string, unknown>, fs: Map<string, Node>): string {
   const c = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; WorkingDir?: unknown };
   const first = (v: unknown) => (Array.isArray(v) && typeof v[0] === "string" ? (v[0] as string) : undefined);
   const exe = first(c.Entrypoint) ?? first(c.Cmd);
   if (exe === undefined) {
-    const modules = [...files].filter(([, data]) => isWasmModule(data));
+    const modules = [...fs].filter(([, n]) => n.kind === "file" && isWasmModule(n.data));
     if (modules.length === 1) return modules[0][0];
     throw pullError(
       ref,
@@ -272,7 +318,7 @@ function pickEntry(ref: string, config: Record<string, unknown>, files: Map<stri
   }
   const cwd = typeof c.WorkingDir === "string" && c.WorkingDir.startsWith("/") ? c.WorkingDir : "/";
   const entry = posix.resolve(cwd, exe);
-  const data = files.get(entry);
+  const data = resolveLink(fs, entry);
   if (!data) throw pullError(ref, `the entrypoint ${entry} is not a file in the image`);
   if (!isWasmModule(data)) throw pullError(ref, `the entrypoint ${entry} is not a WebAssembly module`);
   return entry;

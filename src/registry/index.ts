@@ -7,6 +7,8 @@ export {
 export type { RegistryAuth } from "./client-auth.js";
 export type { GcOptions, GcResult } from "./gc.js";
 export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";
+export { ImageRegistries } from "./image-registries.js";
+export { ImageStore, type ImageStoreOptions } from "./image-store.js";
 export {
   type Descriptor,
   MEDIA_TYPES,

@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { RegistryClient } from "./client.js";
 import { buildImage } from "./image-build.js";
-import { RegistryStorage } from "./server-storage.js";
+import { StoreLayout } from "./store-layout.js";
 import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
 let reg: RunningRegistry;
@@ -21,7 +21,7 @@ test("an image stored with pushLocal is served over the distribution API like a 
     ["/data/a.txt", Buffer.from("hello")],
   ]);
   const bundle = await buildImage({ files, entry: "/app.wasm" });
-  const digest = await reg.registry.pushLocal("functions/local", "v1", bundle);
+  const digest = await reg.store.pushLocal("functions/local", "v1", bundle);
   assert.equal(digest, bundle.manifestDigest);
 
   const client = new RegistryClient();
@@ -29,7 +29,7 @@ test("an image stored with pushLocal is served over the distribution API like a 
   const pulled = await client.pull(`${reg.host}/functions/local@${digest}`);
   assert.equal(pulled.entry, "/app.wasm");
   assert.deepEqual(Buffer.from(pulled.files.get("/data/a.txt") ?? []), Buffer.from("hello"));
-  const local = await reg.registry.loadLocal(digest);
+  const local = await reg.store.loadLocal(digest);
   assert.deepEqual(local?.module, pulled.module);
 
   // The same content pushed over HTTP to another repository has the same digest: one format, two paths.
@@ -51,11 +51,11 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
   const bundle = await buildImage({ files: new Map([["/app.wasm", tinyWasm("bad")]]), entry: "/app.wasm" });
   const [d] = [...bundle.blobs.keys()];
   bundle.blobs.set(d, Buffer.from("tampered"));
-  await assert.rejects(reg.registry.pushLocal("functions/bad", "v1", bundle), /does not match its digest/);
+  await assert.rejects(reg.store.pushLocal("functions/bad", "v1", bundle), /does not match its digest/);
   // Checked before any write: neither the manifest nor the untouched blobs (unique to this image: the layer
   // holds this test's module, the config names the layer) were stored, and no write is still under way.
-  assert.equal(await reg.registry.loadLocal(bundle.manifestDigest), undefined);
-  const storage = new RegistryStorage(reg.root);
+  assert.equal(await reg.store.loadLocal(bundle.manifestDigest), undefined);
+  const storage = new StoreLayout(reg.root);
   const untouched = [...bundle.blobs.keys()].filter((b) => b !== d);
   assert.ok(untouched.length > 0);
   await new Promise((r) => setTimeout(r, 50));

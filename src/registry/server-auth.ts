@@ -1,37 +1,14 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIP } from "node:net";
-import { OciError, readSmallBody, sendJson } from "./server-http.js";
+import { presentedSecret, secretMatches } from "../http/index.js";
+import { OciError } from "./oci-error.js";
+import { readSmallBody, sendJson } from "./server-http.js";
 
 /** Where clients trade credentials for a bearer token: the realm every challenge names. */
 export const TOKEN_PATH = "/v2/token";
 const SERVICE = "wasmlet";
 /** An OAuth2 token request is a short form. */
 const MAX_TOKEN_FORM_BYTES = 16 * 1024;
-
-function sha256(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
-}
-
-/** True when `given` is the token; how long it takes says nothing about where they differ. */
-export function tokenMatches(given: string, token: string): boolean {
-  // Hashing first gives equal-length buffers, as the control API does (api/handler.ts).
-  return timingSafeEqual(sha256(given), sha256(token));
-}
-
-/**
- * The secret an Authorization header presents: a Bearer token (the control API's one format), or the password
- * of Basic credentials with any user name, since OCI clients log in as `user:password` and the control port
- * has one token and no users.
- */
-export function presentedSecret(authorization: string | undefined): string | undefined {
-  const m = /^(Bearer|Basic)\s+(.+)$/i.exec(authorization ?? "");
-  if (!m) return undefined;
-  if (m[1].toLowerCase() === "bearer") return m[2].trim();
-  const userPass = Buffer.from(m[2].trim(), "base64").toString("utf8");
-  const colon = userPass.indexOf(":");
-  return colon < 0 ? undefined : userPass.slice(colon + 1);
-}
 
 /** `host[:port]` for the realm: the Host the client asked for when it is one, else the address it reached. */
 function realmHost(req: IncomingMessage): string {
@@ -51,8 +28,10 @@ export class TokenGate {
 
   /** Called before every /v2 request but the token endpoint; throws 401 UNAUTHORIZED unless it carries the token. */
   check(req: IncomingMessage): void {
-    const secret = presentedSecret(req.headers.authorization);
-    if (secret !== undefined && tokenMatches(secret, this.token)) return;
+    // The control API's one format (Bearer), or the password of Basic credentials with any user name: OCI clients
+    // log in as `user:password`, and the control port has one token and no users.
+    const secret = presentedSecret(req.headers.authorization, true);
+    if (secret !== undefined && secretMatches(secret, this.token)) return;
     throw new OciError(
       401,
       "UNAUTHORIZED",
@@ -77,9 +56,9 @@ export class TokenGate {
           : grant === "refresh_token"
             ? form.get("refresh_token")
             : null) ?? undefined;
-    } else if (req.method === "GET") secret = presentedSecret(req.headers.authorization);
+    } else if (req.method === "GET") secret = presentedSecret(req.headers.authorization, true);
     else throw new OciError(405, "UNSUPPORTED", `${req.method} is not supported on ${TOKEN_PATH}`);
-    if (secret === undefined || !tokenMatches(secret, this.token))
+    if (secret === undefined || !secretMatches(secret, this.token))
       throw new OciError(
         401,
         "UNAUTHORIZED",

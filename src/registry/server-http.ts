@@ -1,18 +1,10 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import * as http from "../http/index.js";
+import { OciError } from "./oci-error.js";
 
-/** A failure the distribution spec names: its HTTP status and error code go to the client as they are. */
-export class OciError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly detail?: unknown,
-    /** Sent with the error: a 401's challenge, a 429's Retry-After. */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+// The /v2 front's HTTP, through the shared toolkit (src/http): only what the distribution spec adds lives here —
+// its error envelope `{"errors":[{code,message,detail}]}` with the statuses the spec names, the API version header
+// on every answer, Range and `n`/`last` paging.
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
@@ -24,70 +16,48 @@ export function sendError(req: IncomingMessage, res: ServerResponse, e: unknown)
   }
   const err = e instanceof OciError ? e : new OciError(500, "UNKNOWN", "internal registry error");
   if (!(e instanceof OciError)) console.error("registry: internal error", e);
-  const body = JSON.stringify({
-    errors: [
-      { code: err.code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) },
-    ],
-  });
-  const headers: Record<string, string | number> = {
-    ...API_VERSION_HEADER,
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    ...err.headers,
-  };
-  // A body we stopped reading (too large, bad range) must not be read to its end: drop the connection after.
-  if (!req.complete) headers.connection = "close";
-  res.writeHead(err.status, headers);
-  res.end(req.method === "HEAD" ? undefined : body);
+  // The unread rest of a body we refused (too large, bad range) is discarded, or the connection closed.
+  http.finishEarly(req, res);
+  const detail = err.detail !== undefined ? { detail: err.detail } : {};
+  http.sendJson(
+    res,
+    err.status,
+    { errors: [{ code: err.code, message: err.message, ...detail }] },
+    { ...API_VERSION_HEADER, ...err.headers },
+  );
 }
 
 export function sendJson(
   res: ServerResponse,
   status: number,
   value: unknown,
-  headers: Record<string, string> = {},
+  headers: OutgoingHttpHeaders = {},
   contentType = "application/json",
 ): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, {
-    ...API_VERSION_HEADER,
-    "content-type": contentType,
-    "content-length": Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(body);
+  http.sendJson(res, status, value, { ...API_VERSION_HEADER, "content-type": contentType, ...headers });
 }
 
-export function sendEmpty(
-  res: ServerResponse,
-  status: number,
-  headers: Record<string, string | number> = {},
-): void {
-  res.writeHead(status, { ...API_VERSION_HEADER, "content-length": 0, ...headers });
-  res.end();
+export function sendEmpty(res: ServerResponse, status: number, headers: OutgoingHttpHeaders = {}): void {
+  http.sendEmpty(res, status, { ...API_VERSION_HEADER, ...headers });
 }
 
-/** Reads a small body (manifests), refusing more than `max` bytes with 413. */
+const sizeInvalid = (limit: number, declared?: number) =>
+  new OciError(
+    413,
+    "SIZE_INVALID",
+    declared === undefined
+      ? `body is over the ${limit}-byte limit`
+      : `body of ${declared} bytes is over the ${limit}-byte limit`,
+  );
+
+/** Reads a small body (manifests, token forms), refusing more than `max` bytes with 413 SIZE_INVALID. */
 export async function readSmallBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > max)
-    throw new OciError(413, "SIZE_INVALID", `body of ${declared} bytes is over the ${max}-byte limit`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const c of req) {
-    total += (c as Buffer).length;
-    if (total > max) throw new OciError(413, "SIZE_INVALID", `body is over the ${max}-byte limit`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
+  const bytes = await http.readBody(req, max, sizeInvalid);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Drains a body we do not need, so the connection can be reused. */
-export async function drain(req: IncomingMessage): Promise<void> {
-  for await (const _ of req) {
-    // discard
-  }
-}
+/** Reads a body we do not need to its end, so the connection can be reused. */
+export const drain = http.drainBody;
 
 /** Parses a single `Range: bytes=a-b` (or `a-`, `-n`) against a size; undefined = whole; null = unsatisfiable. */
 export function parseRange(

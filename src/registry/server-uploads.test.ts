@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { sha256Digest } from "../core/index.js";
 import { buildImage } from "./image-build.js";
-import { RegistryServer } from "./server.js";
+import { ImageStore } from "./image-store.js";
 import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
 const LIMIT = 1024;
@@ -118,7 +118,7 @@ test("a session whose client hung up before the registry read its body can be re
   assert.equal(status.status, 204);
   const resumed = await call(loc, { method: "PATCH", body: "abc" });
   assert.equal(resumed.status, 202, "the session is not stuck in a write that will never end");
-  assert.equal(await reg.registry.sweepUploads(-1), 1, "and it is swept once stale");
+  assert.equal(await reg.store.sweepUploads(-1), 1, "and it is swept once stale");
 });
 
 test("the registry sweeps stale sessions by itself", async () => {
@@ -144,16 +144,16 @@ test("what a crash left in tmp/ is removed when the owning registry starts, neve
     await writeFile(join(root, "tmp", "half-written"), "x");
     // Router processes open the registry only to read (sweepIntervalMs 0): they must not touch the staging
     // area the serving process writes through.
-    const reader = new RegistryServer({ root, sweepIntervalMs: 0 });
+    const reader = new ImageStore({ root, sweepIntervalMs: 0 });
     await reader.close();
     assert.deepEqual(await readdir(join(root, "tmp")), ["half-written"]);
-    const owner = new RegistryServer({ root });
+    const owner = new ImageStore({ root });
     await owner.close();
     assert.deepEqual(await readdir(join(root, "tmp")).catch(() => []), []);
 
     // A registry that only writes (no sweeps) cleans up before its first write.
     await writeFile(join(root, "tmp", "half-written"), "x");
-    const writer = new RegistryServer({ root, sweepIntervalMs: 0 });
+    const writer = new ImageStore({ root, sweepIntervalMs: 0 });
     await writer.pushLocal(
       "a/b",
       "v1",

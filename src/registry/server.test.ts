@@ -298,7 +298,7 @@ test("sweepUploads removes stale upload sessions only", async () => {
   const staleId = stale.headers.get("docker-upload-uuid")!;
   const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
   for (const f of ["", "data", "info.json"]) await utimes(join(reg.root, "uploads", staleId, f), old, old);
-  assert.equal(await reg.registry.sweepUploads(), 1);
+  assert.equal(await reg.store.sweepUploads(), 1);
   assert.equal((await call(stale.headers.get("location")!)).status, 404);
   assert.equal((await call(fresh.headers.get("location")!)).status, 204);
 });

@@ -5,7 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RegistryServer, type RegistryServerOptions } from "./server.js";
+import { ImageStore, type ImageStoreOptions } from "./image-store.js";
+import { RegistryServer } from "./server.js";
 
 /** A valid, empty wasm module, with a custom section so that each `tag` gives different bytes. */
 export function tinyWasm(tag = ""): Uint8Array {
@@ -23,6 +24,9 @@ export interface RunningRegistry {
   host: string;
   url: string;
   root: string;
+  /** The storage behind the server. */
+  store: ImageStore;
+  /** The /v2 front. */
   registry: RegistryServer;
   server: Server;
   close(): Promise<void>;
@@ -30,11 +34,13 @@ export interface RunningRegistry {
 
 /** Starts the embedded registry in a real HTTP server on an ephemeral loopback port, data in a temp dir. */
 export async function startRegistry(
-  opts: Partial<RegistryServerOptions> = {},
+  opts: Partial<ImageStoreOptions> & { token?: string; referrersPageBytes?: number } = {},
   wrap?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void,
 ): Promise<RunningRegistry> {
   const root = await mkdtemp(join(tmpdir(), "wasmlet-registry-"));
-  const registry = new RegistryServer({ root, sweepIntervalMs: 0, ...opts });
+  const { token, referrersPageBytes, ...storeOpts } = opts;
+  const store = new ImageStore({ root, sweepIntervalMs: 0, ...storeOpts });
+  const registry = new RegistryServer({ store, token, referrersPageBytes });
   const server = createServer((req, res) => {
     const next = () => {
       if (!registry.handle(req, res)) {
@@ -51,12 +57,14 @@ export async function startRegistry(
     host,
     url: `http://${host}`,
     root,
+    store,
     registry,
     server,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await registry.close();
+      await store.close();
       await rm(root, { recursive: true, force: true });
     },
   };

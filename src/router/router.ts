@@ -1,10 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type FunctionRecord, HEALTH_PATH, type HttpTriggerRecord } from "../core/index.js";
+import {
+  type FunctionRecord,
+  HEALTH_PATH,
+  type HttpTriggerRecord,
+  ROUTE_FUNCTION_HEADER,
+  ROUTE_KEY_HEADER,
+  routeFunctions,
+} from "../core/index.js";
 import { collectBody, finishEarly, sendText } from "../http/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Change, Store } from "../store/index.js";
 import { ClientConnection, type OutputBudget, sendResponse } from "./respond.js";
 import { RouteTable } from "./route-table.js";
+import { pickFunction } from "./weights.js";
 
 /** What the router needs from the runtime. */
 export interface Invoker {
@@ -72,7 +80,7 @@ export class Router {
     );
     listed = true;
     if (this.pending.length > 0) this.kick();
-    const routed = new Set(triggers.map((t) => t.function));
+    const routed = new Set(triggers.flatMap(routeFunctions));
     const warm = fns
       .filter((f) => routed.has(f.name))
       .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
@@ -154,6 +162,19 @@ export class Router {
     this.options.invoker.prepare(fn).catch((e) => this.options.onPrepareError?.(fn, e));
   }
 
+  /** The function a weighted route sends this request to (see pickFunction). */
+  private weighted(t: HttpTriggerRecord, req: IncomingMessage): FunctionRecord | undefined {
+    const forced = req.headers[ROUTE_FUNCTION_HEADER];
+    const key = req.headers[ROUTE_KEY_HEADER];
+    return this.table.functions.get(
+      pickFunction(
+        t,
+        typeof forced === "string" ? forced : undefined,
+        typeof key === "string" ? key : undefined,
+      ),
+    );
+  }
+
   /** The node:http request listener of the public port. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const arrivedAt = performance.now();
@@ -175,14 +196,10 @@ export class Router {
       return;
     }
     const { match } = found;
-    const fn = match.fn;
+    const fn = match.trigger.weights ? this.weighted(match.trigger, req) : match.fn;
     if (!fn) {
       finishEarly(req, res);
-      sendText(
-        res,
-        404,
-        `route ${match.trigger.name} points to function ${match.trigger.function}, which does not exist\n`,
-      );
+      sendText(res, 404, `route ${match.trigger.name} points to a function that does not exist\n`);
       return;
     }
     const limit = fn.limits.maxBodyBytes;

@@ -6,7 +6,7 @@ import { WorkerPool } from "./pool.js";
 import type { LoadSpec } from "./pool-worker.js";
 import { ModuleRunner } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
-import { FsImage } from "./wasi/index.js";
+import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
 // Compile every function of a module when it is prepared (at deploy), not at its first call: V8's lazy
 // compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
@@ -144,12 +144,17 @@ export class HybridExecutor implements Executor {
 
   private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
     const memoryCapBytes = limits.memoryMiB * 1048576;
+    const files = new Map(image.files);
+    const fs: FsImageExtras = {
+      dirs: image.dirs ? [...image.dirs] : undefined,
+      symlinks: image.symlinks ? new Map(image.symlinks) : undefined,
+      preopens: image.preopens ? [...image.preopens] : undefined,
+    };
     if (isComponent(image.module)) {
       // A component runs its generated JavaScript glue, which no deadline check can be injected into: it runs on
       // worker threads only, where a runaway is ended by terminating the thread.
       const component = await prepareComponent(image.module, limits.memoryMiB);
-      const files = new Map(image.files);
-      return { key, load: { key, component, files, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
+      return { key, load: { key, component, files, fs, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
     }
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
     // Small modules compile faster synchronously (a few ms, no hop through V8's compile threads and back);
@@ -165,10 +170,15 @@ export class HybridExecutor implements Executor {
       resettable: inst.info.resettable,
       hasStartSection: inst.info.hasStartSection,
     };
-    const files = new Map(image.files);
-    const runner = new ModuleRunner(module, meta, new FsImage(files), memoryCapBytes);
+    const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);
     runner.warm();
-    return { key, runner, load: { key, module, meta, files, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
+    return {
+      key,
+      runner,
+      load: { key, module, meta, files, fs, memoryCapBytes },
+      demotedUntil: 0,
+      lastUsed: 0,
+    };
   }
 
   private insert(entry: Entry): void {

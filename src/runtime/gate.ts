@@ -17,6 +17,16 @@ export class FunctionGate {
   private active = 0;
   private readonly waiting: Waiter[] = [];
 
+  /** Invocations holding a turn now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Invocations waiting for a turn now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Takes a turn if fewer than `limit` are in flight and nobody waits (waiters keep their order). */
   tryEnter(limit: number): boolean {
     if (this.active >= limit || this.waiting.length > 0) return false;

@@ -1,5 +1,16 @@
-export { CONTRACTS, parseCgiOutput } from "./contracts/index.js";
+export { CONTRACTS, EXIT_CODE_HEADER, parseCgiOutput } from "./contracts/index.js";
 export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
+export {
+  DURATION_BUCKETS_S,
+  type FunctionCounts,
+  InvocationStats,
+  OUTCOMES,
+  type Outcome,
+  type StatsEntry,
+  sumCounts,
+  TRIGGERS,
+  type Trigger,
+} from "./stats.js";
 export { lowerThreadPriority } from "./thread-priority.js";
 export type * from "./types.js";

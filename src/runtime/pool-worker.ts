@@ -4,7 +4,7 @@ import { ComponentRunner, type PreparedComponent } from "./component/index.js";
 import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
 import { lowerThreadPriority } from "./thread-priority.js";
 import type { RunResult, WasiInputs } from "./types.js";
-import { FsImage } from "./wasi/index.js";
+import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
 // Demoted runs are slow or runaway by definition: a little below the router thread, so that on a busy machine
 // they do not take its core (they still get a fair share, and all of an idle core).
@@ -14,6 +14,8 @@ lowerThreadPriority(5);
 export type LoadSpec = {
   key: string;
   files: Map<string, Uint8Array>;
+  /** Directories, symlinks and preopens of the image (structured-cloneable). */
+  fs: FsImageExtras;
   memoryCapBytes: number;
 } & ({ module: WebAssembly.Module; meta: RunnerMeta } | { component: PreparedComponent });
 export type LoadMessage = LoadSpec & { type: "load" };
@@ -63,8 +65,14 @@ port.on("message", (msg: ToWorker) => {
       runners.set(
         msg.key,
         "component" in msg
-          ? new ComponentRunner(msg.component, new FsImage(msg.files), msg.memoryCapBytes, waiter)
-          : new ModuleRunner(msg.module, msg.meta, new FsImage(msg.files), msg.memoryCapBytes, waiter),
+          ? new ComponentRunner(msg.component, new FsImage(msg.files, msg.fs), msg.memoryCapBytes, waiter)
+          : new ModuleRunner(
+              msg.module,
+              msg.meta,
+              new FsImage(msg.files, msg.fs),
+              msg.memoryCapBytes,
+              waiter,
+            ),
       );
       break;
     case "unload":

@@ -195,6 +195,19 @@ export class ModuleRunner implements HostControl {
         message: `wrote more than ${maxOutputBytes ?? this.host.stdoutCapBytes} bytes to stdout (its output limit)`,
       };
     const out = this.host.end(exitCode);
+    // Collected files are output too: one limit bounds all a run hands back, stdout and files together.
+    if (out.files !== undefined && (!error || error.kind === "exit")) {
+      const limit = maxOutputBytes ?? this.host.stdoutCapBytes;
+      let total = out.stdout.byteLength;
+      for (const bytes of out.files.values()) total += bytes.byteLength;
+      if (total > limit) {
+        error = {
+          kind: "output",
+          message: `handed back ${total} bytes of stdout and files, over its output limit of ${limit}`,
+        };
+        out.files = new Map();
+      }
+    }
     if (reusable && slot.memory.buffer.byteLength === slot.snapshot.byteLength) {
       this.reset(slot);
       this.slot = slot;
@@ -206,6 +219,7 @@ export class ModuleRunner implements HostControl {
       exitCode: out.exitCode,
       stdout: out.stdout,
       stderr: out.stderr,
+      files: out.files,
       durationMs: performance.now() - t0,
     };
     if (error) result.error = error;

@@ -1,161 +1,135 @@
-// The runtime's failure mapping (ARCHITECTURE "Failure semantics"), with a scripted executor: what each kind of
-// run result becomes for the caller and in the log, the function gate, deadlines and image loading.
+// The runtime as the router and `fn test` use it: exit codes in a header, a written file as the body, and the
+// command-line view of a run (Runtime.run), over the real executor and the tool fixture.
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { DEFAULT_LIMITS, type Digest, type FunctionRecord, type LoadedImage } from "../core/index.js";
+import { readFileSync } from "node:fs";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_LIMITS, type FunctionRecord, type LoadedImage, sha256Digest } from "../core/index.js";
+import { HybridExecutor } from "./executor.js";
 import { Runtime } from "./service.js";
-import type { Executor, InvocationRecord, InvocationRequest, RunResult } from "./types.js";
+import type { InvocationRecord, InvocationRequest } from "./types.js";
 
-const DIGEST = `sha256:${"a".repeat(64)}` as Digest;
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const module = readFileSync(`${root}test/fixtures/tool.wasm`);
+const image: LoadedImage = {
+  digest: sha256Digest(module),
+  entry: "/tool.wasm",
+  module,
+  files: new Map([
+    ["/tool.wasm", module],
+    ["/work/input.txt", Buffer.from("make me loud")],
+  ]),
+  preopens: ["work"],
+};
 
-function fn(limits: Partial<FunctionRecord["limits"]> = {}): FunctionRecord {
-  const v = { version: 1, image: "r/f:1", digest: DIGEST, createdAt: "2026-01-01T00:00:00Z" };
+function fn(args: string[], more: Partial<FunctionRecord> = {}): FunctionRecord {
+  const version = { version: 1, image: "x/tool:v1", digest: image.digest, createdAt: "" };
   return {
-    name: "f",
+    name: "tool",
     contract: "command",
-    args: [],
+    args,
     env: {},
-    limits: { ...DEFAULT_LIMITS, ...limits },
-    current: v,
-    versions: [v],
-    createdAt: v.createdAt,
-    updatedAt: v.createdAt,
+    limits: { ...DEFAULT_LIMITS, memoryMiB: 16 },
+    current: version,
+    versions: [version],
+    createdAt: "",
+    updatedAt: "",
+    ...more,
   };
 }
 
-function request(body = ""): InvocationRequest {
-  return {
-    method: "POST",
-    url: "/f",
-    path: "/f",
-    query: "",
-    headers: {},
-    body: Buffer.from(body),
-    remoteAddr: "127.0.0.1",
-    remotePort: 1,
-    serverName: "localhost",
-    serverPort: 80,
-    protocol: "HTTP/1.1",
-    route: { pattern: "/f", scriptName: "/f", pathInfo: "", params: {} },
-  };
-}
-
-const out = (stdout: string, extra: Partial<RunResult> = {}): RunResult => ({
-  exitCode: 0,
-  stdout: Buffer.from(stdout),
-  stderr: Buffer.from(""),
-  durationMs: 1,
-  ...extra,
+const request = (): InvocationRequest => ({
+  method: "GET",
+  url: "/",
+  path: "/",
+  query: "",
+  headers: {},
+  body: new Uint8Array(0),
+  remoteAddr: "",
+  remotePort: 0,
+  serverName: "",
+  serverPort: 0,
+  protocol: "HTTP/1.1",
+  route: { pattern: "/", scriptName: "", pathInfo: "/", params: {} },
 });
 
-/** An executor that answers each run with the next scripted result (after `delayMs`), and counts prepares. */
-function scripted(results: RunResult[], delayMs = 0) {
-  let prepared = 0;
-  const executor: Executor = {
-    async prepare() {
-      prepared++;
-    },
-    isPrepared: () => prepared > 0,
-    run: async () => {
-      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      return results.length > 1 ? (results.shift() as RunResult) : results[0];
-    },
-    async close() {},
-  };
-  return { executor, prepares: () => prepared };
-}
+const executor = new HybridExecutor();
+const logs: InvocationRecord[] = [];
+const runtime = new Runtime({ executor, loadImage: async () => image, onLog: (r) => logs.push(r) });
+after(() => executor.close());
 
-const image: LoadedImage = { digest: DIGEST, entry: "/f.wasm", module: new Uint8Array(), files: new Map() };
+const header = (headers: [string, string][], name: string) => headers.find(([k]) => k === name)?.[1];
 
-function runtime(executor: Executor, loadImage = async () => image) {
-  const logs: InvocationRecord[] = [];
-  return { rt: new Runtime({ executor, loadImage, onLog: (r) => logs.push(r) }), logs };
-}
+test("a command's answer carries its exit code: 0 with stdout, the status on the 500 of a non-zero exit", async () => {
+  const ok = await runtime.invoke(fn(["work", "0"]), request());
+  assert.equal(ok.status, 200);
+  assert.equal(header(ok.headers, "x-wasmlet-exit-code"), "0");
+  assert.equal(Buffer.from(ok.body).toString(), "wrote 12 bytes\n");
+  const failed = await runtime.invoke(fn(["work", "7"]), request());
+  assert.equal(failed.status, 500);
+  assert.equal(header(failed.headers, "x-wasmlet-exit-code"), "7");
+});
 
-test("each kind of failed run is the status the design names, with the reason in the body and the log", async () => {
-  const cases: [RunResult["error"], number, RegExp][] = [
-    [{ kind: "timeout", message: "deadline" }, 504, /timed out after 10000 ms/],
-    [{ kind: "exit", message: "exited with status 3" }, 500, /exited with status 3/],
-    [{ kind: "trap", message: "unreachable" }, 500, /failed: unreachable/],
-    [{ kind: "oom", message: "memory over 128 MiB" }, 500, /memory over 128 MiB/],
-    [{ kind: "output", message: "more than 5 bytes to stdout" }, 500, /more than 5 bytes/],
-    [{ kind: "cancelled", message: "the caller went away" }, 499, /caller went away/],
-    [{ kind: "internal", message: "worker died" }, 500, /worker died/],
-  ];
-  for (const [error, status, why] of cases) {
-    const { rt, logs } = runtime(
-      scripted([out("partial", { error, stderr: Buffer.from("oops\n") })]).executor,
-    );
-    const r = await rt.invoke(fn(), request());
-    assert.equal(r.status, status, error?.kind);
-    const body = Buffer.from(r.body).toString();
-    assert.match(body, why);
-    assert.doesNotMatch(body, /partial/, "a failed run's stdout is never sent");
-    assert.equal(logs.length, 1);
-    assert.equal(logs[0].status, status);
-    assert.match(logs[0].error ?? "", why);
-    assert.equal(Buffer.from(logs[0].stderr).toString(), "oops\n");
+test("outputFile: the body is the file the run wrote; a run that did not write it fails", async () => {
+  const res = await runtime.invoke(fn(["work", "0"], { outputFile: "/work/out/result.txt" }), request());
+  assert.equal(res.status, 200);
+  assert.equal(header(res.headers, "content-type"), "application/octet-stream");
+  assert.equal(Buffer.from(res.body).toString(), "MAKE ME LOUD");
+  const missing = await runtime.invoke(fn(["work", "0"], { outputFile: "/work/out/other.txt" }), request());
+  assert.equal(missing.status, 500);
+  assert.match(Buffer.from(missing.body).toString(), /did not write its output file/);
+});
+
+test("run reports exit code, stdout, stderr and the files written under the collected directory, and logs the run", async () => {
+  const before = logs.length;
+  const r = await runtime.run(fn(["work", "33"]), request(), "/work");
+  assert.equal(r.exitCode, 33);
+  assert.equal(r.status, 500);
+  assert.equal(r.error, undefined, "a plain exit is told by exitCode");
+  assert.equal(Buffer.from(r.stdout).toString(), "wrote 12 bytes\n");
+  assert.equal(Buffer.from(r.stderr).toString(), "tool: done\n");
+  assert.deepEqual(
+    [...r.files].map(([p, b]) => [p, Buffer.from(b).toString()]),
+    [["/work/out/result.txt", "MAKE ME LOUD"]],
+  );
+  assert.equal(logs.length, before + 1);
+  assert.equal(logs.at(-1)?.status, 500);
+  const everything = await runtime.run(fn(["work", "0"]), request(), "/");
+  assert.deepEqual(
+    [...everything.files.keys()],
+    ["/work/out/result.txt"],
+    "collecting / gets every written file",
+  );
+  const usage = await runtime.run(fn([]), request());
+  assert.equal(usage.exitCode, 2);
+  assert.equal(usage.files.size, 0, "nothing collected when not asked");
+});
+
+test("a demoted function, run on a worker thread, still has its preopen and returns its written files", async () => {
+  // A zero budget demotes the function after its first run: the second runs on a worker.
+  const demoting = new HybridExecutor({ mainBudgetMs: 0 });
+  try {
+    const rt = new Runtime({ executor: demoting, loadImage: async () => image });
+    for (let i = 0; i < 2; i++) {
+      const r = await rt.run(fn(["work", "0"]), request(), "/work");
+      assert.equal(r.exitCode, 0, Buffer.from(r.stderr).toString());
+      assert.equal(Buffer.from(r.files.get("/work/out/result.txt") ?? []).toString(), "MAKE ME LOUD");
+    }
+    assert.ok(demoting.poolStats.threads > 0, "the second run went to a worker");
+  } finally {
+    await demoting.close();
   }
 });
 
-test("a good run answers through the contract and is logged with its status; stderr keeps its tail only", async () => {
-  const long = `${"x".repeat(20_000)}END`;
-  const { rt, logs } = runtime(scripted([out("hello\n", { stderr: Buffer.from(long) })]).executor);
-  const r = await rt.invoke(fn(), request());
-  assert.equal(r.status, 200);
-  assert.equal(Buffer.from(r.body).toString(), "hello\n");
-  assert.equal(logs[0].status, 200);
-  assert.equal(logs[0].error, undefined);
-  assert.ok(logs[0].stderr.byteLength <= 8192);
-  assert.match(Buffer.from(logs[0].stderr).toString(), /END$/);
-});
-
-test("a body over the function's limit is 413 before anything runs", async () => {
-  const s = scripted([out("ran")]);
-  const { rt } = runtime(s.executor);
-  const r = await rt.invoke(fn({ maxBodyBytes: 4 }), request("12345"));
-  assert.equal(r.status, 413);
-  assert.equal(s.prepares(), 0, "the image was not even loaded");
-});
-
-test("an image that cannot be loaded is 502 naming it; the next call tries again", async () => {
-  let fail = true;
-  const { rt } = runtime(scripted([out("ok")]).executor, async () => {
-    if (fail) throw new Error("connection refused");
-    return image;
-  });
-  const r = await rt.invoke(fn(), request());
-  assert.equal(r.status, 502);
-  assert.match(Buffer.from(r.body).toString(), /cannot load image r\/f:1: connection refused/);
-  fail = false;
-  assert.equal((await rt.invoke(fn(), request())).status, 200);
-});
-
-test("concurrency and queue: the overflow is 503 with Retry-After at once; a waiter past its deadline is 504", async () => {
-  const { rt } = runtime(scripted([out("ok")], 200).executor);
-  const f = fn({ concurrency: 1, queue: 1, timeoutMs: 60 });
-  const t0 = performance.now();
-  const timed = () =>
-    rt.invoke(f, { ...request(), arrivedAt: t0 }).then((r) => ({ r, ms: performance.now() - t0 }));
-  const [first, second, third] = await Promise.all([timed(), timed(), timed()]);
-  // The scripted executor ignores deadlines: the first run answers 200 after 200 ms.
-  assert.equal(first.r.status, 200);
-  assert.equal(second.r.status, 504, "the waiter's deadline counts from its arrival, not its turn");
-  assert.ok(
-    second.ms < 180,
-    `the waiter answered after ${second.ms.toFixed(0)} ms, not at its 60 ms deadline`,
+test("files handed back count against the function's output limit, together with stdout", async () => {
+  // stdout "wrote 12 bytes\n" (15) fits 20 alone; with the 12-byte file it does not.
+  const small = fn(["work", "0"], { outputFile: "/work/out/result.txt" });
+  small.limits = { ...small.limits, maxOutputBytes: 20 };
+  const res = await runtime.invoke(small, request());
+  assert.equal(res.status, 500);
+  assert.match(
+    Buffer.from(res.body).toString(),
+    /handed back 27 bytes of stdout and files, over its output limit of 20/,
   );
-  assert.equal(third.r.status, 503);
-  assert.deepEqual(
-    third.r.headers.find(([k]) => k === "retry-after"),
-    ["retry-after", "1"],
-  );
-  assert.ok(third.ms < 50, `the 503 took ${third.ms.toFixed(0)} ms`);
-});
-
-test("concurrent first calls prepare a digest once", async () => {
-  const s = scripted([out("ok")]);
-  const { rt } = runtime(s.executor);
-  await Promise.all(Array.from({ length: 5 }, () => rt.invoke(fn(), request())));
-  assert.equal(s.prepares(), 1);
+  assert.equal((await runtime.invoke(fn(["work", "0"], { limits: small.limits }), request())).status, 200);
 });

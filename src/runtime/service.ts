@@ -1,13 +1,15 @@
 import {
   DEFAULT_LIMITS,
   type Digest,
+  type ErrorCode,
   type FunctionRecord,
   type LoadedImage,
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
-import { CONTRACTS } from "./contracts/index.js";
+import { CONTRACTS, EXIT_CODE_HEADER } from "./contracts/index.js";
 import { FunctionGate } from "./gate.js";
+import type { InvocationStats, Outcome } from "./stats.js";
 import type {
   ContractMap,
   Executor,
@@ -15,9 +17,18 @@ import type {
   InvocationRequest,
   InvocationResponse,
   RunLimits,
+  RunReport,
   RunResult,
 } from "./types.js";
 import { warmUpFunction } from "./warm-up.js";
+
+/** How each failure counts in the metrics; every other code is an `error`. */
+const OUTCOME_OF: Partial<Record<ErrorCode, Outcome>> = {
+  FUNCTION_TIMEOUT: "timeout",
+  OVERLOADED: "rejected",
+  PAYLOAD_TOO_LARGE: "rejected",
+  CANCELLED: "cancelled",
+};
 
 /** What a 503 tells the caller to wait before trying again, in seconds. */
 const RETRY_AFTER_S = "1";
@@ -32,6 +43,8 @@ export interface RuntimeOptions {
   /** Receives one record per invocation (the composition root batches them into the store). */
   onLog?: (record: InvocationRecord) => void;
   contracts?: ContractMap;
+  /** Counts every invocation by function version, trigger and outcome (the metrics); absent = not counted. */
+  stats?: InvocationStats;
 }
 
 /**
@@ -105,42 +118,22 @@ export class Runtime {
    */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
-    const digest = fn.current.digest;
     const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
-    let gate = this.gates.get(fn.name);
-    if (!gate) {
-      gate = new FunctionGate();
-      this.gates.set(fn.name, gate);
-    }
+    const gate = this.gateOf(fn);
     let entered = false;
     let result: RunResult | undefined;
+    let outcome: Outcome = "success";
+    let status = 0;
     try {
-      if (req.body.byteLength > fn.limits.maxBodyBytes)
-        throw new WasmletError(
-          "PAYLOAD_TOO_LARGE",
-          `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
-        );
-      const limits = runLimits(fn);
-      const concurrency = fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency;
-      if (!gate.tryEnter(concurrency))
-        await gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
+      checkBody(fn, req);
+      if (!gate.tryEnter(fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency))
+        await this.wait(gate, fn, req, deadlineAt);
       entered = true;
-      let entry = this.entries.get(digest);
-      if (entry === undefined || !this.options.executor.isPrepared(digest, limits)) {
-        await this.prepare(fn).catch((e) => {
-          throw new WasmletError(
-            "IMAGE_PULL_FAILED",
-            `cannot load image ${fn.current.image}: ${errMessage(e)}`,
-            {
-              cause: e,
-            },
-          );
-        });
-        entry = this.entries.get(digest) as string;
-      }
+      const limits = runLimits(fn);
+      const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
       const contract = this.contracts[fn.contract];
       result = await this.options.executor.run(
-        digest,
+        fn.current.digest,
         contract.prepare(req, fn, entry),
         limits,
         deadlineAt,
@@ -148,15 +141,123 @@ export class Runtime {
       );
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
+      status = res.status;
       this.log(fn, started, res.status, result);
       return res;
     } catch (e) {
       const err = toWasmletError(e);
+      outcome = OUTCOME_OF[err.code] ?? "error";
+      status = err.status;
       this.log(fn, started, err.status, result, err.message);
-      return errorResponse(err);
+      return errorResponse(err, result);
+    } finally {
+      if (entered) gate.leave();
+      this.options.stats?.record(
+        fn,
+        req.trigger ?? "http",
+        outcome,
+        result ? result.durationMs : Date.now() - started,
+        status,
+      );
+    }
+  }
+
+  /** Per function: invocations in flight and waiting for a turn in this process now (the gauges). */
+  *load(): IterableIterator<{ function: string; inFlight: number; queued: number }> {
+    for (const [name, gate] of this.gates)
+      yield { function: name, inFlight: gate.inFlight, queued: gate.queued };
+  }
+
+  /**
+   * Runs one request like invoke() (same turn, deadline and log) but answers with what the program did, as a
+   * command line would see it: exit code, stdout and stderr whatever the outcome, and the files it wrote at or
+   * under `collect` (an absolute guest path). For `fn test`. Never rejects.
+   */
+  async run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> {
+    const started = Date.now();
+    const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
+    const gate = this.gateOf(fn);
+    let entered = false;
+    let result: RunResult | undefined;
+    let status = 200;
+    let error: string | undefined;
+    let outcome: Outcome = "success";
+    try {
+      checkBody(fn, req);
+      if (!gate.tryEnter(fn.limits.concurrency ?? DEFAULT_LIMITS.concurrency))
+        await this.wait(gate, fn, req, deadlineAt);
+      entered = true;
+      const limits = runLimits(fn);
+      const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
+      const contract = this.contracts[fn.contract];
+      const inputs = contract.prepare(req, fn, entry);
+      if (collect !== undefined) inputs.collect = collect;
+      result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
+      if (result.error) throw runError(fn, result);
+      status = contract.respond(result).status;
+    } catch (e) {
+      const err = toWasmletError(e);
+      status = err.status;
+      error = err.message;
+      outcome = OUTCOME_OF[err.code] ?? "error";
     } finally {
       if (entered) gate.leave();
     }
+    this.log(fn, started, status, result, error);
+    this.options.stats?.record(
+      fn,
+      req.trigger ?? "api",
+      outcome,
+      result ? result.durationMs : Date.now() - started,
+      status,
+    );
+    const report: RunReport = {
+      status,
+      exitCode: result?.exitCode ?? 1,
+      stdout: result?.stdout ?? NO_BYTES,
+      stderr: result?.stderr ?? NO_BYTES,
+      files: result?.files ?? new Map(),
+    };
+    // A plain non-zero exit is the program's answer, told by exitCode; anything else is a failure to report.
+    if (error !== undefined && result?.error?.kind !== "exit") report.error = error;
+    return report;
+  }
+
+  private gateOf(fn: FunctionRecord): FunctionGate {
+    let gate = this.gates.get(fn.name);
+    if (!gate) {
+      gate = new FunctionGate();
+      this.gates.set(fn.name, gate);
+    }
+    return gate;
+  }
+
+  /** Waits in the function's queue for a turn (504 at the deadline, 503 when the queue is full). */
+  private wait(
+    gate: FunctionGate,
+    fn: FunctionRecord,
+    req: InvocationRequest,
+    deadlineAt: number,
+  ): Promise<void> {
+    return gate.wait(fn.name, fn.limits.queue ?? DEFAULT_LIMITS.queue, deadlineAt, req.cancel);
+  }
+
+  /** The module path of the function's prepared digest, or undefined when it must be prepared first. */
+  private entryOf(fn: FunctionRecord, limits: RunLimits): string | undefined {
+    const digest = fn.current.digest;
+    const entry = this.entries.get(digest);
+    return entry !== undefined && this.options.executor.isPrepared(digest, limits) ? entry : undefined;
+  }
+
+  /** Prepares the function's digest on its first use; a failure is the image's (502). */
+  private async prepareToRun(fn: FunctionRecord): Promise<string> {
+    this.options.stats?.coldStart(fn);
+    await this.prepare(fn).catch((e) => {
+      throw new WasmletError("IMAGE_PULL_FAILED", `cannot load image ${fn.current.image}: ${errMessage(e)}`, {
+        cause: e,
+      });
+    });
+    return this.entries.get(fn.current.digest) as string;
   }
 
   private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
@@ -179,10 +280,14 @@ export class Runtime {
 
 const NO_BYTES = new Uint8Array(0);
 
-/** The response for a failed invocation: the message as text; a 503 says when to retry. */
-function errorResponse(err: WasmletError): InvocationResponse {
+/**
+ * The response for a failed invocation: the message as text; a 503 says when to retry; a program that exited
+ * with a status says which (EXIT_CODE_HEADER).
+ */
+function errorResponse(err: WasmletError, result: RunResult | undefined): InvocationResponse {
   const headers: [string, string][] = [["content-type", "text/plain; charset=utf-8"]];
   if (err.code === "OVERLOADED") headers.push(["retry-after", RETRY_AFTER_S]);
+  if (result?.error?.kind === "exit") headers.push([EXIT_CODE_HEADER, String(result.exitCode)]);
   return { status: err.status, headers, body: Buffer.from(`${err.message}\n`) };
 }
 
@@ -192,6 +297,14 @@ export function runLimits(fn: FunctionRecord): RunLimits {
     memoryMiB: fn.limits.memoryMiB,
     maxOutputBytes: fn.limits.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
   };
+}
+
+function checkBody(fn: FunctionRecord, req: InvocationRequest): void {
+  if (req.body.byteLength > fn.limits.maxBodyBytes)
+    throw new WasmletError(
+      "PAYLOAD_TOO_LARGE",
+      `request body of ${req.body.byteLength} bytes is over the function's limit of ${fn.limits.maxBodyBytes}`,
+    );
 }
 
 function runError(fn: FunctionRecord, r: RunResult): WasmletError {

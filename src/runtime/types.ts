@@ -1,4 +1,5 @@
 import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { Trigger } from "./stats.js";
 
 /**
  * Strings already in the form args_get/environ_get copy into the guest: NUL-terminated byte strings back to
@@ -19,6 +20,11 @@ export interface WasiInputs {
   /** Environment as `KEY=VALUE` strings (encoded as UTF-8), or already encoded. */
   env: string[] | EncodedStrings;
   stdin: Uint8Array;
+  /**
+   * An absolute guest path whose written files come back in WasiOutputs.files: the invocation's regular files
+   * at or under it that it created or changed. Absent (the usual case): nothing is collected.
+   */
+  collect?: string;
   /** For a `wasi:http/proxy` component (the `http` contract): the request its incoming-handler gets. */
   http?: HttpRequestHead;
   /** The function's outbound allow-list (`FunctionRecord.allowOutbound`), for a component's outgoing-handler. */
@@ -42,6 +48,8 @@ export interface WasiOutputs {
   stderr: Uint8Array;
   /** For a `wasi:http/proxy` component: the status and headers it set (the body is `stdout`). */
   http?: { status: number; headers: [string, string][] };
+  /** When WasiInputs.collect was given: each file written at or under it, by absolute path (the caller's bytes). */
+  files?: Map<string, Uint8Array>;
 }
 
 /** One HTTP request, as the router hands it to a contract. */
@@ -66,6 +74,8 @@ export interface InvocationRequest {
   cancel?: CancelToken;
   /** performance.now() when the request arrived; its deadline counts from here (default: when invoke is called). */
   arrivedAt?: number;
+  /** What started the invocation, for the metrics (default `http`). */
+  trigger?: Trigger;
 }
 
 /**
@@ -113,6 +123,20 @@ export interface RunResult extends WasiOutputs {
     message: string;
   };
   durationMs: number;
+}
+
+/** What `Runtime.run` reports of one request: the program's own outcome, as a command line shows it. */
+export interface RunReport {
+  /** The HTTP status invoke() would have answered. */
+  status: number;
+  /** The program's exit status (1 when it trapped, timed out or never ran). */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** Files written at or under the path asked for, by absolute guest path. */
+  files: Map<string, Uint8Array>;
+  /** Why the run failed (timeout, trap, output limit, overload...); absent on success and on a plain non-zero exit. */
+  error?: string;
 }
 
 /**

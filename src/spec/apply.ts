@@ -181,16 +181,21 @@ export async function applySpecs(
           allowOutbound: s.spec.allowOutbound ?? [],
           limits: s.spec.limits,
         };
+        // Absent in the spec = none: applying a spec without it clears one set before.
+        const outputFile = s.spec.outputFile ?? null;
         if (s.spec.package !== undefined) {
-          if (present) await client.updateFunction(name, settings);
+          if (present) await client.updateFunction(name, { ...settings, outputFile });
           const bound = await client.bindFunction(s.spec.package, { name, ...settings });
           if (bound.pending) verb = `bound to package ${s.spec.package} (created when its build succeeds)`;
+          // A draft carries no outputFile: a function the bind just made gets it now.
+          else if (!present && s.spec.outputFile !== undefined)
+            await client.updateFunction(name, { outputFile });
         } else {
           const source = p.module
             ? { code: Buffer.from(p.module.bytes).toString("base64"), fileName: p.module.fileName }
             : { image: s.spec.image };
-          if (present) await client.updateFunction(name, { ...settings, ...source });
-          else await client.createFunction({ name, ...settings, ...source });
+          if (present) await client.updateFunction(name, { ...settings, outputFile, ...source });
+          else await client.createFunction({ name, ...settings, outputFile, ...source });
         }
         break;
       }

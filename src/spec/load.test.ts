@@ -93,3 +93,11 @@ test("a missing spec directory says how to create it", async () => {
   const { errors } = await loadSpecs(join(root, "nowhere", "specs"));
   assert.match(errors[0], /no such directory \(run "wasmlet spec init" first\)/);
 });
+
+test("a Function spec may name the outputFile HTTP callers get as the body", async () => {
+  const d = await project({});
+  await writeSpec(d, specDocument("Function", "tool", { image: "reg/tool:1", outputFile: "/out/r.wav" }));
+  const loaded = await loadSpecs(d);
+  assert.deepEqual(loaded.errors, []);
+  assert.deepEqual(loaded.specs[0]?.spec, { image: "reg/tool:1", outputFile: "/out/r.wav" });
+});

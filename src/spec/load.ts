@@ -143,11 +143,19 @@ function checkSemantics(out: LoadedSpecs): void {
         break;
       }
       case "HTTPTrigger": {
-        const { url, prefix, function: fn } = s.spec;
+        const { url, prefix, function: fn, weights } = s.spec;
         if ((url === undefined) === (prefix === undefined))
           err("spec.url: exactly one of url or prefix is required");
-        if (!has("Function", fn))
-          err(`spec.function: function "${fn}" is not defined in ${relative(process.cwd(), out.dir) || "."}`);
+        for (const [field, f] of [
+          ["function", fn],
+          ...Object.keys(weights ?? {}).map((w) => [`weights.${w}`, w]),
+        ])
+          if (!has("Function", f))
+            err(
+              `spec.${field}: function "${f}" is not defined in ${relative(process.cwd(), out.dir) || "."}`,
+            );
+        if (weights && !Object.hasOwn(weights, fn))
+          err(`spec.function: "${fn}" must be one of the weighted functions`);
         break;
       }
       case "Environment":

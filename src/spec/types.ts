@@ -27,6 +27,8 @@ const functionSpec = z.strictObject({
   image: str.optional(),
   /** A .wasm module, relative to the project root (`fn create --spec --code` copies it into specs/). */
   code: str.min(1, { error: "must name a .wasm file" }).optional(),
+  /** `command` only: the file (absolute guest path) HTTP callers get as the body instead of stdout. */
+  outputFile: str.optional(),
   contract: z.enum(CONTRACT_NAMES, { error: `must be one of ${CONTRACT_NAMES.join(", ")}` }).optional(),
   args: z.array(str).optional(),
   env: z.record(str, str).optional(),
@@ -45,6 +47,8 @@ const functionSpec = z.strictObject({
 });
 const httpTriggerSpec = z.strictObject({
   function: name,
+  /** Functions by weight (a canary): `function` must be one of them. */
+  weights: z.record(name, z.int().min(0)).optional(),
   methods: z.array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` })).optional(),
   url: str.optional(),
   prefix: str.optional(),

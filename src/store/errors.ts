@@ -7,6 +7,7 @@ const KIND_LABEL: Record<Kind, string> = {
   package: "package",
   environment: "environment",
   specdeployment: "spec deployment",
+  canary: "canary",
 };
 
 export function alreadyExists(kind: Kind, name: string): WasmletError {

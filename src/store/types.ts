@@ -56,6 +56,44 @@ export interface SpecDeploymentRecord {
   updatedAt: string;
 }
 
+/** One weight change of a canary release (or its start and end). */
+export interface CanaryEvent {
+  time: string;
+  /** The new function's weight before and after, in percent. */
+  from: number;
+  to: number;
+  reason: string;
+  /** The new function's failure rate (5xx, in percent) and invocations over the interval that decided it. */
+  rate?: number;
+  n?: number;
+}
+
+/**
+ * A canary release on a route: the new function's weight grows by `step` each interval while its failure rate stays
+ * under the threshold, and drops to 0 at once (status failed) when it goes over.
+ */
+export interface CanaryRecord {
+  /** The route's name: one canary per route. */
+  name: string;
+  /** The function the route served when the canary started. */
+  stable: string;
+  /** The function being released. */
+  canary: string;
+  /** Weight added per healthy interval, in percent (1-100). */
+  step: number;
+  intervalMs: number;
+  /** Failure rate (5xx, in percent) over which the canary is rolled back. */
+  thresholdPct: number;
+  /** Invocations of the new function an interval needs before it decides anything (else it holds). */
+  minRequests: number;
+  /** The new function's weight now, in percent. */
+  weight: number;
+  status: "running" | "succeeded" | "failed";
+  history: CanaryEvent[];
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** The kinds of resource the store keeps, and their stored forms. New kinds add a line here, no schema change. */
 export interface ResourceMap {
   function: FunctionRecord;
@@ -63,6 +101,7 @@ export interface ResourceMap {
   package: PackageRecord;
   environment: EnvironmentRecord;
   specdeployment: SpecDeploymentRecord;
+  canary: CanaryRecord;
 }
 export type Kind = keyof ResourceMap;
 

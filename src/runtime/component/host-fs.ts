@@ -1,6 +1,14 @@
 // wasi:filesystem for transpiled components: the image's files, preopened at "/", with the same per-invocation
 // copy-on-write overlay (OverlayFs) that modules get; nothing written outlives the run.
-import { type AnyNode, ERRNO, FILETYPE_DIRECTORY, FileNode, type OverlayFs } from "../wasi/index.js";
+import {
+  type AnyNode,
+  ERRNO,
+  FILETYPE_DIRECTORY,
+  FILETYPE_SYMBOLIC_LINK,
+  FileNode,
+  type NodeTime,
+  type OverlayFs,
+} from "../wasi/index.js";
 import { currentInvocation } from "./host-http.js";
 import { InputStream, OutputStream, ResultError } from "./host-io.js";
 import type { Invocation } from "./invocation.js";
@@ -25,19 +33,42 @@ function fail(code: number | string): never {
   throw new ResultError(typeof code === "string" ? code : (ERROR_CODES[code] ?? "io"));
 }
 
-const ZERO_TIME = { seconds: 0n, nanoseconds: 0 };
+/** A node time (ms as a number, ns as a bigint) as a wasi:clocks datetime. */
+function datetime(t: NodeTime): { seconds: bigint; nanoseconds: number } {
+  const ns = typeof t === "bigint" ? t : BigInt(Math.trunc(t)) * 1_000_000n;
+  return { seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) };
+}
+
+function typeOf(node: AnyNode): string {
+  if (node.kind === FILETYPE_DIRECTORY) return "directory";
+  return node.kind === FILETYPE_SYMBOLIC_LINK ? "symbolic-link" : "regular-file";
+}
 
 function stat(node: AnyNode): object {
-  const ms = node.mtimMs;
-  const time = ms ? { seconds: BigInt(Math.floor(ms / 1000)), nanoseconds: (ms % 1000) * 1e6 } : ZERO_TIME;
+  const mtim = datetime(node.mtim);
   return {
-    type: node.kind === FILETYPE_DIRECTORY ? "directory" : "regular-file",
-    linkCount: 1n,
+    type: typeOf(node),
+    linkCount: BigInt("nlink" in node ? node.nlink : 1),
     size: BigInt(node.size),
-    dataAccessTimestamp: time,
-    dataModificationTimestamp: time,
-    statusChangeTimestamp: time,
+    dataAccessTimestamp: datetime(node.atim),
+    dataModificationTimestamp: mtim,
+    statusChangeTimestamp: mtim,
   };
+}
+
+/** Most links followed in one lookup, as WASI hosts do. */
+const MAX_LINKS = 40;
+
+/** The path and node `path` leads to, following symbolic links (relative targets only, never above "/"). */
+function follow(fs: OverlayFs, path: string): { path: string; node: AnyNode | null } {
+  let node = fs.lookup(path);
+  for (let hops = 0; node?.kind === FILETYPE_SYMBOLIC_LINK; hops++) {
+    if (hops >= MAX_LINKS) fail("loop");
+    if (node.target.startsWith("/")) fail("not-permitted");
+    path = resolve(path.slice(0, Math.max(1, path.lastIndexOf("/"))), node.target);
+    node = fs.lookup(path);
+  }
+  return { path, node };
 }
 
 /** Joins a guest path to a directory, refusing absolute paths and `..` above the preopen (not-permitted). */
@@ -66,7 +97,7 @@ class DirectoryEntryStream {
     while (this.i < this.names.length) {
       const name = this.names[this.i++];
       const node = this.fs.lookup(this.dir === "/" ? `/${name}` : `${this.dir}/${name}`);
-      if (node) return { type: node.kind === FILETYPE_DIRECTORY ? "directory" : "regular-file", name };
+      if (node) return { type: typeOf(node), name };
     }
     return undefined;
   }
@@ -86,9 +117,16 @@ class Descriptor {
     return node;
   }
 
-  private file(): FileNode {
+  /** The regular file this descriptor is open on (a symlink is followed when opened, so never one here). */
+  private regular(): FileNode | Extract<AnyNode, { data: Uint8Array }> {
     const node = this.node();
     if (node.kind === FILETYPE_DIRECTORY) fail(ERRNO.ISDIR);
+    if (node.kind === FILETYPE_SYMBOLIC_LINK) fail("invalid");
+    return node;
+  }
+
+  private file(): FileNode {
+    const node = this.regular();
     if (!this.writable) fail(ERRNO.BADF);
     return this.inv.fs.fileNode(this.path, node);
   }
@@ -100,8 +138,7 @@ class Descriptor {
   }
 
   readViaStream(offset: bigint): InputStream {
-    const node = this.node();
-    if (node.kind === FILETYPE_DIRECTORY) fail(ERRNO.ISDIR);
+    const node = this.regular();
     const data = node instanceof FileNode ? node.data.subarray(0, node.size) : node.data;
     return new InputStream(this.inv, data.subarray(Number(offset)));
   }
@@ -131,7 +168,7 @@ class Descriptor {
   }
 
   getType(): string {
-    return this.node().kind === FILETYPE_DIRECTORY ? "directory" : "regular-file";
+    return typeOf(this.node());
   }
 
   setSize(size: bigint): void {
@@ -140,8 +177,7 @@ class Descriptor {
   }
 
   read(len: bigint, offset: bigint): [Uint8Array, boolean] {
-    const node = this.node();
-    if (node.kind === FILETYPE_DIRECTORY) fail(ERRNO.ISDIR);
+    const node = this.regular();
     const start = Math.min(Number(offset), node.size);
     const end = Math.min(start + Number(len), node.size);
     return [node.data.slice(start, end), end >= node.size];
@@ -168,9 +204,9 @@ class Descriptor {
     return stat(this.node());
   }
 
-  statAt(_flags: object, path: string): object {
+  statAt(flags: { symlinkFollow?: boolean }, path: string): object {
     const p = resolve(this.path, path);
-    const node = this.inv.fs.lookup(p);
+    const node = flags.symlinkFollow ? follow(this.inv.fs, p).node : this.inv.fs.lookup(p);
     if (!node) fail(this.inv.fs.missing(p));
     return stat(node);
   }
@@ -185,8 +221,9 @@ class Descriptor {
     open: { create?: boolean; directory?: boolean; exclusive?: boolean; truncate?: boolean },
     flags: { write?: boolean; mutateDirectory?: boolean },
   ): Descriptor {
-    const p = resolve(this.path, path);
-    let node = this.inv.fs.lookup(p);
+    const found = follow(this.inv.fs, resolve(this.path, path));
+    const p = found.path;
+    let node = found.node;
     if (node && open.create && open.exclusive) fail(ERRNO.EXIST);
     if (!node) {
       if (!open.create) fail(this.inv.fs.missing(p));
@@ -204,8 +241,10 @@ class Descriptor {
     return d;
   }
 
-  readlinkAt(): string {
-    fail("invalid");
+  readlinkAt(path: string): string {
+    const node = this.inv.fs.lookup(resolve(this.path, path));
+    if (node?.kind !== FILETYPE_SYMBOLIC_LINK) fail("invalid");
+    return node.target;
   }
 
   removeDirectoryAt(path: string): void {
@@ -260,7 +299,7 @@ class Descriptor {
   }
 }
 
-/** The wasi:filesystem imports: "/" preopened, read-write through the run's overlay. */
+/** The wasi:filesystem imports: "/" and the image's preopens, read-write through the run's overlay. */
 export function fsImports(): Record<string, object> {
   return {
     "wasi:filesystem/types": {
@@ -269,7 +308,13 @@ export function fsImports(): Record<string, object> {
       filesystemErrorCode: () => undefined,
     },
     "wasi:filesystem/preopens": {
-      getDirectories: () => [[new Descriptor(currentInvocation(), "/", true), "/"]],
+      getDirectories: () => {
+        const inv = currentInvocation();
+        return [
+          [new Descriptor(inv, "/", true), "/"],
+          ...inv.fs.image.preopens.map((p) => [new Descriptor(inv, p.path, true), p.name]),
+        ];
+      },
     },
   };
 }

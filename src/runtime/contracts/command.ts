@@ -1,5 +1,5 @@
-import type { FunctionRecord } from "../../core/index.js";
-import type { Contract, InvocationRequest, WasiInputs, WasiOutputs } from "../types.js";
+import { type FunctionRecord, WasmletError } from "../../core/index.js";
+import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
 import { envList } from "./env.js";
 
 /**
@@ -8,19 +8,29 @@ import { envList } from "./env.js";
  * cannot choose its headers; use the wagi contract for that).
  * Invocation args come from the query string as repeated `arg` parameters (`?arg=a&arg=b`).
  */
+/**
+ * Response header with a command's exit status: "0" on every answer of a command function, and the status on the
+ * 500 of any function that exited with another.
+ */
+export const EXIT_CODE_HEADER = "x-wasmlet-exit-code";
+
 export const COMMAND_CONTRACT: Contract = {
   prepare(req: InvocationRequest, fn: FunctionRecord, entry: string): WasiInputs {
     let args = baseArgs(fn, entry);
     const extra = req.query ? new URLSearchParams(req.query).getAll("arg") : [];
     if (extra.length > 0) args = [...args, ...extra];
-    return { args, env: envList(fn), stdin: req.body, allowOutbound: fn.allowOutbound };
+    return {
+      args,
+      env: envList(fn),
+      stdin: req.body,
+      collect: fn.outputFile,
+      allowOutbound: fn.allowOutbound,
+    };
   },
   respond(out: WasiOutputs) {
-    return {
-      status: 200,
-      headers: [["content-type", "text/plain; charset=utf-8"]],
-      body: out.stdout,
-    };
+    // Asked for through fn.outputFile (prepare's collect): the body is the file, not stdout.
+    if (out.files !== undefined) return fileResponse(out.files);
+    return { status: 200, headers: STDOUT_HEADERS, body: out.stdout };
   },
 };
 
@@ -36,4 +46,22 @@ function baseArgs(fn: FunctionRecord, entry: string): string[] {
   const args = [entry, ...fn.args];
   argsCache.set(fn, { entry, args });
   return args;
+}
+
+/** Response headers shared by every answer (never mutated: the router and the API only read them). */
+const STDOUT_HEADERS: [string, string][] = [
+  ["content-type", "text/plain; charset=utf-8"],
+  [EXIT_CODE_HEADER, "0"],
+];
+const FILE_HEADERS: [string, string][] = [
+  ["content-type", "application/octet-stream"],
+  [EXIT_CODE_HEADER, "0"],
+];
+
+function fileResponse(files: Map<string, Uint8Array>): InvocationResponse {
+  for (const body of files.values()) return { status: 200, headers: FILE_HEADERS, body };
+  throw new WasmletError(
+    "FUNCTION_FAILED",
+    "the program exited with status 0 but did not write its output file",
+  );
 }

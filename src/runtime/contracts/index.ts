@@ -1,6 +1,9 @@
 import type { ContractMap } from "../types.js";
 import { COMMAND_CONTRACT } from "./command.js";
 import { HTTP_CONTRACT } from "./http.js";
+
+export { EXIT_CODE_HEADER } from "./command.js";
+
 import { WAGI_CONTRACT } from "./wagi.js";
 
 export { parseCgiOutput } from "./wagi.js";

@@ -57,7 +57,7 @@ export interface ContextLimits {
  * is built once and no call allocates a closure.
  */
 export class WasiContext {
-  readonly fds = new FdTable();
+  readonly fds: FdTable;
   readonly fs: OverlayFs;
   readonly stdout: ByteSink;
   readonly stderr: ByteSink;
@@ -66,6 +66,8 @@ export class WasiContext {
   env: EncodedStrings = encodeStrings([], "env");
   /** Set by fd_write when stdout refused bytes over its cap. */
   stdoutOverflowed = false;
+  /** WasiInputs.collect of the current invocation. */
+  private collect: string | undefined = undefined;
 
   u8: Uint8Array = EMPTY;
   dv: DataView = new DataView(EMPTY.buffer);
@@ -78,6 +80,7 @@ export class WasiContext {
     readonly control: HostControl = BLOCKING_CONTROL,
   ) {
     this.fs = new OverlayFs(fs ?? EMPTY_IMAGE, limits.overlayCapBytes);
+    this.fds = new FdTable(this.fs.image.preopens);
     this.stdout = new ByteSink(limits.stdoutCapBytes, false);
     this.stderr = new ByteSink(limits.stderrCapBytes, true);
     this.fds.reset();
@@ -112,6 +115,7 @@ export class WasiContext {
     if (!Array.isArray(env)) this.env = env;
     else if (env !== this.env.source) this.env = encodeStrings(env, "env");
     this.stdin = inputs.stdin;
+    this.collect = inputs.collect;
     this.fds.reset();
     this.fs.reset();
     this.stdout.clear();
@@ -120,7 +124,13 @@ export class WasiContext {
   }
 
   end(exitCode: number): WasiOutputs {
-    const out = { exitCode, stdout: this.stdout.take(), stderr: this.stderr.take() };
+    const collect = this.collect;
+    const out: WasiOutputs = {
+      exitCode,
+      stdout: this.stdout.take(),
+      stderr: this.stderr.take(),
+      files: collect === undefined ? undefined : this.fs.written(collect),
+    };
     this.stdin = EMPTY;
     return out;
   }

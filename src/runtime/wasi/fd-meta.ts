@@ -13,8 +13,8 @@ import {
 } from "./constants.js";
 import type { WasiContext } from "./context.js";
 import { FD_DIR, FD_FILE, type FdEntry } from "./fd-table.js";
-import { joinPath, parentOf } from "./fs-image.js";
-import { inBounds, toOffset, writeFilestat } from "./memory.js";
+import { joinPath, type NodeTime, parentOf } from "./fs-image.js";
+import { inBounds, toOffset, writeFilestat, writeNodeStat } from "./memory.js";
 import type { FileNode } from "./overlay-fs.js";
 
 const utf8 = new TextEncoder();
@@ -124,19 +124,19 @@ export function fdFilestatGet(ctx: WasiContext, fd: number, ptr: number): number
   if (entry === undefined) return ERRNO.BADF;
   ctx.view();
   if (entry.node !== null) {
-    const f = entry.node;
-    writeFilestat(ctx, ptr >>> 0, f.kind, f.ino, f.size, f.mtimMs);
+    writeNodeStat(ctx, ptr >>> 0, entry.node);
   } else if (entry.type === FD_DIR) {
     // A directory removed while open still stats as a directory (ino 0), as on POSIX.
     const dir = ctx.fs.lookup(entry.path);
-    writeFilestat(ctx, ptr >>> 0, FILETYPE_DIRECTORY, dir?.ino ?? 0, 0, dir?.mtimMs ?? 0);
+    if (dir !== null) writeNodeStat(ctx, ptr >>> 0, dir);
+    else writeFilestat(ctx, ptr >>> 0, FILETYPE_DIRECTORY, 0, 0, 0, 0);
   } else {
-    writeFilestat(ctx, ptr >>> 0, entry.filetype, 0, 0, 0);
+    writeFilestat(ctx, ptr >>> 0, entry.filetype, 0, 0, 0, 0);
   }
   return ERRNO.SUCCESS;
 }
 
-/** Sets the times of an open file; directories and stdio accept and ignore them. */
+/** Sets the times of an open file or directory; stdio accepts and ignores them. */
 export function fdFilestatSetTimes(
   ctx: WasiContext,
   fd: number,
@@ -146,18 +146,35 @@ export function fdFilestatSetTimes(
 ): number {
   const entry = ctx.fds.get(fd);
   if (entry === undefined) return ERRNO.BADF;
-  return setTimes(entry.node, atim, mtim, flags);
+  const err = timesFrom(atim, mtim, flags);
+  if (err !== ERRNO.SUCCESS) return err;
+  if (entry.node !== null) {
+    if (newAtim !== undefined) entry.node.atim = newAtim;
+    if (newMtim !== undefined) entry.node.mtim = newMtim;
+  } else if (entry.type === FD_DIR) {
+    const dir = ctx.fs.lookup(entry.path);
+    if (dir !== null) ctx.fs.setTimes(entry.path, dir, newAtim, newMtim);
+  }
+  return ERRNO.SUCCESS;
 }
 
-export function setTimes(file: FileNode | null, _atim: bigint, mtim: bigint, flags: number): number {
+/** The times timesFrom() decoded (undefined: leave as is); read right after it. */
+export let newAtim: NodeTime | undefined;
+export let newMtim: NodeTime | undefined;
+
+/**
+ * Decodes the arguments of *_filestat_set_times into newAtim/newMtim: an exact time (kept to the ns), now,
+ * or unchanged. Asking for a time and "now" together is EINVAL.
+ */
+export function timesFrom(atim: bigint, mtim: bigint, flags: number): number {
   if (
     (flags & FSTFLAGS_ATIM && flags & FSTFLAGS_ATIM_NOW) ||
     (flags & FSTFLAGS_MTIM && flags & FSTFLAGS_MTIM_NOW)
   )
     return ERRNO.INVAL;
-  // Only mtim is kept (filestat reports it for atim and ctim too).
-  if (file !== null && flags & FSTFLAGS_MTIM) file.mtimMs = Number(BigInt.asUintN(64, mtim) / 1_000_000n);
-  if (file !== null && flags & FSTFLAGS_MTIM_NOW) file.mtimMs = Date.now();
+  const now = Date.now();
+  newAtim = flags & FSTFLAGS_ATIM ? BigInt.asUintN(64, atim) : flags & FSTFLAGS_ATIM_NOW ? now : undefined;
+  newMtim = flags & FSTFLAGS_MTIM ? BigInt.asUintN(64, mtim) : flags & FSTFLAGS_MTIM_NOW ? now : undefined;
   return ERRNO.SUCCESS;
 }
 

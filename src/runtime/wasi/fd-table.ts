@@ -5,7 +5,10 @@ import {
   RIGHT_FD_READ,
   RIGHT_FD_WRITE,
   RIGHTS_ALL,
+  RIGHTS_DIRECTORY,
+  RIGHTS_DIRECTORY_INHERITING,
 } from "./constants.js";
+import type { Preopen } from "./fs-image.js";
 import type { FileNode } from "./overlay-fs.js";
 
 /** What an fd refers to. */
@@ -30,18 +33,26 @@ export class FdEntry {
   listingGeneration = -1;
   /** The preopen's name as fd_prestat_dir_name reports it, encoded once. */
   readonly name: Uint8Array;
+  private readonly initialBase: bigint;
+  private readonly initialInheriting: bigint;
 
   constructor(
     readonly type: number,
-    /** Absolute path of a directory or file ("/" for the preopen). */
+    /** Absolute path of a directory or file ("/" for the root preopen). */
     public path: string,
     readonly node: FileNode | null,
     public rightsBase: bigint,
     public rightsInheriting: bigint,
-    readonly preopen = false,
+    /** The name of a preopened directory (fd_prestat_dir_name); null for any other fd. */
+    preopenName: string | null = null,
   ) {
-    this.name = preopen ? new TextEncoder().encode(path) : EMPTY;
+    this.name = preopenName !== null ? new TextEncoder().encode(preopenName) : EMPTY;
+    this.preopen = preopenName !== null;
+    this.initialBase = rightsBase;
+    this.initialInheriting = rightsInheriting;
   }
+
+  readonly preopen: boolean;
 
   get filetype(): number {
     if (this.type === FD_DIR) return FILETYPE_DIRECTORY;
@@ -60,20 +71,29 @@ export class FdEntry {
     this.pos = 0;
     this.flags = 0;
     this.listing = null;
-    this.rightsBase = RIGHTS_ALL;
-    this.rightsInheriting = RIGHTS_ALL;
+    this.rightsBase = this.initialBase;
+    this.rightsInheriting = this.initialInheriting;
   }
 }
 
-/** The fd table of one invocation: 0-2 stdio, 3 the preopened "/", then whatever path_open returns. */
+/**
+ * The fd table of one invocation: 0-2 stdio, 3 the preopened "/", then the image's named preopens, then
+ * whatever path_open returns.
+ */
 export class FdTable {
-  private readonly fixed: readonly FdEntry[] = [
-    new FdEntry(FD_STDIN, "", null, RIGHTS_ALL, RIGHTS_ALL),
-    new FdEntry(FD_STDOUT, "", null, RIGHTS_ALL, RIGHTS_ALL),
-    new FdEntry(FD_STDERR, "", null, RIGHTS_ALL, RIGHTS_ALL),
-    new FdEntry(FD_DIR, "/", null, RIGHTS_ALL, RIGHTS_ALL, true),
-  ];
+  private readonly fixed: readonly FdEntry[];
   private readonly entries: (FdEntry | undefined)[] = [];
+
+  constructor(preopens: readonly Preopen[] = [{ name: "/", path: "/" }]) {
+    this.fixed = [
+      new FdEntry(FD_STDIN, "", null, RIGHTS_ALL, RIGHTS_ALL),
+      new FdEntry(FD_STDOUT, "", null, RIGHTS_ALL, RIGHTS_ALL),
+      new FdEntry(FD_STDERR, "", null, RIGHTS_ALL, RIGHTS_ALL),
+      ...preopens.map(
+        (p) => new FdEntry(FD_DIR, p.path, null, RIGHTS_DIRECTORY, RIGHTS_DIRECTORY_INHERITING, p.name),
+      ),
+    ];
+  }
 
   /** Back to the four standard fds, each at its initial state. */
   reset(): void {

@@ -262,7 +262,13 @@ export function createImports(c: WasiContext): WasiImports {
         return fault(e);
       }
     },
-    path_link: path.pathNoLinks,
+    path_link: (ofd, oflags, op, olen, nfd, np, nlen) => {
+      try {
+        return path.pathLink(c, ofd, oflags, op, olen, nfd, np, nlen);
+      } catch (e) {
+        return fault(e);
+      }
+    },
     path_open: (fd, dirflags, p, len, oflags, base, inheriting, fdflags, out) => {
       try {
         return path.pathOpen(c, fd, dirflags, p, len, oflags, base, inheriting, fdflags, out);
@@ -291,7 +297,13 @@ export function createImports(c: WasiContext): WasiImports {
         return fault(e);
       }
     },
-    path_symlink: path.pathNoLinks,
+    path_symlink: (op, olen, fd, np, nlen) => {
+      try {
+        return path.pathSymlink(c, op, olen, fd, np, nlen);
+      } catch (e) {
+        return fault(e);
+      }
+    },
     path_unlink_file: (fd, p, len) => {
       try {
         return path.pathUnlinkFile(c, fd, p, len);
@@ -316,9 +328,9 @@ export function createImports(c: WasiContext): WasiImports {
         return fault(e);
       }
     },
-    sock_accept: proc.notImplemented,
-    sock_recv: proc.notImplemented,
-    sock_send: proc.notImplemented,
-    sock_shutdown: proc.notImplemented,
+    sock_accept: (fd, _flags, _fdPtr) => proc.notSocket(c, fd),
+    sock_recv: (fd, _ri, _riLen, _riFlags, _roLen, _roFlags) => proc.notSocket(c, fd),
+    sock_send: (fd, _si, _siLen, _siFlags, _soLen) => proc.notSocket(c, fd),
+    sock_shutdown: (fd, _how) => proc.notSocket(c, fd),
   };
 }

@@ -1,6 +1,6 @@
-export { ERRNO, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE } from "./constants.js";
+export { ERRNO, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK } from "./constants.js";
 export { BLOCKING_CONTROL, encodeStrings, type HostControl } from "./context.js";
-export { FsImage } from "./fs-image.js";
+export { FsImage, type FsImageExtras, type NodeTime } from "./fs-image.js";
 export type { WasiImports } from "./imports.js";
 export { type AnyNode, FileNode, OverlayFs } from "./overlay-fs.js";
 export { runFreshInstance } from "./run-fresh.js";

@@ -1,5 +1,7 @@
-import { FILETYPE_CHARACTER_DEVICE, SIZE_FILESTAT } from "./constants.js";
+import { FILETYPE_CHARACTER_DEVICE, FILETYPE_REGULAR_FILE, SIZE_FILESTAT } from "./constants.js";
 import type { WasiContext } from "./context.js";
+import type { NodeTime } from "./fs-image.js";
+import type { AnyNode } from "./overlay-fs.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -25,6 +27,11 @@ export function toOffset(value: bigint): number {
 
 const NS_PER_MS = 1_000_000n;
 
+/** A node time as ns: exact when set by set_times (bigint), else from ms. */
+export function timeNs(t: NodeTime): bigint {
+  return typeof t === "bigint" ? t : BigInt(Math.trunc(t)) * NS_PER_MS;
+}
+
 /** Writes a filestat (64 bytes: dev, ino, filetype, nlink, size, atim, mtim, ctim). */
 export function writeFilestat(
   ctx: WasiContext,
@@ -32,18 +39,26 @@ export function writeFilestat(
   filetype: number,
   ino: number,
   size: number,
-  mtimMs: number,
+  atim: NodeTime,
+  mtim: NodeTime,
+  nlink = 1,
 ): void {
   if (!inBounds(ctx, ptr, SIZE_FILESTAT)) throw new RangeError("filestat out of bounds");
   const dv = ctx.dv;
   ctx.u8.fill(0, ptr, ptr + SIZE_FILESTAT);
-  const time = BigInt(Math.trunc(mtimMs)) * NS_PER_MS;
+  const m = timeNs(mtim);
   dv.setBigUint64(ptr, filetype === FILETYPE_CHARACTER_DEVICE ? 0n : 1n, true);
   dv.setBigUint64(ptr + 8, BigInt(ino), true);
   dv.setUint8(ptr + 16, filetype);
-  dv.setBigUint64(ptr + 24, 1n, true);
+  dv.setBigUint64(ptr + 24, BigInt(nlink), true);
   dv.setBigUint64(ptr + 32, BigInt(size), true);
-  dv.setBigUint64(ptr + 40, time, true);
-  dv.setBigUint64(ptr + 48, time, true);
-  dv.setBigUint64(ptr + 56, time, true);
+  dv.setBigUint64(ptr + 40, timeNs(atim), true);
+  dv.setBigUint64(ptr + 48, m, true);
+  dv.setBigUint64(ptr + 56, m, true);
+}
+
+/** Writes the filestat of a filesystem node. */
+export function writeNodeStat(ctx: WasiContext, ptr: number, node: AnyNode): void {
+  const nlink = node.kind === FILETYPE_REGULAR_FILE ? node.nlink : 1;
+  writeFilestat(ctx, ptr, node.kind, node.ino, node.size, node.atim, node.mtim, nlink);
 }

@@ -1,5 +1,13 @@
-import { ERRNO, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE } from "./constants.js";
-import { type BaseFile, type DirNode, type FsImage, joinPath, parentOf } from "./fs-image.js";
+import { ERRNO, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK } from "./constants.js";
+import {
+  type BaseFile,
+  type DirNode,
+  type FsImage,
+  joinPath,
+  type NodeTime,
+  parentOf,
+  type SymlinkNode,
+} from "./fs-image.js";
 
 /**
  * A regular file an invocation has opened, created or renamed. While `shared`, `data` is the image's own
@@ -9,17 +17,23 @@ export class FileNode {
   readonly kind = FILETYPE_REGULAR_FILE;
   /** Open fds on this node; an unlinked node's bytes are released when the last one closes. */
   opens = 0;
-  linked = true;
+  /** Names that lead to this node (path_link adds one); at 0 it is unlinked. */
+  nlink = 1;
   constructor(
     readonly ino: number,
     public data: Uint8Array,
     public size: number,
     public shared: boolean,
-    public mtimMs: number,
+    public mtim: NodeTime,
+    public atim: NodeTime = mtim,
   ) {}
+
+  get linked(): boolean {
+    return this.nlink > 0;
+  }
 }
 
-export type FsNode = DirNode | FileNode;
+export type FsNode = DirNode | FileNode | SymlinkNode;
 /** What a lookup can find: an overlay node, or an image node not touched by this invocation. */
 export type AnyNode = FsNode | BaseFile;
 
@@ -69,8 +83,17 @@ export class OverlayFs {
   /** The writable node behind a path that holds a file, recording it in the overlay (no bytes copied). */
   fileNode(path: string, node: FileNode | BaseFile): FileNode {
     if (node instanceof FileNode) return node;
-    const file = new FileNode(node.ino, node.data, node.size, true, node.mtimMs);
+    const file = new FileNode(node.ino, node.data, node.size, true, node.mtim, node.atim);
     this.overlay.set(path, file);
+    if (node.nlink > 1) {
+      // A hard link of the image: every name still leading to it now leads to this one writable node.
+      file.nlink = 1;
+      for (const p of this.image.links.get(node.ino) ?? [])
+        if (p !== path && this.lookup(p) === node) {
+          this.overlay.set(p, file);
+          file.nlink++;
+        }
+    }
     return file;
   }
 
@@ -96,8 +119,48 @@ export class OverlayFs {
   }
 
   createDir(path: string): void {
-    this.overlay.set(path, { kind: FILETYPE_DIRECTORY, ino: this.nextIno++, size: 0, mtimMs: Date.now() });
+    const now = Date.now();
+    this.overlay.set(path, { kind: FILETYPE_DIRECTORY, ino: this.nextIno++, size: 0, mtim: now, atim: now });
     this.generation++;
+  }
+
+  createSymlink(path: string, target: string, size: number): void {
+    const now = Date.now();
+    this.overlay.set(path, {
+      kind: FILETYPE_SYMBOLIC_LINK,
+      ino: this.nextIno++,
+      size,
+      mtim: now,
+      atim: now,
+      target,
+    });
+    this.generation++;
+  }
+
+  /** A second name for the node at `from` (a file or a symlink); the caller checked `to` is free. */
+  link(from: string, node: FileNode | BaseFile | SymlinkNode, to: string): void {
+    if (node.kind === FILETYPE_SYMBOLIC_LINK) {
+      this.overlay.set(to, node);
+    } else {
+      const file = this.fileNode(from, node);
+      file.nlink++;
+      this.overlay.set(to, file);
+    }
+    this.generation++;
+  }
+
+  /**
+   * Sets the times of the node at `path` (undefined = unchanged): a file's own node, or for a directory or
+   * symlink a copy in the overlay with the same identity (image nodes are never changed).
+   */
+  setTimes(path: string, node: AnyNode, atim: NodeTime | undefined, mtim: NodeTime | undefined): void {
+    if (node.kind === FILETYPE_REGULAR_FILE) {
+      const file = this.fileNode(path, node);
+      if (atim !== undefined) file.atim = atim;
+      if (mtim !== undefined) file.mtim = mtim;
+      return;
+    }
+    this.overlay.set(path, { ...node, atim: atim ?? node.atim, mtim: mtim ?? node.mtim });
   }
 
   /** Removes a name; the caller checked it exists (and, for a directory, that it is empty). */
@@ -112,6 +175,8 @@ export class OverlayFs {
   rename(from: string, to: string): void {
     const node = this.lookup(from)!;
     const target = this.overlay.get(to);
+    // Two names of one file: rename does nothing (POSIX).
+    if (target !== undefined && target === node) return;
     if (target instanceof FileNode) this.unlinked(target);
     const moves: [string, string][] = [[from, to]];
     if (node.kind === FILETYPE_DIRECTORY) this.collect(from, to, moves);
@@ -122,7 +187,7 @@ export class OverlayFs {
       this.overlay.set(src, null);
       this.overlay.set(
         dst,
-        n.kind === FILETYPE_DIRECTORY || n instanceof FileNode ? n : this.fileNode(dst, n),
+        n.kind !== FILETYPE_REGULAR_FILE || n instanceof FileNode ? n : this.fileNode(dst, n),
       );
     }
     this.generation++;
@@ -146,7 +211,8 @@ export class OverlayFs {
     if (file.shared || minCapacity > file.data.length) {
       // Doubling keeps appends amortized O(1); the cap bounds the logical size, not this slack.
       const grown = file.shared ? 0 : Math.min(file.data.length * 2, this.capBytes);
-      const data = new Uint8Array(Math.max(minCapacity, grown));
+      // Never below `size`: a write inside an image file (minCapacity = its end) keeps the bytes after it.
+      const data = new Uint8Array(Math.max(minCapacity, size, grown));
       data.set(file.data.subarray(0, Math.min(file.size, size)));
       file.data = data;
       file.shared = false;
@@ -155,8 +221,21 @@ export class OverlayFs {
     }
     this.used += size - owned;
     file.size = size;
-    file.mtimMs = Date.now();
+    file.mtim = Date.now();
     return ERRNO.SUCCESS;
+  }
+
+  /**
+   * Copies of the regular files at or under `path` that this invocation created or changed (the overlay's own
+   * bytes, not the image's), by absolute path. Called once at the end of an invocation that asked for them.
+   */
+  written(path: string): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    const prefix = path === "/" ? "/" : `${path}/`;
+    for (const [p, node] of this.overlay)
+      if (node instanceof FileNode && !node.shared && (p === path || p.startsWith(prefix)))
+        out.set(p, node.data.slice(0, node.size));
+    return out;
   }
 
   /** Called when an fd on `file` closes. */
@@ -165,7 +244,7 @@ export class OverlayFs {
   }
 
   private unlinked(file: FileNode): void {
-    file.linked = false;
+    if (--file.nlink > 0) return;
     if (file.opens === 0) this.release(file);
   }
 

@@ -1,56 +1,35 @@
 /**
- * path_* calls. Paths are resolved against the directory fd lexically ("." and ".." handled); a path that
- * is absolute or climbs above that directory fails with ENOTCAPABLE, as wasmtime does. There are no
- * symlinks: path_symlink and path_link are ENOTSUP, path_readlink is EINVAL on anything that exists.
+ * path_* calls over the invocation's overlay filesystem (path-resolve.ts says how paths are resolved). Errnos
+ * are those Linux gives wasmtime for the same call: a symlink in the last component is opened only with
+ * SYMLINK_FOLLOW (else ELOOP, as O_NOFOLLOW), hard links to directories are EPERM, a trailing slash on a file
+ * is ENOTDIR.
  */
 import {
   ERRNO,
   FDFLAGS_ALL,
   FILETYPE_DIRECTORY,
+  FILETYPE_REGULAR_FILE,
+  FILETYPE_SYMBOLIC_LINK,
+  LOOKUPFLAGS_SYMLINK_FOLLOW,
   OFLAGS_CREAT,
   OFLAGS_DIRECTORY,
   OFLAGS_EXCL,
   OFLAGS_TRUNC,
   RIGHT_FD_WRITE,
-  RIGHTS_ALL,
+  RIGHT_PATH_CREATE_FILE,
+  RIGHT_PATH_FILESTAT_SET_SIZE,
+  RIGHTS_DIRECTORY,
+  RIGHTS_FILE,
 } from "./constants.js";
 import type { WasiContext } from "./context.js";
-import { setTimes } from "./fd-meta.js";
+import { newAtim, newMtim, timesFrom } from "./fd-meta.js";
 import { FD_DIR, FD_FILE, FdEntry } from "./fd-table.js";
 import { parentOf } from "./fs-image.js";
-import { readString, writeFilestat } from "./memory.js";
+import { inBounds, readString, writeNodeStat } from "./memory.js";
 import type { AnyNode } from "./overlay-fs.js";
+import { mustBeDir, resolve } from "./path-resolve.js";
 
-/** Set by resolve(): the path named a directory explicitly ("a/", "a/."), so a file there is ENOTDIR. */
-let mustBeDir = false;
-
-/** The absolute path `ptr/len` names relative to directory fd `fd`, or an errno. */
-function resolve(ctx: WasiContext, fd: number, ptr: number, len: number): string | number {
-  const dir = ctx.fds.get(fd);
-  if (dir === undefined) return ERRNO.BADF;
-  if (dir.type !== FD_DIR) return ERRNO.NOTDIR;
-  ctx.view();
-  const rel = readString(ctx, ptr >>> 0, len >>> 0);
-  if (rel === null) return ERRNO.ILSEQ;
-  if (rel.length === 0) return ERRNO.NOENT;
-  if (rel.charCodeAt(0) === 47 /* "/" */) return ERRNO.NOTCAPABLE;
-  if (rel.includes("\0")) return ERRNO.INVAL;
-  const segments = dir.path === "/" ? [] : dir.path.slice(1).split("/");
-  const floor = segments.length;
-  const parts = rel.split("/");
-  for (const part of parts) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (segments.length === floor) return ERRNO.NOTCAPABLE;
-      segments.pop();
-    } else {
-      segments.push(part);
-    }
-  }
-  const last = parts[parts.length - 1];
-  mustBeDir = last === "" || last === "." || last === "..";
-  return `/${segments.join("/")}`;
-}
+const utf8 = new TextEncoder();
 
 /** ENOENT/ENOTDIR unless `path`'s parent is an existing directory. */
 function checkParent(ctx: WasiContext, path: string): number {
@@ -67,10 +46,12 @@ function existing(ctx: WasiContext, path: string): AnyNode | number {
   return mustBeDir && node.kind !== FILETYPE_DIRECTORY ? ERRNO.NOTDIR : node;
 }
 
+const follows = (flags: number): boolean => (flags & LOOKUPFLAGS_SYMLINK_FOLLOW) !== 0;
+
 export function pathOpen(
   ctx: WasiContext,
   fd: number,
-  _lookupFlags: number,
+  lookupFlags: number,
   pathPtr: number,
   pathLen: number,
   oflags: number,
@@ -79,25 +60,33 @@ export function pathOpen(
   fdflags: number,
   fdPtr: number,
 ): number {
-  const path = resolve(ctx, fd, pathPtr, pathLen);
+  const path = resolve(ctx, fd, pathPtr, pathLen, follows(lookupFlags));
   if (typeof path === "number") return path;
-  rightsBase = BigInt.asUintN(64, rightsBase) & RIGHTS_ALL;
-  rightsInheriting = BigInt.asUintN(64, rightsInheriting) & RIGHTS_ALL;
+  const dir = ctx.fds.get(fd)!;
+  // What is opened gets no right its directory does not hand down (wasi-libc asks for the inheriting set).
+  rightsBase = BigInt.asUintN(64, rightsBase) & dir.rightsInheriting;
+  rightsInheriting = BigInt.asUintN(64, rightsInheriting) & dir.rightsInheriting;
   let node = ctx.fs.lookup(path);
   let entry: FdEntry;
   if (node === null) {
     if ((oflags & OFLAGS_CREAT) === 0) return ctx.fs.missing(path);
     if (mustBeDir) return ERRNO.ISDIR;
     if (oflags & OFLAGS_DIRECTORY) return ERRNO.INVAL;
+    if ((dir.rightsBase & RIGHT_PATH_CREATE_FILE) === 0n) return ERRNO.NOTCAPABLE;
     const err = checkParent(ctx, path);
     if (err !== ERRNO.SUCCESS) return err;
     node = ctx.fs.createFile(path);
   } else if (oflags & OFLAGS_CREAT && oflags & OFLAGS_EXCL) {
     return ERRNO.EXIST;
   }
+  // Not followed (no SYMLINK_FOLLOW): O_NOFOLLOW's answer.
+  if (node.kind === FILETYPE_SYMBOLIC_LINK) return ERRNO.LOOP;
+  // The truncation rights rule: O_TRUNC needs path_filestat_set_size on the directory, not a right on the file.
+  if (oflags & OFLAGS_TRUNC && (dir.rightsBase & RIGHT_PATH_FILESTAT_SET_SIZE) === 0n)
+    return ERRNO.NOTCAPABLE;
   if (node.kind === FILETYPE_DIRECTORY) {
     if (oflags & OFLAGS_TRUNC || (rightsBase & RIGHT_FD_WRITE) !== 0n) return ERRNO.ISDIR;
-    entry = new FdEntry(FD_DIR, path, null, rightsBase, rightsInheriting);
+    entry = new FdEntry(FD_DIR, path, null, rightsBase & RIGHTS_DIRECTORY, rightsInheriting);
   } else {
     if (oflags & OFLAGS_DIRECTORY || mustBeDir) return ERRNO.NOTDIR;
     const file = ctx.fs.fileNode(path, node);
@@ -105,7 +94,7 @@ export function pathOpen(
       const err = ctx.fs.resize(file, 0);
       if (err !== ERRNO.SUCCESS) return err;
     }
-    entry = new FdEntry(FD_FILE, path, file, rightsBase, rightsInheriting);
+    entry = new FdEntry(FD_FILE, path, file, rightsBase & RIGHTS_FILE, rightsInheriting & RIGHTS_FILE);
     entry.flags = fdflags & FDFLAGS_ALL;
   }
   const opened = ctx.fds.add(entry);
@@ -116,7 +105,7 @@ export function pathOpen(
 }
 
 export function pathCreateDirectory(ctx: WasiContext, fd: number, ptr: number, len: number): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const path = resolve(ctx, fd, ptr, len, false);
   if (typeof path === "number") return path;
   if (ctx.fs.lookup(path) !== null) return ERRNO.EXIST;
   const err = checkParent(ctx, path);
@@ -126,7 +115,7 @@ export function pathCreateDirectory(ctx: WasiContext, fd: number, ptr: number, l
 }
 
 export function pathRemoveDirectory(ctx: WasiContext, fd: number, ptr: number, len: number): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const path = resolve(ctx, fd, ptr, len, false);
   if (typeof path === "number") return path;
   const node = ctx.fs.lookup(path);
   if (node === null) return ctx.fs.missing(path);
@@ -138,11 +127,12 @@ export function pathRemoveDirectory(ctx: WasiContext, fd: number, ptr: number, l
 }
 
 export function pathUnlinkFile(ctx: WasiContext, fd: number, ptr: number, len: number): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const path = resolve(ctx, fd, ptr, len, false);
   if (typeof path === "number") return path;
-  const node = existing(ctx, path);
-  if (typeof node === "number") return node;
+  const node = ctx.fs.lookup(path);
+  if (node === null) return ctx.fs.missing(path);
   if (node.kind === FILETYPE_DIRECTORY) return ERRNO.ISDIR;
+  if (mustBeDir) return ERRNO.NOTDIR;
   ctx.fs.remove(path);
   return ERRNO.SUCCESS;
 }
@@ -156,10 +146,10 @@ export function pathRename(
   newPtr: number,
   newLen: number,
 ): number {
-  const from = resolve(ctx, fd, oldPtr, oldLen);
+  const from = resolve(ctx, fd, oldPtr, oldLen, false);
   if (typeof from === "number") return from;
   const fromMustBeDir = mustBeDir;
-  const to = resolve(ctx, newFd, newPtr, newLen);
+  const to = resolve(ctx, newFd, newPtr, newLen, false);
   if (typeof to === "number") return to;
   const src = ctx.fs.lookup(from);
   if (src === null) return ctx.fs.missing(from);
@@ -185,35 +175,37 @@ export function pathRename(
 export function pathFilestatGet(
   ctx: WasiContext,
   fd: number,
-  _flags: number,
+  flags: number,
   ptr: number,
   len: number,
   bufPtr: number,
 ): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const path = resolve(ctx, fd, ptr, len, follows(flags));
   if (typeof path === "number") return path;
   const node = existing(ctx, path);
   if (typeof node === "number") return node;
-  writeFilestat(ctx, bufPtr >>> 0, node.kind, node.ino, node.size, node.mtimMs);
+  writeNodeStat(ctx, bufPtr >>> 0, node);
   return ERRNO.SUCCESS;
 }
 
 export function pathFilestatSetTimes(
   ctx: WasiContext,
   fd: number,
-  _flags: number,
+  flags: number,
   ptr: number,
   len: number,
   atim: bigint,
   mtim: bigint,
   fstFlags: number,
 ): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const err = timesFrom(atim, mtim, fstFlags);
+  if (err !== ERRNO.SUCCESS) return err;
+  const path = resolve(ctx, fd, ptr, len, follows(flags));
   if (typeof path === "number") return path;
   const node = existing(ctx, path);
   if (typeof node === "number") return node;
-  const file = node.kind === FILETYPE_DIRECTORY ? null : ctx.fs.fileNode(path, node);
-  return setTimes(file, atim, mtim, fstFlags);
+  ctx.fs.setTimes(path, node, newAtim, newMtim);
+  return ERRNO.SUCCESS;
 }
 
 export function pathReadlink(
@@ -221,17 +213,70 @@ export function pathReadlink(
   fd: number,
   ptr: number,
   len: number,
-  _buf: number,
-  _bufLen: number,
-  _bufusedPtr: number,
+  buf: number,
+  bufLen: number,
+  bufusedPtr: number,
 ): number {
-  const path = resolve(ctx, fd, ptr, len);
+  const path = resolve(ctx, fd, ptr, len, false);
   if (typeof path === "number") return path;
   const node = existing(ctx, path);
-  return typeof node === "number" ? node : ERRNO.INVAL;
+  if (typeof node === "number") return node;
+  if (node.kind !== FILETYPE_SYMBOLIC_LINK) return ERRNO.INVAL;
+  const bytes = utf8.encode(node.target);
+  const n = Math.min(bytes.length, bufLen >>> 0);
+  if (!inBounds(ctx, buf >>> 0, n)) return ERRNO.FAULT;
+  // Cut to the buffer, as readlink(2) does; the guest tells by bufused == buf_len.
+  ctx.u8.set(bytes.subarray(0, n), buf >>> 0);
+  ctx.dv.setUint32(bufusedPtr >>> 0, n, true);
+  return ERRNO.SUCCESS;
 }
 
-/** path_link, path_symlink: this filesystem has neither hard nor symbolic links. */
-export function pathNoLinks(): number {
-  return ERRNO.NOTSUP;
+export function pathSymlink(
+  ctx: WasiContext,
+  oldPtr: number,
+  oldLen: number,
+  fd: number,
+  newPtr: number,
+  newLen: number,
+): number {
+  ctx.view();
+  const target = readString(ctx, oldPtr >>> 0, oldLen >>> 0);
+  if (target === null) return ERRNO.ILSEQ;
+  if (target.includes("\0")) return ERRNO.INVAL;
+  // A link that would lead out of the sandbox is refused when made, not only when followed.
+  if (target.charCodeAt(0) === 47) return ERRNO.NOTCAPABLE;
+  const path = resolve(ctx, fd, newPtr, newLen, false);
+  if (typeof path === "number") return path;
+  const node = ctx.fs.lookup(path);
+  if (node !== null) return mustBeDir && node.kind === FILETYPE_REGULAR_FILE ? ERRNO.NOTDIR : ERRNO.EXIST;
+  if (mustBeDir) return ERRNO.NOENT;
+  const err = checkParent(ctx, path);
+  if (err !== ERRNO.SUCCESS) return err;
+  ctx.fs.createSymlink(path, target, utf8.encode(target).length);
+  return ERRNO.SUCCESS;
+}
+
+export function pathLink(
+  ctx: WasiContext,
+  oldFd: number,
+  oldFlags: number,
+  oldPtr: number,
+  oldLen: number,
+  newFd: number,
+  newPtr: number,
+  newLen: number,
+): number {
+  const from = resolve(ctx, oldFd, oldPtr, oldLen, follows(oldFlags));
+  if (typeof from === "number") return from;
+  const src = existing(ctx, from);
+  if (typeof src === "number") return src;
+  if (src.kind === FILETYPE_DIRECTORY) return ERRNO.PERM;
+  const to = resolve(ctx, newFd, newPtr, newLen, false);
+  if (typeof to === "number") return to;
+  if (ctx.fs.lookup(to) !== null) return ERRNO.EXIST;
+  if (mustBeDir) return ERRNO.NOENT;
+  const err = checkParent(ctx, to);
+  if (err !== ERRNO.SUCCESS) return err;
+  ctx.fs.link(from, src, to);
+  return ERRNO.SUCCESS;
 }

@@ -14,7 +14,7 @@ import {
   SUBCLOCKFLAGS_ABSTIME,
 } from "./constants.js";
 import type { EncodedStrings, WasiContext } from "./context.js";
-import { FD_FILE, FD_STDIN } from "./fd-table.js";
+import { FD_DIR, FD_FILE, FD_STDIN } from "./fd-table.js";
 import { inBounds } from "./memory.js";
 import { WasiExit } from "./wasi-exit.js";
 
@@ -186,7 +186,17 @@ export function schedYield(): number {
   return ERRNO.SUCCESS;
 }
 
-/** proc_raise and every sock_* call: no signals, no sockets in this host. */
+/** proc_raise: no signals in this host. */
 export function notImplemented(): number {
   return ERRNO.NOSYS;
+}
+
+/**
+ * Every sock_* call: this host has no sockets, so no fd is one. The answer is what a host with sockets gives
+ * for an fd that is not: EBADF when it is not open or is a directory (wasmtime keeps directories in another
+ * table than files and sockets), ENOTSOCK for stdio and files.
+ */
+export function notSocket(ctx: WasiContext, fd: number): number {
+  const entry = ctx.fds.get(fd);
+  return entry === undefined || entry.type === FD_DIR ? ERRNO.BADF : ERRNO.NOTSOCK;
 }

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { isWasmletError } from "../../core/index.js";
-import { fixture, runFixture } from "./fixture-runner.js";
 import { WasiExit, WasiHost } from "./index.js";
+import { fixture, runFixture } from "./test-support.js";
 
 const enc = new TextEncoder();
 
@@ -99,7 +99,8 @@ test("nanosleep sleeps through poll_oneoff, and maxSleepMs bounds one sleep", ()
   const r = runFixture(host, "misc", ["/misc.wasm", "sleep", "20"]);
   assert.equal(r.exitCode, 0);
   assert.ok(performance.now() - started >= 19, "slept at least the requested time");
-  assert.match(r.out, /^slept=(19|[2-9]\d) r=0\n$/);
+  // At least the requested 20 ms (19 after rounding); a loaded machine may add any amount.
+  assert.match(r.out, /^slept=(19|[2-9]\d|\d{3,}) r=0\n$/);
   started = performance.now();
   runFixture(host, "misc", ["/misc.wasm", "sleep", "5000"]);
   assert.ok(performance.now() - started < 1000, "a 5 s sleep was cut to maxSleepMs");
@@ -132,7 +133,6 @@ test("imports cover all of wasi_snapshot_preview1 and keep their identity across
   assert.equal(Object.keys(imports).length, 46);
   runFixture(host, "echo", ["/echo.wasm"]);
   assert.equal(host.imports, imports);
-  assert.equal(imports.sock_recv(0, 0, 0, 0, 0, 0), 52);
   assert.equal(imports.proc_raise(2), 52);
   assert.throws(
     () => imports.proc_exit(7),

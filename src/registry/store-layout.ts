@@ -1,32 +1,45 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { Digest } from "../core/index.js";
+import { DIGEST_ALGORITHMS, type Digest, digestAlgorithm, isDigest } from "../core/index.js";
+
+const ALGORITHM_BY_HEX_LENGTH = new Map<number, string>(
+  Object.entries(DIGEST_ALGORITHMS).map(([alg, len]) => [len, alg]),
+);
+
+/** The digest a link's file name stands for (see the layout below), or undefined for a stray name. */
+export function digestOfName(hex: string): Digest | undefined {
+  const d = `${ALGORITHM_BY_HEX_LENGTH.get(hex.length)}:${hex}`;
+  return isDigest(d) ? d : undefined;
+}
 
 /**
  * The embedded registry's disk layout under `root`:
- *   blobs/sha256/ab/<hex>                       content (manifests too), written once, atomically
+ *   blobs/<alg>/ab/<hex>                        content (manifests too), written once, atomically
  *   repositories/<repo>/_layers/<hex>           the blob is in the repository (empty file)
  *   repositories/<repo>/_manifests/<hex>        the manifest is in the repository (holds its media type)
  *   repositories/<repo>/_tags/<tag>             holds the digest the tag points to
  *   repositories/<repo>/_referrers/<subject-hex>/<hex>   a manifest whose `subject` is that digest
  *   uploads/<uuid>/{data,info.json}             uploads in progress
  *   tmp/                                         staging for atomic writes; emptied when the owner starts
+ * <alg> is sha256 or sha512. Links are named by the hex part alone, as before sha512 was accepted: the
+ * algorithms' hex lengths differ (64, 128), so a name says its algorithm (digestOfName) and directories
+ * written by earlier versions read unchanged.
  * Names starting with `_` cannot be repository components (the spec's name regex), so a repository's own
  * entries never collide with a nested repository's path.
  */
-export class RegistryStorage {
+export class StoreLayout {
   private staging: Promise<string> | undefined;
 
   constructor(readonly root: string) {}
 
   hex(d: Digest): string {
-    return d.slice("sha256:".length);
+    return d.slice(d.indexOf(":") + 1);
   }
 
   blobPath(d: Digest): string {
     const h = this.hex(d);
-    return join(this.root, "blobs", "sha256", h.slice(0, 2), h);
+    return join(this.root, "blobs", digestAlgorithm(d), h.slice(0, 2), h);
   }
 
   repoDir(repo: string): string {

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { Digest, LoadedImage } from "../core/index.js";
+import type { RegistryClient } from "./client.js";
+import { buildImage, type ImageBundle } from "./image-build.js";
+import { ImageRegistries } from "./image-registries.js";
+import { ImageStore } from "./image-store.js";
+import { tinyWasm } from "./test-support.js";
+
+const LOCAL = "127.0.0.1:8081";
+let root: string;
+let store: ImageStore;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "wasmlet-registries-"));
+  store = new ImageStore({ root, sweepIntervalMs: 0 });
+});
+after(async () => {
+  await store.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A client that records what reaches it and stores nothing. */
+function recordingClient(): { client: RegistryClient; calls: string[] } {
+  const calls: string[] = [];
+  const client = {
+    push: async (ref: string, b: ImageBundle) => {
+      calls.push(`push ${ref}`);
+      return b.manifestDigest;
+    },
+    resolve: async (ref: string) => {
+      calls.push(`resolve ${ref}`);
+      return `sha256:${"0".repeat(64)}` as Digest;
+    },
+    pull: async (ref: string) => {
+      calls.push(`pull ${ref}`);
+      return { digest: `sha256:${"0".repeat(64)}`, entry: "/remote.wasm" } as LoadedImage;
+    },
+  } as unknown as RegistryClient;
+  return { client, calls };
+}
+
+const image = (tag: string) =>
+  buildImage({ files: new Map([["/app.wasm", tinyWasm(tag)]]), entry: "/app.wasm" });
+
+test("a tag of the local registry is pushed into the store; digests, other hosts and no local host go over HTTP", async () => {
+  const { client, calls } = recordingClient();
+  const registries = new ImageRegistries({ store, client, localHost: LOCAL });
+  const local = await image("local");
+  assert.equal(await registries.push(`${LOCAL}/functions/f:v1`, local), local.manifestDigest);
+  assert.deepEqual(calls, [], "nothing went over HTTP");
+  assert.ok(await store.loadLocal(local.manifestDigest), "the store has it");
+
+  const remote = await image("remote");
+  await registries.push(`registry.example:5000/apps/f:v1`, remote);
+  await registries.push(`${LOCAL}/functions/f@${remote.manifestDigest}`, remote);
+  await new ImageRegistries({ store, client }).push(`${LOCAL}/functions/f:v2`, remote);
+  assert.deepEqual(calls, [
+    "push registry.example:5000/apps/f:v1",
+    `push ${LOCAL}/functions/f@${remote.manifestDigest}`,
+    `push ${LOCAL}/functions/f:v2`,
+  ]);
+  assert.equal(await store.loadLocal(remote.manifestDigest), undefined, "and the store never saw them");
+});
+
+test("load reads a digest the store holds, whatever the host, and else pulls it pinned to the digest", async () => {
+  const { client, calls } = recordingClient();
+  const registries = new ImageRegistries({ store, client });
+  const b = await image("load");
+  await store.pushLocal("functions/load", "v1", b);
+  const got = await registries.load("elsewhere.example/functions/load:v1", b.manifestDigest);
+  assert.equal(got.entry, "/app.wasm");
+  assert.deepEqual(calls, []);
+
+  const missing = `sha256:${"1".repeat(64)}` as Digest;
+  const pulled = await registries.load("registry.example:5000/apps/f:v3", missing);
+  assert.equal(pulled.entry, "/remote.wasm");
+  assert.deepEqual(calls, [`pull registry.example:5000/apps/f@${missing}`]);
+});
