@@ -69,7 +69,6 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     };
     if (input.outputFile === null) delete fn.outputFile;
     else if (input.outputFile !== undefined) fn.outputFile = input.outputFile;
-    checkOutputFile(fn);
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);
@@ -79,6 +78,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     } else if (input.contract !== undefined) {
       fn.contract = chooseContract(old.current, input.contract);
     }
+    checkOutputFile(fn);
     if (input.allowOutbound !== undefined) {
       if (input.allowOutbound.length > 0) fn.allowOutbound = input.allowOutbound;
       else delete fn.allowOutbound;
