@@ -35,6 +35,17 @@ const REJECTED: { name: string; wat: string; message: RegExp }[] = [
   },
 ];
 
+test("every 0.2.x version of an interface is accepted, 0.2.0 included", async () => {
+  for (const v of ["0.2.0", "0.2.3", "0.2.12"]) {
+    const bytes = await parse(`(component (import "wasi:cli/stdout@${v}" (instance)))`);
+    assert.throws(
+      () => inspectComponent(bytes),
+      (e: unknown) =>
+        /exports nothing/.test((e as Error).message) && !/component imports/.test((e as Error).message),
+    );
+  }
+});
+
 for (const c of REJECTED)
   test(`inspectComponent rejects ${c.name}`, async () => {
     const bytes = await parse(c.wat);
