@@ -135,13 +135,7 @@ export class OutputStream {
   }
 
   splice(src: InputStream, len: bigint): bigint {
-    let data: Uint8Array;
-    try {
-      data = src.read(len);
-    } catch (e) {
-      if (e instanceof ResultError) throw e;
-      throw e;
-    }
+    const data = src.read(len);
     this.sink(data);
     return BigInt(data.length);
   }
