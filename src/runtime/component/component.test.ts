@@ -153,3 +153,13 @@ test("a wildcard allow-list entry does not reach loopback; an exact one does, by
     upstream.close();
   }
 });
+
+test("stderr keeps its last bytes; stdout past its limit fails the run", async () => {
+  const { ByteCollector, OutputLimitSignal } = await import("./invocation.js");
+  const tail = new ByteCollector(10, "tail");
+  for (const s of ["abc", "defgh", "ijklmnop", "q"]) tail.push(Buffer.from(s));
+  assert.equal(Buffer.from(tail.bytes()).toString(), "hijklmnopq");
+  const out = new ByteCollector(10, "throw");
+  out.push(Buffer.from("0123456789"));
+  assert.throws(() => out.push(Buffer.from("x")), OutputLimitSignal);
+});

@@ -24,32 +24,34 @@ export class ByteCollector {
   private chunks: Uint8Array[] = [];
   size = 0;
 
-  /** @param limit most bytes kept; `onOver` decides what a write past it does (throw, or drop quietly). */
+  /**
+   * @param limit most bytes kept; past it, `throw` fails the run (stdout: a body is never cut) and `tail` keeps the
+   * last `limit` bytes (stderr: the log keeps the end, where the reason is).
+   */
   constructor(
     private readonly limit: number,
-    private readonly onOver: "throw" | "drop",
+    private readonly onOver: "throw" | "tail",
   ) {}
 
   push(bytes: Uint8Array): void {
-    if (this.size + bytes.length > this.limit) {
-      if (this.onOver === "throw")
-        throw new OutputLimitSignal(`stdout over the function's limit of ${this.limit} bytes`);
-      bytes = bytes.subarray(0, Math.max(0, this.limit - this.size));
-    }
+    if (this.size + bytes.length > this.limit && this.onOver === "throw")
+      throw new OutputLimitSignal(`stdout over the function's limit of ${this.limit} bytes`);
     // The guest's buffer may be a view of its memory that it reuses: keep a copy.
-    this.chunks.push(bytes.slice());
-    this.size += bytes.length;
+    this.chunks.push(bytes.slice(Math.max(0, bytes.length - this.limit)));
+    this.size += Math.min(bytes.length, this.limit);
+    while (this.size - this.chunks[0].length >= this.limit)
+      this.size -= (this.chunks.shift() as Uint8Array).length;
   }
 
   bytes(): Uint8Array {
-    if (this.chunks.length === 1) return this.chunks[0];
+    if (this.chunks.length === 1 && this.size <= this.limit) return this.chunks[0];
     const out = new Uint8Array(this.size);
     let at = 0;
     for (const c of this.chunks) {
       out.set(c, at);
       at += c.length;
     }
-    return out;
+    return this.size > this.limit ? out.subarray(this.size - this.limit) : out;
   }
 }
 

@@ -92,7 +92,7 @@ export class ComponentRunner {
 
   run(inputs: WasiInputs, deadlineAt: number, maxOutputBytes: number): RunResult {
     const start = performance.now();
-    const stderr = new ByteCollector(STDERR_CAP, "drop");
+    const stderr = new ByteCollector(STDERR_CAP, "tail");
     const inv: Invocation = {
       deadlineAt,
       waiter: this.waiter,
