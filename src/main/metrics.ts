@@ -3,7 +3,15 @@ import client from "prom-client";
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
 import { authorised, finishEarly, sendError, sendText } from "../http/index.js";
-import { DURATION_BUCKETS_S, type InvocationStats, OUTCOMES, type Runtime } from "../runtime/index.js";
+import {
+  COUNTED_BOUNDS_S,
+  DURATION_BUCKETS_S,
+  type InvocationStats,
+  OUTCOMES,
+  type Runtime,
+} from "../runtime/index.js";
+
+const EXPOSED = new Set(DURATION_BUCKETS_S);
 
 /** The metrics of one process as prom-client serialises them (what router processes send the serve process). */
 export type MetricsJson = Awaited<ReturnType<client.Registry["getMetricsAsJSON"]>>;
@@ -74,12 +82,14 @@ export class ProcessMetrics {
           const name = "wasmlet_function_duration_seconds";
           for (const e of stats.entries()) {
             const labels = { function: e.function, version: e.version, trigger: e.trigger };
+            // Cumulative counts at the OpenTelemetry bounds only (the finer ones below 5 ms are summed in).
             let cumulative = 0;
-            DURATION_BUCKETS_S.forEach((le, i) => {
+            COUNTED_BOUNDS_S.forEach((le, i) => {
               cumulative += e.buckets[i];
-              out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` });
+              if (EXPOSED.has(le))
+                out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` });
             });
-            cumulative += e.buckets[DURATION_BUCKETS_S.length];
+            cumulative += e.buckets[COUNTED_BOUNDS_S.length];
             out.push({ value: cumulative, labels: { ...labels, le: "+Inf" }, metricName: `${name}_bucket` });
             out.push({ value: e.durationSum, labels, metricName: `${name}_sum` });
             out.push({ value: e.durationCount, labels, metricName: `${name}_count` });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isWasmletError } from "../../core/index.js";
-import { runFixture } from "./test-support.js";
 import { FsImage, WasiHost, type WasiHostOptions } from "./index.js";
+import { runFixture } from "./test-support.js";
 
 const enc = new TextEncoder();
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { isWasmletError } from "../../core/index.js";
-import { fixture, runFixture } from "./test-support.js";
 import { WasiExit, WasiHost } from "./index.js";
+import { fixture, runFixture } from "./test-support.js";
 
 const enc = new TextEncoder();
 
