@@ -31,7 +31,11 @@ test("rate, error share and p95 over the window, from the difference of the firs
   assert.equal(sum.lastInvoked, new Date(2000).toISOString());
   // Samples older than the window go.
   s.add({ at: 13_000, counts: { f: { total: 250, failed: 10, buckets: buckets({ 0: 240, 6: 10 }) } } });
-  assert.deepEqual(s.summary("f").series.t, [13_000], "only the interval that ends at the newest sample is left");
+  assert.deepEqual(
+    s.summary("f").series.t,
+    [13_000],
+    "only the interval that ends at the newest sample is left",
+  );
   assert.equal(s.summary("f").rate, 0, "nothing happened in it");
   assert.equal(s.summary("nobody").rate, 0);
 });

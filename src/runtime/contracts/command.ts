@@ -1,4 +1,4 @@
-import { type FunctionRecord, WasmletError } from "../../core/index.js";
+import { type FunctionRecord, INVOCATION_ID_ENV, invocationId, WasmletError } from "../../core/index.js";
 import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
 import { envList } from "./env.js";
 
@@ -19,7 +19,7 @@ export const COMMAND_CONTRACT: Contract = {
     let args = baseArgs(fn, entry);
     const extra = req.query ? new URLSearchParams(req.query).getAll("arg") : [];
     if (extra.length > 0) args = [...args, ...extra];
-    return { args, env: envList(fn), stdin: req.body, collect: fn.outputFile };
+    return { args, env: invocationEnv(fn, req), stdin: req.body, collect: fn.outputFile };
   },
   respond(out: WasiOutputs) {
     // Asked for through fn.outputFile (prepare's collect): the body is the file, not stdout.
@@ -27,6 +27,20 @@ export const COMMAND_CONTRACT: Contract = {
     return { status: 200, headers: STDOUT_HEADERS, body: out.stdout };
   },
 };
+
+/**
+ * The function's env, and what a command learns of its invocation: its id (WASMLET_INVOCATION_ID) and the caller's
+ * W3C trace context (TRACEPARENT, when sent) — a WAGI function reads both from its CGI variables instead.
+ */
+function invocationEnv(fn: FunctionRecord, req: InvocationRequest): string[] {
+  const env = envList(fn);
+  const tp = req.headers.traceparent;
+  if (req.invocation === undefined && tp === undefined) return env;
+  const out = [...env];
+  if (req.invocation !== undefined) out.push(`${INVOCATION_ID_ENV}=${invocationId(req.invocation)}`);
+  if (tp !== undefined) out.push(`TRACEPARENT=${tp}`);
+  return out;
+}
 
 const argsCache = new WeakMap<FunctionRecord, { entry: string; args: string[] }>();
 
