@@ -3,16 +3,18 @@ import {
   DEFAULT_HTTP_LIMITS,
   type FunctionRecord,
   type HttpLimits,
+  invocationId,
   type LoadedImage,
 } from "../core/index.js";
 import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
-import { HybridExecutor, InvocationStats, Runtime } from "../runtime/index.js";
+import { HybridExecutor, type InvocationRecord, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
 import { createBoundedServer } from "./http-limits.js";
 import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
+import type { InvocationTracer } from "./tracing.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
 export interface DataPlane {
@@ -42,6 +44,8 @@ export function createDataPlane(opts: {
   outputBufferBytes?: number;
   /** Count invocations for the metrics (default true). */
   metrics?: boolean;
+  /** Exports a span per invocation (`serve --otlp`: an InvocationTracer, loaded only then). */
+  tracer?: Pick<InvocationTracer, "record" | "close">;
 }): DataPlane {
   const { store, images, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
@@ -52,7 +56,14 @@ export function createDataPlane(opts: {
   const loadImage = (fn: FunctionRecord): Promise<LoadedImage> =>
     images.load(fn.current.image, fn.current.digest);
   const stats = opts.metrics === false ? undefined : new InvocationStats();
-  const runtime = new Runtime({ executor, loadImage, onLog: logs.add, stats });
+  const tracer = opts.tracer;
+  const onLog = tracer
+    ? (r: InvocationRecord) => {
+        logs.add(r);
+        tracer.record(r, invocationId(r.invocation));
+      }
+    : logs.add;
+  const runtime = new Runtime({ executor, loadImage, onLog, stats });
   const router = new Router({
     store,
     invoker: runtime,
@@ -72,6 +83,7 @@ export function createDataPlane(opts: {
     async close() {
       router.stop();
       await logs.flush();
+      await tracer?.close();
       await writer?.close();
       await executor.close();
     },

@@ -63,6 +63,8 @@ export interface ServeConfig {
   http?: Partial<HttpLimits>;
   /** Count invocations and serve `/metrics` on the control port (default true; `--no-metrics`). */
   metrics?: boolean;
+  /** OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) to export a span per invocation to (`--otlp`). */
+  otlp?: string;
 }
 
 export interface Serving {
@@ -147,6 +149,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     dataDir,
     outputBufferBytes: http.outputBufferBytes,
     metrics: config.metrics,
+    tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
   });
   const { runtime, router } = plane;
   // Router processes (--workers) are asked for theirs at each scrape; set once they run.
@@ -212,6 +215,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         ownRegistry: registryHost,
         token: config.token,
         metrics: config.metrics !== false,
+        otlp: config.otlp,
       },
       log,
     );

@@ -287,6 +287,7 @@ export class Runtime {
     if (error) record.error = error;
     const tp = req.headers.traceparent;
     if (tp !== undefined) record.traceparent = tp;
+    if (req.trigger !== undefined) record.trigger = req.trigger;
     onLog(record);
   }
 }

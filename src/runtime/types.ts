@@ -170,4 +170,6 @@ export interface InvocationRecord {
   invocation: number;
   /** The caller's W3C `traceparent`, when it sent one. */
   traceparent?: string;
+  /** What started it (default `http`). */
+  trigger?: Trigger;
 }
