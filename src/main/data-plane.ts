@@ -22,6 +22,8 @@ export interface DataPlane {
   router: Router;
   /** The invocation counters behind the metrics (absent when metrics are off). */
   stats?: InvocationStats;
+  /** Invocation records dropped because the log writer fell behind, by function, since the start. */
+  droppedLogs: ReadonlyMap<string, number>;
   /** True while sandbox worker threads run invocations (functions demoted off the request thread). */
   workersBusy(): boolean;
   /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
@@ -68,6 +70,7 @@ export function createDataPlane(opts: {
     store,
     invoker: runtime,
     outputBudget: new OutputBudget(opts.outputBufferBytes ?? DEFAULT_HTTP_LIMITS.outputBufferBytes),
+    onRejected: stats ? (fn, status) => stats.record(fn, "http", "rejected", 0, status) : undefined,
     onApplyError: (e) =>
       log(`wasmlet: cannot apply a store change to the routes: ${e instanceof Error ? e.message : e}`),
     onPrepareError: (fn, e) =>
@@ -79,6 +82,7 @@ export function createDataPlane(opts: {
     runtime,
     router,
     stats,
+    droppedLogs: logs.droppedTotal,
     workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();

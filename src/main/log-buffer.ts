@@ -76,6 +76,8 @@ export class LogBuffer {
   private inFlight = 0;
   /** Records dropped (the writer was MAX_PENDING_BATCHES behind) and not yet in a batch, by function. */
   private dropped = new Map<string, number>();
+  /** Records dropped since the buffer was made, by function (never reset: the metrics' counter). */
+  readonly droppedTotal = new Map<string, number>();
   /** A flush waiting for the writer to catch up, so that drop counts reach it even if no record comes. */
   private retry: Promise<void> | undefined;
   /** Records dropped since the last line to `onError`, and when the first of them was. */
@@ -160,7 +162,10 @@ export class LogBuffer {
     const perString = new Array<number>(this.strings.length).fill(0);
     for (let o = 0; o < records * STRIDE; o += STRIDE) perString[this.nums[o]]++;
     for (let i = 0; i < perString.length; i++)
-      if (perString[i] > 0) this.countDropped(this.strings[i], perString[i]);
+      if (perString[i] > 0) {
+        this.countDropped(this.strings[i], perString[i]);
+        this.droppedTotal.set(this.strings[i], (this.droppedTotal.get(this.strings[i]) ?? 0) + perString[i]);
+      }
     this.clear();
     const now = performance.now();
     if (this.unreported === 0) this.unreportedSinceMs = now;

@@ -51,7 +51,16 @@ function scraped(
 export class ProcessMetrics {
   readonly registry = new client.Registry();
 
-  constructor(stats: InvocationStats, runtime: Pick<Runtime, "load">) {
+  /** Package builds by builder and outcome, and their durations (the serve process runs them). */
+  readonly builds: client.Histogram<"builder" | "outcome">;
+  /** Requests to the embedded registry's /v2 by operation and status class. */
+  readonly registryOps: client.Counter<"operation" | "status">;
+
+  constructor(
+    stats: InvocationStats,
+    runtime: Pick<Runtime, "load">,
+    droppedLogs: ReadonlyMap<string, number> = new Map(),
+  ) {
     const add = (m: ReturnType<typeof scraped>) =>
       this.registry.registerMetric(m as unknown as client.Metric<string>);
     add(
@@ -120,6 +129,27 @@ export class ProcessMetrics {
         [...runtime.load()].map((l) => ({ value: l.queued, labels: { function: l.function } })),
       ),
     );
+    add(
+      scraped(
+        "wasmlet_log_records_dropped_total",
+        "Invocation records dropped because the log writer fell behind (their invocations ran; `fn logs` shows the count).",
+        "counter",
+        () => [...droppedLogs].map(([fn, n]) => ({ value: n, labels: { function: fn } })),
+      ),
+    );
+    this.builds = new client.Histogram({
+      name: "wasmlet_build_duration_seconds",
+      help: "Package builds by builder and outcome (succeeded, failed), and how long they took.",
+      labelNames: ["builder", "outcome"],
+      buckets: [1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers: [this.registry],
+    });
+    this.registryOps = new client.Counter({
+      name: "wasmlet_registry_operations_total",
+      help: "Requests to the embedded registry (/v2) by operation (blob_get, blob_upload, manifest_put, ...) and status class (2xx, 4xx, 5xx).",
+      labelNames: ["operation", "status"],
+      registers: [this.registry],
+    });
     client.collectDefaultMetrics({ register: this.registry });
   }
 

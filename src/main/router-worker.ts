@@ -81,7 +81,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
   });
   stats = plane.stats;
-  if (stats) metrics = new ProcessMetrics(stats, plane.runtime);
+  if (stats) metrics = new ProcessMetrics(stats, plane.runtime, plane.droppedLogs);
   await plane.router.start();
   const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);

@@ -40,6 +40,8 @@ export interface RouterOptions {
   onWarmUpError?: (err: unknown) => void;
   /** Bounds the response bytes held for slow clients across all requests (see OutputBudget); none: unbounded. */
   outputBudget?: OutputBudget;
+  /** Told of a request refused before it reached the function (a body over its limit: 413), for the metrics. */
+  onRejected?: (fn: FunctionRecord, status: number) => void;
 }
 
 /**
@@ -242,6 +244,7 @@ export class Router {
     };
     // A request without a body runs at once (no wait for the stream's 'end' a tick later).
     collectBody(req, limit, dispatch, () => {
+      this.options.onRejected?.(fn, 413);
       finishEarly(req, res);
       sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
     });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ApiClient } from "../../src/client/index.js";
+import { ApiClient, packArchive } from "../../src/client/index.js";
 import { cli, example, fixture, ROOT, type Server, show, startServer } from "./harness.js";
 
 const TOKEN = "metrics-test-token";
@@ -164,4 +164,47 @@ test("every invocation's answer carries its id; the function sees it, with the c
     viaApi.headers.some(([k, v]) => k === "x-wasmlet-invocation-id" && /^[0-9a-f]{10}-/.test(v)),
     "fn test / the API's invoke answers carry an id too",
   );
+});
+
+test("rejections, builds, registry requests and dropped log records have series of their own", async () => {
+  await api.createFunction({
+    name: "small",
+    code: readFileSync(example("hello/hello.wasm")).toString("base64"),
+    limits: { maxBodyBytes: 16 },
+  });
+  await api.createHttpTrigger({ name: "small", function: "small", url: "/small", methods: ["POST"] });
+  // The router processes learn of the new route from the store's feed within a few ms.
+  let big = await fetch(`${server.routerUrl}/small`, { method: "POST", body: "x".repeat(1000) });
+  for (let i = 0; i < 100 && big.status === 404; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    big = await fetch(`${server.routerUrl}/small`, { method: "POST", body: "x".repeat(1000) });
+  }
+  assert.equal(big.status, 413);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  assert.equal((await fetch(`${server.controlUrl}/v2/`, { headers: auth })).status, 200);
+  const missing = await fetch(`${server.controlUrl}/v2/functions/ok/manifests/nope`, { headers: auth });
+  assert.equal(missing.status, 404);
+  const archive = await packArchive(new Map([["hello.ts", readFileSync(example("as-hello/hello.ts"))]]));
+  const p = await api.createPackage({
+    name: "built",
+    archive: Buffer.from(archive).toString("base64"),
+    builder: "assemblyscript",
+    fileName: "hello.tar.gz",
+  });
+  for (let i = 0; i < 600 && (await api.getPackage(p.name)).status !== "succeeded"; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  const m = await scrape();
+  assert.equal(total(m, "wasmlet_function_invocations_total", { function: "small", outcome: "rejected" }), 1);
+  assert.equal(total(m, "wasmlet_registry_operations_total", { operation: "base_get", status: "2xx" }), 1);
+  assert.equal(
+    total(m, "wasmlet_registry_operations_total", { operation: "manifest_get", status: "4xx" }),
+    1,
+  );
+  assert.equal(
+    total(m, "wasmlet_build_duration_seconds_count", { builder: "assemblyscript", outcome: "succeeded" }),
+    1,
+  );
+  // Nothing was dropped here; the series is declared (TYPE line) so queries find it at zero, not missing.
+  const text = await (await fetch(`${server.controlUrl}/metrics`, { headers: auth })).text();
+  assert.match(text, /^# TYPE wasmlet_log_records_dropped_total counter$/m);
 });
