@@ -73,8 +73,10 @@ export async function runFunction(ctx: RouteContext): Promise<void> {
     if (problem) throw new WasmletError("INVALID_ARGUMENT", `${COLLECT_HEADER}: "${raw}" ${problem}`);
     collect = preopenPath(raw);
   }
+  // A run is the program as a command line would run it: no invocation variables in its env.
+  delete invocation.headers[INVOCATION_ID_HEADER];
   const report = await ctx.deps.run(fn, invocation, collect);
-  ctx.res.setHeader(INVOCATION_ID_HEADER, invocation.headers[INVOCATION_ID_HEADER]);
+  ctx.res.setHeader(INVOCATION_ID_HEADER, invocationId(invocation.invocation as number));
   const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
   sendJson(ctx.res, 200, {
     status: report.status,

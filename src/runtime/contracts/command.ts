@@ -1,4 +1,9 @@
-import { type FunctionRecord, INVOCATION_ID_ENV, invocationId, WasmletError } from "../../core/index.js";
+import {
+  type FunctionRecord,
+  INVOCATION_ID_ENV,
+  INVOCATION_ID_HEADER,
+  WasmletError,
+} from "../../core/index.js";
 import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
 import { envList } from "./env.js";
 
@@ -29,15 +34,17 @@ export const COMMAND_CONTRACT: Contract = {
 };
 
 /**
- * The function's env, and what a command learns of its invocation: its id (WASMLET_INVOCATION_ID) and the caller's
- * W3C trace context (TRACEPARENT, when sent) — a WAGI function reads both from its CGI variables instead.
+ * The function's env, and, for a request that came over HTTP (router, the API's invoke: they set the id header),
+ * what a command learns of its invocation: its id (WASMLET_INVOCATION_ID) and the caller's W3C trace context
+ * (TRACEPARENT, when sent) — a WAGI function reads both from its CGI variables instead. `fn test` runs the program
+ * with its own env only, as a command line would.
  */
 function invocationEnv(fn: FunctionRecord, req: InvocationRequest): string[] {
   const env = envList(fn);
+  const id = req.headers[INVOCATION_ID_HEADER];
+  if (id === undefined) return env;
+  const out = [...env, `${INVOCATION_ID_ENV}=${id}`];
   const tp = req.headers.traceparent;
-  if (req.invocation === undefined && tp === undefined) return env;
-  const out = [...env];
-  if (req.invocation !== undefined) out.push(`${INVOCATION_ID_ENV}=${invocationId(req.invocation)}`);
   if (tp !== undefined) out.push(`TRACEPARENT=${tp}`);
   return out;
 }
