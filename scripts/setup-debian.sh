@@ -6,6 +6,7 @@
 #   rustc, cargo, libstd-rust-dev-wasm32: the Rust builder
 #   python3, make, g++: node-gyp (better-sqlite3, the malloc tuning addon)
 #   nats-server: the broker the message-queue trigger tests start; wrk: the benchmark's load generator
+#   chromium: the browser the dashboard tests drive (playwright-core)
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
@@ -15,5 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang lld wasi-libc libclang-rt-14-dev-wasm32 \
   rustc cargo libstd-rust-dev-wasm32 \
   python3 make g++ \
-  nats-server wrk >/dev/null
+  nats-server wrk chromium >/dev/null
 echo "setup: optional tools installed"

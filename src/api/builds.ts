@@ -96,6 +96,9 @@ export class PackageBuilds {
     let digest: Digest;
     let image: string;
     let log: string;
+    let startedAt = performance.now();
+    const finished = (outcome: "succeeded" | "failed") =>
+      this.deps.onBuild?.(pkg.builder, outcome, (performance.now() - startedAt) / 1000);
     try {
       const builder = buildersOf(this.deps)[pkg.builder];
       if (!builder)
@@ -107,6 +110,7 @@ export class PackageBuilds {
         extensions: builder.extensions,
         detect: () => builder.detect(),
         build: async (input) => {
+          startedAt = performance.now();
           await this.#write(name, generation, { status: "running", buildLog: "" });
           return builder.build(input);
         },
@@ -126,9 +130,11 @@ export class PackageBuilds {
       if (this.deps.signal?.aborted) return;
       const err = toWasmletError(e, "BUILD_FAILED");
       const prefix = err.code === "BUILD_FAILED" ? "" : `${err.code}: `;
+      finished("failed");
       await this.#write(name, generation, { status: "failed", buildLog: `${prefix}${err.message}` });
       return;
     }
+    finished("succeeded");
     const done = await this.#write(name, generation, { status: "succeeded", buildLog: log, image, digest });
     if (!done) return;
     await this.deployAll(done, done.pendingFunctions ?? []);

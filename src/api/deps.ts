@@ -51,6 +51,8 @@ export interface ApiDeps {
   /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
    * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
   publicRegistry?: string;
+  /** Told of every finished package build: its builder, outcome and time from start to end (the metrics). */
+  onBuild?(builder: string, outcome: "succeeded" | "failed", seconds: number): void;
   /** Where the API reports what no caller sees (a build that failed unexpectedly, a failed deploy notification);
    * default: console.error. */
   log?: (line: string) => void;

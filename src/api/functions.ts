@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, type FunctionRecord, routeFunctions, WasmletError } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
+import { LOG_LIMIT_PER_FUNCTION } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
@@ -133,11 +134,15 @@ export async function functionLogs(ctx: RouteContext): Promise<void> {
   const q = new URLSearchParams(ctx.rawQuery);
   const afterId = nonNegativeInt(q, "after", 0);
   const limit = nonNegativeInt(q, "limit", 1);
+  const invocation = q.get("invocation") ?? undefined;
   await getOr404(ctx, name);
   const { store } = ctx.deps;
+  // One invocation: looked for among the function's kept records (at most LOG_LIMIT_PER_FUNCTION).
+  const items = invocation
+    ? (await store.readLogs(name, { afterId: afterId ?? 0, limit: LOG_LIMIT_PER_FUNCTION })).filter(
+        (e) => e.invocationId === invocation,
+      )
+    : await store.readLogs(name, { afterId, limit });
   // `dropped`: invocation records lost in all because the log writer fell behind (not among the items).
-  sendJson(ctx.res, 200, {
-    items: await store.readLogs(name, { afterId, limit }),
-    dropped: await store.droppedLogs(name),
-  });
+  sendJson(ctx.res, 200, { items, dropped: await store.droppedLogs(name) });
 }

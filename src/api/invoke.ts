@@ -1,5 +1,8 @@
 import {
   type FunctionRecord,
+  INVOCATION_ID_HEADER,
+  invocationId,
+  nextInvocation,
   preopenPath,
   preopenProblem,
   toWasmletError,
@@ -34,6 +37,8 @@ async function invocationOf(
   }
   const path = rest || "/";
   const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+  const seq = nextInvocation();
+  headers[INVOCATION_ID_HEADER] = invocationId(seq);
   const invocation: InvocationRequest = {
     method: req.method ?? "GET",
     url: ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path,
@@ -48,6 +53,7 @@ async function invocationOf(
     protocol: `HTTP/${req.httpVersion}`,
     route: { pattern: "/...", scriptName: "", pathInfo: path, params: {} },
     trigger: "api",
+    invocation: seq,
   };
   return { fn, invocation };
 }
@@ -67,7 +73,10 @@ export async function runFunction(ctx: RouteContext): Promise<void> {
     if (problem) throw new WasmletError("INVALID_ARGUMENT", `${COLLECT_HEADER}: "${raw}" ${problem}`);
     collect = preopenPath(raw);
   }
+  // A run is the program as a command line would run it: no invocation variables in its env.
+  delete invocation.headers[INVOCATION_ID_HEADER];
   const report = await ctx.deps.run(fn, invocation, collect);
+  ctx.res.setHeader(INVOCATION_ID_HEADER, invocationId(invocation.invocation as number));
   const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
   sendJson(ctx.res, 200, {
     status: report.status,
@@ -98,7 +107,9 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
   }
 
   const flat: string[] = [];
-  for (const [k, v] of out.headers) if (!HOP_HEADERS.has(k.toLowerCase())) flat.push(k, v);
+  for (const [k, v] of out.headers)
+    if (!HOP_HEADERS.has(k.toLowerCase()) && k.toLowerCase() !== INVOCATION_ID_HEADER) flat.push(k, v);
+  flat.push(INVOCATION_ID_HEADER, invocation.headers[INVOCATION_ID_HEADER]);
   // RFC 9110 §8.6: no Content-Length (and no body) on 204 or 304.
   const bodiless = out.status === 204 || out.status === 304;
   if (!bodiless) flat.push("content-length", String(out.body.length));

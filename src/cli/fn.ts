@@ -379,25 +379,28 @@ export function registerFn(program: Command): void {
     .requiredOption("--name <name>", "function name")
     .option("-f, --follow", "keep printing new invocations as they come")
     .option("--limit <n>", "how many recent invocations to show", positiveInt, 20)
-    .action(async (o: { name: string; follow?: boolean; limit: number }, cmd: Command) => {
-      const client = clientOf(cmd);
-      let page = await client.readLogPage(o.name, { limit: o.limit });
-      let last = 0;
-      let dropped = 0;
-      for (;;) {
-        for (const e of page.items) {
-          for (const l of formatLogEntry(e)) print(l);
-          last = e.id;
+    .option("--invocation <id>", "only the invocation with this id (X-Wasmlet-Invocation-Id of its response)")
+    .action(
+      async (o: { name: string; follow?: boolean; limit: number; invocation?: string }, cmd: Command) => {
+        const client = clientOf(cmd);
+        let page = await client.readLogPage(o.name, { limit: o.limit, invocation: o.invocation });
+        let last = 0;
+        let dropped = 0;
+        for (;;) {
+          for (const e of page.items) {
+            for (const l of formatLogEntry(e)) print(l);
+            last = e.id;
+          }
+          // A count, not entries: records the server's log writer could not keep up with are gone.
+          if (page.dropped > dropped)
+            print(
+              `(${page.dropped - dropped} ${dropped > 0 ? "more " : ""}invocation records dropped under load)`,
+            );
+          dropped = page.dropped;
+          if (!o.follow) return;
+          await new Promise((r) => setTimeout(r, 300));
+          page = await client.readLogPage(o.name, { after: last, limit: 1000, invocation: o.invocation });
         }
-        // A count, not entries: records the server's log writer could not keep up with are gone.
-        if (page.dropped > dropped)
-          print(
-            `(${page.dropped - dropped} ${dropped > 0 ? "more " : ""}invocation records dropped under load)`,
-          );
-        dropped = page.dropped;
-        if (!o.follow) return;
-        await new Promise((r) => setTimeout(r, 300));
-        page = await client.readLogPage(o.name, { after: last, limit: 1000 });
-      }
-    });
+      },
+    );
 }

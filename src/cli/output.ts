@@ -47,9 +47,16 @@ export function toYaml(value: unknown, indent = ""): string {
 
 /** One invocation: a summary line, then its stderr indented under it. */
 export function formatLogEntry(e: LogEntry): string[] {
-  const head = [e.time, String(e.status), `${e.durationMs}ms`, shortDigest(e.digest), e.error ?? ""]
-    .join("  ")
-    .trimEnd();
+  const head = [
+    e.time,
+    String(e.status),
+    `${e.durationMs}ms`,
+    shortDigest(e.digest),
+    e.invocationId ?? "",
+    e.error ?? "",
+  ]
+    .filter((part) => part !== "")
+    .join("  ");
   const stderr = e.stderr.replace(/\n$/, "");
   return stderr === "" ? [head] : [head, ...stderr.split("\n").map((l) => `    ${l}`)];
 }

@@ -117,6 +117,19 @@ export function registerServe(program: Command): void {
       },
     )
     .option("--no-metrics", "do not count invocations and do not serve /metrics on the control port")
+    .option(
+      "--otlp <url>",
+      "export a span per invocation over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318",
+      (v: string) => {
+        try {
+          const u = new URL(v);
+          if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http(s)");
+        } catch {
+          throw new WasmletError("INVALID_ARGUMENT", `--otlp: "${v}" is not an http(s) URL`);
+        }
+        return v;
+      },
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -136,6 +149,7 @@ export function registerServe(program: Command): void {
         workers: number;
         busyPollUs?: number;
         metrics: boolean;
+        otlp?: string;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -170,6 +184,7 @@ export function registerServe(program: Command): void {
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
           metrics: opts.metrics,
+          otlp: opts.otlp,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

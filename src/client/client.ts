@@ -121,13 +121,20 @@ export class ApiClient {
     await this.#request("DELETE", `/api/v1/functions/${encodeURIComponent(name)}`);
   }
 
-  async readLogs(name: string, opts: { after?: number; limit?: number } = {}): Promise<LogEntry[]> {
+  async readLogs(
+    name: string,
+    opts: { after?: number; limit?: number; invocation?: string } = {},
+  ): Promise<LogEntry[]> {
     return (await this.readLogPage(name, opts)).items;
   }
 
   /** Log entries as readLogs returns them, and how many invocation records were dropped in all (under load). */
-  readLogPage(name: string, opts: { after?: number; limit?: number } = {}): Promise<LogPage> {
+  readLogPage(
+    name: string,
+    opts: { after?: number; limit?: number; invocation?: string } = {},
+  ): Promise<LogPage> {
     const q = new URLSearchParams();
+    if (opts.invocation !== undefined) q.set("invocation", opts.invocation);
     if (opts.after !== undefined) q.set("after", String(opts.after));
     if (opts.limit !== undefined) q.set("limit", String(opts.limit));
     const qs = q.size > 0 ? `?${q}` : "";

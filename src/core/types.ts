@@ -159,7 +159,16 @@ export interface LogEntry {
   error?: string;
   /** What the instance wrote to stderr (bounded). */
   stderr: string;
+  /** The invocation's id, as its caller saw it in INVOCATION_ID_HEADER (absent in records made before ids). */
+  invocationId?: string;
+  /** The caller's W3C trace context, when it sent one. */
+  traceparent?: string;
 }
+
+/** Response header (and, to the function, request header / env) carrying an invocation's id. */
+export const INVOCATION_ID_HEADER = "x-wasmlet-invocation-id";
+/** The environment variable a `command` function reads its invocation's id from. */
+export const INVOCATION_ID_ENV = "WASMLET_INVOCATION_ID";
 
 /** The module and files of a pulled image: what the runtime needs to run it. */
 export interface LoadedImage {

@@ -3,16 +3,18 @@ import {
   DEFAULT_HTTP_LIMITS,
   type FunctionRecord,
   type HttpLimits,
+  invocationId,
   type LoadedImage,
 } from "../core/index.js";
 import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
-import { HybridExecutor, InvocationStats, Runtime } from "../runtime/index.js";
+import { HybridExecutor, type InvocationRecord, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
 import { createBoundedServer } from "./http-limits.js";
 import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
+import type { InvocationTracer } from "./tracing.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
 export interface DataPlane {
@@ -20,6 +22,8 @@ export interface DataPlane {
   router: Router;
   /** The invocation counters behind the metrics (absent when metrics are off). */
   stats?: InvocationStats;
+  /** Invocation records dropped because the log writer fell behind, by function, since the start. */
+  droppedLogs: ReadonlyMap<string, number>;
   /** True while sandbox worker threads run invocations (functions demoted off the request thread). */
   workersBusy(): boolean;
   /** Stops following the store, flushes logs and stops the sandboxes (the store stays open). */
@@ -42,6 +46,8 @@ export function createDataPlane(opts: {
   outputBufferBytes?: number;
   /** Count invocations for the metrics (default true). */
   metrics?: boolean;
+  /** Exports a span per invocation (`serve --otlp`: an InvocationTracer, loaded only then). */
+  tracer?: Pick<InvocationTracer, "record" | "close">;
 }): DataPlane {
   const { store, images, log } = opts;
   const writer = opts.dataDir ? new LogWriterThread(opts.dataDir) : undefined;
@@ -52,11 +58,19 @@ export function createDataPlane(opts: {
   const loadImage = (fn: FunctionRecord): Promise<LoadedImage> =>
     images.load(fn.current.image, fn.current.digest);
   const stats = opts.metrics === false ? undefined : new InvocationStats();
-  const runtime = new Runtime({ executor, loadImage, onLog: logs.add, stats });
+  const tracer = opts.tracer;
+  const onLog = tracer
+    ? (r: InvocationRecord) => {
+        logs.add(r);
+        tracer.record(r, invocationId(r.invocation));
+      }
+    : logs.add;
+  const runtime = new Runtime({ executor, loadImage, onLog, stats });
   const router = new Router({
     store,
     invoker: runtime,
     outputBudget: new OutputBudget(opts.outputBufferBytes ?? DEFAULT_HTTP_LIMITS.outputBufferBytes),
+    onRejected: stats ? (fn, status) => stats.record(fn, "http", "rejected", 0, status) : undefined,
     onApplyError: (e) =>
       log(`wasmlet: cannot apply a store change to the routes: ${e instanceof Error ? e.message : e}`),
     onPrepareError: (fn, e) =>
@@ -68,10 +82,12 @@ export function createDataPlane(opts: {
     runtime,
     router,
     stats,
+    droppedLogs: logs.droppedTotal,
     workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();
       await logs.flush();
+      await tracer?.close();
       await writer?.close();
       await executor.close();
     },

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Digest } from "../core/index.js";
+import { INVOCATION_PREFIX } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
 import { type DroppedLogs, MemoryStore, SqliteStore } from "../store/index.js";
 import { LogBuffer, unpackLogs } from "./log-buffer.js";
@@ -22,14 +23,15 @@ function record(fn: string, more: Partial<InvocationRecord> = {}): InvocationRec
     status: 200,
     durationMs: 1,
     stderr: new Uint8Array(),
+    invocation: 1,
     ...more,
   };
 }
 
-test("records come back from the store as entries: time, status, duration, digest, stderr and error", async () => {
+test("records come back from the store as entries: time, status, duration, digest, stderr, error, invocation id, traceparent", async () => {
   const store = new MemoryStore();
   const buf = new LogBuffer((p) => store.appendLogs(unpackLogs(p)), 60_000);
-  buf.add(record("f", { durationMs: 0.125 }));
+  buf.add(record("f", { durationMs: 0.125, invocation: 41 }));
   buf.add(
     record("g", {
       digest: DIGEST_B,
@@ -40,7 +42,10 @@ test("records come back from the store as entries: time, status, duration, diges
       error: "function g failed: trap: unreachable",
     }),
   );
-  buf.add(record("f", { digest: DIGEST_B, startedMs: T0 + 2, status: 404 }));
+  const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  buf.add(
+    record("f", { digest: DIGEST_B, startedMs: T0 + 2, status: 404, invocation: 1295, traceparent: tp }),
+  );
   await buf.flush();
   const f = await store.readLogs("f");
   assert.deepEqual(
@@ -53,6 +58,7 @@ test("records come back from the store as entries: time, status, duration, diges
         durationMs: 0.125,
         digest: DIGEST_A,
         stderr: "",
+        invocationId: `${INVOCATION_PREFIX}-15`,
       },
       {
         function: "f",
@@ -61,6 +67,8 @@ test("records come back from the store as entries: time, status, duration, diges
         durationMs: 1,
         digest: DIGEST_B,
         stderr: "",
+        invocationId: `${INVOCATION_PREFIX}-zz`,
+        traceparent: tp,
       },
     ],
   );
@@ -75,7 +83,7 @@ test("a full batch is written at once, before the interval; later records start 
   const batches: number[] = [];
   const buf = new LogBuffer(
     async (p) => {
-      batches.push(p.nums.length / 5);
+      batches.push(unpackLogs(p).length);
       await store.appendLogs(unpackLogs(p));
     },
     60_000,
@@ -103,7 +111,7 @@ test("a writer that falls behind costs dropped records, not unbounded memory: co
   const buf = new LogBuffer(
     async (p) => {
       await gate;
-      written += p.nums.length / 5;
+      written += unpackLogs(p).length;
       if (p.dropped) dropped.push(p.dropped);
     },
     60_000,
@@ -180,7 +188,13 @@ test("the writer thread stores packed batches and drop counts in SQLite, readabl
       ],
     );
     // Drop counts cross with a batch (here one without records) and are stored by the writer thread too.
-    await writer.write({ strings: [], nums: new Float64Array(0), extras: [], dropped: { w: 7 } });
+    await writer.write({
+      strings: [],
+      nums: new Float64Array(0),
+      prefix: "p",
+      extras: [],
+      dropped: { w: 7 },
+    });
     assert.equal(await reader.droppedLogs("w"), 7);
   } finally {
     await writer.close();

@@ -1,3 +1,4 @@
+import { INVOCATION_PREFIX, invocationId } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
 import type { DroppedLogs, NewLogEntry, Store } from "../store/index.js";
 
@@ -7,8 +8,8 @@ const MAX_PENDING_BATCHES = 20;
 /** Shortest time between two server log lines about dropped records (wrk -c512 dropped 26,500 in one run). */
 const REPORT_EVERY_MS = 10_000;
 
-/** Numbers per record in PackedLogs.nums: function index, digest index, start time, status, duration. */
-const STRIDE = 5;
+/** Numbers per record in PackedLogs.nums: function index, digest index, start time, status, duration, invocation. */
+const STRIDE = 6;
 
 /**
  * A batch of invocation records in columns: what crosses to the log writer thread. Structured-cloning 500
@@ -18,10 +19,12 @@ const STRIDE = 5;
 export interface PackedLogs {
   /** The batch's distinct function names and digests, referenced by index from `nums`. */
   strings: string[];
-  /** STRIDE numbers per record: function index, digest index, start (epoch ms), status, duration (ms). */
+  /** STRIDE numbers per record: function index, digest index, start (epoch ms), status, duration (ms), invocation. */
   nums: Float64Array;
-  /** Only the records that have them: [record index, stderr, error message]. */
-  extras: [number, string, string | undefined][];
+  /** The id prefix of the process the records come from (invocation ids are `<prefix>-<invocation in base 36>`). */
+  prefix: string;
+  /** Only the records that have them: [record index, stderr, error message, traceparent]. */
+  extras: [number, string, string | undefined, string | undefined][];
   /** Records dropped since the last batch handed to the writer, by function; absent when none were. */
   dropped?: DroppedLogs;
 }
@@ -43,11 +46,13 @@ export function unpackLogs(p: PackedLogs): NewLogEntry[] {
       durationMs: p.nums[o + 4],
       digest: p.strings[p.nums[o + 1]],
       stderr: "",
+      invocationId: invocationId(p.nums[o + 5], p.prefix),
     };
   }
-  for (const [i, stderr, error] of p.extras) {
+  for (const [i, stderr, error, traceparent] of p.extras) {
     out[i].stderr = stderr;
     if (error !== undefined) out[i].error = error;
+    if (traceparent !== undefined) out[i].traceparent = traceparent;
   }
   return out;
 }
@@ -71,6 +76,8 @@ export class LogBuffer {
   private inFlight = 0;
   /** Records dropped (the writer was MAX_PENDING_BATCHES behind) and not yet in a batch, by function. */
   private dropped = new Map<string, number>();
+  /** Records dropped since the buffer was made, by function (never reset: the metrics' counter). */
+  readonly droppedTotal = new Map<string, number>();
   /** A flush waiting for the writer to catch up, so that drop counts reach it even if no record comes. */
   private retry: Promise<void> | undefined;
   /** Records dropped since the last line to `onError`, and when the first of them was. */
@@ -98,8 +105,9 @@ export class LogBuffer {
     this.nums[o + 2] = r.startedMs;
     this.nums[o + 3] = r.status;
     this.nums[o + 4] = r.durationMs;
-    if (r.stderr.byteLength > 0 || r.error !== undefined)
-      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error]);
+    this.nums[o + 5] = r.invocation;
+    if (r.stderr.byteLength > 0 || r.error !== undefined || r.traceparent !== undefined)
+      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error, r.traceparent]);
     this.count++;
     if (this.count >= this.maxBatch) void this.flush();
     else if (!this.timer) {
@@ -127,6 +135,7 @@ export class LogBuffer {
     const batch: PackedLogs = {
       strings: this.strings,
       nums: this.nums.slice(0, this.count * STRIDE),
+      prefix: INVOCATION_PREFIX,
       extras: this.extras,
       dropped: this.dropped.size > 0 ? Object.fromEntries(this.dropped) : undefined,
     };
@@ -153,7 +162,10 @@ export class LogBuffer {
     const perString = new Array<number>(this.strings.length).fill(0);
     for (let o = 0; o < records * STRIDE; o += STRIDE) perString[this.nums[o]]++;
     for (let i = 0; i < perString.length; i++)
-      if (perString[i] > 0) this.countDropped(this.strings[i], perString[i]);
+      if (perString[i] > 0) {
+        this.countDropped(this.strings[i], perString[i]);
+        this.droppedTotal.set(this.strings[i], (this.droppedTotal.get(this.strings[i]) ?? 0) + perString[i]);
+      }
     this.clear();
     const now = performance.now();
     if (this.unreported === 0) this.unreportedSinceMs = now;

@@ -3,7 +3,15 @@ import client from "prom-client";
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
 import { authorised, finishEarly, sendError, sendText } from "../http/index.js";
-import { DURATION_BUCKETS_S, type InvocationStats, OUTCOMES, type Runtime } from "../runtime/index.js";
+import {
+  COUNTED_BOUNDS_S,
+  DURATION_BUCKETS_S,
+  type InvocationStats,
+  OUTCOMES,
+  type Runtime,
+} from "../runtime/index.js";
+
+const EXPOSED = new Set(DURATION_BUCKETS_S);
 
 /** The metrics of one process as prom-client serialises them (what router processes send the serve process). */
 export type MetricsJson = Awaited<ReturnType<client.Registry["getMetricsAsJSON"]>>;
@@ -43,7 +51,16 @@ function scraped(
 export class ProcessMetrics {
   readonly registry = new client.Registry();
 
-  constructor(stats: InvocationStats, runtime: Pick<Runtime, "load">) {
+  /** Package builds by builder and outcome, and their durations (the serve process runs them). */
+  readonly builds: client.Histogram<"builder" | "outcome">;
+  /** Requests to the embedded registry's /v2 by operation and status class. */
+  readonly registryOps: client.Counter<"operation" | "status">;
+
+  constructor(
+    stats: InvocationStats,
+    runtime: Pick<Runtime, "load">,
+    droppedLogs: ReadonlyMap<string, number> = new Map(),
+  ) {
     const add = (m: ReturnType<typeof scraped>) =>
       this.registry.registerMetric(m as unknown as client.Metric<string>);
     add(
@@ -74,12 +91,14 @@ export class ProcessMetrics {
           const name = "wasmlet_function_duration_seconds";
           for (const e of stats.entries()) {
             const labels = { function: e.function, version: e.version, trigger: e.trigger };
+            // Cumulative counts at the OpenTelemetry bounds only (the finer ones below 5 ms are summed in).
             let cumulative = 0;
-            DURATION_BUCKETS_S.forEach((le, i) => {
+            COUNTED_BOUNDS_S.forEach((le, i) => {
               cumulative += e.buckets[i];
-              out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` });
+              if (EXPOSED.has(le))
+                out.push({ value: cumulative, labels: { ...labels, le }, metricName: `${name}_bucket` });
             });
-            cumulative += e.buckets[DURATION_BUCKETS_S.length];
+            cumulative += e.buckets[COUNTED_BOUNDS_S.length];
             out.push({ value: cumulative, labels: { ...labels, le: "+Inf" }, metricName: `${name}_bucket` });
             out.push({ value: e.durationSum, labels, metricName: `${name}_sum` });
             out.push({ value: e.durationCount, labels, metricName: `${name}_count` });
@@ -110,6 +129,27 @@ export class ProcessMetrics {
         [...runtime.load()].map((l) => ({ value: l.queued, labels: { function: l.function } })),
       ),
     );
+    add(
+      scraped(
+        "wasmlet_log_records_dropped_total",
+        "Invocation records dropped because the log writer fell behind (their invocations ran; `fn logs` shows the count).",
+        "counter",
+        () => [...droppedLogs].map(([fn, n]) => ({ value: n, labels: { function: fn } })),
+      ),
+    );
+    this.builds = new client.Histogram({
+      name: "wasmlet_build_duration_seconds",
+      help: "Package builds by builder and outcome (succeeded, failed), and how long they took.",
+      labelNames: ["builder", "outcome"],
+      buckets: [1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers: [this.registry],
+    });
+    this.registryOps = new client.Counter({
+      name: "wasmlet_registry_operations_total",
+      help: "Requests to the embedded registry (/v2) by operation (blob_get, blob_upload, manifest_put, ...) and status class (2xx, 4xx, 5xx).",
+      labelNames: ["operation", "status"],
+      registers: [this.registry],
+    });
     client.collectDefaultMetrics({ register: this.registry });
   }
 

@@ -28,6 +28,8 @@ export interface RouterWorkerConfig {
   token?: string;
   /** Count invocations and answer the primary's "metrics" requests. */
   metrics: boolean;
+  /** OTLP/HTTP endpoint for invocation spans. */
+  otlp?: string;
 }
 
 /** Messages a router process sends the primary. */
@@ -76,9 +78,10 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     dataDir: config.dataDir,
     outputBufferBytes: config.http.outputBufferBytes,
     metrics: config.metrics,
+    tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
   });
   stats = plane.stats;
-  if (stats) metrics = new ProcessMetrics(stats, plane.runtime);
+  if (stats) metrics = new ProcessMetrics(stats, plane.runtime, plane.droppedLogs);
   await plane.router.start();
   const server = createRouterServer(plane, config.busyPollUs, config.http);
   const at = await listen(server, config.listen);

@@ -63,6 +63,8 @@ export interface ServeConfig {
   http?: Partial<HttpLimits>;
   /** Count invocations and serve `/metrics` on the control port (default true; `--no-metrics`). */
   metrics?: boolean;
+  /** OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) to export a span per invocation to (`--otlp`). */
+  otlp?: string;
 }
 
 export interface Serving {
@@ -96,7 +98,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // request thread.
   const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
   const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
-  const registryServer = new RegistryServer({ store: images, token: config.token });
+  // Counted once the metrics exist (below): requests before that are the server's own start.
+  let registryOps: ((operation: string, status: number) => void) | undefined;
+  const registryServer = new RegistryServer({
+    store: images,
+    token: config.token,
+    onOperation: (operation, status) => registryOps?.(operation, status),
+  });
   // Filled in once the control port listens: the server's own registry needs its token when it has one.
   let ownRegistry = "";
   const registry = new RegistryClient({
@@ -147,17 +155,22 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     dataDir,
     outputBufferBytes: http.outputBufferBytes,
     metrics: config.metrics,
+    tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
   });
   const { runtime, router } = plane;
   // Router processes (--workers) are asked for theirs at each scrape; set once they run.
   let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
-  if (plane.stats)
+  const own = plane.stats ? new ProcessMetrics(plane.stats, runtime, plane.droppedLogs) : undefined;
+  if (own) {
     metrics = metricsFront({
-      own: new ProcessMetrics(plane.stats, runtime),
+      own,
       others: () => routerMetrics?.() ?? Promise.resolve([]),
       token: config.token,
       log,
     });
+    registryOps = (operation, status) =>
+      own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
+  }
   const collectGarbage = (roots: Digest[]) => images.gc({ roots });
   api = createApiHandler({
     store,
@@ -175,6 +188,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
     signal: shutdown.signal,
     log,
+    onBuild: own
+      ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
+      : undefined,
   });
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
@@ -212,6 +228,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         ownRegistry: registryHost,
         token: config.token,
         metrics: config.metrics !== false,
+        otlp: config.otlp,
       },
       log,
     );

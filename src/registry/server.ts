@@ -17,6 +17,32 @@ export interface RegistryServerOptions {
   token?: string;
   /** Largest referrers answer in bytes before it is paged (a Link to the rest). Default 4 MiB, a manifest's limit. */
   referrersPageBytes?: number;
+  /** Told of every answered request: its operation (see operationOf) and status (the metrics). */
+  onOperation?: (operation: string, status: number) => void;
+}
+
+const METHODS = new Set(["get", "head", "put", "post", "patch", "delete"]);
+
+/** A bounded name for a /v2 request: what it is about (blob, upload, manifest, ...) and its method. */
+export function operationOf(method: string | undefined, url: string): string {
+  const path = url.split("?")[0];
+  const kind = path.startsWith("/v2/token")
+    ? "token"
+    : /\/blobs\/uploads(\/|$)/.test(path)
+      ? "upload"
+      : path.includes("/blobs/")
+        ? "blob"
+        : path.includes("/manifests/")
+          ? "manifest"
+          : path.endsWith("/tags/list")
+            ? "tags"
+            : path.includes("/referrers/")
+              ? "referrers"
+              : path.startsWith("/v2/_catalog")
+                ? "catalog"
+                : "base";
+  const m = (method ?? "GET").toLowerCase();
+  return `${kind}_${METHODS.has(m) ? m : "other"}`;
 }
 
 /** A /v2 handler: `m` holds the path's captures (repository name first), `q` the query. */
@@ -27,9 +53,11 @@ export class RegistryServer {
   private readonly gate: TokenGate | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly routes = new Dispatcher<Route>();
+  private readonly onOperation: RegistryServerOptions["onOperation"];
 
   constructor(opts: RegistryServerOptions) {
     this.gate = opts.token === undefined ? undefined : new TokenGate(opts.token);
+    this.onOperation = opts.onOperation;
     const h = new RegistryHandlers(opts.store, opts.referrersPageBytes);
     this.routes
       .add(/^\/v2\/?$/, {
@@ -63,6 +91,8 @@ export class RegistryServer {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? "";
     if (!/^\/v2(\/|\?|$)/.test(url)) return false;
+    const onOperation = this.onOperation;
+    if (onOperation) res.once("finish", () => onOperation(operationOf(req.method, url), res.statusCode));
     const work = this.dispatch(req, res, url).catch((e) => sendError(req, res, e));
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));

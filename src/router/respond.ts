@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { INVOCATION_ID_HEADER } from "../core/index.js";
 import { sendText } from "../http/index.js";
 import type { CancelToken, InvocationResponse } from "../runtime/index.js";
 
@@ -42,17 +43,30 @@ export class OutputBudget {
  * HEAD). A large body is sent only if the unsent-output budget can hold it, else 503 with Retry-After.
  * Returns the status actually sent.
  */
-export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?: OutputBudget): number {
+export function sendResponse(
+  res: ServerResponse,
+  r: InvocationResponse,
+  budget?: OutputBudget,
+  invocationId?: string,
+): number {
   if (res.headersSent || res.destroyed) return 0;
+  const idHeader = invocationId === undefined ? {} : { [INVOCATION_ID_HEADER]: invocationId };
   if (!(r.status >= 200 && r.status <= 599 && Number.isInteger(r.status)))
-    return sendText(res, 502, `the function's response is invalid: status ${r.status} is not 200-599\n`);
+    return sendText(
+      res,
+      502,
+      `the function's response is invalid: status ${r.status} is not 200-599\n`,
+      idHeader,
+    );
   // Name, value, name, value...: node takes the list as it is (no object to build, repeated names kept).
   const headers: string[] = [];
   for (let i = 0; i < r.headers.length; i++) {
     const [k, v] = r.headers[i];
-    if (FRAMING.has(k.toLowerCase())) continue;
+    const lower = k.toLowerCase();
+    if (FRAMING.has(lower) || lower === INVOCATION_ID_HEADER) continue;
     headers.push(k, v);
   }
+  if (invocationId !== undefined) headers.push(INVOCATION_ID_HEADER, invocationId);
   const body = r.status === 204 || r.status === 304 ? EMPTY : r.body;
   const size = body.byteLength;
   if (size > TRACKED_BODY && budget) {
@@ -62,6 +76,7 @@ export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?
         res,
         503,
         `the server holds too much unsent output for slow clients (${budget.maxBytes} bytes); retry later\n`,
+        idHeader,
       );
     }
     res.once("close", () => budget.give(size));
@@ -76,7 +91,12 @@ export function sendResponse(res: ServerResponse, r: InvocationResponse, budget?
       res.destroy();
       return 0;
     }
-    return sendText(res, 502, `the function's response is invalid: ${e instanceof Error ? e.message : e}\n`);
+    return sendText(
+      res,
+      502,
+      `the function's response is invalid: ${e instanceof Error ? e.message : e}\n`,
+      idHeader,
+    );
   }
   // A small body sent as a latin1 string goes out with the headers in one write(); a Buffer takes node's
   // writev path, measured ~6 µs more CPU per request on this machine. Large bodies stay Buffers (no copy).

@@ -3,6 +3,9 @@ import {
   type FunctionRecord,
   HEALTH_PATH,
   type HttpTriggerRecord,
+  INVOCATION_ID_HEADER,
+  invocationId,
+  nextInvocation,
   ROUTE_FUNCTION_HEADER,
   ROUTE_KEY_HEADER,
   routeFunctions,
@@ -37,6 +40,8 @@ export interface RouterOptions {
   onWarmUpError?: (err: unknown) => void;
   /** Bounds the response bytes held for slow clients across all requests (see OutputBudget); none: unbounded. */
   outputBudget?: OutputBudget;
+  /** Told of a request refused before it reached the function (a body over its limit: 413), for the metrics. */
+  onRejected?: (fn: FunctionRecord, status: number) => void;
 }
 
 /**
@@ -204,12 +209,19 @@ export class Router {
     }
     const limit = fn.limits.maxBodyBytes;
     const dispatch = (body: Uint8Array): void => {
+      const invocation = nextInvocation();
+      const id = invocationId(invocation);
+      const headers = flatHeaders(req);
+      // The function sees its invocation's id (a WAGI function as HTTP_X_WASMLET_INVOCATION_ID); a caller's own
+      // header of that name is replaced.
+      headers[INVOCATION_ID_HEADER] = id;
       const ireq: InvocationRequest = {
         method,
         url,
         path,
         query: q < 0 ? "" : url.slice(q + 1),
-        headers: flatHeaders(req),
+        headers,
+        invocation,
         body,
         remoteAddr: req.socket.remoteAddress ?? "",
         remotePort: req.socket.remotePort ?? 0,
@@ -226,12 +238,13 @@ export class Router {
         arrivedAt,
       };
       this.options.invoker.invoke(fn, ireq).then(
-        (r) => sendResponse(res, r, this.options.outputBudget),
+        (r) => sendResponse(res, r, this.options.outputBudget, id),
         (e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`),
       );
     };
     // A request without a body runs at once (no wait for the stream's 'end' a tick later).
     collectBody(req, limit, dispatch, () => {
+      this.options.onRejected?.(fn, 413);
       finishEarly(req, res);
       sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
     });

@@ -2,6 +2,7 @@ export { CONTRACTS, EXIT_CODE_HEADER, parseCgiOutput } from "./contracts/index.j
 export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
 export {
+  COUNTED_BOUNDS_S,
   DURATION_BUCKETS_S,
   type FunctionCounts,
   InvocationStats,

@@ -4,6 +4,7 @@ import {
   type ErrorCode,
   type FunctionRecord,
   type LoadedImage,
+  nextInvocation,
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
@@ -118,6 +119,7 @@ export class Runtime {
    */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
+    req.invocation ??= nextInvocation();
     const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
     const gate = this.gateOf(fn);
     let entered = false;
@@ -142,13 +144,13 @@ export class Runtime {
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
       status = res.status;
-      this.log(fn, started, res.status, result);
+      this.log(fn, req, started, res.status, result);
       return res;
     } catch (e) {
       const err = toWasmletError(e);
       outcome = OUTCOME_OF[err.code] ?? "error";
       status = err.status;
-      this.log(fn, started, err.status, result, err.message);
+      this.log(fn, req, started, err.status, result, err.message);
       return errorResponse(err, result);
     } finally {
       if (entered) gate.leave();
@@ -175,6 +177,7 @@ export class Runtime {
    */
   async run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport> {
     const started = Date.now();
+    req.invocation ??= nextInvocation();
     const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
     const gate = this.gateOf(fn);
     let entered = false;
@@ -203,7 +206,7 @@ export class Runtime {
     } finally {
       if (entered) gate.leave();
     }
-    this.log(fn, started, status, result, error);
+    this.log(fn, req, started, status, result, error);
     this.options.stats?.record(
       fn,
       req.trigger ?? "api",
@@ -260,12 +263,20 @@ export class Runtime {
     return this.entries.get(fn.current.digest) as string;
   }
 
-  private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
+  private log(
+    fn: FunctionRecord,
+    req: InvocationRequest,
+    started: number,
+    status: number,
+    result?: RunResult,
+    error?: string,
+  ): void {
     const onLog = this.options.onLog;
     if (!onLog) return;
     const stderr = result?.stderr ?? NO_BYTES;
     const record: InvocationRecord = {
       function: fn.name,
+      invocation: req.invocation as number,
       digest: fn.current.digest,
       startedMs: started,
       status,
@@ -274,6 +285,9 @@ export class Runtime {
         stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr,
     };
     if (error) record.error = error;
+    const tp = req.headers.traceparent;
+    if (tp !== undefined) record.traceparent = tp;
+    if (req.trigger !== undefined) record.trigger = req.trigger;
     onLog(record);
   }
 }

@@ -2,6 +2,12 @@ import type { FunctionRecord } from "../core/index.js";
 
 /** Duration buckets, in seconds: the OpenTelemetry FaaS conventions' advice for `faas.invoke_duration`. */
 export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+/**
+ * The bounds counted, in seconds: finer ones below 5 ms first (a wasm function often answers in tens of µs, and
+ * a p95 of "somewhere under 5 ms" tells the dashboard nothing), then DURATION_BUCKETS_S. /metrics exposes the
+ * OpenTelemetry bounds only: cumulative counts at those bounds are the same either way.
+ */
+export const COUNTED_BOUNDS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, ...DURATION_BUCKETS_S];
 
 /** What started an invocation (the OpenTelemetry `faas.trigger` idea, with Wasmlet's own sources). */
 export const TRIGGERS = ["http", "api", "timer", "queue", "async"] as const;
@@ -22,7 +28,7 @@ export interface StatsEntry {
   readonly trigger: Trigger;
   /** Invocations by outcome, in OUTCOMES order. */
   readonly outcomes: number[];
-  /** Non-cumulative counts per DURATION_BUCKETS_S bucket, the last one for over the largest bound. */
+  /** Non-cumulative counts per COUNTED_BOUNDS_S bucket, the last one for over the largest bound. */
   readonly buckets: number[];
   durationSum: number;
   durationCount: number;
@@ -31,7 +37,7 @@ export interface StatsEntry {
 }
 
 /**
- * A function's invocations, failed (5xx) ones, and durations (non-cumulative DURATION_BUCKETS_S counts, the last
+ * A function's invocations, failed (5xx) ones, and durations (non-cumulative COUNTED_BOUNDS_S counts, the last
  * for over the largest), all versions and triggers, in this process so far.
  */
 export type FunctionCounts = Record<string, { total: number; failed: number; buckets?: number[] }>;
@@ -64,7 +70,7 @@ export class InvocationStats {
     if (status >= 500) e.serverErrors++;
     const s = durationMs / 1000;
     let b = 0;
-    while (b < DURATION_BUCKETS_S.length && s > DURATION_BUCKETS_S[b]) b++;
+    while (b < COUNTED_BOUNDS_S.length && s > COUNTED_BOUNDS_S[b]) b++;
     e.buckets[b]++;
     e.durationSum += s;
     e.durationCount++;
@@ -85,7 +91,7 @@ export class InvocationStats {
       const c = out[e.function] ?? {
         total: 0,
         failed: 0,
-        buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0),
+        buckets: new Array(COUNTED_BOUNDS_S.length + 1).fill(0),
       };
       c.total += e.durationCount;
       c.failed += e.serverErrors;
@@ -113,7 +119,7 @@ export class InvocationStats {
         version,
         trigger,
         outcomes: OUTCOMES.map(() => 0),
-        buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0),
+        buckets: new Array(COUNTED_BOUNDS_S.length + 1).fill(0),
         durationSum: 0,
         durationCount: 0,
         serverErrors: 0,
@@ -132,7 +138,7 @@ export function sumCounts(all: FunctionCounts[]): FunctionCounts {
   const sum: FunctionCounts = {};
   for (const counts of all)
     for (const [fn, c] of Object.entries(counts)) {
-      const s = sum[fn] ?? { total: 0, failed: 0, buckets: new Array(DURATION_BUCKETS_S.length + 1).fill(0) };
+      const s = sum[fn] ?? { total: 0, failed: 0, buckets: new Array(COUNTED_BOUNDS_S.length + 1).fill(0) };
       s.total += c.total;
       s.failed += c.failed;
       c.buckets?.forEach((n, i) => {

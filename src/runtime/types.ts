@@ -76,6 +76,8 @@ export interface InvocationRequest {
   arrivedAt?: number;
   /** What started the invocation, for the metrics (default `http`). */
   trigger?: Trigger;
+  /** The invocation's sequence number in this process (ids.ts); the runtime makes one when absent. */
+  invocation?: number;
 }
 
 /**
@@ -180,4 +182,10 @@ export interface InvocationRecord {
   stderr: Uint8Array;
   /** Trap message, timeout or exit status; absent on success. */
   error?: string;
+  /** The invocation's sequence number in this process (its id: ids.ts). */
+  invocation: number;
+  /** The caller's W3C `traceparent`, when it sent one. */
+  traceparent?: string;
+  /** What started it (default `http`). */
+  trigger?: Trigger;
 }

@@ -1,4 +1,4 @@
-import { DURATION_BUCKETS_S, type FunctionCounts } from "../runtime/index.js";
+import { COUNTED_BOUNDS_S, type FunctionCounts } from "../runtime/index.js";
 
 /** One function's recent traffic, as the dashboard shows it. */
 export interface TrafficSummary {
@@ -27,9 +27,9 @@ export function quantileMs(buckets: number[], q: number): number | undefined {
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
     if (seen + buckets[i] >= want && buckets[i] > 0) {
-      if (i >= DURATION_BUCKETS_S.length) return DURATION_BUCKETS_S[DURATION_BUCKETS_S.length - 1] * 1000;
-      const lo = i === 0 ? 0 : DURATION_BUCKETS_S[i - 1];
-      const hi = DURATION_BUCKETS_S[i];
+      if (i >= COUNTED_BOUNDS_S.length) return COUNTED_BOUNDS_S[COUNTED_BOUNDS_S.length - 1] * 1000;
+      const lo = i === 0 ? 0 : COUNTED_BOUNDS_S[i - 1];
+      const hi = COUNTED_BOUNDS_S[i];
       return (lo + ((want - seen) / buckets[i]) * (hi - lo)) * 1000;
     }
     seen += buckets[i];

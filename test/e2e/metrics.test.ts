@@ -1,12 +1,13 @@
-// Prometheus metrics (issue 16): `GET /metrics` on the control port, one view across `--workers` processes,
-// protected by the control token, with bounded labels only.
+// Prometheus metrics and invocation ids (issue 16): `GET /metrics` on the control port, one view across `--workers`
+// processes, protected by the control token, with bounded labels only; an id on every invocation's answer, in its
+// log record, and in the function's environment.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ApiClient } from "../../src/client/index.js";
-import { example, fixture, type Server, startServer } from "./harness.js";
+import { ApiClient, packArchive } from "../../src/client/index.js";
+import { cli, example, fixture, ROOT, type Server, show, startServer } from "./harness.js";
 
 const TOKEN = "metrics-test-token";
 let server: Server;
@@ -26,7 +27,11 @@ before(async () => {
     args: ["5000"],
     limits: { timeoutMs: 200 },
   });
-  for (const name of ["ok", "bad", "slow"])
+  await api.createFunction({
+    name: "env",
+    code: readFileSync(join(ROOT, "src/runtime/wasi/fixtures/args-env.wasm")).toString("base64"),
+  });
+  for (const name of ["ok", "bad", "slow", "env"])
     await api.createHttpTrigger({ name, function: name, url: `/${name}/{rest}`, methods: ["GET"] });
 });
 after(async () => {
@@ -101,4 +106,105 @@ test("invocations across both router processes and the API are counted by functi
   // The process's own metrics, summed over the serve process and both routers.
   assert.ok(total(after, "process_cpu_user_seconds_total", {}) > 0);
   assert.ok(after.some((x) => x.name === "wasmlet_function_in_flight" && x.labels.function === "ok"));
+});
+
+test("every invocation's answer carries its id; the function sees it, with the caller's traceparent; fn logs finds it", async () => {
+  const ids = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const r = await fetch(`${server.routerUrl}/ok/x`);
+    await r.arrayBuffer();
+    const id = r.headers.get("x-wasmlet-invocation-id") ?? "";
+    assert.match(id, /^[0-9a-f]{10}-[0-9a-z]+$/);
+    ids.add(id);
+  }
+  assert.equal(ids.size, 40, "unique across both router processes");
+  const failed = await fetch(`${server.routerUrl}/bad/x`);
+  await failed.arrayBuffer();
+  assert.match(
+    failed.headers.get("x-wasmlet-invocation-id") ?? "",
+    /^[0-9a-f]{10}-/,
+    "failures carry one too",
+  );
+
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const r = await fetch(`${server.routerUrl}/env/x`, {
+    headers: { traceparent, "x-wasmlet-invocation-id": "forged-by-the-caller" },
+  });
+  const out = await r.text();
+  const id = r.headers.get("x-wasmlet-invocation-id") as string;
+  assert.notEqual(id, "forged-by-the-caller");
+  assert.match(out, new RegExp(`^env:WASMLET_INVOCATION_ID=${id}$`, "m"));
+  assert.match(out, new RegExp(`^env:TRACEPARENT=${traceparent}$`, "m"));
+
+  // The record arrives within the log batch interval (100 ms).
+  let found: Awaited<ReturnType<ApiClient["readLogs"]>> = [];
+  for (let i = 0; i < 50 && found.length === 0; i++) {
+    found = await api.readLogs("env", { invocation: id });
+    if (found.length === 0) await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(found.length, 1);
+  assert.equal(found[0].invocationId, id);
+  assert.equal(found[0].traceparent, traceparent);
+  const c = await cli(
+    { controlUrl: server.controlUrl },
+    "--token",
+    TOKEN,
+    "fn",
+    "logs",
+    "--name",
+    "env",
+    "--invocation",
+    id,
+  );
+  assert.equal(c.code, 0, show(c));
+  assert.equal(c.stdout.trim().split("\n").length, 1, c.stdout);
+  assert.match(c.stdout, new RegExp(id));
+  const viaApi = await api.invoke("ok");
+  assert.ok(
+    viaApi.headers.some(([k, v]) => k === "x-wasmlet-invocation-id" && /^[0-9a-f]{10}-/.test(v)),
+    "fn test / the API's invoke answers carry an id too",
+  );
+});
+
+test("rejections, builds, registry requests and dropped log records have series of their own", async () => {
+  await api.createFunction({
+    name: "small",
+    code: readFileSync(example("hello/hello.wasm")).toString("base64"),
+    limits: { maxBodyBytes: 16 },
+  });
+  await api.createHttpTrigger({ name: "small", function: "small", url: "/small", methods: ["POST"] });
+  // The router processes learn of the new route from the store's feed within a few ms.
+  let big = await fetch(`${server.routerUrl}/small`, { method: "POST", body: "x".repeat(1000) });
+  for (let i = 0; i < 100 && big.status === 404; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    big = await fetch(`${server.routerUrl}/small`, { method: "POST", body: "x".repeat(1000) });
+  }
+  assert.equal(big.status, 413);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  assert.equal((await fetch(`${server.controlUrl}/v2/`, { headers: auth })).status, 200);
+  const missing = await fetch(`${server.controlUrl}/v2/functions/ok/manifests/nope`, { headers: auth });
+  assert.equal(missing.status, 404);
+  const archive = await packArchive(new Map([["hello.ts", readFileSync(example("as-hello/hello.ts"))]]));
+  const p = await api.createPackage({
+    name: "built",
+    archive: Buffer.from(archive).toString("base64"),
+    builder: "assemblyscript",
+    fileName: "hello.tar.gz",
+  });
+  for (let i = 0; i < 600 && (await api.getPackage(p.name)).status !== "succeeded"; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  const m = await scrape();
+  assert.equal(total(m, "wasmlet_function_invocations_total", { function: "small", outcome: "rejected" }), 1);
+  assert.equal(total(m, "wasmlet_registry_operations_total", { operation: "base_get", status: "2xx" }), 1);
+  assert.equal(
+    total(m, "wasmlet_registry_operations_total", { operation: "manifest_get", status: "4xx" }),
+    1,
+  );
+  assert.equal(
+    total(m, "wasmlet_build_duration_seconds_count", { builder: "assemblyscript", outcome: "succeeded" }),
+    1,
+  );
+  // Nothing was dropped here; the series is declared (TYPE line) so queries find it at zero, not missing.
+  const text = await (await fetch(`${server.controlUrl}/metrics`, { headers: auth })).text();
+  assert.match(text, /^# TYPE wasmlet_log_records_dropped_total counter$/m);
 });

@@ -1,4 +1,9 @@
-import { type FunctionRecord, WasmletError } from "../../core/index.js";
+import {
+  type FunctionRecord,
+  INVOCATION_ID_ENV,
+  INVOCATION_ID_HEADER,
+  WasmletError,
+} from "../../core/index.js";
 import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
 import { envList } from "./env.js";
 
@@ -21,7 +26,7 @@ export const COMMAND_CONTRACT: Contract = {
     if (extra.length > 0) args = [...args, ...extra];
     return {
       args,
-      env: envList(fn),
+      env: invocationEnv(fn, req),
       stdin: req.body,
       collect: fn.outputFile,
       allowOutbound: fn.allowOutbound,
@@ -33,6 +38,22 @@ export const COMMAND_CONTRACT: Contract = {
     return { status: 200, headers: STDOUT_HEADERS, body: out.stdout };
   },
 };
+
+/**
+ * The function's env, and, for a request that came over HTTP (router, the API's invoke: they set the id header),
+ * what a command learns of its invocation: its id (WASMLET_INVOCATION_ID) and the caller's W3C trace context
+ * (TRACEPARENT, when sent) — a WAGI function reads both from its CGI variables instead. `fn test` runs the program
+ * with its own env only, as a command line would.
+ */
+function invocationEnv(fn: FunctionRecord, req: InvocationRequest): string[] {
+  const env = envList(fn);
+  const id = req.headers[INVOCATION_ID_HEADER];
+  if (id === undefined) return env;
+  const out = [...env, `${INVOCATION_ID_ENV}=${id}`];
+  const tp = req.headers.traceparent;
+  if (tp !== undefined) out.push(`TRACEPARENT=${tp}`);
+  return out;
+}
 
 const argsCache = new WeakMap<FunctionRecord, { entry: string; args: string[] }>();
 
