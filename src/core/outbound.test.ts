@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isWasmletError } from "./errors.js";
-import { matchOutbound, parseOutboundRule } from "./outbound.js";
+import { isGuardedAddress, matchOutbound, parseOutboundRule } from "./outbound.js";
 
 /** [allow-list, scheme, host, port, allowed]. */
 const CASES: [string[], string, string, number, boolean][] = [
@@ -48,4 +48,31 @@ for (const bad of [
         isWasmletError(e, "INVALID_ARGUMENT") &&
         /expected scheme:\/\/host\[:port\]/.test((e as Error).message),
     );
+  });
+
+const GUARDED: [string, boolean][] = [
+  ["127.0.0.1", true],
+  ["127.8.9.10", true],
+  ["0.0.0.0", true],
+  ["169.254.169.254", true],
+  ["169.254.1.1", true],
+  ["100.100.100.200", true],
+  ["::1", true],
+  ["::", true],
+  ["fe80::1", true],
+  ["FE80::abcd", true],
+  ["fd00:ec2::254", true],
+  ["::ffff:127.0.0.1", true],
+  ["::ffff:169.254.169.254", true],
+  ["10.0.0.1", false],
+  ["192.168.1.1", false],
+  ["93.184.216.34", false],
+  ["169.255.0.1", false],
+  ["2001:db8::1", false],
+  ["fec0::1", false],
+];
+
+for (const [address, guarded] of GUARDED)
+  test(`${address} ${guarded ? "needs" : "does not need"} an exact allow-list entry`, () => {
+    assert.equal(isGuardedAddress(address), guarded);
   });

@@ -69,3 +69,18 @@ export function matchOutbound(
   }
   return undefined;
 }
+
+/**
+ * True for the addresses an allow-list entry with a wildcard must not reach: loopback (where the control port
+ * listens by default), unspecified, link-local (169.254/16, fe80::/10) and the cloud metadata addresses. An IPv4
+ * address mapped into IPv6 counts as itself.
+ */
+export function isGuardedAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(a);
+  if (v4) {
+    const [x, y] = [Number(v4[1]), Number(v4[2])];
+    return x === 127 || x === 0 || (x === 169 && y === 254) || a === "100.100.100.200";
+  }
+  return a === "::1" || a === "::" || /^fe[89ab][0-9a-f]?:/.test(a) || a === "fd00:ec2::254";
+}

@@ -6,7 +6,7 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { type MessagePort, workerData } from "node:worker_threads";
-import { matchOutbound, type OutboundRule, parseOutboundRule } from "../../core/index.js";
+import { isGuardedAddress, matchOutbound, type OutboundRule, parseOutboundRule } from "../../core/index.js";
 
 /** One outbound request as the component worker hands it over. */
 export interface FetchRequest {
@@ -49,16 +49,6 @@ function deliver(msg: { id: number; cell: SharedArrayBuffer }, reply: FetchReply
   const cell = new Int32Array(msg.cell);
   Atomics.store(cell, 0, 1);
   Atomics.notify(cell, 0);
-}
-
-/** True for addresses a wildcard entry must not reach: loopback, unspecified, link-local, cloud metadata. */
-export function isGuardedAddress(address: string): boolean {
-  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, "");
-  if (isIP(a) === 4) {
-    const [x, y] = a.split(".").map(Number);
-    return x === 127 || x === 0 || (x === 169 && y === 254) || a === "100.100.100.200";
-  }
-  return a === "::1" || a === "::" || /^fe[89ab]/.test(a) || a === "fd00:ec2::254";
 }
 
 async function fetchAll(req: FetchRequest): Promise<FetchReply> {
