@@ -34,6 +34,14 @@ import {
 } from "./packages.js";
 import { functionManifestYaml, registryGc } from "./registry-ops.js";
 import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./spec-deployments.js";
+import {
+  createTimeTrigger,
+  deleteTimeTrigger,
+  getTimeTrigger,
+  listTimeTriggers,
+  showSchedule,
+  updateTimeTrigger,
+} from "./time-triggers.js";
 import { createHttpTrigger, deleteHttpTrigger, getHttpTrigger, listHttpTriggers } from "./triggers.js";
 import { rollbackFunction } from "./versions.js";
 
@@ -77,6 +85,12 @@ const ROUTES: Route[] = [
     re: new RegExp(`^/api/v1/triggers/http/${SEG}$`),
     methods: { GET: getHttpTrigger, DELETE: deleteHttpTrigger },
   },
+  { re: /^\/api\/v1\/triggers\/time$/, methods: { GET: listTimeTriggers, POST: createTimeTrigger } },
+  {
+    re: new RegExp(`^/api/v1/triggers/time/${SEG}$`),
+    methods: { GET: getTimeTrigger, PUT: updateTimeTrigger, DELETE: deleteTimeTrigger },
+  },
+  { re: /^\/api\/v1\/schedule$/, methods: { GET: showSchedule } },
 ];
 
 function sha256(s: string): Buffer {

@@ -16,3 +16,5 @@ export type {
 } from "./package-schemas.js";
 export { registryRoots } from "./registry-ops.js";
 export type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
+export type { TimeTriggerView } from "./time-triggers.js";
+export type { CreateTimeTriggerInput, UpdateTimeTriggerInput } from "./trigger-schemas.js";

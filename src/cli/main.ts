@@ -8,6 +8,7 @@ import { registerRegistry } from "./registry.js";
 import { registerRoute } from "./route.js";
 import { registerServe } from "./serve.js";
 import { registerSpec } from "./spec.js";
+import { registerTimer } from "./timer.js";
 
 /** Builds the `wasmlet` program: global options, then one registration per noun. */
 export async function buildProgram(): Promise<Command> {
@@ -22,6 +23,7 @@ export async function buildProgram(): Promise<Command> {
     .addOption(new Option("--token <token>", "bearer token of the control API").env("WASMLET_TOKEN"));
   registerFn(program);
   registerRoute(program);
+  registerTimer(program);
   registerPkg(program);
   registerEnv(program);
   registerSpec(program);

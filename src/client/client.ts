@@ -4,9 +4,12 @@ import type {
   CreateFunctionInput,
   CreateHttpTriggerInput,
   CreatePackageInput,
+  CreateTimeTriggerInput,
+  TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
   UpdatePackageInput,
+  UpdateTimeTriggerInput,
 } from "../api/index.js";
 import {
   API_ERROR_HEADER,
@@ -33,6 +36,14 @@ export interface LogPage {
   items: LogEntry[];
   /** Invocation records of the function dropped before they were stored (the log writer fell behind), in all. */
   dropped: number;
+}
+
+/** The next fire times of a schedule, as the server computes them (its clock and time zone). */
+export interface ScheduleView {
+  cron: string;
+  timeZone: string;
+  now: string;
+  fires: string[];
 }
 
 /** One request to run a function through `/invoke`. */
@@ -161,6 +172,32 @@ export class ApiClient {
 
   async deleteHttpTrigger(name: string): Promise<void> {
     await this.#request("DELETE", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  createTimeTrigger(input: CreateTimeTriggerInput): Promise<TimeTriggerView> {
+    return this.#json("POST", "/api/v1/triggers/time", input);
+  }
+
+  updateTimeTrigger(name: string, input: UpdateTimeTriggerInput): Promise<TimeTriggerView> {
+    return this.#json("PUT", `/api/v1/triggers/time/${encodeURIComponent(name)}`, input);
+  }
+
+  async listTimeTriggers(): Promise<TimeTriggerView[]> {
+    return (await this.#json<{ items: TimeTriggerView[] }>("GET", "/api/v1/triggers/time")).items;
+  }
+
+  getTimeTrigger(name: string): Promise<TimeTriggerView> {
+    return this.#json("GET", `/api/v1/triggers/time/${encodeURIComponent(name)}`);
+  }
+
+  async deleteTimeTrigger(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/triggers/time/${encodeURIComponent(name)}`);
+  }
+
+  /** The next `round` fire times of `cron` (1 to 100); a bad expression is INVALID_ARGUMENT naming the problem. */
+  schedule(cron: string, round = 1): Promise<ScheduleView> {
+    const q = new URLSearchParams({ cron, round: String(round) });
+    return this.#json("GET", `/api/v1/schedule?${q}`);
   }
 
   /** Uploads a source archive and queues its build; resolves with the pending package (202). */

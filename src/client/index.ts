@@ -5,9 +5,12 @@ export type {
   CreateFunctionInput,
   CreateHttpTriggerInput,
   CreatePackageInput,
+  CreateTimeTriggerInput,
+  TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
   UpdatePackageInput,
+  UpdateTimeTriggerInput,
 } from "../api/index.js";
 export type {
   EnvironmentRecord,
@@ -30,4 +33,5 @@ export {
   type InvokeOptions,
   type InvokeResult,
   type LogPage,
+  type ScheduleView,
 } from "./client.js";

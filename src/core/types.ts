@@ -90,6 +90,53 @@ export interface HttpTriggerRecord {
   createdAt: string;
 }
 
+/** Kinds of trigger that start invocations without an HTTP request (the triggers folder's TRIGGERS keys). */
+export type TriggerKind = "timer";
+
+/** What started an invocation that no HTTP request started: its kind and the trigger's name. */
+export interface TriggerRef {
+  kind: TriggerKind;
+  name: string;
+}
+
+/** The stored form of a TimeTrigger: calls a function on a cron schedule, as an HTTP request would. */
+export interface TimeTriggerRecord {
+  name: string;
+  function: string;
+  /** 5 or 6 fields (seconds first when 6), an `@hourly`-style descriptor, or `@every 1m30s`. */
+  cron: string;
+  /** What the function sees as the request: method, path (`/` by default) and body. */
+  method: HttpMethod;
+  subpath: string;
+  body?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * The live state of a timer or queue trigger in the serving process (not stored): what `get` and `list` show
+ * beside the stored fields.
+ */
+export interface TriggerStatus {
+  /** `active`: armed (timer) or consuming (queue); `error`: it cannot work now, `lastError` says why. */
+  state: "active" | "error";
+  /** Why the last fire or delivery failed to start, or why the trigger cannot work. */
+  lastError?: string;
+  /** Timers: the next fire time (ISO). */
+  nextFire?: string;
+  /** The last invocation it started: when it was due (timers) and started, and the function's status. */
+  last?: { dueAt?: string; startedAt: string; latenessMs?: number; status?: number };
+  /** Invocations started, and (timers) fires skipped because the previous run was still going. */
+  fired: number;
+  skipped?: number;
+  /** Queues: the JetStream stream bound to, whether wasmlet created it, and the durable consumer's name. */
+  stream?: string;
+  streamCreated?: boolean;
+  consumer?: string;
+  /** Queues: messages sent to the error topic (or dropped without one) after their last attempt. */
+  failed?: number;
+}
+
 /** One invocation, as kept in a function's log. */
 export interface LogEntry {
   /** Monotonic id, usable as a cursor (`fn logs -f`). */
@@ -103,6 +150,8 @@ export interface LogEntry {
   error?: string;
   /** What the instance wrote to stderr (bounded). */
   stderr: string;
+  /** The trigger that started it; absent when an HTTP request did. */
+  trigger?: TriggerRef;
 }
 
 /** The module and files of a pulled image: what the runtime needs to run it. */

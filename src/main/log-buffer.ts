@@ -1,3 +1,4 @@
+import type { TriggerRef } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
 import type { DroppedLogs, NewLogEntry, Store } from "../store/index.js";
 
@@ -20,8 +21,8 @@ export interface PackedLogs {
   strings: string[];
   /** STRIDE numbers per record: function index, digest index, start (epoch ms), status, duration (ms). */
   nums: Float64Array;
-  /** Only the records that have them: [record index, stderr, error message]. */
-  extras: [number, string, string | undefined][];
+  /** Only the records that have them: [record index, stderr, error message, trigger]. */
+  extras: [number, string, string | undefined, TriggerRef?][];
   /** Records dropped since the last batch handed to the writer, by function; absent when none were. */
   dropped?: DroppedLogs;
 }
@@ -45,9 +46,10 @@ export function unpackLogs(p: PackedLogs): NewLogEntry[] {
       stderr: "",
     };
   }
-  for (const [i, stderr, error] of p.extras) {
+  for (const [i, stderr, error, trigger] of p.extras) {
     out[i].stderr = stderr;
     if (error !== undefined) out[i].error = error;
+    if (trigger !== undefined) out[i].trigger = trigger;
   }
   return out;
 }
@@ -90,7 +92,7 @@ export class LogBuffer {
     this.nums = new Float64Array(maxBatch * STRIDE);
   }
 
-  /** Called once per invocation on the request path; allocates nothing for a record without stderr or error. */
+  /** Called once per invocation on the request path; allocates nothing for a record without stderr, error or trigger. */
   readonly add = (r: InvocationRecord): void => {
     const o = this.count * STRIDE;
     this.nums[o] = this.intern(r.function);
@@ -98,8 +100,8 @@ export class LogBuffer {
     this.nums[o + 2] = r.startedMs;
     this.nums[o + 3] = r.status;
     this.nums[o + 4] = r.durationMs;
-    if (r.stderr.byteLength > 0 || r.error !== undefined)
-      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error]);
+    if (r.stderr.byteLength > 0 || r.error !== undefined || r.trigger !== undefined)
+      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error, r.trigger]);
     this.count++;
     if (this.count >= this.maxBatch) void this.flush();
     else if (!this.timer) {

@@ -14,6 +14,7 @@ import {
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { openStore, type Store } from "../store/index.js";
+import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { defaultBusyPollUs } from "./busy-poll.js";
@@ -50,6 +51,8 @@ export interface ServeConfig {
   gcGraceMs?: number;
   /** Timeouts and caps of both listeners (the output buffer is the router's); defaults: DEFAULT_HTTP_LIMITS. */
   http?: Partial<HttpLimits>;
+  /** The NATS server of message-queue triggers (`--nats`); absent: they show state "error". */
+  nats?: NatsConfig;
 }
 
 export interface Serving {
@@ -103,6 +106,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     outputBufferBytes: http.outputBufferBytes,
   });
   const { runtime, router } = plane;
+  // Timers and queue triggers run here, in the control process only: with --workers N each event still starts
+  // one invocation. They invoke through this process's runtime, under the same limits and logs as HTTP.
+  const triggers = new Triggers({
+    store,
+    invoke: (fn, req) => runtime.invoke(fn, req),
+    log,
+    nats: config.nats,
+  });
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) | undefined;
@@ -156,6 +167,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     inspectModule,
     invoke: (fn, req) => runtime.invoke(fn, req),
     onDeploy: (fn) => runtime.prepare(fn),
+    triggerStatus: (kind, name) => triggers.status(kind, name),
     token: config.token,
     collectGarbage,
     publicRegistry: config.publicRegistry,
@@ -210,6 +222,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 
+  await triggers.start();
+
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
   let closed = false;
@@ -223,6 +237,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       if (closed) return;
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
+      await triggers.stop();
       shutdown.abort();
       unwatchForRouters?.();
       await Promise.all([

@@ -148,18 +148,25 @@ export class Runtime {
       );
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
-      this.log(fn, started, res.status, result);
+      this.log(fn, req, started, res.status, result);
       return res;
     } catch (e) {
       const err = toWasmletError(e);
-      this.log(fn, started, err.status, result, err.message);
+      this.log(fn, req, started, err.status, result, err.message);
       return errorResponse(err);
     } finally {
       if (entered) gate.leave();
     }
   }
 
-  private log(fn: FunctionRecord, started: number, status: number, result?: RunResult, error?: string): void {
+  private log(
+    fn: FunctionRecord,
+    req: InvocationRequest,
+    started: number,
+    status: number,
+    result?: RunResult,
+    error?: string,
+  ): void {
     const onLog = this.options.onLog;
     if (!onLog) return;
     const stderr = result?.stderr ?? NO_BYTES;
@@ -173,6 +180,7 @@ export class Runtime {
         stderr.byteLength > STDERR_LOG_BYTES ? stderr.subarray(stderr.byteLength - STDERR_LOG_BYTES) : stderr,
     };
     if (error) record.error = error;
+    if (req.trigger) record.trigger = { kind: req.trigger.kind, name: req.trigger.name };
     onLog(record);
   }
 }

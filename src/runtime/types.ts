@@ -1,4 +1,4 @@
-import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { ContractName, Digest, FunctionRecord, LoadedImage, TriggerRef } from "../core/index.js";
 
 /**
  * Strings already in the form args_get/environ_get copy into the guest: NUL-terminated byte strings back to
@@ -50,6 +50,16 @@ export interface InvocationRequest {
   cancel?: CancelToken;
   /** performance.now() when the request arrived; its deadline counts from here (default: when invoke is called). */
   arrivedAt?: number;
+  /** Set when a trigger (timer, queue), not an HTTP request, started the invocation: logged, and shown to the function. */
+  trigger?: InvocationTrigger;
+}
+
+/** How a function learns what started it (WASMLET_TRIGGER* variables for both contracts). */
+export interface InvocationTrigger extends TriggerRef {
+  /** Unique per event: the same on every attempt of one message. */
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
 }
 
 /**
@@ -140,4 +150,6 @@ export interface InvocationRecord {
   stderr: Uint8Array;
   /** Trap message, timeout or exit status; absent on success. */
   error?: string;
+  /** The trigger that started it; absent when an HTTP request did. */
+  trigger?: TriggerRef;
 }

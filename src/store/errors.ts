@@ -4,6 +4,7 @@ import type { Kind } from "./types.js";
 const KIND_LABEL: Record<Kind, string> = {
   function: "function",
   httptrigger: "HTTP trigger",
+  timetrigger: "time trigger",
   package: "package",
   environment: "environment",
   specdeployment: "spec deployment",

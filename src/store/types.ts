@@ -1,4 +1,10 @@
-import type { Digest, FunctionRecord, HttpTriggerRecord, LogEntry } from "../core/index.js";
+import type {
+  Digest,
+  FunctionRecord,
+  HttpTriggerRecord,
+  LogEntry,
+  TimeTriggerRecord,
+} from "../core/index.js";
 
 export const PACKAGE_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
 /** pending: waiting in the build queue; running: compiling; succeeded/failed: the last build's outcome. */
@@ -60,6 +66,7 @@ export interface SpecDeploymentRecord {
 export interface ResourceMap {
   function: FunctionRecord;
   httptrigger: HttpTriggerRecord;
+  timetrigger: TimeTriggerRecord;
   package: PackageRecord;
   environment: EnvironmentRecord;
   specdeployment: SpecDeploymentRecord;

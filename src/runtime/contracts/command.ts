@@ -1,6 +1,6 @@
 import type { FunctionRecord } from "../../core/index.js";
 import type { Contract, InvocationRequest, WasiInputs, WasiOutputs } from "../types.js";
-import { envList } from "./env.js";
+import { envList, triggerVars } from "./env.js";
 
 /**
  * `command`: a WASI preview1 command as crun runs it. argv = [entry, ...function args, ...invocation args],
@@ -13,7 +13,10 @@ export const COMMAND_CONTRACT: Contract = {
     let args = baseArgs(fn, entry);
     const extra = req.query ? new URLSearchParams(req.query).getAll("arg") : [];
     if (extra.length > 0) args = [...args, ...extra];
-    return { args, env: envList(fn), stdin: req.body };
+    const env = req.trigger
+      ? [...envList(fn), ...triggerVars(req.trigger).map(([k, v]) => `${k}=${v}`)]
+      : envList(fn);
+    return { args, env, stdin: req.body };
   },
   respond(out: WasiOutputs) {
     return {
