@@ -91,7 +91,7 @@ export interface HttpTriggerRecord {
 }
 
 /** Kinds of trigger that start invocations without an HTTP request (the triggers folder's TRIGGERS keys). */
-export type TriggerKind = "timer";
+export type TriggerKind = "timer" | "mqt";
 
 /** What started an invocation that no HTTP request started: its kind and the trigger's name. */
 export interface TriggerRef {
@@ -113,13 +113,35 @@ export interface TimeTriggerRecord {
   updatedAt: string;
 }
 
+/** The stored form of a MessageQueueTrigger: calls a function for each message on a broker's topic. */
+export interface MessageQueueTriggerRecord {
+  name: string;
+  function: string;
+  /** The broker kind: a key of the triggers folder's BROKERS (`nats`: NATS JetStream). */
+  mqtype: string;
+  topic: string;
+  /** Where a 2xx result's body is published; absent: nowhere (the message is acked all the same). */
+  respTopic?: string;
+  /** Where a message goes, with the error, after its last failed attempt; absent: it is dropped. */
+  errorTopic?: string;
+  /** Retries after the first attempt before a message counts as failed. */
+  maxRetries: number;
+  /** Content-Type of the request the function sees. */
+  contentType: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /**
  * The live state of a timer or queue trigger in the serving process (not stored): what `get` and `list` show
  * beside the stored fields.
  */
 export interface TriggerStatus {
-  /** `active`: armed (timer) or consuming (queue); `error`: it cannot work now, `lastError` says why. */
-  state: "active" | "error";
+  /**
+   * `active`: armed (timer) or consuming (queue); `pending`: being bound to its broker; `error`: it cannot work
+   * now, `lastError` says why (it keeps trying).
+   */
+  state: "active" | "pending" | "error";
   /** Why the last fire or delivery failed to start, or why the trigger cannot work. */
   lastError?: string;
   /** Timers: the next fire time (ISO). */

@@ -5,6 +5,7 @@ const KIND_LABEL: Record<Kind, string> = {
   function: "function",
   httptrigger: "HTTP trigger",
   timetrigger: "time trigger",
+  mqtrigger: "message queue trigger",
   package: "package",
   environment: "environment",
   specdeployment: "spec deployment",

@@ -3,6 +3,7 @@ import type {
   FunctionRecord,
   HttpTriggerRecord,
   LogEntry,
+  MessageQueueTriggerRecord,
   TimeTriggerRecord,
 } from "../core/index.js";
 
@@ -67,6 +68,7 @@ export interface ResourceMap {
   function: FunctionRecord;
   httptrigger: HttpTriggerRecord;
   timetrigger: TimeTriggerRecord;
+  mqtrigger: MessageQueueTriggerRecord;
   package: PackageRecord;
   environment: EnvironmentRecord;
   specdeployment: SpecDeploymentRecord;

@@ -1,14 +1,17 @@
 import type { TriggerKind, TriggerStatus } from "../core/index.js";
+import { QueueTriggers } from "./queue.js";
 import { TimerScheduler } from "./timer.js";
 import type { Trigger, TriggerContext } from "./types.js";
 
 export { nextFires, parseSchedule, type Schedule, scheduleProblem } from "./cron.js";
+export { BROKERS, MQ_TYPES, type MqType } from "./queue.js";
 export { type TriggerEvent, triggerRequest } from "./request.js";
 export type { NatsConfig, Trigger, TriggerContext } from "./types.js";
 
 /** Every trigger kind that starts invocations without an HTTP request, by kind. */
 export const TRIGGERS = {
   timer: (ctx) => new TimerScheduler(ctx),
+  mqt: (ctx) => new QueueTriggers(ctx),
 } satisfies Record<TriggerKind, (ctx: TriggerContext) => Trigger>;
 
 /** All trigger kinds, started and stopped together in the serving process. */
