@@ -23,6 +23,13 @@ import { sendError, sendJson } from "./http-util.js";
 import { invokeFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import {
+  createMqTrigger,
+  deleteMqTrigger,
+  getMqTrigger,
+  listMqTriggers,
+  updateMqTrigger,
+} from "./mq-triggers.js";
+import {
   bindFunction,
   createPackage,
   deletePackage,
@@ -91,6 +98,11 @@ const ROUTES: Route[] = [
     methods: { GET: getTimeTrigger, PUT: updateTimeTrigger, DELETE: deleteTimeTrigger },
   },
   { re: /^\/api\/v1\/schedule$/, methods: { GET: showSchedule } },
+  { re: /^\/api\/v1\/triggers\/mq$/, methods: { GET: listMqTriggers, POST: createMqTrigger } },
+  {
+    re: new RegExp(`^/api/v1/triggers/mq/${SEG}$`),
+    methods: { GET: getMqTrigger, PUT: updateMqTrigger, DELETE: deleteMqTrigger },
+  },
 ];
 
 function sha256(s: string): Buffer {

@@ -8,6 +8,7 @@ export type {
 export type { ApiDeps } from "./deps.js";
 export { createApiHandler } from "./handler.js";
 export { MAX_API_BODY_BYTES } from "./http-util.js";
+export type { MqTriggerView } from "./mq-triggers.js";
 export type {
   CreateEnvironmentInput,
   CreatePackageInput,
@@ -17,4 +18,9 @@ export type {
 export { registryRoots } from "./registry-ops.js";
 export type { CreateFunctionInput, CreateHttpTriggerInput, UpdateFunctionInput } from "./schemas.js";
 export type { TimeTriggerView } from "./time-triggers.js";
-export type { CreateTimeTriggerInput, UpdateTimeTriggerInput } from "./trigger-schemas.js";
+export type {
+  CreateMqTriggerInput,
+  CreateTimeTriggerInput,
+  UpdateMqTriggerInput,
+  UpdateTimeTriggerInput,
+} from "./trigger-schemas.js";

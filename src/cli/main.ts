@@ -3,6 +3,7 @@ import { DEFAULT_SERVER } from "./common.js";
 import { registerEnv } from "./env.js";
 import { registerFn } from "./fn.js";
 import { registerImage } from "./image.js";
+import { registerMqt } from "./mqt.js";
 import { registerPkg } from "./pkg.js";
 import { registerRegistry } from "./registry.js";
 import { registerRoute } from "./route.js";
@@ -24,6 +25,7 @@ export async function buildProgram(): Promise<Command> {
   registerFn(program);
   registerRoute(program);
   registerTimer(program);
+  registerMqt(program);
   registerPkg(program);
   registerEnv(program);
   registerSpec(program);

@@ -116,6 +116,21 @@ export function registerServe(program: Command): void {
         return n;
       },
     )
+    .option(
+      "--nats <url>",
+      "NATS server with JetStream for message queue triggers (nats://host:4222; nats://user:pass@host or nats://token@host also work)",
+    )
+    .addOption(new Option("--nats-user <user>", "NATS user name").env("WASMLET_NATS_USER"))
+    .addOption(
+      new Option("--nats-password <password>", "NATS password (better: the environment variable)").env(
+        "WASMLET_NATS_PASSWORD",
+      ),
+    )
+    .addOption(
+      new Option("--nats-token <token>", "NATS token (better: the environment variable)").env(
+        "WASMLET_NATS_TOKEN",
+      ),
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -134,6 +149,10 @@ export function registerServe(program: Command): void {
         outputBuffer: number;
         workers: number;
         busyPollUs?: number;
+        nats?: string;
+        natsUser?: string;
+        natsPassword?: string;
+        natsToken?: string;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -167,6 +186,9 @@ export function registerServe(program: Command): void {
           },
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
+          nats: opts.nats
+            ? { url: opts.nats, user: opts.natsUser, pass: opts.natsPassword, token: opts.natsToken }
+            : undefined,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

@@ -3,11 +3,14 @@ import type {
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
+  CreateMqTriggerInput,
   CreatePackageInput,
   CreateTimeTriggerInput,
+  MqTriggerView,
   TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
+  UpdateMqTriggerInput,
   UpdatePackageInput,
   UpdateTimeTriggerInput,
 } from "../api/index.js";
@@ -192,6 +195,27 @@ export class ApiClient {
 
   async deleteTimeTrigger(name: string): Promise<void> {
     await this.#request("DELETE", `/api/v1/triggers/time/${encodeURIComponent(name)}`);
+  }
+
+  createMqTrigger(input: CreateMqTriggerInput): Promise<MqTriggerView> {
+    return this.#json("POST", "/api/v1/triggers/mq", input);
+  }
+
+  /** `respTopic` or `errorTopic` "" removes it. */
+  updateMqTrigger(name: string, input: UpdateMqTriggerInput): Promise<MqTriggerView> {
+    return this.#json("PUT", `/api/v1/triggers/mq/${encodeURIComponent(name)}`, input);
+  }
+
+  async listMqTriggers(): Promise<MqTriggerView[]> {
+    return (await this.#json<{ items: MqTriggerView[] }>("GET", "/api/v1/triggers/mq")).items;
+  }
+
+  getMqTrigger(name: string): Promise<MqTriggerView> {
+    return this.#json("GET", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
+  }
+
+  async deleteMqTrigger(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
   }
 
   /** The next `round` fire times of `cron` (1 to 100); a bad expression is INVALID_ARGUMENT naming the problem. */

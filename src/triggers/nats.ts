@@ -6,7 +6,7 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { connect, headers as natsHeaders, type NatsConnection, nanos } from "@nats-io/transport-node";
+import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
 import type { MessageQueueTriggerRecord } from "../core/index.js";
 import type { Binding, Broker, Consumption, Delivery } from "./broker.js";
 import type { NatsConfig } from "./types.js";
@@ -16,6 +16,9 @@ const OWN_STREAM = "created by wasmlet for queue triggers on ";
 
 /** Most messages a durable consumer hands out unacknowledged, across all the server's pulls. */
 const MAX_ACK_PENDING = 1000;
+
+/** How long whether a stream holds a publish subject is remembered. */
+const STREAM_LOOKUP_MS = 10_000;
 
 /** A stream name for a subject: names cannot hold `.`, `*`, `>` or spaces. */
 export function streamNameFor(subject: string): string {
@@ -30,7 +33,13 @@ function connectOptions(c: NatsConfig) {
   const token = c.token ?? (!url.password && url.username ? decodeURIComponent(url.username) : undefined);
   url.username = "";
   url.password = "";
-  return { servers: `${url.hostname}:${url.port || "4222"}`, display: `nats://${url.host}`, user, pass, token };
+  return {
+    servers: `${url.hostname}:${url.port || "4222"}`,
+    display: `nats://${url.host}`,
+    user,
+    pass,
+    token,
+  };
 }
 
 const isApiError = (e: unknown, code: number) => e instanceof JetStreamApiError && e.code === code;
@@ -40,6 +49,7 @@ export class NatsBroker implements Broker {
   #nc: Promise<NatsConnection> | undefined;
   #problem: string | undefined;
   readonly #opts;
+  readonly #streams = new Map<string, { stored: boolean; until: number }>();
 
   constructor(config: NatsConfig) {
     this.#opts = connectOptions(config);
@@ -140,7 +150,8 @@ export class NatsBroker implements Broker {
           time: m.time,
           ack: () => m.ack(),
           nak: (ms) => m.nak(ms),
-          term: (reason) => m.term(reason),
+          // No reason on the wire: servers before 2.10 ignore a TERM that carries one (the message stays pending).
+          term: () => m.term(),
           working: () => m.working(),
         };
         const p = handle(d).finally(() => inFlight.delete(p));
@@ -162,14 +173,29 @@ export class NatsBroker implements Broker {
     const nc = await this.#conn();
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    try {
+    if (await this.#stored(nc, subject)) {
       await jetstream(nc).publish(subject, data, { headers: h });
-    } catch (e) {
-      // No stream holds the subject: a plain publish reaches its subscribers (there is nothing to store it).
-      if (!(e instanceof Error) || !/no responders|not enabled/i.test(`${e.name} ${e.message}`)) throw e;
-      nc.publish(subject, data, { headers: h });
-      await nc.flush();
+      return;
     }
+    // No stream holds the subject: a plain publish reaches its subscribers. (A JetStream publish would wait for
+    // an ack that a plain subscriber never sends, and fail after delivering the message.)
+    nc.publish(subject, data, { headers: h });
+    await nc.flush();
+  }
+
+  /** Whether a stream holds `subject`; remembered for STREAM_LOOKUP_MS, so a stream made later is used soon. */
+  async #stored(nc: NatsConnection, subject: string): Promise<boolean> {
+    const hit = this.#streams.get(subject);
+    if (hit && hit.until > Date.now()) return hit.stored;
+    let stored = true;
+    try {
+      await (await jetstreamManager(nc)).streams.find(subject);
+    } catch (e) {
+      if (!isApiError(e, JetStreamApiCodes.StreamNotFound)) throw e;
+      stored = false;
+    }
+    this.#streams.set(subject, { stored, until: Date.now() + STREAM_LOOKUP_MS });
+    return stored;
   }
 
   async unbind(b: Binding): Promise<void> {

@@ -12,11 +12,31 @@ const T = "2030-01-01T00:00:00.000Z";
 function fnRecord(name: string, timeoutMs = 5000): FunctionRecord {
   const v = { version: 1, image: `r/${name}:v1`, digest: `sha256:${"a".repeat(64)}` as const, createdAt: T };
   const limits = { ...DEFAULT_LIMITS, timeoutMs };
-  return { name, contract: "command", args: [], env: {}, limits, current: v, versions: [v], createdAt: T, updatedAt: T };
+  return {
+    name,
+    contract: "command",
+    args: [],
+    env: {},
+    limits,
+    current: v,
+    versions: [v],
+    createdAt: T,
+    updatedAt: T,
+  };
 }
 
 function mqt(name: string, more: Partial<MessageQueueTriggerRecord> = {}): MessageQueueTriggerRecord {
-  return { name, function: "f", mqtype: "nats", topic: "in", maxRetries: 2, contentType: "application/json", createdAt: T, updatedAt: T, ...more };
+  return {
+    name,
+    function: "f",
+    mqtype: "nats",
+    topic: "in",
+    maxRetries: 2,
+    contentType: "application/json",
+    createdAt: T,
+    updatedAt: T,
+    ...more,
+  };
 }
 
 interface Sent {
@@ -44,7 +64,10 @@ class FakeBroker implements Broker {
 
   async consume(_b: Binding, _n: number, handle: (d: Delivery) => Promise<void>): Promise<Consumption> {
     this.#handle = handle;
-    return { ended: new Promise<string>(() => {}), stop: async () => void (this.#handle = undefined) };
+    const stop = async () => {
+      this.#handle = undefined;
+    };
+    return { ended: new Promise<string>(() => {}), stop };
   }
 
   /** Delivers a new message; resolves when its first attempt is handled. */
@@ -93,7 +116,11 @@ async function invoke(_fn: FunctionRecord, req: InvocationRequest): Promise<Invo
   const body = Buffer.from(req.body).toString();
   if (body.startsWith("sleep ")) await sleep(Number(body.slice(6)));
   const status = /^\d{3}$/.test(body) ? Number(body) : 200;
-  return { status, headers: [["content-type", "text/plain"]], body: Buffer.from(status === 200 ? `re: ${body}` : `failed with ${body}\nline 2`) };
+  return {
+    status,
+    headers: [["content-type", "text/plain"]],
+    body: Buffer.from(status === 200 ? `re: ${body}` : `failed with ${body}\nline 2`),
+  };
 }
 let calls: InvocationRequest[] = [];
 
@@ -102,7 +129,10 @@ after(async () => {
   for (const q of running) await q.stop();
 });
 
-async function setup(record: MessageQueueTriggerRecord, opts: { broker?: FakeBroker | null; timeoutMs?: number } = {}) {
+async function setup(
+  record: MessageQueueTriggerRecord,
+  opts: { broker?: FakeBroker | null; timeoutMs?: number } = {},
+) {
   calls = [];
   const store = new MemoryStore();
   await store.create("function", "f", fnRecord("f", opts.timeoutMs));
@@ -130,16 +160,28 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
 describe("QueueTriggers", () => {
   test("a 2xx result goes to the response topic with a correlation id, and the message is acked", async () => {
     const { broker, q } = await setup(mqt("m", { respTopic: "out" }));
-    assert.deepEqual(broker.binds, [{ topic: "in", ackWaitMs: 35_000 }], "ack wait = the function's timeout + 30 s");
+    assert.deepEqual(
+      broker.binds,
+      [{ topic: "in", ackWaitMs: 35_000 }],
+      "ack wait = the function's timeout + 30 s",
+    );
     await broker.send("hello", { "x-id": "7" });
     assert.deepEqual(broker.sent, [
       {
         subject: "out",
         body: "re: hello",
-        headers: { "Wasmlet-Correlation-Id": "S:1", "Wasmlet-Trigger": "m", "Wasmlet-Status": "200", "Content-Type": "text/plain" },
+        headers: {
+          "Wasmlet-Correlation-Id": "S:1",
+          "Wasmlet-Trigger": "m",
+          "Wasmlet-Status": "200",
+          "Content-Type": "text/plain",
+        },
       },
     ]);
-    assert.deepEqual(broker.outcomes.map((o) => o.outcome), ["ack"]);
+    assert.deepEqual(
+      broker.outcomes.map((o) => o.outcome),
+      ["ack"],
+    );
     const req = calls[0];
     assert.equal(req.method, "POST");
     assert.equal(req.headers["content-type"], "application/json");
@@ -158,7 +200,10 @@ describe("QueueTriggers", () => {
     const { broker } = await setup(mqt("m"));
     await broker.send("x");
     assert.deepEqual(broker.sent, []);
-    assert.deepEqual(broker.outcomes.map((o) => o.outcome), ["ack"]);
+    assert.deepEqual(
+      broker.outcomes.map((o) => o.outcome),
+      ["ack"],
+    );
   });
 
   test("a failure is retried with growing backoff up to maxRetries, then goes to the error topic and is terminated", async () => {
@@ -168,7 +213,10 @@ describe("QueueTriggers", () => {
     const outcomes = broker.outcomes.map((o) => o.outcome.replace(/nak \d+/, "nak"));
     assert.deepEqual(outcomes, ["nak", "nak", "term failed with status 500 after 3 attempts"]);
     assert.equal(calls.length, 3, "1 attempt + 2 retries");
-    assert.deepEqual(calls.map((c) => c.trigger?.attempt), [1, 2, 3]);
+    assert.deepEqual(
+      calls.map((c) => c.trigger?.attempt),
+      [1, 2, 3],
+    );
     assert.equal(new Set(calls.map((c) => c.trigger?.id)).size, 1, "one id across attempts");
     const [first, second] = broker.outcomes.map((o) => Number(o.outcome.split(" ")[1]));
     assert.ok(first >= 40 && first <= 60, `first backoff ${first} ms (50 ± 20 %)`);
@@ -187,7 +235,10 @@ describe("QueueTriggers", () => {
   test("a 4xx other than 408/429 is not retried; 408 and 429 are", async () => {
     const { broker } = await setup(mqt("m", { errorTopic: "err", maxRetries: 1 }));
     await broker.send("400");
-    assert.deepEqual(broker.outcomes.map((o) => o.outcome), ["term failed with status 400 after 1 attempts"]);
+    assert.deepEqual(
+      broker.outcomes.map((o) => o.outcome),
+      ["term failed with status 400 after 1 attempts"],
+    );
     assert.equal(broker.sent[0].headers["Wasmlet-Error-Status"], "400");
     for (const status of ["408", "429"]) {
       broker.outcomes = [];
@@ -228,6 +279,9 @@ describe("QueueTriggers", () => {
   test("without a broker configured the trigger says which flag is missing", async () => {
     const { q } = await setup(mqt("m"), { broker: null });
     await waitFor(() => q.status("m")?.state === "error");
-    assert.match(q.status("m")?.lastError ?? "", /no nats broker configured: start wasmlet serve with --nats nats:\/\/HOST:4222/);
+    assert.match(
+      q.status("m")?.lastError ?? "",
+      /no nats broker configured: start wasmlet serve with --nats nats:\/\/HOST:4222/,
+    );
   });
 });

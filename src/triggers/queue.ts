@@ -8,7 +8,10 @@ import type { Trigger, TriggerContext } from "./types.js";
 
 /** Message brokers by `mqtype`: how one is made from the server's configuration, and the flag that configures it. */
 export const BROKERS = {
-  nats: { flag: "--nats nats://HOST:4222", make: (ctx: TriggerContext) => ctx.nats && new NatsBroker(ctx.nats) },
+  nats: {
+    flag: "--nats nats://HOST:4222",
+    make: (ctx: TriggerContext) => ctx.nats && new NatsBroker(ctx.nats),
+  },
 } satisfies Record<string, { flag: string; make(ctx: TriggerContext): Broker | undefined }>;
 export type MqType = keyof typeof BROKERS;
 export const MQ_TYPES = Object.keys(BROKERS) as MqType[];
@@ -135,7 +138,9 @@ export class QueueTriggers implements Trigger {
     if (unbind && b.binding)
       await this.#broker(b.record.mqtype)
         ?.unbind(b.binding)
-        .catch((e) => this.ctx.log(`wasmlet: queue trigger ${b.record.name}: cannot delete its consumer: ${message(e)}`));
+        .catch((e) =>
+          this.ctx.log(`wasmlet: queue trigger ${b.record.name}: cannot delete its consumer: ${message(e)}`),
+        );
   }
 
   #broker(mqtype: string): Broker | undefined {
@@ -165,7 +170,11 @@ export class QueueTriggers implements Trigger {
         const binding = await broker.bind(record, b.ackWaitMs);
         if (!live()) return;
         b.binding = binding;
-        Object.assign(status, { stream: binding.stream, streamCreated: binding.streamCreated, consumer: binding.consumer });
+        Object.assign(status, {
+          stream: binding.stream,
+          streamCreated: binding.streamCreated,
+          consumer: binding.consumer,
+        });
         const consumption = await broker.consume(binding, Math.min(limits.concurrency, MAX_IN_FLIGHT), (d) =>
           this.#deliver(b, broker, d),
         );
@@ -242,7 +251,12 @@ export class QueueTriggers implements Trigger {
         clearInterval(keepAlive);
       }
     }
-    const retryable = !(result.status >= 400 && result.status < 500 && result.status !== 408 && result.status !== 429);
+    const retryable = !(
+      result.status >= 400 &&
+      result.status < 500 &&
+      result.status !== 408 &&
+      result.status !== 429
+    );
     if (retryable && d.attempt <= record.maxRetries) {
       d.nak(this.#backoff(d.attempt));
       return;
