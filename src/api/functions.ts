@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import { DEFAULT_LIMITS, DEFAULT_RETRY, type FunctionRecord, WasmletError } from "../core/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson, sendEmpty, sendJson } from "./http-util.js";
 import { ROUTES_LOCK } from "./keyed-lock.js";
@@ -52,6 +52,7 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
       createdAt: now,
       updatedAt: now,
     };
+    if (input.retry) record.retry = { ...DEFAULT_RETRY, ...input.retry };
     await store.create("function", record.name, record);
     return record;
   });
@@ -73,6 +74,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
       limits: { ...old.limits, ...input.limits },
       updatedAt: new Date().toISOString(),
     };
+    if (input.retry) fn.retry = { ...DEFAULT_RETRY, ...old.retry, ...input.retry };
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const last = Math.max(...old.versions.map((v) => v.version));

@@ -20,6 +20,7 @@ import {
   updateFunction,
 } from "./functions.js";
 import { sendError, sendJson } from "./http-util.js";
+import { getInvocation, listInvocations, purgeInvocations, redriveInvocations } from "./invocations.js";
 import { invokeFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import {
@@ -98,6 +99,10 @@ const ROUTES: Route[] = [
     methods: { GET: getTimeTrigger, PUT: updateTimeTrigger, DELETE: deleteTimeTrigger },
   },
   { re: /^\/api\/v1\/schedule$/, methods: { GET: showSchedule } },
+  { re: /^\/api\/v1\/invocations$/, methods: { GET: listInvocations } },
+  { re: /^\/api\/v1\/invocations\/redrive$/, methods: { POST: redriveInvocations } },
+  { re: /^\/api\/v1\/invocations\/purge$/, methods: { POST: purgeInvocations } },
+  { re: new RegExp(`^/api/v1/invocations/${SEG}$`), methods: { GET: getInvocation } },
   { re: /^\/api\/v1\/triggers\/mq$/, methods: { GET: listMqTriggers, POST: createMqTrigger } },
   {
     re: new RegExp(`^/api/v1/triggers/mq/${SEG}$`),

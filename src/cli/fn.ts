@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import type { CreateFunctionInput, UpdateFunctionInput } from "../client/index.js";
-import { DEFAULT_LIMITS, type FunctionRecord, WasmletError } from "../core/index.js";
+import { DEFAULT_LIMITS, DEFAULT_RETRY, type FunctionRecord, WasmletError } from "../core/index.js";
 import {
   clientOf,
   collect,
+  duration,
   keyValues,
   nonNegativeInt,
   type OutputFormat,
@@ -36,6 +37,9 @@ interface FunctionOptions extends SourceOptions {
   maxOutput?: number;
   file?: string[];
   format?: "compat-smart" | "wasm-artifact";
+  retries?: number;
+  retryBackoff?: number;
+  maxAge?: number;
 }
 
 function addFunctionOptions(cmd: Command): Command {
@@ -68,6 +72,21 @@ function addFunctionOptions(cmd: Command): Command {
       "--max-output <bytes>",
       `most bytes an invocation may write to stdout; more fails it with 500 (default ${DEFAULT_LIMITS.maxOutputBytes})`,
       positiveInt,
+    )
+    .option(
+      "--retries <n>",
+      `retries of an asynchronous invocation after a 5xx, timeout or trap (default ${DEFAULT_RETRY.retries})`,
+      nonNegativeInt,
+    )
+    .option(
+      "--retry-backoff <duration>",
+      "first retry delay, doubled per attempt, e.g. 500ms, 1s (default 1s)",
+      duration,
+    )
+    .option(
+      "--max-age <duration>",
+      "an asynchronous invocation older than this is dead, e.g. 6h (default 6h)",
+      duration,
     )
     .option(
       "--file <PATH=LOCAL>",
@@ -109,6 +128,8 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
     maxOutputBytes: o.maxOutput,
   };
   if (Object.values(limits).some((v) => v !== undefined)) input.limits = limits;
+  const retry = { retries: o.retries, backoffMs: o.retryBackoff, maxAgeMs: o.maxAge };
+  if (Object.values(retry).some((v) => v !== undefined)) input.retry = retry;
   return input;
 }
 

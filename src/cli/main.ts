@@ -3,6 +3,7 @@ import { DEFAULT_SERVER } from "./common.js";
 import { registerEnv } from "./env.js";
 import { registerFn } from "./fn.js";
 import { registerImage } from "./image.js";
+import { registerInv } from "./inv.js";
 import { registerMqt } from "./mqt.js";
 import { registerPkg } from "./pkg.js";
 import { registerRegistry } from "./registry.js";
@@ -26,6 +27,7 @@ export async function buildProgram(): Promise<Command> {
   registerRoute(program);
   registerTimer(program);
   registerMqt(program);
+  registerInv(program);
   registerPkg(program);
   registerEnv(program);
   registerSpec(program);

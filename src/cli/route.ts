@@ -4,7 +4,7 @@ import { clientOf, collect, loadSpec, type OutputFormat, print, printResource } 
 import { table, toYaml } from "./output.js";
 
 function describe(t: HttpTriggerRecord): string {
-  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${t.function}`;
+  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${t.function}${t.async ? " (async)" : ""}`;
 }
 
 export function registerRoute(program: Command): void {
@@ -18,6 +18,10 @@ export function registerRoute(program: Command): void {
     .option("--url <path>", "exact path; {param} segments match one segment")
     .option("--prefix <path>", "the path and everything below it")
     .option("--method <method>", `HTTP method (repeatable; default GET): ${HTTP_METHODS.join(", ")}`, collect)
+    .option(
+      "--async",
+      "answer every request 202 at once and run it later from a durable queue (see wasmlet inv)",
+    )
     .option("--spec", "write specs/route-<name>.yaml instead of calling the API")
     .option("--specdir <dir>", "spec directory", "specs")
     .action(
@@ -28,6 +32,7 @@ export function registerRoute(program: Command): void {
           url?: string;
           prefix?: string;
           method?: string[];
+          async?: boolean;
           spec?: boolean;
           specdir: string;
         },
@@ -53,6 +58,7 @@ export function registerRoute(program: Command): void {
           url: o.url,
           prefix: o.prefix,
           methods: o.method?.map((m) => m.toUpperCase() as HttpMethod),
+          async: o.async,
         });
         print(`route "${t.name}" created: ${describe(t)}`);
       },

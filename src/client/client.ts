@@ -16,11 +16,13 @@ import type {
 } from "../api/index.js";
 import {
   API_ERROR_HEADER,
+  type AsyncInvocation,
   codeForStatus,
   type ErrorCode,
   type FunctionRecord,
   HTTP_STATUS,
   type HttpTriggerRecord,
+  type InvocationStatus,
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
@@ -216,6 +218,29 @@ export class ApiClient {
 
   async deleteMqTrigger(name: string): Promise<void> {
     await this.#request("DELETE", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
+  }
+
+  /** Asynchronous invocations, newest first, and how many there are per status (of the function, when given). */
+  listInvocations(
+    q: { function?: string; status?: InvocationStatus; limit?: number } = {},
+  ): Promise<{ items: AsyncInvocation[]; counts: Record<InvocationStatus, number> }> {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+    return this.#json("GET", `/api/v1/invocations${p.size > 0 ? `?${p}` : ""}`);
+  }
+
+  getInvocation(id: string): Promise<AsyncInvocation> {
+    return this.#json("GET", `/api/v1/invocations/${encodeURIComponent(id)}`);
+  }
+
+  /** Dead invocations of a function (or one, by id) run again; resolves with how many. */
+  async redriveInvocations(q: { function?: string; id?: string }): Promise<number> {
+    return (await this.#json<{ redriven: number }>("POST", "/api/v1/invocations/redrive", q)).redriven;
+  }
+
+  /** Deletes finished invocations (succeeded, dead) matching `q`; resolves with how many. */
+  async purgeInvocations(q: { function?: string; id?: string; status?: InvocationStatus }): Promise<number> {
+    return (await this.#json<{ purged: number }>("POST", "/api/v1/invocations/purge", q)).purged;
   }
 
   /** The next `round` fire times of `cron` (1 to 100); a bad expression is INVALID_ARGUMENT naming the problem. */

@@ -59,6 +59,22 @@ export interface FunctionVersion {
   createdAt: string;
 }
 
+/** How an asynchronous invocation of a function is retried (5xx, timeout, trap; never a 4xx other than 408/429). */
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** First retry delay; doubled per attempt, with jitter. */
+  backoffMs: number;
+  /** An invocation older than this (since it was accepted or redriven) is dead instead of retried. */
+  maxAgeMs: number;
+}
+
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  retries: 3,
+  backoffMs: 1000,
+  maxAgeMs: 6 * 3600 * 1000,
+});
+
 /** The stored form of a Function. */
 export interface FunctionRecord {
   name: string;
@@ -72,6 +88,8 @@ export interface FunctionRecord {
   versions: FunctionVersion[];
   /** Set when the function's image comes from a package build (issue 4). */
   package?: string;
+  /** Retries of asynchronous invocations; absent: DEFAULT_RETRY. */
+  retry?: RetryPolicy;
   createdAt: string;
   updatedAt: string;
 }
@@ -87,11 +105,13 @@ export interface HttpTriggerRecord {
   /** `exact`: the path, where `{param}` segments match one segment; `prefix`: the path and anything below. */
   match: "exact" | "prefix";
   path: string;
+  /** Every request is answered 202 and run later from a durable queue (`route create --async`). */
+  async?: boolean;
   createdAt: string;
 }
 
 /** Kinds of trigger that start invocations without an HTTP request (the triggers folder's TRIGGERS keys). */
-export type TriggerKind = "timer" | "mqt";
+export type TriggerKind = "timer" | "mqt" | "async";
 
 /** What started an invocation that no HTTP request started: its kind and the trigger's name. */
 export interface TriggerRef {
@@ -130,6 +150,41 @@ export interface MessageQueueTriggerRecord {
   contentType: string;
   createdAt: string;
   updatedAt: string;
+}
+
+export const INVOCATION_STATUSES = ["pending", "running", "succeeded", "dead"] as const;
+/** pending: waiting for its (next) attempt; running: an attempt is in progress; succeeded and dead are final. */
+export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
+
+/** An asynchronous invocation: accepted (202) and stored before it runs, retried, kept with its result. */
+export interface AsyncInvocation {
+  id: string;
+  function: string;
+  /** The route it came through, if any. */
+  route?: string;
+  status: InvocationStatus;
+  /** The request as the router received it (and the route's match of it); the body base64-encoded. */
+  request: {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body: string;
+    route?: { pattern: string; scriptName: string; pathInfo: string; params: Record<string, string> };
+  };
+  /** The caller's Idempotency-Key: a second request with the same key (and function) gets this invocation. */
+  idempotencyKey?: string;
+  /** Attempts started so far. */
+  attempts: number;
+  acceptedAt: string;
+  /** Max age counts from here: acceptance, or the last redrive. */
+  ageFrom: string;
+  updatedAt: string;
+  /** The next attempt does not start before this (epoch ms). */
+  notBefore: number;
+  /** Why the last attempt failed. */
+  lastError?: string;
+  /** The final answer of the function (succeeded or dead), the body base64-encoded and bounded. */
+  result?: { status: number; headers: [string, string][]; body: string; truncated?: boolean };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { type FunctionRecord, HEALTH_PATH, type HttpTriggerRecord } from "../core/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Change, Store } from "../store/index.js";
+import { ASYNC_MAX_BODY_BYTES, acceptAsync, wantsAsync } from "./async.js";
 import { ClientConnection, type OutputBudget, sendResponse, sendText } from "./respond.js";
 import { RouteTable } from "./route-table.js";
 
@@ -184,13 +185,30 @@ export class Router {
       );
       return;
     }
-    const limit = fn.limits.maxBodyBytes;
+    const runLater = wantsAsync(match.trigger, req.headers);
+    const limit = runLater ? Math.min(fn.limits.maxBodyBytes, ASYNC_MAX_BODY_BYTES) : fn.limits.maxBodyBytes;
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > limit) {
-      tooLarge(req, res, limit);
+      tooLarge(req, res, limit, runLater);
       return;
     }
     const dispatch = (body: Uint8Array): void => {
+      if (runLater) {
+        const route = {
+          pattern: match.pattern,
+          scriptName: match.scriptName,
+          pathInfo: match.pathInfo,
+          params: match.params,
+        };
+        acceptAsync(
+          this.options.store,
+          fn,
+          match.trigger,
+          { method, url, headers: flatHeaders(req), body, route },
+          res,
+        ).catch((e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`));
+        return;
+      }
       const ireq: InvocationRequest = {
         method,
         url,
@@ -229,7 +247,7 @@ export class Router {
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        if (!res.headersSent) tooLarge(req, res, limit);
+        if (!res.headersSent) tooLarge(req, res, limit, runLater);
         return;
       }
       chunks.push(chunk);
@@ -261,9 +279,10 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
 
 const NO_BODY = new Uint8Array(0);
 
-function tooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
+function tooLarge(req: IncomingMessage, res: ServerResponse, limit: number, runLater = false): void {
   res.setHeader("connection", "close");
-  sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
+  const whose = runLater ? "the limit for asynchronous invocations" : "the function's limit";
+  sendText(res, 413, `request body is over ${whose} of ${limit} bytes\n`);
   req.resume();
 }
 

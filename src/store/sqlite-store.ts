@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { LogEntry } from "../core/index.js";
+import type { AsyncInvocation, InvocationStatus, LogEntry } from "../core/index.js";
 import { alreadyExists, logLimit, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
+import { INVOCATIONS_SCHEMA, SqliteInvocations } from "./sqlite-invocations.js";
 import {
   type Change,
   type DroppedLogs,
+  type InvocationQuery,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
   LOG_TRIM_EVERY,
@@ -54,6 +56,7 @@ export class SqliteStore extends FeedStore implements Store {
   readonly #untrimmed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   readonly #pollMs: number;
+  readonly #invocations: SqliteInvocations;
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     super();
@@ -66,6 +69,8 @@ export class SqliteStore extends FeedStore implements Store {
     this.#db.pragma("synchronous = NORMAL");
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.exec(SCHEMA);
+    this.#db.exec(INVOCATIONS_SCHEMA);
+    this.#invocations = new SqliteInvocations(this.#db);
     const db = this.#db;
     this.#stmt = {
       get: db.prepare<[string, string], { spec: string }>(
@@ -180,6 +185,51 @@ export class SqliteStore extends FeedStore implements Store {
       this.#stmt.dropDelete.run(fn);
     })();
     this.#untrimmed.delete(fn);
+  }
+
+  async acceptInvocation(inv: AsyncInvocation): Promise<{ invocation: AsyncInvocation; duplicate: boolean }> {
+    this.check();
+    return this.#invocations.accept(inv);
+  }
+
+  async getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    this.check();
+    return this.#invocations.get(id);
+  }
+
+  async listInvocations(q: InvocationQuery & { limit?: number } = {}): Promise<AsyncInvocation[]> {
+    this.check();
+    return this.#invocations.list(q);
+  }
+
+  async countInvocations(fn?: string): Promise<Record<InvocationStatus, number>> {
+    this.check();
+    return this.#invocations.count(fn);
+  }
+
+  async claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]> {
+    this.check();
+    return this.#invocations.claim(nowMs, limit);
+  }
+
+  async saveInvocation(inv: AsyncInvocation): Promise<void> {
+    this.check();
+    this.#invocations.save(inv);
+  }
+
+  async requeueRunning(): Promise<number> {
+    this.check();
+    return this.#invocations.requeueRunning();
+  }
+
+  async redriveInvocations(q: InvocationQuery): Promise<number> {
+    this.check();
+    return this.#invocations.redrive(q);
+  }
+
+  async purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number> {
+    this.check();
+    return this.#invocations.purge(q);
   }
 
   async close(): Promise<void> {

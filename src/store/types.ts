@@ -1,7 +1,9 @@
 import type {
+  AsyncInvocation,
   Digest,
   FunctionRecord,
   HttpTriggerRecord,
+  InvocationStatus,
   LogEntry,
   MessageQueueTriggerRecord,
   TimeTriggerRecord,
@@ -121,7 +123,37 @@ export interface Store {
   droppedLogs(fn: string): Promise<number>;
   /** Deletes a function's log and its dropped-record count (on function delete). */
   deleteLogs(fn: string): Promise<void>;
+  /**
+   * Stores a new asynchronous invocation (durable once it resolves). When the function already has one with the
+   * same idempotency key, stores nothing and returns that one with `duplicate`.
+   */
+  acceptInvocation(inv: AsyncInvocation): Promise<{ invocation: AsyncInvocation; duplicate: boolean }>;
+  getInvocation(id: string): Promise<AsyncInvocation | undefined>;
+  /** Newest first, at most `limit` (default 100). */
+  listInvocations(q?: InvocationQuery & { limit?: number }): Promise<AsyncInvocation[]>;
+  /** How many invocations there are per status (of one function, when given). */
+  countInvocations(fn?: string): Promise<Record<InvocationStatus, number>>;
+  /**
+   * Takes up to `limit` pending invocations due at `nowMs` (oldest due first): each becomes running with one more
+   * attempt. Only the process that runs them calls it.
+   */
+  claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]>;
+  /** Writes an invocation back (after an attempt: pending again, succeeded or dead). */
+  saveInvocation(inv: AsyncInvocation): Promise<void>;
+  /** Running invocations become pending again (their process is gone: a restart); returns how many. */
+  requeueRunning(): Promise<number>;
+  /** Dead invocations matching `q` become pending, with their attempts and age reset; returns how many. */
+  redriveInvocations(q: InvocationQuery): Promise<number>;
+  /** Deletes finished (succeeded, dead) invocations matching `q`, updated before `beforeMs` when given. */
+  purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Which invocations a list, redrive or purge applies to; every field narrows. */
+export interface InvocationQuery {
+  function?: string;
+  status?: InvocationStatus;
+  id?: string;
 }
 
 export const LOG_LIMIT_PER_FUNCTION = 1000;

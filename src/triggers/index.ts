@@ -1,4 +1,5 @@
 import type { TriggerKind, TriggerStatus } from "../core/index.js";
+import { AsyncInvocations } from "./async.js";
 import { QueueTriggers } from "./queue.js";
 import { TimerScheduler } from "./timer.js";
 import type { Trigger, TriggerContext } from "./types.js";
@@ -12,6 +13,7 @@ export type { NatsConfig, Trigger, TriggerContext } from "./types.js";
 export const TRIGGERS = {
   timer: (ctx) => new TimerScheduler(ctx),
   mqt: (ctx) => new QueueTriggers(ctx),
+  async: (ctx) => new AsyncInvocations(ctx),
 } satisfies Record<TriggerKind, (ctx: TriggerContext) => Trigger>;
 
 /** All trigger kinds, started and stopped together in the serving process. */

@@ -13,6 +13,8 @@ export interface TriggerEvent {
   source: string;
   /** When the event happened (a timer's due time, a message's publish time). */
   time: Date;
+  /** How a route matched the path (asynchronous invocations); default: the whole path, no parameters. */
+  route?: InvocationRequest["route"];
 }
 
 /**
@@ -44,7 +46,7 @@ export function triggerRequest(e: TriggerEvent): InvocationRequest {
     serverName: "localhost",
     serverPort: 0,
     protocol: "HTTP/1.1",
-    route: { pattern: path, scriptName: "", pathInfo: path, params: {} },
+    route: e.route ?? { pattern: path, scriptName: "", pathInfo: path, params: {} },
     trigger: e.trigger,
   };
 }
