@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import type { MqTriggerView } from "../client/index.js";
-import { clientOf, nonNegativeInt, type OutputFormat, print, printResource } from "./common.js";
+import { clientOf, loadSpec, nonNegativeInt, type OutputFormat, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
 function describe(t: MqTriggerView): string {
@@ -44,6 +44,8 @@ export function registerMqt(program: Command): void {
       "--contenttype <type>",
       "Content-Type of the request the function sees (default application/json)",
     )
+    .option("--spec", "write specs/mqt-<name>.yaml instead of calling the API")
+    .option("--specdir <dir>", "spec directory", "specs")
     .action(
       async (
         o: {
@@ -55,9 +57,25 @@ export function registerMqt(program: Command): void {
           errortopic?: string;
           maxretries?: number;
           contenttype?: string;
+          spec?: boolean;
+          specdir: string;
         },
         cmd: Command,
       ) => {
+        if (o.spec) {
+          const { specDocument, writeSpec } = await loadSpec();
+          const doc = specDocument("MessageQueueTrigger", o.name, {
+            function: o.function,
+            mqtype: o.mqtype,
+            topic: o.topic,
+            respTopic: o.resptopic,
+            errorTopic: o.errortopic,
+            maxRetries: o.maxretries,
+            contentType: o.contenttype,
+          });
+          print(`wrote ${await writeSpec(o.specdir, doc)}`);
+          return;
+        }
         const t = await clientOf(cmd).createMqTrigger({
           name: o.name,
           function: o.function,

@@ -48,6 +48,7 @@ export function registerRoute(program: Command): void {
             methods,
             url: o.url,
             prefix: o.prefix,
+            async: o.async,
           });
           print(`wrote ${await writeSpec(o.specdir, doc)}`);
           return;

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { TimeTriggerView } from "../client/index.js";
 import { HTTP_METHODS, type HttpMethod } from "../core/index.js";
-import { clientOf, type OutputFormat, positiveInt, print, printResource } from "./common.js";
+import { clientOf, loadSpec, type OutputFormat, positiveInt, print, printResource } from "./common.js";
 import { table, toYaml } from "./output.js";
 
 const methodOption = () =>
@@ -36,11 +36,34 @@ export function registerTimer(program: Command): void {
     .addOption(methodOption())
     .option("--subpath <path>", "path (and query) the function sees", "/")
     .option("--body <text>", "request body sent on each fire")
+    .option("--spec", "write specs/timer-<name>.yaml instead of calling the API")
+    .option("--specdir <dir>", "spec directory", "specs")
     .action(
       async (
-        o: { name: string; function: string; cron: string; method?: string; subpath: string; body?: string },
+        o: {
+          name: string;
+          function: string;
+          cron: string;
+          method?: string;
+          subpath: string;
+          body?: string;
+          spec?: boolean;
+          specdir: string;
+        },
         cmd: Command,
       ) => {
+        if (o.spec) {
+          const { specDocument, writeSpec } = await loadSpec();
+          const doc = specDocument("TimeTrigger", o.name, {
+            function: o.function,
+            cron: o.cron,
+            method: upper(o.method),
+            subpath: o.subpath,
+            body: o.body,
+          });
+          print(`wrote ${await writeSpec(o.specdir, doc)}`);
+          return;
+        }
         const t = await clientOf(cmd).createTimeTrigger({
           name: o.name,
           function: o.function,

@@ -146,6 +146,13 @@ function checkSemantics(out: LoadedSpecs): void {
           err(`spec.function: function "${fn}" is not defined in ${relative(process.cwd(), out.dir) || "."}`);
         break;
       }
+      case "TimeTrigger":
+      case "MessageQueueTrigger":
+        if (!has("Function", s.spec.function))
+          err(
+            `spec.function: function "${s.spec.function}" is not defined in ${relative(process.cwd(), out.dir) || "."}`,
+          );
+        break;
       case "Environment":
         break;
     }
