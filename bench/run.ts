@@ -3,6 +3,7 @@ import { cpus } from "node:os";
 import { benchBuild } from "./build.js";
 import { benchCli } from "./cli.js";
 import { benchCore } from "./core.js";
+import { benchEvents } from "./events.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
 
@@ -18,3 +19,4 @@ if (!only || only === "perf")
 if (!only || only === "registry") await benchRegistry({ runs: Number(process.env.BENCH_REGISTRY_RUNS ?? 7) });
 if (!only || only === "build") await benchBuild({ runs: 3 });
 if (!only || only === "cli") await benchCli({ runs: 5 });
+if (!only || only === "events") await benchEvents({ seconds });

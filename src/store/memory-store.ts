@@ -133,9 +133,10 @@ export class MemoryStore extends FeedStore implements Store {
     return structuredClone(due);
   }
 
-  async saveInvocation(inv: AsyncInvocation): Promise<void> {
+  async saveInvocations(invs: AsyncInvocation[]): Promise<void> {
     this.check();
-    if (this.#invocations.has(inv.id)) this.#invocations.set(inv.id, structuredClone(inv));
+    for (const inv of invs)
+      if (this.#invocations.has(inv.id)) this.#invocations.set(inv.id, structuredClone(inv));
   }
 
   async requeueRunning(): Promise<number> {

@@ -212,9 +212,9 @@ export class SqliteStore extends FeedStore implements Store {
     return this.#invocations.claim(nowMs, limit);
   }
 
-  async saveInvocation(inv: AsyncInvocation): Promise<void> {
+  async saveInvocations(invs: AsyncInvocation[]): Promise<void> {
     this.check();
-    this.#invocations.save(inv);
+    this.#invocations.saveAll(invs);
   }
 
   async requeueRunning(): Promise<number> {

@@ -259,12 +259,10 @@ export function runStoreContract(name: string, create: () => Promise<Store>): vo
         assert.deepEqual(await s.claimInvocations(1000, 10), [], "a claimed invocation is not claimed again");
         assert.deepEqual(await s.countInvocations(), { pending: 1, running: 2, succeeded: 0, dead: 0 });
 
-        await s.saveInvocation({
-          ...claimed[0],
-          status: "succeeded",
-          result: { status: 200, headers: [], body: "" },
-        });
-        await s.saveInvocation({ ...claimed[1], status: "dead", lastError: "500" });
+        await s.saveInvocations([
+          { ...claimed[0], status: "succeeded", result: { status: 200, headers: [], body: "" } },
+        ]);
+        await s.saveInvocations([{ ...claimed[1], status: "dead", lastError: "500" }]);
         assert.equal((await s.getInvocation("a"))?.result?.status, 200);
         assert.deepEqual(
           (await s.listInvocations({ status: "dead" })).map((i) => i.id),

@@ -138,8 +138,8 @@ export interface Store {
    * attempt. Only the process that runs them calls it.
    */
   claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]>;
-  /** Writes an invocation back (after an attempt: pending again, succeeded or dead). */
-  saveInvocation(inv: AsyncInvocation): Promise<void>;
+  /** Writes invocations back (after an attempt: pending again, succeeded or dead), in one transaction. */
+  saveInvocations(invs: AsyncInvocation[]): Promise<void>;
   /** Running invocations become pending again (their process is gone: a restart); returns how many. */
   requeueRunning(): Promise<number>;
   /** Dead invocations matching `q` become pending, with their attempts and age reset; returns how many. */

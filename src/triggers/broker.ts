@@ -49,8 +49,11 @@ export interface Broker {
   bind(t: MessageQueueTriggerRecord, ackWaitMs: number): Promise<Binding>;
   /** Delivers the binding's messages to `handle`, at most `concurrency` at once, until stopped. */
   consume(b: Binding, concurrency: number, handle: (d: Delivery) => Promise<void>): Promise<Consumption>;
-  /** Publishes one message (into a stream when one holds the subject); resolves once the broker has it. */
-  publish(subject: string, data: Uint8Array, headers: Record<string, string>): Promise<void>;
+  /**
+   * Publishes one message (into a stream when one holds the subject); resolves once the broker has it. A broker
+   * that deduplicates keeps one message per `id` (a redelivered message answered twice is stored once).
+   */
+  publish(subject: string, data: Uint8Array, headers: Record<string, string>, id?: string): Promise<void>;
   /** Deletes a binding's durable consumer (the trigger was deleted or moved to another topic); never the stream. */
   unbind(b: Binding): Promise<void>;
   /** Why the broker cannot be used now (disconnected), or undefined. */

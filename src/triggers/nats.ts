@@ -135,7 +135,8 @@ export class NatsBroker implements Broker {
   ): Promise<Consumption> {
     const js = jetstream(await this.#conn());
     const c = await js.consumers.get(b.stream, b.consumer);
-    const messages = await c.consume({ max_messages: concurrency });
+    // Twice the runs in flight: the next batch is pulled while one runs (their ack wait outlasts the wait).
+    const messages = await c.consume({ max_messages: concurrency * 2 });
     const inFlight = new Set<Promise<void>>();
     const ended = (async (): Promise<string> => {
       for await (const m of messages) {
@@ -169,12 +170,18 @@ export class NatsBroker implements Broker {
     };
   }
 
-  async publish(subject: string, data: Uint8Array, headers: Record<string, string>): Promise<void> {
+  async publish(
+    subject: string,
+    data: Uint8Array,
+    headers: Record<string, string>,
+    id?: string,
+  ): Promise<void> {
     const nc = await this.#conn();
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
     if (await this.#stored(nc, subject)) {
-      await jetstream(nc).publish(subject, data, { headers: h });
+      // Nats-Msg-Id: the stream drops a second message with the same id within its duplicate window (2 min).
+      await jetstream(nc).publish(subject, data, { headers: h, ...(id ? { msgID: id } : {}) });
       return;
     }
     // No stream holds the subject: a plain publish reaches its subscribers. (A JetStream publish would wait for

@@ -231,12 +231,17 @@ export class QueueTriggers implements Trigger {
         if (res.status >= 200 && res.status < 300) {
           if (record.respTopic) {
             const contentType = res.headers.find(([k]) => k.toLowerCase() === "content-type")?.[1];
-            await broker.publish(record.respTopic, res.body, {
-              "Wasmlet-Correlation-Id": d.id,
-              "Wasmlet-Trigger": record.name,
-              "Wasmlet-Status": String(res.status),
-              ...(contentType ? { "Content-Type": headerSafe(contentType) } : {}),
-            });
+            await broker.publish(
+              record.respTopic,
+              res.body,
+              {
+                "Wasmlet-Correlation-Id": d.id,
+                "Wasmlet-Trigger": record.name,
+                "Wasmlet-Status": String(res.status),
+                ...(contentType ? { "Content-Type": headerSafe(contentType) } : {}),
+              },
+              `${d.id}/response`,
+            );
           }
           d.ack();
           return;
@@ -263,14 +268,19 @@ export class QueueTriggers implements Trigger {
     }
     try {
       if (record.errorTopic)
-        await broker.publish(record.errorTopic, d.data, {
-          ...Object.fromEntries(Object.entries(d.headers).map(([k, v]) => [k, headerSafe(v)])),
-          "Wasmlet-Correlation-Id": d.id,
-          "Wasmlet-Trigger": record.name,
-          "Wasmlet-Error-Status": String(result.status),
-          "Wasmlet-Attempts": String(d.attempt),
-          "Wasmlet-Error": headerSafe(result.error ?? "").slice(0, MAX_ERROR_CHARS),
-        });
+        await broker.publish(
+          record.errorTopic,
+          d.data,
+          {
+            ...Object.fromEntries(Object.entries(d.headers).map(([k, v]) => [k, headerSafe(v)])),
+            "Wasmlet-Correlation-Id": d.id,
+            "Wasmlet-Trigger": record.name,
+            "Wasmlet-Error-Status": String(result.status),
+            "Wasmlet-Attempts": String(d.attempt),
+            "Wasmlet-Error": headerSafe(result.error ?? "").slice(0, MAX_ERROR_CHARS),
+          },
+          `${d.id}/error`,
+        );
     } catch (e) {
       d.nak(this.#backoff(d.attempt));
       this.#fail(status, `cannot publish to ${record.errorTopic}: ${message(e)}`);
