@@ -64,6 +64,8 @@ export class NatsBroker implements Broker {
       pass,
       token,
       name: "wasmlet",
+      // Without it every request (a JetStream publish) builds two Errors for their stack traces: 7 % of the CPU.
+      noAsyncTraces: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
     }).then(
