@@ -159,4 +159,22 @@ describe("AsyncInvocations", () => {
     const counts = await store.countInvocations();
     assert.deepEqual(counts, { pending: 0, running: 0, succeeded: 15, dead: 5 });
   });
+
+  test("finished invocations are purged after the retention period; pending ones are kept", async () => {
+    const store = new MemoryStore();
+    await store.create("function", "f", fnRecord("f"));
+    await store.acceptInvocation(accepted("done", "x"));
+    await store.acceptInvocation(accepted("later", "x", { notBefore: Date.now() + 60_000 }));
+    const r = new AsyncInvocations(
+      { store, invoke, log: () => {} },
+      { pollMs: 20, retentionMs: 200, purgeEveryMs: 50 },
+    );
+    runners.push(r);
+    await r.start();
+    assert.equal((await settled(store, "done")).status, "succeeded");
+    const end = Date.now() + 3000;
+    while ((await store.getInvocation("done")) && Date.now() < end) await sleep(20);
+    assert.equal(await store.getInvocation("done"), undefined, "purged once older than the retention");
+    assert.equal((await store.getInvocation("later"))?.status, "pending");
+  });
 });

@@ -24,7 +24,9 @@ const PURGE_EVERY_MS = 10 * 60 * 1000;
 
 export interface AsyncOptions {
   pollMs?: number;
+  /** Finished invocations older than this are purged (default a day), every `purgeEveryMs` (default 10 min). */
   retentionMs?: number;
+  purgeEveryMs?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export class AsyncInvocations implements Trigger {
       this.ctx.store
         .purgeInvocations({ beforeMs: Date.now() - retention })
         .catch((e) => this.ctx.log(`wasmlet: cannot purge old invocations: ${message(e)}`));
-    }, PURGE_EVERY_MS);
+    }, this.options.purgeEveryMs ?? PURGE_EVERY_MS);
     this.#purgeTimer.unref();
     void this.#poll();
   }
