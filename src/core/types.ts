@@ -203,7 +203,10 @@ export interface TriggerStatus {
   nextFire?: string;
   /** The last invocation it started: when it was due (timers) and started, and the function's status. */
   last?: { dueAt?: string; startedAt: string; latenessMs?: number; status?: number };
-  /** Invocations started, and (timers) fires skipped because the previous run was still going. */
+  /**
+   * Invocations started; skipped: fires of a timer while its previous run still went, messages of a queue trigger
+   * delivered again after they were handled (a broker that lost acks).
+   */
   fired: number;
   skipped?: number;
   /** Queues: the JetStream stream bound to, whether wasmlet created it, and the durable consumer's name. */

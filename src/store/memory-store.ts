@@ -25,6 +25,8 @@ export class MemoryStore extends FeedStore implements Store {
   #nextLogId = 1;
   /** Insertion order is acceptance order. */
   readonly #invocations = new Map<string, AsyncInvocation>();
+  /** `key NUL id` -> when it was marked. */
+  readonly #handled = new Map<string, number>();
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
     this.check();
@@ -172,6 +174,27 @@ export class MemoryStore extends FeedStore implements Store {
         (q.beforeMs === undefined || Date.parse(i.updatedAt) < q.beforeMs)
       ) {
         this.#invocations.delete(i.id);
+        n++;
+      }
+    return n;
+  }
+
+  async markHandled(key: string, ids: string[], atMs: number): Promise<void> {
+    this.check();
+    for (const id of ids) this.#handled.set(`${key}\u0000${id}`, atMs);
+  }
+
+  async wasHandled(key: string, id: string): Promise<boolean> {
+    this.check();
+    return this.#handled.has(`${key}\u0000${id}`);
+  }
+
+  async pruneHandled(beforeMs: number): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const [k, at] of [...this.#handled])
+      if (at < beforeMs) {
+        this.#handled.delete(k);
         n++;
       }
     return n;

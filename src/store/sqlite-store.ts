@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
 CREATE TABLE IF NOT EXISTS log_drops (function TEXT PRIMARY KEY, dropped INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS handled (
+  key TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handled_by_time ON handled (at);
 `;
 
 /**
@@ -103,6 +107,11 @@ export class SqliteStore extends FeedStore implements Store {
       ),
       dropGet: db.prepare<[string], { dropped: number }>("SELECT dropped FROM log_drops WHERE function = ?"),
       dropDelete: db.prepare("DELETE FROM log_drops WHERE function = ?"),
+      handledAdd: db.prepare("INSERT OR REPLACE INTO handled (key, id, at) VALUES (?, ?, ?)"),
+      handledGet: db.prepare<[string, string], { one: number }>(
+        "SELECT 1 AS one FROM handled WHERE key = ? AND id = ?",
+      ),
+      handledPrune: db.prepare("DELETE FROM handled WHERE at < ?"),
     };
   }
 
@@ -230,6 +239,23 @@ export class SqliteStore extends FeedStore implements Store {
   async purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number> {
     this.check();
     return this.#invocations.purge(q);
+  }
+
+  async markHandled(key: string, ids: string[], atMs: number): Promise<void> {
+    this.check();
+    this.#db.transaction(() => {
+      for (const id of ids) this.#stmt.handledAdd.run(key, id, atMs);
+    })();
+  }
+
+  async wasHandled(key: string, id: string): Promise<boolean> {
+    this.check();
+    return this.#stmt.handledGet.get(key, id) !== undefined;
+  }
+
+  async pruneHandled(beforeMs: number): Promise<number> {
+    this.check();
+    return this.#stmt.handledPrune.run(beforeMs).changes;
   }
 
   async close(): Promise<void> {

@@ -285,5 +285,19 @@ export function runStoreContract(name: string, create: () => Promise<Store>): vo
         assert.deepEqual(await s.countInvocations("f"), { pending: 1, running: 0, succeeded: 0, dead: 0 });
       }),
     );
+
+    test(
+      "handled marks: per key and id, forgotten when pruned",
+      withStore(async (s) => {
+        assert.equal(await s.wasHandled("mqt/a", "S:1"), false);
+        await s.markHandled("mqt/a", ["S:1", "S:2"], 1000);
+        await s.markHandled("mqt/a", ["S:3"], 5000);
+        assert.equal(await s.wasHandled("mqt/a", "S:1"), true);
+        assert.equal(await s.wasHandled("mqt/b", "S:1"), false, "keys do not share ids");
+        assert.equal(await s.pruneHandled(2000), 2);
+        assert.equal(await s.wasHandled("mqt/a", "S:2"), false);
+        assert.equal(await s.wasHandled("mqt/a", "S:3"), true);
+      }),
+    );
   });
 }

@@ -146,6 +146,15 @@ export interface Store {
   redriveInvocations(q: InvocationQuery): Promise<number>;
   /** Deletes finished (succeeded, dead) invocations matching `q`, updated before `beforeMs` when given. */
   purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number>;
+  /**
+   * Remembers that messages (by id) of a consumer (`key`, e.g. a queue trigger) were handled, so a redelivery after a
+   * broker lost its acks can be recognised. Kept until `pruneHandled`.
+   */
+  markHandled(key: string, ids: string[], atMs: number): Promise<void>;
+  /** Whether `markHandled` recorded this message for this consumer. */
+  wasHandled(key: string, id: string): Promise<boolean>;
+  /** Forgets what was marked before `beforeMs`; returns how many marks went. */
+  pruneHandled(beforeMs: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -30,6 +30,8 @@ export interface Binding {
   streamCreated: boolean;
   /** The durable consumer's name. */
   consumer: string;
+  /** When the stream was created: its sequence numbers (in `Delivery.id`) are unique only with it. */
+  streamSince: string;
 }
 
 /** A running consumer of one trigger's binding. */

@@ -97,14 +97,22 @@ export class NatsBroker implements Broker {
     const jsm = await jetstreamManager(await this.#conn());
     let stream: string;
     let streamCreated: boolean;
+    let streamSince: string;
     try {
       stream = await jsm.streams.find(t.topic);
-      streamCreated = (await jsm.streams.info(stream)).config.description?.startsWith(OWN_STREAM) ?? false;
+      const info = await jsm.streams.info(stream);
+      streamCreated = info.config.description?.startsWith(OWN_STREAM) ?? false;
+      streamSince = info.created;
     } catch (e) {
       if (!isApiError(e, JetStreamApiCodes.StreamNotFound)) throw e;
       stream = streamNameFor(t.topic);
-      await jsm.streams.add({ name: stream, subjects: [t.topic], description: `${OWN_STREAM}${t.topic}` });
+      const info = await jsm.streams.add({
+        name: stream,
+        subjects: [t.topic],
+        description: `${OWN_STREAM}${t.topic}`,
+      });
       streamCreated = true;
+      streamSince = info.created;
     }
     const consumer = `wasmlet-${t.name}`;
     const config = {
@@ -127,7 +135,7 @@ export class NatsBroker implements Broker {
       if (!isApiError(e, JetStreamApiCodes.ConsumerNotFound)) throw e;
       await jsm.consumers.add(stream, config);
     }
-    return { stream, streamCreated, consumer };
+    return { stream, streamCreated, consumer, streamSince };
   }
 
   async consume(

@@ -59,7 +59,7 @@ class FakeBroker implements Broker {
   async bind(t: MessageQueueTriggerRecord, ackWaitMs: number): Promise<Binding> {
     if (this.bindError) throw new Error(this.bindError);
     this.binds.push({ topic: t.topic, ackWaitMs });
-    return { stream: "S", streamCreated: true, consumer: `wasmlet-${t.name}` };
+    return { stream: "S", streamCreated: true, consumer: `wasmlet-${t.name}`, streamSince: T };
   }
 
   async consume(_b: Binding, _n: number, handle: (d: Delivery) => Promise<void>): Promise<Consumption> {
@@ -73,6 +73,11 @@ class FakeBroker implements Broker {
   /** Delivers a new message; resolves when its first attempt is handled. */
   send(body: string, headers: Record<string, string> = {}): Promise<void> {
     return this.#deliver(`S:${++this.#seq}`, body, headers, 1);
+  }
+
+  /** Delivers message `id` again as if new (a broker that lost its ack and its delivery count). */
+  resend(id: string, body: string): Promise<void> {
+    return this.#deliver(id, body, {}, 1);
   }
 
   #deliver(id: string, body: string, headers: Record<string, string>, attempt: number): Promise<void> {
@@ -283,5 +288,23 @@ describe("QueueTriggers", () => {
       q.status("m")?.lastError ?? "",
       /no nats broker configured: start wasmlet serve with --nats nats:\/\/HOST:4222/,
     );
+  });
+
+  test("a message delivered again after it was handled (a broker that lost acks) is acked without running", async () => {
+    const { broker, q } = await setup(mqt("m", { respTopic: "out", errorTopic: "err", maxRetries: 0 }));
+    await broker.send("hello");
+    await broker.send("400");
+    assert.equal(calls.length, 2);
+    await broker.resend("S:1", "hello");
+    await broker.resend("S:2", "400");
+    assert.equal(calls.length, 2, "neither ran again");
+    assert.deepEqual(
+      broker.outcomes.map((o) => o.outcome),
+      ["ack", "term failed with status 400 after 1 attempts", "ack", "ack"],
+    );
+    assert.equal(broker.sent.length, 2, "no second response or error message");
+    assert.equal(q.status("m")?.skipped, 2);
+    await broker.send("again");
+    assert.equal(calls.length, 3, "a new message runs");
   });
 });
