@@ -4,6 +4,7 @@ import { benchBuild } from "./build.js";
 import { benchCli } from "./cli.js";
 import { benchComponents } from "./components.js";
 import { benchCore } from "./core.js";
+import { benchEvents } from "./events.js";
 import { benchMetrics } from "./metrics.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
@@ -23,3 +24,4 @@ if (!only || only === "cli") await benchCli({ runs: 5 });
 if (!only || only === "components")
   await benchComponents({ seconds, rounds: Number(process.env.BENCH_ROUNDS ?? 2) });
 if (!only || only === "metrics") await benchMetrics({ seconds, rounds: 5 });
+if (!only || only === "events") await benchEvents({ seconds });

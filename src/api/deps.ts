@@ -1,5 +1,12 @@
 import type { Builder, BuildQueue } from "../build/index.js";
-import type { Digest, FunctionRecord, ImageFormat, LoadedImage } from "../core/index.js";
+import type {
+  Digest,
+  FunctionRecord,
+  ImageFormat,
+  LoadedImage,
+  TriggerKind,
+  TriggerStatus,
+} from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
@@ -48,6 +55,8 @@ export interface ApiDeps {
   /** Runs one gc pass of the embedded registry, keeping `roots` (every digest the store still names) and all they
    * reference; called by `POST /api/v1/registry/gc`. Absent when the server embeds no registry. */
   collectGarbage?(roots: Digest[]): Promise<{ deletedBlobs: number; freedBytes: number }>;
+  /** The live state of a timer or queue trigger (shown by get and list); absent when no triggers run here. */
+  triggerStatus?(kind: TriggerKind, name: string): TriggerStatus | undefined;
   /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
    * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
   publicRegistry?: string;

@@ -1,4 +1,10 @@
-import { DEFAULT_LIMITS, type FunctionRecord, routeFunctions, WasmletError } from "../core/index.js";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_RETRY,
+  type FunctionRecord,
+  routeFunctions,
+  WasmletError,
+} from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import { LOG_LIMIT_PER_FUNCTION } from "../store/index.js";
 import type { RouteContext } from "./context.js";
@@ -46,6 +52,7 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
     const record = newFunctionRecord(input.name, { ...input, limits }, version);
     if (input.outputFile) record.outputFile = input.outputFile;
+    if (input.retry) record.retry = { ...DEFAULT_RETRY, ...input.retry };
     checkOutputFile(record);
     await store.create("function", record.name, record);
     return record;
@@ -70,6 +77,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     };
     if (input.outputFile === null) delete fn.outputFile;
     else if (input.outputFile !== undefined) fn.outputFile = input.outputFile;
+    if (input.retry) fn.retry = { ...DEFAULT_RETRY, ...old.retry, ...input.retry };
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
       const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);

@@ -28,9 +28,17 @@ import {
   listFunctions,
   updateFunction,
 } from "./functions.js";
+import { getInvocation, listInvocations, purgeInvocations, redriveInvocations } from "./invocations.js";
 import { invokeFunction, runFunction } from "./invoke.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { apiLog } from "./lifecycle.js";
+import {
+  createMqTrigger,
+  deleteMqTrigger,
+  getMqTrigger,
+  listMqTriggers,
+  updateMqTrigger,
+} from "./mq-triggers.js";
 import {
   bindFunction,
   createPackage,
@@ -43,6 +51,14 @@ import {
 } from "./packages.js";
 import { functionManifestYaml, registryGc } from "./registry-ops.js";
 import { deleteSpecDeployment, getSpecDeployment, putSpecDeployment } from "./spec-deployments.js";
+import {
+  createTimeTrigger,
+  deleteTimeTrigger,
+  getTimeTrigger,
+  listTimeTriggers,
+  showSchedule,
+  updateTimeTrigger,
+} from "./time-triggers.js";
 import {
   createHttpTrigger,
   deleteHttpTrigger,
@@ -93,6 +109,23 @@ const ROUTES = new Dispatcher<RouteHandler>()
     GET: getHttpTrigger,
     PUT: updateHttpTrigger,
     DELETE: deleteHttpTrigger,
+  })
+  .add(/^\/api\/v1\/triggers\/time$/, { GET: listTimeTriggers, POST: createTimeTrigger })
+  .add(new RegExp(`^/api/v1/triggers/time/${SEG}$`), {
+    GET: getTimeTrigger,
+    PUT: updateTimeTrigger,
+    DELETE: deleteTimeTrigger,
+  })
+  .add(/^\/api\/v1\/schedule$/, { GET: showSchedule })
+  .add(/^\/api\/v1\/invocations$/, { GET: listInvocations })
+  .add(/^\/api\/v1\/invocations\/redrive$/, { POST: redriveInvocations })
+  .add(/^\/api\/v1\/invocations\/purge$/, { POST: purgeInvocations })
+  .add(new RegExp(`^/api/v1/invocations/${SEG}$`), { GET: getInvocation })
+  .add(/^\/api\/v1\/triggers\/mq$/, { GET: listMqTriggers, POST: createMqTrigger })
+  .add(new RegExp(`^/api/v1/triggers/mq/${SEG}$`), {
+    GET: getMqTrigger,
+    PUT: updateMqTrigger,
+    DELETE: deleteMqTrigger,
   });
 
 /**

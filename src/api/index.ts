@@ -9,6 +9,7 @@ export { type ApiHandler, type ControlFront, controlListener } from "./control.j
 export type { ApiDeps } from "./deps.js";
 export { createApiHandler } from "./handler.js";
 export { MAX_API_BODY_BYTES } from "./http-util.js";
+export type { MqTriggerView } from "./mq-triggers.js";
 export type {
   CreateEnvironmentInput,
   CreatePackageInput,
@@ -23,3 +24,10 @@ export type {
   UpdateFunctionInput,
   UpdateHttpTriggerInput,
 } from "./schemas.js";
+export type { TimeTriggerView } from "./time-triggers.js";
+export type {
+  CreateMqTriggerInput,
+  CreateTimeTriggerInput,
+  UpdateMqTriggerInput,
+  UpdateTimeTriggerInput,
+} from "./trigger-schemas.js";

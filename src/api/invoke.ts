@@ -52,7 +52,7 @@ async function invocationOf(
     serverPort: req.socket.localPort ?? 0,
     protocol: `HTTP/${req.httpVersion}`,
     route: { pattern: "/...", scriptName: "", pathInfo: path, params: {} },
-    trigger: "api",
+    source: "api",
     invocation: seq,
   };
   return { fn, invocation };

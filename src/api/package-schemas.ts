@@ -117,7 +117,8 @@ const HASH_RE = /^[A-Za-z0-9:_-]{1,128}$/;
 export const specDeploymentSchema = z.strictObject(
   {
     resources: z.record(
-      z.string().regex(/^(Function|Package|Environment|HTTPTrigger)\/[a-z0-9-]{1,63}$/, {
+      // The kinds are the spec module's (the client's); the API keeps any Kind/name it is given.
+      z.string().regex(/^[A-Z][A-Za-z]{0,63}\/[a-z0-9-]{1,63}$/, {
         error: "must look like Kind/name",
       }),
       z.string().regex(HASH_RE, { error: "must be a hash" }),

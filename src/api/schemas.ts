@@ -244,13 +244,30 @@ function checkSource(required: boolean) {
   };
 }
 
+/** Retries of asynchronous invocations; fields not given keep their value (or the default). */
+const retrySchema = z.strictObject(
+  {
+    retries: z
+      .int({ error: must("must be a whole number from 0 to 100") })
+      .min(0, { error: "must be a whole number from 0 to 100" })
+      .max(100, { error: "must be a whole number from 0 to 100" })
+      .optional(),
+    backoffMs: positiveInt(3_600_000).optional(),
+    maxAgeMs: positiveInt(7 * 24 * 3_600_000).optional(),
+  },
+  { error: must("must be an object") },
+);
+
 export const createFunctionSchema = z
-  .strictObject({ name: nameSchema, ...functionFields }, { error: "must be a JSON object" })
+  .strictObject(
+    { name: nameSchema, ...functionFields, retry: retrySchema.optional() },
+    { error: "must be a JSON object" },
+  )
   .superRefine(checkSource(true));
 export type CreateFunctionInput = z.input<typeof createFunctionSchema>;
 
 export const updateFunctionSchema = z
-  .strictObject(functionFields, { error: "must be a JSON object" })
+  .strictObject({ ...functionFields, retry: retrySchema.optional() }, { error: "must be a JSON object" })
   .superRefine(checkSource(false))
   .superRefine((v, ctx) => {
     if (Object.values(v).every((x) => x === undefined))
@@ -327,6 +344,7 @@ export const createHttpTriggerSchema = z
         .optional(),
       url: z.string({ error: "must be a string" }).optional(),
       prefix: z.string({ error: "must be a string" }).optional(),
+      async: z.boolean({ error: "must be true or false" }).optional(),
     },
     { error: "must be a JSON object" },
   )

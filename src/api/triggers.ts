@@ -93,6 +93,7 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
     path,
     createdAt: new Date().toISOString(),
   };
+  if (input.async) record.async = true;
   // One lock for all routes: the clash check and the write must not interleave with another create.
   await ctx.locks.run(ROUTES_LOCK, async () => {
     const { store } = ctx.deps;

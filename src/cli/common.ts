@@ -22,6 +22,18 @@ export function nonNegativeInt(value: string): number {
   return Number(value);
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Commander parser for durations such as 500ms, 90s, 1h30m: milliseconds. */
+export function duration(value: string): number {
+  if (!/^(\d+(ms|s|m|h|d))+$/.test(value))
+    throw new InvalidArgumentError("must be a duration such as 500ms, 90s, 5m or 1h30m.");
+  let ms = 0;
+  for (const [, n, unit] of value.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(n) * DURATION_UNITS[unit];
+  if (ms < 1) throw new InvalidArgumentError("must be longer than 0.");
+  return ms;
+}
+
 export function positiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value)))
     throw new InvalidArgumentError("must be a positive integer.");

@@ -6,6 +6,7 @@ import {
   CONTRACT_NAMES,
   type ContractName,
   DEFAULT_LIMITS,
+  DEFAULT_RETRY,
   type FunctionRecord,
   IMAGE_FORMATS,
   type ImageFormat,
@@ -15,6 +16,7 @@ import {
 import {
   clientOf,
   collect,
+  duration,
   keyValues,
   nonNegativeInt,
   type OutputFormat,
@@ -50,6 +52,9 @@ interface FunctionOptions extends SourceOptions {
   outputFile?: string;
   format?: ImageFormat;
   allowOutbound?: string[];
+  retries?: number;
+  retryBackoff?: number;
+  maxAge?: number;
 }
 
 function addFunctionOptions(cmd: Command): Command {
@@ -83,6 +88,21 @@ function addFunctionOptions(cmd: Command): Command {
       "--max-output <bytes>",
       `most bytes an invocation may write to stdout; more fails it with 500 (default ${DEFAULT_LIMITS.maxOutputBytes})`,
       positiveInt,
+    )
+    .option(
+      "--retries <n>",
+      `retries of an asynchronous invocation after a 5xx, timeout or trap (default ${DEFAULT_RETRY.retries})`,
+      nonNegativeInt,
+    )
+    .option(
+      "--retry-backoff <duration>",
+      "first retry delay, doubled per attempt, e.g. 500ms, 1s (default 1s)",
+      duration,
+    )
+    .option(
+      "--max-age <duration>",
+      "an asynchronous invocation older than this is dead, e.g. 6h (default 6h)",
+      duration,
     )
     .option(
       "--file <PATH=LOCAL>",
@@ -136,6 +156,8 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
     maxOutputBytes: o.maxOutput,
   };
   if (Object.values(limits).some((v) => v !== undefined)) input.limits = limits;
+  const retry = { retries: o.retries, backoffMs: o.retryBackoff, maxAgeMs: o.maxAge };
+  if (Object.values(retry).some((v) => v !== undefined)) input.retry = retry;
   return input;
 }
 

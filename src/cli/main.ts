@@ -4,11 +4,14 @@ import { DEFAULT_SERVER } from "./common.js";
 import { registerEnv } from "./env.js";
 import { registerFn } from "./fn.js";
 import { registerImage } from "./image.js";
+import { registerInv } from "./inv.js";
+import { registerMqt } from "./mqt.js";
 import { registerPkg } from "./pkg.js";
 import { registerRegistry } from "./registry.js";
 import { registerRoute } from "./route.js";
 import { registerServe } from "./serve.js";
 import { registerSpec } from "./spec.js";
+import { registerTimer } from "./timer.js";
 
 /** Builds the `wasmlet` program: global options, then one registration per noun. */
 export async function buildProgram(): Promise<Command> {
@@ -24,6 +27,9 @@ export async function buildProgram(): Promise<Command> {
   registerFn(program);
   registerRoute(program);
   registerCanary(program);
+  registerTimer(program);
+  registerMqt(program);
+  registerInv(program);
   registerPkg(program);
   registerEnv(program);
   registerSpec(program);

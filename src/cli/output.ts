@@ -45,13 +45,15 @@ export function toYaml(value: unknown, indent = ""): string {
   return `${indent}${scalar(value)}`;
 }
 
-/** One invocation: a summary line, then its stderr indented under it. */
+/** One invocation: a summary line (with `timer/<name>` when a trigger started it), then its stderr indented under it. */
 export function formatLogEntry(e: LogEntry): string[] {
+  const via = e.trigger ? `${e.trigger.kind}/${e.trigger.name}` : "";
   const head = [
     e.time,
     String(e.status),
     `${e.durationMs}ms`,
     shortDigest(e.digest),
+    via,
     e.invocationId ?? "",
     e.error ?? "",
   ]

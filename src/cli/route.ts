@@ -13,7 +13,7 @@ function target(t: HttpTriggerRecord): string {
 }
 
 function describe(t: HttpTriggerRecord): string {
-  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${target(t)}`;
+  return `${t.methods.join(",")} ${t.path}${t.match === "prefix" ? " (and below)" : ""} -> ${target(t)}${t.async ? " (async)" : ""}`;
 }
 
 /**
@@ -54,6 +54,10 @@ export function registerRoute(program: Command): void {
     .option("--url <path>", "exact path; {param} segments match one segment")
     .option("--prefix <path>", "the path and everything below it")
     .option("--method <method>", `HTTP method (repeatable; default GET): ${HTTP_METHODS.join(", ")}`, collect)
+    .option(
+      "--async",
+      "answer every request 202 at once and run it later from a durable queue (see wasmlet inv)",
+    )
     .option("--spec", "write specs/route-<name>.yaml instead of calling the API")
     .option("--specdir <dir>", "spec directory", "specs")
     .action(
@@ -64,6 +68,7 @@ export function registerRoute(program: Command): void {
           url?: string;
           prefix?: string;
           method?: string[];
+          async?: boolean;
           spec?: boolean;
           specdir: string;
         },
@@ -79,6 +84,7 @@ export function registerRoute(program: Command): void {
             methods,
             url: o.url,
             prefix: o.prefix,
+            async: o.async,
           });
           print(`wrote ${await writeSpec(o.specdir, doc)}`);
           return;
@@ -89,6 +95,7 @@ export function registerRoute(program: Command): void {
           url: o.url,
           prefix: o.prefix,
           methods: o.method?.map((m) => m.toUpperCase() as HttpMethod),
+          async: o.async,
         });
         print(`route "${t.name}" created: ${describe(t)}`);
       },

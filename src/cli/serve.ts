@@ -130,6 +130,21 @@ export function registerServe(program: Command): void {
         return v;
       },
     )
+    .option(
+      "--nats <url>",
+      "NATS server with JetStream for message queue triggers (nats://host:4222; nats://user:pass@host or nats://token@host also work)",
+    )
+    .addOption(new Option("--nats-user <user>", "NATS user name").env("WASMLET_NATS_USER"))
+    .addOption(
+      new Option("--nats-password <password>", "NATS password (better: the environment variable)").env(
+        "WASMLET_NATS_PASSWORD",
+      ),
+    )
+    .addOption(
+      new Option("--nats-token <token>", "NATS token (better: the environment variable)").env(
+        "WASMLET_NATS_TOKEN",
+      ),
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -150,6 +165,10 @@ export function registerServe(program: Command): void {
         busyPollUs?: number;
         metrics: boolean;
         otlp?: string;
+        nats?: string;
+        natsUser?: string;
+        natsPassword?: string;
+        natsToken?: string;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -185,6 +204,9 @@ export function registerServe(program: Command): void {
           busyPollUs: opts.busyPollUs,
           metrics: opts.metrics,
           otlp: opts.otlp,
+          nats: opts.nats
+            ? { url: opts.nats, user: opts.natsUser, pass: opts.natsPassword, token: opts.natsToken }
+            : undefined,
         });
         console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(

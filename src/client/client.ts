@@ -4,19 +4,27 @@ import type {
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
+  CreateMqTriggerInput,
   CreatePackageInput,
+  CreateTimeTriggerInput,
+  MqTriggerView,
+  TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
   UpdateHttpTriggerInput,
+  UpdateMqTriggerInput,
   UpdatePackageInput,
+  UpdateTimeTriggerInput,
 } from "../api/index.js";
 import {
   API_ERROR_HEADER,
+  type AsyncInvocation,
   codeForStatus,
   type ErrorCode,
   type FunctionRecord,
   HTTP_STATUS,
   type HttpTriggerRecord,
+  type InvocationStatus,
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
@@ -49,6 +57,14 @@ export interface RunOutput {
   files: Map<string, Uint8Array>;
   /** Why the run failed (timeout, trap...); absent on success and on a plain non-zero exit. */
   error?: string;
+}
+
+/** The next fire times of a schedule, as the server computes them (its clock and time zone). */
+export interface ScheduleView {
+  cron: string;
+  timeZone: string;
+  now: string;
+  fires: string[];
 }
 
 /** One request to run a function through `/invoke`. */
@@ -241,6 +257,76 @@ export class ApiClient {
 
   async deleteHttpTrigger(name: string): Promise<void> {
     await this.#request("DELETE", `/api/v1/triggers/http/${encodeURIComponent(name)}`);
+  }
+
+  createTimeTrigger(input: CreateTimeTriggerInput): Promise<TimeTriggerView> {
+    return this.#json("POST", "/api/v1/triggers/time", input);
+  }
+
+  updateTimeTrigger(name: string, input: UpdateTimeTriggerInput): Promise<TimeTriggerView> {
+    return this.#json("PUT", `/api/v1/triggers/time/${encodeURIComponent(name)}`, input);
+  }
+
+  async listTimeTriggers(): Promise<TimeTriggerView[]> {
+    return (await this.#json<{ items: TimeTriggerView[] }>("GET", "/api/v1/triggers/time")).items;
+  }
+
+  getTimeTrigger(name: string): Promise<TimeTriggerView> {
+    return this.#json("GET", `/api/v1/triggers/time/${encodeURIComponent(name)}`);
+  }
+
+  async deleteTimeTrigger(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/triggers/time/${encodeURIComponent(name)}`);
+  }
+
+  createMqTrigger(input: CreateMqTriggerInput): Promise<MqTriggerView> {
+    return this.#json("POST", "/api/v1/triggers/mq", input);
+  }
+
+  /** `respTopic` or `errorTopic` "" removes it. */
+  updateMqTrigger(name: string, input: UpdateMqTriggerInput): Promise<MqTriggerView> {
+    return this.#json("PUT", `/api/v1/triggers/mq/${encodeURIComponent(name)}`, input);
+  }
+
+  async listMqTriggers(): Promise<MqTriggerView[]> {
+    return (await this.#json<{ items: MqTriggerView[] }>("GET", "/api/v1/triggers/mq")).items;
+  }
+
+  getMqTrigger(name: string): Promise<MqTriggerView> {
+    return this.#json("GET", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
+  }
+
+  async deleteMqTrigger(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
+  }
+
+  /** Asynchronous invocations, newest first, and how many there are per status (of the function, when given). */
+  listInvocations(
+    q: { function?: string; status?: InvocationStatus; limit?: number } = {},
+  ): Promise<{ items: AsyncInvocation[]; counts: Record<InvocationStatus, number> }> {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+    return this.#json("GET", `/api/v1/invocations${p.size > 0 ? `?${p}` : ""}`);
+  }
+
+  getInvocation(id: string): Promise<AsyncInvocation> {
+    return this.#json("GET", `/api/v1/invocations/${encodeURIComponent(id)}`);
+  }
+
+  /** Dead invocations of a function (or one, by id) run again; resolves with how many. */
+  async redriveInvocations(q: { function?: string; id?: string }): Promise<number> {
+    return (await this.#json<{ redriven: number }>("POST", "/api/v1/invocations/redrive", q)).redriven;
+  }
+
+  /** Deletes finished invocations (succeeded, dead) matching `q`; resolves with how many. */
+  async purgeInvocations(q: { function?: string; id?: string; status?: InvocationStatus }): Promise<number> {
+    return (await this.#json<{ purged: number }>("POST", "/api/v1/invocations/purge", q)).purged;
+  }
+
+  /** The next `round` fire times of `cron` (1 to 100); a bad expression is INVALID_ARGUMENT naming the problem. */
+  schedule(cron: string, round = 1): Promise<ScheduleView> {
+    const q = new URLSearchParams({ cron, round: String(round) });
+    return this.#json("GET", `/api/v1/schedule?${q}`);
   }
 
   /** Uploads a source archive and queues its build; resolves with the pending package (202). */

@@ -5,11 +5,17 @@ export type {
   CreateEnvironmentInput,
   CreateFunctionInput,
   CreateHttpTriggerInput,
+  CreateMqTriggerInput,
   CreatePackageInput,
+  CreateTimeTriggerInput,
+  MqTriggerView,
+  TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
   UpdateHttpTriggerInput,
+  UpdateMqTriggerInput,
   UpdatePackageInput,
+  UpdateTimeTriggerInput,
 } from "../api/index.js";
 export type {
   CanaryEvent,
@@ -35,4 +41,5 @@ export {
   type InvokeResult,
   type LogPage,
   type RunOutput,
+  type ScheduleView,
 } from "./client.js";

@@ -88,6 +88,22 @@ export interface FunctionVersion {
   createdAt: string;
 }
 
+/** How an asynchronous invocation of a function is retried (5xx, timeout, trap; never a 4xx other than 408/429). */
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** First retry delay; doubled per attempt, with jitter. */
+  backoffMs: number;
+  /** An invocation older than this (since it was accepted or redriven) is dead instead of retried. */
+  maxAgeMs: number;
+}
+
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  retries: 3,
+  backoffMs: 1000,
+  maxAgeMs: 6 * 3600 * 1000,
+});
+
 /** The stored form of a Function. */
 export interface FunctionRecord {
   name: string;
@@ -111,6 +127,8 @@ export interface FunctionRecord {
    * response body is that file instead of stdout (500 when the run did not write it).
    */
   outputFile?: string;
+  /** Retries of asynchronous invocations; absent: DEFAULT_RETRY. */
+  retry?: RetryPolicy;
   createdAt: string;
   updatedAt: string;
 }
@@ -133,6 +151,8 @@ export interface HttpTriggerRecord {
   /** `exact`: the path, where `{param}` segments match one segment; `prefix`: the path and anything below. */
   match: "exact" | "prefix";
   path: string;
+  /** Every request is answered 202 and run later from a durable queue (`route create --async`). */
+  async?: boolean;
   createdAt: string;
 }
 
@@ -144,6 +164,113 @@ export const ROUTE_FUNCTION_HEADER = "x-wasmlet-function";
 /** Every function a route can call. */
 export function routeFunctions(t: Pick<HttpTriggerRecord, "function" | "weights">): string[] {
   return t.weights ? Object.keys(t.weights) : [t.function];
+}
+
+/** Kinds of trigger that start invocations without an HTTP request (the triggers folder's TRIGGERS keys). */
+export type TriggerKind = "timer" | "mqt" | "async";
+
+/** What started an invocation that no HTTP request started: its kind and the trigger's name. */
+export interface TriggerRef {
+  kind: TriggerKind;
+  name: string;
+}
+
+/** The stored form of a TimeTrigger: calls a function on a cron schedule, as an HTTP request would. */
+export interface TimeTriggerRecord {
+  name: string;
+  function: string;
+  /** 5 or 6 fields (seconds first when 6), an `@hourly`-style descriptor, or `@every 1m30s`. */
+  cron: string;
+  /** What the function sees as the request: method, path (`/` by default) and body. */
+  method: HttpMethod;
+  subpath: string;
+  body?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The stored form of a MessageQueueTrigger: calls a function for each message on a broker's topic. */
+export interface MessageQueueTriggerRecord {
+  name: string;
+  function: string;
+  /** The broker kind: a key of the triggers folder's BROKERS (`nats`: NATS JetStream). */
+  mqtype: string;
+  topic: string;
+  /** Where a 2xx result's body is published; absent: nowhere (the message is acked all the same). */
+  respTopic?: string;
+  /** Where a message goes, with the error, after its last failed attempt; absent: it is dropped. */
+  errorTopic?: string;
+  /** Retries after the first attempt before a message counts as failed. */
+  maxRetries: number;
+  /** Content-Type of the request the function sees. */
+  contentType: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const INVOCATION_STATUSES = ["pending", "running", "succeeded", "dead"] as const;
+/** pending: waiting for its (next) attempt; running: an attempt is in progress; succeeded and dead are final. */
+export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
+
+/** An asynchronous invocation: accepted (202) and stored before it runs, retried, kept with its result. */
+export interface AsyncInvocation {
+  id: string;
+  function: string;
+  /** The route it came through, if any. */
+  route?: string;
+  status: InvocationStatus;
+  /** The request as the router received it (and the route's match of it); the body base64-encoded. */
+  request: {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body: string;
+    route?: { pattern: string; scriptName: string; pathInfo: string; params: Record<string, string> };
+  };
+  /** The caller's Idempotency-Key: a second request with the same key (and function) gets this invocation. */
+  idempotencyKey?: string;
+  /** Attempts started so far. */
+  attempts: number;
+  acceptedAt: string;
+  /** Max age counts from here: acceptance, or the last redrive. */
+  ageFrom: string;
+  updatedAt: string;
+  /** The next attempt does not start before this (epoch ms). */
+  notBefore: number;
+  /** Why the last attempt failed. */
+  lastError?: string;
+  /** The final answer of the function (succeeded or dead), the body base64-encoded and bounded. */
+  result?: { status: number; headers: [string, string][]; body: string; truncated?: boolean };
+}
+
+/**
+ * The live state of a timer or queue trigger in the serving process (not stored): what `get` and `list` show
+ * beside the stored fields.
+ */
+export interface TriggerStatus {
+  /**
+   * `active`: armed (timer) or consuming (queue); `pending`: being bound to its broker; `error`: it cannot work
+   * now, `lastError` says why (it keeps trying).
+   */
+  state: "active" | "pending" | "error";
+  /** Why the last fire or delivery failed to start, or why the trigger cannot work. */
+  lastError?: string;
+  /** Timers: the next fire time (ISO). */
+  nextFire?: string;
+  /** The last invocation it started: when it was due (timers) and started, and the function's status. */
+  last?: { dueAt?: string; startedAt: string; latenessMs?: number; status?: number };
+  /**
+   * Invocations started; skipped: fires of a timer while its previous run still went, messages of a queue trigger
+   * delivered again after they were handled (a broker that lost acks).
+   */
+  fired: number;
+  skipped?: number;
+  /** Queues: the JetStream stream bound to, whether wasmlet created it, and the durable consumer's name. */
+  stream?: string;
+  streamCreated?: boolean;
+  consumer?: string;
+  /** Queues: messages sent to the error topic (or dropped without one) after their last attempt. */
+  failed?: number;
 }
 
 /** One invocation, as kept in a function's log. */
@@ -163,6 +290,8 @@ export interface LogEntry {
   invocationId?: string;
   /** The caller's W3C trace context, when it sent one. */
   traceparent?: string;
+  /** The trigger that started it; absent when an HTTP request did. */
+  trigger?: TriggerRef;
 }
 
 /** Response header (and, to the function, request header / env) carrying an invocation's id. */

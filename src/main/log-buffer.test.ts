@@ -202,3 +202,15 @@ test("the writer thread stores packed batches and drop counts in SQLite, readabl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an invocation a trigger started keeps its trigger in the store; an HTTP one has none", async () => {
+  const store = new MemoryStore();
+  const buf = new LogBuffer((p) => store.appendLogs(unpackLogs(p)), 60_000);
+  buf.add(record("f", { trigger: { kind: "timer", name: "nightly" } }));
+  buf.add(record("f", { startedMs: T0 + 1 }));
+  await buf.flush();
+  const [timed, http] = await store.readLogs("f");
+  assert.deepEqual(timed.trigger, { kind: "timer", name: "nightly" });
+  assert.equal(timed.stderr, "");
+  assert.equal("trigger" in http, false);
+});

@@ -1,4 +1,4 @@
-import { INVOCATION_PREFIX, invocationId } from "../core/index.js";
+import { INVOCATION_PREFIX, invocationId, type TriggerRef } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
 import type { DroppedLogs, NewLogEntry, Store } from "../store/index.js";
 
@@ -23,8 +23,8 @@ export interface PackedLogs {
   nums: Float64Array;
   /** The id prefix of the process the records come from (invocation ids are `<prefix>-<invocation in base 36>`). */
   prefix: string;
-  /** Only the records that have them: [record index, stderr, error message, traceparent]. */
-  extras: [number, string, string | undefined, string | undefined][];
+  /** Only the records that have them: [record index, stderr, error message, traceparent, trigger]. */
+  extras: [number, string, string | undefined, string | undefined, TriggerRef | undefined][];
   /** Records dropped since the last batch handed to the writer, by function; absent when none were. */
   dropped?: DroppedLogs;
 }
@@ -49,10 +49,11 @@ export function unpackLogs(p: PackedLogs): NewLogEntry[] {
       invocationId: invocationId(p.nums[o + 5], p.prefix),
     };
   }
-  for (const [i, stderr, error, traceparent] of p.extras) {
+  for (const [i, stderr, error, traceparent, trigger] of p.extras) {
     out[i].stderr = stderr;
     if (error !== undefined) out[i].error = error;
     if (traceparent !== undefined) out[i].traceparent = traceparent;
+    if (trigger !== undefined) out[i].trigger = trigger;
   }
   return out;
 }
@@ -97,7 +98,7 @@ export class LogBuffer {
     this.nums = new Float64Array(maxBatch * STRIDE);
   }
 
-  /** Called once per invocation on the request path; allocates nothing for a record without stderr or error. */
+  /** Called once per invocation on the request path; allocates nothing for a record without stderr, error or trigger. */
   readonly add = (r: InvocationRecord): void => {
     const o = this.count * STRIDE;
     this.nums[o] = this.intern(r.function);
@@ -106,8 +107,13 @@ export class LogBuffer {
     this.nums[o + 3] = r.status;
     this.nums[o + 4] = r.durationMs;
     this.nums[o + 5] = r.invocation;
-    if (r.stderr.byteLength > 0 || r.error !== undefined || r.traceparent !== undefined)
-      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error, r.traceparent]);
+    if (
+      r.stderr.byteLength > 0 ||
+      r.error !== undefined ||
+      r.traceparent !== undefined ||
+      r.trigger !== undefined
+    )
+      this.extras.push([this.count, this.decoder.decode(r.stderr), r.error, r.traceparent, r.trigger]);
     this.count++;
     if (this.count >= this.maxBatch) void this.flush();
     else if (!this.timer) {

@@ -23,6 +23,7 @@ import {
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
 import { openStore, type Store } from "../store/index.js";
+import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
@@ -65,6 +66,8 @@ export interface ServeConfig {
   metrics?: boolean;
   /** OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) to export a span per invocation to (`--otlp`). */
   otlp?: string;
+  /** The NATS server of message-queue triggers (`--nats`); absent: they show state "error". */
+  nats?: NatsConfig;
 }
 
 export interface Serving {
@@ -112,6 +115,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
+  // Timers and queue triggers run here, in the control process only: with --workers N each event still starts
+  // one invocation. They invoke through this process's runtime, under the same limits and logs as HTTP.
+  const triggers = new Triggers({
+    store,
+    invoke: (fn, req) => runtime.invoke(fn, req),
+    log,
+    nats: config.nats,
+  });
 
   // The control port first: the router pulls images from the embedded registry on it.
   let api: ApiHandler | undefined;
@@ -181,6 +192,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     invoke: (fn, req) => runtime.invoke(fn, req),
     run: (fn, req, collect) => runtime.run(fn, req, collect),
     onDeploy: (fn) => runtime.prepare(fn),
+    triggerStatus: (kind, name) => triggers.status(kind, name),
     token: config.token,
     collectGarbage,
     publicRegistry: config.publicRegistry,
@@ -253,6 +265,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const sampler = new TrafficSampler(countsEverywhere);
   sampler.start();
   ui = uiFront({ store, sampler, token: config.token });
+  await triggers.start();
 
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
@@ -269,6 +282,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       if (gcTimer) clearInterval(gcTimer);
       canaries.stop();
       sampler.stop();
+      await triggers.stop();
       shutdown.abort();
       unwatchForRouters?.();
       await Promise.all([

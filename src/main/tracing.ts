@@ -10,16 +10,11 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { TriggerKind } from "../core/index.js";
 import type { InvocationRecord } from "../runtime/index.js";
 
-/** The FaaS conventions' trigger names for Wasmlet's. */
-const FAAS_TRIGGER: Record<NonNullable<InvocationRecord["trigger"]>, string> = {
-  http: "http",
-  api: "http",
-  timer: "timer",
-  queue: "pubsub",
-  async: "other",
-};
+/** The FaaS conventions' trigger names for Wasmlet's trigger kinds (an invocation without one came over HTTP). */
+const FAAS_TRIGGER: Record<TriggerKind, string> = { timer: "timer", mqt: "pubsub", async: "other" };
 
 /**
  * Exports one span per invocation over OTLP/HTTP (`serve --otlp URL`) through the OpenTelemetry SDK, named and
@@ -55,7 +50,7 @@ export class InvocationTracer {
         attributes: {
           "faas.name": r.function,
           "faas.invocation_id": invocationId,
-          "faas.trigger": FAAS_TRIGGER[r.trigger ?? "http"],
+          "faas.trigger": r.trigger ? FAAS_TRIGGER[r.trigger.kind] : "http",
           "faas.version": r.digest,
           "http.response.status_code": r.status,
         },

@@ -13,6 +13,7 @@ import {
 import { collectBody, finishEarly, sendText } from "../http/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
 import type { Change, Store } from "../store/index.js";
+import { ASYNC_MAX_BODY_BYTES, acceptAsync, wantsAsync } from "./async.js";
 import { ClientConnection, type OutputBudget, sendResponse } from "./respond.js";
 import { RouteTable } from "./route-table.js";
 import { pickFunction } from "./weights.js";
@@ -207,8 +208,26 @@ export class Router {
       sendText(res, 404, `route ${match.trigger.name} points to a function that does not exist\n`);
       return;
     }
-    const limit = fn.limits.maxBodyBytes;
+    const runLater = wantsAsync(match.trigger, req.headers);
+    const limit = runLater ? Math.min(fn.limits.maxBodyBytes, ASYNC_MAX_BODY_BYTES) : fn.limits.maxBodyBytes;
     const dispatch = (body: Uint8Array): void => {
+      if (runLater) {
+        const route = {
+          pattern: match.pattern,
+          scriptName: match.scriptName,
+          pathInfo: match.pathInfo,
+          params: match.params,
+        };
+        // Stored now, run later by the serve process's runner (which gives it its invocation id then).
+        acceptAsync(
+          this.options.store,
+          fn,
+          match.trigger,
+          { method, url, headers: flatHeaders(req), body, route },
+          res,
+        ).catch((e) => sendText(res, 500, `internal error: ${e instanceof Error ? e.message : e}\n`));
+        return;
+      }
       const invocation = nextInvocation();
       const id = invocationId(invocation);
       const headers = flatHeaders(req);
@@ -246,7 +265,8 @@ export class Router {
     collectBody(req, limit, dispatch, () => {
       this.options.onRejected?.(fn, 413);
       finishEarly(req, res);
-      sendText(res, 413, `request body is over the function's limit of ${limit} bytes\n`);
+      const whose = runLater ? "the limit for asynchronous invocations" : "the function's limit";
+      sendText(res, 413, `request body is over ${whose} of ${limit} bytes\n`);
     });
   };
 }

@@ -3,6 +3,8 @@ import {
   type Digest,
   type ErrorCode,
   type FunctionRecord,
+  INVOCATION_ID_HEADER,
+  invocationId,
   type LoadedImage,
   nextInvocation,
   toWasmletError,
@@ -10,7 +12,7 @@ import {
 } from "../core/index.js";
 import { CONTRACTS, EXIT_CODE_HEADER } from "./contracts/index.js";
 import { FunctionGate } from "./gate.js";
-import type { InvocationStats, Outcome } from "./stats.js";
+import { type InvocationStats, metricsTrigger, type Outcome } from "./stats.js";
 import type {
   ContractMap,
   Executor,
@@ -119,7 +121,11 @@ export class Runtime {
    */
   async invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse> {
     const started = Date.now();
-    req.invocation ??= nextInvocation();
+    if (req.invocation === undefined) {
+      req.invocation = nextInvocation();
+      // A trigger's invocation tells the function its id as an HTTP one does (the router sets the header).
+      if (req.trigger) req.headers[INVOCATION_ID_HEADER] = invocationId(req.invocation);
+    }
     const deadlineAt = (req.arrivedAt ?? performance.now()) + fn.limits.timeoutMs;
     const gate = this.gateOf(fn);
     let entered = false;
@@ -156,7 +162,7 @@ export class Runtime {
       if (entered) gate.leave();
       this.options.stats?.record(
         fn,
-        req.trigger ?? "http",
+        metricsTrigger(req),
         outcome,
         result ? result.durationMs : Date.now() - started,
         status,
@@ -209,7 +215,7 @@ export class Runtime {
     this.log(fn, req, started, status, result, error);
     this.options.stats?.record(
       fn,
-      req.trigger ?? "api",
+      req.source ?? "api",
       outcome,
       result ? result.durationMs : Date.now() - started,
       status,
@@ -287,7 +293,7 @@ export class Runtime {
     if (error) record.error = error;
     const tp = req.headers.traceparent;
     if (tp !== undefined) record.traceparent = tp;
-    if (req.trigger !== undefined) record.trigger = req.trigger;
+    if (req.trigger) record.trigger = { kind: req.trigger.kind, name: req.trigger.name };
     onLog(record);
   }
 }

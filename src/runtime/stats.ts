@@ -1,4 +1,4 @@
-import type { FunctionRecord } from "../core/index.js";
+import type { FunctionRecord, TriggerKind } from "../core/index.js";
 
 /** Duration buckets, in seconds: the OpenTelemetry FaaS conventions' advice for `faas.invoke_duration`. */
 export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -147,4 +147,11 @@ export function sumCounts(all: FunctionCounts[]): FunctionCounts {
       sum[fn] = s;
     }
   return sum;
+}
+
+const TRIGGER_OF_KIND: Record<TriggerKind, Trigger> = { timer: "timer", mqt: "queue", async: "async" };
+
+/** The metrics' trigger label of a request: what started it (a trigger's kind), else where it came from. */
+export function metricsTrigger(req: { trigger?: { kind: TriggerKind }; source?: Trigger }): Trigger {
+  return req.trigger ? TRIGGER_OF_KIND[req.trigger.kind] : (req.source ?? "http");
 }

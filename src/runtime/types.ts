@@ -1,4 +1,4 @@
-import type { ContractName, Digest, FunctionRecord, LoadedImage } from "../core/index.js";
+import type { ContractName, Digest, FunctionRecord, LoadedImage, TriggerRef } from "../core/index.js";
 import type { Trigger } from "./stats.js";
 
 /**
@@ -74,10 +74,20 @@ export interface InvocationRequest {
   cancel?: CancelToken;
   /** performance.now() when the request arrived; its deadline counts from here (default: when invoke is called). */
   arrivedAt?: number;
-  /** What started the invocation, for the metrics (default `http`). */
-  trigger?: Trigger;
-  /** The invocation's sequence number in this process (ids.ts); the runtime makes one when absent. */
+  /** Set when a trigger (timer, queue), not an HTTP request, started the invocation: logged, and shown to the function. */
+  trigger?: InvocationTrigger;
+  /** Where a request without a trigger came from, for the metrics: `http` (the router, default) or `api`. */
+  source?: Trigger;
+  /** The invocation's sequence number in this process (core/ids.ts); the runtime makes one when absent. */
   invocation?: number;
+}
+
+/** How a function learns what started it (WASMLET_TRIGGER* variables for both contracts). */
+export interface InvocationTrigger extends TriggerRef {
+  /** Unique per event: the same on every attempt of one message. */
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
 }
 
 /**
@@ -182,10 +192,10 @@ export interface InvocationRecord {
   stderr: Uint8Array;
   /** Trap message, timeout or exit status; absent on success. */
   error?: string;
-  /** The invocation's sequence number in this process (its id: ids.ts). */
+  /** The invocation's sequence number in this process (its id: core/ids.ts). */
   invocation: number;
   /** The caller's W3C `traceparent`, when it sent one. */
   traceparent?: string;
-  /** What started it (default `http`). */
-  trigger?: Trigger;
+  /** The trigger that started it; absent when an HTTP request did. */
+  trigger?: TriggerRef;
 }

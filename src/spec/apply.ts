@@ -93,6 +93,8 @@ async function exists(client: ApiClient, kind: SpecKind, name: string): Promise<
     Package: () => client.getPackage(name),
     Function: () => client.getFunction(name),
     HTTPTrigger: () => client.getHttpTrigger(name),
+    TimeTrigger: () => client.getTimeTrigger(name),
+    MessageQueueTrigger: () => client.getMqTrigger(name),
   }[kind];
   return (await get().catch(notFound)) !== undefined;
 }
@@ -103,6 +105,8 @@ async function remove(client: ApiClient, kind: SpecKind, name: string): Promise<
     Package: () => client.deletePackage(name),
     Function: () => client.deleteFunction(name),
     HTTPTrigger: () => client.deleteHttpTrigger(name),
+    TimeTrigger: () => client.deleteTimeTrigger(name),
+    MessageQueueTrigger: () => client.deleteMqTrigger(name),
   }[kind];
   await del().catch(notFound);
 }
@@ -135,6 +139,19 @@ export async function applySpecs(
     builds.delete(pkg);
     if (p.status === "failed") result.failed.push(p);
     return p.status === "succeeded";
+  };
+
+  /** A trigger on a function its package has not built yet waits for the build (and the function). */
+  const needFunction = async (s: LoadedSpec, fnName: string): Promise<void> => {
+    const fn = specs.specs.find((x) => x.kind === "Function" && x.metadata.name === fnName);
+    if (fn?.kind !== "Function" || !fn.spec.package || (await exists(client, "Function", fnName))) return;
+    const ok = await ensureBuilt(fn.spec.package, `${s.kind} ${s.metadata.name} needs function ${fnName}`);
+    if (!ok)
+      throw new WasmletError(
+        "BUILD_FAILED",
+        `${s.file}: ${s.kind} "${s.metadata.name}": spec.function: function "${fnName}" cannot be created: package ${fn.spec.package} failed to build`,
+      );
+    await waitExists(client, fnName);
   };
 
   for (const s of ordered) {
@@ -200,22 +217,27 @@ export async function applySpecs(
         break;
       }
       case "HTTPTrigger": {
-        const fn = specs.specs.find((x) => x.kind === "Function" && x.metadata.name === s.spec.function);
-        if (
-          fn?.kind === "Function" &&
-          fn.spec.package &&
-          !(await exists(client, "Function", s.spec.function))
-        ) {
-          const ok = await ensureBuilt(fn.spec.package, `route ${name} needs function ${s.spec.function}`);
-          if (!ok)
-            throw new WasmletError(
-              "BUILD_FAILED",
-              `${s.file}: HTTPTrigger "${name}": spec.function: function "${s.spec.function}" cannot be created: package ${fn.spec.package} failed to build`,
-            );
-          await waitExists(client, s.spec.function);
-        }
+        await needFunction(s, s.spec.function);
         if (present) await client.deleteHttpTrigger(name);
         await client.createHttpTrigger({ name, ...s.spec });
+        break;
+      }
+      case "TimeTrigger": {
+        await needFunction(s, s.spec.function);
+        if (present) await client.updateTimeTrigger(name, { ...s.spec, body: s.spec.body ?? "" });
+        else await client.createTimeTrigger({ name, ...s.spec });
+        break;
+      }
+      case "MessageQueueTrigger": {
+        await needFunction(s, s.spec.function);
+        const { mqtype, ...rest } = s.spec;
+        if (present)
+          await client.updateMqTrigger(name, {
+            ...rest,
+            respTopic: rest.respTopic ?? "",
+            errorTopic: rest.errorTopic ?? "",
+          });
+        else await client.createMqTrigger({ name, ...rest, mqtype: mqtype as "nats" | undefined });
         break;
       }
     }

@@ -158,6 +158,13 @@ function checkSemantics(out: LoadedSpecs): void {
           err(`spec.function: "${fn}" must be one of the weighted functions`);
         break;
       }
+      case "TimeTrigger":
+      case "MessageQueueTrigger":
+        if (!has("Function", s.spec.function))
+          err(
+            `spec.function: function "${s.spec.function}" is not defined in ${relative(process.cwd(), out.dir) || "."}`,
+          );
+        break;
       case "Environment":
         break;
     }

@@ -3,7 +3,14 @@ import { CONTRACT_NAMES, HTTP_METHODS, NAME_RE } from "../core/index.js";
 
 export const API_VERSION = "wasmlet.dev/v1";
 /** Kinds in dependency order: apply creates them in this order and deletes in the reverse. */
-export const SPEC_KINDS = ["Environment", "Package", "Function", "HTTPTrigger"] as const;
+export const SPEC_KINDS = [
+  "Environment",
+  "Package",
+  "Function",
+  "HTTPTrigger",
+  "TimeTrigger",
+  "MessageQueueTrigger",
+] as const;
 export type SpecKind = (typeof SPEC_KINDS)[number];
 /** The document `spec init` writes: names the deployment whose resources `apply --delete` may remove. */
 export const DEPLOYMENT_KIND = "DeploymentConfig";
@@ -52,6 +59,24 @@ const httpTriggerSpec = z.strictObject({
   methods: z.array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` })).optional(),
   url: str.optional(),
   prefix: str.optional(),
+  async: z.boolean({ error: "must be true or false" }).optional(),
+});
+/** The server checks the cron expression and subjects on apply (one parser: the one that fires). */
+const timeTriggerSpec = z.strictObject({
+  function: name,
+  cron: str.min(1, { error: "must be a schedule" }),
+  method: z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(", ")}` }).optional(),
+  subpath: str.optional(),
+  body: str.optional(),
+});
+const mqTriggerSpec = z.strictObject({
+  function: name,
+  mqtype: str.optional(),
+  topic: str.min(1, { error: "must be a subject" }),
+  respTopic: str.optional(),
+  errorTopic: str.optional(),
+  maxRetries: z.int({ error: "must be a whole number" }).min(0).optional(),
+  contentType: str.optional(),
 });
 
 export const SPEC_SCHEMAS = {
@@ -59,17 +84,23 @@ export const SPEC_SCHEMAS = {
   Package: packageSpec,
   Function: functionSpec,
   HTTPTrigger: httpTriggerSpec,
+  TimeTrigger: timeTriggerSpec,
+  MessageQueueTrigger: mqTriggerSpec,
 } satisfies Record<SpecKind, z.ZodType>;
 
 export type EnvironmentSpec = z.infer<typeof environmentSpec>;
 export type PackageSpec = z.infer<typeof packageSpec>;
 export type FunctionSpec = z.infer<typeof functionSpec>;
 export type HttpTriggerSpec = z.infer<typeof httpTriggerSpec>;
+export type TimeTriggerSpec = z.infer<typeof timeTriggerSpec>;
+export type MqTriggerSpec = z.infer<typeof mqTriggerSpec>;
 export interface SpecByKind {
   Environment: EnvironmentSpec;
   Package: PackageSpec;
   Function: FunctionSpec;
   HTTPTrigger: HttpTriggerSpec;
+  TimeTrigger: TimeTriggerSpec;
+  MessageQueueTrigger: MqTriggerSpec;
 }
 
 /** One resource document as written in specs/. */

@@ -8,6 +8,8 @@ const FILE_PREFIX: Record<SpecKind, string> = {
   Package: "package",
   Function: "function",
   HTTPTrigger: "route",
+  TimeTrigger: "timer",
+  MessageQueueTrigger: "mqt",
 };
 
 /** A resource document with undefined fields left out. */

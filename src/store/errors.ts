@@ -4,6 +4,8 @@ import type { Kind } from "./types.js";
 const KIND_LABEL: Record<Kind, string> = {
   function: "function",
   httptrigger: "HTTP trigger",
+  timetrigger: "time trigger",
+  mqtrigger: "message queue trigger",
   package: "package",
   environment: "environment",
   specdeployment: "spec deployment",

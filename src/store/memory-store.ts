@@ -1,9 +1,11 @@
-import type { LogEntry } from "../core/index.js";
+import type { AsyncInvocation, InvocationStatus, LogEntry } from "../core/index.js";
 import { alreadyExists, logLimit, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
+import { claimed, emptyCounts, FINISHED, matches, redriven } from "./invocations.js";
 import {
   type Change,
   type DroppedLogs,
+  type InvocationQuery,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
   type NewLogEntry,
@@ -21,6 +23,10 @@ export class MemoryStore extends FeedStore implements Store {
   readonly #logs = new Map<string, LogEntry[]>();
   readonly #dropped = new Map<string, number>();
   #nextLogId = 1;
+  /** Insertion order is acceptance order. */
+  readonly #invocations = new Map<string, AsyncInvocation>();
+  /** `key NUL id` -> when it was marked. */
+  readonly #handled = new Map<string, number>();
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
     this.check();
@@ -87,6 +93,111 @@ export class MemoryStore extends FeedStore implements Store {
     this.check();
     this.#logs.delete(fn);
     this.#dropped.delete(fn);
+  }
+
+  async acceptInvocation(inv: AsyncInvocation): Promise<{ invocation: AsyncInvocation; duplicate: boolean }> {
+    this.check();
+    if (inv.idempotencyKey !== undefined)
+      for (const other of this.#invocations.values())
+        if (other.function === inv.function && other.idempotencyKey === inv.idempotencyKey)
+          return { invocation: structuredClone(other), duplicate: true };
+    this.#invocations.set(inv.id, structuredClone(inv));
+    return { invocation: structuredClone(inv), duplicate: false };
+  }
+
+  async getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    this.check();
+    const inv = this.#invocations.get(id);
+    return inv && structuredClone(inv);
+  }
+
+  async listInvocations(q: InvocationQuery & { limit?: number } = {}): Promise<AsyncInvocation[]> {
+    this.check();
+    const all = [...this.#invocations.values()].filter((i) => matches(i, q)).reverse();
+    return structuredClone(all.slice(0, q.limit ?? 100));
+  }
+
+  async countInvocations(fn?: string): Promise<Record<InvocationStatus, number>> {
+    this.check();
+    const counts = emptyCounts();
+    for (const i of this.#invocations.values()) if (fn === undefined || i.function === fn) counts[i.status]++;
+    return counts;
+  }
+
+  async claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]> {
+    this.check();
+    const due = [...this.#invocations.values()]
+      .filter((i) => i.status === "pending" && i.notBefore <= nowMs)
+      .sort((a, b) => a.notBefore - b.notBefore)
+      .slice(0, limit)
+      .map((i) => claimed(i, nowMs));
+    for (const i of due) this.#invocations.set(i.id, i);
+    return structuredClone(due);
+  }
+
+  async saveInvocations(invs: AsyncInvocation[]): Promise<void> {
+    this.check();
+    for (const inv of invs)
+      if (this.#invocations.has(inv.id)) this.#invocations.set(inv.id, structuredClone(inv));
+  }
+
+  async requeueRunning(): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const i of this.#invocations.values())
+      if (i.status === "running") {
+        i.status = "pending";
+        n++;
+      }
+    return n;
+  }
+
+  async redriveInvocations(q: InvocationQuery): Promise<number> {
+    this.check();
+    const now = Date.now();
+    let n = 0;
+    for (const i of [...this.#invocations.values()])
+      if (i.status === "dead" && matches(i, q)) {
+        this.#invocations.set(i.id, redriven(i, now));
+        n++;
+      }
+    return n;
+  }
+
+  async purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const i of [...this.#invocations.values()])
+      if (
+        FINISHED.includes(i.status) &&
+        matches(i, q) &&
+        (q.beforeMs === undefined || Date.parse(i.updatedAt) < q.beforeMs)
+      ) {
+        this.#invocations.delete(i.id);
+        n++;
+      }
+    return n;
+  }
+
+  async markHandled(key: string, ids: string[], atMs: number): Promise<void> {
+    this.check();
+    for (const id of ids) this.#handled.set(`${key}\u0000${id}`, atMs);
+  }
+
+  async wasHandled(key: string, id: string): Promise<boolean> {
+    this.check();
+    return this.#handled.has(`${key}\u0000${id}`);
+  }
+
+  async pruneHandled(beforeMs: number): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const [k, at] of [...this.#handled])
+      if (at < beforeMs) {
+        this.#handled.delete(k);
+        n++;
+      }
+    return n;
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { LogEntry } from "../core/index.js";
+import type { AsyncInvocation, InvocationStatus, LogEntry } from "../core/index.js";
 import { alreadyExists, logLimit, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
+import { INVOCATIONS_SCHEMA, SqliteInvocations } from "./sqlite-invocations.js";
 import {
   type Change,
   type DroppedLogs,
+  type InvocationQuery,
   type Kind,
   LOG_LIMIT_PER_FUNCTION,
   LOG_TRIM_EVERY,
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs (function, id);
 CREATE TABLE IF NOT EXISTS log_drops (function TEXT PRIMARY KEY, dropped INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS handled (
+  key TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handled_by_time ON handled (at);
 `;
 
 /**
@@ -54,6 +60,7 @@ export class SqliteStore extends FeedStore implements Store {
   readonly #untrimmed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   readonly #pollMs: number;
+  readonly #invocations: SqliteInvocations;
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
     super();
@@ -66,6 +73,8 @@ export class SqliteStore extends FeedStore implements Store {
     this.#db.pragma("synchronous = NORMAL");
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.exec(SCHEMA);
+    this.#db.exec(INVOCATIONS_SCHEMA);
+    this.#invocations = new SqliteInvocations(this.#db);
     const db = this.#db;
     this.#stmt = {
       get: db.prepare<[string, string], { spec: string }>(
@@ -98,6 +107,11 @@ export class SqliteStore extends FeedStore implements Store {
       ),
       dropGet: db.prepare<[string], { dropped: number }>("SELECT dropped FROM log_drops WHERE function = ?"),
       dropDelete: db.prepare("DELETE FROM log_drops WHERE function = ?"),
+      handledAdd: db.prepare("INSERT OR REPLACE INTO handled (key, id, at) VALUES (?, ?, ?)"),
+      handledGet: db.prepare<[string, string], { one: number }>(
+        "SELECT 1 AS one FROM handled WHERE key = ? AND id = ?",
+      ),
+      handledPrune: db.prepare("DELETE FROM handled WHERE at < ?"),
     };
   }
 
@@ -180,6 +194,68 @@ export class SqliteStore extends FeedStore implements Store {
       this.#stmt.dropDelete.run(fn);
     })();
     this.#untrimmed.delete(fn);
+  }
+
+  async acceptInvocation(inv: AsyncInvocation): Promise<{ invocation: AsyncInvocation; duplicate: boolean }> {
+    this.check();
+    return this.#invocations.accept(inv);
+  }
+
+  async getInvocation(id: string): Promise<AsyncInvocation | undefined> {
+    this.check();
+    return this.#invocations.get(id);
+  }
+
+  async listInvocations(q: InvocationQuery & { limit?: number } = {}): Promise<AsyncInvocation[]> {
+    this.check();
+    return this.#invocations.list(q);
+  }
+
+  async countInvocations(fn?: string): Promise<Record<InvocationStatus, number>> {
+    this.check();
+    return this.#invocations.count(fn);
+  }
+
+  async claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]> {
+    this.check();
+    return this.#invocations.claim(nowMs, limit);
+  }
+
+  async saveInvocations(invs: AsyncInvocation[]): Promise<void> {
+    this.check();
+    this.#invocations.saveAll(invs);
+  }
+
+  async requeueRunning(): Promise<number> {
+    this.check();
+    return this.#invocations.requeueRunning();
+  }
+
+  async redriveInvocations(q: InvocationQuery): Promise<number> {
+    this.check();
+    return this.#invocations.redrive(q);
+  }
+
+  async purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number> {
+    this.check();
+    return this.#invocations.purge(q);
+  }
+
+  async markHandled(key: string, ids: string[], atMs: number): Promise<void> {
+    this.check();
+    this.#db.transaction(() => {
+      for (const id of ids) this.#stmt.handledAdd.run(key, id, atMs);
+    })();
+  }
+
+  async wasHandled(key: string, id: string): Promise<boolean> {
+    this.check();
+    return this.#stmt.handledGet.get(key, id) !== undefined;
+  }
+
+  async pruneHandled(beforeMs: number): Promise<number> {
+    this.check();
+    return this.#stmt.handledPrune.run(beforeMs).changes;
   }
 
   async close(): Promise<void> {

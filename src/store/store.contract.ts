@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  type AsyncInvocation,
   DEFAULT_LIMITS,
   type FunctionRecord,
   type HttpTriggerRecord,
@@ -32,6 +33,21 @@ export function fnRecord(name: string, version = 1): FunctionRecord {
 
 function routeRecord(name: string, fn: string): HttpTriggerRecord {
   return { name, function: fn, methods: ["GET"], match: "exact", path: `/${name}`, createdAt: T };
+}
+
+function invocation(id: string, fn: string, more: Partial<AsyncInvocation> = {}): AsyncInvocation {
+  return {
+    id,
+    function: fn,
+    status: "pending",
+    request: { method: "POST", url: "/", headers: {}, body: "" },
+    attempts: 0,
+    acceptedAt: T,
+    ageFrom: T,
+    updatedAt: T,
+    notBefore: 0,
+    ...more,
+  };
 }
 
 function logEntry(fn: string, i: number): NewLogEntry {
@@ -203,6 +219,84 @@ export function runStoreContract(name: string, create: () => Promise<Store>): vo
         await s.deleteLogs("f");
         assert.equal(await s.droppedLogs("f"), 0);
         assert.equal(await s.droppedLogs("g"), 20);
+      }),
+    );
+    test(
+      "async invocations: accept (idempotency key dedups per function), claim when due, save, requeue, redrive, purge",
+      withStore(async (s) => {
+        const a = await s.acceptInvocation(invocation("a", "f", { idempotencyKey: "k1" }));
+        assert.equal(a.duplicate, false);
+        const dup = await s.acceptInvocation(invocation("a2", "f", { idempotencyKey: "k1" }));
+        assert.deepEqual(dup, {
+          invocation: invocation("a", "f", { idempotencyKey: "k1" }),
+          duplicate: true,
+        });
+        assert.equal(
+          (await s.acceptInvocation(invocation("b", "g", { idempotencyKey: "k1" }))).duplicate,
+          false,
+        );
+        await s.acceptInvocation(invocation("c", "f", { notBefore: 5000 }));
+        assert.equal(await s.getInvocation("a2"), undefined, "a duplicate stores nothing");
+        assert.deepEqual(
+          (await s.listInvocations()).map((i) => i.id),
+          ["c", "b", "a"],
+          "newest first",
+        );
+        assert.deepEqual(
+          (await s.listInvocations({ function: "f", limit: 1 })).map((i) => i.id),
+          ["c"],
+        );
+
+        const claimed = await s.claimInvocations(1000, 10);
+        assert.deepEqual(
+          claimed.map((i) => [i.id, i.status, i.attempts]),
+          [
+            ["a", "running", 1],
+            ["b", "running", 1],
+          ],
+          "c is not due before 5000",
+        );
+        assert.deepEqual(await s.claimInvocations(1000, 10), [], "a claimed invocation is not claimed again");
+        assert.deepEqual(await s.countInvocations(), { pending: 1, running: 2, succeeded: 0, dead: 0 });
+
+        await s.saveInvocations([
+          { ...claimed[0], status: "succeeded", result: { status: 200, headers: [], body: "" } },
+        ]);
+        await s.saveInvocations([{ ...claimed[1], status: "dead", lastError: "500" }]);
+        assert.equal((await s.getInvocation("a"))?.result?.status, 200);
+        assert.deepEqual(
+          (await s.listInvocations({ status: "dead" })).map((i) => i.id),
+          ["b"],
+        );
+        assert.equal(await s.requeueRunning(), 0);
+        assert.equal((await s.claimInvocations(6000, 10))[0]?.id, "c");
+        assert.equal(await s.requeueRunning(), 1, "a running invocation of a dead process runs again");
+        assert.equal((await s.getInvocation("c"))?.status, "pending");
+
+        assert.equal(await s.redriveInvocations({ function: "f" }), 0, "only dead ones are redriven");
+        assert.equal(await s.redriveInvocations({ id: "b" }), 1);
+        const b = await s.getInvocation("b");
+        assert.equal(b?.status, "pending");
+        assert.equal(b?.attempts, 0);
+        assert.ok((b?.notBefore ?? 0) <= Date.now());
+
+        assert.equal(await s.purgeInvocations({}), 1, "only finished ones are purged: a");
+        assert.equal(await s.getInvocation("a"), undefined);
+        assert.deepEqual(await s.countInvocations("f"), { pending: 1, running: 0, succeeded: 0, dead: 0 });
+      }),
+    );
+
+    test(
+      "handled marks: per key and id, forgotten when pruned",
+      withStore(async (s) => {
+        assert.equal(await s.wasHandled("mqt/a", "S:1"), false);
+        await s.markHandled("mqt/a", ["S:1", "S:2"], 1000);
+        await s.markHandled("mqt/a", ["S:3"], 5000);
+        assert.equal(await s.wasHandled("mqt/a", "S:1"), true);
+        assert.equal(await s.wasHandled("mqt/b", "S:1"), false, "keys do not share ids");
+        assert.equal(await s.pruneHandled(2000), 2);
+        assert.equal(await s.wasHandled("mqt/a", "S:2"), false);
+        assert.equal(await s.wasHandled("mqt/a", "S:3"), true);
       }),
     );
   });

@@ -1,4 +1,13 @@
-import type { Digest, FunctionRecord, HttpTriggerRecord, LogEntry } from "../core/index.js";
+import type {
+  AsyncInvocation,
+  Digest,
+  FunctionRecord,
+  HttpTriggerRecord,
+  InvocationStatus,
+  LogEntry,
+  MessageQueueTriggerRecord,
+  TimeTriggerRecord,
+} from "../core/index.js";
 
 export const PACKAGE_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
 /** pending: waiting in the build queue; running: compiling; succeeded/failed: the last build's outcome. */
@@ -98,6 +107,8 @@ export interface CanaryRecord {
 export interface ResourceMap {
   function: FunctionRecord;
   httptrigger: HttpTriggerRecord;
+  timetrigger: TimeTriggerRecord;
+  mqtrigger: MessageQueueTriggerRecord;
   package: PackageRecord;
   environment: EnvironmentRecord;
   specdeployment: SpecDeploymentRecord;
@@ -151,7 +162,46 @@ export interface Store {
   droppedLogs(fn: string): Promise<number>;
   /** Deletes a function's log and its dropped-record count (on function delete). */
   deleteLogs(fn: string): Promise<void>;
+  /**
+   * Stores a new asynchronous invocation (durable once it resolves). When the function already has one with the
+   * same idempotency key, stores nothing and returns that one with `duplicate`.
+   */
+  acceptInvocation(inv: AsyncInvocation): Promise<{ invocation: AsyncInvocation; duplicate: boolean }>;
+  getInvocation(id: string): Promise<AsyncInvocation | undefined>;
+  /** Newest first, at most `limit` (default 100). */
+  listInvocations(q?: InvocationQuery & { limit?: number }): Promise<AsyncInvocation[]>;
+  /** How many invocations there are per status (of one function, when given). */
+  countInvocations(fn?: string): Promise<Record<InvocationStatus, number>>;
+  /**
+   * Takes up to `limit` pending invocations due at `nowMs` (oldest due first): each becomes running with one more
+   * attempt. Only the process that runs them calls it.
+   */
+  claimInvocations(nowMs: number, limit: number): Promise<AsyncInvocation[]>;
+  /** Writes invocations back (after an attempt: pending again, succeeded or dead), in one transaction. */
+  saveInvocations(invs: AsyncInvocation[]): Promise<void>;
+  /** Running invocations become pending again (their process is gone: a restart); returns how many. */
+  requeueRunning(): Promise<number>;
+  /** Dead invocations matching `q` become pending, with their attempts and age reset; returns how many. */
+  redriveInvocations(q: InvocationQuery): Promise<number>;
+  /** Deletes finished (succeeded, dead) invocations matching `q`, updated before `beforeMs` when given. */
+  purgeInvocations(q: InvocationQuery & { beforeMs?: number }): Promise<number>;
+  /**
+   * Remembers that messages (by id) of a consumer (`key`, e.g. a queue trigger) were handled, so a redelivery after a
+   * broker lost its acks can be recognised. Kept until `pruneHandled`.
+   */
+  markHandled(key: string, ids: string[], atMs: number): Promise<void>;
+  /** Whether `markHandled` recorded this message for this consumer. */
+  wasHandled(key: string, id: string): Promise<boolean>;
+  /** Forgets what was marked before `beforeMs`; returns how many marks went. */
+  pruneHandled(beforeMs: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Which invocations a list, redrive or purge applies to; every field narrows. */
+export interface InvocationQuery {
+  function?: string;
+  status?: InvocationStatus;
+  id?: string;
 }
 
 export const LOG_LIMIT_PER_FUNCTION = 1000;

@@ -5,7 +5,7 @@ import {
   WasmletError,
 } from "../../core/index.js";
 import type { Contract, InvocationRequest, InvocationResponse, WasiInputs, WasiOutputs } from "../types.js";
-import { envList } from "./env.js";
+import { envList, triggerVars } from "./env.js";
 
 /**
  * `command`: a WASI preview1 command as crun runs it. argv = [entry, ...function args, ...invocation args],
@@ -40,7 +40,8 @@ export const COMMAND_CONTRACT: Contract = {
 };
 
 /**
- * The function's env, and, for a request that came over HTTP (router, the API's invoke: they set the id header),
+ * The function's env, and, for a request that came over HTTP (router, the API's invoke: they set the id header) or
+ * from a trigger (the runtime sets it),
  * what a command learns of its invocation: its id (WASMLET_INVOCATION_ID) and the caller's W3C trace context
  * (TRACEPARENT, when sent) — a WAGI function reads both from its CGI variables instead. `fn test` runs the program
  * with its own env only, as a command line would.
@@ -48,8 +49,11 @@ export const COMMAND_CONTRACT: Contract = {
 function invocationEnv(fn: FunctionRecord, req: InvocationRequest): string[] {
   const env = envList(fn);
   const id = req.headers[INVOCATION_ID_HEADER];
-  if (id === undefined) return env;
-  const out = [...env, `${INVOCATION_ID_ENV}=${id}`];
+  if (id === undefined && !req.trigger) return env;
+  // A trigger's invocation (timer, queue, async) also says what started it: WASMLET_TRIGGER* (env.ts).
+  const out = req.trigger ? [...env, ...triggerVars(req.trigger).map(([k, v]) => `${k}=${v}`)] : [...env];
+  if (id === undefined) return out;
+  out.push(`${INVOCATION_ID_ENV}=${id}`);
   const tp = req.headers.traceparent;
   if (tp !== undefined) out.push(`TRACEPARENT=${tp}`);
   return out;

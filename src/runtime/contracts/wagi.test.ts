@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../../core/index.js";
 import type { InvocationRequest } from "../types.js";
+import { COMMAND_CONTRACT } from "./command.js";
 import { decodeEnv } from "./env-writer.js";
 import { parseCgiOutput, WAGI_CONTRACT } from "./wagi.js";
 
@@ -199,4 +200,36 @@ test("WAGI variables carry the bytes the client sent: raw header bytes, UTF-8 fo
     () => WAGI_CONTRACT.prepare({ ...req, route: { ...req.route, pathInfo: "/a%00b" } }, fn, "/echo.wasm"),
     (e) => isWasmletError(e, "INVALID_ARGUMENT") && /PATH_INFO would contain a NUL/.test(e.message),
   );
+});
+
+test("a trigger's kind, name, invocation id and attempt reach the function: CGI variables and command env", () => {
+  const fn = echoFn({ GREETING: "hi" });
+  const base = request({
+    method: "POST",
+    url: "/",
+    query: "",
+    headers: {},
+    body: new Uint8Array(0),
+    route: { pattern: "/", scriptName: "", pathInfo: "/", params: {} },
+  });
+  const vars = [
+    "WASMLET_TRIGGER=timer",
+    "WASMLET_TRIGGER_NAME=nightly",
+    "WASMLET_EVENT_ID=id-1",
+    "WASMLET_ATTEMPT=2",
+  ];
+  const req = { ...base, trigger: { kind: "timer" as const, name: "nightly", id: "id-1", attempt: 2 } };
+  const wagi = decodeEnv(WAGI_CONTRACT.prepare(req, fn, "/echo.wasm").env);
+  const command = COMMAND_CONTRACT.prepare(req, { ...fn, contract: "command" }, "/echo.wasm").env as string[];
+  for (const v of vars) {
+    assert.ok(wagi.includes(v), `${v} in the CGI variables`);
+    assert.ok(command.includes(v), `${v} in the command's env`);
+  }
+  assert.ok(command.includes("GREETING=hi"));
+  // An HTTP request carries none of them.
+  const plain = decodeEnv(WAGI_CONTRACT.prepare(base, fn, "/echo.wasm").env);
+  assert.ok(!plain.some((v) => v.startsWith("WASMLET_")));
+  const plainCommand = COMMAND_CONTRACT.prepare(base, { ...fn, contract: "command" }, "/echo.wasm")
+    .env as string[];
+  assert.ok(!plainCommand.some((v) => v.startsWith("WASMLET_")));
 });

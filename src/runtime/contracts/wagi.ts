@@ -8,7 +8,7 @@ import type {
   WasiOutputs,
 } from "../types.js";
 import { encodeStrings } from "../wasi/index.js";
-import { envList } from "./env.js";
+import { envList, triggerVars } from "./env.js";
 import { EnvWriter } from "./env-writer.js";
 
 /**
@@ -59,6 +59,7 @@ function cgiEnv(req: InvocationRequest, fn: FunctionRecord): EncodedStrings {
   w.add("X_RAW_PATH_INFO=", route.pathInfo, "latin1");
   for (const name in headers) w.add(headerVar(name), headers[name], "latin1");
   for (const name in route.params) w.add(`X_PARAM_${name.toUpperCase()}=`, route.params[name], "utf8");
+  if (req.trigger) for (const [k, v] of triggerVars(req.trigger)) w.add(`${k}=`, v, "utf8");
   return w.finish();
 }
 

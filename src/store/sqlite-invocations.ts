@@ -1,0 +1,164 @@
+import type Database from "better-sqlite3";
+import type { AsyncInvocation, InvocationStatus } from "../core/index.js";
+import { claimed, emptyCounts, FINISHED, redriven } from "./invocations.js";
+import type { InvocationQuery } from "./types.js";
+
+export const INVOCATIONS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS invocations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function TEXT NOT NULL, status TEXT NOT NULL,
+  not_before INTEGER NOT NULL, updated_ms INTEGER NOT NULL, idem_key TEXT, json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_due ON invocations (status, not_before);
+CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS invocations_idem ON invocations (function, idem_key) WHERE idem_key IS NOT NULL;
+`;
+
+interface Row {
+  json: string;
+}
+
+/** Where clause and parameters for a query (every field narrows). */
+function where(q: InvocationQuery): { sql: string; params: unknown[] } {
+  const columns = { function: q.function, status: q.status, id: q.id };
+  const given = Object.entries(columns).filter(([, v]) => v !== undefined);
+  return {
+    sql: given.length > 0 ? `WHERE ${given.map(([c]) => `${c} = ?`).join(" AND ")}` : "",
+    params: given.map(([, v]) => v),
+  };
+}
+
+/**
+ * The asynchronous invocations of the SQLite store: one row each, the record as JSON beside the columns that
+ * queries use. A claim or a redrive is one IMMEDIATE transaction.
+ */
+export class SqliteInvocations {
+  readonly #stmt;
+
+  constructor(private readonly db: Database.Database) {
+    this.#stmt = {
+      insert: db.prepare(
+        "INSERT INTO invocations (id, function, status, not_before, updated_ms, idem_key, json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      byKey: db.prepare<[string, string], Row>(
+        "SELECT json FROM invocations WHERE function = ? AND idem_key = ?",
+      ),
+      get: db.prepare<[string], Row>("SELECT json FROM invocations WHERE id = ?"),
+      due: db.prepare<[number, number], Row>(
+        "SELECT json FROM invocations WHERE status = 'pending' AND not_before <= ? ORDER BY not_before LIMIT ?",
+      ),
+      save: db.prepare(
+        "UPDATE invocations SET status = ?, not_before = ?, updated_ms = ?, json = ? WHERE id = ?",
+      ),
+      running: db.prepare<[], Row>("SELECT json FROM invocations WHERE status = 'running'"),
+    };
+  }
+
+  accept(inv: AsyncInvocation): { invocation: AsyncInvocation; duplicate: boolean } {
+    return this.db
+      .transaction(() => {
+        if (inv.idempotencyKey !== undefined) {
+          const row = this.#stmt.byKey.get(inv.function, inv.idempotencyKey);
+          if (row) return { invocation: JSON.parse(row.json) as AsyncInvocation, duplicate: true };
+        }
+        this.#insert(inv);
+        return { invocation: inv, duplicate: false };
+      })
+      .immediate();
+  }
+
+  get(id: string): AsyncInvocation | undefined {
+    const row = this.#stmt.get.get(id);
+    return row ? (JSON.parse(row.json) as AsyncInvocation) : undefined;
+  }
+
+  list(q: InvocationQuery & { limit?: number }): AsyncInvocation[] {
+    const w = where(q);
+    return this.db
+      .prepare<unknown[], Row>(`SELECT json FROM invocations ${w.sql} ORDER BY seq DESC LIMIT ?`)
+      .all(...w.params, q.limit ?? 100)
+      .map((r) => JSON.parse(r.json) as AsyncInvocation);
+  }
+
+  count(fn?: string): Record<InvocationStatus, number> {
+    const w = where({ function: fn });
+    const counts = emptyCounts();
+    for (const r of this.db
+      .prepare<unknown[], { status: InvocationStatus; n: number }>(
+        `SELECT status, COUNT(*) AS n FROM invocations ${w.sql} GROUP BY status`,
+      )
+      .all(...w.params))
+      counts[r.status] = r.n;
+    return counts;
+  }
+
+  claim(nowMs: number, limit: number): AsyncInvocation[] {
+    return this.db
+      .transaction(() => {
+        const due = this.#stmt.due.all(nowMs, limit).map((r) => claimed(JSON.parse(r.json), nowMs));
+        for (const inv of due) this.save(inv);
+        return due;
+      })
+      .immediate();
+  }
+
+  /** One transaction: a commit per invocation was most of the runner's cost. */
+  saveAll(invs: AsyncInvocation[]): void {
+    this.db.transaction(() => {
+      for (const inv of invs) this.save(inv);
+    })();
+  }
+
+  save(inv: AsyncInvocation): void {
+    this.#stmt.save.run(inv.status, inv.notBefore, Date.parse(inv.updatedAt), JSON.stringify(inv), inv.id);
+  }
+
+  requeueRunning(): number {
+    return this.db
+      .transaction(() => {
+        const rows = this.#stmt.running.all();
+        for (const r of rows) this.save({ ...(JSON.parse(r.json) as AsyncInvocation), status: "pending" });
+        return rows.length;
+      })
+      .immediate();
+  }
+
+  redrive(q: InvocationQuery): number {
+    const w = where({ ...q, status: "dead" });
+    const now = Date.now();
+    return this.db
+      .transaction(() => {
+        const rows = this.db
+          .prepare<unknown[], Row>(`SELECT json FROM invocations ${w.sql}`)
+          .all(...w.params);
+        for (const r of rows) this.save(redriven(JSON.parse(r.json), now));
+        return rows.length;
+      })
+      .immediate();
+  }
+
+  purge(q: InvocationQuery & { beforeMs?: number }): number {
+    const statuses = q.status === undefined ? FINISHED : FINISHED.filter((s) => s === q.status);
+    if (statuses.length === 0) return 0;
+    const w = where({ function: q.function, id: q.id });
+    const clauses = [w.sql ? w.sql.slice(6) : "", `status IN (${statuses.map(() => "?").join(", ")})`];
+    const params = [...w.params, ...statuses];
+    if (q.beforeMs !== undefined) {
+      clauses.push("updated_ms < ?");
+      params.push(q.beforeMs);
+    }
+    const sql = `DELETE FROM invocations WHERE ${clauses.filter(Boolean).join(" AND ")}`;
+    return this.db.prepare(sql).run(...params).changes;
+  }
+
+  #insert(inv: AsyncInvocation): void {
+    this.#stmt.insert.run(
+      inv.id,
+      inv.function,
+      inv.status,
+      inv.notBefore,
+      Date.parse(inv.updatedAt),
+      inv.idempotencyKey ?? null,
+      JSON.stringify(inv),
+    );
+  }
+}

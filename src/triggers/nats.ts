@@ -1,0 +1,230 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
+import type { MessageQueueTriggerRecord } from "../core/index.js";
+import type { Binding, Broker, Consumption, Delivery } from "./broker.js";
+import type { NatsConfig } from "./types.js";
+
+/** Marks the streams wasmlet created, so `mqt get` can say so after a restart too. */
+const OWN_STREAM = "created by wasmlet for queue triggers on ";
+
+/** Most messages a durable consumer hands out unacknowledged, across all the server's pulls. */
+const MAX_ACK_PENDING = 1000;
+
+/** How long whether a stream holds a publish subject is remembered. */
+const STREAM_LOOKUP_MS = 10_000;
+
+/** A stream name for a subject: names cannot hold `.`, `*`, `>` or spaces. */
+export function streamNameFor(subject: string): string {
+  return `wasmlet_${subject.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+}
+
+/** Server URL and credentials: `nats://user:pass@host:port` and `nats://token@host:port` work as the flags do. */
+function connectOptions(c: NatsConfig) {
+  const url = new URL(c.url.includes("://") ? c.url : `nats://${c.url}`);
+  const user = c.user ?? (url.password ? decodeURIComponent(url.username) : undefined);
+  const pass = c.pass ?? (url.password ? decodeURIComponent(url.password) : undefined);
+  const token = c.token ?? (!url.password && url.username ? decodeURIComponent(url.username) : undefined);
+  url.username = "";
+  url.password = "";
+  return {
+    servers: `${url.hostname}:${url.port || "4222"}`,
+    display: `nats://${url.host}`,
+    user,
+    pass,
+    token,
+  };
+}
+
+const isApiError = (e: unknown, code: number) => e instanceof JetStreamApiError && e.code === code;
+
+/** NATS JetStream: one connection that reconnects by itself once it has connected. */
+export class NatsBroker implements Broker {
+  #nc: Promise<NatsConnection> | undefined;
+  #problem: string | undefined;
+  readonly #opts;
+  readonly #streams = new Map<string, { stored: boolean; until: number }>();
+
+  constructor(config: NatsConfig) {
+    this.#opts = connectOptions(config);
+  }
+
+  /** The connection; a failed first connect rejects at once and the next call tries again. */
+  #conn(): Promise<NatsConnection> {
+    const { servers, display, user, pass, token } = this.#opts;
+    this.#nc ??= connect({
+      servers,
+      user,
+      pass,
+      token,
+      name: "wasmlet",
+      // Without it every request (a JetStream publish) builds two Errors for their stack traces: 7 % of the CPU.
+      noAsyncTraces: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+    }).then(
+      (nc) => {
+        this.#problem = undefined;
+        void (async () => {
+          for await (const s of nc.status()) {
+            if (s.type === "disconnect") this.#problem = `disconnected from NATS at ${display}: reconnecting`;
+            else if (s.type === "reconnect") this.#problem = undefined;
+          }
+        })();
+        return nc;
+      },
+      (e: unknown) => {
+        this.#nc = undefined;
+        const why = e instanceof Error ? e.message : String(e);
+        this.#problem = `cannot reach NATS at ${display} (${why}): check serve --nats and its credentials`;
+        throw new Error(this.#problem, { cause: e });
+      },
+    );
+    return this.#nc;
+  }
+
+  problem(): string | undefined {
+    return this.#problem;
+  }
+
+  async bind(t: MessageQueueTriggerRecord, ackWaitMs: number): Promise<Binding> {
+    const jsm = await jetstreamManager(await this.#conn());
+    let stream: string;
+    let streamCreated: boolean;
+    let streamSince: string;
+    try {
+      stream = await jsm.streams.find(t.topic);
+      const info = await jsm.streams.info(stream);
+      streamCreated = info.config.description?.startsWith(OWN_STREAM) ?? false;
+      streamSince = info.created;
+    } catch (e) {
+      if (!isApiError(e, JetStreamApiCodes.StreamNotFound)) throw e;
+      stream = streamNameFor(t.topic);
+      const info = await jsm.streams.add({
+        name: stream,
+        subjects: [t.topic],
+        description: `${OWN_STREAM}${t.topic}`,
+      });
+      streamCreated = true;
+      streamSince = info.created;
+    }
+    const consumer = `wasmlet-${t.name}`;
+    const config = {
+      durable_name: consumer,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(ackWaitMs),
+      filter_subject: t.topic,
+      max_ack_pending: MAX_ACK_PENDING,
+      // A stream made for the trigger holds only messages for it; on someone else's stream, start from now.
+      deliver_policy: streamCreated ? DeliverPolicy.All : DeliverPolicy.New,
+    };
+    try {
+      const info = await jsm.consumers.info(stream, consumer);
+      if (info.config.filter_subject !== t.topic) {
+        await jsm.consumers.delete(stream, consumer);
+        await jsm.consumers.add(stream, config);
+      } else if (info.config.ack_wait !== config.ack_wait)
+        await jsm.consumers.update(stream, consumer, { ack_wait: config.ack_wait });
+    } catch (e) {
+      if (!isApiError(e, JetStreamApiCodes.ConsumerNotFound)) throw e;
+      await jsm.consumers.add(stream, config);
+    }
+    return { stream, streamCreated, consumer, streamSince };
+  }
+
+  async consume(
+    b: Binding,
+    concurrency: number,
+    handle: (d: Delivery) => Promise<void>,
+  ): Promise<Consumption> {
+    const js = jetstream(await this.#conn());
+    const c = await js.consumers.get(b.stream, b.consumer);
+    // Twice the runs in flight: the next batch is pulled while one runs (their ack wait outlasts the wait).
+    const messages = await c.consume({ max_messages: concurrency * 2 });
+    const inFlight = new Set<Promise<void>>();
+    const ended = (async (): Promise<string> => {
+      for await (const m of messages) {
+        const h: Record<string, string> = {};
+        for (const k of m.headers?.keys() ?? []) h[k.toLowerCase()] = (m.headers?.values(k) ?? []).join(", ");
+        const d: Delivery = {
+          subject: m.subject,
+          data: m.data,
+          headers: h,
+          id: `${m.info.stream}:${m.info.streamSequence}`,
+          attempt: m.info.deliveryCount,
+          time: m.time,
+          ack: () => m.ack(),
+          nak: (ms) => m.nak(ms),
+          // No reason on the wire: servers before 2.10 ignore a TERM that carries one (the message stays pending).
+          term: () => m.term(),
+          working: () => m.working(),
+        };
+        const p = handle(d).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+      return "the consumer ended";
+    })();
+    return {
+      ended,
+      async stop() {
+        messages.stop();
+        await ended.catch(() => undefined);
+      },
+    };
+  }
+
+  async publish(
+    subject: string,
+    data: Uint8Array,
+    headers: Record<string, string>,
+    id?: string,
+  ): Promise<void> {
+    const nc = await this.#conn();
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    if (await this.#stored(nc, subject)) {
+      // Nats-Msg-Id: the stream drops a second message with the same id within its duplicate window (2 min).
+      await jetstream(nc).publish(subject, data, { headers: h, ...(id ? { msgID: id } : {}) });
+      return;
+    }
+    // No stream holds the subject: a plain publish reaches its subscribers. (A JetStream publish would wait for
+    // an ack that a plain subscriber never sends, and fail after delivering the message.)
+    nc.publish(subject, data, { headers: h });
+    await nc.flush();
+  }
+
+  /** Whether a stream holds `subject`; remembered for STREAM_LOOKUP_MS, so a stream made later is used soon. */
+  async #stored(nc: NatsConnection, subject: string): Promise<boolean> {
+    const hit = this.#streams.get(subject);
+    if (hit && hit.until > Date.now()) return hit.stored;
+    let stored = true;
+    try {
+      await (await jetstreamManager(nc)).streams.find(subject);
+    } catch (e) {
+      if (!isApiError(e, JetStreamApiCodes.StreamNotFound)) throw e;
+      stored = false;
+    }
+    this.#streams.set(subject, { stored, until: Date.now() + STREAM_LOOKUP_MS });
+    return stored;
+  }
+
+  async unbind(b: Binding): Promise<void> {
+    const jsm = await jetstreamManager(await this.#conn());
+    await jsm.consumers.delete(b.stream, b.consumer).catch((e) => {
+      if (!isApiError(e, JetStreamApiCodes.ConsumerNotFound)) throw e;
+    });
+  }
+
+  async close(): Promise<void> {
+    const nc = await this.#nc?.catch(() => undefined);
+    this.#nc = undefined;
+    await nc?.drain().catch(() => nc.close());
+  }
+}
