@@ -179,10 +179,17 @@ export class LogBuffer {
     if (this.reportTimer !== undefined) return;
     const wait = this.lastReportMs + this.reportEveryMs - now;
     if (wait <= 0) this.report();
-    else {
-      this.reportTimer = setTimeout(() => this.report(), wait);
-      this.reportTimer.unref();
-    }
+    else this.reportLater(wait);
+  }
+
+  /** Reports once `wait` ms have passed; a timer that fires early (node's timers may, by a ms) waits the rest. */
+  private reportLater(wait: number): void {
+    this.reportTimer = setTimeout(() => {
+      const left = this.lastReportMs + this.reportEveryMs - performance.now();
+      if (left > 0) this.reportLater(left);
+      else this.report();
+    }, Math.ceil(wait));
+    this.reportTimer.unref();
   }
 
   private countDropped(fn: string, n: number): void {
