@@ -2,6 +2,7 @@ import { type MessageQueueTriggerRecord, type TriggerStatus, WasmletError } from
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
+import { functionOr404 } from "./lifecycle.js";
 import { parseBody } from "./schemas.js";
 import { createMqTriggerSchema, updateMqTriggerSchema } from "./trigger-schemas.js";
 
@@ -21,14 +22,6 @@ async function getOr404(ctx: RouteContext, name: string): Promise<MessageQueueTr
   const t = await ctx.deps.store.get("mqtrigger", name);
   if (!t) throw new WasmletError("NOT_FOUND", `message queue trigger "${name}" not found`);
   return t;
-}
-
-async function requireFunction(ctx: RouteContext, name: string): Promise<void> {
-  if (!(await ctx.deps.store.get("function", name)))
-    throw new WasmletError(
-      "NOT_FOUND",
-      `function: function "${name}" not found (create it first: wasmlet fn create)`,
-    );
 }
 
 export async function listMqTriggers(ctx: RouteContext): Promise<void> {
@@ -58,7 +51,7 @@ export async function createMqTrigger(ctx: RouteContext): Promise<void> {
   await ctx.locks.run(`mqtrigger/${record.name}`, async () => {
     if (await ctx.deps.store.get("mqtrigger", record.name))
       throw new WasmletError("ALREADY_EXISTS", `name: message queue trigger "${record.name}" already exists`);
-    await requireFunction(ctx, record.function);
+    await functionOr404(ctx.deps.store, record.function, "function");
     await ctx.deps.store.create("mqtrigger", record.name, record);
   });
   sendJson(ctx.res, 201, view(ctx, record));
@@ -70,7 +63,7 @@ export async function updateMqTrigger(ctx: RouteContext): Promise<void> {
   const updated = await ctx.locks.run(`mqtrigger/${name}`, async () => {
     const old = await getOr404(ctx, name);
     if (input.function !== undefined && input.function !== old.function)
-      await requireFunction(ctx, input.function);
+      await functionOr404(ctx.deps.store, input.function, "function");
     const record: MessageQueueTriggerRecord = {
       ...old,
       function: input.function ?? old.function,

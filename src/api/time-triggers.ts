@@ -3,6 +3,7 @@ import { sendEmpty, sendJson } from "../http/index.js";
 import { nextFires, parseSchedule } from "../triggers/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
+import { functionOr404 } from "./lifecycle.js";
 import { parseBody } from "./schemas.js";
 import { createTimeTriggerSchema, updateTimeTriggerSchema } from "./trigger-schemas.js";
 
@@ -21,14 +22,6 @@ async function getOr404(ctx: RouteContext, name: string): Promise<TimeTriggerRec
   const t = await ctx.deps.store.get("timetrigger", name);
   if (!t) throw new WasmletError("NOT_FOUND", `time trigger "${name}" not found`);
   return t;
-}
-
-async function requireFunction(ctx: RouteContext, name: string): Promise<void> {
-  if (!(await ctx.deps.store.get("function", name)))
-    throw new WasmletError(
-      "NOT_FOUND",
-      `function: function "${name}" not found (create it first: wasmlet fn create)`,
-    );
 }
 
 export async function listTimeTriggers(ctx: RouteContext): Promise<void> {
@@ -56,7 +49,7 @@ export async function createTimeTrigger(ctx: RouteContext): Promise<void> {
   await ctx.locks.run(`timetrigger/${record.name}`, async () => {
     if (await ctx.deps.store.get("timetrigger", record.name))
       throw new WasmletError("ALREADY_EXISTS", `name: time trigger "${record.name}" already exists`);
-    await requireFunction(ctx, record.function);
+    await functionOr404(ctx.deps.store, record.function, "function");
     await ctx.deps.store.create("timetrigger", record.name, record);
   });
   // The scheduler has read the new record by now (a store read per change): its next fire is shown.
@@ -69,7 +62,7 @@ export async function updateTimeTrigger(ctx: RouteContext): Promise<void> {
   const updated = await ctx.locks.run(`timetrigger/${name}`, async () => {
     const old = await getOr404(ctx, name);
     if (input.function !== undefined && input.function !== old.function)
-      await requireFunction(ctx, input.function);
+      await functionOr404(ctx.deps.store, input.function, "function");
     const record: TimeTriggerRecord = {
       ...old,
       function: input.function ?? old.function,
