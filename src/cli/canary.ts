@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import type { CanaryRecord } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
 import { clientOf, type OutputFormat, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 /** `60s`, `1m30s`, `500ms`, `2m`, `1h`, or a number of seconds. */
@@ -32,11 +33,7 @@ function describe(c: CanaryRecord): string {
 }
 
 export function registerCanary(program: Command): void {
-  const canary = program
-    .command("canary")
-    .description(
-      "canary releases: move a route's traffic to a new function step by step, back at once on failures",
-    );
+  const canary = program.command("canary").description(NOUN_HELP.canary);
 
   canary
     .command("create")

@@ -1,11 +1,10 @@
 import { type Command, Option } from "commander";
 import { clientOf, loadSpec, type OutputFormat, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 export function registerEnv(program: Command): void {
-  const env = program
-    .command("env")
-    .description("manage environments: builder presets for packages (create, get, list, delete)");
+  const env = program.command("env").description(NOUN_HELP.env);
 
   env
     .command("create")

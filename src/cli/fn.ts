@@ -32,6 +32,7 @@ import {
   type SourceOptions,
   updateFromSource,
 } from "./fn-source.js";
+import { NOUN_HELP } from "./nouns.js";
 import { formatLogEntry, shortDigest, table, toYaml } from "./output.js";
 
 interface FunctionOptions extends SourceOptions {
@@ -277,9 +278,7 @@ async function lastLogLines(cmd: Command, name: string, newerThan: number, lines
 }
 
 export function registerFn(program: Command): void {
-  const fn = program
-    .command("fn")
-    .description("manage functions (create, get, list, update, delete, test, logs)");
+  const fn = program.command("fn").description(NOUN_HELP.fn);
 
   addSourceOptions(
     addFunctionOptions(

@@ -7,6 +7,7 @@ import { IMAGE_FORMATS, type ImageFormat, WasmletError } from "../core/index.js"
 import type { RegistryAuth, RegistryClient } from "../registry/index.js";
 import { collect, DEFAULT_SERVER, type OutputFormat, print } from "./common.js";
 import { readImageFiles } from "./fn.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table } from "./output.js";
 import { readRegistryAuth } from "./registry.js";
 
@@ -56,7 +57,7 @@ function outputPath(dir: string, imagePath: string): string {
 export function registerImage(program: Command): void {
   const image = program
     .command("image")
-    .description("work with OCI images directly in any registry (push, pull, ls, inspect)")
+    .description(NOUN_HELP.image)
     .option("--registry-auth <file>", 'credentials: JSON {"host:port": {"username","password"} | {"token"}}');
 
   image

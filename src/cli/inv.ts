@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { type AsyncInvocation, INVOCATION_STATUSES, type InvocationStatus } from "../core/index.js";
 import { clientOf, type OutputFormat, positiveInt, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 /** The invocation with its request and result bodies decoded when they are text. */
@@ -19,7 +20,7 @@ function readable(inv: AsyncInvocation): unknown {
 
 /** `wasmlet inv`: asynchronous invocations (202 from a route with --async, or a caller's Prefer: respond-async). */
 export function registerInv(program: Command): void {
-  const inv = program.command("inv").description("asynchronous invocations: get, list, redrive, purge");
+  const inv = program.command("inv").description(NOUN_HELP.inv);
 
   inv
     .command("get")

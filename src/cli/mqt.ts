@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import type { MqTriggerView } from "../client/index.js";
 import { clientOf, loadSpec, nonNegativeInt, type OutputFormat, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 function describe(t: MqTriggerView): string {
@@ -18,11 +19,7 @@ function where(t: MqTriggerView): string {
 
 /** `wasmlet mqt`: message-queue triggers (NATS JetStream), run by the server (`serve --nats`). */
 export function registerMqt(program: Command): void {
-  const mqt = program
-    .command("mqt")
-    .description(
-      "manage message queue triggers: call a function per message (create, get, list, update, delete)",
-    );
+  const mqt = program.command("mqt").description(NOUN_HELP.mqt);
 
   mqt
     .command("create")

@@ -5,6 +5,7 @@ import type { PackageRecord } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
 import { reportFailure, sourceArchive, waitForBuild } from "./build-progress.js";
 import { clientOf, loadSpec, type OutputFormat, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { shortDigest, table, toYaml } from "./output.js";
 
 interface PkgCreateOptions {
@@ -52,9 +53,7 @@ function describe(p: PackageRecord): string {
 }
 
 export function registerPkg(program: Command): void {
-  const pkg = program
-    .command("pkg")
-    .description("manage source packages (create, info, list, rebuild, getsrc, delete)");
+  const pkg = program.command("pkg").description(NOUN_HELP.pkg);
 
   pkg
     .command("create")

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { WasmletError } from "../core/index.js";
 import { clientOf, print } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 
 /** Credentials per registry host, as `--registry-auth` files hold them. */
 export type RegistryAuthFile = Record<string, { username?: string; password?: string; token?: string }>;
@@ -35,7 +36,7 @@ export function readRegistryAuth(file: string, option = "--registry-auth"): Regi
 }
 
 export function registerRegistry(program: Command): void {
-  const registry = program.command("registry").description("manage the embedded OCI registry (gc)");
+  const registry = program.command("registry").description(NOUN_HELP.registry);
   registry
     .command("gc")
     .description("delete blobs that no tag, manifest, function version or package references")

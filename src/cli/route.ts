@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { HTTP_METHODS, type HttpMethod, type HttpTriggerRecord, WasmletError } from "../core/index.js";
 import { clientOf, collect, loadSpec, type OutputFormat, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 /** `a` or `a=90, b=10` (weights in percent of their sum). */
@@ -38,9 +39,7 @@ export function parseFunctions(values: string[]): { function: string; weights?: 
 }
 
 export function registerRoute(program: Command): void {
-  const route = program
-    .command("route")
-    .description("manage HTTP triggers (create, get, list, update, delete)");
+  const route = program.command("route").description(NOUN_HELP.route);
 
   route
     .command("create")

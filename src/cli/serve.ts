@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { DEFAULT_BUSY_POLL_US, DEFAULT_HTTP_LIMITS, MAX_BUSY_POLL_US, WasmletError } from "../core/index.js";
+import { NOUN_HELP } from "./nouns.js";
 import { readRegistryAuth } from "./registry.js";
 
 function seconds(value: string): number {
@@ -29,7 +30,7 @@ function positiveSeconds(flag: string): (value: string) => number {
 export function registerServe(program: Command): void {
   program
     .command("serve")
-    .description("run the router, control API and embedded OCI registry on this machine")
+    .description(NOUN_HELP.serve)
     .option("--data-dir <dir>", "where state (SQLite) and the registry live", ".wasmlet")
     .option("--listen <host:port>", "public port: the router", "127.0.0.1:8080")
     .option("--control <host:port>", "control port: API + OCI registry (/v2)", "127.0.0.1:8081")

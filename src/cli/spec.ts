@@ -7,6 +7,7 @@ import { WasmletError } from "../core/index.js";
 import type { LoadedSpecs } from "../spec/index.js";
 import { reportFailure, waitForBuild } from "./build-progress.js";
 import { clientOf, loadSpec, print } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table } from "./output.js";
 
 const README = `Wasmlet specs: YAML for environments, packages, functions and routes; "wasmlet spec apply" makes the server match them.\n`;
@@ -25,11 +26,7 @@ async function loadValid(dir: string): Promise<LoadedSpecs> {
 }
 
 export function registerSpec(program: Command): void {
-  const spec = program
-    .command("spec")
-    .description(
-      "declarative specs: YAML in specs/ applied to the server (init, validate, apply, destroy, list)",
-    );
+  const spec = program.command("spec").description(NOUN_HELP.spec);
   const dirOption = (c: Command) => c.option("--specdir <dir>", "spec directory", "specs");
 
   dirOption(

@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import type { TimeTriggerView } from "../client/index.js";
 import { HTTP_METHODS, type HttpMethod } from "../core/index.js";
 import { clientOf, loadSpec, type OutputFormat, positiveInt, print, printResource } from "./common.js";
+import { NOUN_HELP } from "./nouns.js";
 import { table, toYaml } from "./output.js";
 
 const methodOption = () =>
@@ -18,11 +19,7 @@ function describe(t: TimeTriggerView): string {
 
 /** `wasmlet timer`: time triggers (cron), run by the server. */
 export function registerTimer(program: Command): void {
-  const timer = program
-    .command("timer")
-    .description(
-      "manage time triggers: call a function on a cron schedule (create, get, list, update, delete)",
-    );
+  const timer = program.command("timer").description(NOUN_HELP.timer);
 
   timer
     .command("create")
