@@ -264,7 +264,12 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
   const sampler = new TrafficSampler(countsEverywhere);
   sampler.start();
-  ui = uiFront({ store, sampler, token: config.token });
+  ui = uiFront({
+    store,
+    sampler,
+    token: config.token,
+    triggerStatus: (kind, name) => triggers.status(kind, name),
+  });
   await triggers.start();
 
   const routerUrl = `http://${routerAddress}`;

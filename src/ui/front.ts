@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
-import { type LogEntry, routeFunctions, WasmletError } from "../core/index.js";
+import {
+  type LogEntry,
+  routeFunctions,
+  type TriggerKind,
+  type TriggerStatus,
+  WasmletError,
+} from "../core/index.js";
 import { authorised, readBody, SESSION_COOKIE, secretMatches, sendError, sendText } from "../http/index.js";
 import type { Store } from "../store/index.js";
 import type { TrafficSampler } from "./sampler.js";
@@ -47,6 +53,8 @@ export interface UiOptions {
   token?: string;
   /** How often the event stream sends a snapshot, in ms (default 2000). */
   everyMs?: number;
+  /** The live state of a timer or queue trigger (next fire, last run, stream, errors), from the serve process. */
+  triggerStatus?: (kind: TriggerKind, name: string) => TriggerStatus | undefined;
 }
 
 interface FunctionRow {
@@ -62,11 +70,19 @@ interface FunctionRow {
 
 /** What the event stream's `snapshot` events carry. */
 async function snapshot(opts: UiOptions) {
-  const [fns, routes, canaries] = await Promise.all([
+  const [fns, routes, canaries, timers, queues, invocationCounts, dead] = await Promise.all([
     opts.store.list("function"),
     opts.store.list("httptrigger"),
     opts.store.list("canary"),
+    opts.store.list("timetrigger"),
+    opts.store.list("mqtrigger"),
+    opts.store.countInvocations(),
+    opts.store.listInvocations({ status: "dead", limit: 50 }),
   ]);
+  const live = <T extends { name: string }>(kind: TriggerKind, t: T) => ({
+    ...t,
+    status: opts.triggerStatus?.(kind, t.name),
+  });
   const functions: (FunctionRow & ReturnType<TrafficSampler["summary"]>)[] = fns.map((f) => ({
     name: f.name,
     version: f.current.version,
@@ -83,7 +99,25 @@ async function snapshot(opts: UiOptions) {
     })),
     ...opts.sampler.summary(f.name),
   }));
-  return { time: new Date().toISOString(), functions, canaries };
+  return {
+    time: new Date().toISOString(),
+    functions,
+    canaries,
+    timers: timers.map((t) => live("timer", t)),
+    queues: queues.map((t) => live("mqt", t)),
+    invocations: {
+      counts: invocationCounts,
+      // Dead letters: what a user may redrive; requests and results stay out of the stream (bodies can be large).
+      dead: dead.map((i) => ({
+        id: i.id,
+        function: i.function,
+        route: i.route,
+        attempts: i.attempts,
+        lastError: i.lastError,
+        updatedAt: i.updatedAt,
+      })),
+    },
+  };
 }
 
 /**

@@ -37,7 +37,7 @@ before(async () => {
     env: { GREETING: "v1" },
   });
   await api.updateFunction("hello", { env: { GREETING: "v2" }, code: code(example("wagi-echo/echo.wasm")) });
-  await api.createFunction({ name: "broken", code: code(fixture("fail.wasm")) });
+  await api.createFunction({ name: "broken", code: code(fixture("fail.wasm")), retry: { retries: 0 } });
   await api.createHttpTrigger({ name: "hello", function: "hello", url: "/hello" });
   await api.createHttpTrigger({ name: "broken", function: "broken", url: "/broken" });
   for (let i = 0; i < 30; i++) await fetch(`${server.routerUrl}/hello`).then((r) => r.arrayBuffer());
@@ -153,6 +153,50 @@ test("the function page: graphs, recent invocations, a test invoke with its answ
   await page.waitForFunction(() =>
     /1 \(serving\)/.test(document.querySelector('[data-testid="versions"]')?.textContent ?? ""),
   );
+});
+
+test("the triggers page: timers with their next fire, async counts, dead letters redriven in one click", {
+  skip,
+}, async () => {
+  await api.createTimeTrigger({ name: "tick", function: "hello", cron: "@every 1h" });
+  // An asynchronous call of a function that fails, without retries: a dead letter.
+  const r = await fetch(`${server.routerUrl}/broken`, { headers: { prefer: "respond-async" } });
+  assert.equal(r.status, 202);
+  const { id } = (await r.json()) as { id: string };
+  await page.getByRole("link", { name: "Triggers" }).click();
+  await page.getByTestId("timers").waitFor();
+  await page.waitForFunction(() =>
+    /tick.*hello.*@every 1h.*active/s.test(
+      document.querySelector('[data-testid="timers"]')?.textContent ?? "",
+    ),
+  );
+  await page.waitForFunction(
+    (dead) => (document.querySelector('[data-testid="dead-letters"]')?.textContent ?? "").includes(dead),
+    id,
+    { timeout: 15_000 },
+  );
+  assert.match((await page.getByTestId("invocation-counts").textContent()) ?? "", /dead: 1/);
+  await shot("triggers");
+  await page.getByRole("button", { name: `Redrive ${id}` }).click();
+  // Redriven, it runs again and, still failing without retries, comes back dead: its attempts count says so.
+  const end = Date.now() + 15_000;
+  let attempts = 0;
+  while (Date.now() < end) {
+    const inv = (await (
+      await fetch(`${server.controlUrl}/api/v1/invocations/${id}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as { attempts: number; status: string };
+    attempts = inv.attempts;
+    if (
+      inv.status === "dead" &&
+      attempts >= 1 &&
+      (await page.getByTestId("status").textContent())?.includes("redrove 1")
+    )
+      break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.match((await page.getByTestId("status").textContent()) ?? "", /redrove 1 invocation/);
 });
 
 test("no console errors and no request left the server's address", { skip }, () => {

@@ -5,7 +5,7 @@
 const app = document.getElementById("app");
 const status = document.getElementById("status");
 let source;
-let last = { functions: [], canaries: [] };
+let last = { functions: [], canaries: [], timers: [], queues: [], invocations: { counts: {}, dead: [] } };
 let logs = [];
 let filter = "";
 let logFilter = "";
@@ -432,14 +432,131 @@ function detailPage(name) {
   );
 }
 
+function table(testid, columns, rows) {
+  return h(
+    "table",
+    { "data-testid": testid },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((c) => h("th", { scope: "col" }, c)),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
+}
+
+function triggersPage() {
+  const st = (t) => t.status ?? {};
+  const counts = last.invocations.counts ?? {};
+  const redrive = (body, what) =>
+    api("POST", "/invocations/redrive", body).then(
+      (r) => {
+        status.textContent = `redrove ${r.redriven ?? 0} ${what}`;
+      },
+      (err) => {
+        status.textContent = `redrive failed: ${err.message}`;
+      },
+    );
+  return h(
+    "section",
+    {},
+    h("h1", {}, "Triggers"),
+    h("h2", {}, "Timers"),
+    table(
+      "timers",
+      ["Timer", "Function", "Schedule", "State", "Next fire", "Last run", "Fired", "Skipped", "Error"],
+      last.timers.map((t) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, t.name),
+          h("td", {}, h("a", { href: `#/fn/${encodeURIComponent(t.function)}` }, t.function)),
+          h("td", {}, h("code", {}, t.cron)),
+          h("td", { class: st(t).state === "error" ? "bad" : "" }, st(t).state ?? "–"),
+          h("td", {}, st(t).nextFire ?? "–"),
+          h("td", {}, st(t).last ? `${st(t).last.startedAt} → ${st(t).last.status ?? "…"}` : "never"),
+          h("td", { class: "num" }, st(t).fired ?? 0),
+          h("td", { class: "num" }, st(t).skipped ?? 0),
+          h("td", {}, st(t).lastError ?? ""),
+        ),
+      ),
+    ),
+    h("h2", {}, "Queue triggers"),
+    table(
+      "queues",
+      ["Trigger", "Function", "Topic", "State", "Stream", "Handled", "Failed", "Error"],
+      last.queues.map((t) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, t.name),
+          h("td", {}, h("a", { href: `#/fn/${encodeURIComponent(t.function)}` }, t.function)),
+          h("td", {}, `${t.mqtype}: ${t.topic}${t.respTopic ? ` → ${t.respTopic}` : ""}`),
+          h("td", { class: st(t).state === "error" ? "bad" : "" }, st(t).state ?? "–"),
+          h("td", {}, st(t).stream ? `${st(t).stream}${st(t).streamCreated ? " (created)" : ""}` : "–"),
+          h("td", { class: "num" }, st(t).fired ?? 0),
+          h("td", { class: "num" }, st(t).failed ?? 0),
+          h("td", {}, st(t).lastError ?? ""),
+        ),
+      ),
+    ),
+    h("h2", {}, "Asynchronous invocations"),
+    h(
+      "p",
+      { "data-testid": "invocation-counts" },
+      ["pending", "running", "succeeded", "dead"].map((k) => `${k}: ${counts[k] ?? 0}`).join(" · "),
+    ),
+    h("h3", {}, "Dead letters"),
+    table(
+      "dead-letters",
+      ["Invocation", "Function", "Route", "Attempts", "Last error", "Updated", ""],
+      last.invocations.dead.map((i) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, h("code", {}, i.id)),
+          h("td", {}, i.function),
+          h("td", {}, i.route ?? "–"),
+          h("td", { class: "num" }, i.attempts),
+          h("td", {}, i.lastError ?? ""),
+          h("td", {}, i.updatedAt),
+          h(
+            "td",
+            {},
+            h(
+              "button",
+              { type: "button", onclick: () => redrive({ id: i.id }, "invocation") },
+              `Redrive ${i.id}`,
+            ),
+          ),
+        ),
+      ),
+    ),
+    [...new Set(last.invocations.dead.map((i) => i.function))].map((fn) =>
+      h(
+        "button",
+        { type: "button", onclick: () => redrive({ function: fn }, `dead invocations of ${fn}`) },
+        `Redrive all of ${fn}`,
+      ),
+    ),
+  );
+}
+
 function route() {
+  if (location.hash === "#/triggers") return { page: "triggers" };
   const m = /^#\/fn\/(.+)$/.exec(location.hash);
   return m ? { page: "fn", name: decodeURIComponent(m[1]) } : { page: "list" };
 }
 
 function render() {
   const r = route();
-  app.replaceChildren(r.page === "fn" ? detailPage(r.name) : listPage());
+  app.replaceChildren(
+    r.page === "fn" ? detailPage(r.name) : r.page === "triggers" ? triggersPage() : listPage(),
+  );
 }
 
 window.addEventListener("hashchange", () => {
