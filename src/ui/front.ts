@@ -89,7 +89,11 @@ async function snapshot(opts: UiOptions) {
     digest: f.current.digest,
     image: f.current.image,
     contract: f.contract,
-    routes: routes.filter((r) => routeFunctions(r).includes(f.name)).map((r) => `${r.name} ${r.path}`),
+    routes: [
+      ...routes.filter((r) => routeFunctions(r).includes(f.name)).map((r) => `${r.name} ${r.path}`),
+      ...timers.filter((t) => t.function === f.name).map((t) => `timer ${t.name}`),
+      ...queues.filter((t) => t.function === f.name).map((t) => `queue ${t.name}`),
+    ],
     canary: canaries.find((c) => c.canary === f.name || c.stable === f.name)?.name,
     versions: f.versions.map((v) => ({
       version: v.version,

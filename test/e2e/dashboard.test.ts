@@ -138,9 +138,13 @@ test("the function page: graphs, recent invocations, a test invoke with its answ
   assert.match(body, /path: \/from-ui/);
   assert.match(body, /body: sent by the test/);
   assert.match((await page.getByTestId("invoke-headers").textContent()) ?? "", /content-type: text\/plain/);
-  await page.waitForFunction(() =>
-    /#\d+ .* 200 /.test(document.querySelector('[data-testid="invoke-logs"]')?.textContent ?? ""),
-  );
+  // Its log record, found by the invocation id its answer carried.
+  const invocation = (await page.getByTestId("invoke-id").textContent()) ?? "";
+  assert.match(invocation, /^[0-9a-f]{10}-[0-9a-z]+$/);
+  await page.waitForFunction((id) => {
+    const text = document.querySelector('[data-testid="invoke-logs"]')?.textContent ?? "";
+    return / 200 /.test(text) && text.includes(id);
+  }, invocation);
   await shot("function");
 
   await page.getByRole("button", { name: "Roll back to v1" }).click();

@@ -160,7 +160,6 @@ async function invoke(fn, form) {
   const method = data.get("method");
   const path = String(data.get("path") || "/");
   const body = String(data.get("body") || "");
-  const before = logs.length ? logs[logs.length - 1].id : 0;
   const t0 = performance.now();
   const res = await fetch(
     `/api/v1/functions/${encodeURIComponent(fn)}/invoke${path.startsWith("/") ? path : `/${path}`}`,
@@ -171,18 +170,23 @@ async function invoke(fn, form) {
     },
   );
   const text = await res.text();
+  const id = res.headers.get("x-wasmlet-invocation-id");
   invokeResult = {
     status: res.status,
+    id,
     ms: performance.now() - t0,
     headers: [...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n"),
     body: text,
     logs: [],
   };
   render();
-  // Its log record arrives within the log batch interval: fetch what came after the last one this page had.
-  for (let i = 0; i < 10 && invokeResult.logs.length === 0; i++) {
+  // Its log record arrives within the log batch interval: looked up by the invocation's id.
+  for (let i = 0; i < 10 && id && invokeResult.logs.length === 0; i++) {
     await new Promise((r) => setTimeout(r, 150));
-    const page = await api("GET", `/functions/${encodeURIComponent(fn)}/logs?after=${before}&limit=5`);
+    const page = await api(
+      "GET",
+      `/functions/${encodeURIComponent(fn)}/logs?invocation=${encodeURIComponent(id)}`,
+    );
     invokeResult.logs = page.items;
   }
   render();
@@ -270,7 +274,8 @@ function detailPage(name) {
                     "p",
                     {},
                     h("strong", { "data-testid": "invoke-status" }, `${invokeResult.status}`),
-                    ` in ${fmt(invokeResult.ms)} ms`,
+                    ` in ${fmt(invokeResult.ms)} ms · invocation `,
+                    h("code", { "data-testid": "invoke-id" }, invokeResult.id ?? "–"),
                   ),
                   h("pre", { "data-testid": "invoke-headers" }, invokeResult.headers),
                   h("pre", { "data-testid": "invoke-body" }, invokeResult.body),
@@ -280,7 +285,7 @@ function detailPage(name) {
                     invokeResult.logs
                       .map(
                         (l) =>
-                          `#${l.id} ${l.time} ${l.status} ${l.durationMs} ms ${l.error ?? ""}\n${l.stderr}`,
+                          `#${l.id} ${l.time} ${l.status} ${l.durationMs} ms ${l.invocationId ?? ""} ${l.error ?? ""}\n${l.stderr}`,
                       )
                       .join("\n") || "(waiting for its log record)",
                   ),
