@@ -16,5 +16,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang lld wasi-libc libclang-rt-14-dev-wasm32 \
   rustc cargo libstd-rust-dev-wasm32 \
   python3 make g++ \
-  nats-server wrk chromium >/dev/null
+  nats-server wrk >/dev/null
+# With its recommended packages (fonts among them), as on the machines the dashboard tests were written on.
+$SUDO apt-get install -y -qq chromium >/dev/null
 echo "setup: optional tools installed"
