@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Digest, sha256Digest } from "../core/index.js";
+import { sha256Digest } from "../core/index.js";
 import { MEDIA_TYPES } from "./media-types.js";
-import { type RunningRegistry, startRegistry } from "./test-support.js";
+import { pushBlob, type RunningRegistry, startRegistry } from "./test-support.js";
 
 let reg: RunningRegistry;
 before(async () => {
@@ -13,12 +13,7 @@ after(() => reg.close());
 const enc = (s: string) => new TextEncoder().encode(s);
 const call = (path: string, init: RequestInit = {}) => fetch(`${reg.url}${path}`, init);
 
-async function putBlob(repo: string, bytes: Uint8Array<ArrayBuffer>): Promise<Digest> {
-  const d = sha256Digest(bytes);
-  const res = await call(`/v2/${repo}/blobs/uploads/?digest=${d}`, { method: "POST", body: bytes });
-  assert.equal(res.status, 201);
-  return d;
-}
+const putBlob = (repo: string, bytes: Uint8Array<ArrayBuffer>) => pushBlob(reg.url, repo, bytes);
 
 async function putManifest(repo: string, ref: string, m: object, type: string) {
   const body = enc(JSON.stringify(m));

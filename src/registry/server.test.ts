@@ -3,9 +3,9 @@ import { readdir, utimes } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type Digest, sha256Digest } from "../core/index.js";
+import { sha256Digest } from "../core/index.js";
 import { MEDIA_TYPES } from "./media-types.js";
-import { type RunningRegistry, startRegistry } from "./test-support.js";
+import { pushBlob, type RunningRegistry, startRegistry } from "./test-support.js";
 
 let reg: RunningRegistry;
 before(async () => {
@@ -18,13 +18,7 @@ const call = (path: string, init: RequestInit = {}) => fetch(`${reg.url}${path}`
 const errCode = async (res: Response) =>
   ((await res.json()) as { errors: { code: string }[] }).errors[0].code;
 
-/** Pushes a blob monolithically (POST ?digest=) and returns its digest. */
-async function putBlob(repo: string, bytes: Uint8Array<ArrayBuffer>): Promise<Digest> {
-  const d = sha256Digest(bytes);
-  const res = await call(`/v2/${repo}/blobs/uploads/?digest=${d}`, { method: "POST", body: bytes });
-  assert.equal(res.status, 201);
-  return d;
-}
+const putBlob = (repo: string, bytes: Uint8Array<ArrayBuffer>) => pushBlob(reg.url, repo, bytes);
 
 async function putManifest(repo: string, ref: string, m: object, type: string = MEDIA_TYPES.manifest) {
   const body = enc(JSON.stringify(m));

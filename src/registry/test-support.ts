@@ -1,10 +1,13 @@
 // Helpers shared by this folder's tests and by test/e2e and bench (not exported from index.ts).
+
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Digest, sha256Digest } from "../core/index.js";
 import { ImageStore, type ImageStoreOptions } from "./image-store.js";
 import { RegistryServer } from "./server.js";
 
@@ -17,6 +20,14 @@ export function tinyWasm(tag = ""): Uint8Array {
   return new Uint8Array(
     Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, body.length]), body]),
   );
+}
+
+/** Pushes a blob to a running registry monolithically (POST ?digest=), asserting 201; returns its digest. */
+export async function pushBlob(url: string, repo: string, bytes: Uint8Array<ArrayBuffer>): Promise<Digest> {
+  const d = sha256Digest(bytes);
+  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${d}`, { method: "POST", body: bytes });
+  assert.equal(res.status, 201);
+  return d;
 }
 
 export interface RunningRegistry {
