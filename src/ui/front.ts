@@ -133,6 +133,13 @@ async function snapshot(opts: UiOptions) {
  */
 export function uiFront(opts: UiOptions) {
   const everyMs = opts.everyMs ?? 2000;
+  // One snapshot per interval, whatever the number of open pages: each would otherwise list every resource again.
+  let shared: { at: number; value: ReturnType<typeof snapshot> } | undefined;
+  const current = () => {
+    const now = Date.now();
+    if (!shared || now - shared.at >= everyMs / 2) shared = { at: now, value: snapshot(opts) };
+    return shared.value;
+  };
   const login = async (req: IncomingMessage, res: ServerResponse) => {
     const form = new URLSearchParams(Buffer.from(await readBody(req, 16 * 1024)).toString("utf8"));
     const given = form.get("token") ?? "";
@@ -170,7 +177,7 @@ export function uiFront(opts: UiOptions) {
       if (busy) return;
       busy = true;
       try {
-        send("snapshot", await snapshot(opts));
+        send("snapshot", await current());
         if (fn) {
           // The first batch is the function's last 50 records; later ones, what came since.
           const entries: LogEntry[] = first
