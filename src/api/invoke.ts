@@ -19,7 +19,10 @@ const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "c
 /** Request header of `/run`: the guest directory (a preopen's name, "/" included, or an absolute path) whose written files come back. */
 export const COLLECT_HEADER = "x-wasmlet-collect";
 
-/** The function named in the route, and the request it is invoked with (body read within its limit). */
+/**
+ * The function named in the route, and the request it is invoked with (body read within its limit), with its
+ * invocation number; the id header is /invoke's to set.
+ */
 async function invocationOf(
   ctx: RouteContext,
 ): Promise<{ fn: FunctionRecord; invocation: InvocationRequest }> {
@@ -32,13 +35,19 @@ async function invocationOf(
   const headers: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(req.headers)) {
     // The API token authorises the control plane, not the function: never hand it over.
-    if (v === undefined || k === "authorization" || k === COLLECT_HEADER || HOP_HEADERS.has(k)) continue;
+    // Nor does a caller choose the invocation's id (/invoke sets it; /run, a command line, has none).
+    if (
+      v === undefined ||
+      k === "authorization" ||
+      k === COLLECT_HEADER ||
+      k === INVOCATION_ID_HEADER ||
+      HOP_HEADERS.has(k)
+    )
+      continue;
     headers[k] = Array.isArray(v) ? v.join(", ") : v;
   }
   const path = rest || "/";
   const host = (req.headers.host ?? "").replace(/:\d+$/, "");
-  const seq = nextInvocation();
-  headers[INVOCATION_ID_HEADER] = invocationId(seq);
   const invocation: InvocationRequest = {
     method: req.method ?? "GET",
     url: ctx.rawQuery ? `${path}?${ctx.rawQuery}` : path,
@@ -53,7 +62,7 @@ async function invocationOf(
     protocol: `HTTP/${req.httpVersion}`,
     route: { pattern: "/...", scriptName: "", pathInfo: path, params: {} },
     source: "api",
-    invocation: seq,
+    invocation: nextInvocation(),
   };
   return { fn, invocation };
 }
@@ -73,8 +82,6 @@ export async function runFunction(ctx: RouteContext): Promise<void> {
     if (problem) throw new WasmletError("INVALID_ARGUMENT", `${COLLECT_HEADER}: "${raw}" ${problem}`);
     collect = preopenPath(raw);
   }
-  // A run is the program as a command line would run it: no invocation variables in its env.
-  delete invocation.headers[INVOCATION_ID_HEADER];
   const report = await ctx.deps.run(fn, invocation, collect);
   ctx.res.setHeader(INVOCATION_ID_HEADER, invocationId(invocation.invocation as number));
   const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
@@ -92,6 +99,9 @@ export async function runFunction(ctx: RouteContext): Promise<void> {
 export async function invokeFunction(ctx: RouteContext): Promise<void> {
   const { res, deps } = ctx;
   const { fn, invocation } = await invocationOf(ctx);
+  // The function sees its invocation's id, as behind the router (a command in its env, a WAGI one in CGI).
+  const id = invocationId(invocation.invocation as number);
+  invocation.headers[INVOCATION_ID_HEADER] = id;
   const name = fn.name;
   let out: InvocationResponse;
   try {
@@ -109,7 +119,7 @@ export async function invokeFunction(ctx: RouteContext): Promise<void> {
   const flat: string[] = [];
   for (const [k, v] of out.headers)
     if (!HOP_HEADERS.has(k.toLowerCase()) && k.toLowerCase() !== INVOCATION_ID_HEADER) flat.push(k, v);
-  flat.push(INVOCATION_ID_HEADER, invocation.headers[INVOCATION_ID_HEADER]);
+  flat.push(INVOCATION_ID_HEADER, id);
   // RFC 9110 §8.6: no Content-Length (and no body) on 204 or 304.
   const bodiless = out.status === 204 || out.status === 304;
   if (!bodiless) flat.push("content-length", String(out.body.length));
