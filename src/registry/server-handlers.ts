@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
+import { drainBody } from "../http/index.js";
 import { parseAlgorithmParam, parseDigestParam } from "./digests.js";
 import type { ImageStore } from "./image-store.js";
 import { type Descriptor, MEDIA_TYPES } from "./media-types.js";
 import { OciError } from "./oci-error.js";
 import {
   API_VERSION_HEADER,
-  drain,
   paginate,
   parseRange,
   readSmallBody,
@@ -96,7 +96,7 @@ export class RegistryHandlers {
     if (mount !== null) {
       const digest = parseDigestParam(mount, "mount");
       if (await this.store.mountBlob(repo, digest, query.get("from") ?? undefined)) {
-        await drain(req);
+        await drainBody(req);
         sendEmpty(res, 201, { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest });
         return;
       }
@@ -109,7 +109,7 @@ export class RegistryHandlers {
       return;
     }
     const uuid = await this.store.uploads.create(repo, parseAlgorithmParam(query.get("digest-algorithm")));
-    await drain(req);
+    await drainBody(req);
     sendEmpty(res, 202, uploadHeaders(repo, uuid, 0));
   }
 

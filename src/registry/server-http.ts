@@ -56,9 +56,6 @@ export async function readSmallBody(req: IncomingMessage, max: number): Promise<
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Reads a body we do not need to its end, so the connection can be reused. */
-export const drain = http.drainBody;
-
 /** Parses a single `Range: bytes=a-b` (or `a-`, `-n`) against a size; undefined = whole; null = unsatisfiable. */
 export function parseRange(
   header: string | undefined,
