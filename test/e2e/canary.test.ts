@@ -9,23 +9,26 @@ import { cli, example, fixture, type Server, show, startServer } from "./harness
 let server: Server;
 before(async () => {
   server = await startServer(undefined, ["--workers", "2"]);
-  for (const side of ["stable", "canary"]) {
-    const r = await cli(
-      server,
-      "fn",
-      "create",
-      "--name",
-      side,
-      "--code",
-      example("wagi-echo/echo.wasm"),
-      "--contract",
-      "wagi",
-      "--env",
-      `GREETING=${side}`,
-    );
-    assert.equal(r.code, 0, show(r));
-  }
+  for (const side of ["stable", "canary"]) await greeter(side);
 });
+/** Creates, through the CLI, a WAGI echo function whose answers start with its name (its GREETING). */
+async function greeter(name: string): Promise<void> {
+  const r = await cli(
+    server,
+    "fn",
+    "create",
+    "--name",
+    name,
+    "--code",
+    example("wagi-echo/echo.wasm"),
+    "--contract",
+    "wagi",
+    "--env",
+    `GREETING=${name}`,
+  );
+  assert.equal(r.code, 0, show(r));
+}
+
 after(async () => {
   await server?.stop();
   rmSync(server.dataDir, { recursive: true, force: true });
@@ -158,25 +161,7 @@ async function waitStatus(route: string, status: string, ms: number) {
 }
 
 test("a healthy canary at step 20 and a 1 s interval takes the whole route within 5 intervals + 1 s", async () => {
-  for (const f of ["v1", "v2"])
-    assert.equal(
-      (
-        await cli(
-          server,
-          "fn",
-          "create",
-          "--name",
-          f,
-          "--code",
-          example("wagi-echo/echo.wasm"),
-          "--contract",
-          "wagi",
-          "--env",
-          `GREETING=${f}`,
-        )
-      ).code,
-      0,
-    );
+  for (const f of ["v1", "v2"]) await greeter(f);
   assert.equal(
     (
       await cli(
@@ -237,24 +222,7 @@ test("a healthy canary at step 20 and a 1 s interval takes the whole route withi
 });
 
 test("a canary with 50 % errors is rolled back within one interval of reaching min-requests; 100 ms later it gets nothing", async () => {
-  assert.equal(
-    (
-      await cli(
-        server,
-        "fn",
-        "create",
-        "--name",
-        "good",
-        "--code",
-        example("wagi-echo/echo.wasm"),
-        "--contract",
-        "wagi",
-        "--env",
-        "GREETING=good",
-      )
-    ).code,
-    0,
-  );
+  await greeter("good");
   // The canary writes whatever CGI output the caller sends: half the callers make it answer 500.
   assert.equal(
     (
@@ -336,25 +304,7 @@ test("a canary with 50 % errors is rolled back within one interval of reaching m
 });
 
 test("a running canary survives a crash and restart of the server with its weights", async () => {
-  for (const f of ["old", "new"])
-    assert.equal(
-      (
-        await cli(
-          server,
-          "fn",
-          "create",
-          "--name",
-          f,
-          "--code",
-          example("wagi-echo/echo.wasm"),
-          "--contract",
-          "wagi",
-          "--env",
-          `GREETING=${f}`,
-        )
-      ).code,
-      0,
-    );
+  for (const f of ["old", "new"]) await greeter(f);
   assert.equal(
     (await cli(server, "route", "create", "--name", "keep", "--function", "old", "--url", "/keep")).code,
     0,
