@@ -2,7 +2,7 @@
 // them hit in rotation with wrk (bench/lua/rotate.lua): server RSS and p99.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { api, median, ROOT, rssBytes, startWasmlet, uniqueVariant } from "./procs.js";
+import { api, median, ROOT, rssBytes, startWasmlet, uniqueVariant, type Wasmlet } from "./procs.js";
 import { fmt, printTable } from "./report.js";
 import { wrk } from "./wrk.js";
 
@@ -39,28 +39,51 @@ async function pool(n: number, concurrency: number, f: (i: number) => Promise<vo
   return Math.min(next, n);
 }
 
+/**
+ * Deploys up to `functions` hello functions `dn-0`, `dn-1`, … (distinct digests, one route `/dn-<i>` each) with 4
+ * clients, stopping after `budgetMs`. Returns how many landed and the time at every 1,000th.
+ */
+export async function deployDensityFunctions(
+  w: Pick<Wasmlet, "controlUrl">,
+  functions: number,
+  budgetMs: number,
+): Promise<{ deployed: number; marks: number[] }> {
+  const t0 = performance.now();
+  let deployed = 0;
+  /** Time at every 1,000th deployed function: shows whether deploying slows down as functions pile up. */
+  const marks: number[] = [t0];
+  await pool(
+    functions,
+    4,
+    async (i) => {
+      const name = `dn-${i}`;
+      const code = Buffer.from(uniqueVariant(HELLO, `density-${i}`)).toString("base64");
+      await post(w.controlUrl, "/functions", { name, code, fileName: "hello.wasm" });
+      await post(w.controlUrl, "/triggers/http", { name, function: name, prefix: `/${name}` });
+      deployed++;
+      if (deployed % 1000 === 0) marks.push(performance.now());
+    },
+    t0 + budgetMs,
+  );
+  return { deployed, marks };
+}
+
+/** wrk over `hit` of the deployed density functions in rotation (every `stride`th), for `seconds`. */
+export function rotateDensity(w: Pick<Wasmlet, "routerUrl">, hit: number, stride: number, seconds: number) {
+  return wrk(`${w.routerUrl}/`, {
+    seconds,
+    script: ROTATE,
+    scriptArgs: ["/dn-", String(hit), String(stride)],
+  });
+}
+
 export async function benchDensity(opts: DensityOptions): Promise<void> {
   const w = await startWasmlet();
   try {
     const pid = w.proc.pid;
     const rssIdle = rssBytes(pid);
     const t0 = performance.now();
-    let deployed = 0;
-    /** Time at every 1,000th deployed function: shows whether deploying slows down as functions pile up. */
-    const marks: number[] = [t0];
-    await pool(
-      opts.functions,
-      4,
-      async (i) => {
-        const name = `dn-${i}`;
-        const code = Buffer.from(uniqueVariant(HELLO, `density-${i}`)).toString("base64");
-        await post(w.controlUrl, "/functions", { name, code, fileName: "hello.wasm" });
-        await post(w.controlUrl, "/triggers/http", { name, function: name, prefix: `/${name}` });
-        deployed++;
-        if (deployed % 1000 === 0) marks.push(performance.now());
-      },
-      t0 + opts.deployBudgetMs,
-    );
+    const { deployed, marks } = await deployDensityFunctions(w, opts.functions, opts.deployBudgetMs);
     const deployS = (performance.now() - t0) / 1000;
     const rssDeployed = rssBytes(pid);
     const hit = Math.min(opts.hit, deployed);
@@ -78,12 +101,7 @@ export async function benchDensity(opts: DensityOptions): Promise<void> {
     // Two windows back to back. In the first, V8 is still tiering up the hit modules' hot functions (Liftoff ->
     // TurboFan, on its background threads, ~5 s of CPU over 10 s for 1,000 modules on this machine) and that
     // competes with the request thread for the two cores; the second is the steady state.
-    const rotate = () =>
-      wrk(`${w.routerUrl}/`, {
-        seconds: opts.seconds,
-        script: ROTATE,
-        scriptArgs: ["/dn-", String(hit), String(stride)],
-      });
+    const rotate = () => rotateDensity(w, hit, stride, opts.seconds);
     const tierUp = await rotate();
     const r = await rotate();
     const rssAfter = rssBytes(pid);

@@ -9,10 +9,10 @@ import { fmt, printTable, type Row } from "./report.js";
 import { startWorkerd } from "./workerd/workerd.js";
 import { type LoadResult, wrk } from "./wrk.js";
 
-const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
-const ECHO_URL_PATH = "/echo/x?y=1";
+export const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
+export const ECHO_URL_PATH = "/echo/x?y=1";
 
-interface Target {
+export interface Target {
   key: "A" | "W" | "B" | "X" | "X2" | "C" | "Cw";
   label: string;
   url?: string;
@@ -130,7 +130,7 @@ export async function benchThroughput(opts: ThroughputOptions): Promise<void> {
 }
 
 /** The run with the most req/s of a row (with its own p50/p99). */
-function best(t: Target): LoadResult | undefined {
+export function best(t: Target): LoadResult | undefined {
   return t.runs.reduce<LoadResult | undefined>((m, r) => (!m || r.rps > m.rps ? r : m), undefined);
 }
 
@@ -139,7 +139,7 @@ function best(t: Target): LoadResult | undefined {
  * within 10 % of X's (two corrections at most), and returns it with its measured peak. C does a fixed amount of
  * CPU work per request, Cw waits a fixed wall time (see node-busy.ts for why both).
  */
-async function startControl(
+export async function startControl(
   mode: "work" | "wait",
   xRps: number,
   aRps: number,
@@ -183,21 +183,21 @@ async function startControl(
 }
 
 /** wrk run that measures a server's peak again right before one of its 80 % runs. */
-const PEAK_AGAIN_S = 3;
+export const PEAK_AGAIN_S = 3;
 
 /** Runs of X and of the control at 80 % of their peaks (the median is reported against the target). */
 const OPEN_LOOP_REPEATS = 3;
 
 /** Requests per connection of the open-loop generator are few: 64 connections keep its queue empty at 80 %. */
-const OPEN_LOOP_CONNECTIONS = 64;
+export const OPEN_LOOP_CONNECTIONS = 64;
 /** Load before the measured window, at the same rate: JIT tiers and GC settle for this traffic first. */
-const OPEN_LOOP_WARMUP_S = 4;
+export const OPEN_LOOP_WARMUP_S = 4;
 
 /**
  * `share` of a row's peak, offered open-loop by bench/loadgen (constant rate, evenly spaced, independent of
  * responses; latency from each request's scheduled time, so a stall is charged to every request behind it).
  */
-async function openLoopRun(
+export async function openLoopRun(
   t: Target,
   peak: LoadResult,
   share: number,
@@ -227,7 +227,7 @@ async function openLoopRun(
   return { key: t.key, share, peak: peak.rps, r, mainBusy, steal };
 }
 
-interface OpenLoopRow {
+export interface OpenLoopRow {
   key: Target["key"];
   share: number;
   peak: number;

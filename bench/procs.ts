@@ -100,10 +100,16 @@ export interface Wasmlet extends Proc {
   dataDir: string;
 }
 
-export async function startWasmlet(dataDir?: string, extra: string[] = []): Promise<Wasmlet> {
+/** `wasmlet serve` on ephemeral loopback ports; `nodeArgs` go to node itself (e.g. --trace-gc). */
+export async function startWasmlet(
+  dataDir?: string,
+  extra: string[] = [],
+  nodeArgs: string[] = [],
+): Promise<Wasmlet> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "wasmlet-bench-"));
   const p = await startNode(
     [
+      ...nodeArgs,
       join(ROOT, "bin/wasmlet.js"),
       "serve",
       "--data-dir",

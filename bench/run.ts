@@ -8,6 +8,7 @@ import { benchEvents } from "./events.js";
 import { benchMetrics } from "./metrics.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
+import { benchTails } from "./tails.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 console.log(
@@ -25,3 +26,13 @@ if (!only || only === "components")
   await benchComponents({ seconds, rounds: Number(process.env.BENCH_ROUNDS ?? 2) });
 if (!only || only === "metrics") await benchMetrics({ seconds, rounds: 5 });
 if (!only || only === "events") await benchEvents({ seconds });
+// Not in the default set (~10 min): issue 11's stability check of the latency targets over several runs.
+if (only === "tails")
+  await benchTails({
+    runs: Number(process.env.BENCH_RUNS ?? 5),
+    seconds,
+    densityFunctions: Number(process.env.BENCH_DENSITY_FUNCTIONS ?? 10_000),
+    densityHit: 1000,
+    generatorCpus: process.env.BENCH_GENERATOR_CPUS || undefined,
+    cpuAffinity: process.env.BENCH_CPU_AFFINITY === "auto" ? "auto" : "off",
+  });

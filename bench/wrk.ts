@@ -24,14 +24,23 @@ function toMs(v: string, unit: string): number {
 /** Runs wrk against `url` for `seconds` with `connections` (1 thread, as the 2-core machine needs one for the server). */
 export async function wrk(
   url: string,
-  opts: { seconds?: number; connections?: number; script?: string; scriptArgs?: string[] } = {},
+  opts: {
+    seconds?: number;
+    connections?: number;
+    script?: string;
+    scriptArgs?: string[];
+    cpus?: string;
+  } = {},
 ): Promise<LoadResult> {
   if (!new URL(url).hostname.match(/^(127\.|localhost$|\[::1\]$)/))
     throw new Error(`refusing to load ${url}: loopback only`);
   const args = ["-t1", `-c${opts.connections ?? 32}`, `-d${opts.seconds ?? 5}s`, "--latency"];
   if (opts.script) args.push("-s", opts.script);
   const tail = opts.scriptArgs?.length ? ["--", ...opts.scriptArgs] : [];
-  const { stdout } = await run(WRK, [...args, url, ...tail], { timeout: ((opts.seconds ?? 5) + 30) * 1000 });
+  const argv = [...args, url, ...tail];
+  // `cpus`: taskset -c, keeping wrk off the server's core.
+  const [cmd, all] = opts.cpus === undefined ? [WRK, argv] : ["taskset", ["-c", opts.cpus, WRK, ...argv]];
+  const { stdout } = await run(cmd, all, { timeout: ((opts.seconds ?? 5) + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN);
   const p = (q: string) => {
     const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);

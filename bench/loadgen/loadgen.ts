@@ -91,6 +91,8 @@ export interface OpenLoopOptions {
    * began), wait before it could be sent (µs), service time (µs), connection index.
    */
   trace?: string;
+  /** Runs the generator on these CPUs only (taskset -c, e.g. "1"): keeps it off the server's core. */
+  cpus?: string;
 }
 
 export function isLoopbackUrl(url: string): boolean {
@@ -160,7 +162,8 @@ export async function openLoop(url: string, opts: OpenLoopOptions): Promise<Open
   let stdout: string;
   try {
     // The program ends by itself within seconds + warmup + 5 s; the timeout here is only a backstop.
-    ({ stdout } = await run(bin, args, { timeout: (opts.seconds + warmup + 15) * 1000 }));
+    const [cmd, argv] = opts.cpus === undefined ? [bin, args] : ["taskset", ["-c", opts.cpus, bin, ...args]];
+    ({ stdout } = await run(cmd, argv, { timeout: (opts.seconds + warmup + 15) * 1000 }));
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new WasmletError("INTERNAL", `loadgen ${args.join(" ")} failed: ${err.stderr || err.message}`, {

@@ -117,6 +117,14 @@ export function registerServe(program: Command): void {
         return n;
       },
     )
+    .addOption(
+      new Option(
+        "--cpu-affinity <mode>",
+        "auto: each router's request thread alone on a CPU of its own, the other threads on the rest (for machines whose scheduler packs threads onto few CPUs); off: the scheduler places them",
+      )
+        .choices(["auto", "off"])
+        .default("off"),
+    )
     .option("--no-metrics", "do not count invocations and do not serve /metrics on the control port")
     .option(
       "--otlp <url>",
@@ -164,6 +172,7 @@ export function registerServe(program: Command): void {
         outputBuffer: number;
         workers: number;
         busyPollUs?: number;
+        cpuAffinity?: "auto" | "off";
         metrics: boolean;
         otlp?: string;
         nats?: string;
@@ -203,6 +212,7 @@ export function registerServe(program: Command): void {
           },
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
+          cpuAffinity: opts.cpuAffinity,
           metrics: opts.metrics,
           otlp: opts.otlp,
           nats: opts.nats

@@ -1,20 +1,36 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_BUSY_POLL_US } from "../core/index.js";
-import { BusyPoll, defaultBusyPollUs, usableCores } from "./busy-poll.js";
+import {
+  BusyPoll,
+  CONTENTION_BACKOFF_MS,
+  defaultBusyPollUs,
+  RunQueueWait,
+  usableCores,
+} from "./busy-poll.js";
 
 /** A BusyPoll on a clock the test moves, whose scheduled spins run only when the test says. */
 function manual(windowUs: number) {
   let t = 0;
   const queue: (() => void)[] = [];
   let busyElsewhere = false;
+  let waitedNs = 0;
   const poll = new BusyPoll(windowUs, {
     now: () => t,
     schedule: (f) => queue.push(f),
     otherWork: () => busyElsewhere,
+    runQueueWaitNs: () => {
+      const w = waitedNs;
+      waitedNs = 0;
+      return w;
+    },
   });
   return {
     poll,
+    /** The request thread waited this long for its core (as its schedstat would say). */
+    waited(ms: number) {
+      waitedNs += ms * 1e6;
+    },
     setOtherWork(v: boolean) {
       busyElsewhere = v;
     },
@@ -84,6 +100,50 @@ test("no spin while other threads of the process have work (sandbox workers runn
   assert.equal(m.turn(), 1);
   assert.equal(m.poll.active, false, "the spin gives way at its next turn");
   assert.equal(m.turn(), 0);
+});
+
+test("a spin gives its core up when the thread has to wait for it, and stays off for a while", () => {
+  const m = manual(200);
+  m.poll.arrived();
+  m.advance(0.05);
+  m.poll.arrived();
+  assert.equal(m.poll.active, true);
+  // Spinning steadily (requests every 100 µs) while another thread takes 50 µs of this core per ms: tolerated.
+  for (let i = 0; i < 30; i++) {
+    m.advance(0.1);
+    m.poll.arrived();
+    if (i % 10 === 9) m.waited(0.05);
+    m.turn();
+  }
+  assert.equal(m.poll.active, true, "a little waiting (5 % of the time) does not stop the spin");
+  assert.equal(m.poll.yields, 0);
+  // Now the core is shared: 0.4 ms of every ms spent waiting for it.
+  m.waited(0.4);
+  m.advance(1);
+  m.poll.arrived();
+  m.turn();
+  assert.equal(m.poll.active, false, "the spin stops once it sees it is taking turns with another thread");
+  assert.equal(m.poll.yields, 1);
+  assert.equal(m.turn(), 0);
+  for (let i = 0; i < 10; i++) {
+    m.advance(0.05);
+    m.poll.arrived();
+  }
+  assert.equal(m.poll.active, false, "requests close together do not restart it during the back-off");
+  m.advance(CONTENTION_BACKOFF_MS);
+  m.poll.arrived();
+  m.advance(0.05);
+  m.poll.arrived();
+  assert.equal(m.poll.active, true, "after the back-off it spins again");
+});
+
+test("the run-queue wait of the calling thread is read from /proc (never negative, 0 where unavailable)", () => {
+  const wait = RunQueueWait.forThisThread();
+  const end = performance.now() + 20;
+  while (performance.now() < end); // run a little so the count moves if the core is shared
+  const w = wait();
+  assert.ok(Number.isFinite(w) && w >= 0, `wait ${w}`);
+  assert.equal(RunQueueWait.forThisThread("/nonexistent/schedstat")(), 0);
 });
 
 test("with the real loop, a spin ends by itself and the process goes idle", async () => {

@@ -102,9 +102,12 @@ export function createRouterServer(
   plane: Pick<DataPlane, "router" | "workersBusy">,
   busyPollUs = 0,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  /** Receives the poll (for its metrics) when there is one. */
+  onPoll?: (poll: BusyPoll) => void,
 ): Server {
   if (busyPollUs <= 0) return createBoundedServer(limits, plane.router.handle);
   const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
+  onPoll?.(poll);
   const handle = plane.router.handle;
   return createBoundedServer(limits, (req, res) => {
     poll.arrived();

@@ -10,6 +10,7 @@ import {
   OUTCOMES,
   type Runtime,
 } from "../runtime/index.js";
+import type { BusyPoll } from "./busy-poll.js";
 
 const EXPOSED = new Set(DURATION_BUCKETS_S);
 
@@ -60,6 +61,8 @@ export class ProcessMetrics {
     stats: InvocationStats,
     runtime: Pick<Runtime, "load">,
     droppedLogs: ReadonlyMap<string, number> = new Map(),
+    /** The request thread's busy-poll, once the router server has one. */
+    busyPoll: () => Pick<BusyPoll, "spinSeconds" | "yields"> | undefined = () => undefined,
   ) {
     const add = (m: ReturnType<typeof scraped>) =>
       this.registry.registerMetric(m as unknown as client.Metric<string>);
@@ -135,6 +138,28 @@ export class ProcessMetrics {
         "Invocation records dropped because the log writer fell behind (their invocations ran; `fn logs` shows the count).",
         "counter",
         () => [...droppedLogs].map(([fn, n]) => ({ value: n, labels: { function: fn } })),
+      ),
+    );
+    add(
+      scraped(
+        "wasmlet_router_busy_poll_seconds_total",
+        "Wall time the request thread kept itself awake between requests (serve --busy-poll-us) instead of sleeping.",
+        "counter",
+        () => {
+          const p = busyPoll();
+          return p ? [{ value: p.spinSeconds, labels: {} }] : [];
+        },
+      ),
+    );
+    add(
+      scraped(
+        "wasmlet_router_busy_poll_yields_total",
+        "Times the request thread stopped keeping itself awake because another thread was waiting for its CPU.",
+        "counter",
+        () => {
+          const p = busyPoll();
+          return p ? [{ value: p.yields, labels: {} }] : [];
+        },
       ),
     );
     this.builds = new client.Histogram({

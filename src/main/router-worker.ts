@@ -9,6 +9,8 @@ import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
+import type { BusyPoll } from "./busy-poll.js";
+import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
@@ -20,6 +22,10 @@ export interface RouterWorkerConfig {
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
+  /** Pin this router's request thread to a CPU of its own (serve --cpu-affinity auto). */
+  cpuAffinity?: boolean;
+  /** How many router processes there are (for the CPU plan). */
+  routers?: number;
   /** Timeouts and caps of the public listener. */
   http: HttpLimits;
   registryAuth?: Record<string, RegistryAuth>;
@@ -71,6 +77,8 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
   });
+  if (config.cpuAffinity)
+    pinRouterThreads(((cluster.worker?.id ?? 1) - 1) % (config.routers ?? 1), config.routers ?? 1, log);
   const plane = createDataPlane({
     store,
     images: new ImageRegistries({ store: images, client }),
@@ -81,9 +89,12 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
   });
   stats = plane.stats;
-  if (stats) metrics = new ProcessMetrics(stats, plane.runtime, plane.droppedLogs);
+  let busyPoll: BusyPoll | undefined;
+  if (stats) metrics = new ProcessMetrics(stats, plane.runtime, plane.droppedLogs, () => busyPoll);
   await plane.router.start();
-  const server = createRouterServer(plane, config.busyPollUs, config.http);
+  const server = createRouterServer(plane, config.busyPollUs, config.http, (p) => {
+    busyPoll = p;
+  });
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
   const stop = async () => {

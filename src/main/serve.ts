@@ -27,7 +27,8 @@ import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { formatHostPort, type HostPort, isLoopback } from "./address.js";
-import { defaultBusyPollUs } from "./busy-poll.js";
+import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
+import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
@@ -50,6 +51,11 @@ export interface ServeConfig {
    * (`--busy-poll-us`; 0: never). Default: defaultBusyPollUs(workers).
    */
   busyPollUs?: number;
+  /**
+   * `auto`: each router's request thread runs alone on a CPU of its own and the process's other threads on the
+   * rest (see src/runtime/thread-affinity.ts); `off` (default): the scheduler places every thread.
+   */
+  cpuAffinity?: "auto" | "off";
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
@@ -96,6 +102,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     );
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Before any worker thread starts: they read the helper CPUs from the environment.
+  if (config.cpuAffinity === "auto" && (config.workers ?? 1) === 1) pinRouterThreads(0, 1, log);
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
@@ -171,7 +179,10 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const { runtime, router } = plane;
   // Router processes (--workers) are asked for theirs at each scrape; set once they run.
   let routerMetrics: (() => Promise<MetricsJson[]>) | undefined;
-  const own = plane.stats ? new ProcessMetrics(plane.stats, runtime, plane.droppedLogs) : undefined;
+  let busyPoll: BusyPoll | undefined;
+  const own = plane.stats
+    ? new ProcessMetrics(plane.stats, runtime, plane.droppedLogs, () => busyPoll)
+    : undefined;
   if (own) {
     metrics = metricsFront({
       own,
@@ -234,6 +245,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       {
         dataDir,
         busyPollUs,
+        cpuAffinity: config.cpuAffinity === "auto",
+        routers: config.workers ?? 1,
         http,
         listen: config.listen,
         registryAuth: config.registryAuth,
@@ -250,7 +263,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
-    routerServer = createRouterServer(plane, busyPollUs, http);
+    routerServer = createRouterServer(plane, busyPollUs, http, (p) => {
+      busyPoll = p;
+    });
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 

@@ -13,5 +13,12 @@ export {
   TRIGGERS,
   type Trigger,
 } from "./stats.js";
+export {
+  allowedCpus,
+  applyRouterCpus,
+  pinHelperThread,
+  type RouterCpus,
+  routerCpus,
+} from "./thread-affinity.js";
 export { lowerThreadPriority } from "./thread-priority.js";
 export type * from "./types.js";

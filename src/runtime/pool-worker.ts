@@ -2,6 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ComponentRunner, PreparedComponent } from "./component/index.js";
 import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
+import { pinHelperThread } from "./thread-affinity.js";
 import { lowerThreadPriority } from "./thread-priority.js";
 import type { RunResult, WasiInputs } from "./types.js";
 import { FsImage, type FsImageExtras } from "./wasi/index.js";
@@ -9,6 +10,8 @@ import { FsImage, type FsImageExtras } from "./wasi/index.js";
 // Demoted runs are slow or runaway by definition: a little below the router thread, so that on a busy machine
 // they do not take its core (they still get a fair share, and all of an idle core).
 lowerThreadPriority(5);
+// With serve --cpu-affinity auto: off the request thread's CPU.
+pinHelperThread();
 
 /** What a worker needs to run a prepared image: a (rewritten) core module, or a transpiled component. */
 export type LoadSpec = {
