@@ -102,6 +102,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     );
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Counted before pinning: a pinned thread sees one CPU (availableParallelism follows its own mask).
+  const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   // Before any worker thread starts: they read the helper CPUs from the environment.
   if (config.cpuAffinity === "auto" && (config.workers ?? 1) === 1) pinRouterThreads(0, 1, log);
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
@@ -238,7 +240,6 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let routers: RouterCluster | undefined;
   let unwatchForRouters: (() => void) | undefined;
   let routerAddress: string;
-  const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   if ((config.workers ?? 1) > 1) {
     routers = await startRouterCluster(
       config.workers ?? 1,

@@ -1,6 +1,6 @@
 // `serve --busy-poll-us`: the request thread stays awake while traffic is steady; an idle server uses no CPU.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { deploy, example, mainThreadCpuSeconds, type Server, startServer } from "./harness.js";
 
@@ -70,4 +70,30 @@ test("requests are answered while the loop spins, and the server is idle again o
   assert.ok(cpu !== undefined && cpuAfter !== undefined, "cannot read the server's /proc schedstat");
   const idle = cpuAfter - cpu;
   assert.ok(idle < 0.1, `the idle server's request thread used ${(idle * 1000).toFixed(0)} ms of CPU in 1 s`);
+});
+
+test("--cpu-affinity auto: the request thread alone on a CPU, every other thread elsewhere, and it still spins", async (t) => {
+  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+  if (!allowed || !/[-,]/.test(allowed)) return t.skip("needs 2 CPUs");
+  const s = await startServer(undefined, ["--cpu-affinity", "auto"]);
+  try {
+    assert.match(s.output(), /request thread on CPU 0, its other threads on CPU 1/);
+    await deploy(s, { name: "hello", code: example("hello/hello.wasm"), route: ["--url", "/hello"] });
+    await burst(s); // starts pool/log threads too
+    const pid = s.proc.pid as number;
+    const list = (tid: string) =>
+      /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1];
+    assert.equal(list(String(pid)), "0");
+    // Threads started since the last sweep (every 5 s) may still be on CPU 0; worker threads pin themselves.
+    await new Promise((r) => setTimeout(r, 5500));
+    const others = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid));
+    assert.ok(others.length > 3);
+    for (const tid of others) assert.equal(list(tid), "1", `thread ${tid}`);
+    assert.ok(
+      (await counter(s, "wasmlet_router_busy_poll_seconds_total")) > 0,
+      "the busy-poll is on: pinning does not make serve think it has one CPU",
+    );
+  } finally {
+    await s.stop();
+  }
 });
