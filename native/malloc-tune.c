@@ -1,6 +1,12 @@
-// Fixes glibc's mmap threshold for the server process (see src/main/malloc-tune.ts for why). N-API, C only.
+// Native helpers for the server process, N-API, C only (built by npm install; optional): glibc's mmap threshold
+// (see src/main/malloc-tune.ts for why) and the request thread's scheduler slice (src/main/request-slice.ts).
+#define _GNU_SOURCE
 #include <malloc.h>
 #include <node_api.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 // tune(bytes): allocations of `bytes` or more get their own mapping, returned to the OS when freed. Setting it
 // also turns off glibc's dynamic threshold, which otherwise rises to 32 MiB after the first big free.
@@ -16,10 +22,55 @@ static napi_value tune(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// The kernel's struct sched_attr (include/uapi/linux/sched/types.h); glibc 2.36 has no wrapper.
+struct wl_sched_attr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+
+// setSlice(ns): the calling thread's time slice under EEVDF (Linux >= 6.12: sched_runtime of a SCHED_OTHER
+// thread; the kernel clamps it to 0.1-100 ms). Keeps the thread's policy and nice. Returns the slice the kernel
+// reports afterwards (0 when it cannot be set or read: older kernels, other policies, no syscall).
+static napi_value set_slice(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t ns = 0;
+  napi_value result;
+  int64_t now = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 &&
+      napi_get_value_int64(env, argv[0], &ns) == napi_ok && ns > 0) {
+#if defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+    struct wl_sched_attr a;
+    memset(&a, 0, sizeof a);
+    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 && a.sched_policy == 0 /* SCHED_OTHER */) {
+      a.size = sizeof a;
+      a.sched_flags = 0;
+      a.sched_runtime = (uint64_t)ns;
+      if (syscall(SYS_sched_setattr, 0, &a, 0) == 0) {
+        memset(&a, 0, sizeof a);
+        if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0) now = (int64_t)a.sched_runtime;
+      }
+    }
+#endif
+  }
+  napi_create_int64(env, now, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "tune", NAPI_AUTO_LENGTH, tune, NULL, &fn);
   napi_set_named_property(env, exports, "tune", fn);
+  napi_create_function(env, "setSlice", NAPI_AUTO_LENGTH, set_slice, NULL, &fn);
+  napi_set_named_property(env, exports, "setSlice", fn);
   return exports;
 }
 

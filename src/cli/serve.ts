@@ -125,6 +125,19 @@ export function registerServe(program: Command): void {
         .choices(["auto", "off"])
         .default("off"),
     )
+    .option(
+      "--request-slice-us <µs>",
+      "the request threads' scheduler slice (Linux 6.12+ EEVDF; 100-100000, 0: the kernel's default; default 100): a waking request thread preempts sooner",
+      (v: string) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || (n !== 0 && (n < 100 || n > 100_000)))
+          throw new WasmletError(
+            "INVALID_ARGUMENT",
+            `--request-slice-us: "${v}" is not 0 or a whole number of microseconds from 100 to 100000`,
+          );
+        return n;
+      },
+    )
     .option("--no-metrics", "do not count invocations and do not serve /metrics on the control port")
     .option(
       "--otlp <url>",
@@ -173,6 +186,7 @@ export function registerServe(program: Command): void {
         workers: number;
         busyPollUs?: number;
         cpuAffinity?: "auto" | "off";
+        requestSliceUs?: number;
         metrics: boolean;
         otlp?: string;
         nats?: string;
@@ -213,6 +227,7 @@ export function registerServe(program: Command): void {
           workers: opts.workers,
           busyPollUs: opts.busyPollUs,
           cpuAffinity: opts.cpuAffinity,
+          requestSliceUs: opts.requestSliceUs,
           metrics: opts.metrics,
           otlp: opts.otlp,
           nats: opts.nats

@@ -9,16 +9,20 @@ import { createRequire } from "node:module";
  */
 const MMAP_THRESHOLD = 128 * 1024;
 
-interface MallocTune {
+/** The optional native addon (native/malloc-tune.c, built by npm install). */
+export interface NativeAddon {
   tune(bytes: number): boolean;
+  /** Sets the calling thread's scheduler slice; returns the slice the kernel reports after (0: not set). */
+  setSlice(ns: number): number;
 }
 
-let addon: MallocTune | null | undefined;
+let addon: NativeAddon | null | undefined;
 
-function load(): MallocTune | null {
+/** The addon, or null when it is not built. */
+export function load(): NativeAddon | null {
   if (addon === undefined) {
     try {
-      addon = createRequire(import.meta.url)("../../../build/Release/malloc_tune.node") as MallocTune;
+      addon = createRequire(import.meta.url)("../../../build/Release/malloc_tune.node") as NativeAddon;
     } catch {
       addon = null;
     }

@@ -15,6 +15,7 @@ import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, ProcessMetrics } from "./metrics.js";
+import { shortenRequestSlice } from "./request-slice.js";
 
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
@@ -24,6 +25,8 @@ export interface RouterWorkerConfig {
   busyPollUs: number;
   /** Pin this router's request thread to a CPU of its own (serve --cpu-affinity auto). */
   cpuAffinity?: boolean;
+  /** The request thread's scheduler slice (see request-slice.ts); 0: the kernel's default. */
+  requestSliceNs?: number;
   /** How many router processes there are (for the CPU plan). */
   routers?: number;
   /** Timeouts and caps of the public listener. */
@@ -54,6 +57,7 @@ export type PrimaryMessage = { type: "changed" } | { type: "metrics" | "counts";
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
   tuneMalloc();
+  if (config.requestSliceNs) shortenRequestSlice(config.requestSliceNs);
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = new SqliteStore(config.dataDir, { pollMs: 250 });
   let metrics: ProcessMetrics | undefined;

@@ -34,6 +34,7 @@ import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
+import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -56,6 +57,8 @@ export interface ServeConfig {
    * rest (see src/runtime/thread-affinity.ts); `off` (default): the scheduler places every thread.
    */
   cpuAffinity?: "auto" | "off";
+  /** The request threads' scheduler slice in µs (`--request-slice-us`; 0: the kernel's default). Default 100. */
+  requestSliceUs?: number;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
@@ -105,7 +108,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Counted before pinning: a pinned thread sees one CPU (availableParallelism follows its own mask).
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   // Before any worker thread starts: they read the helper CPUs from the environment.
-  if (config.cpuAffinity === "auto" && (config.workers ?? 1) === 1) pinRouterThreads(0, 1, log);
+  const sliceNs = (config.requestSliceUs ?? REQUEST_SLICE_NS / 1000) * 1000;
+  if ((config.workers ?? 1) === 1) {
+    if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
+    if (sliceNs > 0) shortenRequestSlice(sliceNs);
+  }
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
@@ -247,6 +254,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         dataDir,
         busyPollUs,
         cpuAffinity: config.cpuAffinity === "auto",
+        requestSliceNs: sliceNs,
         routers: config.workers ?? 1,
         http,
         listen: config.listen,

@@ -1,6 +1,7 @@
 // `serve --busy-poll-us`: the request thread stays awake while traffic is steady; an idle server uses no CPU.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { release } from "node:os";
 import { after, before, test } from "node:test";
 import { deploy, example, mainThreadCpuSeconds, type Server, startServer } from "./harness.js";
 
@@ -84,6 +85,11 @@ test("--cpu-affinity auto: the request thread alone on a CPU, every other thread
     const list = (tid: string) =>
       /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1];
     assert.equal(list(String(pid)), "0");
+    const sched = readFileSync(`/proc/${pid}/task/${pid}/sched`, "utf8");
+    const slice = Number(/se\.slice\s*:\s*(\d+)/.exec(sched)?.[1]);
+    // Kernels before 6.12 keep their own slice; this machine's (6.18) takes the request thread's 0.1 ms.
+    if (/^(6\.(1[2-9]|[2-9]\d)|[7-9]\.)/.test(release()))
+      assert.equal(slice, 100_000, "the request thread's slice");
     // Threads started since the last sweep (every 5 s) may still be on CPU 0; worker threads pin themselves.
     await new Promise((r) => setTimeout(r, 5500));
     const others = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid));
