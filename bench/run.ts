@@ -35,4 +35,5 @@ if (only === "tails")
     densityHit: 1000,
     generatorCpus: process.env.BENCH_GENERATOR_CPUS || undefined,
     cpuAffinity: process.env.BENCH_CPU_AFFINITY === "auto" ? "auto" : "off",
+    serveArgs: (process.env.BENCH_SERVE_ARGS ?? "").split(" ").filter(Boolean),
   });

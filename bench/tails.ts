@@ -32,6 +32,8 @@ export interface TailsOptions {
   generatorCpus?: string;
   /** serve --cpu-affinity for the wasmlet servers. */
   cpuAffinity: "auto" | "off";
+  /** More `serve` flags for the wasmlet servers (e.g. --request-slice-us 0 to compare). */
+  serveArgs: string[];
 }
 
 /** The targets of issue 11: p99 ≤ limit in every run, and every run achieving ≥ 99 % of what it offered. */
@@ -74,7 +76,7 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     );
     procs.push(node);
     const serve = (extra: string[]) =>
-      startWasmlet(undefined, [...extra, "--cpu-affinity", opts.cpuAffinity], traced);
+      startWasmlet(undefined, [...extra, "--cpu-affinity", opts.cpuAffinity, ...opts.serveArgs], traced);
     const x = await serve([]);
     procs.push(x);
     await deployEcho(x, "echo");
@@ -340,7 +342,7 @@ function printTails(
   const pct = (v: number | undefined) =>
     v === undefined || !Number.isFinite(v) ? "n/a" : `${fmt(v * 100, 0)} %`;
   printTable(
-    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
+    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}${opts.serveArgs.length ? ` ${opts.serveArgs.join(" ")}` : ""}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
     samples.map((s) => ({
       run: s.run,
       row: s.row,
