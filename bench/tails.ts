@@ -76,7 +76,11 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     );
     procs.push(node);
     const serve = (extra: string[]) =>
-      startWasmlet(undefined, [...extra, "--cpu-affinity", opts.cpuAffinity, ...opts.serveArgs], traced);
+      startWasmlet(
+        undefined,
+        [...extra, ...(opts.cpuAffinity === "auto" ? ["--cpu-affinity", "auto"] : []), ...opts.serveArgs],
+        traced,
+      );
     const x = await serve([]);
     procs.push(x);
     await deployEcho(x, "echo");
