@@ -13,7 +13,7 @@ export const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
 export const ECHO_URL_PATH = "/echo/x?y=1";
 
 export interface Target {
-  key: "A" | "W" | "B" | "X" | "X2" | "C" | "Cw";
+  key: "A" | "W" | "B" | "X" | "X2" | "C" | "Cw" | "C2" | "Cw2";
   label: string;
   url?: string;
   proc?: Proc;
@@ -145,8 +145,11 @@ export async function startControl(
   aRps: number,
   body: string,
   procs: Proc[],
+  /** Processes sharing the port (node:cluster), like serve --workers N; the row is then C2 / Cw2. */
+  processes = 1,
 ): Promise<{ target: Target; peak: LoadResult } | undefined> {
-  let busyUs = Math.max(0, 1e6 / xRps - 1e6 / aRps);
+  // Per-request time of one process = busy + node's own overhead; with N processes each serves 1/N of the rate.
+  let busyUs = Math.max(0, (processes * 1e6) / xRps - 1e6 / aRps);
   for (let attempt = 0; attempt < 3; attempt++) {
     const p = await startNode(
       [
@@ -154,6 +157,7 @@ export async function startControl(
         mode,
         busyUs.toFixed(1),
         Buffer.from(body).toString("base64"),
+        String(processes),
       ],
       /listening (http:\/\/\S+)/,
     );
@@ -163,11 +167,12 @@ export async function startControl(
     if (Math.abs(peak.rps - xRps) <= 0.1 * xRps || attempt === 2) {
       procs.push(p);
       const target: Target = {
-        key: mode === "work" ? "C" : "Cw",
-        label:
+        key: `${mode === "work" ? "C" : "Cw"}${processes > 1 ? "2" : ""}` as Target["key"],
+        label: `${mode === "work" ? "C" : "Cw"}${processes > 1 ? `2: ${processes} × ` : ": "}${
           mode === "work"
-            ? `C: node http + ${busyUs.toFixed(0)} µs of CPU work`
-            : `Cw: node http + ${busyUs.toFixed(0)} µs wall-clock wait`,
+            ? `node http + ${busyUs.toFixed(0)} µs of CPU work`
+            : `node http + ${busyUs.toFixed(0)} µs wall-clock wait`
+        }`,
         url,
         proc: p,
         body,
@@ -177,7 +182,7 @@ export async function startControl(
     }
     await p.stop();
     // Per-request time of this server = busy + overhead: move busy by the gap between the two per-request times.
-    busyUs = Math.max(0, busyUs + 1e6 / xRps - 1e6 / peak.rps);
+    busyUs = Math.max(0, busyUs + processes * (1e6 / xRps - 1e6 / peak.rps));
   }
   return undefined;
 }

@@ -107,10 +107,15 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     for (const url of [`${node.match[1]}/`, xUrl, x2Url]) await peak(url, 1);
     const aPeak = await peak(`${node.match[1]}/`);
     const xPeak0 = await peak(xUrl);
+    const x2Peak0 = await peak(x2Url);
     const controls: Target[] = [];
+    const controls2: Target[] = [];
     for (const mode of ["work", "wait"] as const) {
       const c = await startControl(mode, xPeak0.rps, aPeak.rps, body, procs);
       if (c) controls.push(c.target);
+      // X2's controls: two node processes sharing the port, tuned to X2's peak.
+      const c2 = await startControl(mode, x2Peak0.rps, aPeak.rps, body, procs, 2);
+      if (c2) controls2.push(c2.target);
     }
     // Density: the first rotation over the hit functions tiers their code up (not counted).
     await rotateDensity(d, hit, stride, DENSITY_SECONDS);
@@ -126,6 +131,12 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
       })),
       { row: "X2@80", url: x2Url, proc: x2, share: 0.8 },
       { row: "X2@50", url: x2Url, proc: x2, share: 0.5, peakFrom: "X2@80" },
+      ...controls2.map((c) => ({
+        row: `${c.key}@80`,
+        url: c.url as string,
+        proc: c.proc as Proc,
+        share: 0.8,
+      })),
     ];
     for (let run = 1; run <= opts.runs; run++) {
       const peaks = new Map<string, LoadResult>();
@@ -392,7 +403,7 @@ function printTails(
     });
   }
   printTable(
-    `tails summary: ${opts.runs} consecutive runs (density: ${d.deployed} functions deployed in ${fmt(d.deployS, 0)} s, ${d.hit} rotated, every ${d.stride}th); controls C / Cw are plain node servers tuned to X's peak (C: fixed CPU work per request, Cw: fixed wall-clock wait)`,
+    `tails summary: ${opts.runs} consecutive runs (density: ${d.deployed} functions deployed in ${fmt(d.deployS, 0)} s, ${d.hit} rotated, every ${d.stride}th); controls C / Cw are plain node servers tuned to X's peak (C: fixed CPU work per request, Cw: fixed wall-clock wait), C2 / Cw2 the same as two processes sharing the port, tuned to X2's peak`,
     rows,
   );
 }

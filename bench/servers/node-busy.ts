@@ -6,6 +6,9 @@
 //         Like X's own work, it takes longer when the core is shared, preempted or its caches are cold.
 //   wait: spins until <µs> of wall time have passed. Time lost to preemption or a slower core is absorbed by
 //         the wait, so this control is optimistic: it shows how much of a tail comes from that lost time.
+// A 4th argument N: N processes share the port through node:cluster, as `serve --workers N` does (the control
+// for X2).
+import cluster from "node:cluster";
 import { createServer } from "node:http";
 
 const mode = process.argv[2];
@@ -39,15 +42,31 @@ function calibrate(): number {
 }
 const iterations = mode === "work" ? Math.round(calibrate() * busyUs) : 0;
 
-const server = createServer((req, res) => {
-  req.resume();
-  if (mode === "work") work(iterations);
-  else wait(busyUs);
-  res.writeHead(200, { "content-type": "text/plain", "content-length": length });
-  res.end(body, "latin1");
-});
-server.keepAliveTimeout = 65_000;
-server.listen(0, "127.0.0.1", () => {
-  const a = server.address() as { port: number };
-  console.log(`listening http://127.0.0.1:${a.port}`);
-});
+const processes = Number(process.argv[5] ?? 1);
+if (processes > 1 && cluster.isPrimary) {
+  // Workers calibrate themselves; the first to listen reports the shared port once all listen.
+  let listening = 0;
+  let port = 0;
+  for (let i = 0; i < processes; i++) cluster.fork();
+  cluster.on("message", (_w, m: { port: number }) => {
+    port = m.port;
+    if (++listening === processes) console.log(`listening http://127.0.0.1:${port}`);
+  });
+} else serve();
+
+function serve(): void {
+  const server = createServer((req, res) => {
+    req.resume();
+    if (mode === "work") work(iterations);
+    else wait(busyUs);
+    res.writeHead(200, { "content-type": "text/plain", "content-length": length });
+    res.end(body, "latin1");
+  });
+  server.keepAliveTimeout = 65_000;
+  // In a cluster every worker's listen(0) gets the same port (the primary owns the socket).
+  server.listen(0, "127.0.0.1", () => {
+    const a = server.address() as { port: number };
+    if (cluster.isWorker) process.send?.({ port: a.port });
+    else console.log(`listening http://127.0.0.1:${a.port}`);
+  });
+}
