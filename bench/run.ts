@@ -5,6 +5,7 @@ import { benchCli } from "./cli.js";
 import { benchComponents } from "./components.js";
 import { benchCore } from "./core.js";
 import { benchEvents } from "./events.js";
+import { benchLarge } from "./large.js";
 import { benchMetrics } from "./metrics.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
@@ -25,3 +26,4 @@ if (!only || only === "components")
   await benchComponents({ seconds, rounds: Number(process.env.BENCH_ROUNDS ?? 2) });
 if (!only || only === "metrics") await benchMetrics({ seconds, rounds: 5 });
 if (!only || only === "events") await benchEvents({ seconds });
+if (!only || only === "large") await benchLarge({ functions: Number(process.env.BENCH_LARGE_FUNCTIONS ?? 3) });
