@@ -81,7 +81,7 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       const t0 = performance.now();
       await api(w.controlUrl, "POST", "/functions", { name, code, fileName: "m.wasm", args: ["7"] });
       const created = performance.now() - t0;
-      await api(w.controlUrl, "POST", "/triggers/http", { name, function: name, prefix: `/${name}` });
+      await api(w.controlUrl, "POST", "/triggers/http", { name, function: name, prefix: `/${name}`, methods: ["POST"] });
       const call = async () => {
         for (;;) {
           const r = await fetch(`${w.routerUrl}/${name}`, { method: "POST", body });
