@@ -203,7 +203,8 @@ export class HybridExecutor implements Executor {
         compiling: false,
       };
     }
-    const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
+    // Its bytes passed inspectModule when its version was made; V8 validates the rewrite as it compiles it.
+    const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16, validate: false });
     // Small modules compile faster synchronously (a few ms, no hop through V8's compile threads and back);
     // larger ones compile in the background so the event loop keeps serving; large ones lazily.
     const lazy = inst.bytes.byteLength >= LAZY_COMPILE_MIN_BYTES;
