@@ -87,7 +87,10 @@ function writeSources(dir: string, spec: LargeModuleSpec, parts: number): string
   }
   const words: string[] = [];
   for (let i = 0; i < spec.tableBytes / 4; i++) words.push(`${rnd()}u`);
-  writeFileSync(join(dir, "table.c"), `#include <stdint.h>\nconst uint32_t table[] = {${words.join(",")}};\n`);
+  writeFileSync(
+    join(dir, "table.c"),
+    `#include <stdint.h>\nconst uint32_t table[] = {${words.join(",")}};\n`,
+  );
   files.push(join(dir, "table.c"));
   const names = Array.from({ length: spec.functions }, (_, i) => `f${i}`);
   writeFileSync(
@@ -122,7 +125,10 @@ int main(int argc, char **argv) {
  * call. Throws when clang cannot target wasm32-wasi.
  */
 export async function largeModule(spec: LargeModuleSpec = LARGE_30MB): Promise<Uint8Array> {
-  const id = createHash("sha256").update(JSON.stringify({ spec, v: 1 })).digest("hex").slice(0, 16);
+  const id = createHash("sha256")
+    .update(JSON.stringify({ spec, v: 1 }))
+    .digest("hex")
+    .slice(0, 16);
   const cache = join(ROOT, ".cache/bench-large");
   const out = join(cache, `large-${id}.wasm`);
   if (existsSync(out)) return readFileSync(out);

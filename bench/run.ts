@@ -26,4 +26,5 @@ if (!only || only === "components")
   await benchComponents({ seconds, rounds: Number(process.env.BENCH_ROUNDS ?? 2) });
 if (!only || only === "metrics") await benchMetrics({ seconds, rounds: 5 });
 if (!only || only === "events") await benchEvents({ seconds });
-if (!only || only === "large") await benchLarge({ functions: Number(process.env.BENCH_LARGE_FUNCTIONS ?? 3) });
+if (!only || only === "large")
+  await benchLarge({ functions: Number(process.env.BENCH_LARGE_FUNCTIONS ?? 3) });

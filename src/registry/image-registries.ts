@@ -36,7 +36,9 @@ export class ImageRegistries {
     const { store, client, localHost } = this.opts;
     const r = parseReference(ref);
     const local = localHost !== undefined && r.registry === localHost && r.tag && !r.digest;
-    const digest = local ? await store.pushLocal(r.repository, r.tag as string, bundle) : await client.push(ref, bundle);
+    const digest = local
+      ? await store.pushLocal(r.repository, r.tag as string, bundle)
+      : await client.push(ref, bundle);
     if (local && content) {
       clearTimeout(this.built.get(digest)?.timer);
       const timer = setTimeout(() => this.built.delete(digest), BUILT_KEEP_MS);
