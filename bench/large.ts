@@ -4,7 +4,7 @@
 // deleted. Issue 13's targets: create -> first answer within 4x V8's compile, <= 120 MiB per used function
 // beyond its linear memory, RSS back within 64 MiB after delete, no slow second call.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,8 +21,11 @@ const { readFileSync } = require("node:fs");
 const { WASI } = require("node:wasi");
 const bytes = readFileSync(process.argv[1]);
 const t = performance.now();
+const cpu0 = process.cpuUsage();
 const m = new WebAssembly.Module(bytes);
 const compileMs = performance.now() - t;
+const cpu = process.cpuUsage(cpu0);
+const compileCpuMs = (cpu.user + cpu.system) / 1000;
 let out = "", memoryBytes = 0;
 if (process.argv[2] === "run") {
   const { openSync, readFileSync: rf, closeSync } = require("node:fs");
@@ -34,14 +37,14 @@ if (process.argv[2] === "run") {
   out = rf(process.argv[3] + ".out", "utf8");
   memoryBytes = inst.exports.memory.buffer.byteLength;
 }
-console.log(JSON.stringify({ compileMs, out, memoryBytes }));
+console.log(JSON.stringify({ compileMs, compileCpuMs, out, memoryBytes }));
 `;
 
 async function probe(
   file: string,
   flags: string[] = [],
   runWith?: string,
-): Promise<{ compileMs: number; out: string; memoryBytes: number }> {
+): Promise<{ compileMs: number; compileCpuMs: number; out: string; memoryBytes: number }> {
   const args = [...flags, "-e", PROBE, file, ...(runWith ? ["run", runWith] : [])];
   const { stdout } = await exec(process.execPath, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout);
@@ -51,6 +54,12 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
   const t = performance.now();
   const v = await f();
   return [performance.now() - t, v];
+}
+
+/** CPU time a process has used, all its threads (user + system, from /proc; 10 ms resolution), in ms. */
+function processCpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,8 +89,9 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       // V8's time for these very bytes, in a fresh process right before the create: the machine's load moves
       // both figures, so each create gets its own baseline.
       writeFileSync(file, variant);
-      const v8Now = (await probe(file)).compileMs;
+      const { compileMs: v8Now, compileCpuMs: v8Cpu } = await probe(file);
       v8Lazy.push(v8Now);
+      const cpu0 = processCpuMs(w.proc.pid);
       const t0 = performance.now();
       await api(w.controlUrl, "POST", "/functions", { name, code, fileName: "m.wasm", args: ["7"] });
       const created = performance.now() - t0;
@@ -105,6 +115,7 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       };
       await call();
       const first = performance.now() - t0;
+      const firstCpu = processCpuMs(w.proc.pid) - cpu0;
       const calls: number[] = [];
       for (let k = 0; k < 5; k++) calls.push((await timed(call))[0]);
       seconds.push(calls[0]);
@@ -114,6 +125,9 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
         "create -> first answer ms": fmt(first),
         "V8 compile ms (just before)": fmt(v8Now),
         "/ V8 compile": fmt(first / v8Now),
+        "server CPU ms, create -> first answer": fmt(firstCpu),
+        "V8 compile CPU ms": fmt(v8Cpu),
+        "CPU / V8 CPU": fmt(firstCpu / v8Cpu),
         "2nd call ms": fmt(calls[0]),
         "3rd-6th call ms": calls
           .slice(1)
