@@ -97,7 +97,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
 
 async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   const tarBytes = await deterministicTar(opts);
-  const layer: Uint8Array = await gzipAsync(tarBytes, { level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
+  const gz = await gzipAsync(tarBytes, { level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
+  const layer = new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength);
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
     architecture: "wasm",

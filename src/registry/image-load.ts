@@ -135,7 +135,7 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
     let tarBytes: Uint8Array;
     try {
       tarBytes = kind.gzip
-        ? await gunzipAsync(raw, { maxOutputLength: MAX_LAYER_BYTES, chunkSize: ZLIB_CHUNK_BYTES })
+        ? plainView(await gunzipAsync(raw, { maxOutputLength: MAX_LAYER_BYTES, chunkSize: ZLIB_CHUNK_BYTES }))
         : raw;
     } catch (e) {
       throw pullError(
@@ -160,6 +160,11 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
     symlinks,
     preopens: preopensOf(ref, config),
   };
+}
+
+/** The bytes of a Buffer as a plain Uint8Array, without a copy. */
+function plainView(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 type Node = { kind: "file"; data: Uint8Array } | { kind: "symlink"; target: string } | { kind: "dir" };
@@ -225,7 +230,7 @@ async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Arr
         type: h.type ?? "file",
         // One chunk (tar-stream's view of the layer) is kept as is: copying it twice cost ~60 MB of garbage for a
         // 30 MB module.
-        data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+        data: plainView(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
         linkname: h.linkname ?? undefined,
       });
     }
