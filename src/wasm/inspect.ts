@@ -1,7 +1,7 @@
 import { WasmletError } from "../core/index.js";
 import { Reader } from "./bytes.js";
 import { type ComponentInfo, inspectComponent, isComponent } from "./component.js";
-import { BLOCKER_REASONS, ExprScan, scanExpr, TABLE_WRITES } from "./instructions.js";
+import { BLOCKER, BLOCKER_REASONS, ExprScan, scanExpr, TABLE_WRITES } from "./instructions.js";
 import { type ExternKind, type ParsedModule, parseModule, SECTION, valTypeName } from "./module.js";
 import { formatSignature, wasiSignature } from "./wasi-preview1.js";
 
@@ -38,7 +38,7 @@ export interface ModuleInfo {
  * every problem found (wrong binary, foreign imports, WASI functions preview1 lacks or imported with another
  * signature, missing `_start`/`memory`, exports under the reserved `__wasmlet_` prefix).
  */
-export function inspectModule(bytes: Uint8Array): ModuleInfo {
+export function inspectModule(bytes: Uint8Array, opts: { resetBlockers?: boolean } = {}): ModuleInfo {
   if (isComponent(bytes)) {
     const component = inspectComponent(bytes);
     return {
@@ -52,8 +52,16 @@ export function inspectModule(bytes: Uint8Array): ModuleInfo {
       component,
     };
   }
+  if (opts.resetBlockers === false) return inspect(bytes, { codeBlockers: () => NOT_ANALYSED }).info;
   return inspect(bytes).info;
 }
+
+/**
+ * The code's reset blockers when `inspectModule` is told not to look for them (a walk over every instruction:
+ * ~0.35 s of the API's thread for a 30 MB module, for a figure only the runtime's rewrite needs, which finds it
+ * itself): the module is then reported not resettable, "not analysed".
+ */
+const NOT_ANALYSED = BLOCKER.notAnalysed;
 
 /**
  * `inspectModule`, also returning the parsed structure so instrumentation does not parse twice. `codeBlockers`,
