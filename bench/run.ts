@@ -5,6 +5,7 @@ import { benchCli } from "./cli.js";
 import { benchComponents } from "./components.js";
 import { benchCore } from "./core.js";
 import { benchEvents } from "./events.js";
+import { benchLarge } from "./large.js";
 import { benchMetrics } from "./metrics.js";
 import { benchPerf } from "./perf.js";
 import { benchRegistry } from "./registry.js";
@@ -37,3 +38,5 @@ if (only === "tails")
     cpuAffinity: process.env.BENCH_CPU_AFFINITY === "auto" ? "auto" : "off",
     serveArgs: (process.env.BENCH_SERVE_ARGS ?? "").split(" ").filter(Boolean),
   });
+if (!only || only === "large")
+  await benchLarge({ functions: Number(process.env.BENCH_LARGE_FUNCTIONS ?? 3) });

@@ -21,7 +21,8 @@ export interface ApiDeps {
   /** A RegistryClient. `push` is called once per new code version, after validation and before the store write;
    * `resolve` then `pull` (by digest) once per new `image` version, to pin and check it. */
   registry: {
-    push(ref: string, bundle: ImageBundle): Promise<Digest>;
+    /** `content`: the image's files as built, which a registry of this process may hand to the runtime as they are. */
+    push(ref: string, bundle: ImageBundle, content?: Omit<LoadedImage, "digest">): Promise<Digest>;
     resolve(ref: string): Promise<Digest>;
     pull(ref: string): Promise<LoadedImage>;
   };

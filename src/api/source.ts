@@ -123,7 +123,12 @@ export async function makeVersion(
     const tree = dirTree(src.dirs ?? [], files);
     const bundle = await deps.buildImage({ files, entry, format: src.format, ...tree });
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
-    const digest = await deps.registry.push(image, bundle);
+    // A wasm artifact is loaded as `/module.wasm` whatever its name: only the default image format is handed over.
+    const content =
+      (src.format ?? "compat-smart") === "compat-smart"
+        ? { entry, module: bytes, files, dirs: tree.dirs, symlinks: tree.symlinks, preopens: tree.preopens }
+        : undefined;
+    const digest = await deps.registry.push(image, bundle, content);
     const made = versionOf(info, { version, image, digest, createdAt });
     if (tree.preopens.length > 0) made.dirs = tree.preopens;
     return made;

@@ -208,7 +208,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     registryHost,
     registry: registries,
     buildImage,
-    inspectModule,
+    // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
+    inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
     invoke: (fn, req) => runtime.invoke(fn, req),
     run: (fn, req, collect) => runtime.run(fn, req, collect),
     onDeploy: (fn) => runtime.prepare(fn),

@@ -12,6 +12,18 @@ import {
 
 const gzipAsync = promisify(gzip);
 
+/**
+ * gzip level 1: a 30 MB module compressed 2.3x faster than at the default level 6 (0.48 s instead of 0.97 s
+ * here) into a layer 6 % larger, and the layer is on the path from `fn create` to the first answer.
+ */
+const GZIP_LEVEL = 1;
+/**
+ * zlib's output in 1 MiB pieces (not 16 KiB): each piece is a mapping of its own that goes back to the OS when
+ * freed, where thousands of 16 KiB pieces were left as holes in malloc's heap (bench large: ~70 MiB of a deleted
+ * 30 MB module's deploy stayed with the process).
+ */
+export const ZLIB_CHUNK_BYTES = 1024 * 1024;
+
 /** A manifest and the blobs it references, ready to push (or just built). */
 export interface ImageBundle {
   /** The manifest bytes exactly as pushed: its digest is the image's identity. */
@@ -85,7 +97,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
 
 async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   const tarBytes = await deterministicTar(opts);
-  const layer = new Uint8Array(await gzipAsync(tarBytes));
+  const gz = await gzipAsync(tarBytes, { level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
+  const layer = new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength);
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
     architecture: "wasm",

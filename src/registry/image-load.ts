@@ -11,7 +11,7 @@ import {
   preopenProblem,
   WasmletError,
 } from "../core/index.js";
-import { isWasmModule } from "./image-build.js";
+import { isWasmModule, ZLIB_CHUNK_BYTES } from "./image-build.js";
 import {
   type Descriptor,
   IMAGE_MANIFEST_TYPES,
@@ -135,7 +135,7 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
     let tarBytes: Uint8Array;
     try {
       tarBytes = kind.gzip
-        ? new Uint8Array(await gunzipAsync(raw, { maxOutputLength: MAX_LAYER_BYTES }))
+        ? plainView(await gunzipAsync(raw, { maxOutputLength: MAX_LAYER_BYTES, chunkSize: ZLIB_CHUNK_BYTES }))
         : raw;
     } catch (e) {
       throw pullError(
@@ -160,6 +160,11 @@ export async function loadImage(ref: string, src: ContentSource, target: string)
     symlinks,
     preopens: preopensOf(ref, config),
   };
+}
+
+/** The bytes of a Buffer as a plain Uint8Array, without a copy. */
+function plainView(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 type Node = { kind: "file"; data: Uint8Array } | { kind: "symlink"; target: string } | { kind: "dir" };
@@ -223,7 +228,9 @@ async function applyLayer(ref: string, fs: Map<string, Node>, tarBytes: Uint8Arr
       entries.push({
         path: posix.normalize(`/${h.name}`).replace(/\/+$/, "") || "/",
         type: h.type ?? "file",
-        data: new Uint8Array(Buffer.concat(chunks)),
+        // One chunk (tar-stream's view of the layer) is kept as is: copying it twice cost ~60 MB of garbage for a
+        // 30 MB module.
+        data: plainView(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
         linkname: h.linkname ?? undefined,
       });
     }

@@ -79,3 +79,20 @@ test("load reads a digest the store holds, whatever the host, and else pulls it 
   assert.equal(pulled.entry, "/remote.wasm");
   assert.deepEqual(calls, [`pull registry.example:5000/apps/f@${missing}`]);
 });
+
+test("an image pushed to the local store with its content is loaded once as built, then from the store", async () => {
+  const { client } = recordingClient();
+  const registries = new ImageRegistries({ store, client, localHost: LOCAL });
+  const module = tinyWasm("handed-over");
+  const files = new Map([["/app.wasm", module]]);
+  const bundle = await buildImage({ files, entry: "/app.wasm" });
+  const ref = `${LOCAL}/functions/h:v1`;
+  const digest = await registries.push(ref, bundle, { entry: "/app.wasm", module, files });
+  const first = await registries.load(ref, digest);
+  assert.equal(first.files, files, "the first load gets the files as they were built");
+  assert.equal(first.digest, digest);
+  const second = await registries.load(ref, digest);
+  assert.notEqual(second.files, files, "the second load reads the store");
+  assert.deepEqual(Buffer.from(second.module), Buffer.from(module));
+  assert.equal(second.entry, "/app.wasm");
+});

@@ -4,11 +4,17 @@ import type { ImageBundle } from "./image-build.js";
 import type { ImageStore } from "./image-store.js";
 import { parseReference } from "./reference.js";
 
+/** How long an image pushed with its content keeps it for the runtime (which loads it right after the push). */
+const BUILT_KEEP_MS = 60_000;
+
 /**
  * Where images go and come from: the embedded store when a reference names this server's own registry (no
  * HTTP round trips, same content and digests as a push over /v2), any other registry over HTTP.
  */
 export class ImageRegistries {
+  /** Images this process built and pushed to its own store, as built, until `load` takes them (see `push`). */
+  private readonly built = new Map<Digest, { image: LoadedImage; timer: NodeJS.Timeout }>();
+
   constructor(
     private readonly opts: {
       /** The embedded registry's storage. */
@@ -20,13 +26,26 @@ export class ImageRegistries {
     },
   ) {}
 
-  /** Pushes the bundle under `ref`; a tag of the embedded registry is written straight into its store. */
-  push(ref: string, bundle: ImageBundle): Promise<Digest> {
+  /**
+   * Pushes the bundle under `ref`; a tag of the embedded registry is written straight into its store. With
+   * `content` (the image's files as they went into the bundle), the first `load` of the digest in this process
+   * within BUILT_KEEP_MS gets them instead of reading the layer back, unpacking and verifying it: for a 30 MB
+   * module, ~0.45 s and ~90 MB of garbage on the way from `fn create` to its first answer.
+   */
+  async push(ref: string, bundle: ImageBundle, content?: Omit<LoadedImage, "digest">): Promise<Digest> {
     const { store, client, localHost } = this.opts;
     const r = parseReference(ref);
-    return localHost !== undefined && r.registry === localHost && r.tag && !r.digest
-      ? store.pushLocal(r.repository, r.tag, bundle)
-      : client.push(ref, bundle);
+    const local = localHost !== undefined && r.registry === localHost && r.tag && !r.digest;
+    const digest = local
+      ? await store.pushLocal(r.repository, r.tag as string, bundle)
+      : await client.push(ref, bundle);
+    if (local && content) {
+      clearTimeout(this.built.get(digest)?.timer);
+      const timer = setTimeout(() => this.built.delete(digest), BUILT_KEEP_MS);
+      timer.unref();
+      this.built.set(digest, { image: { ...content, digest }, timer });
+    }
+    return digest;
   }
 
   /** The digest a reference names, asked of its registry. */
@@ -44,6 +63,12 @@ export class ImageRegistries {
    * (whatever host the reference names: the store is content-addressed), else pulled pinned to the digest.
    */
   async load(ref: string, digest: Digest): Promise<LoadedImage> {
+    const built = this.built.get(digest);
+    if (built) {
+      clearTimeout(built.timer);
+      this.built.delete(digest);
+      return built.image;
+    }
     const local = await this.opts.store.loadLocal(digest);
     if (local) return local;
     const r = parseReference(ref);

@@ -63,6 +63,38 @@ test("a burst of store changes ends in the table the store describes, and deploy
   router.stop();
 });
 
+test("a digest no function runs any more (deleted, or updated to another) is released, a shared one is not", async () => {
+  const store = new MemoryStore();
+  const released: string[] = [];
+  const router = new Router({
+    store,
+    invoker: {
+      prepare: async () => {},
+      invoke: async () => ({ status: 200, headers: [], body: new Uint8Array(0) }),
+      release: (d) => released.push(d),
+    },
+  });
+  await router.start();
+  const withDigest = (name: string, d: string): FunctionRecord => {
+    const f = fn(name);
+    f.current = { ...f.current, digest: d as FunctionRecord["current"]["digest"] };
+    return f;
+  };
+  const [d1, d2, d3] = ["a", "b", "c"].map((c) => `sha256:${c.repeat(64)}`);
+  await store.create("function", "x", withDigest("x", d1));
+  await store.create("function", "y", withDigest("y", d1));
+  await store.create("function", "z", withDigest("z", d2));
+  await router.settled();
+  await store.delete("function", "x");
+  await router.settled();
+  assert.deepEqual(released, [], "y still runs the digest x ran");
+  await store.update("function", "z", withDigest("z", d3));
+  await store.delete("function", "y");
+  await router.settled();
+  assert.deepEqual(released.sort(), [d1, d2].sort());
+  router.stop();
+});
+
 test("start() warms the invoker up after preparing the routed functions; a failed warm-up is reported, not fatal", async () => {
   const store = new MemoryStore();
   await store.create("function", "a", fn("a"));

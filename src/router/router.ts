@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  type Digest,
   type FunctionRecord,
   HEALTH_PATH,
   type HttpTriggerRecord,
@@ -26,6 +27,8 @@ export interface Invoker {
   prepare(fn: FunctionRecord): Promise<void>;
   /** Runs the request path once before the first request (compiles its code); `start()` awaits it. */
   warmUp?(): Promise<void>;
+  /** Frees what was prepared for a digest no routed or deployed function runs any more. */
+  release?(digest: Digest): void;
 }
 
 export interface RouterOptions {
@@ -143,7 +146,10 @@ export class Router {
         }
         const table = this.table;
         const deployed: FunctionRecord[] = [];
+        const replaced = new Set<Digest>();
         for (const [name, fn] of functions) {
+          const old = table.functions.get(name)?.current.digest;
+          if (old !== undefined && old !== fn?.current.digest) replaced.add(old);
           if (fn) {
             table.setFunction(fn);
             deployed.push(fn);
@@ -154,6 +160,7 @@ export class Router {
           else table.deleteTrigger(name);
         }
         for (const fn of deployed) this.prepare(fn);
+        if (replaced.size > 0) this.release(replaced);
       }
     } catch (e) {
       // Put the batch back: the next change retries it.
@@ -162,6 +169,14 @@ export class Router {
     } finally {
       this.draining = false;
     }
+  }
+
+  /** Releases the digests of `replaced` that no function in the table runs any more. */
+  private release(replaced: Set<Digest>): void {
+    const release = this.options.invoker.release;
+    if (!release) return;
+    for (const fn of this.table.functions.values()) replaced.delete(fn.current.digest);
+    for (const d of replaced) release.call(this.options.invoker, d);
   }
 
   private prepare(fn: FunctionRecord): void {

@@ -143,6 +143,44 @@ test("the prepared-module cache is bounded and evicts the least recently used", 
   }
 });
 
+/** `module` with a custom section of `bytes` zeros appended: as large as wanted, the same program. */
+function padded(module: Uint8Array, bytes: number): Uint8Array {
+  const name = Buffer.from("pad");
+  const leb: number[] = [];
+  let n = name.length + 1 + bytes;
+  do {
+    leb.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n >>>= 7;
+  } while (n > 0);
+  return Buffer.concat([module, Buffer.from([0, ...leb, name.length]), name, Buffer.alloc(bytes)]);
+}
+
+test("a large module compiles lazily: its first run goes to a worker, later ones run here; release frees it", async () => {
+  const ex = new HybridExecutor();
+  try {
+    const hello = image("examples/hello/hello.wasm");
+    const module = padded(hello.module, 5 * 1024 * 1024);
+    const big: LoadedImage = {
+      digest: sha256Digest(module),
+      entry: hello.entry,
+      module,
+      files: new Map([[hello.entry, module]]),
+    };
+    await ex.prepare(big, LIMITS);
+    for (const arg of ["first", "second", "third"]) {
+      const r = await ex.run(big.digest, inputs(arg), LIMITS, due(LIMITS));
+      assert.equal(r.error, undefined);
+      assert.equal(text(r.stdout), `hello\n${arg}\n`);
+    }
+    assert.equal(ex.poolStats.threads, 1, "the first run went to a worker, the others did not need one");
+    ex.release(big.digest);
+    assert.equal(ex.isPrepared(big.digest, LIMITS), false);
+    await assert.rejects(ex.run(big.digest, inputs(), LIMITS, due(LIMITS)), /not prepared/);
+  } finally {
+    await ex.close();
+  }
+});
+
 test("a guest that sleeps never sleeps on the request thread, and its sleep ends at the deadline", async () => {
   const sleep = image("test/fixtures/sleep.wasm");
   const limits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };

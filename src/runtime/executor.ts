@@ -4,6 +4,7 @@ import { instrumentModule, isComponent } from "../wasm/index.js";
 import { prepareComponent } from "./component/index.js";
 import { WorkerPool } from "./pool.js";
 import type { LoadSpec } from "./pool-worker.js";
+import { reclaimSoon } from "./reclaim.js";
 import { ModuleRunner } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage, type FsImageExtras } from "./wasi/index.js";
@@ -21,6 +22,31 @@ setFlagsFromString("--no-wasm-lazy-compilation");
 // 14.2k req/s, p99 5.8 ms with everything compiled by TurboFan (bench density, separate runs).
 
 const SYNC_COMPILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Modules larger than this compile lazily: V8 validates them at once and compiles each function (Liftoff) on
+ * its first call. Eager compilation of a 30 MB module (bench large) took 0.8 s of CPU on an idle machine and
+ * 6.6 s on a busy one, and its machine code added ~130 MiB of RSS per function, most of it for functions a call
+ * never reaches (a large program uses a part of itself per run); lazily, V8 validated it in 60-430 ms and its
+ * first call compiled what it ran in a few ms.
+ */
+const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Compiles `bytes`, lazily when it is large (LAZY_COMPILE_MIN_BYTES). V8 reads its lazy-compilation flag
+ * (process-wide) while compiling: a large module is compiled synchronously with the flag on, so no other
+ * compilation can run meanwhile and see it (an asynchronous compile reads the flag later, on V8's threads).
+ */
+function compileModule(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Module | Promise<WebAssembly.Module> {
+  if (bytes.byteLength <= SYNC_COMPILE_MAX_BYTES) return new WebAssembly.Module(bytes);
+  if (bytes.byteLength < LAZY_COMPILE_MIN_BYTES) return WebAssembly.compile(bytes);
+  setFlagsFromString("--wasm-lazy-compilation");
+  try {
+    return new WebAssembly.Module(bytes);
+  } finally {
+    setFlagsFromString("--no-wasm-lazy-compilation");
+  }
+}
 
 export interface HybridExecutorOptions {
   /** Longest a run may hold the main thread; past it, the function is moved to workers. Default 20 ms. */
@@ -46,6 +72,10 @@ interface Entry {
   demotedUntil: number;
   /** performance.now() of the last run: the least recently used entry is evicted first. */
   lastUsed: number;
+  /** Compiled lazily (a large module): its first runs compile the functions they reach. */
+  lazy: boolean;
+  /** Lazily compiled and no run has finished yet: runs go to workers. */
+  compiling: boolean;
 }
 
 /**
@@ -86,6 +116,8 @@ export class HybridExecutor implements Executor {
     try {
       const entry = await p;
       this.insert(entry);
+      // Preparing a large module left ~10x its size of garbage (upload, image, rewritten bytes) in an idle process.
+      if (entry.lazy) reclaimSoon();
     } finally {
       this.pending.delete(key);
     }
@@ -111,7 +143,10 @@ export class HybridExecutor implements Executor {
     // LRU by timestamp: moving the entry to the back of the Map (delete + set) on every run rehashed the Map's
     // table now and then, garbage that outlived the young generation (the Map is old) and fed major GCs.
     entry.lastUsed = start;
-    if (entry.runner && entry.demotedUntil <= start) {
+    // A lazily compiled module's first runs compile every function they reach, inside V8 and without a deadline
+    // check (a 30 MB module: 80-270 ms here): they go to a worker, which shares the compiled code with this
+    // thread, until one has finished.
+    if (entry.runner && entry.demotedUntil <= start && !entry.compiling) {
       const budgetAt = start + this.mainBudgetMs;
       const result = entry.runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
       // Whatever its outcome (a timeout too), a run that held the main thread well past the budget (a host call
@@ -123,6 +158,11 @@ export class HybridExecutor implements Executor {
       if (!result.overBudget) return result;
     }
     const result = await this.pool.run(entry.load, inputs, deadlineAt, limits.maxOutputBytes, cancel);
+    if (entry.compiling && !result.error) {
+      entry.compiling = false;
+      // The worker's instance and memory image were for compiling: the runs go to the main thread from now on.
+      if (entry.demotedUntil <= performance.now()) this.pool.unload(entry.key);
+    }
     result.durationMs = performance.now() - start;
     return result;
   }
@@ -144,7 +184,7 @@ export class HybridExecutor implements Executor {
 
   private async build(key: string, image: LoadedImage, limits: RunLimits): Promise<Entry> {
     const memoryCapBytes = limits.memoryMiB * 1048576;
-    const files = new Map(image.files);
+    const files = sharedFiles(image.files);
     const fs: FsImageExtras = {
       dirs: image.dirs ? [...image.dirs] : undefined,
       symlinks: image.symlinks ? new Map(image.symlinks) : undefined,
@@ -154,16 +194,21 @@ export class HybridExecutor implements Executor {
       // A component runs its generated JavaScript glue, which no deadline check can be injected into: it runs on
       // worker threads only, where a runaway is ended by terminating the thread.
       const component = await prepareComponent(image.module, limits.memoryMiB);
-      return { key, load: { key, component, files, fs, memoryCapBytes }, demotedUntil: 0, lastUsed: 0 };
+      return {
+        key,
+        load: { key, component, files, fs, memoryCapBytes },
+        demotedUntil: 0,
+        lastUsed: 0,
+        lazy: false,
+        compiling: false,
+      };
     }
-    const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16 });
+    // Its bytes passed inspectModule when its version was made; V8 validates the rewrite as it compiles it.
+    const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16, validate: false });
     // Small modules compile faster synchronously (a few ms, no hop through V8's compile threads and back);
-    // large ones compile in the background so the event loop keeps serving.
-    const bytes = inst.bytes as Uint8Array<ArrayBuffer>;
-    const module =
-      bytes.byteLength <= SYNC_COMPILE_MAX_BYTES
-        ? new WebAssembly.Module(bytes)
-        : await WebAssembly.compile(bytes);
+    // larger ones compile in the background so the event loop keeps serving; large ones lazily.
+    const lazy = inst.bytes.byteLength >= LAZY_COMPILE_MIN_BYTES;
+    const module = await compileModule(inst.bytes as Uint8Array<ArrayBuffer>);
     const meta = {
       fuelExport: inst.fuelExport,
       globalExports: inst.globalExports,
@@ -178,7 +223,22 @@ export class HybridExecutor implements Executor {
       load: { key, module, meta, files, fs, memoryCapBytes },
       demotedUntil: 0,
       lastUsed: 0,
+      lazy,
+      compiling: lazy,
     };
+  }
+
+  /**
+   * Forgets every prepared form of `digest` (its functions were deleted or moved to another version): the
+   * compiled module, instances, memory images and files go with the last reference, here and in the workers.
+   */
+  release(digest: Digest): void {
+    for (const [key, e] of this.entries)
+      if (key.startsWith(`${digest}/`)) {
+        this.entries.delete(key);
+        this.pool.unload(e.key);
+        if (e.lazy) reclaimSoon();
+      }
   }
 
   private insert(entry: Entry): void {
@@ -193,6 +253,28 @@ export class HybridExecutor implements Executor {
       this.pool.unload(oldest.key);
     }
   }
+}
+
+/** Files this large are put in shared memory once, so that a worker that loads the image copies none of them. */
+const SHARED_FILE_MIN_BYTES = 64 * 1024;
+
+/**
+ * The image's files for the runners, each in a buffer of its own (a file loaded from a layer is a view of the
+ * whole layer, which it would keep alive), the large ones in SharedArrayBuffers: a structured clone to a worker
+ * shares those instead of copying them (the module itself is a file of the image: 30 MB per worker that ran a
+ * large function). Image files are never written (the overlay copies on write).
+ */
+function sharedFiles(files: ReadonlyMap<string, Uint8Array>): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const [path, bytes] of files) {
+    if (bytes.buffer instanceof SharedArrayBuffer) out.set(path, bytes);
+    else if (bytes.byteLength >= SHARED_FILE_MIN_BYTES) {
+      const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+      shared.set(bytes);
+      out.set(path, shared);
+    } else out.set(path, bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice());
+  }
+  return out;
 }
 
 function cacheKey(digest: Digest, limits: RunLimits): string {

@@ -1,6 +1,7 @@
 // Entry of a pool worker thread: runs invocations of demoted (slow or runaway) functions off the main thread.
 import { parentPort, workerData } from "node:worker_threads";
 import type { ComponentRunner, PreparedComponent } from "./component/index.js";
+import { reclaimSoon } from "./reclaim.js";
 import { ModuleRunner, type RunnerMeta, type Waiter } from "./runner.js";
 import { pinHelperThread } from "./thread-affinity.js";
 import { lowerThreadPriority } from "./thread-priority.js";
@@ -111,6 +112,9 @@ function handle(msg: ToWorker): void {
       break;
     case "unload":
       runners.delete(msg.key);
+      // This thread's instance, memory image and module object are garbage now, but an idle thread never
+      // collects: the compiled module (shared with the other threads) stays until every thread has let it go.
+      reclaimSoon();
       break;
     case "run": {
       const runner = runners.get(msg.key);

@@ -86,6 +86,15 @@ export class Runtime {
   }
 
   /**
+   * Frees the prepared module of `digest` once no function runs it (deleted, or updated to another version):
+   * its compiled code, instances and files. Called by the router as it applies such a change.
+   */
+  release(digest: Digest): void {
+    this.entries.delete(digest);
+    this.options.executor.release?.(digest);
+  }
+
+  /**
    * Runs the built-in warm-up function (warm-up.ts) twice through the WAGI contract and the executor — the
    * second run on the reset instance — so that a server's first real request does not pay for compiling the
    * request path. Not logged. Rejects if it does not answer as expected (a broken request path).

@@ -172,6 +172,11 @@ export interface Executor {
     deadlineAt: number,
     cancel?: CancelToken,
   ): Promise<RunResult>;
+  /**
+   * Frees what was prepared for `digest` (no function runs it any more); a later `prepare` starts over. Optional:
+   * an executor without it keeps modules until they are evicted.
+   */
+  release?(digest: Digest): void;
   /** Stops workers and frees modules. */
   close(): Promise<void>;
 }

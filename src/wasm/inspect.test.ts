@@ -21,6 +21,21 @@ test("a clang-built WASI command is accepted and described", () => {
   assert.deepEqual(info.resetBlockers, []);
 });
 
+test("without the reset analysis a module is described the same, but not called resettable", () => {
+  const bytes = readFixture("hello.wasm");
+  const { resettable, resetBlockers, ...rest } = inspectModule(bytes, { resetBlockers: false });
+  const full = inspectModule(bytes);
+  assert.deepEqual(rest.exports, full.exports);
+  assert.deepEqual(rest.imports, full.imports);
+  assert.deepEqual(rest.memory, full.memory);
+  assert.equal(resettable, false);
+  assert.deepEqual(resetBlockers, ["its code was not analysed"]);
+  assert.throws(
+    () => inspectModule(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 99]), { resetBlockers: false }),
+    (e) => isWasmletError(e, "INVALID_MODULE"),
+  );
+});
+
 test("every preview1 function wasi-libc declares, imported with wasi-libc's own signatures, is accepted", () => {
   // wasi-all.c calls each function of wasi/api.h: the signatures clang emits are an independent lowering of
   // the witx. wasi-libc no longer declares proc_raise, the only function of the table it lacks.

@@ -10,6 +10,8 @@ export const BLOCKER = {
   tableFill: 1 << 5,
   tableCopy: 1 << 6,
   tableInit: 1 << 7,
+  /** Never found by a walk: what `inspectModule(bytes, { resetBlockers: false })` reports instead of walking. */
+  notAnalysed: 1 << 8,
 } as const;
 
 /** Blocker bits that write to a table. */
@@ -25,6 +27,7 @@ export const BLOCKER_REASONS: ReadonlyArray<[number, string]> = [
   [BLOCKER.tableFill, "uses table.fill (table contents are not restored by a reset)"],
   [BLOCKER.tableCopy, "uses table.copy (table contents are not restored by a reset)"],
   [BLOCKER.tableInit, "uses table.init (table contents are not restored by a reset)"],
+  [BLOCKER.notAnalysed, "its code was not analysed"],
 ];
 
 /**
