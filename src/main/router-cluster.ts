@@ -15,7 +15,11 @@ export interface RouterCluster {
   metrics(): Promise<MetricsJson[]>;
   /** Every router's invocation counts per function (a router that does not answer within 1 s is left out). */
   counts(): Promise<FunctionCounts[]>;
-  close(): Promise<void>;
+  /**
+   * Has every router stop gracefully (see Drain: readiness 503, no new connections, requests in flight get up to
+   * `timeoutMs`; 0: at once) and resolves once all have exited; one still running 5 s past the timeout is killed.
+   */
+  drain(timeoutMs: number): Promise<void>;
 }
 
 const WORKER_ENTRY = fileURLToPath(new URL("./router-worker.js", import.meta.url));
@@ -96,14 +100,20 @@ export async function startRouterCluster(
     },
     metrics: () => ask<MetricsJson>("metrics"),
     counts: () => ask<FunctionCounts>("counts"),
-    async close() {
+    async drain(timeoutMs) {
       closing = true;
       await Promise.all(
         [...workers].map(
           (w) =>
             new Promise<void>((r) => {
-              w.once("exit", () => r());
-              w.process.kill("SIGTERM");
+              if (w.process.exitCode !== null || w.process.signalCode !== null) return r();
+              const kill = setTimeout(() => w.process.kill("SIGKILL"), timeoutMs + 5000);
+              w.once("exit", () => {
+                clearTimeout(kill);
+                r();
+              });
+              if (w.isConnected()) w.send({ type: "drain", timeoutMs } satisfies PrimaryMessage);
+              else w.process.kill("SIGTERM");
             }),
         ),
       );
