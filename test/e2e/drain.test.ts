@@ -2,9 +2,13 @@
 // connections, requests in flight finish with `Connection: close`, exit 0 within --drain-timeout; a second signal
 // stops at once. With one process and with router processes (--workers 2).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { ApiClient } from "../../src/client/index.js";
 import { deploy, example, fixture, type Server, startServer } from "./harness.js";
 
 interface Answer {
@@ -54,8 +58,13 @@ function exited(server: Server): Promise<{ code: number | null; at: number }> {
   return new Promise((r) => server.proc.once("exit", (code) => r({ code, at: performance.now() })));
 }
 
-async function withSleeper(extraArgs: string[], ms: number, body: (server: Server) => Promise<void>) {
-  const server = await startServer(undefined, extraArgs);
+async function withSleeper(
+  extraArgs: string[],
+  ms: number,
+  body: (server: Server) => Promise<void>,
+  dataDir?: string,
+) {
+  const server = await startServer(dataDir, extraArgs);
   try {
     await deploy(server, {
       name: "sleeper",
@@ -139,4 +148,41 @@ test("a second signal stops at once", async () => {
     assert.match(server.output(), /SIGINT again: stopping at once/);
     assert.ok((await slow) instanceof Error, "the request in flight was cut");
   });
+});
+
+test("an asynchronous invocation running at SIGTERM finishes before the exit, and is not run again", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "wasmlet-drain-"));
+  try {
+    let id = "";
+    await withSleeper(
+      ["--drain-timeout", "15"],
+      1500,
+      async (server) => {
+        const res = await fetch(`${server.routerUrl}/slow`, { headers: { prefer: "respond-async" } });
+        assert.equal(res.status, 202);
+        id = ((await res.json()) as { id: string }).id;
+        const api = new ApiClient({ server: server.controlUrl });
+        // The runner claims it within its 100 ms poll.
+        for (let i = 0; i < 50 && (await api.getInvocation(id)).status !== "running"; i++)
+          await new Promise((r) => setTimeout(r, 20));
+        assert.equal((await api.getInvocation(id)).status, "running");
+        const exit = exited(server);
+        server.proc.kill("SIGTERM");
+        assert.equal((await exit).code, 0, server.output());
+      },
+      dataDir,
+    );
+    // The next start finds it done, with one attempt: nothing was left running for it to requeue.
+    const again = await startServer(dataDir);
+    try {
+      const inv = await new ApiClient({ server: again.controlUrl }).getInvocation(id);
+      assert.equal(inv.status, "succeeded");
+      assert.equal(inv.attempts, 1);
+      assert.doesNotMatch(again.output(), /interrupted by a stop/);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
