@@ -17,9 +17,10 @@ export interface RouterCluster {
   counts(): Promise<FunctionCounts[]>;
   /**
    * Has every router stop gracefully (see Drain: readiness 503, no new connections, requests in flight get up to
-   * `timeoutMs`; 0: at once) and resolves once all have exited; one still running 5 s past the timeout is killed.
+   * `timeoutMs`; 0: at once) and resolves once all have exited, with the requests they cut; one still running
+   * 5 s past the timeout is killed.
    */
-  drain(timeoutMs: number): Promise<void>;
+  drain(timeoutMs: number): Promise<{ cut: number }>;
 }
 
 const WORKER_ENTRY = fileURLToPath(new URL("./router-worker.js", import.meta.url));
@@ -37,6 +38,8 @@ export async function startRouterCluster(
   const env = { WASMLET_ROUTER_CONFIG: JSON.stringify(config) };
   const workers = new Set<Worker>();
   let closing = false;
+  /** Requests the routers cut when their drain timed out. */
+  let cut = 0;
   let nextId = 0;
   const pending = new Map<number, (answer: unknown) => void>();
   /** Asks every connected router; resolves with the answers that came within 1 s. */
@@ -72,6 +75,7 @@ export async function startRouterCluster(
           resolve(m.address);
         } else if (m.type === "metrics") pending.get(m.id)?.(m.json);
         else if (m.type === "counts") pending.get(m.id)?.(m.counts);
+        else if (m.type === "drained") cut += m.cut;
         else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
       });
       w.on("exit", (code) => {
@@ -117,6 +121,7 @@ export async function startRouterCluster(
             }),
         ),
       );
+      return { cut };
     },
   };
 }

@@ -38,7 +38,8 @@ export type RouterWorkerMessage =
   | { type: "listening"; address: string }
   | { type: "failed"; message: string }
   | { type: "metrics"; id: number; json: MetricsJson }
-  | { type: "counts"; id: number; counts: FunctionCounts };
+  | { type: "counts"; id: number; counts: FunctionCounts }
+  | { type: "drained"; cut: number };
 /**
  * Messages the primary sends a router process: "the store changed", so it reads the feed at once; "metrics",
  * answered with this process's metrics (the primary sums them into its /metrics); "counts", answered with its
@@ -103,6 +104,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     stopping = (async () => {
       const { cut } = await drain.drain(timeoutMs);
       if (cut > 0) log(`wasmlet: drain timeout: ${cut} requests cut`);
+      if (process.connected) process.send?.({ type: "drained", cut } satisfies RouterWorkerMessage);
       await plane.close();
       await images.close();
       await store.close();

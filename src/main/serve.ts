@@ -82,7 +82,8 @@ export interface Serving {
    * Stops gracefully, then closes: readiness (`/readyz`, `/healthz`) answers 503 at once on both ports and in
    * every router process, the listeners stop accepting, timers and queue consumers start nothing more, and the
    * requests, asynchronous invocations and queue messages in flight get up to `timeoutMs` to finish (those
-   * still running then are cut; an asynchronous one runs again at the next start). Resolves once closed.
+   * still running then are cut; an asynchronous one runs again at the next start). Resolves once closed, with
+   * the requests cut in every process and the time it all took.
    */
   drain(timeoutMs: number): Promise<DrainReport>;
   /** Closes at once: requests in flight are cut (the same as `drain(0)`, except that it waits for triggers). */
@@ -298,15 +299,17 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     store,
     router,
     async drain(timeoutMs) {
+      const started = performance.now();
       const timeout = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
       triggersStopped ??= Promise.race([triggers.stop(), timeout]);
-      const [report] = await Promise.all([
+      const [own, others] = await Promise.all([
         drain.drain(timeoutMs),
         routers?.drain(timeoutMs),
         triggersStopped,
       ]);
       await serving.close();
-      return report;
+      // Every process's cuts, and the time until all of them and the triggers were done.
+      return { cut: own.cut + (others?.cut ?? 0), ms: Math.round(performance.now() - started) };
     },
     async close() {
       if (closed) return;

@@ -117,21 +117,22 @@ for (const workers of [1, 2]) {
   });
 }
 
-test("past --drain-timeout the request is cut and the process still exits 0", async () => {
-  await withSleeper(["--drain-timeout", "1"], 8000, async (server) => {
-    const slow = get(`${server.routerUrl}/slow`);
-    await new Promise((r) => setTimeout(r, 500));
-    const exit = exited(server);
-    const signalled = performance.now();
-    server.proc.kill("SIGTERM");
-    await assert.rejects(slow, /socket hang up|ECONNRESET/);
-    const { code, at } = await exit;
-    assert.equal(code, 0, server.output());
-    const ms = at - signalled;
-    assert.ok(ms >= 900 && ms < 6000, `exited ${Math.round(ms)} ms after SIGTERM (timeout 1 s)`);
-    assert.match(server.output(), /drain timeout after \d+ ms: 1 requests cut/);
+for (const workers of [1, 2])
+  test(`--workers ${workers}: past --drain-timeout the request is cut, counted, and the process still exits 0`, async () => {
+    await withSleeper(["--workers", String(workers), "--drain-timeout", "1"], 8000, async (server) => {
+      const slow = get(`${server.routerUrl}/slow`);
+      await new Promise((r) => setTimeout(r, 500));
+      const exit = exited(server);
+      const signalled = performance.now();
+      server.proc.kill("SIGTERM");
+      await assert.rejects(slow, /socket hang up|ECONNRESET/);
+      const { code, at } = await exit;
+      assert.equal(code, 0, server.output());
+      const ms = at - signalled;
+      assert.ok(ms >= 900 && ms < 6000, `exited ${Math.round(ms)} ms after SIGTERM (timeout 1 s)`);
+      assert.match(server.output(), /drain timeout after \d+ ms: 1 requests cut/);
+    });
   });
-});
 
 test("a second signal stops at once", async () => {
   await withSleeper(["--drain-timeout", "20"], 8000, async (server) => {
