@@ -20,7 +20,7 @@ COPY tsconfig.json ./
 COPY src/ src/
 COPY bin/ bin/
 COPY examples/ examples/
-RUN npm ci && npx tsc -p tsconfig.json && npm prune --omit=dev && rm -rf src/**/*.test.ts
+RUN npm ci && npm run build && npm prune --omit=dev
 
 # Runtime stage: node, tini as PID 1 (forwards SIGTERM to node and reaps the builders' child processes), the app.
 FROM node:20-bookworm-slim
@@ -45,6 +45,7 @@ VOLUME ["/var/lib/wasmlet"]
 # 8080: the router (functions); 8081: the control API, the embedded registry (/v2) and /metrics.
 EXPOSE 8080 8081
 STOPSIGNAL SIGTERM
+# For `docker run` (one process, both ports); Kubernetes ignores it and uses the probes of deploy/kubernetes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "wasmlet", "serve"]
