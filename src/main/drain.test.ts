@@ -74,3 +74,26 @@ test("probes: /livez 200 throughout, /readyz 200 until the drain; a second drain
   await first;
   agent.destroy();
 });
+
+test("an event stream (the dashboard's) ends when the drain starts instead of holding it to the timeout", async () => {
+  const drain = new Drain();
+  const server = drain.add(
+    createBoundedServer(
+      DEFAULT_HTTP_LIMITS,
+      drain.wrap((_req, res) => {
+        res.setHeader("content-type", "text/event-stream; charset=utf-8");
+        res.writeHead(200);
+        res.write("event: snapshot\ndata: {}\n\n");
+      }),
+    ),
+  );
+  const at = await listen(server, { host: "127.0.0.1", port: 0 });
+  const agent = new Agent({ keepAlive: true });
+  const stream = get(`http://127.0.0.1:${at.port}/events`, agent);
+  await new Promise((r) => setTimeout(r, 100));
+  const report = await drain.drain(20_000);
+  assert.ok(report.ms < 3000, `drained in ${report.ms} ms`);
+  assert.equal(report.cut, 0);
+  assert.equal((await stream).body, "event: snapshot\ndata: {}\n\n");
+  agent.destroy();
+});

@@ -14,7 +14,8 @@ export interface DrainReport {
  * The probes and the graceful stop of a process's listeners. `wrap` puts the probes in front of a listener and
  * counts its requests; `drain` turns readiness (`/readyz`, `/healthz`) to 503 at once, stops accepting
  * connections, lets the requests in flight finish up to a timeout — each answered with `Connection: close`, and a
- * kept-alive connection closed as soon as it is idle —, then closes whatever is left. `/livez` answers 200
+ * kept-alive connection closed as soon as it is idle; server-sent event streams end at once —, then closes
+ * whatever is left. `/livez` answers 200
  * throughout: a draining process is alive, and a liveness failure would have it killed before it is done.
  */
 export class Drain {
@@ -88,7 +89,10 @@ export class Drain {
     if (this.#closed) timeoutMs = 0;
     this.#draining = true;
     // Responses whose headers are not out yet end their connection; the others' connections close once idle.
-    for (const res of this.#open) if (!res.headersSent) res.shouldKeepAlive = false;
+    // An event stream (the dashboard's) never ends by itself: it ends now, and its client reconnects elsewhere.
+    for (const res of this.#open)
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      else if (String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) res.end();
     this.#closed ??= Promise.all(
       [...this.#servers].map(
         (s) =>
