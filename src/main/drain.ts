@@ -15,8 +15,8 @@ export interface DrainReport {
  * counts its requests; `drain` turns readiness (`/readyz`, `/healthz`) to 503 at once, stops accepting
  * connections, lets the requests in flight finish up to a timeout — each answered with `Connection: close`, and a
  * kept-alive connection closed as soon as it is idle; server-sent event streams end at once —, then closes
- * whatever is left. `/livez` answers 200
- * throughout: a draining process is alive, and a liveness failure would have it killed before it is done.
+ * whatever is left. `/livez` answers 200 throughout: a draining process is alive, and a liveness failure would
+ * have it killed before it is done.
  */
 export class Drain {
   #draining = false;
