@@ -1,11 +1,11 @@
 import { z } from "zod";
 import {
   CONTRACT_NAMES,
-  HEALTH_PATH,
   HTTP_METHODS,
   IMAGE_FORMATS,
   MAX_PREOPENS,
   NAME_RE,
+  PROBE_PATHS,
   parseOutboundRule,
   preopenPath,
   preopenProblem,
@@ -309,12 +309,12 @@ export function pathProblem(path: string, params: boolean): string | undefined {
   return undefined;
 }
 
-/** A route on HEALTH_PATH would never be reached: the router answers it before looking at its routes. */
+/** A route on a probe path (PROBE_PATHS) would never be reached: the router answers it before looking at its routes. */
 function reservedPathProblem(path: string, prefix: boolean): string | undefined {
   // A prefix is stored without its trailing slash: "/healthz/" is the same route as "/healthz".
   const stored = prefix && path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (stored === HEALTH_PATH)
-    return `${HEALTH_PATH} is reserved: the router answers it itself, so a route there is never reached`;
+  if (PROBE_PATHS.includes(stored))
+    return `${stored} is reserved: the router answers it itself, so a route there is never reached`;
   return undefined;
 }
 

@@ -233,6 +233,20 @@ describe("HTTP triggers", () => {
       message: /^prefix: \/healthz is reserved/,
     },
     {
+      what: "url on the readiness probe /readyz",
+      body: { name: "r11", function: "echo", url: "/readyz" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^url: \/readyz is reserved: the router answers it itself/,
+    },
+    {
+      what: "prefix on the liveness probe /livez/",
+      body: { name: "r12", function: "echo", prefix: "/livez/" },
+      status: 400,
+      code: "INVALID_ARGUMENT",
+      message: /^prefix: \/livez is reserved/,
+    },
+    {
       what: "url and prefix",
       body: { name: "r6", function: "echo", url: "/a", prefix: "/b" },
       status: 400,

@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { DEFAULT_BUSY_POLL_US, DEFAULT_HTTP_LIMITS, MAX_BUSY_POLL_US, WasmletError } from "../core/index.js";
+import {
+  DEFAULT_BUSY_POLL_US,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_HTTP_LIMITS,
+  MAX_BUSY_POLL_US,
+  WasmletError,
+} from "../core/index.js";
 import { NOUN_HELP } from "./nouns.js";
 import { readRegistryAuth } from "./registry.js";
 
@@ -167,6 +173,14 @@ export function registerServe(program: Command): void {
         "WASMLET_NATS_TOKEN",
       ),
     )
+    .addOption(
+      new Option(
+        "--drain-timeout <seconds>",
+        "on SIGTERM/SIGINT, how long requests in flight get to finish before the process exits (a second signal: at once)",
+      )
+        .argParser(seconds)
+        .default(DEFAULT_DRAIN_TIMEOUT_MS, String(DEFAULT_DRAIN_TIMEOUT_MS / 1000)),
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -193,6 +207,7 @@ export function registerServe(program: Command): void {
         natsUser?: string;
         natsPassword?: string;
         natsToken?: string;
+        drainTimeout: number;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -245,13 +260,31 @@ export function registerServe(program: Command): void {
           for (const l of lines) console.log(`  ${l}`);
           console.log("  npx wasmlet fn list");
         }
+        // Graceful drain: readiness turns 503, the listeners stop accepting and what is in flight finishes (up to
+        // --drain-timeout), then exit 0. Kubernetes sends SIGTERM and kills 30 s later by default.
         let stopping = false;
-        const stop = () => {
-          if (stopping) return;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            console.error(`wasmlet: ${signal} again: stopping at once`);
+            process.exit(1);
+          }
           stopping = true;
-          s.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
+          console.error(
+            `wasmlet: ${signal}: draining (up to ${opts.drainTimeout / 1000} s; send it again to stop at once)`,
+          );
+          s.drain(opts.drainTimeout).then(
+            ({ cut, ms }) => {
+              console.error(
+                cut > 0
+                  ? `wasmlet: drain timeout after ${ms} ms: ${cut} requests cut; stopped`
+                  : `wasmlet: drained in ${ms} ms; stopped`,
+              );
+              process.exit(0);
+            },
+            (e) => {
+              console.error(`wasmlet: stopping failed: ${e instanceof Error ? e.message : e}`);
+              process.exit(1);
+            },
           );
         };
         process.on("SIGINT", stop);

@@ -28,3 +28,6 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxConnections: 10_000,
   outputBufferBytes: 256 * 1024 * 1024,
 });
+
+/** `serve --drain-timeout`: under Kubernetes' default 30 s grace period, so a pod drains before it is killed. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;

@@ -4,8 +4,9 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { Pod } from "kubernetes-models/v1";
 import { parse } from "yaml";
-import { DEFAULT_LIMITS, type FunctionRecord } from "../core/index.js";
-import { functionManifest, parseManifestKind } from "./index.js";
+import { CONTRACT_NAMES, CONTRACTS_FOR, DEFAULT_LIMITS, type FunctionRecord } from "../core/index.js";
+import { functionManifest, MANIFEST_KINDS, parseManifestKind } from "./index.js";
+import { validateObject } from "./test-support.js";
 
 const digest = `sha256:${"ab".repeat(32)}` as const;
 const fn: FunctionRecord = {
@@ -93,3 +94,34 @@ test("a wagi function gets no manifest: crun runs a module once and has no HTTP 
       (e: Error) => /contract "wagi".*does not serve HTTP/.test(e.message),
     );
 });
+
+// Every contract, every kind, every kind of code that can run it (CONTRACTS_FOR): a manifest that the schema
+// accepts for what crun can run (a preview1 `command` module), a refusal that says why for the rest.
+for (const contract of CONTRACT_NAMES)
+  for (const code of Object.keys(CONTRACTS_FOR) as (keyof typeof CONTRACTS_FOR)[])
+    if (CONTRACTS_FOR[code].includes(contract))
+      test(`fn manifest, contract ${contract} on a ${code}: ${contract === "command" && code === "module" ? "valid objects of every kind" : "a refusal naming the reason and what serves it"}`, async () => {
+        const world = code === "module" ? undefined : code;
+        const f: FunctionRecord = { ...fn, contract, current: { ...fn.current, world } };
+        for (const kind of MANIFEST_KINDS) {
+          const make = () =>
+            functionManifest({ fn: f, image, entry: "/hello.wasm", kind, runtimeClass: "crun-wasm" });
+          if (contract === "command" && code === "module") {
+            const obj = parse(make());
+            await validateObject(obj);
+            assert.equal(podOf(obj).metadata.annotations["module.wasm.image/variant"], "compat-smart");
+            continue;
+          }
+          assert.throws(make, (e: Error) => {
+            assert.match(e.message, /^function "hello" /);
+            assert.match(
+              e.message,
+              contract === "command"
+                ? /runs a wasi:cli\/command component: crun's wasm handler runs preview1 modules only/
+                : /does not serve HTTP/,
+            );
+            assert.match(e.message, /router Deployment of deploy\/kubernetes/);
+            return true;
+          });
+        }
+      });

@@ -54,13 +54,13 @@ export function functionObject(input: ManifestInput): Record<string, unknown> {
   if (fn.contract !== "command")
     throw new WasmletError(
       "INVALID_ARGUMENT",
-      `function "${fn.name}" has contract "${fn.contract}": crun's wasm handler runs a module once, it does not serve HTTP, so only "command" functions get a manifest (serve ${fn.contract} functions with wasmlet serve)`,
+      `function "${fn.name}" has contract "${fn.contract}": crun's wasm handler runs a module once, it does not serve HTTP, so only "command" functions get a manifest (serve ${fn.contract} functions with wasmlet serve: on Kubernetes, the router Deployment of deploy/kubernetes)`,
     );
   // crun + WasmEdge cannot run components (crun#1871).
   if (fn.current.world !== undefined)
     throw new WasmletError(
       "INVALID_ARGUMENT",
-      `function "${fn.name}" runs a ${fn.current.world} component: crun's wasm handler runs preview1 modules only, so it gets no manifest (serve it with wasmlet serve)`,
+      `function "${fn.name}" runs a ${fn.current.world} component: crun's wasm handler runs preview1 modules only, so it gets no manifest (serve it with wasmlet serve: on Kubernetes, the router Deployment of deploy/kubernetes)`,
     );
   if (input.runtimeClass !== undefined) checkRuntimeClass(input.runtimeClass);
   const labels = { "app.kubernetes.io/name": fn.name, "app.kubernetes.io/managed-by": "wasmlet" };

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { RequestListener, Server } from "node:http";
 import {
   DEFAULT_HTTP_LIMITS,
   type FunctionRecord,
@@ -11,6 +11,7 @@ import { OutputBudget, Router } from "../router/index.js";
 import { HybridExecutor, type InvocationRecord, InvocationStats, Runtime } from "../runtime/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
+import type { Drain } from "./drain.js";
 import { createBoundedServer } from "./http-limits.js";
 import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
@@ -96,21 +97,28 @@ export function createDataPlane(opts: {
 
 /**
  * The public listener: the router's request handler. With `busyPollUs` > 0 the request thread stays awake
- * that long after a request while traffic is steady and no sandbox worker needs the CPU (see BusyPoll).
+ * that long after a request while traffic is steady and no sandbox worker needs the CPU (see BusyPoll). With a
+ * `drain`, the probes come first and the requests are counted for a graceful stop (the caller adds the server
+ * to it).
  */
 export function createRouterServer(
   plane: Pick<DataPlane, "router" | "workersBusy">,
   busyPollUs = 0,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  drain?: Drain,
   /** Receives the poll (for its metrics) when there is one. */
   onPoll?: (poll: BusyPoll) => void,
 ): Server {
-  if (busyPollUs <= 0) return createBoundedServer(limits, plane.router.handle);
+  const wrap = (l: RequestListener) => (drain ? drain.wrap(l) : l);
+  if (busyPollUs <= 0) return createBoundedServer(limits, wrap(plane.router.handle));
   const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
   onPoll?.(poll);
   const handle = plane.router.handle;
-  return createBoundedServer(limits, (req, res) => {
-    poll.arrived();
-    handle(req, res);
-  });
+  return createBoundedServer(
+    limits,
+    wrap((req, res) => {
+      poll.arrived();
+      handle(req, res);
+    }),
+  );
 }

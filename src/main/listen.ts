@@ -22,10 +22,3 @@ export function listen(server: Server, at: HostPort): Promise<HostPort> {
     });
   });
 }
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  });
-}

@@ -15,7 +15,12 @@ export interface RouterCluster {
   metrics(): Promise<MetricsJson[]>;
   /** Every router's invocation counts per function (a router that does not answer within 1 s is left out). */
   counts(): Promise<FunctionCounts[]>;
-  close(): Promise<void>;
+  /**
+   * Has every router stop gracefully (see Drain: readiness 503, no new connections, requests in flight get up to
+   * `timeoutMs`; 0: at once) and resolves once all have exited, with the requests they cut; one still running
+   * 5 s past the timeout is killed.
+   */
+  drain(timeoutMs: number): Promise<{ cut: number }>;
 }
 
 const WORKER_ENTRY = fileURLToPath(new URL("./router-worker.js", import.meta.url));
@@ -33,6 +38,8 @@ export async function startRouterCluster(
   const env = { WASMLET_ROUTER_CONFIG: JSON.stringify(config) };
   const workers = new Set<Worker>();
   let closing = false;
+  /** Requests the routers cut when their drain timed out. */
+  let cut = 0;
   let nextId = 0;
   const pending = new Map<number, (answer: unknown) => void>();
   /** Asks every connected router; resolves with the answers that came within 1 s. */
@@ -68,6 +75,7 @@ export async function startRouterCluster(
           resolve(m.address);
         } else if (m.type === "metrics") pending.get(m.id)?.(m.json);
         else if (m.type === "counts") pending.get(m.id)?.(m.counts);
+        else if (m.type === "drained") cut += m.cut;
         else reject(new WasmletError("UNAVAILABLE", `router process failed to start: ${m.message}`));
       });
       w.on("exit", (code) => {
@@ -96,17 +104,24 @@ export async function startRouterCluster(
     },
     metrics: () => ask<MetricsJson>("metrics"),
     counts: () => ask<FunctionCounts>("counts"),
-    async close() {
+    async drain(timeoutMs) {
       closing = true;
       await Promise.all(
         [...workers].map(
           (w) =>
             new Promise<void>((r) => {
-              w.once("exit", () => r());
-              w.process.kill("SIGTERM");
+              if (w.process.exitCode !== null || w.process.signalCode !== null) return r();
+              const kill = setTimeout(() => w.process.kill("SIGKILL"), timeoutMs + 5000);
+              w.once("exit", () => {
+                clearTimeout(kill);
+                r();
+              });
+              if (w.isConnected()) w.send({ type: "drain", timeoutMs } satisfies PrimaryMessage);
+              else w.process.kill("SIGTERM");
             }),
         ),
       );
+      return { cut };
     },
   };
 }

@@ -4,7 +4,7 @@
 
 import cluster from "node:cluster";
 import { join } from "node:path";
-import type { HttpLimits } from "../core/index.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS, type HttpLimits } from "../core/index.js";
 import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SqliteStore } from "../store/index.js";
@@ -12,7 +12,8 @@ import { formatHostPort, type HostPort } from "./address.js";
 import type { BusyPoll } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
-import { closeServer, listen } from "./listen.js";
+import { Drain } from "./drain.js";
+import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, ProcessMetrics } from "./metrics.js";
 import { shortenRequestSlice } from "./request-slice.js";
@@ -46,13 +47,18 @@ export type RouterWorkerMessage =
   | { type: "listening"; address: string }
   | { type: "failed"; message: string }
   | { type: "metrics"; id: number; json: MetricsJson }
-  | { type: "counts"; id: number; counts: FunctionCounts };
+  | { type: "counts"; id: number; counts: FunctionCounts }
+  | { type: "drained"; cut: number };
 /**
  * Messages the primary sends a router process: "the store changed", so it reads the feed at once; "metrics",
  * answered with this process's metrics (the primary sums them into its /metrics); "counts", answered with its
- * invocation counts per function (the canary controller's input).
+ * invocation counts per function (the canary controller's input); "drain", stop gracefully within `timeoutMs`
+ * (0: at once) and exit.
  */
-export type PrimaryMessage = { type: "changed" } | { type: "metrics" | "counts"; id: number };
+export type PrimaryMessage =
+  | { type: "changed" }
+  | { type: "metrics" | "counts"; id: number }
+  | { type: "drain"; timeoutMs: number };
 
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
@@ -64,6 +70,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   let stats: InvocationStats | undefined;
   process.on("message", (m: PrimaryMessage) => {
     if (m.type === "changed") store.pollNow();
+    else if (m.type === "drain") void stop(m.timeoutMs);
     else if (m.type === "metrics" && metrics)
       void metrics
         .json()
@@ -96,20 +103,35 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   let busyPoll: BusyPoll | undefined;
   if (stats) metrics = new ProcessMetrics(stats, plane.runtime, plane.droppedLogs, () => busyPoll);
   await plane.router.start();
-  const server = createRouterServer(plane, config.busyPollUs, config.http, (p) => {
-    busyPoll = p;
-  });
+  const drain = new Drain();
+  const server = drain.add(
+    createRouterServer(plane, config.busyPollUs, config.http, drain, (p) => {
+      busyPoll = p;
+    }),
+  );
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);
-  const stop = async () => {
-    await closeServer(server);
-    await plane.close();
-    await images.close();
-    await store.close();
-    process.exit(0);
+  let stopping: Promise<void> | undefined;
+  const stop = (timeoutMs: number) => {
+    if (stopping) {
+      // Asked again (a second signal, or the primary gone): what is left is closed at once.
+      if (timeoutMs === 0) void drain.drain(0);
+      return;
+    }
+    stopping = (async () => {
+      const { cut } = await drain.drain(timeoutMs);
+      if (cut > 0) log(`wasmlet: drain timeout: ${cut} requests cut`);
+      if (process.connected) process.send?.({ type: "drained", cut } satisfies RouterWorkerMessage);
+      await plane.close();
+      await images.close();
+      await store.close();
+      process.exit(0);
+    })();
   };
-  process.on("SIGTERM", () => void stop());
-  process.on("disconnect", () => void stop());
+  process.on("SIGTERM", () => stop(DEFAULT_DRAIN_TIMEOUT_MS));
+  // Ctrl-C reaches every process of the group: the primary decides, and tells the routers ("drain").
+  process.on("SIGINT", () => undefined);
+  process.on("disconnect", () => stop(0));
 }
 
 if (cluster.isWorker) {

@@ -30,8 +30,9 @@ import { formatHostPort, type HostPort, isLoopback } from "./address.js";
 import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
+import { Drain, type DrainReport } from "./drain.js";
 import { createBoundedServer } from "./http-limits.js";
-import { closeServer, listen } from "./listen.js";
+import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
@@ -86,6 +87,15 @@ export interface Serving {
   registryHost: string;
   store: Store;
   router: Router;
+  /**
+   * Stops gracefully, then closes: readiness (`/readyz`, `/healthz`) answers 503 at once on both ports and in
+   * every router process, the listeners stop accepting, timers and queue consumers start nothing more, and the
+   * requests, asynchronous invocations and queue messages in flight get up to `timeoutMs` to finish (those
+   * still running then are cut; an asynchronous one runs again at the next start). Resolves once closed, with
+   * the requests cut in every process and the time it all took.
+   */
+  drain(timeoutMs: number): Promise<DrainReport>;
+  /** Closes at once: requests in flight are cut (the same as `drain(0)`, except that it waits for triggers). */
   close(): Promise<void>;
 }
 
@@ -157,18 +167,23 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       return true;
     },
   });
+  // Both listeners answer the probes and stop together (graceful drain on SIGTERM).
+  const drain = new Drain();
   const controlServer = createBoundedServer(
     http,
-    controlListener({
-      fronts: [
-        registryServer,
-        ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
-        late("/ui", () => ui),
-      ],
-      api: () => api,
-      log,
-    }),
+    drain.wrap(
+      controlListener({
+        fronts: [
+          registryServer,
+          ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
+          late("/ui", () => ui),
+        ],
+        api: () => api,
+        log,
+      }),
+    ),
   );
+  drain.add(controlServer);
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
@@ -273,9 +288,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     unwatchForRouters = store.watch(() => cluster.notify());
   } else {
     await router.start();
-    routerServer = createRouterServer(plane, busyPollUs, http, (p) => {
-      busyPoll = p;
-    });
+    routerServer = drain.add(
+      createRouterServer(plane, busyPollUs, http, drain, (p) => {
+        busyPoll = p;
+      }),
+    );
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }
 
@@ -300,29 +317,42 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
   let closed = false;
-  return {
+  /** Set by a drain: the triggers' stop, bounded by the drain's timeout. */
+  let triggersStopped: Promise<unknown> | undefined;
+  const serving: Serving = {
     routerUrl,
     controlUrl,
     registryHost,
     store,
     router,
+    async drain(timeoutMs) {
+      const started = performance.now();
+      const timeout = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+      triggersStopped ??= Promise.race([triggers.stop(), timeout]);
+      const [own, others] = await Promise.all([
+        drain.drain(timeoutMs),
+        routers?.drain(timeoutMs),
+        triggersStopped,
+      ]);
+      await serving.close();
+      // Every process's cuts, and the time until all of them and the triggers were done.
+      return { cut: own.cut + (others?.cut ?? 0), ms: Math.round(performance.now() - started) };
+    },
     async close() {
       if (closed) return;
       closed = true;
       if (gcTimer) clearInterval(gcTimer);
       canaries.stop();
       sampler.stop();
-      await triggers.stop();
+      await (triggersStopped ?? triggers.stop());
       shutdown.abort();
       unwatchForRouters?.();
-      await Promise.all([
-        routerServer ? closeServer(routerServer) : routers?.close(),
-        closeServer(controlServer),
-      ]);
+      await Promise.all([routers?.drain(0), drain.drain(0)]);
       await plane.close();
       await registryServer.close();
       await images.close();
       await store.close();
     },
   };
+  return serving;
 }

@@ -163,11 +163,9 @@ export function uiFront(opts: UiOptions) {
     res.end();
   };
   const events = (req: IncomingMessage, res: ServerResponse, fn: string | null) => {
-    res.writeHead(200, {
-      ...SECURITY_HEADERS,
-      "content-type": "text/event-stream; charset=utf-8",
-      connection: "keep-alive",
-    });
+    // Set apart from writeHead so that it stays readable (getHeader): serve's drain ends event streams by it.
+    res.setHeader("content-type", "text/event-stream; charset=utf-8");
+    res.writeHead(200, { ...SECURITY_HEADERS, connection: "keep-alive" });
     let afterId = 0;
     let first = true;
     let busy = false;

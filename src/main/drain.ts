@@ -1,0 +1,125 @@
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
+import { HEALTH_PATH, LIVE_PATH, READY_PATH, WasmletError } from "../core/index.js";
+import { sendError, sendText, splitTarget } from "../http/index.js";
+
+/** What a drain left behind. */
+export interface DrainReport {
+  /** Requests still running when the timeout came: their connections were closed under them. */
+  cut: number;
+  /** Milliseconds the drain took. */
+  ms: number;
+}
+
+/**
+ * The probes and the graceful stop of a process's listeners. `wrap` puts the probes in front of a listener and
+ * counts its requests; `drain` turns readiness (`/readyz`, `/healthz`) to 503 at once, stops accepting
+ * connections, lets the requests in flight finish up to a timeout — each answered with `Connection: close`, and a
+ * kept-alive connection closed as soon as it is idle; server-sent event streams end at once —, then closes
+ * whatever is left. `/livez` answers 200 throughout: a draining process is alive, and a liveness failure would
+ * have it killed before it is done.
+ */
+export class Drain {
+  #draining = false;
+  readonly #open = new Set<ServerResponse>();
+  readonly #servers = new Set<Server>();
+  /** Resolves once every server has closed (set by the first drain). */
+  #closed: Promise<void> | undefined;
+  /** Called when a response ends while draining. */
+  #onEnd: (() => void) | undefined;
+  /** One listener for every response (no closure per request: this is the router's request path). */
+  readonly #ended = (res: ServerResponse) => {
+    this.#open.delete(res);
+    this.#onEnd?.();
+  };
+
+  /** True from the moment `drain` is called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Includes `server` in the drain: it stops listening and its idle connections are closed. */
+  add<S extends Server>(server: S): S {
+    this.#servers.add(server);
+    return server;
+  }
+
+  /** `inner` with the probes in front of it and its responses counted. */
+  wrap(inner: RequestListener): RequestListener {
+    const ended = this.#ended;
+    function onClose(this: ServerResponse) {
+      ended(this);
+    }
+    return (req, res) => {
+      const url = req.url ?? "/";
+      // Three prefix checks and no parsing for every other request.
+      if (url.startsWith(LIVE_PATH) || url.startsWith(READY_PATH) || url.startsWith(HEALTH_PATH))
+        if (this.#probe(req, res, splitTarget(url).path)) return;
+      if (this.#draining) res.shouldKeepAlive = false;
+      this.#open.add(res);
+      res.on("close", onClose);
+      inner(req, res);
+    };
+  }
+
+  /** Answers a probe; false when `path` is none it answers here (`/healthz` while serving is the listener's). */
+  #probe(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    if (path === LIVE_PATH) {
+      sendText(res, 200, "ok\n");
+      return true;
+    }
+    if (path !== READY_PATH && path !== HEALTH_PATH) return false;
+    if (this.#draining) {
+      // Readiness goes to 503 at once: load balancers stop sending before the requests in flight are done.
+      res.shouldKeepAlive = false;
+      sendError(req, res, new WasmletError("UNAVAILABLE", "the server is draining: it is stopping"));
+      return true;
+    }
+    if (path === HEALTH_PATH) return false;
+    sendText(res, 200, "ok\n");
+    return true;
+  }
+
+  /**
+   * Stops the servers gracefully: resolves once every request in flight has ended and every connection is
+   * closed, or at `timeoutMs`, when the rest are closed under their requests (counted as cut). A second call
+   * closes everything at once.
+   */
+  async drain(timeoutMs: number): Promise<DrainReport> {
+    const started = performance.now();
+    if (this.#closed) timeoutMs = 0;
+    this.#draining = true;
+    // Responses whose headers are not out yet end their connection; the others' connections close once idle.
+    // An event stream (the dashboard's) never ends by itself: it ends now, and its client reconnects elsewhere.
+    for (const res of this.#open)
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      else if (String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) res.end();
+    this.#closed ??= Promise.all(
+      [...this.#servers].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (!s.listening) return resolve();
+            s.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
+    const closeIdle = () => {
+      for (const s of this.#servers) s.closeIdleConnections();
+    };
+    closeIdle();
+    // A response that ends leaves its connection idle: close it on the next turn, once node has marked it so.
+    this.#onEnd = () => setImmediate(closeIdle);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const outcome = await Promise.race([this.#closed, timedOut]);
+    clearTimeout(timer);
+    let cut = 0;
+    if (outcome === "timeout") {
+      cut = this.#open.size;
+      for (const s of this.#servers) s.closeAllConnections();
+      await this.#closed;
+    }
+    return { cut, ms: Math.round(performance.now() - started) };
+  }
+}
