@@ -82,7 +82,7 @@ export class ComponentRunner {
   ) {
     // The generated module imports nothing and exports `instantiate` (and `_util`): as a function body it needs no
     // module loader, and each worker compiles it once per component.
-    const body = prepared.js
+    const body = quietGlue(prepared.js)
       .replace(/^export function instantiate\(/m, "function instantiate(")
       .replace(/^export const _util\b/m, "const _util");
     this.instantiate = new Function(`${body}\nreturn instantiate;`)() as Instantiate;
@@ -232,6 +232,19 @@ function hostImports(): Record<string, object> {
     },
     "wasi:http/outgoing-handler": outgoingHandler(),
   };
+}
+
+/** jco's debug logger as its glue defines it: it reads `process.env.JCO_DEBUG` on every call. */
+const JCO_DEBUG_LOG = /^([ \t]*)const _debugLog = \(\.\.\.args\) => \{$/m;
+
+/**
+ * The glue with its debug logger made a no-op. jco 0.15's glue calls `_debugLog` several times per host call
+ * (~390 call sites) and each call reads `process.env`, a lookup into the process environment: measured here,
+ * 20–25% of a request's CPU for the small wasi:http hello and ~15% for the componentize-js one. The original
+ * logger stays in the source under another name, unused; glue without it is returned as it is.
+ */
+export function quietGlue(js: string): string {
+  return js.replace(JCO_DEBUG_LOG, "$1const _debugLog = () => {};\n$1const _jcoDebugLog = (...args) => {");
 }
 
 function envPairs(env: WasiInputs["env"]): [string, string][] {
