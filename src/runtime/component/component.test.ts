@@ -199,7 +199,8 @@ test("a runaway component on the request thread leaves it at the budget and time
     );
     const took = performance.now() - t0;
     assert.equal(r.error?.kind, "timeout");
-    assert.ok(took < 3000, `answered after ${took} ms`);
+    // The guest asked for 60 s; a generous bound, for a loaded machine (thread boot included).
+    assert.ok(took < 8000, `answered after ${took} ms`);
     assert.equal(own.poolStats.threads, 1, "the run went on to a worker");
     // The instance the runaway left is not reused: a short spin right after it runs as usual (on the worker, while
     // the function is demoted; the first one may have been ended and replaced).

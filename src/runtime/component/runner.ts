@@ -3,6 +3,7 @@ import { FUEL_EXPORT } from "../../wasm/index.js";
 import { type MemoryImage, type RunnerResult, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
 import { type FsImage, OverlayFs } from "../wasi/index.js";
+import { fastGlue } from "./glue.js";
 import { cliImports } from "./host-cli.js";
 import { fsImports } from "./host-fs.js";
 import {
@@ -97,7 +98,7 @@ export class ComponentRunner {
   ) {
     // The generated module imports nothing and exports `instantiate` (and `_util`): as a function body it needs no
     // module loader, and each worker compiles it once per component.
-    const body = quietGlue(prepared.js)
+    const body = fastGlue(prepared.js)
       .replace(/^export function instantiate\(/m, "function instantiate(")
       .replace(/^export const _util\b/m, "const _util");
     this.instantiate = new Function(`${body}\nreturn instantiate;`)() as Instantiate;
@@ -325,19 +326,6 @@ function hostImports(): Record<string, object> {
     },
     "wasi:http/outgoing-handler": outgoingHandler(),
   };
-}
-
-/** jco's debug logger as its glue defines it: it reads `process.env.JCO_DEBUG` on every call. */
-const JCO_DEBUG_LOG = /^([ \t]*)const _debugLog = \(\.\.\.args\) => \{$/m;
-
-/**
- * The glue with its debug logger made a no-op. jco 0.15's glue calls `_debugLog` several times per host call
- * (~390 call sites) and each call reads `process.env`, a lookup into the process environment: measured here,
- * 20–25% of a request's CPU for the small wasi:http hello and ~15% for the componentize-js one. The original
- * logger stays in the source under another name, unused; glue without it is returned as it is.
- */
-export function quietGlue(js: string): string {
-  return js.replace(JCO_DEBUG_LOG, "$1const _debugLog = () => {};\n$1const _jcoDebugLog = (...args) => {");
 }
 
 function envPairs(env: WasiInputs["env"]): [string, string][] {
