@@ -43,7 +43,7 @@ const __wasmletSyncTasks = new Map();`;
  * - `_lowerImportBackwardsCompat` calls a synchronous import's trampoline directly (its own lifting and lowering
  *   are unchanged) instead of creating a subtask around it.
  * CPU per request in process (BENCH=components; jco's glue as generated -> logger quieted -> both rewrites): the
- * 8 KB wasi:http hello from C 0.157 -> 0.114 -> 0.016 ms, the 13 MB componentize-js one 2.7 -> 2.5 -> 1.8 ms.
+ * 8 KB wasi:http hello from C 0.127 -> 0.093 -> 0.015 ms, the 13 MB componentize-js one 1.33 -> 1.25 -> 1.0 ms.
  */
 export function fastGlue(js: string): string {
   let out = js.replace(DEBUG_LOG, "$1const _debugLog = () => {};\n$1const _jcoDebugLog = (...args) => {");
