@@ -1,9 +1,10 @@
 // Row W's server: bundles bench/workerd/worker.ts (as compiled to dist/) with esbuild, writes a workerd config
 // (capnp text) to a temp dir and runs `workerd serve` on 127.0.0.1:<free port>.
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { freePort, type Proc, ROOT, startProc } from "../procs.js";
 
 export const WORKERD_BIN = join(ROOT, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
@@ -33,6 +34,22 @@ const echoWorker :Workerd.Worker = (
 `;
 }
 
+/**
+ * workerd refuses random values in a module's global scope, and core/ids.js draws its per-process prefix there
+ * (the WASI host imports core): the bundle gets a fixed prefix instead (the worker makes no invocation ids).
+ */
+const NO_RANDOM_AT_LOAD: Plugin = {
+  name: "no-random-at-load",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]core[\\/]ids\.js$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      const fixed = source.replace('randomBytes(5).toString("hex")', '"workerd000"');
+      if (fixed === source) throw new Error(`${args.path}: the random prefix this plugin replaces is gone`);
+      return { contents: fixed, loader: "js" };
+    });
+  },
+};
+
 /** Starts workerd serving `wasmPath`; resolves once it answers, or throws with why it could not run. */
 export async function startWorkerd(wasmPath: string): Promise<Workerd> {
   if (!existsSync(WORKERD_BIN)) throw new Error(`workerd binary not found at ${WORKERD_BIN} (npm install)`);
@@ -47,6 +64,7 @@ export async function startWorkerd(wasmPath: string): Promise<Workerd> {
       external: ["node:*", "*.wasm"],
       outfile: join(dir, "worker.js"),
       logLevel: "error",
+      plugins: [NO_RANDOM_AT_LOAD],
     });
     copyFileSync(wasmPath, join(dir, "echo.wasm"));
     const port = await freePort();

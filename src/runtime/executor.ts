@@ -1,7 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import { instrumentModule, isComponent } from "../wasm/index.js";
-import { prepareComponent } from "./component/index.js";
+import { ComponentRunner, prepareComponent } from "./component/index.js";
 import { WorkerPool } from "./pool.js";
 import type { LoadSpec } from "./pool-worker.js";
 import { reclaimSoon } from "./reclaim.js";
@@ -22,6 +22,13 @@ setFlagsFromString("--no-wasm-lazy-compilation");
 // 14.2k req/s, p99 5.8 ms with everything compiled by TurboFan (bench density, separate runs).
 
 const SYNC_COMPILE_MAX_BYTES = 1024 * 1024;
+/**
+ * Components up to this size run on the request thread too (fuel checks in their core modules stop them at the
+ * budget), larger ones on workers only: a run that fails is followed by a new instance, whose cost grows with jco's
+ * glue — measured here, 2.6 ms for the 8 KB wasi:http hello from C, 50–150 ms for the 13 MB componentize-js one,
+ * which would stall every other function on the thread.
+ */
+const MAIN_THREAD_COMPONENT_MAX_BYTES = 1024 * 1024;
 
 /**
  * Modules larger than this compile lazily: V8 validates them at once and compiles each function (Liftoff) on
@@ -65,8 +72,8 @@ export interface HybridExecutorOptions {
 
 interface Entry {
   key: string;
-  /** The main thread's instance; absent for a component, which always runs on a worker. */
-  runner?: ModuleRunner;
+  /** The main thread's instance; absent for a large component, which always runs on a worker. */
+  runner?: ModuleRunner | ComponentRunner;
   load: LoadSpec;
   /** performance.now() until which runs go to workers. */
   demotedUntil: number;
@@ -148,7 +155,10 @@ export class HybridExecutor implements Executor {
     // thread, until one has finished.
     if (entry.runner && entry.demotedUntil <= start && !entry.compiling) {
       const budgetAt = start + this.mainBudgetMs;
-      const result = entry.runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
+      const runner = entry.runner;
+      const result = runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
+      // A component's reset (or new instance) waits until the answer is on its way.
+      if (runner instanceof ComponentRunner) setImmediate(() => runner.settle());
       // Whatever its outcome (a timeout too), a run that held the main thread well past the budget (a host call
       // that overran it; twice the budget, so that a GC pause alone does not demote a fast function) moves the
       // function to workers, so it cannot do so again on the next request.
@@ -191,17 +201,13 @@ export class HybridExecutor implements Executor {
       preopens: image.preopens ? [...image.preopens] : undefined,
     };
     if (isComponent(image.module)) {
-      // A component runs its generated JavaScript glue, which no deadline check can be injected into: it runs on
-      // worker threads only, where a runaway is ended by terminating the thread.
       const component = await prepareComponent(image.module, limits.memoryMiB);
-      return {
-        key,
-        load: { key, component, files, fs, memoryCapBytes },
-        demotedUntil: 0,
-        lastUsed: 0,
-        lazy: false,
-        compiling: false,
-      };
+      const load: LoadSpec = { key, component, files, fs, memoryCapBytes };
+      if (image.module.byteLength > MAIN_THREAD_COMPONENT_MAX_BYTES)
+        return { key, load, demotedUntil: 0, lastUsed: 0, lazy: false, compiling: false };
+      const runner = new ComponentRunner(component, new FsImage(files, fs), memoryCapBytes);
+      runner.warm();
+      return { key, runner, load, demotedUntil: 0, lastUsed: 0, lazy: false, compiling: false };
     }
     // Its bytes passed inspectModule when its version was made; V8 validates the rewrite as it compiles it.
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16, validate: false });

@@ -135,9 +135,7 @@ function handle(msg: ToWorker): void {
       currentId = msg.id;
       const now = performance.now();
       const deadlineAt = now + msg.timeoutMs;
-      const result = isComponent(runner)
-        ? runner.run(msg.inputs, deadlineAt, msg.maxOutputBytes)
-        : runner.run(msg.inputs, deadlineAt, deadlineAt, msg.maxOutputBytes);
+      const result = runner.run(msg.inputs, deadlineAt, deadlineAt, msg.maxOutputBytes);
       result.stdout = owned(result.stdout);
       result.stderr = owned(result.stderr);
       port.postMessage(

@@ -262,8 +262,8 @@ export class WorkerPool {
     if (!slot) return;
     Atomics.store(slot.control, 0, 1);
     Atomics.notify(slot.control, 0);
-    // A module's guest sees the cancel at its next deadline check; a component's glue has none, so a computing
-    // one would hold the thread until its deadline: a guest that has not stopped within the grace is terminated.
+    // The guest sees the cancel at its next deadline check (a component's in its core modules' fuel checks), but a
+    // long host call can hold it past that: a guest that has not stopped within the grace is terminated.
     clearTimeout(slot.killTimer);
     slot.killTimer = setTimeout(() => this.kill(slot, "cancelled"), KILL_GRACE_MS);
   }

@@ -16,6 +16,7 @@ export {
   GLOBAL_EXPORT_PREFIX,
   type Instrumented,
   type InstrumentOptions,
+  instrumentCoreModule,
   instrumentModule,
 } from "./instrument.js";
 export type { ExternKind } from "./module.js";

@@ -2,7 +2,7 @@ import { WasmletError } from "../core/index.js";
 import { invalid, lebLength, Reader, Writer } from "./bytes.js";
 import { inspect, type ModuleInfo, RESERVED_EXPORT_PREFIX, skipLocals } from "./inspect.js";
 import { ExprScan, PATCH_FUNC, PATCH_GROW, PATCH_KINDS, scanExpr } from "./instructions.js";
-import { type ParsedModule, SECTION, SECTION_RANK, type Section } from "./module.js";
+import { type ParsedModule, parseModule, SECTION, SECTION_RANK, type Section } from "./module.js";
 import { writeNameSection } from "./name-section.js";
 import { scanElements, scanTables } from "./segments.js";
 
@@ -73,6 +73,20 @@ export function instrumentModule(bytes: Uint8Array, opts: InstrumentOptions): In
   });
   const { bytes: rewritten, globalExports } = out as NonNullable<typeof out>;
   return { bytes: rewritten, info, fuelExport: FUEL_EXPORT, globalExports };
+}
+
+/**
+ * Rewrites one core module of a component as `instrumentModule` does a WASI command (memories capped, fuel checks
+ * calling `wasmlet.deadline`, `memory.grow` through `wasmlet.memory_grow`, mutable globals exported), without
+ * checking its imports: those are the canonical ABI's, wired by jco's glue. Lets a component run where a runaway
+ * must stop by itself (the request thread), not only on a thread that can be terminated.
+ */
+export function instrumentCoreModule(
+  bytes: Uint8Array,
+  opts: InstrumentOptions,
+): { bytes: Uint8Array; fuelExport: typeof FUEL_EXPORT; globalExports: string[] } {
+  const out = rewriteModule(parseModule(bytes), opts.maxMemoryPages);
+  return { bytes: out.bytes, fuelExport: FUEL_EXPORT, globalExports: out.globalExports };
 }
 
 interface Rewrite {

@@ -154,6 +154,69 @@ test("a wildcard allow-list entry does not reach loopback; an exact one does, by
   }
 });
 
+test("a small component runs on the request thread, every request on a clean instance", async () => {
+  // A fresh executor, so that its pool shows whether any run needed a worker; a budget that a loaded machine does
+  // not exceed by accident.
+  const own = new HybridExecutor({ maxWorkers: 1, mainBudgetMs: 1000 });
+  try {
+    const module = root("test/fixtures/components/http-hello.wasm");
+    const digest = sha256Digest(module);
+    await own.prepare({ digest, entry: "/f.wasm", module, files: new Map([["/f.wasm", module]]) }, LIMITS);
+    for (let i = 0; i < 5; i++) {
+      const r = await own.run(
+        digest,
+        { args: ["/f.wasm"], env: [], stdin: new Uint8Array(0), ...get(`/n/${i}?q=1`) },
+        LIMITS,
+        performance.now() + LIMITS.timeoutMs,
+      );
+      assert.equal(r.error, undefined, Buffer.from(r.stderr).toString());
+      assert.equal(r.http?.status, 200);
+      // The component counts its runs in a static: a count above 1 is state left by an earlier request.
+      assert.equal(
+        Buffer.from(r.stdout).toString(),
+        `hello from a small component (run 1 of this instance): /n/${i}?q=1\n`,
+      );
+    }
+    assert.equal(own.poolStats.threads, 0, "no run needed a worker thread");
+  } finally {
+    await own.close();
+  }
+});
+
+test("a runaway component on the request thread leaves it at the budget and times out on a worker", async () => {
+  const own = new HybridExecutor({ maxWorkers: 1 });
+  try {
+    const module = root("test/fixtures/components/spin.cmd.wasm");
+    const digest = sha256Digest(module);
+    const limits = { ...LIMITS, timeoutMs: 1000 };
+    await own.prepare({ digest, entry: "/f.wasm", module, files: new Map([["/f.wasm", module]]) }, limits);
+    const t0 = performance.now();
+    const r = await own.run(
+      digest,
+      { args: ["/f.wasm", "60000"], env: [], stdin: new Uint8Array(0) },
+      limits,
+      t0 + limits.timeoutMs,
+    );
+    const took = performance.now() - t0;
+    assert.equal(r.error?.kind, "timeout");
+    // The guest asked for 60 s; a generous bound, for a loaded machine (thread boot included).
+    assert.ok(took < 8000, `answered after ${took} ms`);
+    assert.equal(own.poolStats.threads, 1, "the run went on to a worker");
+    // The instance the runaway left is not reused: a short spin right after it runs as usual (on the worker, while
+    // the function is demoted; the first one may have been ended and replaced).
+    const ok = await own.run(
+      digest,
+      { args: ["/f.wasm", "1"], env: [], stdin: new Uint8Array(0) },
+      { ...limits, timeoutMs: 20_000 },
+      performance.now() + 20_000,
+    );
+    assert.equal(ok.error, undefined, Buffer.from(ok.stderr).toString());
+    assert.equal(Buffer.from(ok.stdout).toString(), "done\n");
+  } finally {
+    await own.close();
+  }
+});
+
 test("stderr keeps its last bytes; stdout past its limit fails the run", async () => {
   const { ByteCollector, OutputLimitSignal } = await import("./invocation.js");
   const tail = new ByteCollector(10, "tail");
@@ -162,4 +225,17 @@ test("stderr keeps its last bytes; stdout past its limit fails the run", async (
   const out = new ByteCollector(10, "throw");
   out.push(Buffer.from("0123456789"));
   assert.throws(() => out.push(Buffer.from("x")), OutputLimitSignal);
+});
+
+test("the glue rewrite applies to what jco generates, and leaves glue it does not recognise as it is", async () => {
+  const { fastGlue } = await import("./glue.js");
+  const { prepareComponent } = await import("./prepare.js");
+  const { js } = await prepareComponent(root("test/fixtures/components/http-hello.wasm"), 32);
+  const fast = fastGlue(js);
+  // A jco upgrade that renames what the rewrite replaces would silently bring back ~10 x the CPU per request.
+  assert.match(fast, /const _debugLog = \(\) => \{\};/);
+  assert.match(fast, /return \[t, 0\];/);
+  assert.match(fast, /return args\.importFn\.apply\(null/);
+  const other = "function instantiate() {}\n";
+  assert.equal(fastGlue(other), other);
 });

@@ -2,10 +2,20 @@ import type { OutboundRule } from "../../core/index.js";
 import type { Waiter } from "../runner.js";
 import type { OverlayFs } from "../wasi/index.js";
 
-/** Thrown by a host call to stop the guest: its deadline passed, or its caller went away. */
+/**
+ * Thrown by a host call to stop the guest: its deadline passed, its caller went away, or (`budget`) it may not go
+ * on on this thread — its share of the request thread is spent, or it wants to wait, which only a worker may do —
+ * and is to be run again on a worker.
+ */
 export class StopSignal extends Error {
-  constructor(readonly kind: "timeout" | "cancelled") {
-    super(kind === "timeout" ? "deadline exceeded" : "cancelled: the caller went away");
+  constructor(readonly kind: "timeout" | "cancelled" | "budget") {
+    super(
+      kind === "timeout"
+        ? "deadline exceeded"
+        : kind === "cancelled"
+          ? "cancelled: the caller went away"
+          : "stopped to be run on a worker",
+    );
   }
 }
 
@@ -59,7 +69,8 @@ export class ByteCollector {
 export interface Invocation {
   /** performance.now() at which the run must stop. */
   deadlineAt: number;
-  waiter: Waiter;
+  /** Where the run may wait; absent on the request thread, where a run that wants to wait is stopped (`budget`). */
+  waiter?: Waiter;
   args: string[];
   env: [string, string][];
   stdin: Uint8Array;
@@ -86,23 +97,25 @@ export function blockUntil(
   cell?: Int32Array,
 ): void {
   let parked = false;
+  const waiter = inv.waiter;
   try {
     for (;;) {
       if (ready()) return;
       const now = performance.now();
       if (now >= inv.deadlineAt) throw new StopSignal("timeout");
-      if (inv.waiter.cancelled) throw new StopSignal("cancelled");
+      if (!waiter) throw new StopSignal("budget");
+      if (waiter.cancelled) throw new StopSignal("cancelled");
       if (now >= until) return;
       const ms = Math.min(inv.deadlineAt, until) - now;
       if (!parked && ms >= 5) {
         parked = true;
-        inv.waiter.parked(true);
+        waiter.parked(true);
       }
       if (cell) Atomics.wait(cell, 0, 0, Math.min(ms, CANCEL_CHECK_MS));
-      else if (!inv.waiter.wait(ms)) throw new StopSignal("cancelled");
+      else if (!waiter.wait(ms)) throw new StopSignal("cancelled");
     }
   } finally {
-    if (parked) inv.waiter.parked(false);
+    if (parked) waiter?.parked(false);
   }
 }
 

@@ -14,7 +14,7 @@ import {
   OutgoingBody,
 } from "./host-http.js";
 import { Pollable, ResultError } from "./host-io.js";
-import type { Invocation } from "./invocation.js";
+import { type Invocation, StopSignal } from "./invocation.js";
 
 /** Largest outbound response body kept; a bigger one fails the request (HTTP-response-body-size). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -176,6 +176,8 @@ export function outgoingHandler(): {
       const scheme = url.protocol.slice(0, -1);
       const host = url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
       const port = Number(url.port || (scheme === "https" ? 443 : 80));
+      // The response is waited for: not on the request thread (the run goes on a worker from the start).
+      if (!inv.waiter) throw new StopSignal("budget");
       if (!matchOutbound(inv.outbound, scheme, host, port)) {
         inv.log(
           `wasmlet: outbound request to ${url.origin} refused: not in the function's allow-list (allowOutbound)`,

@@ -1,7 +1,9 @@
 import { parseOutboundRule } from "../../core/index.js";
-import { type MemoryImage, restoreImage, takeImage, type Waiter } from "../runner.js";
+import { FUEL_EXPORT } from "../../wasm/index.js";
+import { type MemoryImage, type RunnerResult, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
 import { type FsImage, OverlayFs } from "../wasi/index.js";
+import { fastGlue } from "./glue.js";
 import { cliImports } from "./host-cli.js";
 import { fsImports } from "./host-fs.js";
 import {
@@ -48,8 +50,18 @@ interface Live {
   exports: Record<string, unknown>;
   memories: { memory: WebAssembly.Memory; image: MemoryImage }[];
   globals: { global: WebAssembly.Global; initial: number | bigint }[];
+  /** The fuel counter of each core instance, refilled before every run. */
+  fuel: WebAssembly.Global[];
   runs: number;
 }
+
+/** Longest a new instance may take on the request thread outside a run (the executor's main-thread budget). */
+const MAIN_THREAD_INSTANTIATE_MS = 20;
+/** Longest the first instance may take (`warm`, at deploy). */
+const WARM_INSTANTIATE_MS = 1000;
+
+/** Loop iterations and calls between two deadline checks of a core instance (as for modules). */
+const FUEL_CHUNK = 20_000;
 
 /** Bytes of stderr kept per run (the log keeps less). */
 const STDERR_CAP = 64 * 1024;
@@ -60,17 +72,21 @@ const STDERR_CAP = 64 * 1024;
 const MAX_RUNS_PER_INSTANCE = 1000;
 
 /**
- * Runs a component on a worker thread, each run on a clean instance. Instantiating is expensive (jco's glue for a
- * componentize-js component: ~20 ms of JavaScript per instance, measured here), so the instance is reused: after a
- * run that returned normally its core memories and mutable globals are restored to their state right after
- * instantiation (the same reset modules get); a run that failed in any way, or grew a memory, is followed by a
- * fresh instance.
+ * Runs a component, each run on a clean instance. Instantiating is expensive (jco's glue for a componentize-js
+ * component: ~20–50 ms of JavaScript per instance, measured here), so the instance is reused: after a run that
+ * returned normally its core memories and mutable globals are restored to their state right after instantiation
+ * (the same reset modules get); a run that failed in any way, or grew a memory, is followed by a fresh instance.
+ * Its core modules carry fuel checks (instrumentCoreModule), so a run stops by itself at its deadline, or at a
+ * budget: without a Waiter (the request thread) a run that wants to wait or overruns its budget is stopped with
+ * `overBudget` set, to be run again on a worker.
  */
 export class ComponentRunner {
   private readonly instantiate: Instantiate;
   private readonly imports: Record<string, object>;
   private readonly globalNames = new Map<WebAssembly.Module, string[]>();
   private live: Live | undefined;
+  private deadlineAt = 0;
+  private budgetAt = 0;
   /** What the last run left to do before the next: put the instance back (`reset`) or drop it. */
   private pending: "reset" | "drop" | undefined;
 
@@ -78,11 +94,11 @@ export class ComponentRunner {
     private readonly prepared: PreparedComponent,
     private readonly fs: FsImage,
     private readonly overlayCapBytes: number,
-    private readonly waiter: Waiter,
+    private readonly waiter?: Waiter,
   ) {
     // The generated module imports nothing and exports `instantiate` (and `_util`): as a function body it needs no
     // module loader, and each worker compiles it once per component.
-    const body = prepared.js
+    const body = fastGlue(prepared.js)
       .replace(/^export function instantiate\(/m, "function instantiate(")
       .replace(/^export const _util\b/m, "const _util");
     this.instantiate = new Function(`${body}\nreturn instantiate;`)() as Instantiate;
@@ -90,7 +106,12 @@ export class ComponentRunner {
     this.imports = hostImports();
   }
 
-  run(inputs: WasiInputs, deadlineAt: number, maxOutputBytes: number): RunResult {
+  /**
+   * Runs the component's export (`incoming-handler.handle` for an http request, else `run`). Stops the guest at
+   * `deadlineAt` (performance.now() time), or earlier at `budgetAt`, or when it wants to wait and this runner has
+   * no Waiter: then `overBudget` is set and the outputs are to be discarded.
+   */
+  run(inputs: WasiInputs, deadlineAt: number, budgetAt: number, maxOutputBytes: number): RunnerResult {
     const start = performance.now();
     const stderr = new ByteCollector(STDERR_CAP, "tail");
     const inv: Invocation = {
@@ -109,11 +130,15 @@ export class ComponentRunner {
     let exitCode = 0;
     let error: RunResult["error"];
     let clean = false;
+    let overBudget = false;
     this.settle();
+    this.deadlineAt = deadlineAt;
+    this.budgetAt = Math.min(budgetAt, deadlineAt);
     enterInvocation(inv);
     try {
       this.live ??= this.fresh();
-      const { exports } = this.live;
+      const { exports, fuel } = this.live;
+      for (const f of fuel) f.value = FUEL_CHUNK;
       if (inputs.http) {
         const handler = exports.incomingHandler as { handle(req: unknown, out: unknown): void };
         handler.handle(new IncomingRequest(inv, inputs.http, inputs.stdin), new ResponseOutparam(answer));
@@ -133,20 +158,29 @@ export class ComponentRunner {
       const failure = classify(e);
       exitCode = failure.exitCode;
       error = failure.error;
+      overBudget = e instanceof StopSignal && e.kind === "budget";
     } finally {
       enterInvocation(undefined);
       this.pending = clean ? "reset" : "drop";
     }
-    const result: RunResult = {
+    const result: RunnerResult = {
       exitCode,
       stdout: inv.stdout.bytes(),
       stderr: stderr.bytes(),
       durationMs: performance.now() - start,
     };
+    if (overBudget) result.overBudget = true;
     if (error) result.error = error;
     else if (answer.response)
       result.http = { status: answer.response.status, headers: answer.response.fields.toPairs() };
     return result;
+  }
+
+  /** Instantiates ahead of the first request, so that one pays no instantiation (and the glue is compiled). */
+  warm(): void {
+    this.settle();
+    // Once, at deploy: the first instance also compiles the glue's functions, several times the later ones' cost.
+    if (!this.live) this.instantiateBetweenRuns(WARM_INSTANTIATE_MS);
   }
 
   /**
@@ -159,24 +193,36 @@ export class ComponentRunner {
     const pending = this.pending;
     this.pending = undefined;
     if (pending === "drop" || (pending === "reset" && !this.reset())) this.live = undefined;
-    if (pending !== undefined && !this.live) {
-      try {
-        this.live = this.fresh();
-      } catch {
-        // Instantiation failed: the next run tries again and reports why.
-      }
+    if (pending !== undefined && !this.live)
+      this.instantiateBetweenRuns(this.waiter ? 10_000 : MAIN_THREAD_INSTANTIATE_MS);
+  }
+
+  /**
+   * A new instance outside any run, its start code bounded like a run's (on the request thread, by as much as a
+   * run's budget there). If it fails the next run tries again, within its own deadline and budget, and reports why.
+   */
+  private instantiateBetweenRuns(limitMs: number): void {
+    this.deadlineAt = this.budgetAt = performance.now() + limitMs;
+    try {
+      this.live = this.fresh();
+    } catch {
+      this.live = undefined;
     }
   }
 
   /** A new instance of the component, its memories and globals recorded as they are after instantiation. */
   private fresh(): Live {
     const cores: { module: WebAssembly.Module; instance: WebAssembly.Instance }[] = [];
+    const fuel: WebAssembly.Global[] = [];
     const exports = this.instantiate(
       (name) => this.prepared.modules[name].module,
       this.imports,
       (module, imports) => {
-        const instance = new WebAssembly.Instance(module, imports);
+        const core = this.coreImports(module, imports);
+        const instance = new WebAssembly.Instance(module, { ...imports, wasmlet: core.wasmlet });
+        core.attach(instance);
         cores.push({ module, instance });
+        fuel.push(instance.exports[FUEL_EXPORT] as WebAssembly.Global);
         return instance;
       },
     );
@@ -194,7 +240,55 @@ export class ComponentRunner {
         globals.push({ global, initial: global.value });
       }
     }
-    return { exports, memories, globals, runs: 0 };
+    return { exports, memories, globals, fuel, runs: 0 };
+  }
+
+  /**
+   * The `wasmlet` imports of one core instance (instrumentCoreModule): its deadline check, which refills its fuel
+   * or stops the run, and its `memory.grow`, on the memory it imports or else the one it defines (known once
+   * `attach` is given the instance). A grow past the cap (the memory's maximum) answers -1, as wasm's own would.
+   */
+  private coreImports(
+    module: WebAssembly.Module,
+    imports: WebAssembly.Imports,
+  ): {
+    wasmlet: { deadline: () => void; memory_grow: (delta: number) => number };
+    attach: (instance: WebAssembly.Instance) => void;
+  } {
+    let fuel: WebAssembly.Global | undefined;
+    let memory: WebAssembly.Memory | undefined;
+    const imported = WebAssembly.Module.imports(module).find((i) => i.kind === "memory");
+    if (imported) memory = imports[imported.module]?.[imported.name] as WebAssembly.Memory | undefined;
+    return {
+      wasmlet: {
+        deadline: () => {
+          this.checkpoint();
+          if (fuel) fuel.value = FUEL_CHUNK;
+        },
+        memory_grow: (delta: number) => {
+          this.checkpoint();
+          try {
+            return memory ? memory.grow(delta) : -1;
+          } catch {
+            return -1;
+          }
+        },
+      },
+      attach: (instance) => {
+        fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+        memory ??= Object.values(instance.exports).find((v) => v instanceof WebAssembly.Memory) as
+          | WebAssembly.Memory
+          | undefined;
+      },
+    };
+  }
+
+  /** Stops the run past its deadline or budget, or once cancelled; called from the guest's fuel checks. */
+  private checkpoint(): void {
+    const now = performance.now();
+    if (now >= this.deadlineAt) throw new StopSignal("timeout");
+    if (now >= this.budgetAt) throw new StopSignal("budget");
+    if (this.waiter?.cancelled) throw new StopSignal("cancelled");
   }
 
   /** Puts the live instance back to its post-instantiation state; false when it cannot be (then it is dropped). */
@@ -252,7 +346,8 @@ function classify(e: unknown): { exitCode: number; error?: RunResult["error"] } 
     return e.code === 0
       ? { exitCode: 0 }
       : { exitCode: e.code, error: { kind: "exit", message: `exited with status ${e.code}` } };
-  if (e instanceof StopSignal) return { exitCode: 1, error: { kind: e.kind, message: e.message } };
+  if (e instanceof StopSignal)
+    return { exitCode: 1, error: { kind: e.kind === "budget" ? "timeout" : e.kind, message: e.message } };
   if (e instanceof OutputLimitSignal) return { exitCode: 1, error: { kind: "output", message: e.message } };
   if (e instanceof RangeError && /memory|allocation/i.test(e.message))
     return { exitCode: 1, error: { kind: "oom", message: `memory over its cap: ${e.message}` } };

@@ -1,9 +1,9 @@
 // Entry of a one-off thread that turns a component into what a ComponentRunner needs: jco's transpilation (seconds
-// of CPU for a large component) and the rewrites of its core modules (~100 ms for a 13 MB one), so the request
-// thread goes on serving meanwhile.
+// of CPU for a large component) and the rewrites of its core modules (memory cap, fuel checks, exported mutable
+// globals: ~100 ms for a 13 MB one), so the request thread goes on serving meanwhile.
 import { parentPort, workerData } from "node:worker_threads";
 import { transpileBytes } from "@bytecodealliance/jco-transpile";
-import { capMemories, coreResetBlockers, exportMutableGlobals } from "../../wasm/index.js";
+import { capMemories, coreResetBlockers, instrumentCoreModule } from "../../wasm/index.js";
 
 /** What the thread answers: the glue, each core module rewritten, and whether a reset can clean an instance. */
 export interface TranspileResult {
@@ -29,8 +29,8 @@ try {
     if (!name.endsWith(".wasm")) continue;
     const capped = capMemories(data, maxPages);
     for (const b of coreResetBlockers(capped)) blockers.push(`${name} ${b}`);
-    const rewritten = exportMutableGlobals(capped);
-    modules[name] = { bytes: rewritten.bytes, globals: rewritten.names };
+    const rewritten = instrumentCoreModule(capped, { maxMemoryPages: maxPages });
+    modules[name] = { bytes: rewritten.bytes, globals: rewritten.globalExports };
   }
   result =
     js === undefined
