@@ -24,6 +24,8 @@ export interface EtcdStoreOptions {
 const FEED_KEY = "feed";
 const RESOURCE_PREFIX = "r/";
 const DEFAULT_WINDOW = 10_000;
+/** Deadline of one unary etcd call (a leader election takes ~1 s with etcd's defaults). */
+const CALL_TIMEOUT_MS = 5000;
 /** How long a write waits for the change feed to catch up with it (only when another node wrote in between). */
 const CATCH_UP_MS = 10_000;
 
@@ -78,7 +80,13 @@ export class EtcdStore extends FeedStore implements Store {
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
     if (options.endpoints.length === 0)
       throw new WasmletError("INVALID_ARGUMENT", "etcd store: no endpoints");
-    const config: IOptions = { hosts: options.endpoints, dialTimeout: 5000 };
+    const config: IOptions = {
+      hosts: options.endpoints,
+      dialTimeout: 5000,
+      // A unary call to a member that stopped answering must fail (and be retried on another) rather than hang;
+      // streams (watches, lease keep-alives) live on.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
+    };
     if (options.tls) {
       config.credentials = {
         rootCertificate: options.tls.ca,

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -225,4 +225,62 @@ function portFree(port: number): Promise<boolean> {
     srv.once("error", () => resolve(false));
     srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP forwarder in front of an etcd member, to cut one client off the cluster (a network partition) while the
+ * cluster goes on: `cut()` drops every connection and refuses new ones until `restore()`.
+ */
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #sockets: Set<Socket>;
+  #cut = false;
+
+  private constructor(server: Server, sockets: Set<Socket>) {
+    this.#server = server;
+    this.#sockets = sockets;
+  }
+
+  /** Listens on an ephemeral loopback port and forwards to `target` (`http://host:port`). */
+  static async start(target: string): Promise<TcpProxy> {
+    const url = new URL(target);
+    let proxy: TcpProxy | undefined;
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      if (!proxy || proxy.#cut) return client.destroy();
+      const upstream = connect(Number(url.port), url.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    proxy = new TcpProxy(server, sockets);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return proxy;
+  }
+
+  /** `http://127.0.0.1:PORT` of the proxy. */
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  cut(): void {
+    this.#cut = true;
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.#cut = false;
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise((r) => this.#server.close(r));
+  }
 }
