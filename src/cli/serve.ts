@@ -146,6 +146,20 @@ export function registerServe(program: Command): void {
         "WASMLET_NATS_TOKEN",
       ),
     )
+    .option(
+      "--store <url>",
+      "state store: sqlite (under --data-dir) or etcd://[user:password@]host:port[,host:port…][/prefix]",
+      "sqlite",
+    )
+    .option("--etcd-ca <file>", "CA certificate (PEM) of the etcd members: connect over TLS")
+    .option("--etcd-cert <file>", "client certificate (PEM) for etcd's mutual TLS")
+    .option("--etcd-key <file>", "client key (PEM) for etcd's mutual TLS")
+    .option("--etcd-user <user>", "etcd user (or user:password in the --store URL)")
+    .addOption(
+      new Option("--etcd-password <password>", "etcd password (better: the environment variable)").env(
+        "WASMLET_ETCD_PASSWORD",
+      ),
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -170,6 +184,12 @@ export function registerServe(program: Command): void {
         natsUser?: string;
         natsPassword?: string;
         natsToken?: string;
+        store: string;
+        etcdCa?: string;
+        etcdCert?: string;
+        etcdKey?: string;
+        etcdUser?: string;
+        etcdPassword?: string;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -184,9 +204,20 @@ export function registerServe(program: Command): void {
           }
           if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
-        const { deployExamples, parseHostPort, serve } = await import("../main/index.js");
+        const { deployExamples, parseHostPort, serve, etcdConnection } = await import("../main/index.js");
+        const etcd =
+          opts.store === "sqlite"
+            ? undefined
+            : etcdConnection(opts.store, {
+                ca: opts.etcdCa,
+                cert: opts.etcdCert,
+                key: opts.etcdKey,
+                user: opts.etcdUser,
+                password: opts.etcdPassword,
+              });
         const s = await serve({
           dataDir: opts.dataDir,
+          etcd,
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
@@ -213,7 +244,11 @@ export function registerServe(program: Command): void {
         console.log(
           `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
         );
-        console.log(`wasmlet: state in ${opts.dataDir}`);
+        console.log(
+          etcd
+            ? `wasmlet: state in etcd (${etcd.endpoints.join(", ")}); this node's invocation records and logs in ${opts.dataDir}`
+            : `wasmlet: state in ${opts.dataDir}`,
+        );
         if (opts.demo) {
           const lines = await deployExamples(s.controlUrl, s.routerUrl, token);
           console.log("wasmlet: examples deployed; try:");

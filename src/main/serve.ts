@@ -22,7 +22,7 @@ import {
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
-import { openStore, type Store } from "../store/index.js";
+import { type EtcdConnection, openStore, type Store } from "../store/index.js";
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
@@ -36,7 +36,10 @@ import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
+  /** This node's directory: the SQLite store (or, with `etcd`, its invocation records and logs) and the registry. */
   dataDir: string;
+  /** Keep resources and the change feed in this etcd cluster (`--store etcd://…`) instead of SQLite. */
+  etcd?: EtcdConnection;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -99,7 +102,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
-  const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
+  const store = await openStore(
+    config.etcd
+      ? { kind: "etcd", dataDir, ...config.etcd }
+      : { kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS },
+  );
   const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
   // Counted once the metrics exist (below): requests before that are the server's own start.
   let registryOps: ((operation: string, status: number) => void) | undefined;
@@ -233,6 +240,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       config.workers ?? 1,
       {
         dataDir,
+        etcd: config.etcd,
         busyPollUs,
         http,
         listen: config.listen,
