@@ -1,0 +1,125 @@
+// Several nodes on one etcd cluster: each `wasmlet serve --store etcd://…` process on its own loopback address
+// (127.0.0.1/2/3), a real 3-member etcd, functions created on one node served by the others.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
+import { cli, deploy, example, type Server, show, startServer } from "./harness.js";
+
+const missing = etcdMissing();
+/** Node 1's control port is fixed (from the etcd tests' range): function images name it, and it must survive a restart. */
+const NODE1_CONTROL_PORT = 22990;
+
+async function status(url: string): Promise<number> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Polls `url` until it answers 200; returns the milliseconds that took. */
+async function firstOk(url: string, ms = 10_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if ((await status(url)) === 200) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`${url} did not answer 200 within ${ms} ms`);
+}
+
+test("three nodes on etcd: create on one, served by the others; a router killed, etcd's leader stopped, everything restarted", {
+  skip: missing,
+  timeout: 120_000,
+}, async () => {
+  const etcd = await EtcdCluster.start();
+  const dirs = [1, 2, 3].map(() => mkdtempSync(join(tmpdir(), "wasmlet-node-")));
+  const nodes: (Server | undefined)[] = [];
+  const store = ["--store", `etcd://${etcd.endpoints.map((e) => new URL(e).host).join(",")}`];
+  const start = (i: number) =>
+    startServer(dirs[i], [
+      ...store,
+      "--listen",
+      `127.0.0.${i + 1}:0`,
+      "--control",
+      `127.0.0.${i + 1}:${i === 0 ? NODE1_CONTROL_PORT : 0}`,
+    ]);
+  try {
+    for (let i = 0; i < 3; i++) nodes[i] = await start(i);
+    const [n1, n2, n3] = nodes as Server[];
+    await deploy(n1, {
+      name: "hello",
+      code: example("hello/hello.wasm"),
+      args: ["--arg", "7"],
+      route: ["--prefix", "/hello"],
+    });
+    const created = Date.now();
+    const [on2, on3] = await Promise.all([
+      firstOk(`${n2.routerUrl}/hello`),
+      firstOk(`${n3.routerUrl}/hello`),
+    ]);
+    const served = Date.now() - created;
+    process.stdout.write(`# create on node 1 -> 200 on node 2: ${on2} ms, node 3: ${on3} ms\n`);
+    assert.ok(served < 1000, `served by nodes 2 and 3 within 1 s of the create (${served} ms)`);
+    assert.equal(await (await fetch(`${n3.routerUrl}/hello`)).text(), "hello\n7\n");
+
+    // Load on all three; node 3 is killed in the middle. Requests to nodes 1 and 2 must keep succeeding.
+    let stop = false;
+    const errors = [0, 0, 0];
+    const oks = [0, 0, 0];
+    const load = [n1, n2, n3].map(async (n, i) => {
+      while (!stop) {
+        if ((await status(`${n.routerUrl}/hello`)) === 200) oks[i]++;
+        else errors[i]++;
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await n3.kill();
+    nodes[2] = undefined;
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await Promise.all(load);
+    process.stdout.write(
+      `# kill -9 node 3 under load: ok ${oks.join("/")}, errors ${errors.join("/")} (nodes 1/2/3)\n`,
+    );
+    assert.deepEqual(errors.slice(0, 2), [0, 0], "the surviving nodes failed no request");
+    assert.ok(oks[0] > 0 && oks[1] > 0);
+
+    // Stop etcd's leader: writes through node 1 resume, and node 2 serves what was written.
+    const leader = await etcd.leader();
+    await etcd.kill(leader);
+    const t0 = Date.now();
+    await deploy(n1, {
+      name: "echo",
+      code: example("wagi-echo/echo.wasm"),
+      args: ["--contract", "wagi"],
+      route: ["--prefix", "/echo"],
+    });
+    process.stdout.write(
+      `# with etcd's leader stopped: a function and a route created in ${Date.now() - t0} ms\n`,
+    );
+    await firstOk(`${n2.routerUrl}/echo/x`, 5000);
+
+    // Restart everything: etcd, then the nodes. Nothing acknowledged is lost.
+    for (const n of nodes) await n?.kill();
+    for (const i of etcd.running()) await etcd.kill(i);
+    for (let i = 0; i < 3; i++) etcd.restart(i);
+    await etcd.waitHealthy(15_000);
+    for (let i = 0; i < 3; i++) nodes[i] = await start(i);
+    for (const n of nodes as Server[]) {
+      assert.equal(await status(`${n.routerUrl}/hello`), 200, `hello on ${n.routerUrl}`);
+      assert.equal(await status(`${n.routerUrl}/echo/y`), 200, `echo on ${n.routerUrl}`);
+    }
+    const list = await cli(nodes[2], "fn", "list");
+    assert.match(list.stdout, /hello/, show(list));
+    assert.match(list.stdout, /echo/, show(list));
+  } finally {
+    for (const n of nodes) await n?.kill();
+    await etcd.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
