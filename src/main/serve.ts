@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import {
   type ApiHandler,
@@ -22,7 +24,15 @@ import {
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
-import { type EtcdConnection, openStore, type Store } from "../store/index.js";
+import {
+  type EtcdConnection,
+  EtcdLeadership,
+  EtcdMembership,
+  EtcdStore,
+  listNodes,
+  openStore,
+  type Store,
+} from "../store/index.js";
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
@@ -33,6 +43,7 @@ import { createBoundedServer } from "./http-limits.js";
 import { closeServer, listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
+import { nodesFront } from "./nodes-front.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -137,6 +148,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // until then their paths answer 503.
   let metrics: ControlFront | undefined;
   let ui: ControlFront | undefined;
+  const etcd = store instanceof EtcdStore ? store : undefined;
   const late = (prefix: string, get: () => ControlFront | undefined): ControlFront => ({
     handle: (req, res) => {
       const front = get();
@@ -154,6 +166,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         registryServer,
         ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
         late("/ui", () => ui),
+        ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
       ],
       api: () => api,
       log,
@@ -214,20 +227,25 @@ export async function serve(config: ServeConfig): Promise<Serving> {
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
-  const gcTimer =
-    gcEvery > 0
-      ? setInterval(() => {
-          registryRoots(store)
-            .then(collectGarbage)
-            .then(
-              (r) => {
-                if (r.deletedBlobs > 0)
-                  log(`wasmlet: registry gc deleted ${r.deletedBlobs} blobs (${r.freedBytes} bytes)`);
-              },
-              (e) => log(`wasmlet: registry gc failed: ${e instanceof Error ? e.message : e}`),
-            );
-        }, gcEvery).unref()
-      : undefined;
+  let gcTimer: NodeJS.Timeout | undefined;
+  const startGc = () => {
+    if (gcEvery <= 0 || gcTimer) return;
+    gcTimer = setInterval(() => {
+      registryRoots(store)
+        .then(collectGarbage)
+        .then(
+          (r) => {
+            if (r.deletedBlobs > 0)
+              log(`wasmlet: registry gc deleted ${r.deletedBlobs} blobs (${r.freedBytes} bytes)`);
+          },
+          (e) => log(`wasmlet: registry gc failed: ${e instanceof Error ? e.message : e}`),
+        );
+    }, gcEvery).unref();
+  };
+  const stopGc = () => {
+    clearInterval(gcTimer);
+    gcTimer = undefined;
+  };
 
   // One process serves the public port itself; with --workers N, N router processes share it.
   let routerServer: Server | undefined;
@@ -268,7 +286,6 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const countsEverywhere = async () =>
     sumCounts([plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])]);
   const canaries = new CanaryController({ store, counts: countsEverywhere, log });
-  await canaries.start();
   // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
   const sampler = new TrafficSampler(countsEverywhere);
   sampler.start();
@@ -278,10 +295,45 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     token: config.token,
     triggerStatus: (kind, name) => triggers.status(kind, name),
   });
-  await triggers.start();
-
   const routerUrl = `http://${routerAddress}`;
   const controlUrl = `http://${registryHost}`;
+  // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
+  // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
+  // lease expires. Asynchronous invocations are each node's own (its SQLite): every node runs its runner.
+  const duties = {
+    start: async () => {
+      startGc();
+      await canaries.start();
+      await triggers.start(["timer", "mqt"]);
+    },
+    stop: async () => {
+      stopGc();
+      canaries.stop();
+      await triggers.stop(["timer", "mqt"]);
+    },
+  };
+  let membership: EtcdMembership | undefined;
+  let leadership: EtcdLeadership | undefined;
+  if (etcd) {
+    const id = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    const node = new EtcdMembership(
+      etcd,
+      { id, role: "all", routerUrl, controlUrl, startedAt: new Date().toISOString() },
+      log,
+    );
+    membership = node;
+    await node.start();
+    leadership = new EtcdLeadership(etcd, "control", id, duties, {
+      log,
+      onChange: (leader) =>
+        void node.update({ leader }).catch((e) => log(`wasmlet: cannot update this node's entry: ${e}`)),
+    });
+    await triggers.start(["async"]);
+    leadership.start();
+  } else {
+    await duties.start();
+    await triggers.start(["async"]);
+  }
   let closed = false;
   return {
     routerUrl,
@@ -292,7 +344,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     async close() {
       if (closed) return;
       closed = true;
-      if (gcTimer) clearInterval(gcTimer);
+      await leadership?.close();
+      await membership?.close();
+      stopGc();
       canaries.stop();
       sampler.stop();
       await triggers.stop();

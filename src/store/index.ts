@@ -4,6 +4,14 @@ import { MemoryStore } from "./memory-store.js";
 import { SqliteStore } from "./sqlite-store.js";
 import type { Store } from "./types.js";
 
+export {
+  type Duty,
+  EtcdLeadership,
+  EtcdMembership,
+  listNodes,
+  NODE_LEASE_TTL_S,
+  type NodeInfo,
+} from "./etcd-leases.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd-store.js";
 export { type EtcdConnection, parseEtcdUrl, redact } from "./etcd-url.js";
 export { MemoryStore } from "./memory-store.js";

@@ -51,6 +51,16 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
   try {
     for (let i = 0; i < 3; i++) nodes[i] = await start(i);
     const [n1, n2, n3] = nodes as Server[];
+    const listed = await cli(n2, "node", "list");
+    assert.equal(listed.code, 0, show(listed));
+    const rows = listed.stdout.trim().split("\n").slice(1);
+    assert.equal(rows.length, 3, `three live nodes:\n${listed.stdout}`);
+    assert.equal(
+      rows.filter((r) => / yes /.test(r)).length,
+      1,
+      `exactly one runs the duties:\n${listed.stdout}`,
+    );
+    for (let i = 1; i <= 3; i++) assert.match(listed.stdout, new RegExp(`http://127\\.0\\.0\\.${i}:`));
     await deploy(n1, {
       name: "hello",
       code: example("hello/hello.wasm"),
@@ -103,6 +113,16 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
       `# with etcd's leader stopped: a function and a route created in ${Date.now() - t0} ms\n`,
     );
     await firstOk(`${n2.routerUrl}/echo/x`, 5000);
+    // Node 3's lease has expired by now (5 s after its kill): it is gone from the list.
+    const nodesNow = async () =>
+      ((await (await fetch(`${n1.controlUrl}/api/v1/nodes`)).json()) as { items: { routerUrl: string }[] })
+        .items;
+    for (let t = Date.now(); (await nodesNow()).length > 2 && Date.now() - t < 10_000; )
+      await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual((await nodesNow()).map((n) => new URL(n.routerUrl).hostname).sort(), [
+      "127.0.0.1",
+      "127.0.0.2",
+    ]);
 
     // Restart everything: etcd, then the nodes. Nothing acknowledged is lost.
     for (const n of nodes) await n?.kill();
