@@ -2,6 +2,7 @@
 import { cpus } from "node:os";
 import { benchBuild } from "./build.js";
 import { benchCli } from "./cli.js";
+import { benchCluster } from "./cluster.js";
 import { benchComponents } from "./components.js";
 import { benchCore } from "./core.js";
 import { benchEvents } from "./events.js";
@@ -25,3 +26,4 @@ if (!only || only === "components")
   await benchComponents({ seconds, rounds: Number(process.env.BENCH_ROUNDS ?? 2) });
 if (!only || only === "metrics") await benchMetrics({ seconds, rounds: 5 });
 if (!only || only === "events") await benchEvents({ seconds });
+if (!only || only === "cluster") await benchCluster({ seconds });
