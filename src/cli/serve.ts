@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { DEFAULT_BUSY_POLL_US, DEFAULT_HTTP_LIMITS, MAX_BUSY_POLL_US, WasmletError } from "../core/index.js";
+import {
+  DEFAULT_BUSY_POLL_US,
+  DEFAULT_HTTP_LIMITS,
+  MAX_BUSY_POLL_US,
+  SERVE_ROLES,
+  type ServeRole,
+  WasmletError,
+} from "../core/index.js";
 import { NOUN_HELP } from "./nouns.js";
 import { readRegistryAuth } from "./registry.js";
 
@@ -151,6 +158,14 @@ export function registerServe(program: Command): void {
       "state store: sqlite (under --data-dir) or etcd://[user:password@]host:port[,host:port…][/prefix]",
       "sqlite",
     )
+    .addOption(
+      new Option(
+        "--role <role>",
+        "what this node runs: all; control (API, registry, duties; no router); router (public port only) — control and router need --store etcd://",
+      )
+        .choices(SERVE_ROLES)
+        .default("all"),
+    )
     .option("--etcd-ca <file>", "CA certificate (PEM) of the etcd members: connect over TLS")
     .option("--etcd-cert <file>", "client certificate (PEM) for etcd's mutual TLS")
     .option("--etcd-key <file>", "client key (PEM) for etcd's mutual TLS")
@@ -185,6 +200,7 @@ export function registerServe(program: Command): void {
         natsPassword?: string;
         natsToken?: string;
         store: string;
+        role: ServeRole;
         etcdCa?: string;
         etcdCert?: string;
         etcdKey?: string;
@@ -218,6 +234,7 @@ export function registerServe(program: Command): void {
         const s = await serve({
           dataDir: opts.dataDir,
           etcd,
+          role: opts.role,
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
@@ -240,9 +257,15 @@ export function registerServe(program: Command): void {
             ? { url: opts.nats, user: opts.natsUser, pass: opts.natsPassword, token: opts.natsToken }
             : undefined,
         });
-        console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(
-          `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
+          s.routerUrl
+            ? `wasmlet: router on ${s.routerUrl}`
+            : "wasmlet: no router on this node (--role control)",
+        );
+        console.log(
+          opts.role === "router"
+            ? `wasmlet: control port (health, metrics; --role router) on ${s.controlUrl}`
+            : `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
         );
         console.log(
           etcd

@@ -28,3 +28,7 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
   maxConnections: 10_000,
   outputBufferBytes: 256 * 1024 * 1024,
 });
+
+/** What a `wasmlet serve` node runs (`--role`): everything, the control plane only, or the public router only. */
+export const SERVE_ROLES = ["all", "control", "router"] as const;
+export type ServeRole = (typeof SERVE_ROLES)[number];

@@ -12,8 +12,14 @@ import {
 } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
 import { CanaryController } from "../canary/index.js";
-import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
-import { sendError } from "../http/index.js";
+import {
+  DEFAULT_HTTP_LIMITS,
+  type Digest,
+  type HttpLimits,
+  type ServeRole,
+  WasmletError,
+} from "../core/index.js";
+import { sendError, sendJson } from "../http/index.js";
 import {
   buildImage,
   ImageRegistries,
@@ -51,6 +57,12 @@ export interface ServeConfig {
   dataDir: string;
   /** Keep resources and the change feed in this etcd cluster (`--store etcd://…`) instead of SQLite. */
   etcd?: EtcdConnection;
+  /**
+   * What this node runs (`--role`; needs `etcd` unless "all"): "control" the API, the embedded registry and the
+   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz and
+   * /metrics), functions' images pulled by digest and cached; "all" (default) both.
+   */
+  role?: ServeRole;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -85,6 +97,7 @@ export interface ServeConfig {
 }
 
 export interface Serving {
+  /** The public listener's URL; "" on a node of role "control". */
   routerUrl: string;
   controlUrl: string;
   /** `host:port` under which function images are pushed to the embedded registry. */
@@ -95,6 +108,24 @@ export interface Serving {
 }
 
 const SERVE_POLL_MS = 1000;
+
+/** The control port of a `--role router` node: health for probes; the API and registry live on control nodes. */
+const routerRoleFront: ControlFront = {
+  handle(req, res) {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") sendJson(res, 200, { status: "ok", role: "router" });
+    else
+      sendError(
+        req,
+        res,
+        new WasmletError(
+          "NOT_FOUND",
+          `path: ${path} — this node runs --role router: no control API or registry here`,
+        ),
+      );
+    return true;
+  },
+};
 
 /** The composition root of `wasmlet serve`: opens the store, wires registry, runtime, router and API, listens. */
 export async function serve(config: ServeConfig): Promise<Serving> {
@@ -108,6 +139,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       "INVALID_ARGUMENT",
       `--control ${formatHostPort(config.control)} is not a loopback address: give a token (--token-file) to protect it`,
     );
+  const role = config.role ?? "all";
+  if (role !== "all" && !config.etcd)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
+    );
+  if (role === "control" && (config.workers ?? 1) > 1)
+    throw new WasmletError("INVALID_ARGUMENT", "--role control runs no router: --workers does not apply");
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
@@ -162,12 +201,15 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const controlServer = createBoundedServer(
     http,
     controlListener({
-      fronts: [
-        registryServer,
-        ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
-        late("/ui", () => ui),
-        ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
-      ],
+      fronts:
+        role === "router"
+          ? [...(config.metrics === false ? [] : [late("/metrics", () => metrics)]), routerRoleFront]
+          : [
+              registryServer,
+              ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
+              late("/ui", () => ui),
+              ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
+            ],
       api: () => api,
       log,
     }),
@@ -203,27 +245,28 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
   }
   const collectGarbage = (roots: Digest[]) => images.gc({ roots });
-  api = createApiHandler({
-    store,
-    registryHost,
-    registry: registries,
-    buildImage,
-    inspectModule,
-    invoke: (fn, req) => runtime.invoke(fn, req),
-    run: (fn, req, collect) => runtime.run(fn, req, collect),
-    onDeploy: (fn) => runtime.prepare(fn),
-    triggerStatus: (kind, name) => triggers.status(kind, name),
-    token: config.token,
-    collectGarbage,
-    publicRegistry: config.publicRegistry,
-    // One build at a time: a compiler takes a whole core and the other serves requests.
-    buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
-    signal: shutdown.signal,
-    log,
-    onBuild: own
-      ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
-      : undefined,
-  });
+  if (role !== "router")
+    api = createApiHandler({
+      store,
+      registryHost,
+      registry: registries,
+      buildImage,
+      inspectModule,
+      invoke: (fn, req) => runtime.invoke(fn, req),
+      run: (fn, req, collect) => runtime.run(fn, req, collect),
+      onDeploy: (fn) => runtime.prepare(fn),
+      triggerStatus: (kind, name) => triggers.status(kind, name),
+      token: config.token,
+      collectGarbage,
+      publicRegistry: config.publicRegistry,
+      // One build at a time: a compiler takes a whole core and the other serves requests.
+      buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
+      signal: shutdown.signal,
+      log,
+      onBuild: own
+        ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
+        : undefined,
+    });
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
@@ -251,9 +294,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let routerServer: Server | undefined;
   let routers: RouterCluster | undefined;
   let unwatchForRouters: (() => void) | undefined;
-  let routerAddress: string;
+  let routerAddress = "";
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
-  if ((config.workers ?? 1) > 1) {
+  if (role === "control") {
+    // No public listener: functions are served by the router nodes.
+  } else if ((config.workers ?? 1) > 1) {
     routers = await startRouterCluster(
       config.workers ?? 1,
       {
@@ -295,7 +340,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     token: config.token,
     triggerStatus: (kind, name) => triggers.status(kind, name),
   });
-  const routerUrl = `http://${routerAddress}`;
+  const routerUrl = routerAddress ? `http://${routerAddress}` : "";
   const controlUrl = `http://${registryHost}`;
   // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
   // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
@@ -318,7 +363,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     const id = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
     const node = new EtcdMembership(
       etcd,
-      { id, role: "all", routerUrl, controlUrl, startedAt: new Date().toISOString() },
+      { id, role, routerUrl, controlUrl, startedAt: new Date().toISOString() },
       log,
     );
     membership = node;
@@ -329,7 +374,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         void node.update({ leader }).catch((e) => log(`wasmlet: cannot update this node's entry: ${e}`)),
     });
     await triggers.start(["async"]);
-    leadership.start();
+    // A router node never holds the duties: it has no registry to collect and may sit at the edge.
+    if (role !== "router") leadership.start();
   } else {
     await duties.start();
     await triggers.start(["async"]);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
-import { cli, deploy, example, type Server, show, startServer } from "./harness.js";
+import { BIN, cli, deploy, example, type Server, show, startNode, startServer } from "./harness.js";
 
 const missing = etcdMissing();
 /** Node 1's control port is fixed (from the etcd tests' range): function images name it, and it must survive a restart. */
@@ -40,14 +40,36 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
   const dirs = [1, 2, 3].map(() => mkdtempSync(join(tmpdir(), "wasmlet-node-")));
   const nodes: (Server | undefined)[] = [];
   const store = ["--store", `etcd://${etcd.endpoints.map((e) => new URL(e).host).join(",")}`];
-  const start = (i: number) =>
-    startServer(dirs[i], [
-      ...store,
+  // Nodes 1 and 2 run everything; node 3 is a router only.
+  const start = async (i: number): Promise<Server> => {
+    const at = [
       "--listen",
       `127.0.0.${i + 1}:0`,
       "--control",
       `127.0.0.${i + 1}:${i === 0 ? NODE1_CONTROL_PORT : 0}`,
-    ]);
+    ];
+    if (i < 2) return startServer(dirs[i], [...store, ...at]);
+    const p = await startNode(
+      [BIN, "serve", "--data-dir", dirs[i], ...store, ...at, "--role", "router"],
+      (out) =>
+        /router on (http:\/\/\S+)[\s\S]*control port \(health, metrics; --role router\) on (http:\/\/\S+)/.exec(
+          out,
+        ),
+      { label: "wasmlet serve --role router" },
+    );
+    return {
+      routerUrl: p.ready[1],
+      controlUrl: p.ready[2],
+      dataDir: dirs[i],
+      proc: p.proc,
+      output: p.output,
+      async kill() {
+        p.proc.kill("SIGKILL");
+        await p.exited;
+      },
+      stop: p.stop,
+    };
+  };
   try {
     for (let i = 0; i < 3; i++) nodes[i] = await start(i);
     const [n1, n2, n3] = nodes as Server[];
@@ -61,6 +83,19 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
       `exactly one runs the duties:\n${listed.stdout}`,
     );
     for (let i = 1; i <= 3; i++) assert.match(listed.stdout, new RegExp(`http://127\\.0\\.0\\.${i}:`));
+    assert.match(
+      rows.find((r) => r.includes("127.0.0.3")) ?? "",
+      / router /,
+      "node 3 registered as a router",
+    );
+    assert.doesNotMatch(
+      rows.find((r) => r.includes("127.0.0.3")) ?? "",
+      / yes /,
+      "a router never runs the duties",
+    );
+    const noApi = await fetch(`${n3.controlUrl}/api/v1/functions`);
+    assert.equal(noApi.status, 404, "a router node has no control API");
+    assert.match(await noApi.text(), /--role router/);
     await deploy(n1, {
       name: "hello",
       code: example("hello/hello.wasm"),
@@ -134,12 +169,33 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
       assert.equal(await status(`${n.routerUrl}/hello`), 200, `hello on ${n.routerUrl}`);
       assert.equal(await status(`${n.routerUrl}/echo/y`), 200, `echo on ${n.routerUrl}`);
     }
-    const list = await cli(nodes[2], "fn", "list");
+    const list = await cli(nodes[1], "fn", "list");
     assert.match(list.stdout, /hello/, show(list));
     assert.match(list.stdout, /echo/, show(list));
+    // Node 1 holds the functions' images (its registry): with it gone, the others serve what they have loaded.
+    await nodes[0]?.kill();
+    nodes[0] = undefined;
+    for (const n of [nodes[1], nodes[2]] as Server[]) {
+      assert.equal(await status(`${n.routerUrl}/hello`), 200, `hello on ${n.routerUrl} without the registry`);
+      assert.equal(await status(`${n.routerUrl}/echo/z`), 200, `echo on ${n.routerUrl} without the registry`);
+    }
   } finally {
     for (const n of nodes) await n?.kill();
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test("serve --role control|router without a shared store is refused, naming --store", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasmlet-node-"));
+  try {
+    const r = await cli(undefined, "serve", "--data-dir", dir, "--role", "router", "--listen", "127.0.0.1:0");
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(r.stderr, /--role router.*--store etcd:\/\//, show(r));
+    const bad = await cli(undefined, "serve", "--data-dir", dir, "--store", "etcd://h:99999");
+    assert.notEqual(bad.code, 0, show(bad));
+    assert.match(bad.stderr, /port 99999 is out of range/, show(bad));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
