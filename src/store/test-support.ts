@@ -16,9 +16,12 @@ export function etcdMissing(): string | undefined {
   return r.status === 0 ? undefined : "etcd is not installed (Debian package etcd-server)";
 }
 
-/** Ports the etcd tests may use (the range assigned to them); each cluster takes 6 consecutive ones. */
+/**
+ * Ports etcd clusters of the tests may use; each cluster takes 6 consecutive ones. 22980-22999 stay free for the
+ * fixed ports of test nodes (an image reference names its registry's port, which must survive a restart).
+ */
 const PORT_LOW = 22000;
-const PORT_HIGH = 22999;
+const PORT_HIGH = 22979;
 const PORTS_PER_CLUSTER = 6;
 
 interface Member {
