@@ -189,6 +189,10 @@ test("etcd: leader killed during writes — nothing acknowledged is lost and wri
       `writes resumed after the leader died (${acked.length - before} since)`,
     );
     const stored = new Set((await s.list("function")).map((f) => f.name));
+    assert.ok(
+      longestGap < 10_000,
+      `writes stalled ${longestGap} ms: more than the call deadline and an election`,
+    );
     const lost = acked.filter((n) => !stored.has(n));
     assert.deepEqual(lost, [], "every acknowledged write is stored");
     process.stdout.write(

@@ -24,8 +24,12 @@ export interface EtcdStoreOptions {
 const FEED_KEY = "feed";
 const RESOURCE_PREFIX = "r/";
 const DEFAULT_WINDOW = 10_000;
-/** Deadline of one unary etcd call (a leader election takes ~1 s with etcd's defaults). */
-const CALL_TIMEOUT_MS = 5000;
+/**
+ * Deadline of one unary etcd call (a leader election takes ~1 s with etcd's defaults). A proposal caught on a
+ * follower when the leader dies waits out the server's own ~5 s timeout: this bounds it (measured pauses of 5 s
+ * with a 5 s deadline, ~1 s otherwise); etcd3 then retries on another member.
+ */
+const CALL_TIMEOUT_MS = 3000;
 /** How long a write waits for the change feed to catch up with it (only when another node wrote in between). */
 const CATCH_UP_MS = 10_000;
 
@@ -270,13 +274,15 @@ export class EtcdStore extends FeedStore implements Store {
 
   async get<K extends Kind>(kind: K, name: string): Promise<ResourceMap[K] | undefined> {
     this.check();
-    const v = await this.#ns.get(resourceKey(kind, name)).string();
+    const v = await unavailable(this.#ns.get(resourceKey(kind, name)).string());
     return v === null ? undefined : (JSON.parse(v) as ResourceMap[K]);
   }
 
   async list<K extends Kind>(kind: K): Promise<ResourceMap[K][]> {
     this.check();
-    const res = await this.#ns.getAll().prefix(resourceKey(kind, "")).sort("Key", "Ascend").exec();
+    const res = await unavailable(
+      this.#ns.getAll().prefix(resourceKey(kind, "")).sort("Key", "Ascend").exec(),
+    );
     return res.kvs.map((kv) => JSON.parse(kv.value.toString("utf8")) as ResourceMap[K]);
   }
 
@@ -303,7 +309,9 @@ export class EtcdStore extends FeedStore implements Store {
     const change = JSON.stringify({ kind, name, op });
     const cond = op === "create" ? this.#ns.if(key, "Create", "==", 0) : this.#ns.if(key, "Version", ">", 0);
     const write = op === "delete" ? this.#ns.delete().key(key) : this.#ns.put(key).value(value ?? "");
-    const res = await cond.then(this.#ns.get(FEED_KEY), write, this.#ns.put(FEED_KEY).value(change)).commit();
+    const res = await unavailable(
+      cond.then(this.#ns.get(FEED_KEY), write, this.#ns.put(FEED_KEY).value(change)).commit(),
+    );
     if (!res.succeeded) throw op === "create" ? alreadyExists(kind, name) : notFound(kind, name);
     const seq = Number(res.header.revision);
     const prev = Number(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? 0);
@@ -418,4 +426,16 @@ export class EtcdStore extends FeedStore implements Store {
 function toChange(kv: IKeyValue): Change {
   const { kind, name, op } = JSON.parse(kv.value.toString("utf8")) as Omit<Change, "seq">;
   return { seq: Number(kv.mod_revision), kind, name, op };
+}
+
+/** etcd's errors (unreachable members, deadlines, auth) become UNAVAILABLE naming the cause: the API answers 503. */
+async function unavailable<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof WasmletError) throw e;
+    throw new WasmletError("UNAVAILABLE", `etcd store: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
 }
