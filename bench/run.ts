@@ -2,6 +2,7 @@
 import { cpus } from "node:os";
 import { benchBuild } from "./build.js";
 import { benchCli } from "./cli.js";
+import { benchCluster } from "./cluster.js";
 import { benchComponents } from "./components.js";
 import { benchCore } from "./core.js";
 import { benchEvents } from "./events.js";
@@ -40,3 +41,4 @@ if (only === "tails")
   });
 if (!only || only === "large")
   await benchLarge({ functions: Number(process.env.BENCH_LARGE_FUNCTIONS ?? 3) });
+if (!only || only === "cluster") await benchCluster({ seconds });

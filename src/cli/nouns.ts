@@ -15,6 +15,7 @@ export const NOUN_HELP = {
   spec: "declarative specs: YAML in specs/ applied to the server (init, validate, apply, destroy, list)",
   image: "work with OCI images directly in any registry (push, pull, ls, inspect)",
   registry: "manage the embedded OCI registry (gc)",
+  node: "the nodes serving this platform when they share an etcd store (list)",
   serve: "run the router, control API and embedded OCI registry on this machine",
 } as const;
 
@@ -33,6 +34,7 @@ export const NOUN_LOADERS: Record<Noun, () => Promise<(program: Command) => void
   spec: async () => (await import("./spec.js")).registerSpec,
   image: async () => (await import("./image.js")).registerImage,
   registry: async () => (await import("./registry.js")).registerRegistry,
+  node: async () => (await import("./node.js")).registerNode,
   serve: async () => (await import("./serve.js")).registerServe,
 };
 

@@ -5,6 +5,8 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HTTP_LIMITS,
   MAX_BUSY_POLL_US,
+  SERVE_ROLES,
+  type ServeRole,
   WasmletError,
 } from "../core/index.js";
 import { NOUN_HELP } from "./nouns.js";
@@ -181,6 +183,28 @@ export function registerServe(program: Command): void {
         .argParser(seconds)
         .default(DEFAULT_DRAIN_TIMEOUT_MS, String(DEFAULT_DRAIN_TIMEOUT_MS / 1000)),
     )
+    .option(
+      "--store <url>",
+      "state store: sqlite (under --data-dir) or etcd://[user:password@]host:port[,host:port…][/prefix]",
+      "sqlite",
+    )
+    .addOption(
+      new Option(
+        "--role <role>",
+        "what this node runs: all; control (API, registry, duties; no router); router (public port only) — control and router need --store etcd://",
+      )
+        .choices(SERVE_ROLES)
+        .default("all"),
+    )
+    .option("--etcd-ca <file>", "CA certificate (PEM) of the etcd members: connect over TLS")
+    .option("--etcd-cert <file>", "client certificate (PEM) for etcd's mutual TLS")
+    .option("--etcd-key <file>", "client key (PEM) for etcd's mutual TLS")
+    .option("--etcd-user <user>", "etcd user (or user:password in the --store URL)")
+    .addOption(
+      new Option("--etcd-password <password>", "etcd password (better: the environment variable)").env(
+        "WASMLET_ETCD_PASSWORD",
+      ),
+    )
     .option("--demo", "deploy the bundled examples with routes and print how to call them")
     .action(
       async (opts: {
@@ -208,6 +232,13 @@ export function registerServe(program: Command): void {
         natsPassword?: string;
         natsToken?: string;
         drainTimeout: number;
+        store: string;
+        role: ServeRole;
+        etcdCa?: string;
+        etcdCert?: string;
+        etcdKey?: string;
+        etcdUser?: string;
+        etcdPassword?: string;
         demo?: boolean;
       }) => {
         let token: string | undefined;
@@ -222,9 +253,21 @@ export function registerServe(program: Command): void {
           }
           if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
-        const { deployExamples, parseHostPort, serve } = await import("../main/index.js");
+        const { deployExamples, parseHostPort, serve, etcdConnection } = await import("../main/index.js");
+        const etcd =
+          opts.store === "sqlite"
+            ? undefined
+            : etcdConnection(opts.store, {
+                ca: opts.etcdCa,
+                cert: opts.etcdCert,
+                key: opts.etcdKey,
+                user: opts.etcdUser,
+                password: opts.etcdPassword,
+              });
         const s = await serve({
           dataDir: opts.dataDir,
+          etcd,
+          role: opts.role,
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
@@ -249,11 +292,21 @@ export function registerServe(program: Command): void {
             ? { url: opts.nats, user: opts.natsUser, pass: opts.natsPassword, token: opts.natsToken }
             : undefined,
         });
-        console.log(`wasmlet: router on ${s.routerUrl}`);
         console.log(
-          `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
+          s.routerUrl
+            ? `wasmlet: router on ${s.routerUrl}`
+            : "wasmlet: no router on this node (--role control)",
         );
-        console.log(`wasmlet: state in ${opts.dataDir}`);
+        console.log(
+          opts.role === "router"
+            ? `wasmlet: control port (health, metrics; --role router) on ${s.controlUrl}`
+            : `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
+        );
+        console.log(
+          etcd
+            ? `wasmlet: state in etcd (${etcd.endpoints.join(", ")}); this node's invocation records and logs in ${opts.dataDir}`
+            : `wasmlet: state in ${opts.dataDir}`,
+        );
         if (opts.demo) {
           const lines = await deployExamples(s.controlUrl, s.routerUrl, token);
           console.log("wasmlet: examples deployed; try:");

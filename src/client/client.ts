@@ -28,7 +28,13 @@ import {
   type LogEntry,
   WasmletError,
 } from "../core/index.js";
-import type { CanaryRecord, EnvironmentRecord, PackageRecord, SpecDeploymentRecord } from "../store/index.js";
+import type {
+  CanaryRecord,
+  EnvironmentRecord,
+  NodeInfo,
+  PackageRecord,
+  SpecDeploymentRecord,
+} from "../store/index.js";
 import { type Exchange, exchange, type Reply } from "./http.js";
 
 export interface ApiClientOptions {
@@ -115,6 +121,11 @@ export class ApiClient {
 
   health(): Promise<{ status: string }> {
     return this.#json("GET", "/healthz");
+  }
+
+  /** The live nodes of a platform on etcd (`serve --store etcd://…`); a server on SQLite answers NOT_FOUND. */
+  async listNodes(): Promise<NodeInfo[]> {
+    return (await this.#json<{ items: NodeInfo[] }>("GET", "/api/v1/nodes")).items;
   }
 
   createFunction(input: CreateFunctionInput): Promise<FunctionRecord> {

@@ -31,3 +31,6 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
 
 /** `serve --drain-timeout`: under Kubernetes' default 30 s grace period, so a pod drains before it is killed. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
+/** What a `wasmlet serve` node runs (`--role`): everything, the control plane only, or the public router only. */
+export const SERVE_ROLES = ["all", "control", "router"] as const;
+export type ServeRole = (typeof SERVE_ROLES)[number];

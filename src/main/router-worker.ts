@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DEFAULT_DRAIN_TIMEOUT_MS, type HttpLimits } from "../core/index.js";
 import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
-import { SqliteStore } from "../store/index.js";
+import { type EtcdConnection, openStore, SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import type { BusyPoll } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
@@ -21,6 +21,8 @@ import { shortenRequestSlice } from "./request-slice.js";
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
   dataDir: string;
+  /** The etcd cluster of `--store etcd://…` (each router process follows its change feed itself). */
+  etcd?: EtcdConnection;
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
@@ -65,12 +67,17 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   tuneMalloc();
   if (config.requestSliceNs) shortenRequestSlice(config.requestSliceNs);
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
-  const store = new SqliteStore(config.dataDir, { pollMs: 250 });
+  const store = await openStore(
+    config.etcd
+      ? { kind: "etcd", dataDir: config.dataDir, ...config.etcd }
+      : { kind: "sqlite", dataDir: config.dataDir, pollMs: 250 },
+  );
   let metrics: ProcessMetrics | undefined;
   let stats: InvocationStats | undefined;
   process.on("message", (m: PrimaryMessage) => {
-    if (m.type === "changed") store.pollNow();
-    else if (m.type === "drain") void stop(m.timeoutMs);
+    if (m.type === "changed") {
+      if (store instanceof SqliteStore) store.pollNow();
+    } else if (m.type === "drain") void stop(m.timeoutMs);
     else if (m.type === "metrics" && metrics)
       void metrics
         .json()

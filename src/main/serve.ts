@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import {
   type ApiHandler,
@@ -10,8 +12,14 @@ import {
 } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
 import { CanaryController } from "../canary/index.js";
-import { DEFAULT_HTTP_LIMITS, type Digest, type HttpLimits, WasmletError } from "../core/index.js";
-import { sendError } from "../http/index.js";
+import {
+  DEFAULT_HTTP_LIMITS,
+  type Digest,
+  type HttpLimits,
+  type ServeRole,
+  WasmletError,
+} from "../core/index.js";
+import { sendError, sendJson } from "../http/index.js";
 import {
   buildImage,
   ImageRegistries,
@@ -22,7 +30,15 @@ import {
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
-import { openStore, type Store } from "../store/index.js";
+import {
+  type EtcdConnection,
+  EtcdLeadership,
+  EtcdMembership,
+  EtcdStore,
+  listNodes,
+  openStore,
+  type Store,
+} from "../store/index.js";
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
@@ -35,11 +51,21 @@ import { createBoundedServer } from "./http-limits.js";
 import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
+import { nodesFront } from "./nodes-front.js";
 import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
+  /** This node's directory: the SQLite store (or, with `etcd`, its invocation records and logs) and the registry. */
   dataDir: string;
+  /** Keep resources and the change feed in this etcd cluster (`--store etcd://…`) instead of SQLite. */
+  etcd?: EtcdConnection;
+  /**
+   * What this node runs (`--role`; needs `etcd` unless "all"): "control" the API, the embedded registry and the
+   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz and
+   * /metrics), functions' images pulled by digest and cached; "all" (default) both.
+   */
+  role?: ServeRole;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -81,6 +107,7 @@ export interface ServeConfig {
 }
 
 export interface Serving {
+  /** The public listener's URL; "" on a node of role "control". */
   routerUrl: string;
   controlUrl: string;
   /** `host:port` under which function images are pushed to the embedded registry. */
@@ -101,6 +128,24 @@ export interface Serving {
 
 const SERVE_POLL_MS = 1000;
 
+/** The control port of a `--role router` node: health for probes; the API and registry live on control nodes. */
+const routerRoleFront: ControlFront = {
+  handle(req, res) {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") sendJson(res, 200, { status: "ok", role: "router" });
+    else
+      sendError(
+        req,
+        res,
+        new WasmletError(
+          "NOT_FOUND",
+          `path: ${path} — this node runs --role router: no control API or registry here`,
+        ),
+      );
+    return true;
+  },
+};
+
 /** The composition root of `wasmlet serve`: opens the store, wires registry, runtime, router and API, listens. */
 export async function serve(config: ServeConfig): Promise<Serving> {
   const log = config.log ?? ((line: string) => console.error(line));
@@ -113,6 +158,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       "INVALID_ARGUMENT",
       `--control ${formatHostPort(config.control)} is not a loopback address: give a token (--token-file) to protect it`,
     );
+  const role = config.role ?? "all";
+  if (role !== "all" && !config.etcd)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
+    );
+  if (role === "control" && (config.workers ?? 1) > 1)
+    throw new WasmletError("INVALID_ARGUMENT", "--role control runs no router: --workers does not apply");
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   // Counted before pinning: a pinned thread sees one CPU (availableParallelism follows its own mask).
@@ -126,7 +179,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
-  const store = await openStore({ kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS });
+  const store = await openStore(
+    config.etcd
+      ? { kind: "etcd", dataDir, ...config.etcd }
+      : { kind: "sqlite", dataDir, pollMs: SERVE_POLL_MS },
+  );
   const images = new ImageStore({ root: join(dataDir, "registry"), gcGraceMs: config.gcGraceMs });
   // Counted once the metrics exist (below): requests before that are the server's own start.
   let registryOps: ((operation: string, status: number) => void) | undefined;
@@ -157,6 +214,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // until then their paths answer 503.
   let metrics: ControlFront | undefined;
   let ui: ControlFront | undefined;
+  const etcd = store instanceof EtcdStore ? store : undefined;
   const late = (prefix: string, get: () => ControlFront | undefined): ControlFront => ({
     handle: (req, res) => {
       const front = get();
@@ -173,11 +231,15 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     http,
     drain.wrap(
       controlListener({
-        fronts: [
-          registryServer,
-          ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
-          late("/ui", () => ui),
-        ],
+        fronts:
+          role === "router"
+            ? [...(config.metrics === false ? [] : [late("/metrics", () => metrics)]), routerRoleFront]
+            : [
+                registryServer,
+                ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
+                late("/ui", () => ui),
+                ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
+              ],
         api: () => api,
         log,
       }),
@@ -218,56 +280,65 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
   }
   const collectGarbage = (roots: Digest[]) => images.gc({ roots });
-  api = createApiHandler({
-    store,
-    registryHost,
-    registry: registries,
-    buildImage,
-    // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
-    inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
-    invoke: (fn, req) => runtime.invoke(fn, req),
-    run: (fn, req, collect) => runtime.run(fn, req, collect),
-    onDeploy: (fn) => runtime.prepare(fn),
-    triggerStatus: (kind, name) => triggers.status(kind, name),
-    token: config.token,
-    collectGarbage,
-    publicRegistry: config.publicRegistry,
-    // One build at a time: a compiler takes a whole core and the other serves requests.
-    buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
-    signal: shutdown.signal,
-    log,
-    onBuild: own
-      ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
-      : undefined,
-  });
+  if (role !== "router")
+    api = createApiHandler({
+      store,
+      registryHost,
+      registry: registries,
+      buildImage,
+      // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
+      inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
+      invoke: (fn, req) => runtime.invoke(fn, req),
+      run: (fn, req, collect) => runtime.run(fn, req, collect),
+      onDeploy: (fn) => runtime.prepare(fn),
+      triggerStatus: (kind, name) => triggers.status(kind, name),
+      token: config.token,
+      collectGarbage,
+      publicRegistry: config.publicRegistry,
+      // One build at a time: a compiler takes a whole core and the other serves requests.
+      buildQueue: new BuildQueue({ concurrency: 1, maxQueued: 16 }),
+      signal: shutdown.signal,
+      log,
+      onBuild: own
+        ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
+        : undefined,
+    });
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
-  const gcTimer =
-    gcEvery > 0
-      ? setInterval(() => {
-          registryRoots(store)
-            .then(collectGarbage)
-            .then(
-              (r) => {
-                if (r.deletedBlobs > 0)
-                  log(`wasmlet: registry gc deleted ${r.deletedBlobs} blobs (${r.freedBytes} bytes)`);
-              },
-              (e) => log(`wasmlet: registry gc failed: ${e instanceof Error ? e.message : e}`),
-            );
-        }, gcEvery).unref()
-      : undefined;
+  let gcTimer: NodeJS.Timeout | undefined;
+  const startGc = () => {
+    if (gcEvery <= 0 || gcTimer) return;
+    gcTimer = setInterval(() => {
+      registryRoots(store)
+        .then(collectGarbage)
+        .then(
+          (r) => {
+            if (r.deletedBlobs > 0)
+              log(`wasmlet: registry gc deleted ${r.deletedBlobs} blobs (${r.freedBytes} bytes)`);
+          },
+          (e) => log(`wasmlet: registry gc failed: ${e instanceof Error ? e.message : e}`),
+        );
+    }, gcEvery).unref();
+  };
+  const stopGc = () => {
+    clearInterval(gcTimer);
+    gcTimer = undefined;
+  };
 
   // One process serves the public port itself; with --workers N, N router processes share it.
   let routerServer: Server | undefined;
   let routers: RouterCluster | undefined;
   let unwatchForRouters: (() => void) | undefined;
-  let routerAddress: string;
-  if ((config.workers ?? 1) > 1) {
+  let routerAddress = "";
+  if (role === "control") {
+    // No public listener: functions are served by the router nodes.
+  } else if ((config.workers ?? 1) > 1) {
     routers = await startRouterCluster(
       config.workers ?? 1,
       {
         dataDir,
+        etcd: config.etcd,
         busyPollUs,
         cpuAffinity: config.cpuAffinity === "auto",
         requestSliceNs: sliceNs,
@@ -302,7 +373,6 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const countsEverywhere = async () =>
     sumCounts([plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])]);
   const canaries = new CanaryController({ store, counts: countsEverywhere, log });
-  await canaries.start();
   // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
   const sampler = new TrafficSampler(countsEverywhere);
   sampler.start();
@@ -312,10 +382,46 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     token: config.token,
     triggerStatus: (kind, name) => triggers.status(kind, name),
   });
-  await triggers.start();
-
-  const routerUrl = `http://${routerAddress}`;
+  const routerUrl = routerAddress ? `http://${routerAddress}` : "";
   const controlUrl = `http://${registryHost}`;
+  // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
+  // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
+  // lease expires. Asynchronous invocations are each node's own (its SQLite): every node runs its runner.
+  const duties = {
+    start: async () => {
+      startGc();
+      await canaries.start();
+      await triggers.start(["timer", "mqt"]);
+    },
+    stop: async () => {
+      stopGc();
+      canaries.stop();
+      await triggers.stop(["timer", "mqt"]);
+    },
+  };
+  let membership: EtcdMembership | undefined;
+  let leadership: EtcdLeadership | undefined;
+  if (etcd) {
+    const id = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    const node = new EtcdMembership(
+      etcd,
+      { id, role, routerUrl, controlUrl, startedAt: new Date().toISOString() },
+      log,
+    );
+    membership = node;
+    await node.start();
+    leadership = new EtcdLeadership(etcd, "control", id, duties, {
+      log,
+      onChange: (leader) =>
+        void node.update({ leader }).catch((e) => log(`wasmlet: cannot update this node's entry: ${e}`)),
+    });
+    await triggers.start(["async"]);
+    // A router node never holds the duties: it has no registry to collect and may sit at the edge.
+    if (role !== "router") leadership.start();
+  } else {
+    await duties.start();
+    await triggers.start(["async"]);
+  }
   let closed = false;
   /** Set by a drain: the triggers' stop, bounded by the drain's timeout. */
   let triggersStopped: Promise<unknown> | undefined;
@@ -341,7 +447,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     async close() {
       if (closed) return;
       closed = true;
-      if (gcTimer) clearInterval(gcTimer);
+      await leadership?.close();
+      await membership?.close();
+      stopGc();
       canaries.stop();
       sampler.stop();
       await (triggersStopped ?? triggers.stop());

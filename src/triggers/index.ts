@@ -16,6 +16,8 @@ export const TRIGGERS = {
   async: (ctx) => new AsyncInvocations(ctx),
 } satisfies Record<TriggerKind, (ctx: TriggerContext) => Trigger>;
 
+const TRIGGER_KINDS = Object.keys(TRIGGERS) as TriggerKind[];
+
 /** All trigger kinds, started and stopped together in the serving process. */
 export class Triggers {
   readonly #kinds: Record<TriggerKind, Trigger>;
@@ -26,14 +28,17 @@ export class Triggers {
     this.#kinds = kinds as Record<TriggerKind, Trigger>;
   }
 
-  /** Starts every kind; resolves once each has read its triggers and armed them. */
-  async start(): Promise<void> {
-    await Promise.all(Object.values(this.#kinds).map((k) => k.start()));
+  /**
+   * Starts every kind (or those named: on a cluster, timers and queue triggers run on the elected node only, the
+   * async runner on every node for its own invocations); resolves once each has read its triggers and armed them.
+   */
+  async start(kinds: readonly TriggerKind[] = TRIGGER_KINDS): Promise<void> {
+    await Promise.all(kinds.map((k) => this.#kinds[k].start()));
   }
 
-  /** No invocation starts once this resolves. */
-  async stop(): Promise<void> {
-    await Promise.all(Object.values(this.#kinds).map((k) => k.stop()));
+  /** No invocation of these kinds (default: all) starts once this resolves. */
+  async stop(kinds: readonly TriggerKind[] = TRIGGER_KINDS): Promise<void> {
+    await Promise.all(kinds.map((k) => this.#kinds[k].stop()));
   }
 
   /** The live state of one trigger, for the API's get and list. */

@@ -1,0 +1,289 @@
+// Helpers for tests and benchmarks of the etcd store (this folder's and the e2e ones): a real 3-member etcd cluster
+// (Debian's `etcd-server`, /usr/bin/etcd) on 127.0.0.1, each member a child process with its data in a temp dir.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The etcd binary the tests start; `etcdMissing()` says why a test skips when it is absent. */
+export const ETCD_BIN = "etcd";
+
+/** Why etcd tests cannot run here (undefined when they can). */
+export function etcdMissing(): string | undefined {
+  const r = spawnSync(ETCD_BIN, ["--version"], { encoding: "utf8" });
+  return r.status === 0 ? undefined : "etcd is not installed (Debian package etcd-server)";
+}
+
+/**
+ * Ports etcd clusters of the tests may use; each cluster takes 6 consecutive ones. 22980-22999 stay free for the
+ * fixed ports of test nodes (an image reference names its registry's port, which must survive a restart).
+ */
+const PORT_LOW = 22000;
+const PORT_HIGH = 22979;
+const PORTS_PER_CLUSTER = 6;
+
+interface Member {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  dir: string;
+  proc?: ChildProcess;
+  /** Everything the member printed, for the error when it does not start. */
+  out: string;
+}
+
+/** A running 3-member etcd cluster on loopback; `stop()` kills every member and removes the data. */
+export class EtcdCluster {
+  readonly #members: Member[];
+  readonly #root: string;
+
+  private constructor(members: Member[], root: string) {
+    this.#members = members;
+    this.#root = root;
+  }
+
+  /**
+   * Starts 3 members (heartbeat 50 ms, election timeout 500 ms, so a lost leader is replaced in about a second) on
+   * the first free 6 ports of the range, and resolves once the cluster answers a linearizable read.
+   */
+  static async start(opts: { members?: number } = {}): Promise<EtcdCluster> {
+    const n = opts.members ?? 3;
+    const root = mkdtempSync(join(tmpdir(), "wasmlet-etcd-"));
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const base = await freePortBlock(n * 2);
+      const members: Member[] = Array.from({ length: n }, (_, i) => ({
+        name: `m${i}`,
+        clientUrl: `http://127.0.0.1:${base + i * 2}`,
+        peerUrl: `http://127.0.0.1:${base + i * 2 + 1}`,
+        dir: join(root, `m${i}-${base}`),
+        out: "",
+      }));
+      const cluster = new EtcdCluster(members, root);
+      for (let i = 0; i < n; i++) cluster.#spawn(i, "new");
+      try {
+        await cluster.waitHealthy(15_000);
+        return cluster;
+      } catch (e) {
+        await cluster.#killAll();
+        if (!members.some((m) => m.out.includes("address already in use"))) {
+          rmSync(root, { recursive: true, force: true });
+          throw e;
+        }
+      }
+    }
+    rmSync(root, { recursive: true, force: true });
+    throw new Error(`no free block of ports for etcd in ${PORT_LOW}-${PORT_HIGH}`);
+  }
+
+  /** Client URLs of every member, in member order (`http://127.0.0.1:PORT`). */
+  get endpoints(): string[] {
+    return this.#members.map((m) => m.clientUrl);
+  }
+
+  /** Client URL of member `i`. */
+  endpoint(i: number): string {
+    return this.#members[i].clientUrl;
+  }
+
+  #spawn(i: number, state: "new" | "existing"): void {
+    const m = this.#members[i];
+    const initialCluster = this.#members.map((x) => `${x.name}=${x.peerUrl}`).join(",");
+    const args = [
+      `--name=${m.name}`,
+      `--data-dir=${m.dir}`,
+      `--listen-client-urls=${m.clientUrl}`,
+      `--advertise-client-urls=${m.clientUrl}`,
+      `--listen-peer-urls=${m.peerUrl}`,
+      `--initial-advertise-peer-urls=${m.peerUrl}`,
+      `--initial-cluster=${initialCluster}`,
+      `--initial-cluster-state=${state}`,
+      "--initial-cluster-token=wasmlet-test",
+      "--heartbeat-interval=50",
+      "--election-timeout=500",
+      "--logger=zap",
+      "--log-level=warn",
+    ];
+    const proc = spawn(ETCD_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+    m.out = "";
+    const keep = (b: Buffer) => {
+      m.out = (m.out + b.toString("utf8")).slice(-20_000);
+    };
+    proc.stdout?.on("data", keep);
+    proc.stderr?.on("data", keep);
+    m.proc = proc;
+  }
+
+  /** Member indexes whose process runs. */
+  running(): number[] {
+    return this.#members.flatMap((m, i) => (m.proc && m.proc.exitCode === null && !m.proc.killed ? [i] : []));
+  }
+
+  /** Resolves once every running member answers and they agree on a leader that runs. */
+  async waitHealthy(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      try {
+        const statuses = await Promise.all(this.running().map((i) => this.#status(i)));
+        const leader = statuses[0]?.leader;
+        // Every running member agrees on a leader that is one of them (not a member just killed).
+        if (statuses.every((s) => s.leader === leader) && statuses.some((s) => s.memberId === leader)) return;
+        last = JSON.stringify(statuses);
+      } catch (e) {
+        last = e instanceof Error ? e.message : String(e);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const logs = this.#members.map((m) => `--- ${m.name}\n${m.out.slice(-2000)}`).join("\n");
+    throw new Error(`etcd cluster not healthy after ${timeoutMs} ms (${last})\n${logs}`);
+  }
+
+  /** Index of the current leader (waits for one, up to 10 s). */
+  async leader(): Promise<number> {
+    await this.waitHealthy();
+    for (const i of this.running()) {
+      const s = await this.#status(i);
+      if (s.leader === s.memberId) return i;
+    }
+    // The leader may have changed between the health check and the loop: ask once more.
+    return this.leader();
+  }
+
+  /** Kills member `i` (SIGKILL by default) and waits for its exit. */
+  async kill(i: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const p = this.#members[i].proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, "exit");
+    p.kill(signal);
+    await exited;
+  }
+
+  /** Starts member `i` again on its data directory (it rejoins the cluster). */
+  restart(i: number): void {
+    this.#spawn(i, "existing");
+  }
+
+  /** Compacts the cluster's history up to its current revision; returns that revision. */
+  async compact(): Promise<number> {
+    const i = this.running()[0];
+    const r = await post(this.#members[i].clientUrl, "/v3/kv/range", { key: b64("\0") });
+    const rev = Number((r.header as { revision: string }).revision);
+    await post(this.#members[i].clientUrl, "/v3/kv/compaction", { revision: String(rev), physical: true });
+    return rev;
+  }
+
+  async #status(i: number): Promise<{ leader: string; memberId: string }> {
+    const r = await post(this.#members[i].clientUrl, "/v3/maintenance/status", {});
+    return {
+      leader: String(r.leader ?? "0"),
+      memberId: String((r.header as { member_id: string }).member_id),
+    };
+  }
+
+  async #killAll(): Promise<void> {
+    await Promise.all(this.#members.map((_, i) => this.kill(i)));
+  }
+
+  /** Kills every member and removes the data directories. */
+  async stop(): Promise<void> {
+    await this.#killAll();
+    rmSync(this.#root, { recursive: true, force: true });
+  }
+}
+
+function b64(s: string): string {
+  return Buffer.from(s).toString("base64");
+}
+
+/** One call to etcd's JSON gateway (`/v3/...`) with a short timeout. */
+async function post(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(base + path, {
+    method: "POST",
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(1000),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** The first `count` consecutive free ports of the range, from a random start so parallel test files rarely meet. */
+async function freePortBlock(count: number): Promise<number> {
+  const slots = Math.floor((PORT_HIGH - PORT_LOW + 1) / Math.max(count, PORTS_PER_CLUSTER));
+  const first = Math.floor(Math.random() * slots);
+  for (let k = 0; k < slots; k++) {
+    const base = PORT_LOW + ((first + k) % slots) * Math.max(count, PORTS_PER_CLUSTER);
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} free ports in ${PORT_LOW}-${PORT_HIGH}`);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP forwarder in front of an etcd member, to cut one client off the cluster (a network partition) while the
+ * cluster goes on: `cut()` drops every connection and refuses new ones until `restore()`.
+ */
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #sockets: Set<Socket>;
+  #cut = false;
+
+  private constructor(server: Server, sockets: Set<Socket>) {
+    this.#server = server;
+    this.#sockets = sockets;
+  }
+
+  /** Listens on an ephemeral loopback port and forwards to `target` (`http://host:port`). */
+  static async start(target: string): Promise<TcpProxy> {
+    const url = new URL(target);
+    let proxy: TcpProxy | undefined;
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      if (!proxy || proxy.#cut) return client.destroy();
+      const upstream = connect(Number(url.port), url.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    proxy = new TcpProxy(server, sockets);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return proxy;
+  }
+
+  /** `http://127.0.0.1:PORT` of the proxy. */
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  cut(): void {
+    this.#cut = true;
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.#cut = false;
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise((r) => this.#server.close(r));
+  }
+}
