@@ -17,6 +17,12 @@ interface Row {
   json: string;
 }
 
+/** What accepting an invocation stored: it, or the earlier one with the same idempotency key. */
+export interface Accepted {
+  invocation: AsyncInvocation;
+  duplicate: boolean;
+}
+
 /** Where clause and parameters for a query (every field narrows). */
 function where(q: InvocationQuery): { sql: string; params: unknown[] } {
   const columns = { function: q.function, status: q.status, id: q.id };
@@ -33,6 +39,8 @@ function where(q: InvocationQuery): { sql: string; params: unknown[] } {
  */
 export class SqliteInvocations {
   readonly #stmt;
+  /** One invocation, inside acceptAll's transaction: a savepoint, so a refused one leaves the others stored. */
+  readonly #acceptOne;
 
   constructor(private readonly db: Database.Database) {
     this.#stmt = {
@@ -51,18 +59,37 @@ export class SqliteInvocations {
       ),
       running: db.prepare<[], Row>("SELECT json FROM invocations WHERE status = 'running'"),
     };
+    this.#acceptOne = db.transaction((inv: AsyncInvocation): Accepted => {
+      if (inv.idempotencyKey !== undefined) {
+        const row = this.#stmt.byKey.get(inv.function, inv.idempotencyKey);
+        if (row) return { invocation: JSON.parse(row.json) as AsyncInvocation, duplicate: true };
+      }
+      this.#insert(inv);
+      return { invocation: inv, duplicate: false };
+    });
   }
 
-  accept(inv: AsyncInvocation): { invocation: AsyncInvocation; duplicate: boolean } {
+  accept(inv: AsyncInvocation): Accepted {
+    const [out] = this.acceptAll([inv]);
+    if (out instanceof Error) throw out;
+    return out;
+  }
+
+  /**
+   * Stores several invocations in one IMMEDIATE transaction (one commit for all: group commit). Each is stored
+   * or refused on its own (a savepoint each): an Error in its place says why; the commit failing throws.
+   */
+  acceptAll(invs: AsyncInvocation[]): (Accepted | Error)[] {
     return this.db
-      .transaction(() => {
-        if (inv.idempotencyKey !== undefined) {
-          const row = this.#stmt.byKey.get(inv.function, inv.idempotencyKey);
-          if (row) return { invocation: JSON.parse(row.json) as AsyncInvocation, duplicate: true };
-        }
-        this.#insert(inv);
-        return { invocation: inv, duplicate: false };
-      })
+      .transaction(() =>
+        invs.map((inv) => {
+          try {
+            return this.#acceptOne(inv);
+          } catch (e) {
+            return e instanceof Error ? e : new Error(String(e));
+          }
+        }),
+      )
       .immediate();
   }
 
