@@ -53,6 +53,9 @@ export class SqliteInvocations {
       get: db.prepare<[string], Row>("SELECT json FROM invocations WHERE id = ?"),
       // One statement claims a batch: the record's status, attempts and updatedAt change in SQL (json_set), as
       // `claimed` would change them, instead of a parse, a stringify and an UPDATE per row in JavaScript.
+      anyDue: db.prepare<[number], { one: number }>(
+        "SELECT 1 AS one FROM invocations WHERE status = 'pending' AND not_before <= ? LIMIT 1",
+      ),
       claim: db.prepare<[number, string, number, number], Row>(
         `UPDATE invocations SET status = 'running', updated_ms = ?,
            json = json_set(json, '$.status', 'running', '$.attempts', json_extract(json, '$.attempts') + 1,
@@ -126,6 +129,8 @@ export class SqliteInvocations {
   }
 
   claim(nowMs: number, limit: number): AsyncInvocation[] {
+    // A read first: an idle poll takes no write lock (and writes nothing).
+    if (this.#stmt.anyDue.get(nowMs) === undefined) return [];
     const iso = new Date(nowMs).toISOString();
     // RETURNING has no order: the earliest due first, as they were chosen.
     return this.#stmt.claim
