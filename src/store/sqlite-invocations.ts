@@ -79,12 +79,6 @@ export class SqliteInvocations {
     });
   }
 
-  accept(inv: AsyncInvocation): Accepted {
-    const [out] = this.acceptAll([inv]);
-    if (out instanceof Error) throw out;
-    return out;
-  }
-
   /**
    * Stores several invocations in one IMMEDIATE transaction (one commit for all: group commit). Each is stored
    * or refused on its own (a savepoint each): an Error in its place says why; the commit failing throws.

@@ -61,6 +61,8 @@ export class SqliteStore extends FeedStore implements Store {
   #timer: NodeJS.Timeout | undefined;
   readonly #pollMs: number;
   readonly #invocations: SqliteInvocations;
+  /** An invocation was stored at once in this turn of the event loop: the next ones wait for its end. */
+  #acceptedThisTurn = false;
   /** Accepted invocations waiting for this turn's group commit. */
   readonly #accepts: {
     inv: AsyncInvocation;
@@ -203,13 +205,24 @@ export class SqliteStore extends FeedStore implements Store {
   }
 
   /**
-   * Group commit: the invocations accepted in one turn of the event loop (concurrent 202s) are stored in one
-   * transaction, and each promise resolves once that transaction has committed — a commit per request was most
-   * of the 202 path's cost. Durable as any commit of this store: in the WAL before it resolves (survives a kill
-   * -9 of the process; `synchronous = NORMAL` leaves an OS crash able to drop the last commits).
+   * Group commit: the first invocation accepted in a turn of the event loop is stored at once (a lone 202 waits
+   * for nothing else); the ones after it in the same turn (concurrent 202s) wait for the turn's end and are
+   * stored together in one transaction. Each promise resolves once its transaction has committed — a commit per
+   * request was most of the 202 path's cost under load. Durable as any commit of this store: in the WAL before
+   * it resolves (survives a kill -9 of the process; `synchronous = NORMAL` leaves an OS crash or a power loss
+   * able to drop the last commits).
    */
   async acceptInvocation(inv: AsyncInvocation): Promise<Accepted> {
     this.check();
+    if (!this.#acceptedThisTurn) {
+      this.#acceptedThisTurn = true;
+      setImmediate(() => {
+        this.#acceptedThisTurn = false;
+      });
+      const [out] = this.#invocations.acceptAll([inv]);
+      if (out instanceof Error) throw out;
+      return out;
+    }
     return new Promise((resolve, reject) => {
       if (this.#accepts.push({ inv, resolve, reject }) === 1) setImmediate(() => this.#commitAccepts());
     });
