@@ -133,3 +133,43 @@ test("sqlite: with a long poll interval, another process's write waits for the p
   stop();
   await s.close();
 });
+
+test("sqlite: concurrent accepts commit together; each is stored, deduplicated or refused on its own", async () => {
+  const dir = tempDir();
+  const s = new SqliteStore(dir);
+  const now = new Date().toISOString();
+  const inv = (id: string, idempotencyKey?: string) => ({
+    id,
+    function: "f",
+    status: "pending" as const,
+    request: { method: "POST", url: "/", headers: {}, body: "" },
+    attempts: 0,
+    acceptedAt: now,
+    ageFrom: now,
+    updatedAt: now,
+    notBefore: Date.now(),
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+  });
+  // One turn of the event loop: the first is stored at once, the rest in one transaction at the turn's end.
+  const results = await Promise.allSettled([
+    ...Array.from({ length: 40 }, (_, i) => s.acceptInvocation(inv(`i${i}`))),
+    s.acceptInvocation(inv("k1", "key")),
+    s.acceptInvocation(inv("k2", "key")),
+    s.acceptInvocation(inv("i7")),
+  ]);
+  const value = (i: number) => {
+    const r = results[i];
+    assert.equal(r.status, "fulfilled", `accept ${i}`);
+    return r.value;
+  };
+  for (let i = 0; i < 40; i++) assert.equal(value(i).duplicate, false);
+  assert.equal(value(41).duplicate, true, "the same key later in the same batch is a duplicate");
+  assert.equal(value(41).invocation.id, "k1");
+  const refused = results[42];
+  assert.equal(refused.status, "rejected", "a second i7 is refused");
+  assert.match(String((refused as PromiseRejectedResult).reason), /UNIQUE/);
+  await s.close();
+  const again = new SqliteStore(dir);
+  assert.deepEqual(await again.countInvocations("f"), { pending: 41, running: 0, succeeded: 0, dead: 0 });
+  await again.close();
+});

@@ -160,6 +160,33 @@ describe("AsyncInvocations", () => {
     assert.deepEqual(counts, { pending: 0, running: 0, succeeded: 15, dead: 5 });
   });
 
+  test("an attempt whose outcome cannot be stored runs again instead of staying running", async () => {
+    // The real store, whose first write of an outcome fails (a full disk for a moment).
+    class FlakyStore extends MemoryStore {
+      failures = 1;
+      override async saveInvocations(invs: AsyncInvocation[]): Promise<void> {
+        if (this.failures-- > 0) throw new Error("disk I/O error");
+        return super.saveInvocations(invs);
+      }
+    }
+    const store = new FlakyStore();
+    calls.length = 0;
+    await store.create("function", "f", fnRecord("f"));
+    await store.acceptInvocation(accepted("flaky", "x"));
+    const r = new AsyncInvocations({ store, invoke, log: () => {} }, { pollMs: 20 });
+    runners.push(r);
+    await r.start();
+    const end = Date.now() + 5000;
+    let inv = await store.getInvocation("flaky");
+    while (inv?.status !== "succeeded" && Date.now() < end) {
+      await sleep(20);
+      inv = await store.getInvocation("flaky");
+    }
+    assert.equal(inv?.status, "succeeded");
+    assert.equal(inv?.attempts, 2, "run again after the failed write");
+    assert.equal(calls.length, 2);
+  });
+
   test("finished invocations are purged after the retention period; pending ones are kept", async () => {
     const store = new MemoryStore();
     await store.create("function", "f", fnRecord("f"));

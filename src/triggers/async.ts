@@ -16,6 +16,8 @@ const POLL_MS = 100;
 const MAX_RUNNING = 256;
 /** With a backlog, claim again once this many runs have finished. */
 const CLAIM_BATCH = 32;
+/** Wait before an attempt whose outcome could not be stored runs again. */
+const REQUEUE_MS = 1000;
 /** Longest body of a result kept with the invocation. */
 export const MAX_RESULT_BYTES = 64 * 1024;
 /** Finished invocations are kept this long, then purged. */
@@ -107,7 +109,7 @@ export class AsyncInvocations implements Trigger {
       for (const inv of due) {
         this.#running++;
         const p = this.#run(inv)
-          .catch((e) => this.ctx.log(`wasmlet: invocation ${inv.id}: ${message(e)}`))
+          .catch((e) => this.#requeue(inv, e))
           .finally(() => {
             this.#running--;
             this.#inFlight.delete(p);
@@ -122,6 +124,22 @@ export class AsyncInvocations implements Trigger {
     } finally {
       this.#polling = false;
     }
+  }
+
+  /**
+   * An attempt that failed outside the function (its outcome could not be stored, say) is pending again after
+   * a short wait, instead of staying `running` until the next restart.
+   */
+  async #requeue(inv: AsyncInvocation, e: unknown): Promise<void> {
+    this.ctx.log(`wasmlet: invocation ${inv.id}: ${message(e)}: it runs again`);
+    const at = Date.now();
+    await this.#save({
+      ...inv,
+      status: "pending",
+      notBefore: at + REQUEUE_MS,
+      lastError: message(e),
+      updatedAt: new Date(at).toISOString(),
+    }).catch((e2) => this.ctx.log(`wasmlet: invocation ${inv.id}: ${message(e2)}`));
   }
 
   async #run(inv: AsyncInvocation): Promise<void> {

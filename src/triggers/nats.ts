@@ -3,6 +3,7 @@ import {
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamClient,
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
@@ -50,6 +51,16 @@ export class NatsBroker implements Broker {
   #problem: string | undefined;
   readonly #opts;
   readonly #streams = new Map<string, { stored: boolean; until: number }>();
+  /** The JetStream client of the connection, made once (one per publish was 2 % of the CPU). */
+  #js: JetStreamClient | undefined;
+  /**
+   * Protocol writes (acks, naks, publishes) asked for in this turn of the event loop, sent together in the next:
+   * the client flushes once per batch of writes made in one go, so a busy trigger costs one socket write (and
+   * one read on the server) per turn instead of two per message. Nothing waits longer than one turn.
+   */
+  readonly #outbox: (() => void)[] = [];
+  /** The flush that follows this turn's plain publishes. */
+  #turnPing: Promise<void> | undefined;
 
   constructor(config: NatsConfig) {
     this.#opts = connectOptions(config);
@@ -91,6 +102,21 @@ export class NatsBroker implements Broker {
 
   problem(): string | undefined {
     return this.#problem;
+  }
+
+  /** Queues a protocol write for the next turn of the event loop, with the others of this turn. */
+  #defer(write: () => void): void {
+    if (this.#outbox.push(write) === 1) setImmediate(() => this.#flushOutbox());
+  }
+
+  #flushOutbox(): void {
+    for (const write of this.#outbox.splice(0))
+      try {
+        write();
+      } catch {
+        // The connection closed: an ack that did not go out lets the message be delivered again (at least once).
+      }
+    this.#turnPing = undefined;
   }
 
   async bind(t: MessageQueueTriggerRecord, ackWaitMs: number): Promise<Binding> {
@@ -159,11 +185,11 @@ export class NatsBroker implements Broker {
           id: `${m.info.stream}:${m.info.streamSequence}`,
           attempt: m.info.deliveryCount,
           time: m.time,
-          ack: () => m.ack(),
-          nak: (ms) => m.nak(ms),
+          ack: () => this.#defer(() => m.ack()),
+          nak: (ms) => this.#defer(() => m.nak(ms)),
           // No reason on the wire: servers before 2.10 ignore a TERM that carries one (the message stays pending).
-          term: () => m.term(),
-          working: () => m.working(),
+          term: () => this.#defer(() => m.term()),
+          working: () => this.#defer(() => m.working()),
         };
         const p = handle(d).finally(() => inFlight.delete(p));
         inFlight.add(p);
@@ -190,14 +216,38 @@ export class NatsBroker implements Broker {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
     if (await this.#stored(nc, subject)) {
+      this.#js ??= jetstream(nc);
+      const js = this.#js;
+      // Pipelined: the publishes of one turn go out in one write, and each resolves when its PubAck is back.
       // Nats-Msg-Id: the stream drops a second message with the same id within its duplicate window (2 min).
-      await jetstream(nc).publish(subject, data, { headers: h, ...(id ? { msgID: id } : {}) });
+      await new Promise<void>((resolve, reject) =>
+        this.#defer(() => {
+          try {
+            js.publish(subject, data, { headers: h, ...(id ? { msgID: id } : {}) }).then(
+              () => resolve(),
+              reject,
+            );
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      );
       return;
     }
     // No stream holds the subject: a plain publish reaches its subscribers. (A JetStream publish would wait for
     // an ack that a plain subscriber never sends, and fail after delivering the message.)
-    nc.publish(subject, data, { headers: h });
-    await nc.flush();
+    // The plain publishes of one turn share one flush (a PING after them: its PONG says the server has them).
+    await new Promise<void>((resolve, reject) =>
+      this.#defer(() => {
+        try {
+          nc.publish(subject, data, { headers: h });
+          this.#turnPing ??= nc.flush();
+          this.#turnPing.then(resolve, reject);
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
   }
 
   /** Whether a stream holds `subject`; remembered for STREAM_LOOKUP_MS, so a stream made later is used soon. */
@@ -223,8 +273,11 @@ export class NatsBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    // Acks and publishes already asked for reach the server before the connection drains.
+    this.#flushOutbox();
     const nc = await this.#nc?.catch(() => undefined);
     this.#nc = undefined;
+    this.#js = undefined;
     await nc?.drain().catch(() => nc.close());
   }
 }
