@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { HttpLimits } from "../core/index.js";
 import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
+import { SecretKey } from "../secrets/index.js";
 import { SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
@@ -17,6 +18,8 @@ import { type MetricsJson, ProcessMetrics } from "./metrics.js";
 /** What the primary passes to each router process (as JSON in WASMLET_ROUTER_CONFIG). */
 export interface RouterWorkerConfig {
   dataDir: string;
+  /** The key file secrets are sealed with (read, never created, here). */
+  secretKeyFile: string;
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
@@ -76,6 +79,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     images: new ImageRegistries({ store: images, client }),
     log,
     dataDir: config.dataDir,
+    secretKey: new SecretKey(config.secretKeyFile),
     outputBufferBytes: config.http.outputBufferBytes,
     metrics: config.metrics,
     tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,

@@ -1,8 +1,9 @@
 import { parseOutboundRule } from "../../core/index.js";
 import { type MemoryImage, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
-import { type FsImage, OverlayFs } from "../wasi/index.js";
+import { type FsImage, MountLayer, OverlayFs } from "../wasi/index.js";
 import { cliImports } from "./host-cli.js";
+import { configImports } from "./host-config.js";
 import { fsImports } from "./host-fs.js";
 import {
   enterInvocation,
@@ -73,6 +74,8 @@ export class ComponentRunner {
   private live: Live | undefined;
   /** What the last run left to do before the next: put the instance back (`reset`) or drop it. */
   private pending: "reset" | "drop" | undefined;
+  /** The read-only layer of the function's secrets and configs, and the inputs' map it was built from. */
+  private mounts: { source: WasiInputs["mounts"]; layer: MountLayer | null } = { source: undefined, layer: null };
 
   constructor(
     private readonly prepared: PreparedComponent,
@@ -101,8 +104,9 @@ export class ComponentRunner {
       stdin: inputs.stdin,
       stdout: new ByteCollector(maxOutputBytes, "throw"),
       stderr,
-      fs: new OverlayFs(this.fs, this.overlayCapBytes),
+      fs: new OverlayFs(this.fs, this.overlayCapBytes, this.mountLayer(inputs.mounts)),
       outbound: (inputs.allowOutbound ?? []).map((p) => parseOutboundRule(p)),
+      config: inputs.config ?? [],
       log: (line) => stderr.push(Buffer.from(`${line}\n`)),
     };
     const answer: HttpAnswer = {};
@@ -147,6 +151,13 @@ export class ComponentRunner {
     else if (answer.response)
       result.http = { status: answer.response.status, headers: answer.response.fields.toPairs() };
     return result;
+  }
+
+  /** The layer for `mounts`, rebuilt only when the map differs from the last run's. */
+  private mountLayer(mounts: WasiInputs["mounts"]): MountLayer | null {
+    if (mounts !== this.mounts.source)
+      this.mounts = { source: mounts, layer: mounts === undefined ? null : new MountLayer(mounts, this.fs) };
+    return this.mounts.layer;
   }
 
   /**
@@ -216,6 +227,7 @@ function hostImports(): Record<string, object> {
     ...ioImports(),
     ...cliImports(),
     ...fsImports(),
+    ...configImports(),
     "wasi:http/types": {
       Fields,
       FutureIncomingResponse,
