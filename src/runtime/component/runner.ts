@@ -75,7 +75,10 @@ export class ComponentRunner {
   /** What the last run left to do before the next: put the instance back (`reset`) or drop it. */
   private pending: "reset" | "drop" | undefined;
   /** The read-only layer of the function's secrets and configs, and the inputs' map it was built from. */
-  private mounts: { source: WasiInputs["mounts"]; layer: MountLayer | null } = { source: undefined, layer: null };
+  private mounts: { source: WasiInputs["mounts"]; layer: MountLayer | null } = {
+    source: undefined,
+    layer: null,
+  };
 
   constructor(
     private readonly prepared: PreparedComponent,
@@ -269,8 +272,9 @@ function classify(e: unknown): { exitCode: number; error?: RunResult["error"] } 
   if (e instanceof RangeError && /memory|allocation/i.test(e.message))
     return { exitCode: 1, error: { kind: "oom", message: `memory over its cap: ${e.message}` } };
   const message = e instanceof Error ? e.message : String(e);
-  // A failed `wasi:cli/run` (result err) comes back as a thrown ComponentError.
-  if (e instanceof Error && e.name === "ComponentError")
+  // A failed `wasi:cli/run` (result err) comes back as a thrown ComponentError, or (jco-transpile's glue throws
+  // the err's payload) as a thrown `undefined`.
+  if (e === undefined || (e instanceof Error && e.name === "ComponentError"))
     return { exitCode: 1, error: { kind: "exit", message: "exited with status 1" } };
   return { exitCode: 1, error: { kind: "trap", message } };
 }
