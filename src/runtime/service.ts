@@ -148,7 +148,9 @@ export class Runtime {
       const limits = runLimits(fn);
       const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
       const contract = this.contracts[fn.contract];
-      const inputs = usesValues(fn) ? await this.withValues(contract, req, fn, entry) : contract.prepare(req, fn, entry);
+      const inputs = usesValues(fn)
+        ? await this.withValues(contract, req, fn, entry)
+        : contract.prepare(req, fn, entry);
       result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
@@ -202,7 +204,9 @@ export class Runtime {
       const limits = runLimits(fn);
       const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
       const contract = this.contracts[fn.contract];
-      const inputs = usesValues(fn) ? await this.withValues(contract, req, fn, entry) : contract.prepare(req, fn, entry);
+      const inputs = usesValues(fn)
+        ? await this.withValues(contract, req, fn, entry)
+        : contract.prepare(req, fn, entry);
       if (collect !== undefined) inputs.collect = collect;
       result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
       if (result.error) throw runError(fn, result);
@@ -244,7 +248,10 @@ export class Runtime {
   ): Promise<WasiInputs> {
     const resolve = this.options.values;
     if (resolve === undefined)
-      throw new WasmletError("FUNCTION_FAILED", `function ${fn.name} uses secrets or configs, which this server cannot read`);
+      throw new WasmletError(
+        "FUNCTION_FAILED",
+        `function ${fn.name} uses secrets or configs, which this server cannot read`,
+      );
     const got = resolve(fn);
     const values = got instanceof Promise ? await got : got;
     const inputs = contract.prepare(req, values.fn, entry);
