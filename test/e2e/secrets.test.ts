@@ -139,6 +139,44 @@ test("no value is in the state files, the registry, the server's output or the f
     assert.ok(!out.includes(FIRST) && !out.includes(SECOND), out);
 });
 
+test("specs declare configs with their values and name secrets; a Secret document is refused", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "wasmlet-specs-")), "specs");
+  const ok = async (...args: string[]) => {
+    const r = await cli(server, ...args);
+    assert.equal(r.code, 0, show(r));
+    return r.stdout;
+  };
+  await ok("spec", "init", "--specdir", dir, "--deployment", "values");
+  const doc = (kind: string, name: string, spec: string) =>
+    `apiVersion: wasmlet.dev/v1\nkind: ${kind}\nmetadata:\n  name: ${name}\nspec:\n${spec}`;
+  writeFileSync(join(dir, "config-site.yaml"), doc("Config", "site", "  data:\n    greeting: from a spec\n"));
+  const code = join(dir, "secrets.wasm");
+  writeFileSync(code, readFileSync(fixture("secrets.wasm")));
+  writeFileSync(
+    join(dir, "function-spec-reader.yaml"),
+    doc(
+      "Function",
+      "spec-reader",
+      "  code: specs/secrets.wasm\n  secrets: [db]\n  configs: [site]\n  envFromSecret:\n    DB_PASSWORD: db/password\n",
+    ),
+  );
+  const applied = await ok("spec", "apply", "--specdir", dir);
+  assert.match(applied, /Config site created/);
+  assert.match(applied, /Function spec-reader created/);
+  const run = await cli(server, "fn", "test", "--name", "spec-reader");
+  assert.equal(run.code, 0, show(run));
+  assert.match(run.stdout, new RegExp(`^file: ${SECOND}\nenv: ${SECOND}\n`));
+  const fn = JSON.parse(await ok("fn", "get", "--name", "spec-reader", "-o", "json"));
+  assert.deepEqual(fn.envFrom, { DB_PASSWORD: { kind: "secret", name: "db", key: "password" } });
+  writeFileSync(join(dir, "secret-db.yaml"), doc("Secret", "db", "  data:\n    password: nope\n"));
+  const refused = await cli(server, "spec", "validate", "--specdir", dir);
+  assert.notEqual(refused.code, 0);
+  assert.match(
+    refused.stderr + refused.stdout,
+    /secret values never go into specs; create the secret with `wasmlet secret create --name db/,
+  );
+});
+
 test("with router processes (--workers 2) an update reaches every one of them", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-keys-"));
   const key = join(dir, "given.key");

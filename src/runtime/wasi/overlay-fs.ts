@@ -84,7 +84,7 @@ export class OverlayFs {
 
   /** True when `path` is in a read-only mount (or would be created in one): changes there are EACCES. */
   readOnly(path: string): boolean {
-    return this.mounts !== null && this.mounts.readOnly(path);
+    return this.mounts?.readOnly(path) === true;
   }
 
   /** The errno for a path that does not exist: ENOTDIR when an ancestor is a file, else ENOENT. */
