@@ -93,3 +93,34 @@ test("a wagi function gets no manifest: crun runs a module once and has no HTTP 
       (e: Error) => /contract "wagi".*does not serve HTTP/.test(e.message),
     );
 });
+
+test("secrets and configs are referred to by name (volumes, secretKeyRef), never inlined", () => {
+  const withValues: FunctionRecord = {
+    ...fn,
+    secrets: ["db"],
+    configs: ["app"],
+    envFrom: {
+      DB_PASSWORD: { kind: "secret", name: "db", key: "password" },
+      GREETING: { kind: "config", name: "app", key: "greeting" },
+    },
+  };
+  for (const c of cases) {
+    const text = functionManifest({ fn: withValues, image, entry: "/hello.wasm", kind: c.kind });
+    const obj = parse(text);
+    new c.model(obj).validate();
+    const pod = podOf(obj);
+    assert.deepEqual(pod.spec.volumes, [
+      { name: "secret-0", secret: { secretName: "db" } },
+      { name: "config-0", configMap: { name: "app" } },
+    ]);
+    const [container] = pod.spec.containers;
+    assert.deepEqual(container.volumeMounts, [
+      { name: "secret-0", mountPath: "/secrets/db", readOnly: true },
+      { name: "config-0", mountPath: "/configs/app", readOnly: true },
+    ]);
+    assert.deepEqual(container.env.slice(2), [
+      { name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } },
+      { name: "GREETING", valueFrom: { configMapKeyRef: { name: "app", key: "greeting" } } },
+    ]);
+  }
+});
