@@ -63,6 +63,9 @@ describe("secrets", () => {
     assert.equal(bad.status, 400);
     assert.match(bad.json.error!.message, /data.a\/b: key "a\/b": must be 1-253 characters/);
     assert.ok(!JSON.stringify(bad.json).includes(PASSWORD));
+    const broken = await call(cp.url, "POST", "/api/v1/secrets", `{"name":"x","data":{"k":"${PASSWORD}"`);
+    assert.equal(broken.status, 400);
+    assert.equal(broken.json.error!.message, "body: not valid JSON");
     const typed = await call(cp.url, "POST", "/api/v1/secrets", { name: "x", data: { k: 42 } });
     assert.equal(typed.status, 400);
     assert.match(typed.json.error!.message, /data\.k: must be a string/);

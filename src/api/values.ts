@@ -7,6 +7,21 @@ import { openSecret, type SecretKey, sealSecret } from "../secrets/index.js";
 import type { ConfigRecord, SecretRecord, Store } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
+
+/**
+ * The request body as JSON; when it is not JSON, the parser's message (which quotes the text around the fault,
+ * a secret's value perhaps) is left out of the answer.
+ */
+async function readBody(ctx: RouteContext): Promise<unknown> {
+  try {
+    return await readJson(ctx.req);
+  } catch (e) {
+    if (e instanceof WasmletError && e.message.startsWith("body: not valid JSON"))
+      throw new WasmletError("INVALID_ARGUMENT", "body: not valid JSON");
+    throw e;
+  }
+}
+
 import { VALUES_LOCK } from "./keyed-lock.js";
 import { parseBody } from "./schemas.js";
 import { createValuesSchema, MAX_VALUE_BYTES, MAX_VALUE_KEYS, updateValuesSchema } from "./value-schemas.js";
@@ -141,7 +156,7 @@ export async function getSecret(ctx: RouteContext): Promise<void> {
 }
 
 export async function createSecret(ctx: RouteContext): Promise<void> {
-  const input = parseBody(createValuesSchema, await readJson(ctx.req));
+  const input = parseBody(createValuesSchema, await readBody(ctx));
   const key = keyOf(ctx);
   const now = new Date().toISOString();
   const record: SecretRecord = {
@@ -163,7 +178,7 @@ export async function createSecret(ctx: RouteContext): Promise<void> {
 export async function updateSecret(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   await getOr404(ctx, "secret", name);
-  const input = parseBody(updateValuesSchema, await readJson(ctx.req));
+  const input = parseBody(updateValuesSchema, await readBody(ctx));
   const key = keyOf(ctx);
   const record = await ctx.locks.run(VALUES_LOCK, async () => {
     const old = await getOr404(ctx, "secret", name);
@@ -196,7 +211,7 @@ export async function getConfig(ctx: RouteContext): Promise<void> {
 }
 
 export async function createConfig(ctx: RouteContext): Promise<void> {
-  const input = parseBody(createValuesSchema, await readJson(ctx.req));
+  const input = parseBody(createValuesSchema, await readBody(ctx));
   const now = new Date().toISOString();
   const record: ConfigRecord = {
     name: input.name,
@@ -217,7 +232,7 @@ export async function createConfig(ctx: RouteContext): Promise<void> {
 export async function updateConfig(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   await getOr404(ctx, "config", name);
-  const input = parseBody(updateValuesSchema, await readJson(ctx.req));
+  const input = parseBody(updateValuesSchema, await readBody(ctx));
   const record = await ctx.locks.run(VALUES_LOCK, async () => {
     const old = await getOr404(ctx, "config", name);
     const data = nextData("config", name, old.data, input);
