@@ -82,7 +82,8 @@ export class ValueResolver {
    */
   resolve(fn: FunctionRecord): FunctionValues | Promise<FunctionValues> {
     const hit = this.#resolved.get(fn.name);
-    if (hit !== undefined && hit.fn === fn) return hit.values;
+    // The router hands the same record every time; triggers and the API read it anew (same updatedAt).
+    if (hit !== undefined && (hit.fn === fn || hit.fn.updatedAt === fn.updatedAt)) return hit.values;
     return this.#load(fn);
   }
 
