@@ -240,6 +240,17 @@ env: ${SECOND}
   }
 });
 
+test("after a restart the server reads its key file again and the function its secret", async () => {
+  await server.kill();
+  server = await startServer(server.dataDir);
+  const got = await waitFor(async () => {
+    const r = await call("/reader");
+    return r.status === 404 ? undefined : r;
+  });
+  assert.equal(got.status, 200, got.text);
+  assert.match(got.text, new RegExp(`^file: ${SECOND}\nenv: ${SECOND}\n`));
+});
+
 test("serve refuses a key file others can read, naming it", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-key-"));
   const key = join(dir, "my.key");
