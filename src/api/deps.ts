@@ -9,6 +9,7 @@ import type {
 } from "../core/index.js";
 import type { ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
+import type { SecretKey } from "../secrets/index.js";
 import type { Store } from "../store/index.js";
 import type { ModuleInfo } from "../wasm/index.js";
 
@@ -44,6 +45,8 @@ export interface ApiDeps {
   run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport>;
   /** Called after a function's current version changed or it was created (prepare before first request); errors are logged, not returned. */
   onDeploy?(fn: FunctionRecord): Promise<void>;
+  /** Seals secret values before they are stored (and opens them for an update); absent: secrets are refused. */
+  secretKey?: SecretKey;
   /** Bearer token required on every /api/v1 request when set. */
   token?: string;
   /** Where package builds wait and run (bounded, with a time limit); default: a BuildQueue with its defaults. */

@@ -9,7 +9,7 @@ import { sendEmpty, sendJson } from "../http/index.js";
 import { LOG_LIMIT_PER_FUNCTION } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
-import { ROUTES_LOCK } from "./keyed-lock.js";
+import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
 import {
   announceDeploy,
   chooseContract,
@@ -19,6 +19,36 @@ import {
 } from "./lifecycle.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
 import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
+import { checkValueRefs } from "./values.js";
+
+/** Sets (or, when empty, removes) what a function uses of secrets and configs, from create or update input. */
+function setValueFields(
+  fn: FunctionRecord,
+  input: { secrets?: string[]; configs?: string[]; envFrom?: FunctionRecord["envFrom"] },
+): void {
+  if (input.secrets !== undefined) {
+    if (input.secrets.length > 0) fn.secrets = input.secrets;
+    else delete fn.secrets;
+  }
+  if (input.configs !== undefined) {
+    if (input.configs.length > 0) fn.configs = input.configs;
+    else delete fn.configs;
+  }
+  if (input.envFrom !== undefined) {
+    if (Object.keys(input.envFrom).length > 0) fn.envFrom = input.envFrom;
+    else delete fn.envFrom;
+  }
+}
+
+/** Stores `fn` after checking the secrets and configs it names exist (under VALUES_LOCK, so none goes meanwhile). */
+async function storeChecked(ctx: RouteContext, fn: FunctionRecord, op: "create" | "update"): Promise<void> {
+  const write = () => ctx.deps.store[op]("function", fn.name, fn);
+  if (fn.secrets === undefined && fn.configs === undefined && fn.envFrom === undefined) return write();
+  await ctx.locks.run(VALUES_LOCK, async () => {
+    await checkValueRefs(ctx.deps.store, fn);
+    await write();
+  });
+}
 
 function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
   return functionOr404(ctx.deps.store, name);
@@ -54,7 +84,8 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
     if (input.outputFile) record.outputFile = input.outputFile;
     if (input.retry) record.retry = { ...DEFAULT_RETRY, ...input.retry };
     checkOutputFile(record);
-    await store.create("function", record.name, record);
+    setValueFields(record, input);
+    await storeChecked(ctx, record, "create");
     return record;
   });
   await announceDeploy(ctx.deps, fn);
@@ -100,7 +131,8 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
           `limits.memoryMiB: the current version (${old.current.version}) cannot run under it: ${problem}`,
         );
     }
-    await ctx.deps.store.update("function", name, fn);
+    setValueFields(fn, input);
+    await storeChecked(ctx, fn, "update");
     return { fn, newVersion };
   });
   if (newVersion) await announceDeploy(ctx.deps, fn);

@@ -66,6 +66,18 @@ import {
   listHttpTriggers,
   updateHttpTrigger,
 } from "./triggers.js";
+import {
+  createConfig,
+  createSecret,
+  deleteConfig,
+  deleteSecret,
+  getConfig,
+  getSecret,
+  listConfigs,
+  listSecrets,
+  updateConfig,
+  updateSecret,
+} from "./values.js";
 import { rollbackFunction } from "./versions.js";
 
 const SEG = "([^/]+)";
@@ -121,6 +133,10 @@ const ROUTES = new Dispatcher<RouteHandler>()
   .add(/^\/api\/v1\/invocations\/redrive$/, { POST: redriveInvocations })
   .add(/^\/api\/v1\/invocations\/purge$/, { POST: purgeInvocations })
   .add(new RegExp(`^/api/v1/invocations/${SEG}$`), { GET: getInvocation })
+  .add(/^\/api\/v1\/secrets$/, { GET: listSecrets, POST: createSecret })
+  .add(new RegExp(`^/api/v1/secrets/${SEG}$`), { GET: getSecret, PUT: updateSecret, DELETE: deleteSecret })
+  .add(/^\/api\/v1\/configs$/, { GET: listConfigs, POST: createConfig })
+  .add(new RegExp(`^/api/v1/configs/${SEG}$`), { GET: getConfig, PUT: updateConfig, DELETE: deleteConfig })
   .add(/^\/api\/v1\/triggers\/mq$/, { GET: listMqTriggers, POST: createMqTrigger })
   .add(new RegExp(`^/api/v1/triggers/mq/${SEG}$`), {
     GET: getMqTrigger,

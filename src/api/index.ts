@@ -31,3 +31,5 @@ export type {
   UpdateMqTriggerInput,
   UpdateTimeTriggerInput,
 } from "./trigger-schemas.js";
+export type { CreateValuesInput, UpdateValuesInput } from "./value-schemas.js";
+export type { ConfigView, SecretView } from "./values.js";

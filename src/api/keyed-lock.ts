@@ -20,3 +20,9 @@ export class KeyedLock {
 
 /** The key under which route clash checks and writes, and function deletes, are serialised. */
 export const ROUTES_LOCK = "\0routes";
+
+/**
+ * The key under which secret and config writes, and the checks of the functions that name them, are serialised:
+ * a function is never stored naming a secret a concurrent delete just removed.
+ */
+export const VALUES_LOCK = "\0values";

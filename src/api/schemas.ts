@@ -9,6 +9,8 @@ import {
   parseOutboundRule,
   preopenPath,
   preopenProblem,
+  VALUE_KINDS,
+  valueKeyProblem,
   WasmletError,
 } from "../core/index.js";
 
@@ -271,17 +273,63 @@ const retrySchema = z.strictObject(
   { error: must("must be an object") },
 );
 
+const uniqueNames = (field: string) =>
+  z
+    .array(nameSchema, { error: `must be an array of ${field} names` })
+    .max(64, { error: "must list at most 64 names" })
+    .refine((a) => new Set(a).size === a.length, { error: "must not name one twice" });
+
+/** What a function uses of secrets and configs (their names; the values stay in them). */
+const valueFields = {
+  /** Secrets mounted at /secrets/<name>/<key>; an empty array removes them all. */
+  secrets: uniqueNames("secret").optional(),
+  /** Configs mounted at /configs/<name>/<key>; an empty array removes them all. */
+  configs: uniqueNames("config").optional(),
+  /** Variables whose values are keys of secrets or configs; replaces the whole set, `{}` removes them. */
+  envFrom: z
+    .record(
+      z.string().regex(ENV_KEY_RE, { error: "is not a valid variable name (use [A-Za-z_][A-Za-z0-9_]*)" }),
+      z.strictObject(
+        {
+          kind: z.enum(VALUE_KINDS, { error: `must be one of ${VALUE_KINDS.join(", ")}` }),
+          name: nameSchema,
+          key: z.string({ error: "must be a string" }).refine((k) => valueKeyProblem(k) === undefined, {
+            error: (iss) => `${JSON.stringify(iss.input)}: ${valueKeyProblem(String(iss.input))}`,
+          }),
+        },
+        { error: "must be an object {kind, name, key}" },
+      ),
+      { error: "must be an object of variable: {kind, name, key}" },
+    )
+    .optional(),
+};
+
+/** A variable set both in env and from a secret or config is ambiguous. */
+function checkEnvFrom(
+  v: { env?: Record<string, string>; envFrom?: Record<string, unknown> },
+  ctx: z.RefinementCtx,
+) {
+  for (const k of Object.keys(v.envFrom ?? {}))
+    if (v.env && Object.hasOwn(v.env, k))
+      ctx.addIssue({ code: "custom", path: ["envFrom", k], message: "is also set in env" });
+}
+
 export const createFunctionSchema = z
   .strictObject(
-    { name: nameSchema, ...functionFields, retry: retrySchema.optional() },
+    { name: nameSchema, ...functionFields, ...valueFields, retry: retrySchema.optional() },
     { error: "must be a JSON object" },
   )
-  .superRefine(checkSource(true));
+  .superRefine(checkSource(true))
+  .superRefine(checkEnvFrom);
 export type CreateFunctionInput = z.input<typeof createFunctionSchema>;
 
 export const updateFunctionSchema = z
-  .strictObject({ ...functionFields, retry: retrySchema.optional() }, { error: "must be a JSON object" })
+  .strictObject(
+    { ...functionFields, ...valueFields, retry: retrySchema.optional() },
+    { error: "must be a JSON object" },
+  )
   .superRefine(checkSource(false))
+  .superRefine(checkEnvFrom)
   .superRefine((v, ctx) => {
     if (Object.values(v).every((x) => x === undefined))
       ctx.addIssue({ code: "custom", path: [], message: "nothing to update (give at least one field)" });

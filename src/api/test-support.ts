@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
 import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
+import { SecretKey } from "../secrets/index.js";
 import { MemoryStore, type Store } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 import { controlListener } from "./control.js";
@@ -150,6 +151,8 @@ export interface ControlPort {
   registry: RegistryClient;
   /** Every record onDeploy was called with, in order. */
   deployed: FunctionRecord[];
+  /** The key secrets are sealed with (created in the temporary directory on first use). */
+  secretKey: SecretKey;
   /** Stops the server and removes the registry's data. */
   close(): Promise<void>;
 }
@@ -161,6 +164,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
   const registryServer = new RegistryServer({ store: images });
   const store = new MemoryStore();
   const registry = new RegistryClient();
+  const secretKey = new SecretKey(join(root, "secret.key"), { create: true });
   const deployed: FunctionRecord[] = [];
   let host = "";
   const deps: ApiDeps = {
@@ -177,6 +181,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
       deployed.push(fn);
     },
     token: opts.token,
+    secretKey,
   };
   const api = createApiHandler(deps);
   const server: Server = createServer(controlListener({ fronts: [registryServer], api: () => api }));
@@ -188,6 +193,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     store,
     registry,
     deployed,
+    secretKey,
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

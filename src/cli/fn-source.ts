@@ -80,13 +80,13 @@ function readOptions<O extends SourceOptions>(
       "INVALID_ARGUMENT",
       "--dir goes with --code (its files go into the uploaded module's image)",
     );
-  const { contract, args, env, limits, outputFile } = toInput({
+  const { contract, args, env, limits, outputFile, secrets, configs, envFrom } = toInput({
     ...o,
     code: undefined,
     image: undefined,
     src: undefined,
   });
-  return { o, settings: { contract, args, env, limits, outputFile } };
+  return { o, settings: { contract, args, env, limits, outputFile, secrets, configs, envFrom } };
 }
 
 /** --builder, --env, or the builder the source's file names call for. */
@@ -101,6 +101,20 @@ function builderChoice(o: SourceOptions, paths: string[]): { builder?: string; e
       `--src: cannot tell the builder from ${o.src} (.c, .rs, .ts or Cargo.toml); give --builder or --env`,
     );
   return { builder };
+}
+
+/** The API's `envFrom` as a Function spec writes it: `envFromSecret`/`envFromConfig`, `VAR: name/key`. */
+function specRefs(envFrom: UpdateFunctionInput["envFrom"]): {
+  envFromSecret?: Record<string, string>;
+  envFromConfig?: Record<string, string>;
+} {
+  if (envFrom === undefined) return {};
+  const out: { envFromSecret?: Record<string, string>; envFromConfig?: Record<string, string> } = {};
+  for (const [variable, ref] of Object.entries(envFrom)) {
+    const field = ref.kind === "secret" ? "envFromSecret" : "envFromConfig";
+    out[field] = { ...out[field], [variable]: `${ref.name}/${ref.key}` };
+  }
+  return out;
 }
 
 /**
@@ -133,7 +147,10 @@ export async function createFromSource<O extends SourceOptions>(
   raw: O,
   toInput: (o: O) => UpdateFunctionInput,
 ): Promise<void> {
-  const { o, settings } = readOptions(raw, toInput);
+  const { o, settings: all } = readOptions(raw, toInput);
+  // A spec names what the function uses of secrets and configs in its own form (envFromSecret, envFromConfig).
+  const { envFrom, ...settings } = all;
+  const refs = specRefs(envFrom);
   const sources = [o.src && "--src", o.code && "--code", o.image && "--image"].filter(Boolean);
   if (sources.length > 1)
     throw new WasmletError("INVALID_ARGUMENT", `${sources.join(" and ")} cannot be used together`);
@@ -145,7 +162,12 @@ export async function createFromSource<O extends SourceOptions>(
     written.push(
       await writeSpec(
         o.specdir,
-        specDocument("Function", o.name, { code, ...settings, outputFile: settings.outputFile ?? undefined }),
+        specDocument("Function", o.name, {
+          code,
+          ...settings,
+          ...refs,
+          outputFile: settings.outputFile ?? undefined,
+        }),
       ),
     );
     for (const f of written) print(`wrote ${f}`);
@@ -155,7 +177,7 @@ export async function createFromSource<O extends SourceOptions>(
     if (o.image === undefined)
       throw new WasmletError("INVALID_ARGUMENT", "--spec needs --src, --code or --image");
     print(
-      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings, outputFile: settings.outputFile ?? undefined }))}`,
+      `wrote ${await writeSpec(o.specdir, specDocument("Function", o.name, { image: o.image, ...settings, ...refs, outputFile: settings.outputFile ?? undefined }))}`,
     );
     return;
   }
@@ -177,6 +199,9 @@ export async function createFromSource<O extends SourceOptions>(
           args: settings.args,
           env: settings.env,
           limits: settings.limits,
+          secrets: settings.secrets,
+          configs: settings.configs,
+          ...refs,
           outputFile: settings.outputFile ?? undefined,
         }),
       ),
@@ -188,6 +213,11 @@ export async function createFromSource<O extends SourceOptions>(
     throw new WasmletError(
       "INVALID_ARGUMENT",
       "--output-file: set it with fn update once the function is built (or in its spec with --spec)",
+    );
+  if (settings.secrets !== undefined || settings.configs !== undefined || envFrom !== undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--secret, --config, --env-from-*: set them with fn update once the function is built (or in its spec with --spec)",
     );
   const { archive, fileName, paths } = await sourceArchive(src);
   const client = clientOf(cmd);

@@ -10,6 +10,7 @@ import {
   type FunctionRecord,
   IMAGE_FORMATS,
   type ImageFormat,
+  parseValueRef,
   preopenPath,
   WasmletError,
 } from "../core/index.js";
@@ -53,6 +54,10 @@ interface FunctionOptions extends SourceOptions {
   outputFile?: string;
   format?: ImageFormat;
   allowOutbound?: string[];
+  secret?: string[];
+  config?: string[];
+  envFromSecret?: string[];
+  envFromConfig?: string[];
   retries?: number;
   retryBackoff?: number;
   maxAge?: number;
@@ -124,7 +129,47 @@ function addFunctionOptions(cmd: Command): Command {
       "--allow-outbound <pattern>",
       "where a component may send HTTP requests: scheme://host[:port], * wildcards as Spin's allowed_outbound_hosts (repeatable; --allow-outbound '' clears)",
       collect,
+    )
+    .option(
+      "--secret <name>",
+      "a secret the function reads as files /secrets/<name>/<key> (and wasi:config/store keys <name>/<key>) (repeatable; replaces the list; --secret '' clears)",
+      collect,
+    )
+    .option(
+      "--config <name>",
+      "a config the function reads as files /configs/<name>/<key> (and wasi:config/store keys <name>/<key>) (repeatable; replaces the list; --config '' clears)",
+      collect,
+    )
+    .option(
+      "--env-from-secret <VAR=NAME/KEY>",
+      "an environment variable holding a secret's key, read at each invocation (repeatable; with --env-from-config replaces all such variables; '' clears)",
+      collect,
+    )
+    .option(
+      "--env-from-config <VAR=NAME/KEY>",
+      "an environment variable holding a config's key, read at each invocation (repeatable, as --env-from-secret)",
+      collect,
     );
+}
+
+/** `--env-from-secret VAR=db/password` and `--env-from-config VAR=app/key` → the API's `envFrom`. */
+function envFrom(o: FunctionOptions): UpdateFunctionInput["envFrom"] {
+  if (o.envFromSecret === undefined && o.envFromConfig === undefined) return undefined;
+  const out: NonNullable<UpdateFunctionInput["envFrom"]> = {};
+  for (const kind of ["secret", "config"] as const) {
+    const option = `--env-from-${kind}`;
+    for (const p of (kind === "secret" ? o.envFromSecret : o.envFromConfig) ?? []) {
+      if (p === "") continue;
+      const i = p.indexOf("=");
+      const ref = i > 0 ? parseValueRef(kind, p.slice(i + 1)) : undefined;
+      if (ref === undefined)
+        throw new WasmletError("INVALID_ARGUMENT", `${option}: "${p}" must look like VAR=NAME/KEY`);
+      if (Object.hasOwn(out, p.slice(0, i)))
+        throw new WasmletError("INVALID_ARGUMENT", `${option}: variable ${p.slice(0, i)} is given twice`);
+      out[p.slice(0, i)] = ref;
+    }
+  }
+  return out;
 }
 
 function toInput(o: FunctionOptions): UpdateFunctionInput {
@@ -148,6 +193,10 @@ function toInput(o: FunctionOptions): UpdateFunctionInput {
   if (o.allowOutbound !== undefined) input.allowOutbound = o.allowOutbound.filter((p) => p !== "");
   const env = keyValues(o.env, "=", "--env");
   if (env !== undefined) input.env = env;
+  if (o.secret !== undefined) input.secrets = o.secret.filter((n) => n !== "");
+  if (o.config !== undefined) input.configs = o.config.filter((n) => n !== "");
+  const fromValues = envFrom(o);
+  if (fromValues !== undefined) input.envFrom = fromValues;
   const limits = {
     timeoutMs: o.timeout,
     memoryMiB: o.memory,

@@ -10,6 +10,9 @@ export const NOUN_HELP = {
   timer: "manage time triggers: call a function on a cron schedule (create, get, list, update, delete)",
   mqt: "manage message queue triggers: call a function per message (create, get, list, update, delete)",
   inv: "asynchronous invocations: get, list, redrive, purge",
+  secret:
+    "manage secrets functions read as /secrets/<name>/<key> (create, get, list, update, delete; values never shown)",
+  config: "manage configs functions read as /configs/<name>/<key> (create, get, list, update, delete)",
   pkg: "manage source packages (create, info, list, rebuild, getsrc, delete)",
   env: "manage environments: builder presets for packages (create, get, list, delete)",
   spec: "declarative specs: YAML in specs/ applied to the server (init, validate, apply, destroy, list)",
@@ -29,6 +32,8 @@ export const NOUN_LOADERS: Record<Noun, () => Promise<(program: Command) => void
   timer: async () => (await import("./timer.js")).registerTimer,
   mqt: async () => (await import("./mqt.js")).registerMqt,
   inv: async () => (await import("./inv.js")).registerInv,
+  secret: async () => (await import("./secret.js")).registerSecret,
+  config: async () => (await import("./config.js")).registerConfig,
   pkg: async () => (await import("./pkg.js")).registerPkg,
   env: async () => (await import("./env.js")).registerEnv,
   spec: async () => (await import("./spec.js")).registerSpec,

@@ -47,6 +47,10 @@ export function registerServe(program: Command): void {
       "bearer token required on the control port (needed when it is not loopback)",
     )
     .option(
+      "--secret-key-file <file>",
+      "the key secrets are encrypted with (32 bytes: raw, 64 hex digits or base64; mode 0600); default: <data-dir>/secret.key, created on first use",
+    )
+    .option(
       "--registry-auth <file>",
       'credentials for other registries: JSON {"host:port": {"username","password"} | {"token"}}',
     )
@@ -212,6 +216,7 @@ export function registerServe(program: Command): void {
         listen: string;
         control: string;
         tokenFile?: string;
+        secretKeyFile?: string;
         registryAuth?: string;
         publicRegistry?: string;
         gcInterval: number;
@@ -271,6 +276,7 @@ export function registerServe(program: Command): void {
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
+          secretKeyFile: opts.secretKeyFile,
           registryAuth: opts.registryAuth ? readRegistryAuth(opts.registryAuth) : undefined,
           publicRegistry: opts.publicRegistry,
           gcIntervalMs: opts.gcInterval,

@@ -10,6 +10,7 @@ import { controlListener, createApiHandler } from "../api/index.js";
 import { ApiClient } from "../client/index.js";
 import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import type { InvocationRequest } from "../runtime/index.js";
+import { SecretKey } from "../secrets/index.js";
 import { MemoryStore } from "../store/index.js";
 import { inspectModule } from "../wasm/index.js";
 
@@ -61,6 +62,7 @@ export async function startServer(token?: string): Promise<TestServer> {
     buildImage,
     inspectModule,
     token,
+    secretKey: new SecretKey(join(dir, "secret.key"), { create: true }),
     // `fn test` of a command function: stdout the request as JSON (as invoke), exit code from env EXIT, a
     // trap's message when env TRAP is set, one stderr line, and "<collect>/sub/out.txt" when asked to collect.
     run: async (fn, req, collect) => {

@@ -1,5 +1,6 @@
 // Types only (erased when compiled): the API's input shapes are defined once, by its schemas.
 import type {
+  ConfigView,
   CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
@@ -7,7 +8,9 @@ import type {
   CreateMqTriggerInput,
   CreatePackageInput,
   CreateTimeTriggerInput,
+  CreateValuesInput,
   MqTriggerView,
+  SecretView,
   TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
@@ -15,6 +18,7 @@ import type {
   UpdateMqTriggerInput,
   UpdatePackageInput,
   UpdateTimeTriggerInput,
+  UpdateValuesInput,
 } from "../api/index.js";
 import {
   API_ERROR_HEADER,
@@ -388,6 +392,53 @@ export class ApiClient {
     const res = await this.#request("POST", `/api/v1/packages/${encodeURIComponent(pkg)}/functions`, draft);
     const body = res.json() as FunctionRecord | { pending: true; package: PackageRecord };
     return "pending" in body ? { pending: body.package } : { function: body };
+  }
+
+  /** Stores a secret (sealed by the server); the answer shows its keys, never its values. */
+  createSecret(input: CreateValuesInput): Promise<SecretView> {
+    return this.#json("POST", "/api/v1/secrets", input);
+  }
+
+  /** Adds, replaces or removes keys of a secret; functions see the new values from their next invocation. */
+  updateSecret(name: string, input: UpdateValuesInput): Promise<SecretView> {
+    return this.#json("PUT", `/api/v1/secrets/${encodeURIComponent(name)}`, input);
+  }
+
+  /** A secret's keys and the functions that use it (never its values). */
+  getSecret(name: string): Promise<SecretView> {
+    return this.#json("GET", `/api/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
+  async listSecrets(): Promise<SecretView[]> {
+    return (await this.#json<{ items: SecretView[] }>("GET", "/api/v1/secrets")).items;
+  }
+
+  /** Refused (CONFLICT) while a function uses the secret. */
+  async deleteSecret(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
+  createConfig(input: CreateValuesInput): Promise<ConfigView> {
+    return this.#json("POST", "/api/v1/configs", input);
+  }
+
+  /** Adds, replaces or removes keys of a config; functions see the new values from their next invocation. */
+  updateConfig(name: string, input: UpdateValuesInput): Promise<ConfigView> {
+    return this.#json("PUT", `/api/v1/configs/${encodeURIComponent(name)}`, input);
+  }
+
+  /** A config with its values and the functions that use it. */
+  getConfig(name: string): Promise<ConfigView> {
+    return this.#json("GET", `/api/v1/configs/${encodeURIComponent(name)}`);
+  }
+
+  async listConfigs(): Promise<ConfigView[]> {
+    return (await this.#json<{ items: ConfigView[] }>("GET", "/api/v1/configs")).items;
+  }
+
+  /** Refused (CONFLICT) while a function uses the config. */
+  async deleteConfig(name: string): Promise<void> {
+    await this.#request("DELETE", `/api/v1/configs/${encodeURIComponent(name)}`);
   }
 
   createEnvironment(input: CreateEnvironmentInput): Promise<EnvironmentRecord> {

@@ -1,6 +1,7 @@
 // The typed client of the control API and what a client needs beside it (source archives). A CLI command loads
 // this folder and nothing of the server: types from api/ and store/ are imported as types only.
 export type {
+  ConfigView,
   CreateCanaryInput,
   CreateEnvironmentInput,
   CreateFunctionInput,
@@ -8,7 +9,9 @@ export type {
   CreateMqTriggerInput,
   CreatePackageInput,
   CreateTimeTriggerInput,
+  CreateValuesInput,
   MqTriggerView,
+  SecretView,
   TimeTriggerView,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
@@ -16,6 +19,7 @@ export type {
   UpdateMqTriggerInput,
   UpdatePackageInput,
   UpdateTimeTriggerInput,
+  UpdateValuesInput,
 } from "../api/index.js";
 export type {
   CanaryEvent,

@@ -8,3 +8,4 @@ export * from "./preopens.js";
 export * from "./serve-defaults.js";
 export * from "./types.js";
 export * from "./url.js";
+export * from "./values.js";

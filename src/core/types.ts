@@ -1,4 +1,5 @@
 import type { Digest } from "./digest.js";
+import type { ValueRef } from "./values.js";
 
 /** Limits that bound one function's invocations. */
 export interface Limits {
@@ -129,6 +130,12 @@ export interface FunctionRecord {
   outputFile?: string;
   /** Retries of asynchronous invocations; absent: DEFAULT_RETRY. */
   retry?: RetryPolicy;
+  /** Secrets mounted read-only at `/secrets/<name>/<key>` (and, for a component, in `wasi:config/store`). */
+  secrets?: string[];
+  /** Configs mounted read-only at `/configs/<name>/<key>` (and, for a component, in `wasi:config/store`). */
+  configs?: string[];
+  /** Environment variables whose value is a secret's or config's key, read at each invocation. */
+  envFrom?: Record<string, ValueRef>;
   createdAt: string;
   updatedAt: string;
 }

@@ -125,3 +125,34 @@ for (const contract of CONTRACT_NAMES)
           });
         }
       });
+
+test("secrets and configs are referred to by name (volumes, secretKeyRef), never inlined", async () => {
+  const withValues: FunctionRecord = {
+    ...fn,
+    secrets: ["db"],
+    configs: ["app"],
+    envFrom: {
+      DB_PASSWORD: { kind: "secret", name: "db", key: "password" },
+      GREETING: { kind: "config", name: "app", key: "greeting" },
+    },
+  };
+  for (const kind of MANIFEST_KINDS) {
+    const text = functionManifest({ fn: withValues, image, entry: "/hello.wasm", kind });
+    const obj = parse(text);
+    await validateObject(obj);
+    const pod = podOf(obj);
+    assert.deepEqual(pod.spec.volumes, [
+      { name: "secret-0", secret: { secretName: "db" } },
+      { name: "config-0", configMap: { name: "app" } },
+    ]);
+    const [container] = pod.spec.containers;
+    assert.deepEqual(container.volumeMounts, [
+      { name: "secret-0", mountPath: "/secrets/db", readOnly: true },
+      { name: "config-0", mountPath: "/configs/app", readOnly: true },
+    ]);
+    assert.deepEqual(container.env.slice(2), [
+      { name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } },
+      { name: "GREETING", valueFrom: { configMapKeyRef: { name: "app", key: "greeting" } } },
+    ]);
+  }
+});

@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { type FunctionRecord, WasmletError } from "../core/index.js";
+import { type FunctionRecord, VALUE_DIRS, WasmletError } from "../core/index.js";
 
 export const MANIFEST_KINDS = ["pod", "job", "deployment"] as const;
 export type ManifestKind = (typeof MANIFEST_KINDS)[number];
@@ -66,12 +66,27 @@ export function functionObject(input: ManifestInput): Record<string, unknown> {
   const labels = { "app.kubernetes.io/name": fn.name, "app.kubernetes.io/managed-by": "wasmlet" };
   const container: Record<string, unknown> = { name: fn.name, image: input.image, command: [input.entry] };
   if (fn.args.length > 0) container.args = [...fn.args];
-  const env = Object.entries(fn.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (env.length > 0) container.env = env.map(([name, value]) => ({ name, value }));
+  const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+  const env: Record<string, unknown>[] = Object.entries(fn.env)
+    .sort(byName)
+    .map(([name, value]) => ({ name, value }));
+  // Secrets and configs by name only: the cluster's Secrets and ConfigMaps of the same names hold the values.
+  for (const [name, ref] of Object.entries(fn.envFrom ?? {}).sort(byName))
+    env.push({
+      name,
+      valueFrom:
+        ref.kind === "secret"
+          ? { secretKeyRef: { name: ref.name, key: ref.key } }
+          : { configMapKeyRef: { name: ref.name, key: ref.key } },
+    });
+  if (env.length > 0) container.env = env;
+  const { volumes, mounts } = valueVolumes(fn);
+  if (mounts.length > 0) container.volumeMounts = mounts;
   const podSpec = (restartPolicy: "Never" | "Always"): Record<string, unknown> => ({
     ...(input.runtimeClass !== undefined ? { runtimeClassName: input.runtimeClass } : {}),
     restartPolicy,
     containers: [container],
+    ...(volumes.length > 0 ? { volumes } : {}),
   });
   const podMeta = { labels, annotations: { ...CRUN_WASM_ANNOTATIONS } };
   switch (kind) {
@@ -101,6 +116,25 @@ export function functionObject(input: ManifestInput): Record<string, unknown> {
         },
       };
   }
+}
+
+/**
+ * The function's secrets and configs as volumes of the Kubernetes Secrets and ConfigMaps of the same names,
+ * mounted read-only where wasmlet mounts them (`/secrets/<name>`, `/configs/<name>`: Fission's layout). Volume
+ * names are numbered: a DNS label could not hold every wasmlet name with a prefix.
+ */
+function valueVolumes(fn: FunctionRecord): { volumes: object[]; mounts: object[] } {
+  const volumes: object[] = [];
+  const mounts: object[] = [];
+  for (const [i, name] of (fn.secrets ?? []).entries()) {
+    volumes.push({ name: `secret-${i}`, secret: { secretName: name } });
+    mounts.push({ name: `secret-${i}`, mountPath: `${VALUE_DIRS.secret}/${name}`, readOnly: true });
+  }
+  for (const [i, name] of (fn.configs ?? []).entries()) {
+    volumes.push({ name: `config-${i}`, configMap: { name } });
+    mounts.push({ name: `config-${i}`, mountPath: `${VALUE_DIRS.config}/${name}`, readOnly: true });
+  }
+  return { volumes, mounts };
 }
 
 /** functionObject() as YAML, ready for `kubectl apply -f -`. */

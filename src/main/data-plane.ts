@@ -9,6 +9,7 @@ import {
 import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
 import { HybridExecutor, type InvocationRecord, InvocationStats, Runtime } from "../runtime/index.js";
+import { type SecretKey, ValueResolver } from "../secrets/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
 import type { Drain } from "./drain.js";
@@ -43,6 +44,8 @@ export function createDataPlane(opts: {
   log: (line: string) => void;
   /** With a SQLite store: its directory, so that log batches are written from a thread of their own. */
   dataDir?: string;
+  /** Opens the secrets functions mount; absent: functions that mount a secret fail (500). */
+  secretKey?: SecretKey;
   /** Bytes of response bodies held for slow clients, at most (default DEFAULT_HTTP_LIMITS). */
   outputBufferBytes?: number;
   /** Count invocations for the metrics (default true). */
@@ -66,7 +69,11 @@ export function createDataPlane(opts: {
         tracer.record(r, invocationId(r.invocation));
       }
     : logs.add;
-  const runtime = new Runtime({ executor, loadImage, onLog, stats });
+  // Secrets and configs are read from the store and forgotten on each change of them (the change feed), so an
+  // update reaches the next invocation in every process without a redeploy.
+  const values = new ValueResolver(store, opts.secretKey);
+  values.start();
+  const runtime = new Runtime({ executor, loadImage, onLog, stats, values: (fn) => values.resolve(fn) });
   const router = new Router({
     store,
     invoker: runtime,
@@ -87,6 +94,7 @@ export function createDataPlane(opts: {
     workersBusy: () => executor.workersBusy,
     async close() {
       router.stop();
+      values.stop();
       await logs.flush();
       await tracer?.close();
       await writer?.close();

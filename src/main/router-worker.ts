@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { DEFAULT_DRAIN_TIMEOUT_MS, type HttpLimits } from "../core/index.js";
 import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
+import { SecretKey } from "../secrets/index.js";
 import { type EtcdConnection, openStore, SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
 import type { BusyPoll } from "./busy-poll.js";
@@ -23,6 +24,8 @@ export interface RouterWorkerConfig {
   dataDir: string;
   /** The etcd cluster of `--store etcd://…` (each router process follows its change feed itself). */
   etcd?: EtcdConnection;
+  /** The key file secrets are sealed with (read, never created, here). */
+  secretKeyFile: string;
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
@@ -102,6 +105,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
     images: new ImageRegistries({ store: images, client }),
     log,
     dataDir: config.dataDir,
+    secretKey: new SecretKey(config.secretKeyFile),
     outputBufferBytes: config.http.outputBufferBytes,
     metrics: config.metrics,
     tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,

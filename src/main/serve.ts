@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -30,6 +30,7 @@ import {
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
+import { SECRET_KEY_FILE, SecretKey } from "../secrets/index.js";
 import {
   type EtcdConnection,
   EtcdLeadership,
@@ -72,6 +73,11 @@ export interface ServeConfig {
   control: HostPort;
   /** Bearer token for the control port; required when it is not on loopback. */
   token?: string;
+  /**
+   * The key file secrets are sealed with (`--secret-key-file`): must exist. Default: `secret.key` in the data
+   * directory, created (mode 0600) when the first secret is stored.
+   */
+  secretKeyFile?: string;
   /** Router processes sharing the public port (`--workers`); 1 = the router runs in this process. */
   workers?: number;
   /**
@@ -176,6 +182,10 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
     if (sliceNs > 0) shortenRequestSlice(sliceNs);
   }
+  // A given key file, or a default one that exists, is read now: a missing or group-readable key stops the start.
+  const secretKeyFile = config.secretKeyFile ? resolve(config.secretKeyFile) : join(dataDir, SECRET_KEY_FILE);
+  const secretKey = new SecretKey(secretKeyFile, { create: config.secretKeyFile === undefined });
+  if (config.secretKeyFile !== undefined || existsSync(secretKeyFile)) secretKey.load();
   // Every write to the change feed goes through this process (API, builds), which tells its own watchers at
   // once: polling only catches writes from outside, so once a second is enough and keeps reads off the
   // request thread.
@@ -258,6 +268,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     images: registries,
     log,
     dataDir,
+    secretKey,
     outputBufferBytes: http.outputBufferBytes,
     metrics: config.metrics,
     tracer: config.otlp ? new (await import("./tracing.js")).InvocationTracer(config.otlp) : undefined,
@@ -293,6 +304,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       onDeploy: (fn) => runtime.prepare(fn),
       triggerStatus: (kind, name) => triggers.status(kind, name),
       token: config.token,
+      secretKey,
       collectGarbage,
       publicRegistry: config.publicRegistry,
       // One build at a time: a compiler takes a whole core and the other serves requests.
@@ -339,6 +351,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       {
         dataDir,
         etcd: config.etcd,
+        secretKeyFile,
         busyPollUs,
         cpuAffinity: config.cpuAffinity === "auto",
         requestSliceNs: sliceNs,

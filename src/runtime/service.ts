@@ -3,11 +3,13 @@ import {
   type Digest,
   type ErrorCode,
   type FunctionRecord,
+  type FunctionValues,
   INVOCATION_ID_HEADER,
   invocationId,
   type LoadedImage,
   nextInvocation,
   toWasmletError,
+  usesValues,
   WasmletError,
 } from "../core/index.js";
 import { CONTRACTS, EXIT_CODE_HEADER } from "./contracts/index.js";
@@ -22,6 +24,7 @@ import type {
   RunLimits,
   RunReport,
   RunResult,
+  WasiInputs,
 } from "./types.js";
 import { warmUpFunction } from "./warm-up.js";
 
@@ -48,6 +51,11 @@ export interface RuntimeOptions {
   contracts?: ContractMap;
   /** Counts every invocation by function version, trigger and outcome (the metrics); absent = not counted. */
   stats?: InvocationStats;
+  /**
+   * The secrets and configs of a function that uses any (`usesValues`), read at each invocation so that an update
+   * reaches the next one; synchronous when nothing changed. Absent: such functions fail (500) naming the reason.
+   */
+  values?: (fn: FunctionRecord) => FunctionValues | Promise<FunctionValues>;
 }
 
 /**
@@ -149,13 +157,10 @@ export class Runtime {
       const limits = runLimits(fn);
       const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
       const contract = this.contracts[fn.contract];
-      result = await this.options.executor.run(
-        fn.current.digest,
-        contract.prepare(req, fn, entry),
-        limits,
-        deadlineAt,
-        req.cancel,
-      );
+      const inputs = usesValues(fn)
+        ? await this.withValues(contract, req, fn, entry)
+        : contract.prepare(req, fn, entry);
+      result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
       if (result.error) throw runError(fn, result);
       const res = contract.respond(result);
       status = res.status;
@@ -208,7 +213,9 @@ export class Runtime {
       const limits = runLimits(fn);
       const entry = this.entryOf(fn, limits) ?? (await this.prepareToRun(fn));
       const contract = this.contracts[fn.contract];
-      const inputs = contract.prepare(req, fn, entry);
+      const inputs = usesValues(fn)
+        ? await this.withValues(contract, req, fn, entry)
+        : contract.prepare(req, fn, entry);
       if (collect !== undefined) inputs.collect = collect;
       result = await this.options.executor.run(fn.current.digest, inputs, limits, deadlineAt, req.cancel);
       if (result.error) throw runError(fn, result);
@@ -239,6 +246,27 @@ export class Runtime {
     // A plain non-zero exit is the program's answer, told by exitCode; anything else is a failure to report.
     if (error !== undefined && result?.error?.kind !== "exit") report.error = error;
     return report;
+  }
+
+  /** The contract's inputs for a function that uses secrets or configs: its env completed, its mounts and config. */
+  private async withValues(
+    contract: ContractMap[keyof ContractMap],
+    req: InvocationRequest,
+    fn: FunctionRecord,
+    entry: string,
+  ): Promise<WasiInputs> {
+    const resolve = this.options.values;
+    if (resolve === undefined)
+      throw new WasmletError(
+        "FUNCTION_FAILED",
+        `function ${fn.name} uses secrets or configs, which this server cannot read`,
+      );
+    const got = resolve(fn);
+    const values = got instanceof Promise ? await got : got;
+    const inputs = contract.prepare(req, values.fn, entry);
+    inputs.mounts = values.mounts;
+    if (values.config.length > 0) inputs.config = values.config;
+    return inputs;
   }
 
   private gateOf(fn: FunctionRecord): FunctionGate {

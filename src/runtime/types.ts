@@ -29,6 +29,13 @@ export interface WasiInputs {
   http?: HttpRequestHead;
   /** The function's outbound allow-list (`FunctionRecord.allowOutbound`), for a component's outgoing-handler. */
   allowOutbound?: readonly string[];
+  /**
+   * Read-only directories over the image: guest path (`/secrets/db`) → file name → bytes (the function's secrets
+   * and configs). A host rebuilds its layer only when handed another map object.
+   */
+  mounts?: ReadonlyMap<string, ReadonlyMap<string, Uint8Array>>;
+  /** What a component's `wasi:config/store` answers: key (`<name>/<key>`) → value. */
+  config?: readonly [string, string][];
 }
 
 /** The request line and headers an `http` run hands to the component (the body is `stdin`). */

@@ -6,11 +6,13 @@ import {
   type Digest,
   isComponentBinary,
   isWasmletError,
+  parseValueRef,
   sha256Digest,
+  type ValueRef,
   WasmletError,
 } from "../core/index.js";
 import type { LoadedSpecs } from "./load.js";
-import { keyOf, type LoadedSpec, SPEC_KINDS, type SpecKind } from "./types.js";
+import { type FunctionSpec, keyOf, type LoadedSpec, SPEC_KINDS, type SpecKind } from "./types.js";
 
 /** Hooks the CLI gives apply: where lines go, and how to wait for a package build. */
 export interface ApplyIo {
@@ -91,6 +93,7 @@ async function exists(client: ApiClient, kind: SpecKind, name: string): Promise<
   const get = {
     Environment: () => client.getEnvironment(name),
     Package: () => client.getPackage(name),
+    Config: () => client.getConfig(name),
     Function: () => client.getFunction(name),
     HTTPTrigger: () => client.getHttpTrigger(name),
     TimeTrigger: () => client.getTimeTrigger(name),
@@ -103,6 +106,7 @@ async function remove(client: ApiClient, kind: SpecKind, name: string): Promise<
   const del = {
     Environment: () => client.deleteEnvironment(name),
     Package: () => client.deletePackage(name),
+    Config: () => client.deleteConfig(name),
     Function: () => client.deleteFunction(name),
     HTTPTrigger: () => client.deleteHttpTrigger(name),
     TimeTrigger: () => client.deleteTimeTrigger(name),
@@ -188,7 +192,18 @@ export async function applySpecs(
         builds.set(name, pkg.generation);
         break;
       }
+      case "Config": {
+        if (present) await client.updateConfig(name, { data: s.spec.data, replace: true });
+        else await client.createConfig({ name, data: s.spec.data });
+        break;
+      }
       case "Function": {
+        // What it uses of secrets and configs: names only. Absent = none, as for the other settings.
+        const values = {
+          secrets: s.spec.secrets ?? [],
+          configs: s.spec.configs ?? [],
+          envFrom: envFromSpec(s.spec),
+        };
         const settings = {
           // A component's contract follows from its world (the server chooses it); a module's default is command.
           contract:
@@ -201,18 +216,23 @@ export async function applySpecs(
         // Absent in the spec = none: applying a spec without it clears one set before.
         const outputFile = s.spec.outputFile ?? null;
         if (s.spec.package !== undefined) {
-          if (present) await client.updateFunction(name, { ...settings, outputFile });
+          if (present) await client.updateFunction(name, { ...settings, ...values, outputFile });
           const bound = await client.bindFunction(s.spec.package, { name, ...settings });
           if (bound.pending) verb = `bound to package ${s.spec.package} (created when its build succeeds)`;
           // A draft carries no outputFile: a function the bind just made gets it now.
           else if (!present && s.spec.outputFile !== undefined)
             await client.updateFunction(name, { outputFile });
+          // Nor secrets and configs: a function a build will make waits for it to get them.
+          if (!present && usesAny(values)) {
+            await needFunction(s, name);
+            await client.updateFunction(name, values);
+          }
         } else {
           const source = p.module
             ? { code: Buffer.from(p.module.bytes).toString("base64"), fileName: p.module.fileName }
             : { image: s.spec.image };
-          if (present) await client.updateFunction(name, { ...settings, outputFile, ...source });
-          else await client.createFunction({ name, ...settings, outputFile, ...source });
+          if (present) await client.updateFunction(name, { ...settings, ...values, outputFile, ...source });
+          else await client.createFunction({ name, ...settings, ...values, outputFile, ...source });
         }
         break;
       }
@@ -269,6 +289,21 @@ export async function applySpecs(
   if (result.changed === 0 && result.deleted === 0)
     io.log(`nothing changed: ${result.unchanged} resource${result.unchanged === 1 ? "" : "s"} up to date`);
   return result;
+}
+
+/** A Function spec's `envFromSecret` and `envFromConfig` in the API's form. */
+function envFromSpec(spec: FunctionSpec): Record<string, ValueRef> {
+  const out: Record<string, ValueRef> = {};
+  for (const kind of ["secret", "config"] as const)
+    for (const [variable, ref] of Object.entries(
+      (kind === "secret" ? spec.envFromSecret : spec.envFromConfig) ?? {},
+    ))
+      out[variable] = parseValueRef(kind, ref) as ValueRef;
+  return out;
+}
+
+function usesAny(v: { secrets: string[]; configs: string[]; envFrom: Record<string, ValueRef> }): boolean {
+  return v.secrets.length > 0 || v.configs.length > 0 || Object.keys(v.envFrom).length > 0;
 }
 
 async function waitExists(client: ApiClient, fn: string): Promise<void> {

@@ -82,6 +82,12 @@ export async function loadSpecs(dir: string): Promise<LoadedSpecs> {
         out.deployment = metadata.name;
         continue;
       }
+      if (kind === "Secret") {
+        out.errors.push(
+          `${file}: kind: Secret: secret values never go into specs; create the secret with \`wasmlet secret create --name ${metadata.name} --from-literal KEY=VALUE\` and name it in a Function's spec.secrets`,
+        );
+        continue;
+      }
       if (!(SPEC_KINDS as readonly string[]).includes(kind)) {
         out.errors.push(
           `${file}: kind: unknown kind "${kind}" (use ${[...SPEC_KINDS, DEPLOYMENT_KIND].join(", ")})`,

@@ -6,6 +6,7 @@ export const API_VERSION = "wasmlet.dev/v1";
 export const SPEC_KINDS = [
   "Environment",
   "Package",
+  "Config",
   "Function",
   "HTTPTrigger",
   "TimeTrigger",
@@ -29,6 +30,14 @@ const packageSpec = z.strictObject({
   environment: name.optional(),
   buildCommand: str.optional(),
 });
+/** A config's values (not secret: specs may hold them). Secrets have no kind here: a spec only names them. */
+const configSpec = z.strictObject({ data: z.record(str, str, { error: "must be an object of key: value" }) });
+/** `VAR: name/key`: a variable whose value is a key of a secret or config. */
+const refMap = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a variable name" }),
+  str.regex(/^[a-z0-9-]+\/[^/]+$/, { error: "must be NAME/KEY" }),
+  { error: "must be an object of VARIABLE: NAME/KEY" },
+);
 const functionSpec = z.strictObject({
   package: name.optional(),
   image: str.optional(),
@@ -41,6 +50,14 @@ const functionSpec = z.strictObject({
   env: z.record(str, str).optional(),
   /** Where a component may send outbound HTTP (checked by the server). */
   allowOutbound: z.array(str).optional(),
+  /** Secrets by name (created with `wasmlet secret create`, never in a spec): files /secrets/<name>/<key>. */
+  secrets: z.array(name).optional(),
+  /** Configs by name: files /configs/<name>/<key>. */
+  configs: z.array(name).optional(),
+  /** Variables from secrets' keys: `DB_PASSWORD: db/password`. */
+  envFromSecret: refMap.optional(),
+  /** Variables from configs' keys: `GREETING: app/greeting`. */
+  envFromConfig: refMap.optional(),
   limits: z
     .strictObject({
       timeoutMs: z.int().positive().optional(),
@@ -82,6 +99,7 @@ const mqTriggerSpec = z.strictObject({
 export const SPEC_SCHEMAS = {
   Environment: environmentSpec,
   Package: packageSpec,
+  Config: configSpec,
   Function: functionSpec,
   HTTPTrigger: httpTriggerSpec,
   TimeTrigger: timeTriggerSpec,
@@ -90,6 +108,7 @@ export const SPEC_SCHEMAS = {
 
 export type EnvironmentSpec = z.infer<typeof environmentSpec>;
 export type PackageSpec = z.infer<typeof packageSpec>;
+export type ConfigSpec = z.infer<typeof configSpec>;
 export type FunctionSpec = z.infer<typeof functionSpec>;
 export type HttpTriggerSpec = z.infer<typeof httpTriggerSpec>;
 export type TimeTriggerSpec = z.infer<typeof timeTriggerSpec>;
@@ -97,6 +116,7 @@ export type MqTriggerSpec = z.infer<typeof mqTriggerSpec>;
 export interface SpecByKind {
   Environment: EnvironmentSpec;
   Package: PackageSpec;
+  Config: ConfigSpec;
   Function: FunctionSpec;
   HTTPTrigger: HttpTriggerSpec;
   TimeTrigger: TimeTriggerSpec;

@@ -6,6 +6,7 @@ import { API_VERSION, type SpecByKind, type SpecDocument, type SpecKind } from "
 const FILE_PREFIX: Record<SpecKind, string> = {
   Environment: "env",
   Package: "package",
+  Config: "config",
   Function: "function",
   HTTPTrigger: "route",
   TimeTrigger: "timer",

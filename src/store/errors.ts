@@ -10,6 +10,8 @@ const KIND_LABEL: Record<Kind, string> = {
   environment: "environment",
   specdeployment: "spec deployment",
   canary: "canary",
+  secret: "secret",
+  config: "config",
 };
 
 export function alreadyExists(kind: Kind, name: string): WasmletError {

@@ -103,6 +103,44 @@ export interface CanaryRecord {
   updatedAt: string;
 }
 
+/**
+ * The stored form of a Secret: only its name and key names are in clear; the values are one AES-256-GCM
+ * ciphertext (secrets/crypto.ts), so no store backend, change feed or copy of the database holds them.
+ */
+export interface SecretRecord {
+  name: string;
+  /** The key names, sorted (what `secret get` shows). */
+  keys: string[];
+  /** The values, encrypted together: a JSON object of key → value, sealed with the server's secret key. */
+  sealed: SealedValue;
+  labels?: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A sealed (encrypted and authenticated) value. */
+export interface SealedValue {
+  /** Always "aes-256-gcm". */
+  alg: "aes-256-gcm";
+  /** Which key sealed it: the first 16 hex digits of its SHA-256 (tells a wrong key from damaged data). */
+  keyId: string;
+  /** 12-byte nonce, base64. */
+  iv: string;
+  /** 16-byte authentication tag, base64. */
+  tag: string;
+  /** The ciphertext, base64. */
+  data: string;
+}
+
+/** The stored form of a Config: non-secret key → value pairs, kept as given. */
+export interface ConfigRecord {
+  name: string;
+  data: Record<string, string>;
+  labels?: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** The kinds of resource the store keeps, and their stored forms. New kinds add a line here, no schema change. */
 export interface ResourceMap {
   function: FunctionRecord;
@@ -113,6 +151,8 @@ export interface ResourceMap {
   environment: EnvironmentRecord;
   specdeployment: SpecDeploymentRecord;
   canary: CanaryRecord;
+  secret: SecretRecord;
+  config: ConfigRecord;
 }
 export type Kind = keyof ResourceMap;
 

@@ -19,6 +19,7 @@ const SUPPORTED_IMPORTS = [
   /^wasi:io\/(error|poll|streams)$/,
   /^wasi:filesystem\/(types|preopens)$/,
   /^wasi:http\/(types|outgoing-handler)$/,
+  /^wasi:config\/(store|runtime)$/,
 ];
 
 /** What an accepted component declares. */
@@ -32,6 +33,8 @@ export interface ComponentInfo {
 
 const COMPONENT_SECTION = { import: 10, export: 11 } as const;
 const VERSION_02 = /@0\.2\.\d+$/;
+/** wasi:config (wasi-runtime-config) has only drafts and release candidates of 0.2.0. */
+const CONFIG_VERSION = /^wasi:config\/(store|runtime)@0\.2\.0(-draft|-rc\.\d+|-rc-\d{4}-\d{2}-\d{2})?$/;
 
 export { isComponentBinary as isComponent } from "../core/index.js";
 
@@ -51,11 +54,13 @@ export function inspectComponent(bytes: Uint8Array): ComponentInfo {
       `component exports ${exports.length > 0 ? exports.join(", ") : "nothing"}; it must export exactly one of ${Object.values(COMPONENT_WORLDS).join(" or ")} (0.2.x)`,
     );
   const unsupported = imports.filter(
-    (i) => !VERSION_02.test(i) || !SUPPORTED_IMPORTS.some((re) => re.test(unversioned(i))),
+    (i) =>
+      !(VERSION_02.test(i) || CONFIG_VERSION.test(i)) ||
+      !SUPPORTED_IMPORTS.some((re) => re.test(unversioned(i))),
   );
   if (unsupported.length > 0)
     problems.push(
-      `component imports ${unsupported.join(", ")}; available: wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:http/types and wasi:http/outgoing-handler (0.2.x)`,
+      `component imports ${unsupported.join(", ")}; available: wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:http/types and wasi:http/outgoing-handler (0.2.x), wasi:config/store (0.2.0-draft)`,
     );
   if (problems.length > 0) throw new WasmletError("INVALID_MODULE", problems.join("; "));
   return { world: worlds[0], imports, exports };

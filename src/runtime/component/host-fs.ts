@@ -15,6 +15,7 @@ import type { Invocation } from "./invocation.js";
 
 /** wasi:filesystem error-code for each preview1 errno the overlay returns. */
 const ERROR_CODES: Readonly<Record<number, string>> = {
+  [ERRNO.ACCES]: "access",
   [ERRNO.BADF]: "bad-descriptor",
   [ERRNO.EXIST]: "exist",
   [ERRNO.FBIG]: "file-too-large",
@@ -197,6 +198,7 @@ class Descriptor {
     const p = resolve(this.path, path);
     if (this.inv.fs.lookup(p)) fail(ERRNO.EXIST);
     this.parentDir(p);
+    this.writableAt(p);
     this.inv.fs.createDir(p);
   }
 
@@ -228,11 +230,13 @@ class Descriptor {
     if (!node) {
       if (!open.create) fail(this.inv.fs.missing(p));
       this.parentDir(p);
+      this.writableAt(p);
       node = this.inv.fs.createFile(p);
     }
     if (open.directory && node.kind !== FILETYPE_DIRECTORY) fail(ERRNO.NOTDIR);
     const writable = Boolean(flags.write);
     if (node.kind === FILETYPE_DIRECTORY && writable) fail(ERRNO.ISDIR);
+    if (writable || open.truncate) this.writableAt(p);
     const d = new Descriptor(this.inv, p, writable || Boolean(flags.mutateDirectory));
     if (open.truncate && node.kind !== FILETYPE_DIRECTORY) {
       if (!writable) fail(ERRNO.BADF);
@@ -253,6 +257,7 @@ class Descriptor {
     if (!node) fail(this.inv.fs.missing(p));
     if (node.kind !== FILETYPE_DIRECTORY) fail(ERRNO.NOTDIR);
     if (this.inv.fs.list(p).length > 0) fail(ERRNO.NOTEMPTY);
+    this.writableAt(p);
     this.inv.fs.remove(p);
   }
 
@@ -261,6 +266,8 @@ class Descriptor {
     const to = resolve(newDir.path, newPath);
     if (!this.inv.fs.lookup(from)) fail(this.inv.fs.missing(from));
     this.parentDir(to);
+    this.writableAt(from);
+    this.writableAt(to);
     this.inv.fs.rename(from, to);
   }
 
@@ -273,6 +280,7 @@ class Descriptor {
     const node = this.inv.fs.lookup(p);
     if (!node) fail(this.inv.fs.missing(p));
     if (node.kind === FILETYPE_DIRECTORY) fail(ERRNO.ISDIR);
+    this.writableAt(p);
     this.inv.fs.remove(p);
   }
 
@@ -289,6 +297,11 @@ class Descriptor {
     const node = this.inv.fs.lookup(p);
     if (!node) fail(this.inv.fs.missing(p));
     return { lower: BigInt(node.ino), upper: 0n };
+  }
+
+  /** A mounted secret or config (or a new name among them) cannot change: `access`, as a read-only file. */
+  private writableAt(p: string): void {
+    if (this.inv.fs.readOnly(p)) fail(ERRNO.ACCES);
   }
 
   private parentDir(p: string): void {

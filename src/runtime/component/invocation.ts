@@ -81,6 +81,8 @@ export interface Invocation {
   fs: OverlayFs;
   /** The function's parsed outbound allow-list. */
   outbound: readonly OutboundRule[];
+  /** What `wasi:config/store` answers: the function's configs and secrets as `<name>/<key>` → value. */
+  config: readonly [string, string][];
   /** Adds a line to what the function's log shows for this invocation (stderr). */
   log(line: string): void;
 }

@@ -2,9 +2,10 @@ import { parseOutboundRule } from "../../core/index.js";
 import { FUEL_EXPORT } from "../../wasm/index.js";
 import { type MemoryImage, type RunnerResult, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
-import { type FsImage, OverlayFs } from "../wasi/index.js";
+import { type FsImage, MountLayer, OverlayFs } from "../wasi/index.js";
 import { fastGlue } from "./glue.js";
 import { cliImports } from "./host-cli.js";
+import { configImports } from "./host-config.js";
 import { fsImports } from "./host-fs.js";
 import {
   enterInvocation,
@@ -89,6 +90,11 @@ export class ComponentRunner {
   private budgetAt = 0;
   /** What the last run left to do before the next: put the instance back (`reset`) or drop it. */
   private pending: "reset" | "drop" | undefined;
+  /** The read-only layer of the function's secrets and configs, and the inputs' map it was built from. */
+  private mounts: { source: WasiInputs["mounts"]; layer: MountLayer | null } = {
+    source: undefined,
+    layer: null,
+  };
 
   constructor(
     private readonly prepared: PreparedComponent,
@@ -122,8 +128,9 @@ export class ComponentRunner {
       stdin: inputs.stdin,
       stdout: new ByteCollector(maxOutputBytes, "throw"),
       stderr,
-      fs: new OverlayFs(this.fs, this.overlayCapBytes),
+      fs: new OverlayFs(this.fs, this.overlayCapBytes, this.mountLayer(inputs.mounts)),
       outbound: (inputs.allowOutbound ?? []).map((p) => parseOutboundRule(p)),
+      config: inputs.config ?? [],
       log: (line) => stderr.push(Buffer.from(`${line}\n`)),
     };
     const answer: HttpAnswer = {};
@@ -181,6 +188,13 @@ export class ComponentRunner {
     this.settle();
     // Once, at deploy: the first instance also compiles the glue's functions, several times the later ones' cost.
     if (!this.live) this.instantiateBetweenRuns(WARM_INSTANTIATE_MS);
+  }
+
+  /** The layer for `mounts`, rebuilt only when the map differs from the last run's. */
+  private mountLayer(mounts: WasiInputs["mounts"]): MountLayer | null {
+    if (mounts !== this.mounts.source)
+      this.mounts = { source: mounts, layer: mounts === undefined ? null : new MountLayer(mounts, this.fs) };
+    return this.mounts.layer;
   }
 
   /**
@@ -310,6 +324,7 @@ function hostImports(): Record<string, object> {
     ...ioImports(),
     ...cliImports(),
     ...fsImports(),
+    ...configImports(),
     "wasi:http/types": {
       Fields,
       FutureIncomingResponse,
@@ -352,8 +367,9 @@ function classify(e: unknown): { exitCode: number; error?: RunResult["error"] } 
   if (e instanceof RangeError && /memory|allocation/i.test(e.message))
     return { exitCode: 1, error: { kind: "oom", message: `memory over its cap: ${e.message}` } };
   const message = e instanceof Error ? e.message : String(e);
-  // A failed `wasi:cli/run` (result err) comes back as a thrown ComponentError.
-  if (e instanceof Error && e.name === "ComponentError")
+  // A failed `wasi:cli/run` (result err) comes back as a thrown ComponentError, or (jco-transpile's glue throws
+  // the err's payload) as a thrown `undefined`.
+  if (e === undefined || (e instanceof Error && e.name === "ComponentError"))
     return { exitCode: 1, error: { kind: "exit", message: "exited with status 1" } };
   return { exitCode: 1, error: { kind: "trap", message } };
 }

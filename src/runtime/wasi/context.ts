@@ -3,6 +3,7 @@ import type { EncodedStrings as Encoded, WasiInputs, WasiOutputs } from "../type
 import { ByteSink } from "./byte-sink.js";
 import { FdTable } from "./fd-table.js";
 import { FsImage } from "./fs-image.js";
+import { MountLayer, type MountMap } from "./mounts.js";
 import { OverlayFs } from "./overlay-fs.js";
 
 const EMPTY_IMAGE = new FsImage(new Map());
@@ -68,6 +69,9 @@ export class WasiContext {
   stdoutOverflowed = false;
   /** WasiInputs.collect of the current invocation. */
   private collect: string | undefined = undefined;
+  /** The WasiInputs.mounts the current layer was built from: a function's runs hand the same map until it changes. */
+  private mountsSource: MountMap | undefined = undefined;
+  private mountLayer: MountLayer | null = null;
 
   u8: Uint8Array = EMPTY;
   dv: DataView = new DataView(EMPTY.buffer);
@@ -117,7 +121,11 @@ export class WasiContext {
     this.stdin = inputs.stdin;
     this.collect = inputs.collect;
     this.fds.reset();
-    this.fs.reset();
+    if (inputs.mounts !== this.mountsSource) {
+      this.mountsSource = inputs.mounts;
+      this.mountLayer = inputs.mounts === undefined ? null : new MountLayer(inputs.mounts, this.fs.image);
+    }
+    this.fs.reset(this.mountLayer);
     this.stdout.clear();
     this.stderr.clear();
     this.stdoutOverflowed = false;

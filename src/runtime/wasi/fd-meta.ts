@@ -148,6 +148,7 @@ export function fdFilestatSetTimes(
   if (entry === undefined) return ERRNO.BADF;
   const err = timesFrom(atim, mtim, flags);
   if (err !== ERRNO.SUCCESS) return err;
+  if (ctx.fs.readOnly(entry.path)) return ERRNO.ACCES;
   if (entry.node !== null) {
     if (newAtim !== undefined) entry.node.atim = newAtim;
     if (newMtim !== undefined) entry.node.mtim = newMtim;

@@ -8,6 +8,7 @@ import {
   parentOf,
   type SymlinkNode,
 } from "./fs-image.js";
+import type { MountLayer } from "./mounts.js";
 
 /**
  * A regular file an invocation has opened, created or renamed. While `shared`, `data` is the image's own
@@ -54,21 +55,36 @@ export class OverlayFs {
   constructor(
     readonly image: FsImage,
     private readonly capBytes: number,
+    /** Read-only directories over the image (a function's secrets and configs); reset() may change them. */
+    private mounts: MountLayer | null = null,
   ) {
-    this.nextIno = image.maxIno + 1;
+    this.nextIno = (mounts?.maxIno ?? image.maxIno) + 1;
   }
 
-  reset(): void {
+  /** Drops everything the last invocation wrote; `mounts` (when given) replaces the read-only layer. */
+  reset(mounts?: MountLayer | null): void {
     if (this.overlay.size > 0) this.overlay.clear();
+    if (mounts !== undefined) this.mounts = mounts;
     this.used = 0;
-    this.nextIno = this.image.maxIno + 1;
+    this.nextIno = (this.mounts?.maxIno ?? this.image.maxIno) + 1;
     this.generation++;
   }
 
   lookup(path: string): AnyNode | null {
     const node = this.overlay.get(path);
     if (node !== undefined) return node;
+    const mounts = this.mounts;
+    if (mounts !== null) {
+      const mounted = mounts.nodes.get(path);
+      if (mounted !== undefined) return mounted;
+      if (mounts.hides(path)) return null;
+    }
     return this.image.nodes.get(path) ?? null;
+  }
+
+  /** True when `path` is in a read-only mount (or would be created in one): changes there are EACCES. */
+  readOnly(path: string): boolean {
+    return this.mounts?.readOnly(path) === true;
   }
 
   /** The errno for a path that does not exist: ENOTDIR when an ancestor is a file, else ENOENT. */
@@ -99,13 +115,24 @@ export class OverlayFs {
 
   /** Sorted names inside a directory: the image's entries not removed, plus the overlay's additions. */
   list(dir: string): string[] {
+    const mounts = this.mounts;
+    if (mounts?.isRoot(dir)) return [...(mounts.children.get(dir) ?? [])];
     const names: string[] = [];
+    const added = mounts?.children.get(dir);
+    if (added !== undefined) names.push(...added);
     for (const name of this.image.children.get(dir) ?? []) {
+      if (added?.includes(name)) continue;
       if (this.overlay.get(joinPath(dir, name)) !== null) names.push(name);
     }
     // The overlay is scanned whole: it holds only what this invocation touched, usually a handful of paths.
     for (const [path, node] of this.overlay) {
-      if (node !== null && path !== "/" && parentOf(path) === dir && !this.image.nodes.has(path))
+      if (
+        node !== null &&
+        path !== "/" &&
+        parentOf(path) === dir &&
+        !this.image.nodes.has(path) &&
+        mounts?.nodes.has(path) !== true
+      )
         names.push(path.slice(dir === "/" ? 1 : dir.length + 1));
     }
     return names.sort();

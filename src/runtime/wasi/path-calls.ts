@@ -15,6 +15,9 @@ import {
   OFLAGS_DIRECTORY,
   OFLAGS_EXCL,
   OFLAGS_TRUNC,
+  RIGHT_FD_ALLOCATE,
+  RIGHT_FD_FILESTAT_SET_SIZE,
+  RIGHT_FD_FILESTAT_SET_TIMES,
   RIGHT_FD_WRITE,
   RIGHT_PATH_CREATE_FILE,
   RIGHT_PATH_FILESTAT_SET_SIZE,
@@ -30,6 +33,10 @@ import type { AnyNode } from "./overlay-fs.js";
 import { mustBeDir, resolve } from "./path-resolve.js";
 
 const utf8 = new TextEncoder();
+
+/** Rights an fd on a read-only (mounted) file never gets. */
+const WRITE_RIGHTS =
+  RIGHT_FD_WRITE | RIGHT_FD_ALLOCATE | RIGHT_FD_FILESTAT_SET_SIZE | RIGHT_FD_FILESTAT_SET_TIMES;
 
 /** ENOENT/ENOTDIR unless `path`'s parent is an existing directory. */
 function checkParent(ctx: WasiContext, path: string): number {
@@ -75,6 +82,7 @@ export function pathOpen(
     if ((dir.rightsBase & RIGHT_PATH_CREATE_FILE) === 0n) return ERRNO.NOTCAPABLE;
     const err = checkParent(ctx, path);
     if (err !== ERRNO.SUCCESS) return err;
+    if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
     node = ctx.fs.createFile(path);
   } else if (oflags & OFLAGS_CREAT && oflags & OFLAGS_EXCL) {
     return ERRNO.EXIST;
@@ -89,6 +97,11 @@ export function pathOpen(
     entry = new FdEntry(FD_DIR, path, null, rightsBase & RIGHTS_DIRECTORY, rightsInheriting);
   } else {
     if (oflags & OFLAGS_DIRECTORY || mustBeDir) return ERRNO.NOTDIR;
+    // A mounted secret or config is read-only: opening it for writing is what a 0444 file answers.
+    if (ctx.fs.readOnly(path)) {
+      if (oflags & OFLAGS_TRUNC || (rightsBase & RIGHT_FD_WRITE) !== 0n) return ERRNO.ACCES;
+      rightsBase &= ~WRITE_RIGHTS;
+    }
     const file = ctx.fs.fileNode(path, node);
     if (oflags & OFLAGS_TRUNC) {
       const err = ctx.fs.resize(file, 0);
@@ -110,6 +123,7 @@ export function pathCreateDirectory(ctx: WasiContext, fd: number, ptr: number, l
   if (ctx.fs.lookup(path) !== null) return ERRNO.EXIST;
   const err = checkParent(ctx, path);
   if (err !== ERRNO.SUCCESS) return err;
+  if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
   ctx.fs.createDir(path);
   return ERRNO.SUCCESS;
 }
@@ -122,6 +136,7 @@ export function pathRemoveDirectory(ctx: WasiContext, fd: number, ptr: number, l
   if (node.kind !== FILETYPE_DIRECTORY) return ERRNO.NOTDIR;
   if (path === ctx.fds.get(fd)!.path) return ERRNO.INVAL;
   if (ctx.fs.list(path).length > 0) return ERRNO.NOTEMPTY;
+  if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
   ctx.fs.remove(path);
   return ERRNO.SUCCESS;
 }
@@ -133,6 +148,7 @@ export function pathUnlinkFile(ctx: WasiContext, fd: number, ptr: number, len: n
   if (node === null) return ctx.fs.missing(path);
   if (node.kind === FILETYPE_DIRECTORY) return ERRNO.ISDIR;
   if (mustBeDir) return ERRNO.NOTDIR;
+  if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
   ctx.fs.remove(path);
   return ERRNO.SUCCESS;
 }
@@ -158,6 +174,7 @@ export function pathRename(
   if (!srcIsDir && (fromMustBeDir || mustBeDir)) return ERRNO.NOTDIR;
   if (from === to) return ERRNO.SUCCESS;
   if (to.startsWith(`${from}/`)) return ERRNO.INVAL;
+  if (ctx.fs.readOnly(from) || ctx.fs.readOnly(to)) return ERRNO.ACCES;
   const dst = ctx.fs.lookup(to);
   if (dst !== null) {
     const dstIsDir = dst.kind === FILETYPE_DIRECTORY;
@@ -204,6 +221,7 @@ export function pathFilestatSetTimes(
   if (typeof path === "number") return path;
   const node = existing(ctx, path);
   if (typeof node === "number") return node;
+  if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
   ctx.fs.setTimes(path, node, newAtim, newMtim);
   return ERRNO.SUCCESS;
 }
@@ -252,6 +270,7 @@ export function pathSymlink(
   if (mustBeDir) return ERRNO.NOENT;
   const err = checkParent(ctx, path);
   if (err !== ERRNO.SUCCESS) return err;
+  if (ctx.fs.readOnly(path)) return ERRNO.ACCES;
   ctx.fs.createSymlink(path, target, utf8.encode(target).length);
   return ERRNO.SUCCESS;
 }
@@ -277,6 +296,7 @@ export function pathLink(
   if (mustBeDir) return ERRNO.NOENT;
   const err = checkParent(ctx, to);
   if (err !== ERRNO.SUCCESS) return err;
+  if (ctx.fs.readOnly(from) || ctx.fs.readOnly(to)) return ERRNO.ACCES;
   ctx.fs.link(from, src, to);
   return ERRNO.SUCCESS;
 }

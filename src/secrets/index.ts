@@ -1,0 +1,2 @@
+export { SECRET_KEY_FILE, SecretKey } from "./crypto.js";
+export { openSecret, sealSecret, ValueResolver } from "./values.js";
