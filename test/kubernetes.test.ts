@@ -23,22 +23,10 @@ const DEPLOY = join(ROOT, "deploy/kubernetes");
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, walked by path
 type Obj = Record<string, any>;
 
-/**
- * Flags of `wasmlet serve` that the pods use and that the etcd store branch adds (not in this tree yet):
- * --role, --store with its TLS and auth options, --registry.
- */
-const PENDING_FLAGS = [
-  "--role",
-  "--store",
-  "--etcd-ca",
-  "--etcd-cert",
-  "--etcd-key",
-  "--etcd-user",
-  "--etcd-password",
-  "--registry",
-];
+/** Flags of `wasmlet serve` the pods may use before serve has them (none today: every flag must exist). */
+const PENDING_FLAGS: string[] = [];
 /** Secrets the pods mount and the README tells the user to create (none holds a default credential). */
-const SECRETS = ["wasmlet-token", "wasmlet-etcd-tls", "wasmlet-registry-auth"];
+const SECRETS = ["wasmlet-token", "wasmlet-etcd-tls"];
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

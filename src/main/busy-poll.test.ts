@@ -19,6 +19,7 @@ function manual(windowUs: number) {
     now: () => t,
     schedule: (f) => queue.push(f),
     otherWork: () => busyElsewhere,
+    contentionShare: 0.1,
     runQueueWaitNs: () => {
       const w = waitedNs;
       waitedNs = 0;

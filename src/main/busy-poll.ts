@@ -15,12 +15,16 @@ export interface BusyPollOptions {
    * tests pass their own.
    */
   runQueueWaitNs?: () => number;
+  /**
+   * Share (0–1) of the time waiting for a core above which a spin gives the core up (`serve --busy-poll-yield`);
+   * undefined or 0: it never does. Off by default: in BENCH=tails (5 runs, quiet machine) yielding at 10 % made
+   * X's p99 at 80 % of peak worse (6.8–16 ms, median 11.4, against 2.7–42, median 3.8, without).
+   */
+  contentionShare?: number;
 }
 
 /** How often a spin reads its thread's run-queue wait. */
 export const CONTENTION_CHECK_MS = 1;
-/** Share of the time since the last check spent waiting for a core above which the spin gives the core up. */
-export const CONTENTION_SHARE = 0.1;
 /** How long the poll stays off after it gave the core up (the other thread's burst is usually over by then). */
 export const CONTENTION_BACKOFF_MS = 50;
 
@@ -37,8 +41,9 @@ export const CONTENTION_BACKOFF_MS = 50;
  * workers running demoted functions): a spin would take their core for nothing. And it gives the core up when
  * another thread of the machine wants it: a spinning thread never sleeps, so the scheduler shares its core half
  * and half with whatever else lands there (a load generator, another process) instead of letting that run while
- * the router would have slept. Once per CONTENTION_CHECK_MS the spin reads how long its thread waited for a core
- * (schedstat); past CONTENTION_SHARE of that time, the spin stops and no new one starts for CONTENTION_BACKOFF_MS.
+ * the router would have slept — optionally: measured, it did more harm than good here (see `contentionShare`). When asked to (`contentionShare`), once per CONTENTION_CHECK_MS the spin reads how
+ * long its thread waited for a core (schedstat); past that share of the time, the spin stops and no new one starts
+ * for CONTENTION_BACKOFF_MS.
  * (Seen on this 2-core machine: the open-loop generator and a spinning router on one core, the router at 99 %
  * CPU and 7.5k req/s served of 10.8k offered, latency growing to seconds.)
  * This is the event-loop counterpart of Linux's busy_poll sockets (and of DPDK's polling), for the same reason.
@@ -51,6 +56,7 @@ export class BusyPoll {
   private readonly schedule: (f: () => void) => void;
   private readonly otherWork: () => boolean;
   private readonly runQueueWaitNs: () => number;
+  private readonly contentionShare: number;
   private lastCheck = 0;
   private backoffUntil = Number.NEGATIVE_INFINITY;
   /** Times the spin gave its core up to another thread (for metrics and the benchmark's diagnostics). */
@@ -63,7 +69,9 @@ export class BusyPoll {
     this.now = options.now ?? (() => performance.now());
     this.schedule = options.schedule ?? setImmediate;
     this.otherWork = options.otherWork ?? (() => false);
-    this.runQueueWaitNs = options.runQueueWaitNs ?? RunQueueWait.forThisThread();
+    this.contentionShare = options.contentionShare ?? 0;
+    this.runQueueWaitNs =
+      this.contentionShare > 0 ? (options.runQueueWaitNs ?? RunQueueWait.forThisThread()) : () => 0;
   }
 
   /** True while the loop is kept awake. */
@@ -98,12 +106,13 @@ export class BusyPoll {
     } else this.schedule(this.spin);
   };
 
-  /** Whether, since the last check, this thread waited for its core more than CONTENTION_SHARE of the time. */
+  /** Whether, since the last check, this thread waited for its core more than `contentionShare` of the time. */
   private contended(now: number): boolean {
+    if (this.contentionShare <= 0) return false;
     const elapsed = now - this.lastCheck;
     if (elapsed < CONTENTION_CHECK_MS) return false;
     this.lastCheck = now;
-    if (this.runQueueWaitNs() / 1e6 <= CONTENTION_SHARE * elapsed) return false;
+    if (this.runQueueWaitNs() / 1e6 <= this.contentionShare * elapsed) return false;
     this.backoffUntil = now + CONTENTION_BACKOFF_MS;
     this.yields++;
     return true;

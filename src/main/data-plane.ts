@@ -116,10 +116,12 @@ export function createRouterServer(
   drain?: Drain,
   /** Receives the poll (for its metrics) when there is one. */
   onPoll?: (poll: BusyPoll) => void,
+  /** BusyPoll's `contentionShare` (serve --busy-poll-yield); 0: the spin never yields. */
+  contentionShare = 0,
 ): Server {
   const wrap = (l: RequestListener) => (drain ? drain.wrap(l) : l);
   if (busyPollUs <= 0) return createBoundedServer(limits, wrap(plane.router.handle));
-  const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy });
+  const poll = new BusyPoll(busyPollUs, { otherWork: plane.workersBusy, contentionShare });
   onPoll?.(poll);
   const handle = plane.router.handle;
   return createBoundedServer(

@@ -29,6 +29,8 @@ export interface RouterWorkerConfig {
   listen: HostPort;
   /** The request thread's busy-poll window (see BusyPoll); 0: off. */
   busyPollUs: number;
+  /** See ServeConfig.busyPollYield. */
+  busyPollYield?: number;
   /** Pin this router's request thread to a CPU of its own (serve --cpu-affinity auto). */
   cpuAffinity?: boolean;
   /** The request thread's scheduler slice (see request-slice.ts); 0: the kernel's default. */
@@ -116,9 +118,16 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   await plane.router.start();
   const drain = new Drain();
   const server = drain.add(
-    createRouterServer(plane, config.busyPollUs, config.http, drain, (p) => {
-      busyPoll = p;
-    }),
+    createRouterServer(
+      plane,
+      config.busyPollUs,
+      config.http,
+      drain,
+      (p) => {
+        busyPoll = p;
+      },
+      config.busyPollYield,
+    ),
   );
   const at = await listen(server, config.listen);
   process.send?.({ type: "listening", address: formatHostPort(at) } satisfies RouterWorkerMessage);

@@ -53,7 +53,7 @@ import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { nodesFront } from "./nodes-front.js";
-import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
+import { shortenRequestSlice } from "./request-slice.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
 
 export interface ServeConfig {
@@ -67,6 +67,12 @@ export interface ServeConfig {
    * /metrics), functions' images pulled by digest and cached; "all" (default) both.
    */
   role?: ServeRole;
+  /**
+   * `host:port` of the registry a router node pulls function images from with this node's token (`--registry`;
+   * e.g. the control plane's Service). Only for `role` "router": pushing images to another registry than the
+   * embedded one is not built.
+   */
+  registry?: string;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -85,12 +91,14 @@ export interface ServeConfig {
    * (`--busy-poll-us`; 0: never). Default: defaultBusyPollUs(workers).
    */
   busyPollUs?: number;
+  /** `--busy-poll-yield`: share (0–1) of run-queue wait past which the spin gives its core up; 0 (default): never. */
+  busyPollYield?: number;
   /**
    * `auto`: each router's request thread runs alone on a CPU of its own and the process's other threads on the
    * rest (see src/runtime/thread-affinity.ts); `off` (default): the scheduler places every thread.
    */
   cpuAffinity?: "auto" | "off";
-  /** The request threads' scheduler slice in µs (`--request-slice-us`; 0: the kernel's default). Default 100. */
+  /** The request threads' scheduler slice in µs (`--request-slice-us`, e.g. 100); 0 or absent: the kernel's default. */
   requestSliceUs?: number;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
@@ -170,6 +178,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       "INVALID_ARGUMENT",
       `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
     );
+  if (config.registry !== undefined && role !== "router")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--registry ${config.registry}: only a --role router node takes it (the registry it pulls images from); a control node keeps images in its embedded registry — pushing them elsewhere is not built`,
+    );
   if (role === "control" && (config.workers ?? 1) > 1)
     throw new WasmletError("INVALID_ARGUMENT", "--role control runs no router: --workers does not apply");
   const dataDir = resolve(config.dataDir);
@@ -177,7 +190,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Counted before pinning: a pinned thread sees one CPU (availableParallelism follows its own mask).
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   // Before any worker thread starts: they read the helper CPUs from the environment.
-  const sliceNs = (config.requestSliceUs ?? REQUEST_SLICE_NS / 1000) * 1000;
+  const sliceNs = (config.requestSliceUs ?? 0) * 1000;
   if ((config.workers ?? 1) === 1) {
     if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
     if (sliceNs > 0) shortenRequestSlice(sliceNs);
@@ -206,7 +219,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let ownRegistry = "";
   const registry = new RegistryClient({
     auth: (host) =>
-      host === ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
+      (host === ownRegistry || host === config.registry) && config.token
+        ? { token: config.token }
+        : config.registryAuth?.[host],
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
   // Timers and queue triggers run here, in the control process only: with --workers N each event still starts
@@ -353,13 +368,14 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         etcd: config.etcd,
         secretKeyFile,
         busyPollUs,
+        busyPollYield: config.busyPollYield,
         cpuAffinity: config.cpuAffinity === "auto",
         requestSliceNs: sliceNs,
         routers: config.workers ?? 1,
         http,
         listen: config.listen,
         registryAuth: config.registryAuth,
-        ownRegistry: registryHost,
+        ownRegistry: config.registry ?? registryHost,
         token: config.token,
         metrics: config.metrics !== false,
         otlp: config.otlp,
@@ -373,9 +389,16 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   } else {
     await router.start();
     routerServer = drain.add(
-      createRouterServer(plane, busyPollUs, http, drain, (p) => {
-        busyPoll = p;
-      }),
+      createRouterServer(
+        plane,
+        busyPollUs,
+        http,
+        drain,
+        (p) => {
+          busyPoll = p;
+        },
+        config.busyPollYield,
+      ),
     );
     routerAddress = formatHostPort(await listen(routerServer, config.listen));
   }

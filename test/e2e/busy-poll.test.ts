@@ -76,7 +76,7 @@ test("requests are answered while the loop spins, and the server is idle again o
 test("--cpu-affinity auto: the request thread alone on a CPU, every other thread elsewhere, and it still spins", async (t) => {
   const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
   if (!allowed || !/[-,]/.test(allowed)) return t.skip("needs 2 CPUs");
-  const s = await startServer(undefined, ["--cpu-affinity", "auto"]);
+  const s = await startServer(undefined, ["--cpu-affinity", "auto", "--request-slice-us", "100"]);
   try {
     assert.match(s.output(), /request thread on CPU 0, its other threads on CPU 1/);
     await deploy(s, { name: "hello", code: example("hello/hello.wasm"), route: ["--url", "/hello"] });
