@@ -230,7 +230,10 @@ test("every kustomization names existing files of the right kind, and every patc
     "KEDA owns the HPA",
   );
   assert.ok(!keys("overlays/external").includes("StatefulSet/etcd"));
-  assert.ok(!keys("overlays/external").includes("PersistentVolumeClaim/wasmlet-registry"));
+  assert.ok(
+    keys("overlays/external").includes("PersistentVolumeClaim/wasmlet-registry"),
+    "images stay in the control plane's embedded registry (pushing to an external one is not built)",
+  );
 });
 
 /** What in `all` names something that is not there: selectors, ports, volumes, claims, keys, targets, backends. */
