@@ -7,6 +7,7 @@ import {
   sendError,
   sendJson,
   splitTarget,
+  unauthorisedError,
 } from "../http/index.js";
 import { PackageBuilds } from "./builds.js";
 import { createCanary, deleteCanary, getCanary, listCanaries } from "./canaries.js";
@@ -162,8 +163,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     }
     if (path !== "/api/v1" && !path.startsWith("/api/v1/")) return false;
     try {
-      if (deps.token !== undefined && !authorised(req, deps.token))
-        throw new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
+      if (deps.token !== undefined && !authorised(req, deps.token)) throw unauthorisedError();
       const method = req.method ?? "GET";
       const found = ROUTES.match(method, path);
       if (found === undefined) throw new WasmletError("NOT_FOUND", `path: no API endpoint at ${path}`);

@@ -1,4 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { WasmletError } from "../core/index.js";
+import { sendError } from "./send.js";
 
 function sha256(s: string): Buffer {
   return createHash("sha256").update(s).digest();
@@ -65,4 +68,20 @@ export function authorised(
   const session = cookieValue(typeof cookie === "string" ? cookie : undefined, SESSION_COOKIE);
   if (session === undefined || !secretMatches(session, token)) return false;
   return req.method === "GET" || req.method === "HEAD" || req.headers[UI_HEADER] !== undefined;
+}
+
+/** What a request to the control port without its token gets (401). */
+export function unauthorisedError(): WasmletError {
+  return new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required");
+}
+
+/** For a control-port front: when `token` is set and `req` does not carry it, answers 401 and returns true. */
+export function refuseWithoutToken(
+  req: IncomingMessage,
+  res: ServerResponse,
+  token: string | undefined,
+): boolean {
+  if (token === undefined || authorised(req, token)) return false;
+  sendError(req, res, unauthorisedError());
+  return true;
 }

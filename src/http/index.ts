@@ -6,9 +6,11 @@ export {
   carriesToken,
   cookieValue,
   presentedSecret,
+  refuseWithoutToken,
   SESSION_COOKIE,
   secretMatches,
   UI_HEADER,
+  unauthorisedError,
 } from "./auth.js";
 export {
   collectBody,

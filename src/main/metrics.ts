@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import client from "prom-client";
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
-import { authorised, finishEarly, sendError, sendText } from "../http/index.js";
+import { finishEarly, refuseWithoutToken, sendError, sendText } from "../http/index.js";
 import {
   COUNTED_BOUNDS_S,
   DURATION_BUCKETS_S,
@@ -204,14 +204,7 @@ export function metricsFront(opts: {
     handle(req, res) {
       const path = (req.url ?? "/").split("?")[0];
       if (path !== METRICS_PATH) return false;
-      if (opts.token !== undefined && !authorised(req, opts.token)) {
-        sendError(
-          req,
-          res,
-          new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required"),
-        );
-        return true;
-      }
+      if (refuseWithoutToken(req, res, opts.token)) return true;
       if (req.method !== "GET" && req.method !== "HEAD") {
         sendError(
           req,

@@ -1,6 +1,6 @@
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
-import { authorised, sendError, sendJson } from "../http/index.js";
+import { refuseWithoutToken, sendError, sendJson } from "../http/index.js";
 import type { NodeInfo } from "../store/index.js";
 
 const NODES_PATH = "/api/v1/nodes";
@@ -11,14 +11,7 @@ export function nodesFront(opts: { list: () => Promise<NodeInfo[]>; token?: stri
     handle(req, res) {
       const path = (req.url ?? "/").split("?")[0];
       if (path !== NODES_PATH) return false;
-      if (opts.token !== undefined && !authorised(req, opts.token)) {
-        sendError(
-          req,
-          res,
-          new WasmletError("UNAUTHORIZED", "authorization: a valid bearer token is required"),
-        );
-        return true;
-      }
+      if (refuseWithoutToken(req, res, opts.token)) return true;
       if (req.method !== "GET") {
         sendError(
           req,
