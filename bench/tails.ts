@@ -120,23 +120,20 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     // Density: the first rotation over the hit functions tiers their code up (not counted).
     await rotateDensity(d, hit, stride, DENSITY_SECONDS);
 
-    const rows: { row: string; url: string; proc: Wasmlet | Proc; share: number; peakFrom?: string }[] = [
+    type Row = { row: string; url: string; proc: Wasmlet | Proc; share: number; peakFrom?: string };
+    const controlRow = (c: Target): Row => ({
+      row: `${c.key}@80`,
+      url: c.url as string,
+      proc: c.proc as Proc,
+      share: 0.8,
+    });
+    const rows: Row[] = [
       { row: "X@80", url: xUrl, proc: x, share: 0.8 },
       { row: "X@50", url: xUrl, proc: x, share: 0.5, peakFrom: "X@80" },
-      ...controls.map((c) => ({
-        row: `${c.key}@80`,
-        url: c.url as string,
-        proc: c.proc as Proc,
-        share: 0.8,
-      })),
+      ...controls.map(controlRow),
       { row: "X2@80", url: x2Url, proc: x2, share: 0.8 },
       { row: "X2@50", url: x2Url, proc: x2, share: 0.5, peakFrom: "X2@80" },
-      ...controls2.map((c) => ({
-        row: `${c.key}@80`,
-        url: c.url as string,
-        proc: c.proc as Proc,
-        share: 0.8,
-      })),
+      ...controls2.map(controlRow),
     ];
     for (let run = 1; run <= opts.runs; run++) {
       const peaks = new Map<string, LoadResult>();
