@@ -47,7 +47,10 @@ export function decodeCursor(text: string): LogCursor {
     Array.isArray(v) ||
     !Object.values(v).every((id) => Number.isSafeInteger(id) && (id as number) >= 0)
   )
-    throw new WasmletError("INVALID_ARGUMENT", "cursor: not a cursor this API gave (pass a page's `cursor` as is)");
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "cursor: not a cursor this API gave (pass a page's `cursor` as is)",
+    );
   return v as LogCursor;
 }
 
@@ -92,7 +95,10 @@ export function mergeInvocationLists(
   answers: readonly NodeAnswer<{ items: AsyncInvocation[]; counts: Record<InvocationStatus, number> }>[],
   limit: number,
 ): { items: (AsyncInvocation & { node: string })[]; counts: Record<InvocationStatus, number> } {
-  const counts = Object.fromEntries(INVOCATION_STATUSES.map((s) => [s, 0])) as Record<InvocationStatus, number>;
+  const counts = Object.fromEntries(INVOCATION_STATUSES.map((s) => [s, 0])) as Record<
+    InvocationStatus,
+    number
+  >;
   const all: (AsyncInvocation & { node: string })[] = [];
   for (const { node, value } of answers) {
     for (const s of INVOCATION_STATUSES) counts[s] += value.counts[s] ?? 0;
