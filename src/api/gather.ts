@@ -82,7 +82,8 @@ function reason(e: unknown, timeoutMs: number): string {
   if (e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError"))
     return `no answer within ${timeoutMs} ms`;
   const cause = e instanceof Error ? (e.cause as { code?: string; message?: string } | undefined) : undefined;
-  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ""}`;
+  // undici's "fetch failed" says nothing; its cause ("connect ECONNREFUSED 127.0.0.2:8081") says what failed.
+  if (cause?.message || cause?.code) return cause.message || String(cause.code);
   return e instanceof Error ? e.message : String(e);
 }
 
