@@ -64,8 +64,8 @@ export interface ServeConfig {
   etcd?: EtcdConnection;
   /**
    * What this node runs (`--role`; needs `etcd` unless "all"): "control" the API, the embedded registry and the
-   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz and
-   * /metrics), functions' images pulled by digest and cached; "all" (default) both.
+   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz,
+   * /metrics and its invocation records and logs), functions' images pulled by digest and cached; "all" (default) both.
    */
   role?: ServeRole;
   /**
