@@ -315,8 +315,8 @@ function describeVersion(fn: FunctionRecord): string {
 
 /**
  * The last `lines` log lines of a function, waiting briefly for the entry of the invocation that just ended:
- * the runtime writes logs in batches, a little after the response. With the invocation's id, its own entry (on a
- * cluster, log ids are per node, so "newer than" means nothing across nodes).
+ * the runtime writes logs in batches, a little after the response. On one node an entry newer than `newerThan`
+ * is it; on a cluster (entries name their node) log ids are per node, so only its invocation id tells.
  */
 async function lastLogLines(
   cmd: Command,
@@ -327,9 +327,11 @@ async function lastLogLines(
   const client = clientOf(cmd);
   const deadline = Date.now() + 1500;
   for (;;) {
-    const entries = await client.readLogs(name, { limit: lines, invocation: after.invocation });
+    const entries = await client.readLogs(name, { limit: lines });
+    const last = entries.at(-1);
     const arrived =
-      after.invocation !== undefined ? entries.length > 0 : (entries.at(-1)?.id ?? 0) > after.newerThan;
+      (after.invocation !== undefined && entries.some((e) => e.invocationId === after.invocation)) ||
+      (last !== undefined && last.node === undefined && last.id > after.newerThan);
     if (arrived || Date.now() > deadline) return entries.flatMap(formatLogEntry).slice(-lines);
     await new Promise((r) => setTimeout(r, 100));
   }
