@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { NodeInfo } from "../store/index.js";
+import type { RecordsContext } from "./context.js";
 import type { Unreachable } from "./gather-merge.js";
 
 /**
@@ -27,6 +28,16 @@ export interface ClusterPeers {
 /** Whether the request asks for this node's records only (sent by another node gathering). */
 export function localOnly(req: IncomingMessage): boolean {
   return req.headers[SCOPE_HEADER] === LOCAL_SCOPE;
+}
+
+/** The peers to gather from: none on SQLite, and none when another node asks for this node's records only. */
+export function gathering(ctx: RecordsContext): ClusterPeers | undefined {
+  return localOnly(ctx.req) ? undefined : ctx.deps.cluster;
+}
+
+/** What a gathered answer adds: whether some node's records are missing, and which nodes and why. */
+export function partial(unreachable: Unreachable[]): { partial: boolean; unreachable: Unreachable[] } {
+  return { partial: unreachable.length > 0, unreachable };
 }
 
 /** What another node answered: its status and JSON body. */

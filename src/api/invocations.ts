@@ -7,8 +7,8 @@ import {
 import { sendJson } from "../http/index.js";
 import type { InvocationQuery } from "../store/index.js";
 import type { RecordsContext } from "./context.js";
-import { askOtherNodes, type ClusterPeers, failedReply, localOnly } from "./gather.js";
-import { mergeInvocationLists, type Unreachable } from "./gather-merge.js";
+import { askOtherNodes, failedReply, gathering, partial } from "./gather.js";
+import { mergeInvocationLists } from "./gather-merge.js";
 import { readJson } from "./http-util.js";
 
 const MAX_LIST = 1000;
@@ -24,16 +24,6 @@ function text(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null || v === "") return undefined;
   if (typeof v !== "string") throw new WasmletError("INVALID_ARGUMENT", `${field}: must be a string`);
   return v;
-}
-
-/** The peers to gather from: none on SQLite, and none when another node asks for this node's records only. */
-export function gathering(ctx: RecordsContext): ClusterPeers | undefined {
-  return localOnly(ctx.req) ? undefined : ctx.deps.cluster;
-}
-
-/** What a gathered answer adds: whether some node's records are missing, and which nodes and why. */
-export function partial(unreachable: Unreachable[]): { partial: boolean; unreachable: Unreachable[] } {
-  return { partial: unreachable.length > 0, unreachable };
 }
 
 type ListPage = { items: AsyncInvocation[]; counts: Record<InvocationStatus, number> };
@@ -129,9 +119,13 @@ async function query(ctx: RecordsContext): Promise<InvocationQuery> {
   };
 }
 
-/** Runs `change` here and, on a cluster, on every other node with the same query; the counts summed under `key`. */
+/**
+ * Runs `change` here and, on a cluster, on every other node (`POST path` with the same query); the counts summed
+ * under `key`.
+ */
 async function everywhere<K extends string>(
   ctx: RecordsContext,
+  path: string,
   key: K,
   q: InvocationQuery,
   change: (q: InvocationQuery) => Promise<number>,
@@ -141,7 +135,6 @@ async function everywhere<K extends string>(
     sendJson(ctx.res, 200, { [key]: await change(q) });
     return;
   }
-  const path = new URL(ctx.req.url ?? "/", "http://x").pathname;
   const [own, others] = await Promise.all([
     change(q),
     askOtherNodes(peers, ctx.deps.token, "POST", () => path, q),
@@ -161,10 +154,14 @@ export async function redriveInvocations(ctx: RecordsContext): Promise<void> {
   const q = await query(ctx);
   if (q.function === undefined && q.id === undefined)
     throw new WasmletError("INVALID_ARGUMENT", "function: give a function or an id to redrive");
-  await everywhere(ctx, "redriven", q, (x) => ctx.deps.store.redriveInvocations(x));
+  await everywhere(ctx, "/api/v1/invocations/redrive", "redriven", q, (x) =>
+    ctx.deps.store.redriveInvocations(x),
+  );
 }
 
 /** `POST /api/v1/invocations/purge {function?, id?, status?}`: deletes finished (succeeded, dead) invocations, on every node. */
 export async function purgeInvocations(ctx: RecordsContext): Promise<void> {
-  await everywhere(ctx, "purged", await query(ctx), (x) => ctx.deps.store.purgeInvocations(x));
+  await everywhere(ctx, "/api/v1/invocations/purge", "purged", await query(ctx), (x) =>
+    ctx.deps.store.purgeInvocations(x),
+  );
 }

@@ -2,9 +2,8 @@ import { type LogEntry, WasmletError } from "../core/index.js";
 import { sendJson } from "../http/index.js";
 import { LOG_LIMIT_PER_FUNCTION, type Store } from "../store/index.js";
 import type { RecordsContext } from "./context.js";
-import { askOtherNodes, failedReply } from "./gather.js";
+import { askOtherNodes, failedReply, gathering, partial } from "./gather.js";
 import { decodeCursor, mergeLogPages } from "./gather-merge.js";
-import { gathering, partial } from "./invocations.js";
 import { functionOr404 } from "./lifecycle.js";
 
 function nonNegativeInt(params: URLSearchParams, key: string, min: number): number | undefined {
