@@ -8,7 +8,6 @@ export type {
 export { type ApiHandler, type ControlFront, controlListener } from "./control.js";
 export type { ApiDeps } from "./deps.js";
 export type { ClusterPeers } from "./gather.js";
-export { DEFAULT_PEER_TIMEOUT_MS, LOCAL_SCOPE, SCOPE_HEADER } from "./gather.js";
 export type { Unreachable } from "./gather-merge.js";
 export { createApiHandler, createRecordsHandler } from "./handler.js";
 export { MAX_API_BODY_BYTES } from "./http-util.js";
