@@ -19,3 +19,17 @@ export interface RouteContext {
 }
 
 export type RouteHandler = (ctx: RouteContext) => Promise<void>;
+
+/** What the handlers of invocation records and logs use: all a `--role router` node's control port has. */
+export type RecordsDeps = Pick<ApiDeps, "store" | "token" | "cluster" | "log">;
+
+/** The context of a records handler; a RouteContext is one. */
+export interface RecordsContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  deps: RecordsDeps;
+  params: string[];
+  rawQuery: string;
+}
+
+export type RecordsHandler = (ctx: RecordsContext) => Promise<void>;

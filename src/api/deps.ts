@@ -12,6 +12,7 @@ import type { InvocationRequest, InvocationResponse, RunReport } from "../runtim
 import type { SecretKey } from "../secrets/index.js";
 import type { Store } from "../store/index.js";
 import type { ModuleInfo } from "../wasm/index.js";
+import type { ClusterPeers } from "./gather.js";
 
 /** Everything the control API works with; the composition root (serve) wires the real parts in. */
 export interface ApiDeps {
@@ -47,8 +48,13 @@ export interface ApiDeps {
   onDeploy?(fn: FunctionRecord): Promise<void>;
   /** Seals secret values before they are stored (and opens them for an update); absent: secrets are refused. */
   secretKey?: SecretKey;
-  /** Bearer token required on every /api/v1 request when set. */
+  /** Bearer token required on every /api/v1 request when set (and sent to the other nodes when gathering). */
   token?: string;
+  /**
+   * The other nodes of a cluster on etcd: reads of invocation records and logs, and redrive/purge, are gathered
+   * from every live node (each keeps its own). Absent (SQLite): this node's records are all there are.
+   */
+  cluster?: ClusterPeers;
   /** Where package builds wait and run (bounded, with a time limit); default: a BuildQueue with its defaults. */
   buildQueue?: BuildQueue;
   /** Builders by name, consulted on every package create/build; default: the build folder's BUILDERS. */

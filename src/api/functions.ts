@@ -6,7 +6,6 @@ import {
   WasmletError,
 } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
-import { LOG_LIMIT_PER_FUNCTION } from "../store/index.js";
 import type { RouteContext } from "./context.js";
 import { readJson } from "./http-util.js";
 import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
@@ -159,30 +158,4 @@ export async function deleteFunction(ctx: RouteContext): Promise<void> {
     }),
   );
   sendEmpty(ctx.res, 204);
-}
-
-function nonNegativeInt(params: URLSearchParams, key: string, min: number): number | undefined {
-  const raw = params.get(key);
-  if (raw === null || raw === "") return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) < min)
-    throw new WasmletError("INVALID_ARGUMENT", `${key}: must be an integer >= ${min}, got "${raw}"`);
-  return Number(raw);
-}
-
-export async function functionLogs(ctx: RouteContext): Promise<void> {
-  const name = ctx.params[0];
-  const q = new URLSearchParams(ctx.rawQuery);
-  const afterId = nonNegativeInt(q, "after", 0);
-  const limit = nonNegativeInt(q, "limit", 1);
-  const invocation = q.get("invocation") ?? undefined;
-  await getOr404(ctx, name);
-  const { store } = ctx.deps;
-  // One invocation: looked for among the function's kept records (at most LOG_LIMIT_PER_FUNCTION).
-  const items = invocation
-    ? (await store.readLogs(name, { afterId: afterId ?? 0, limit: LOG_LIMIT_PER_FUNCTION })).filter(
-        (e) => e.invocationId === invocation,
-      )
-    : await store.readLogs(name, { afterId, limit });
-  // `dropped`: invocation records lost in all because the log writer fell behind (not among the items).
-  sendJson(ctx.res, 200, { items, dropped: await store.droppedLogs(name) });
 }

@@ -7,7 +7,9 @@ export type {
 } from "../store/index.js";
 export { type ApiHandler, type ControlFront, controlListener } from "./control.js";
 export type { ApiDeps } from "./deps.js";
-export { createApiHandler } from "./handler.js";
+export type { ClusterPeers } from "./gather.js";
+export type { Unreachable } from "./gather-merge.js";
+export { createApiHandler, createRecordsHandler } from "./handler.js";
 export { MAX_API_BODY_BYTES } from "./http-util.js";
 export type { MqTriggerView } from "./mq-triggers.js";
 export type {

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { ApiClient } from "../client/index.js";
+import { ApiClient, type Gathered } from "../client/index.js";
 import { WasmletError } from "../core/index.js";
 import type * as Spec from "../spec/index.js";
 
@@ -54,6 +54,20 @@ export function keyValues(
     out[p.slice(0, i).trim()] = p.slice(i + 1).trimStart();
   }
   return out;
+}
+
+/**
+ * On a cluster: warns on stderr when nodes did not answer a gathered read or change, naming them (their records
+ * are missing or unchanged). Only a warning: what the other nodes answered is printed and the exit code stays 0.
+ */
+export function warnPartial(g: Gathered): void {
+  const missing = g.unreachable ?? [];
+  if (!g.partial || missing.length === 0) return;
+  process.stderr.write(
+    `warning: ${missing.length === 1 ? "1 node" : `${missing.length} nodes`} did not answer, their records are not included: ${missing
+      .map((u) => `${u.node} (${u.error})`)
+      .join(", ")}\n`,
+  );
 }
 
 export function print(text: string): void {

@@ -10,6 +10,7 @@ import {
   type FunctionRecord,
   IMAGE_FORMATS,
   type ImageFormat,
+  INVOCATION_ID_HEADER,
   parseValueRef,
   preopenPath,
   WasmletError,
@@ -24,6 +25,7 @@ import {
   positiveInt,
   print,
   printResource,
+  warnPartial,
 } from "./common.js";
 import { readDirOption } from "./fn-dirs.js";
 import {
@@ -313,15 +315,24 @@ function describeVersion(fn: FunctionRecord): string {
 
 /**
  * The last `lines` log lines of a function, waiting briefly for the entry of the invocation that just ended:
- * the runtime writes logs in batches, a little after the response.
+ * the runtime writes logs in batches, a little after the response. On one node an entry newer than `newerThan`
+ * is it; on a cluster (entries name their node) log ids are per node, so only its invocation id tells.
  */
-async function lastLogLines(cmd: Command, name: string, newerThan: number, lines: number): Promise<string[]> {
+async function lastLogLines(
+  cmd: Command,
+  name: string,
+  after: { newerThan: number; invocation?: string },
+  lines: number,
+): Promise<string[]> {
   const client = clientOf(cmd);
   const deadline = Date.now() + 1500;
   for (;;) {
     const entries = await client.readLogs(name, { limit: lines });
-    if ((entries.at(-1)?.id ?? 0) > newerThan || Date.now() > deadline)
-      return entries.flatMap(formatLogEntry).slice(-lines);
+    const last = entries.at(-1);
+    const arrived =
+      (after.invocation !== undefined && entries.some((e) => e.invocationId === after.invocation)) ||
+      (last !== undefined && last.node === undefined && last.id > after.newerThan);
+    if (arrived || Date.now() > deadline) return entries.flatMap(formatLogEntry).slice(-lines);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -423,7 +434,8 @@ export function registerFn(program: Command): void {
       const res = await client.invoke(o.name, testRequest(o));
       process.stdout.write(res.body);
       if (res.status < 200 || res.status > 299) {
-        const lines = await lastLogLines(cmd, o.name, lastId, 10).catch(() => []);
+        const invocation = res.headers.find(([k]) => k === INVOCATION_ID_HEADER)?.[1];
+        const lines = await lastLogLines(cmd, o.name, { newerThan: lastId, invocation }, 10).catch(() => []);
         process.stderr.write(`error: function ${o.name} returned ${res.status}\n`);
         for (const l of lines.slice(-10)) process.stderr.write(`${l}\n`);
         process.exitCode = 1;
@@ -445,7 +457,9 @@ export function registerFn(program: Command): void {
     });
 
   fn.command("logs")
-    .description("show a function's invocations (one line each, then its stderr)")
+    .description(
+      "show a function's invocations (one line each, then its stderr); on a cluster, of every node, each line naming its node (a warning names the nodes that did not answer)",
+    )
     .requiredOption("--name <name>", "function name")
     .option("-f, --follow", "keep printing new invocations as they come")
     .option("--limit <n>", "how many recent invocations to show", positiveInt, 20)
@@ -456,11 +470,16 @@ export function registerFn(program: Command): void {
         let page = await client.readLogPage(o.name, { limit: o.limit, invocation: o.invocation });
         let last = 0;
         let dropped = 0;
+        let warned = "";
         for (;;) {
           for (const e of page.items) {
             for (const l of formatLogEntry(e)) print(l);
             last = e.id;
           }
+          // Nodes of a cluster that did not answer: warned once per change of the set, not at every poll.
+          const missing = (page.unreachable ?? []).map((u) => u.node).join(",");
+          if (missing !== warned) warnPartial(page);
+          warned = missing;
           // A count, not entries: records the server's log writer could not keep up with are gone.
           if (page.dropped > dropped)
             print(
@@ -469,7 +488,9 @@ export function registerFn(program: Command): void {
           dropped = page.dropped;
           if (!o.follow) return;
           await new Promise((r) => setTimeout(r, 300));
-          page = await client.readLogPage(o.name, { after: last, limit: 1000, invocation: o.invocation });
+          // On a cluster ids are per node: the page's cursor holds each node's position.
+          const from = page.cursor === undefined ? { after: last } : { cursor: page.cursor };
+          page = await client.readLogPage(o.name, { ...from, limit: 1000, invocation: o.invocation });
         }
       },
     );

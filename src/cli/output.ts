@@ -50,6 +50,7 @@ export function formatLogEntry(e: LogEntry): string[] {
   const via = e.trigger ? `${e.trigger.kind}/${e.trigger.name}` : "";
   const head = [
     e.time,
+    e.node ?? "",
     String(e.status),
     `${e.durationMs}ms`,
     shortDigest(e.digest),

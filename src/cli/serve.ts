@@ -202,7 +202,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--store <url>",
-      "state store: sqlite (under --data-dir) or etcd://[user:password@]host:port[,host:port…][/prefix]",
+      "state store: sqlite (under --data-dir) or etcd://[user:password@]host:port[,host:port…][/prefix] (each node then keeps its invocation records, logs and async invocations under its --data-dir; the API gathers them from every node's --control address with the --token-file token)",
       "sqlite",
     )
     .option(
@@ -220,7 +220,7 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option(
         "--role <role>",
-        "what this node runs: all; control (API, registry, duties; no router); router (public port only) — control and router need --store etcd://",
+        "what this node runs: all; control (API, registry, duties; no router); router (public port; its control port answers health, metrics and its invocation records and logs) — control and router need --store etcd://",
       )
         .choices(SERVE_ROLES)
         .default("all"),

@@ -12,6 +12,7 @@ import type {
   MqTriggerView,
   SecretView,
   TimeTriggerView,
+  Unreachable,
   UpdateEnvironmentInput,
   UpdateFunctionInput,
   UpdateHttpTriggerInput,
@@ -48,11 +49,22 @@ export interface ApiClientOptions {
   token?: string;
 }
 
+/**
+ * What an answer gathered over a cluster's nodes (etcd) adds: whether some node did not answer, so its records are
+ * missing, and which nodes and why. Absent on a single node (SQLite).
+ */
+export interface Gathered {
+  partial?: boolean;
+  unreachable?: Unreachable[];
+}
+
 /** A page of a function's log. */
-export interface LogPage {
+export interface LogPage extends Gathered {
   items: LogEntry[];
   /** Invocation records of the function dropped before they were stored (the log writer fell behind), in all. */
   dropped: number;
+  /** On a cluster: where the next page starts on every node (pass it as `cursor`; `after` is one node's id). */
+  cursor?: string;
 }
 
 /** What `runFunction` reports: the program's outcome as a command line shows it. */
@@ -154,7 +166,7 @@ export class ApiClient {
 
   async readLogs(
     name: string,
-    opts: { after?: number; limit?: number; invocation?: string } = {},
+    opts: { after?: number; cursor?: string; limit?: number; invocation?: string } = {},
   ): Promise<LogEntry[]> {
     return (await this.readLogPage(name, opts)).items;
   }
@@ -162,11 +174,12 @@ export class ApiClient {
   /** Log entries as readLogs returns them, and how many invocation records were dropped in all (under load). */
   readLogPage(
     name: string,
-    opts: { after?: number; limit?: number; invocation?: string } = {},
+    opts: { after?: number; cursor?: string; limit?: number; invocation?: string } = {},
   ): Promise<LogPage> {
     const q = new URLSearchParams();
     if (opts.invocation !== undefined) q.set("invocation", opts.invocation);
     if (opts.after !== undefined) q.set("after", String(opts.after));
+    if (opts.cursor !== undefined) q.set("cursor", opts.cursor);
     if (opts.limit !== undefined) q.set("limit", String(opts.limit));
     const qs = q.size > 0 ? `?${q}` : "";
     return this.#json<LogPage>("GET", `/api/v1/functions/${encodeURIComponent(name)}/logs${qs}`);
@@ -315,10 +328,13 @@ export class ApiClient {
     await this.#request("DELETE", `/api/v1/triggers/mq/${encodeURIComponent(name)}`);
   }
 
-  /** Asynchronous invocations, newest first, and how many there are per status (of the function, when given). */
+  /**
+   * Asynchronous invocations, newest first, and how many there are per status (of the function, when given); on a
+   * cluster, of every node that answered (each item names its node).
+   */
   listInvocations(
     q: { function?: string; status?: InvocationStatus; limit?: number } = {},
-  ): Promise<{ items: AsyncInvocation[]; counts: Record<InvocationStatus, number> }> {
+  ): Promise<{ items: AsyncInvocation[]; counts: Record<InvocationStatus, number> } & Gathered> {
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
     return this.#json("GET", `/api/v1/invocations${p.size > 0 ? `?${p}` : ""}`);
@@ -328,14 +344,18 @@ export class ApiClient {
     return this.#json("GET", `/api/v1/invocations/${encodeURIComponent(id)}`);
   }
 
-  /** Dead invocations of a function (or one, by id) run again; resolves with how many. */
-  async redriveInvocations(q: { function?: string; id?: string }): Promise<number> {
-    return (await this.#json<{ redriven: number }>("POST", "/api/v1/invocations/redrive", q)).redriven;
+  /** Dead invocations of a function (or one, by id) run again, on every node; resolves with how many. */
+  redriveInvocations(q: { function?: string; id?: string }): Promise<{ redriven: number } & Gathered> {
+    return this.#json("POST", "/api/v1/invocations/redrive", q);
   }
 
-  /** Deletes finished invocations (succeeded, dead) matching `q`; resolves with how many. */
-  async purgeInvocations(q: { function?: string; id?: string; status?: InvocationStatus }): Promise<number> {
-    return (await this.#json<{ purged: number }>("POST", "/api/v1/invocations/purge", q)).purged;
+  /** Deletes finished invocations (succeeded, dead) matching `q`, on every node; resolves with how many. */
+  purgeInvocations(q: {
+    function?: string;
+    id?: string;
+    status?: InvocationStatus;
+  }): Promise<{ purged: number } & Gathered> {
+    return this.#json("POST", "/api/v1/invocations/purge", q);
   }
 
   /** The next `round` fire times of `cron` (1 to 100); a bad expression is INVALID_ARGUMENT naming the problem. */

@@ -41,6 +41,7 @@ export {
 export {
   ApiClient,
   type ApiClientOptions,
+  type Gathered,
   type InvokeOptions,
   type InvokeResult,
   type LogPage,

@@ -248,6 +248,8 @@ export interface AsyncInvocation {
   lastError?: string;
   /** The final answer of the function (succeeded or dead), the body base64-encoded and bounded. */
   result?: { status: number; headers: [string, string][]; body: string; truncated?: boolean };
+  /** The node that holds it, when the API gathered invocations over a cluster of nodes (etcd); absent otherwise. */
+  node?: string;
 }
 
 /**
@@ -299,6 +301,8 @@ export interface LogEntry {
   traceparent?: string;
   /** The trigger that started it; absent when an HTTP request did. */
   trigger?: TriggerRef;
+  /** The node that served it, when the API gathered the log over a cluster of nodes (etcd); absent otherwise. */
+  node?: string;
 }
 
 /** Response header (and, to the function, request header / env) carrying an invocation's id. */

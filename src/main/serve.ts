@@ -8,6 +8,7 @@ import {
   type ControlFront,
   controlListener,
   createApiHandler,
+  createRecordsHandler,
   registryRoots,
 } from "../api/index.js";
 import { BuildQueue } from "../build/index.js";
@@ -63,8 +64,8 @@ export interface ServeConfig {
   etcd?: EtcdConnection;
   /**
    * What this node runs (`--role`; needs `etcd` unless "all"): "control" the API, the embedded registry and the
-   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz and
-   * /metrics), functions' images pulled by digest and cached; "all" (default) both.
+   * cluster's duties, no public listener; "router" the public listener only (its control port answers /healthz,
+   * /metrics and its invocation records and logs), functions' images pulled by digest and cached; "all" (default) both.
    */
   role?: ServeRole;
   /**
@@ -142,10 +143,14 @@ export interface Serving {
 
 const SERVE_POLL_MS = 1000;
 
-/** The control port of a `--role router` node: health for probes; the API and registry live on control nodes. */
+/**
+ * The control port of a `--role router` node: health for probes, and its invocation records and logs under
+ * `/api/v1` (createRecordsHandler); the rest of the API and the registry live on control nodes.
+ */
 const routerRoleFront: ControlFront = {
   handle(req, res) {
     const path = (req.url ?? "/").split("?")[0];
+    if (path.startsWith("/api/v1/")) return false;
     if (path === "/healthz") sendJson(res, 200, { status: "ok", role: "router" });
     else
       sendError(
@@ -306,7 +311,12 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
   }
   const collectGarbage = (roots: Digest[]) => images.gc({ roots });
-  if (role !== "router")
+  // On etcd each node keeps its own invocation records, logs and async invocations: the API gathers them from
+  // every live node (asking each for its own), a router node's control port included.
+  const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const peers = etcd && { self: nodeId, nodes: () => listNodes(etcd) };
+  if (role === "router") api = createRecordsHandler({ store, token: config.token, cluster: peers, log });
+  else
     api = createApiHandler({
       store,
       registryHost,
@@ -319,6 +329,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       onDeploy: (fn) => runtime.prepare(fn),
       triggerStatus: (kind, name) => triggers.status(kind, name),
       token: config.token,
+      cluster: peers,
       secretKey,
       collectGarbage,
       publicRegistry: config.publicRegistry,
@@ -438,7 +449,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let membership: EtcdMembership | undefined;
   let leadership: EtcdLeadership | undefined;
   if (etcd) {
-    const id = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    const id = nodeId;
     const node = new EtcdMembership(
       etcd,
       { id, role, routerUrl, controlUrl, startedAt: new Date().toISOString() },
