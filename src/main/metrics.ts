@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import client from "prom-client";
 import type { ControlFront } from "../api/index.js";
-import { WasmletError } from "../core/index.js";
-import { finishEarly, refuseWithoutToken, sendError, sendText } from "../http/index.js";
+import { finishEarly, methodNotAllowed, refuseWithoutToken, sendError, sendText } from "../http/index.js";
 import {
   COUNTED_BOUNDS_S,
   DURATION_BUCKETS_S,
@@ -206,15 +205,10 @@ export function metricsFront(opts: {
       if (path !== METRICS_PATH) return false;
       if (refuseWithoutToken(req, res, opts.token)) return true;
       if (req.method !== "GET" && req.method !== "HEAD") {
-        sendError(
-          req,
-          res,
-          new WasmletError("INVALID_ARGUMENT", `method ${req.method} is not allowed on /metrics`),
-          {
-            status: 405,
-            headers: { allow: "GET, HEAD" },
-          },
-        );
+        sendError(req, res, methodNotAllowed(req.method ?? "", METRICS_PATH, ["GET", "HEAD"]), {
+          status: 405,
+          headers: { allow: "GET, HEAD" },
+        });
         return true;
       }
       answer(req, res).catch((e) => sendError(req, res, e, { log: opts.log }));

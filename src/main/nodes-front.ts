@@ -1,6 +1,6 @@
 import type { ControlFront } from "../api/index.js";
 import { WasmletError } from "../core/index.js";
-import { refuseWithoutToken, sendError, sendJson } from "../http/index.js";
+import { methodNotAllowed, refuseWithoutToken, sendError, sendJson } from "../http/index.js";
 import type { NodeInfo } from "../store/index.js";
 
 const NODES_PATH = "/api/v1/nodes";
@@ -13,11 +13,10 @@ export function nodesFront(opts: { list: () => Promise<NodeInfo[]>; token?: stri
       if (path !== NODES_PATH) return false;
       if (refuseWithoutToken(req, res, opts.token)) return true;
       if (req.method !== "GET") {
-        sendError(
-          req,
-          res,
-          new WasmletError("INVALID_ARGUMENT", `method ${req.method} is not allowed on ${NODES_PATH}`),
-        );
+        sendError(req, res, methodNotAllowed(req.method ?? "", NODES_PATH, ["GET"]), {
+          status: 405,
+          headers: { allow: "GET" },
+        });
         return true;
       }
       opts.list().then(
