@@ -24,6 +24,8 @@ import {
   buildImage,
   ImageRegistries,
   ImageStore,
+  isLoopbackRegistry,
+  parseRegistryLocation,
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
@@ -48,6 +50,7 @@ import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { Drain, type DrainReport } from "./drain.js";
+import { externalPushes, externalRegistryFront } from "./external-registry.js";
 import { createBoundedServer } from "./http-limits.js";
 import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
@@ -68,11 +71,18 @@ export interface ServeConfig {
    */
   role?: ServeRole;
   /**
-   * `host:port` of the registry a router node pulls function images from with this node's token (`--registry`;
-   * e.g. the control plane's Service). Only for `role` "router": pushing images to another registry than the
-   * embedded one is not built.
+   * `[http(s)://]host[:port][/prefix]` (`--registry`). On a node with the control role: the external registry
+   * every function and package image is pushed to (under the prefix) and pinned by digest, instead of the
+   * embedded one, which is then off (`/v2` answers 404 naming this registry, no gc). On a router node: the
+   * registry function images are pulled from — with `registryCredentials` when given, else with `token` (the
+   * control plane's embedded registry, e.g. its Service).
    */
   registry?: string;
+  /**
+   * Credentials for `registry` (`--registry-username` and password): Basic, or sent to the token service of a
+   * Bearer challenge. Default: the `registryAuth` entry of its host; else none (a router node: the token).
+   */
+  registryCredentials?: RegistryAuth;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -124,8 +134,11 @@ export interface Serving {
   /** The public listener's URL; "" on a node of role "control". */
   routerUrl: string;
   controlUrl: string;
-  /** `host:port` under which function images are pushed to the embedded registry. */
+  /** What function image references start with: the embedded registry's `host:port` (the control address), or
+   * the external registry's `host[:port][/prefix]`. */
   registryHost: string;
+  /** The external registry as a URL (`--registry`), when this node pushes or pulls images there. */
+  externalRegistry?: string;
   store: Store;
   router: Router;
   /**
@@ -178,11 +191,24 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       "INVALID_ARGUMENT",
       `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
     );
-  if (config.registry !== undefined && role !== "router")
+  const external = config.registry === undefined ? undefined : parseRegistryLocation(config.registry);
+  if (external && config.publicRegistry !== undefined && role !== "router")
     throw new WasmletError(
       "INVALID_ARGUMENT",
-      `--registry ${config.registry}: only a --role router node takes it (the registry it pulls images from); a control node keeps images in its embedded registry — pushing them elsewhere is not built`,
+      `--public-registry ${config.publicRegistry}: it names the embedded registry for clusters; with --registry ${external.url} images are named (and pulled) by that registry's address`,
     );
+  // Credentials by registry host; the external registry's own first. A router told only where the control
+  // plane's embedded registry is (no credentials) sends its token there, as before.
+  const registryAuth: Record<string, RegistryAuth> = { ...config.registryAuth };
+  if (external) {
+    const creds =
+      config.registryCredentials ??
+      config.registryAuth?.[external.host] ??
+      (role === "router" && config.token ? { token: config.token } : undefined);
+    if (creds) registryAuth[external.host] = creds;
+  }
+  const plainHttp = (host: string) =>
+    external && host === external.host ? external.plainHttp : isLoopbackRegistry(host);
   if (role === "control" && (config.workers ?? 1) > 1)
     throw new WasmletError("INVALID_ARGUMENT", "--role control runs no router: --workers does not apply");
   const dataDir = resolve(config.dataDir);
@@ -219,9 +245,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let ownRegistry = "";
   const registry = new RegistryClient({
     auth: (host) =>
-      (host === ownRegistry || host === config.registry) && config.token
-        ? { token: config.token }
-        : config.registryAuth?.[host],
+      host === ownRegistry && config.token && !external ? { token: config.token } : registryAuth[host],
+    plainHttp,
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
   // Timers and queue triggers run here, in the control process only: with --workers N each event still starts
@@ -260,7 +285,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
           role === "router"
             ? [...(config.metrics === false ? [] : [late("/metrics", () => metrics)]), routerRoleFront]
             : [
-                registryServer,
+                external ? externalRegistryFront(external) : registryServer,
                 ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
                 late("/ui", () => ui),
                 ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
@@ -274,10 +299,15 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
-  const registryHost = formatHostPort(control);
-  ownRegistry = registryHost;
+  const controlHost = formatHostPort(control);
+  ownRegistry = controlHost;
+  const registryHost = external?.base ?? controlHost;
   // Images for this server's own registry are written straight into its store (no HTTP round trips).
-  const registries = new ImageRegistries({ store: images, client: registry, localHost: registryHost });
+  const registries = new ImageRegistries({
+    store: images,
+    client: registry,
+    localHost: external ? undefined : controlHost,
+  });
   const plane = createDataPlane({
     store,
     images: registries,
@@ -305,12 +335,23 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     registryOps = (operation, status) =>
       own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
   }
-  const collectGarbage = (roots: Digest[]) => images.gc({ roots });
+  // An external registry holds other people's blobs too: Wasmlet never deletes there. Every version keeps its
+  // tag (functions/<name>:v<n>), so the registry's own gc (docker-registry garbage-collect, Harbor's retention)
+  // cannot take an image a version names.
+  const collectGarbage = external
+    ? () =>
+        Promise.reject(
+          new WasmletError(
+            "UNAVAILABLE",
+            `images are in the external registry ${external.url}: Wasmlet does not delete there; use that registry's own garbage collection or retention rules (each function version keeps its tag)`,
+          ),
+        )
+    : (roots: Digest[]) => images.gc({ roots });
   if (role !== "router")
     api = createApiHandler({
       store,
       registryHost,
-      registry: registries,
+      registry: external ? externalPushes(registries, external) : registries,
       buildImage,
       // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
       inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
@@ -335,7 +376,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
   let gcTimer: NodeJS.Timeout | undefined;
   const startGc = () => {
-    if (gcEvery <= 0 || gcTimer) return;
+    if (gcEvery <= 0 || gcTimer || external) return;
     gcTimer = setInterval(() => {
       registryRoots(store)
         .then(collectGarbage)
@@ -374,8 +415,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         routers: config.workers ?? 1,
         http,
         listen: config.listen,
-        registryAuth: config.registryAuth,
-        ownRegistry: config.registry ?? registryHost,
+        registryAuth,
+        plainHttpRegistries: external?.plainHttp ? [external.host] : [],
+        ownRegistry: external ? "" : controlHost,
         token: config.token,
         metrics: config.metrics !== false,
         otlp: config.otlp,
@@ -419,7 +461,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     triggerStatus: (kind, name) => triggers.status(kind, name),
   });
   const routerUrl = routerAddress ? `http://${routerAddress}` : "";
-  const controlUrl = `http://${registryHost}`;
+  const controlUrl = `http://${controlHost}`;
   // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
   // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
   // lease expires. Asynchronous invocations are each node's own (its SQLite): every node runs its runner.
@@ -465,6 +507,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     routerUrl,
     controlUrl,
     registryHost,
+    externalRegistry: external?.url,
     store,
     router,
     async drain(timeoutMs) {
