@@ -65,8 +65,8 @@ export interface ApiDeps {
   collectGarbage?(roots: Digest[]): Promise<{ deletedBlobs: number; freedBytes: number }>;
   /** The live state of a timer or queue trigger (shown by get and list); absent when no triggers run here. */
   triggerStatus?(kind: TriggerKind, name: string): TriggerStatus | undefined;
-  /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
-   * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
+  /** `host:port` under which clusters pull images of the platform's registry (`serve --public-registry`); used in
+   * generated Kubernetes manifests instead of `registryHost`'s host. Default: that host. */
   publicRegistry?: string;
   /** Told of every finished package build: its builder, outcome and time from start to end (the metrics). */
   onBuild?(builder: string, outcome: "succeeded" | "failed", seconds: number): void;

@@ -56,7 +56,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--public-registry <host:port>",
-      "address clusters pull the embedded registry's images from (fn manifest; default: the control address)",
+      "address clusters pull function images from (fn manifest): the embedded registry's, or --registry's as nodes reach it (default: the control address, or --registry's host)",
     )
     .addOption(
       new Option("--gc-interval <seconds>", "registry garbage collection period (0: off)")

@@ -114,7 +114,8 @@ export interface ServeConfig {
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
   registryAuth?: Record<string, RegistryAuth>;
-  /** `host:port` clusters pull the embedded registry's images from (`--public-registry`); default: the control address. */
+  /** `host:port` clusters pull function images from (`--public-registry`, for `fn manifest`): the embedded or the
+   * external registry as the cluster's nodes reach it. Default: the control address, or the external registry's. */
   publicRegistry?: string;
   /** How often the embedded registry is garbage-collected, in ms; 0 disables it. Default 10 minutes. */
   gcIntervalMs?: number;
@@ -192,11 +193,6 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
     );
   const external = config.registry === undefined ? undefined : parseRegistryLocation(config.registry);
-  if (external && config.publicRegistry !== undefined && role !== "router")
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      `--public-registry ${config.publicRegistry}: it names the embedded registry for clusters; with --registry ${external.url} images are named (and pulled) by that registry's address`,
-    );
   // Credentials by registry host; the external registry's own first. A router told only where the control
   // plane's embedded registry is (no credentials) sends its token there, as before.
   const registryAuth: Record<string, RegistryAuth> = { ...config.registryAuth };
