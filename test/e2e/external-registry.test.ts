@@ -76,10 +76,17 @@ test("serve --registry URL: images pushed to docker-registry with basic auth, se
     const passwordFile = join(work, "password");
     writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
     // The control node takes its credentials from the environment, the router from flags and a file.
-    const control = await node(join(work, "control"), store, "127.0.0.1", "control", ["--registry", url], {
-      WASMLET_REGISTRY_USERNAME: USER,
-      WASMLET_REGISTRY_PASSWORD: PASSWORD,
-    });
+    const control = await node(
+      join(work, "control"),
+      store,
+      "127.0.0.1",
+      "control",
+      ["--registry", url, "--public-registry", "nodes.example:5000"],
+      {
+        WASMLET_REGISTRY_USERNAME: USER,
+        WASMLET_REGISTRY_PASSWORD: PASSWORD,
+      },
+    );
     procs.push(control);
     const router = await node(join(work, "router"), store, "127.0.0.2", "router", [
       "--registry",
@@ -155,10 +162,10 @@ test("serve --registry URL: images pushed to docker-registry with basic auth, se
     const gc = await cli(server, "registry", "gc");
     assert.notEqual(gc.code, 0, show(gc));
     assert.match(gc.stderr, /external registry .*does not delete there/, show(gc));
-    // Manifests for crun pods name the external registry, by digest.
+    // Manifests for crun pods name the external registry by digest, at the address nodes reach it by.
     const m = await cli(server, "fn", "manifest", "--name", "hello");
     assert.equal(m.code, 0, show(m));
-    assert.ok(m.stdout.includes(`${reg.host}/myorg/functions/hello@${fn.current.digest}`), m.stdout);
+    assert.ok(m.stdout.includes(`nodes.example:5000/myorg/functions/hello@${fn.current.digest}`), m.stdout);
 
     // A second control node with a wrong password: the update fails naming the registry and what to fix, and
     // the function (and what the router serves) is unchanged.
