@@ -19,6 +19,7 @@ import {
   type DockerRegistry,
   freePort,
   startDockerRegistry,
+  startRegistry,
   tinyWasm,
 } from "../registry/test-support.js";
 import { externalPushes } from "./external-registry.js";
@@ -85,4 +86,25 @@ test("an unreachable registry: named, with the cause", async () => {
     );
     return true;
   });
+});
+
+test("a Bearer challenge (another Wasmlet's registry behind its token): the token flow with the credentials; a refused password is a 401", async () => {
+  const other = await startRegistry({ token: "other-token" });
+  try {
+    const good = pushesTo(`${other.url}/org`, { username: "ci", password: "other-token" });
+    const b = await bundle();
+    assert.equal(await good.api.push(`${good.location.base}/functions/f:v1`, b), b.manifestDigest);
+    assert.ok(await other.store.loadLocal(b.manifestDigest), "the image is in that registry");
+    const bad = pushesTo(`${other.url}/org`, { username: "ci", password: "wrong" });
+    await assert.rejects(bad.api.push(`${bad.location.base}/functions/f:v2`, b), (e: unknown) => {
+      assert.ok(isWasmletError(e, "UNAVAILABLE"));
+      assert.match(
+        e.message,
+        new RegExp(`^the external registry ${other.url}/org refused the credentials \\(HTTP 401`),
+      );
+      return true;
+    });
+  } finally {
+    await other.close();
+  }
 });
