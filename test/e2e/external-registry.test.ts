@@ -1,17 +1,20 @@
 // An external registry as the platform's image storage: Debian's docker-registry behind htpasswd basic auth, a
 // real 3-member etcd, a control node (127.0.0.1) pushing there and a router node (127.0.0.2) pulling from it.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import bcrypt from "bcryptjs";
+import { BUILDERS } from "../../src/build/index.js";
+import { unpackArchive } from "../../src/client/index.js";
 import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
 import { type DockerRegistry, hasDockerRegistry, startDockerRegistry } from "./docker-registry.js";
 import { BIN, cli, example, type NodeProc, show, startNode, waitFor } from "./harness.js";
 
 const skip =
   etcdMissing() ?? (hasDockerRegistry() ? false : "needs docker-registry (apt-get install docker-registry)");
+const cReady = await BUILDERS.c.detect();
 const USER = "alice";
 const PASSWORD = "s3cret-pass";
 
@@ -166,6 +169,21 @@ test("serve --registry URL: images pushed to docker-registry with basic auth, se
     const m = await cli(server, "fn", "manifest", "--name", "hello");
     assert.equal(m.code, 0, show(m));
     assert.ok(m.stdout.includes(`nodes.example:5000/myorg/functions/hello@${fn.current.digest}`), m.stdout);
+
+    // Builds from source too: the package's source archive and its built image go to the external registry, and
+    // the source comes back from there (pkg getsrc).
+    if (cReady.ok) {
+      const src = await cli(server, "fn", "create", "--name", "c-src", "--src", example("hello/hello.c"));
+      assert.equal(src.code, 0, show(src));
+      const pkgTags = await registryGet(reg, "myorg/packages/c-src/tags/list");
+      assert.deepEqual(((await pkgTags.json()).tags as string[]).sort(), ["build-1", "src-1"]);
+      assert.equal((await cli(server, "fn", "test", "--name", "c-src")).stdout, "hello\n");
+      const out = join(work, "src.tar.gz");
+      const got = await cli(server, "pkg", "getsrc", "--name", "c-src", "-o", out);
+      assert.equal(got.code, 0, show(got));
+      const files = await unpackArchive(readFileSync(out));
+      assert.deepEqual(Buffer.from(files.get("hello.c") ?? []), readFileSync(example("hello/hello.c")));
+    }
 
     // A second control node with a wrong password: the update fails naming the registry and what to fix, and
     // the function (and what the router serves) is unchanged.
