@@ -217,6 +217,20 @@ test("serve --registry URL: images pushed to docker-registry with basic auth, se
     assert.equal(after.current.version, 1);
     assert.equal(after.current.digest, fn.current.digest);
     assert.equal(await (await fetch(`${router.ready.router}/hello`)).text(), "hello\n7\n");
+
+    // The registry goes away: an update is refused naming it, nothing changes, the router keeps serving.
+    await reg.stop();
+    reg = undefined;
+    const down = await cli(server, "fn", "update", "--name", "hello", "--code", example("hello/hello.wasm"));
+    assert.notEqual(down.code, 0, show(down));
+    assert.match(
+      down.stderr,
+      /external registry http:\/\/127\.0\.0\.1:\d+\/myorg cannot be reached \(.*ECONNREFUSED/,
+      show(down),
+    );
+    const still = JSON.parse((await cli(server, "fn", "get", "--name", "hello", "-o", "json")).stdout);
+    assert.equal(still.current.digest, fn.current.digest);
+    assert.equal(await (await fetch(`${router.ready.router}/hello`)).text(), "hello\n7\n");
   } finally {
     for (const p of procs) await p.stop();
     await etcd?.stop();
