@@ -25,18 +25,18 @@ function rootMessage(e: unknown): string {
  * was for is unchanged: pushes happen before anything is stored.
  */
 export function explainPushFailure(e: unknown, registry: RegistryLocation, ref: string): WasmletError {
-  const { status, code } = registryFailureOf(e);
+  const { status, code, unreachable } = registryFailureOf(e);
   const said = e instanceof Error ? e.message : String(e);
   const where = `the external registry ${registry.url}`;
   const tail = "; nothing was changed";
   let message: string;
-  if (status === undefined)
+  if (unreachable)
     message = `${where} cannot be reached (${rootMessage(e)}): check --registry (scheme, host, port) and that the registry is up${tail}`;
   else if (status === 401)
     message = `${where} refused the credentials (HTTP 401${code ? ` ${code}` : ""}): check ${CREDENTIALS_HINT}${tail}`;
   else if (status === 403)
     message = `${where} denied pushing ${ref} (HTTP 403${code ? ` ${code}` : ""}): give the user push rights on the repository${registry.prefix ? ` prefix "${registry.prefix}"` : ""}${tail}`;
-  else if (status === 404 || code === "NAME_UNKNOWN")
+  else if (code === "NAME_UNKNOWN" || (status === 404 && code === undefined))
     message = `${where} does not know the repository of ${ref} (HTTP ${status}${code ? ` ${code}` : ""}): create the project or organisation${registry.prefix ? ` "${registry.prefix.split("/")[0]}"` : ""} there (Harbor, ghcr) or fix the prefix in --registry${tail}`;
   else message = `${where} refused the push: ${said}${tail}`;
   return new WasmletError("UNAVAILABLE", message, { cause: e });

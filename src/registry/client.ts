@@ -54,16 +54,25 @@ interface Failure {
   code?: string;
   message?: string;
   cause?: unknown;
+  /** No answer at all: the connection, DNS or TLS failed. */
+  unreachable?: boolean;
 }
 
 /** What the registry answered, kept per error for callers that explain a failure (see `registryFailureOf`). */
-const FAILURES = new WeakMap<WasmletError, { status?: number; code?: string }>();
+const FAILURES = new WeakMap<WasmletError, RegistryFailure>();
 
-/**
- * The HTTP status and the OCI error code (`UNAUTHORIZED`, `NAME_UNKNOWN`…) behind an error this client threw;
- * both undefined when the registry gave no answer (unreachable, TLS, DNS).
- */
-export function registryFailureOf(e: unknown): { status?: number; code?: string } {
+/** What a registry answered when the client failed: see `registryFailureOf`. */
+export interface RegistryFailure {
+  /** The HTTP status of the refusal (a token service's refusal counts as 401). */
+  status?: number;
+  /** The OCI error code of the refusal: `UNAUTHORIZED`, `DENIED`, `NAME_UNKNOWN`… */
+  code?: string;
+  /** True when no answer came: the connection, DNS or TLS failed. */
+  unreachable?: boolean;
+}
+
+/** What the registry answered behind an error this client threw; empty for anything else. */
+export function registryFailureOf(e: unknown): RegistryFailure {
   return (e instanceof WasmletError && FAILURES.get(e)) || {};
 }
 
@@ -83,7 +92,12 @@ function registryError(op: Op, ref: string, what: string, f: Failure): WasmletEr
     `${op} ${ref}: ${what}: ${why}`,
     f.cause === undefined ? undefined : { cause: f.cause },
   );
-  FAILURES.set(error, f.status !== undefined ? { status: f.status, code: f.code } : (kept ?? {}));
+  FAILURES.set(
+    error,
+    f.status !== undefined
+      ? { status: f.status, code: f.code }
+      : (kept ?? (f.unreachable ? { unreachable: true } : {})),
+  );
   return error;
 }
 
@@ -363,7 +377,7 @@ export class RegistryClient {
         op,
         name,
         what,
-        e instanceof WasmletError ? { message: e.message, cause: e } : { cause: e },
+        e instanceof WasmletError ? { message: e.message, cause: e } : { cause: e, unreachable: true },
       );
     }
   }

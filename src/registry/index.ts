@@ -3,6 +3,7 @@ export {
   isLoopbackRegistry,
   RegistryClient,
   type RegistryClientOptions,
+  type RegistryFailure,
   registryFailureOf,
 } from "./client.js";
 export type { RegistryAuth } from "./client-auth.js";
