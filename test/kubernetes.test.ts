@@ -26,7 +26,7 @@ type Obj = Record<string, any>;
 /** Flags of `wasmlet serve` the pods may use before serve has them (none today: every flag must exist). */
 const PENDING_FLAGS: string[] = [];
 /** Secrets the pods mount and the README tells the user to create (none holds a default credential). */
-const SECRETS = ["wasmlet-token", "wasmlet-etcd-tls"];
+const SECRETS = ["wasmlet-token", "wasmlet-etcd-tls", "wasmlet-registry-credentials"];
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -231,9 +231,10 @@ test("every kustomization names existing files of the right kind, and every patc
   );
   assert.ok(!keys("overlays/external").includes("StatefulSet/etcd"));
   assert.ok(
-    keys("overlays/external").includes("PersistentVolumeClaim/wasmlet-registry"),
-    "images stay in the control plane's embedded registry (pushing to an external one is not built)",
+    !keys("overlays/external").includes("PersistentVolumeClaim/wasmlet-registry"),
+    "images in the external registry: no claim for the embedded one",
   );
+  assert.ok(keys("overlays/example").includes("PersistentVolumeClaim/wasmlet-registry"));
 });
 
 /** What in `all` names something that is not there: selectors, ports, volumes, claims, keys, targets, backends. */
@@ -387,6 +388,11 @@ test("the wasmlet pods: flags serve knows, probes it answers, a grace period lon
       ),
   );
   assert.ok(patched.some((a) => a.startsWith("--etcd-ca=")));
+  for (const f of ["--registry=", "--registry-username=", "--registry-password-file="])
+    assert.ok(
+      patched.some((a) => a.startsWith(f)),
+      `components/external-registry passes ${f}`,
+    );
   assert.equal(WASMLET.length, 2);
   for (const { d, c } of WASMLET) {
     const name = d.metadata.name;
@@ -496,6 +502,13 @@ test("every overlay renders with kubectl kustomize into valid objects that refer
         const flag = a.split("=")[0];
         assert.ok(known.has(flag) || PENDING_FLAGS.includes(flag), `${overlay}: ${flag}`);
       }
+      // The external registry and its credentials reach control and router pods alike.
+      if (overlay === "external")
+        for (const f of ["--registry", "--registry-username", "--registry-password-file"])
+          assert.ok(
+            (c.args as string[]).some((a) => a.startsWith(`${f}=`)),
+            `${overlay}: ${d.metadata.name} passes ${f}`,
+          );
     }
   }
 });

@@ -18,7 +18,8 @@ import type { ClusterPeers } from "./gather.js";
 export interface ApiDeps {
   /** Where functions and triggers are kept; read and written on every request. */
   store: Store;
-  /** Where function images are pushed, e.g. "127.0.0.1:8081" (the embedded registry on the control port). */
+  /** What function and package image references start with: the embedded registry on the control port
+   * ("127.0.0.1:8081"), or an external registry with its repository prefix ("reg.example.com/myorg"). */
   registryHost: string;
   /** A RegistryClient. `push` is called once per new code version, after validation and before the store write;
    * `resolve` then `pull` (by digest) once per new `image` version, to pin and check it. */
@@ -27,6 +28,8 @@ export interface ApiDeps {
     push(ref: string, bundle: ImageBundle, content?: Omit<LoadedImage, "digest">): Promise<Digest>;
     resolve(ref: string): Promise<Digest>;
     pull(ref: string): Promise<LoadedImage>;
+    /** One blob of `ref`'s repository by digest, verified (a package's source archive). */
+    blob(ref: string, digest: Digest): Promise<Uint8Array>;
   };
   /** Packages uploaded module bytes as an image; called once per new code version, after `inspectModule` accepted them. */
   buildImage: (opts: {
@@ -63,12 +66,13 @@ export interface ApiDeps {
    * next start to requeue. */
   signal?: AbortSignal;
   /** Runs one gc pass of the embedded registry, keeping `roots` (every digest the store still names) and all they
-   * reference; called by `POST /api/v1/registry/gc`. Absent when the server embeds no registry. */
+   * reference; called by `POST /api/v1/registry/gc`. Absent when the server embeds no registry; it throws, naming
+   * the registry, when images live in an external one (Wasmlet does not delete other registries' blobs). */
   collectGarbage?(roots: Digest[]): Promise<{ deletedBlobs: number; freedBytes: number }>;
   /** The live state of a timer or queue trigger (shown by get and list); absent when no triggers run here. */
   triggerStatus?(kind: TriggerKind, name: string): TriggerStatus | undefined;
-  /** `host:port` under which clusters pull images of the embedded registry (`serve --public-registry`); used in
-   * generated Kubernetes manifests instead of `registryHost`. Default: `registryHost`. */
+  /** `host:port` under which clusters pull images of the platform's registry (`serve --public-registry`); used in
+   * generated Kubernetes manifests instead of `registryHost`'s host. Default: that host. */
   publicRegistry?: string;
   /** Told of every finished package build: its builder, outcome and time from start to end (the metrics). */
   onBuild?(builder: string, outcome: "succeeded" | "failed", seconds: number): void;

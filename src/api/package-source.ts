@@ -1,5 +1,5 @@
 import { type Digest, sha256Digest, WasmletError } from "../core/index.js";
-import { isLoopbackRegistry, MEDIA_TYPES } from "../registry/index.js";
+import { MEDIA_TYPES, registryFailureOf } from "../registry/index.js";
 import type { ApiDeps } from "./deps.js";
 
 /** artifactType of the OCI artifact that holds a package's source archive. */
@@ -55,35 +55,16 @@ export async function pushSource(
   return { digest, image };
 }
 
-/** Reads a source archive back from the registry by digest, checking the digest. */
+/** Reads a source archive back from the registry (embedded or external) by digest, checking the digest. */
 export async function fetchSource(deps: ApiDeps, name: string, digest: Digest): Promise<Uint8Array> {
-  const host = deps.registryHost;
-  const scheme = isLoopbackRegistry(host) ? "http" : "https";
-  const url = `${scheme}://${host}/v2/packages/${name}/blobs/${digest}`;
-  let res: Response;
   try {
-    res = await fetch(url, { headers: deps.token ? { authorization: `Bearer ${deps.token}` } : {} });
+    return await deps.registry.blob(packageRepository(deps, name), digest);
   } catch (e) {
+    const unknown = registryFailureOf(e).status === 404;
     throw new WasmletError(
-      "UNAVAILABLE",
-      `source of package "${name}": cannot reach the registry at ${host}`,
-      {
-        cause: e,
-      },
+      unknown ? "NOT_FOUND" : "UNAVAILABLE",
+      `source of package "${name}": ${e instanceof Error ? e.message : e}`,
+      { cause: e },
     );
   }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new WasmletError(
-      res.status === 404 ? "NOT_FOUND" : "UNAVAILABLE",
-      `source of package "${name}": the registry answered HTTP ${res.status} for ${digest}`,
-    );
-  }
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if (sha256Digest(bytes) !== digest)
-    throw new WasmletError(
-      "INTERNAL",
-      `source of package "${name}": the registry returned other bytes than ${digest}`,
-    );
-  return bytes;
 }

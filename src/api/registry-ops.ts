@@ -32,7 +32,7 @@ export async function registryGc(ctx: RouteContext): Promise<void> {
 /**
  * GET /api/v1/functions/:name/manifest?kind=pod|job|deployment&runtimeClass=NAME: YAML that runs the function's
  * current image on Kubernetes through crun's wasm handler. The image is named by digest; when it lives in the
- * embedded registry, at the address the cluster can reach (`publicRegistry`).
+ * platform's registry (embedded or external), at the address the cluster can reach (`publicRegistry`).
  */
 export async function functionManifestYaml(ctx: RouteContext): Promise<void> {
   const q = new URLSearchParams(ctx.rawQuery);
@@ -42,8 +42,11 @@ export async function functionManifestYaml(ctx: RouteContext): Promise<void> {
   const fn = await functionOr404(ctx.deps.store, ctx.params[0]);
   const ref = parseReference(fn.current.image);
   const pinned = `${ref.registry}/${ref.repository}@${fn.current.digest}`;
+  // registryHost may carry an external registry's repository prefix: the host is what comes before it.
   const registry =
-    ref.registry === ctx.deps.registryHost ? (ctx.deps.publicRegistry ?? ref.registry) : ref.registry;
+    ref.registry === ctx.deps.registryHost.split("/")[0]
+      ? (ctx.deps.publicRegistry ?? ref.registry)
+      : ref.registry;
   // The entry path is the image's: crun runs the config's Entrypoint, so the command must name the same file.
   const { entry } = await ctx.deps.registry.pull(pinned);
   const yaml = functionManifest({

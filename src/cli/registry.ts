@@ -35,6 +35,48 @@ export function readRegistryAuth(file: string, option = "--registry-auth"): Regi
   return out;
 }
 
+/**
+ * The credentials of `serve --registry`: `--registry-username` (or WASMLET_REGISTRY_USERNAME) with the password
+ * from `--registry-password-file` or `--registry-password` (or WASMLET_REGISTRY_PASSWORD). Undefined when none
+ * is given; one without the other is refused.
+ */
+export function readRegistryCredentials(opts: {
+  registry?: string;
+  registryUsername?: string;
+  registryPassword?: string;
+  registryPasswordFile?: string;
+}): { username: string; password: string } | undefined {
+  let password = opts.registryPassword;
+  if (opts.registryPasswordFile !== undefined) {
+    try {
+      password = readFileSync(opts.registryPasswordFile, "utf8").replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `--registry-password-file: cannot read ${opts.registryPasswordFile}: ${(e as Error).message}`,
+      );
+    }
+  }
+  const username = opts.registryUsername;
+  if (username === undefined && password === undefined) return undefined;
+  if (opts.registry === undefined)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--registry-username/--registry-password: give --registry too",
+    );
+  if (username === undefined || username === "")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "--registry-password: give the user too (--registry-username or WASMLET_REGISTRY_USERNAME)",
+    );
+  if (password === undefined || password === "")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--registry-username ${username}: give the password too (--registry-password-file, or WASMLET_REGISTRY_PASSWORD)`,
+    );
+  return { username, password };
+}
+
 export function registerRegistry(program: Command): void {
   const registry = program.command("registry").description(NOUN_HELP.registry);
   registry

@@ -10,7 +10,7 @@ import {
   WasmletError,
 } from "../core/index.js";
 import { NOUN_HELP } from "./nouns.js";
-import { readRegistryAuth } from "./registry.js";
+import { readRegistryAuth, readRegistryCredentials } from "./registry.js";
 
 function seconds(value: string): number {
   if (!/^\d+$/.test(value))
@@ -56,7 +56,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--public-registry <host:port>",
-      "address clusters pull the embedded registry's images from (fn manifest; default: the control address)",
+      "address clusters pull function images from (fn manifest): the embedded registry's, or --registry's as nodes reach it (default: the control address, or --registry's host)",
     )
     .addOption(
       new Option("--gc-interval <seconds>", "registry garbage collection period (0: off)")
@@ -206,16 +206,23 @@ export function registerServe(program: Command): void {
       "sqlite",
     )
     .option(
-      "--registry <host:port>",
-      "(--role router) the registry function images are pulled from with this node's token, e.g. the control plane's address",
-      (v: string) => {
-        if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(v))
-          throw new WasmletError(
-            "INVALID_ARGUMENT",
-            `--registry: "${v}" is not host:port (no scheme, no path)`,
-          );
-        return v;
-      },
+      "--registry <url>",
+      "[http(s)://]host[:port][/prefix]: control and all nodes push every function image there (an external registry; the embedded one is then off); router nodes pull from it, with the --registry-* credentials or else this node's token (the control plane's embedded registry)",
+    )
+    .addOption(
+      new Option("--registry-username <user>", "user for --registry (Basic, or for its token service)").env(
+        "WASMLET_REGISTRY_USERNAME",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--registry-password <password>",
+        "password for --registry (better: the environment variable or a file)",
+      ).env("WASMLET_REGISTRY_PASSWORD"),
+    )
+    .option(
+      "--registry-password-file <file>",
+      "file holding the password for --registry (e.g. a mounted Secret)",
     )
     .addOption(
       new Option(
@@ -265,6 +272,9 @@ export function registerServe(program: Command): void {
         drainTimeout: number;
         store: string;
         registry?: string;
+        registryUsername?: string;
+        registryPassword?: string;
+        registryPasswordFile?: string;
         role: ServeRole;
         etcdCa?: string;
         etcdCert?: string;
@@ -285,6 +295,7 @@ export function registerServe(program: Command): void {
           }
           if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
+        const registryCredentials = readRegistryCredentials(opts);
         const { deployExamples, parseHostPort, serve, etcdConnection } = await import("../main/index.js");
         const etcd =
           opts.store === "sqlite"
@@ -301,6 +312,7 @@ export function registerServe(program: Command): void {
           etcd,
           role: opts.role,
           registry: opts.registry,
+          registryCredentials,
           listen: parseHostPort(opts.listen, "--listen"),
           control: parseHostPort(opts.control, "--control"),
           token,
@@ -335,7 +347,9 @@ export function registerServe(program: Command): void {
         console.log(
           opts.role === "router"
             ? `wasmlet: control port (health, metrics; --role router) on ${s.controlUrl}`
-            : `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
+            : s.externalRegistry
+              ? `wasmlet: control API on ${s.controlUrl}; function images in the external registry ${s.externalRegistry} (under ${s.registryHost}/functions/; no gc by Wasmlet)`
+              : `wasmlet: control API and OCI registry on ${s.controlUrl} (images under ${s.registryHost}/functions/)`,
         );
         console.log(
           etcd

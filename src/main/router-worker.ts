@@ -5,7 +5,13 @@
 import cluster from "node:cluster";
 import { join } from "node:path";
 import { DEFAULT_DRAIN_TIMEOUT_MS, type HttpLimits } from "../core/index.js";
-import { ImageRegistries, ImageStore, type RegistryAuth, RegistryClient } from "../registry/index.js";
+import {
+  ImageRegistries,
+  ImageStore,
+  isLoopbackRegistry,
+  type RegistryAuth,
+  RegistryClient,
+} from "../registry/index.js";
 import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
 import { SecretKey } from "../secrets/index.js";
 import { type EtcdConnection, openStore, SqliteStore } from "../store/index.js";
@@ -40,7 +46,9 @@ export interface RouterWorkerConfig {
   /** Timeouts and caps of the public listener. */
   http: HttpLimits;
   registryAuth?: Record<string, RegistryAuth>;
-  /** The primary's own registry and its token, for images pulled over HTTP from it. */
+  /** Registry hosts spoken to over plain HTTP besides loopback ones (an `http://` `serve --registry`). */
+  plainHttpRegistries?: string[];
+  /** The primary's own registry and its token, for images pulled over HTTP from it ("": none). */
   ownRegistry: string;
   token?: string;
   /** Count invocations and answer the primary's "metrics" requests. */
@@ -99,6 +107,7 @@ async function main(config: RouterWorkerConfig): Promise<void> {
   const client = new RegistryClient({
     auth: (host) =>
       host === config.ownRegistry && config.token ? { token: config.token } : config.registryAuth?.[host],
+    plainHttp: (host) => config.plainHttpRegistries?.includes(host) || isLoopbackRegistry(host),
   });
   if (config.cpuAffinity)
     pinRouterThreads(((cluster.worker?.id ?? 1) - 1) % (config.routers ?? 1), config.routers ?? 1, log);

@@ -25,6 +25,8 @@ import {
   buildImage,
   ImageRegistries,
   ImageStore,
+  isLoopbackRegistry,
+  parseRegistryLocation,
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
@@ -49,6 +51,7 @@ import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
 import { Drain, type DrainReport } from "./drain.js";
+import { externalPushes, externalRegistryFront } from "./external-registry.js";
 import { createBoundedServer } from "./http-limits.js";
 import { listen } from "./listen.js";
 import { tuneMalloc } from "./malloc-tune.js";
@@ -69,11 +72,18 @@ export interface ServeConfig {
    */
   role?: ServeRole;
   /**
-   * `host:port` of the registry a router node pulls function images from with this node's token (`--registry`;
-   * e.g. the control plane's Service). Only for `role` "router": pushing images to another registry than the
-   * embedded one is not built.
+   * `[http(s)://]host[:port][/prefix]` (`--registry`). On a node with the control role: the external registry
+   * every function and package image is pushed to (under the prefix) and pinned by digest, instead of the
+   * embedded one, which is then off (`/v2` answers 404 naming this registry, no gc). On a router node: the
+   * registry function images are pulled from — with `registryCredentials` when given, else with `token` (the
+   * control plane's embedded registry, e.g. its Service).
    */
   registry?: string;
+  /**
+   * Credentials for `registry` (`--registry-username` and password): Basic, or sent to the token service of a
+   * Bearer challenge. Default: the `registryAuth` entry of its host; else none (a router node: the token).
+   */
+  registryCredentials?: RegistryAuth;
   /** Public port: the router. */
   listen: HostPort;
   /** Control port: API + embedded registry. */
@@ -105,7 +115,8 @@ export interface ServeConfig {
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
   registryAuth?: Record<string, RegistryAuth>;
-  /** `host:port` clusters pull the embedded registry's images from (`--public-registry`); default: the control address. */
+  /** `host:port` clusters pull function images from (`--public-registry`, for `fn manifest`): the embedded or the
+   * external registry as the cluster's nodes reach it. Default: the control address, or the external registry's. */
   publicRegistry?: string;
   /** How often the embedded registry is garbage-collected, in ms; 0 disables it. Default 10 minutes. */
   gcIntervalMs?: number;
@@ -125,8 +136,11 @@ export interface Serving {
   /** The public listener's URL; "" on a node of role "control". */
   routerUrl: string;
   controlUrl: string;
-  /** `host:port` under which function images are pushed to the embedded registry. */
+  /** What function image references start with: the embedded registry's `host:port` (the control address), or
+   * the external registry's `host[:port][/prefix]`. */
   registryHost: string;
+  /** The external registry as a URL (`--registry`), when this node pushes or pulls images there. */
+  externalRegistry?: string;
   store: Store;
   router: Router;
   /**
@@ -183,11 +197,19 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       "INVALID_ARGUMENT",
       `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
     );
-  if (config.registry !== undefined && role !== "router")
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      `--registry ${config.registry}: only a --role router node takes it (the registry it pulls images from); a control node keeps images in its embedded registry — pushing them elsewhere is not built`,
-    );
+  const external = config.registry === undefined ? undefined : parseRegistryLocation(config.registry);
+  // Credentials by registry host; the external registry's own first. A router told only where the control
+  // plane's embedded registry is (no credentials) sends its token there, as before.
+  const registryAuth: Record<string, RegistryAuth> = { ...config.registryAuth };
+  if (external) {
+    const creds =
+      config.registryCredentials ??
+      config.registryAuth?.[external.host] ??
+      (role === "router" && config.token ? { token: config.token } : undefined);
+    if (creds) registryAuth[external.host] = creds;
+  }
+  const plainHttp = (host: string) =>
+    external && host === external.host ? external.plainHttp : isLoopbackRegistry(host);
   if (role === "control" && (config.workers ?? 1) > 1)
     throw new WasmletError("INVALID_ARGUMENT", "--role control runs no router: --workers does not apply");
   const dataDir = resolve(config.dataDir);
@@ -224,9 +246,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   let ownRegistry = "";
   const registry = new RegistryClient({
     auth: (host) =>
-      (host === ownRegistry || host === config.registry) && config.token
-        ? { token: config.token }
-        : config.registryAuth?.[host],
+      host === ownRegistry && config.token && !external ? { token: config.token } : registryAuth[host],
+    plainHttp,
   });
   const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...config.http };
   // Timers and queue triggers run here, in the control process only: with --workers N each event still starts
@@ -265,7 +286,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
           role === "router"
             ? [...(config.metrics === false ? [] : [late("/metrics", () => metrics)]), routerRoleFront]
             : [
-                registryServer,
+                external ? externalRegistryFront(external) : registryServer,
                 ...(config.metrics === false ? [] : [late("/metrics", () => metrics)]),
                 late("/ui", () => ui),
                 ...(etcd ? [nodesFront({ list: () => listNodes(etcd), token: config.token })] : []),
@@ -279,10 +300,15 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const control = await listen(controlServer, config.control);
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
-  const registryHost = formatHostPort(control);
-  ownRegistry = registryHost;
+  const controlHost = formatHostPort(control);
+  ownRegistry = controlHost;
+  const registryHost = external?.base ?? controlHost;
   // Images for this server's own registry are written straight into its store (no HTTP round trips).
-  const registries = new ImageRegistries({ store: images, client: registry, localHost: registryHost });
+  const registries = new ImageRegistries({
+    store: images,
+    client: registry,
+    localHost: external ? undefined : controlHost,
+  });
   const plane = createDataPlane({
     store,
     images: registries,
@@ -310,7 +336,18 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     registryOps = (operation, status) =>
       own.registryOps.inc({ operation, status: `${Math.floor(status / 100)}xx` });
   }
-  const collectGarbage = (roots: Digest[]) => images.gc({ roots });
+  // An external registry holds other people's blobs too: Wasmlet never deletes there. Every version keeps its
+  // tag (functions/<name>:v<n>), so the registry's own gc (docker-registry garbage-collect, Harbor's retention)
+  // cannot take an image a version names.
+  const collectGarbage = external
+    ? () =>
+        Promise.reject(
+          new WasmletError(
+            "UNAVAILABLE",
+            `images are in the external registry ${external.url}: Wasmlet does not delete there; use that registry's own garbage collection or retention rules (each function version keeps its tag)`,
+          ),
+        )
+    : (roots: Digest[]) => images.gc({ roots });
   // On etcd each node keeps its own invocation records, logs and async invocations: the API gathers them from
   // every live node (asking each for its own), a router node's control port included.
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -320,7 +357,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     api = createApiHandler({
       store,
       registryHost,
-      registry: registries,
+      registry: external ? externalPushes(registries, external) : registries,
       buildImage,
       // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
       inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
@@ -346,7 +383,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;
   let gcTimer: NodeJS.Timeout | undefined;
   const startGc = () => {
-    if (gcEvery <= 0 || gcTimer) return;
+    if (gcEvery <= 0 || gcTimer || external) return;
     gcTimer = setInterval(() => {
       registryRoots(store)
         .then(collectGarbage)
@@ -385,8 +422,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         routers: config.workers ?? 1,
         http,
         listen: config.listen,
-        registryAuth: config.registryAuth,
-        ownRegistry: config.registry ?? registryHost,
+        registryAuth,
+        plainHttpRegistries: external?.plainHttp ? [external.host] : [],
+        ownRegistry: external ? "" : controlHost,
         token: config.token,
         metrics: config.metrics !== false,
         otlp: config.otlp,
@@ -430,7 +468,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     triggerStatus: (kind, name) => triggers.status(kind, name),
   });
   const routerUrl = routerAddress ? `http://${routerAddress}` : "";
-  const controlUrl = `http://${registryHost}`;
+  const controlUrl = `http://${controlHost}`;
   // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
   // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
   // lease expires. Asynchronous invocations are each node's own (its SQLite): every node runs its runner.
@@ -476,6 +514,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     routerUrl,
     controlUrl,
     registryHost,
+    externalRegistry: external?.url,
     store,
     router,
     async drain(timeoutMs) {

@@ -54,18 +54,51 @@ interface Failure {
   code?: string;
   message?: string;
   cause?: unknown;
+  /** No answer at all: the connection, DNS or TLS failed. */
+  unreachable?: boolean;
+}
+
+/** What the registry answered, kept per error for callers that explain a failure (see `registryFailureOf`). */
+const FAILURES = new WeakMap<WasmletError, RegistryFailure>();
+
+/** What a registry answered when the client failed: see `registryFailureOf`. */
+export interface RegistryFailure {
+  /** The HTTP status of the refusal (a token service's refusal counts as 401). */
+  status?: number;
+  /** The OCI error code of the refusal: `UNAUTHORIZED`, `DENIED`, `NAME_UNKNOWN`… */
+  code?: string;
+  /** True when no answer came: the connection, DNS or TLS failed. */
+  unreachable?: boolean;
+}
+
+/** What the registry answered behind an error this client threw; empty for anything else. */
+export function registryFailureOf(e: unknown): RegistryFailure {
+  return (e instanceof WasmletError && FAILURES.get(e)) || {};
 }
 
 /** The single translation of registry failures into WasmletErrors (pull/resolve vs push). */
 function registryError(op: Op, ref: string, what: string, f: Failure): WasmletError {
+  // A token service's refusal (client-auth.ts) counts as the registry's 401.
+  const kept =
+    f.cause instanceof WasmletError
+      ? (FAILURES.get(f.cause) ??
+        (f.cause.code === "UNAUTHORIZED" ? { status: 401, code: "UNAUTHORIZED" } : undefined))
+      : undefined;
   const parts = [f.status !== undefined ? `HTTP ${f.status}` : undefined, f.code, f.message].filter(Boolean);
   const why = parts.length ? parts.join(" ") : f.cause instanceof Error ? f.cause.message : "failed";
   const code = op === "pull" ? "IMAGE_PULL_FAILED" : "UNAVAILABLE";
-  return new WasmletError(
+  const error = new WasmletError(
     code,
     `${op} ${ref}: ${what}: ${why}`,
     f.cause === undefined ? undefined : { cause: f.cause },
   );
+  FAILURES.set(
+    error,
+    f.status !== undefined
+      ? { status: f.status, code: f.code }
+      : (kept ?? (f.unreachable ? { unreachable: true } : {})),
+  );
+  return error;
 }
 
 async function failureOf(res: Response): Promise<Failure> {
@@ -186,6 +219,18 @@ export class RegistryClient {
       url = next ? new URL(next, url).toString() : undefined;
     }
     return out;
+  }
+
+  /** One blob of `ref`'s repository, by digest (at most the client's blob limit); its content is verified. */
+  async blob(ref: string | ImageReference, digest: Digest): Promise<Uint8Array> {
+    const r = typeof ref === "string" ? parseReference(ref) : ref;
+    const name = formatReference(r);
+    const res = await this.call("pull", r, name, `blob ${digest}`, "GET", `blobs/${digest}`);
+    if (!res.ok) throw registryError("pull", name, `blob ${digest}`, await failureOf(res));
+    const bytes = await this.readBody("pull", name, `blob ${digest}`, res, this.maxBlobBytes);
+    if (!matchesDigest(bytes, digest))
+      throw registryError("pull", name, `blob ${digest}`, { message: "content does not match its digest" });
+    return bytes;
   }
 
   /** Pulls and unpacks an image into what the runtime runs; verifies every digest. */
@@ -332,7 +377,7 @@ export class RegistryClient {
         op,
         name,
         what,
-        e instanceof WasmletError ? { message: e.message, cause: e } : { cause: e },
+        e instanceof WasmletError ? { message: e.message, cause: e } : { cause: e, unreachable: true },
       );
     }
   }

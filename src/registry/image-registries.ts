@@ -12,7 +12,7 @@ const BUILT_KEEP_MS = 60_000;
  * HTTP round trips, same content and digests as a push over /v2), any other registry over HTTP.
  */
 export class ImageRegistries {
-  /** Images this process built and pushed to its own store, as built, until `load` takes them (see `push`). */
+  /** Images this process built and pushed, as built, until `load` takes them (see `push`). */
   private readonly built = new Map<Digest, { image: LoadedImage; timer: NodeJS.Timeout }>();
 
   constructor(
@@ -39,13 +39,19 @@ export class ImageRegistries {
     const digest = local
       ? await store.pushLocal(r.repository, r.tag as string, bundle)
       : await client.push(ref, bundle);
-    if (local && content) {
+    // Any registry: the digest names exactly the bundle that was pushed.
+    if (content) {
       clearTimeout(this.built.get(digest)?.timer);
       const timer = setTimeout(() => this.built.delete(digest), BUILT_KEEP_MS);
       timer.unref();
       this.built.set(digest, { image: { ...content, digest }, timer });
     }
     return digest;
+  }
+
+  /** One blob of `ref`'s repository by digest, from its registry over HTTP (package sources). */
+  blob(ref: string, digest: Digest): Promise<Uint8Array> {
+    return this.opts.client.blob(ref, digest);
   }
 
   /** The digest a reference names, asked of its registry. */

@@ -3,8 +3,11 @@ export {
   isLoopbackRegistry,
   RegistryClient,
   type RegistryClientOptions,
+  type RegistryFailure,
+  registryFailureOf,
 } from "./client.js";
 export type { RegistryAuth } from "./client-auth.js";
+export { parseRegistryLocation, type RegistryLocation } from "./external.js";
 export type { GcOptions, GcResult } from "./gc.js";
 export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";
 export { ImageRegistries } from "./image-registries.js";

@@ -195,12 +195,31 @@ test("serve --role control|router without a shared store is refused, naming --st
     const bad = await cli(undefined, "serve", "--data-dir", dir, "--store", "etcd://h:99999");
     assert.notEqual(bad.code, 0, show(bad));
     assert.match(bad.stderr, /port 99999 is out of range/, show(bad));
-    const reg = await cli(undefined, "serve", "--data-dir", dir, "--registry", "127.0.0.1:5000");
-    assert.notEqual(reg.code, 0, show(reg));
-    assert.match(reg.stderr, /--registry 127\.0\.0\.1:5000: only a --role router node takes it/, show(reg));
     const url = await cli(undefined, "serve", "--data-dir", dir, "--registry", "http://x:1/v2");
     assert.notEqual(url.code, 0, show(url));
-    assert.match(url.stderr, /--registry: "http:\/\/x:1\/v2" is not host:port/, show(url));
+    assert.match(url.stderr, /--registry: "http:\/\/x:1\/v2" names the \/v2 API/, show(url));
+    const creds = await cli(
+      undefined,
+      "serve",
+      "--data-dir",
+      dir,
+      "--registry",
+      "https://u:p@reg.example.com",
+    );
+    assert.notEqual(creds.code, 0, show(creds));
+    assert.match(creds.stderr, /holds credentials: give them with --registry-username/, show(creds));
+    const half = await cli(
+      undefined,
+      "serve",
+      "--data-dir",
+      dir,
+      "--registry",
+      "reg.example.com",
+      "--registry-username",
+      "u",
+    );
+    assert.notEqual(half.code, 0, show(half));
+    assert.match(half.stderr, /--registry-username u: give the password too/, show(half));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
