@@ -56,7 +56,11 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--public-registry <host:port>",
-      "address clusters pull function images from (fn manifest): the embedded registry's, or --registry's as nodes reach it (default: the control address, or --registry's host)",
+      "address the cluster pulls function images from: the embedded registry's (images are named by it; e.g. a Kubernetes Service when --control is 0.0.0.0), or --registry's host as nodes reach it (fn manifest) (default: the control address, or --registry's host)",
+    )
+    .option(
+      "--advertise-address <host>",
+      "host the other nodes reach this one at, with its ports (etcd node list; default: the --control/--listen host, or for 0.0.0.0 this machine's first non-internal IPv4)",
     )
     .addOption(
       new Option("--gc-interval <seconds>", "registry garbage collection period (0: off)")
@@ -251,6 +255,7 @@ export function registerServe(program: Command): void {
         secretKeyFile?: string;
         registryAuth?: string;
         publicRegistry?: string;
+        advertiseAddress?: string;
         gcInterval: number;
         gcGrace: number;
         headerTimeout: number;
@@ -319,6 +324,7 @@ export function registerServe(program: Command): void {
           secretKeyFile: opts.secretKeyFile,
           registryAuth: opts.registryAuth ? readRegistryAuth(opts.registryAuth) : undefined,
           publicRegistry: opts.publicRegistry,
+          advertiseAddress: opts.advertiseAddress,
           gcIntervalMs: opts.gcInterval,
           gcGraceMs: opts.gcGrace,
           http: {

@@ -27,3 +27,24 @@ export function isLoopback(host: string): boolean {
 export function formatHostPort(hp: HostPort): string {
   return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
+
+const UNSPECIFIED = new Set(["0.0.0.0", "::", ""]);
+
+/**
+ * The address other nodes reach a listener at (the node list, gathering, forwarding): `advertise` when given
+ * (`serve --advertise-address`, e.g. a pod's IP), else the listener's own host — unless that is unspecified
+ * (`0.0.0.0`, `::`), which no other machine can dial: then this machine's first non-internal IPv4 address
+ * (`interfaces` is os.networkInterfaces()), or the unspecified host as it is when there is none.
+ */
+export function advertisedHostPort(
+  at: HostPort,
+  advertise: string | undefined,
+  interfaces: NodeJS.Dict<{ address: string; family: string | number; internal: boolean }[]>,
+): HostPort {
+  if (advertise !== undefined) return { host: advertise.replace(/^\[|\]$/g, ""), port: at.port };
+  if (!UNSPECIFIED.has(at.host)) return at;
+  for (const list of Object.values(interfaces))
+    for (const a of list ?? [])
+      if (!a.internal && (a.family === "IPv4" || a.family === 4)) return { host: a.address, port: at.port };
+  return at;
+}

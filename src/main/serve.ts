@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { join, resolve } from "node:path";
 import {
   type ApiHandler,
@@ -46,7 +46,7 @@ import {
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
 import { inspectModule } from "../wasm/index.js";
-import { formatHostPort, type HostPort, isLoopback } from "./address.js";
+import { advertisedHostPort, formatHostPort, type HostPort, isLoopback, parseHostPort } from "./address.js";
 import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
 import { createDataPlane, createRouterServer } from "./data-plane.js";
@@ -59,6 +59,17 @@ import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { nodesFront } from "./nodes-front.js";
 import { shortenRequestSlice } from "./request-slice.js";
 import { type RouterCluster, startRouterCluster } from "./router-cluster.js";
+
+/** `--public-registry` for the embedded registry: a bare host[:port], as image references start. */
+function embeddedRegistryHost(value: string): string {
+  const at = parseRegistryLocation(value, "--public-registry");
+  if (at.prefix !== "")
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `--public-registry: "${value}" has a path: the embedded registry is named by host[:port] alone`,
+    );
+  return at.host;
+}
 
 export interface ServeConfig {
   /** This node's directory: the SQLite store (or, with `etcd`, its invocation records and logs) and the registry. */
@@ -118,6 +129,12 @@ export interface ServeConfig {
   /** `host:port` clusters pull function images from (`--public-registry`, for `fn manifest`): the embedded or the
    * external registry as the cluster's nodes reach it. Default: the control address, or the external registry's. */
   publicRegistry?: string;
+  /**
+   * The host other nodes reach this one at (`--advertise-address`, e.g. a pod's IP), with the listeners' ports:
+   * what the node list says for gathering records. Default: the listeners' host, or for 0.0.0.0 / :: this
+   * machine's first non-internal IPv4 address.
+   */
+  advertiseAddress?: string;
   /** How often the embedded registry is garbage-collected, in ms; 0 disables it. Default 10 minutes. */
   gcIntervalMs?: number;
   /** Unreferenced blobs younger than this survive gc (pushes in progress), in ms. Default 1 hour. */
@@ -198,6 +215,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       `--role ${role}: a node that does not run everything shares its platform with others: give --store etcd://…`,
     );
   const external = config.registry === undefined ? undefined : parseRegistryLocation(config.registry);
+  const publicEmbedded =
+    external || config.publicRegistry === undefined ? undefined : embeddedRegistryHost(config.publicRegistry);
   // Credentials by registry host; the external registry's own first. A router told only where the control
   // plane's embedded registry is (no credentials) sends its token there, as before.
   const registryAuth: Record<string, RegistryAuth> = { ...config.registryAuth };
@@ -301,13 +320,16 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Aborted on close: kills running builds, whose packages stay "running" and are requeued on the next start.
   const shutdown = new AbortController();
   const controlHost = formatHostPort(control);
-  ownRegistry = controlHost;
-  const registryHost = external?.base ?? controlHost;
+  // Function images are named by where the cluster pulls them from: the external registry, else the embedded
+  // one at --public-registry (a Service name on Kubernetes, where the control port listens on 0.0.0.0), else at
+  // the control address.
+  const registryHost = external?.base ?? publicEmbedded ?? controlHost;
+  ownRegistry = external ? "" : registryHost;
   // Images for this server's own registry are written straight into its store (no HTTP round trips).
   const registries = new ImageRegistries({
     store: images,
     client: registry,
-    localHost: external ? undefined : controlHost,
+    localHost: external ? undefined : registryHost,
   });
   const plane = createDataPlane({
     store,
@@ -424,7 +446,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         listen: config.listen,
         registryAuth,
         plainHttpRegistries: external?.plainHttp ? [external.host] : [],
-        ownRegistry: external ? "" : controlHost,
+        ownRegistry,
         token: config.token,
         metrics: config.metrics !== false,
         otlp: config.otlp,
@@ -469,6 +491,10 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   });
   const routerUrl = routerAddress ? `http://${routerAddress}` : "";
   const controlUrl = `http://${controlHost}`;
+  const advertised = (hostPort: string) =>
+    formatHostPort(
+      advertisedHostPort(parseHostPort(hostPort, "address"), config.advertiseAddress, networkInterfaces()),
+    );
   // Duties that must fire once per platform, not once per node: registry gc, timers, queue triggers, canary steps.
   // Alone (SQLite) this process runs them; on etcd the node elected under a lease does, and they move when its
   // lease expires. Asynchronous invocations are each node's own (its SQLite): every node runs its runner.
@@ -490,7 +516,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     const id = nodeId;
     const node = new EtcdMembership(
       etcd,
-      { id, role, routerUrl, controlUrl, startedAt: new Date().toISOString() },
+      {
+        id,
+        role,
+        routerUrl: routerAddress ? `http://${advertised(routerAddress)}` : "",
+        controlUrl: `http://${advertised(controlHost)}`,
+        startedAt: new Date().toISOString(),
+      },
       log,
     );
     membership = node;

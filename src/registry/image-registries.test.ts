@@ -96,3 +96,28 @@ test("an image pushed to the local store with its content is loaded once as buil
   assert.deepEqual(Buffer.from(second.module), Buffer.from(module));
   assert.equal(second.entry, "/app.wasm");
 });
+
+test("a blob of the embedded registry is read from the store, whatever its public name; others over HTTP", async () => {
+  const calls: string[] = [];
+  const client = {
+    blob: async (ref: string, digest: Digest) => {
+      calls.push(`blob ${ref} ${digest}`);
+      return new Uint8Array([1]);
+    },
+  } as unknown as RegistryClient;
+  // The public name of a Kubernetes Service, which this process need not reach.
+  const PUBLIC = "wasmlet-control.wasmlet.svc.cluster.local:8081";
+  const registries = new ImageRegistries({ store, client, localHost: PUBLIC });
+  const bundle = await image("blob");
+  await registries.push(`${PUBLIC}/packages/p:src-1`, bundle);
+  const [digest, bytes] = [...bundle.blobs][0];
+  assert.deepEqual(await registries.blob(`${PUBLIC}/packages/p`, digest), bytes);
+  assert.deepEqual(calls, [], "read from the store");
+  // Another repository does not hold it (links are per repository): asked of the registry.
+  await registries.blob(`${PUBLIC}/packages/other`, digest);
+  await registries.blob(`registry.example:5000/packages/p`, digest);
+  assert.deepEqual(calls, [
+    `blob ${PUBLIC}/packages/other ${digest}`,
+    `blob registry.example:5000/packages/p ${digest}`,
+  ]);
+});

@@ -1,4 +1,4 @@
-import type { Digest, LoadedImage } from "../core/index.js";
+import { type Digest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
 import type { RegistryClient } from "./client.js";
 import type { ImageBundle } from "./image-build.js";
 import type { ImageStore } from "./image-store.js";
@@ -49,9 +49,30 @@ export class ImageRegistries {
     return digest;
   }
 
-  /** One blob of `ref`'s repository by digest, from its registry over HTTP (package sources). */
-  blob(ref: string, digest: Digest): Promise<Uint8Array> {
-    return this.opts.client.blob(ref, digest);
+  /**
+   * One blob of `ref`'s repository by digest (package sources): from the embedded store when `ref` names the
+   * embedded registry and the repository holds it — its public name (`--public-registry`) need not be reachable
+   * from here —, else from its registry over HTTP.
+   */
+  async blob(ref: string, digest: Digest): Promise<Uint8Array> {
+    const { store, client, localHost } = this.opts;
+    const r = parseReference(ref);
+    if (localHost !== undefined && r.registry === localHost) {
+      const size = await store.blobSize(r.repository, digest);
+      if (size !== undefined) {
+        const chunks: Buffer[] = [];
+        for await (const c of store.readBlob(digest)) chunks.push(c as Buffer);
+        const bytes = new Uint8Array(Buffer.concat(chunks, size));
+        // The same check the client makes on what a registry sends: the file must still be what it is named.
+        if (!matchesDigest(bytes, digest))
+          throw new WasmletError(
+            "INTERNAL",
+            `blob ${digest} of ${r.repository} in the embedded registry is damaged`,
+          );
+        return bytes;
+      }
+    }
+    return client.blob(ref, digest);
   }
 
   /** The digest a reference names, asked of its registry. */

@@ -9,6 +9,11 @@ import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
 import { BIN, cli, example, type Server, show, startNode, startServer, waitFor } from "./harness.js";
 
 const TOKEN = "gather-t0ken";
+/**
+ * Node 1 listens on 0.0.0.0, as a pod does, at a fixed control port (from the range the etcd tests leave free):
+ * it names its images by --public-registry and tells the others where it is with --advertise-address.
+ */
+const NODE1_CONTROL_PORT = 22991;
 
 test("fn logs and inv through one node gather every node's records, name their nodes, and name a node that is gone", {
   skip: etcdMissing(),
@@ -32,12 +37,25 @@ test("fn logs and inv through one node gather every node's records, name their n
   try {
     // Node 1 runs everything and holds the images; node 2 too (it pulls node 1's images with the token); node 3 is
     // a router only.
-    nodes.push(await startServer(dirs[0], [...common, ...at(1)]));
+    const published = `127.0.0.1:${NODE1_CONTROL_PORT}`;
+    nodes.push(
+      await startServer(dirs[0], [
+        ...common,
+        "--listen",
+        "0.0.0.0:0",
+        "--control",
+        `0.0.0.0:${NODE1_CONTROL_PORT}`,
+        "--public-registry",
+        published,
+        "--advertise-address",
+        "127.0.0.1",
+      ]),
+    );
     const registryAuth = join(root, "registry-auth.json");
-    writeFileSync(registryAuth, JSON.stringify({ [new URL(nodes[0].controlUrl).host]: { token: TOKEN } }));
+    writeFileSync(registryAuth, JSON.stringify({ [published]: { token: TOKEN } }));
     nodes.push(await startServer(dirs[1], [...common, ...at(2), "--registry-auth", registryAuth]));
     // A router node pulls with the token from the registry --registry names (node 1's).
-    const registry = new URL(nodes[0].controlUrl).host;
+    const registry = published;
     const router = await startNode(
       [BIN, "serve", "--data-dir", dirs[2], ...common, ...at(3), "--role", "router", "--registry", registry],
       (out) => /router on (http:\/\/\S+)[\s\S]*control port \(.*--role router\) on (http:\/\/\S+)/.exec(out),
@@ -93,6 +111,13 @@ test("fn logs and inv through one node gather every node's records, name their n
         },
         { ms: 10_000, intervalMs: 50, what: () => `${url} never answered` },
       );
+    // The image is named by node 1's public address, not the 0.0.0.0 it listens on: the others pull from it.
+    const fn = await fetch(`${n1.controlUrl}/api/v1/functions/hello`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const body = (await fn.json()) as { versions?: { image: string }[] };
+    const image = body.versions?.at(-1)?.image ?? JSON.stringify(body);
+    assert.ok(image.startsWith(`${published}/functions/hello`), image);
     for (const n of [n1, n2, n3]) await ok(`${n.routerUrl}/hello`);
     await ok(`${n2.routerUrl}/hello`);
     const accepted = JSON.parse(await ok(`${n3.routerUrl}/later`, { method: "POST", body: "x" })) as {
