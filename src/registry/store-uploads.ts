@@ -1,12 +1,13 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { type Digest, type DigestAlgorithm, digestAlgorithm, isDigestAlgorithm } from "../core/index.js";
 import type { SharedLock } from "./gc.js";
 import { OciError } from "./oci-error.js";
-import type { StoreLayout } from "./store-layout.js";
+import { BatchedAppend } from "./store-append.js";
+import { type StoreLayout, settleAll } from "./store-layout.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** What a 429 asks a client to wait: sessions free up as pushes finish, or when they go stale. */
@@ -89,8 +90,10 @@ export class UploadSessions {
     try {
       await mkdir(dir, { recursive: true });
       // No fsync: a session lost in a crash is restarted by its client, and the data is fsynced before commit.
-      await writeFile(join(dir, "data"), "");
-      await writeFile(join(dir, "info.json"), JSON.stringify({ repo, algorithm, started: Date.now() }));
+      await settleAll([
+        writeFile(join(dir, "data"), ""),
+        writeFile(join(dir, "info.json"), JSON.stringify({ repo, algorithm, started: Date.now() })),
+      ]);
     } catch (e) {
       await this.drop(uuid);
       throw e;
@@ -169,12 +172,21 @@ export class UploadSessions {
       });
     }
     const target = this.layout.blobPath(digest);
-    if (!(await this.layout.exists(target))) await this.layout.fsyncFile(join(dir, "data"));
+    const data = join(dir, "data");
     // Under the shared lock: a gc pass sees either no link (and the blob is not there yet, or too young) or both.
-    await this.lock.shared(async () => {
-      if (!(await this.layout.exists(target))) await this.layout.moveInto(join(dir, "data"), target);
-      await this.layout.writeAtomic(this.layout.layerLink(repo, digest), "");
-    });
+    // The content and the link are written side by side (their fsyncs overlap), and the 201 waits for both: a
+    // crash in between can leave a link to a blob that is not there, which reads as absent (blobSize, a
+    // manifest's check and a mount all look at the blob itself) until the client pushes it again.
+    await this.lock.shared(() =>
+      settleAll([
+        this.layout.exists(target).then(async (stored) => {
+          if (stored) return;
+          await this.layout.fsyncFile(data);
+          await this.layout.moveInto(data, target);
+        }),
+        this.layout.writeAtomic(this.layout.layerLink(repo, digest), ""),
+      ]),
+    );
     await this.drop(uuid);
   }
 
@@ -242,53 +254,60 @@ export class UploadSessions {
     return { hash, size };
   }
 
-  private receive(body: Readable, file: string, state: UploadState): Promise<void> {
+  private async receive(body: Readable, file: string, state: UploadState): Promise<void> {
     const aborted = () => new OciError(400, "BLOB_UPLOAD_INVALID", "the client aborted the upload");
-    // A client that hung up while this request waited (for the disk, for the lock) has had its events already:
-    // none would end this write, and the session would stay busy, refusing its client and skipped by sweeps.
-    if (body.destroyed) return Promise.reject(aborted());
-    return new Promise((resolve, reject) => {
-      const out = createWriteStream(file, { flags: "a" });
-      let failed = false;
-      const fail = (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        body.pause();
-        body.removeAllListeners("data");
-        out.destroy();
-        reject(e);
-      };
-      body.on("data", (chunk: Buffer) => {
-        if (state.size + chunk.length > this.limits.maxUploadBytes) {
-          fail(
-            new OciError(
-              413,
-              "SIZE_INVALID",
-              `blob is over the ${this.limits.maxUploadBytes}-byte upload limit`,
-            ),
-          );
-          return;
-        }
-        state.size += chunk.length;
-        state.hash.update(chunk);
-        if (!out.write(chunk)) {
+    const fh = await open(file, "a");
+    const out = new BatchedAppend(fh);
+    try {
+      // A client that hung up while this request waited (for the disk, for the lock) has had its events
+      // already: none would end this write, and the session would stay busy, refusing its client and skipped by
+      // sweeps. Checked after the last wait, right before the listeners go on.
+      if (body.destroyed) throw aborted();
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (e: unknown) => {
+          if (failed) return;
+          failed = true;
           body.pause();
-          out.once("drain", () => body.resume());
-        }
+          body.removeAllListeners("data");
+          reject(e);
+        };
+        body.on("data", (chunk: Buffer) => {
+          if (state.size + chunk.length > this.limits.maxUploadBytes) {
+            fail(
+              new OciError(
+                413,
+                "SIZE_INVALID",
+                `blob is over the ${this.limits.maxUploadBytes}-byte upload limit`,
+              ),
+            );
+            return;
+          }
+          state.size += chunk.length;
+          state.hash.update(chunk);
+          const wait = out.add(chunk);
+          if (wait) {
+            body.pause();
+            wait.then(() => {
+              if (!failed) body.resume();
+            }, fail);
+          }
+        });
+        let ended = false;
+        body.on("end", () => {
+          ended = true;
+          out.finish().then(() => {
+            if (!failed) resolve();
+          }, fail);
+        });
+        body.on("close", () => {
+          if (!ended) fail(aborted());
+        });
+        body.on("error", fail);
       });
-      let ended = false;
-      body.on("end", () => {
-        ended = true;
-        out.end();
-      });
-      body.on("close", () => {
-        if (!ended) fail(aborted());
-      });
-      body.on("error", fail);
-      out.on("error", fail);
-      out.on("finish", () => {
-        if (!failed) resolve();
-      });
-    });
+    } finally {
+      await out.settled();
+      await fh.close();
+    }
   }
 }
