@@ -75,7 +75,13 @@ export class RegistryHandlers {
       res.end();
       return;
     }
-    await pipeline(this.store.readBlob(digest, range), res);
+    if (size === 0) {
+      res.end();
+      return;
+    }
+    // The whole blob is read as a range too: with its end known the read stops there, without one more disk
+    // read to find the end of the file.
+    await pipeline(this.store.readBlob(digest, range ?? { start: 0, end: size - 1 }), res);
   }
 
   async deleteBlob(res: ServerResponse, repo: string, digestText: string): Promise<void> {

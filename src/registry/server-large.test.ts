@@ -79,3 +79,15 @@ test("a blob pushed in uneven chunked PATCHes of up to 2.5 MiB is stored whole, 
   assert.equal(done.status, 201);
   assert.ok((await bytesOf(await call(`/v2/big/chunks/blobs/${digest}`))).equals(blob));
 });
+
+test("an empty blob answers 200 with no body; a range of it is unsatisfiable", async () => {
+  const digest = sha256Digest(new Uint8Array());
+  const put = await call(`/v2/big/empty/blobs/uploads/?digest=${digest}`, { method: "POST", body: "" });
+  assert.equal(put.status, 201);
+  const got = await call(`/v2/big/empty/blobs/${digest}`);
+  assert.equal(got.status, 200);
+  assert.equal(got.headers.get("content-length"), "0");
+  assert.equal((await bytesOf(got)).length, 0);
+  const ranged = await call(`/v2/big/empty/blobs/${digest}`, { headers: { range: "bytes=0-0" } });
+  assert.equal(ranged.status, 416);
+});
