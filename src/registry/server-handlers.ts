@@ -135,7 +135,7 @@ export class RegistryHandlers {
   ): Promise<void> {
     await this.store.uploads.size(repo, uuid);
     const digest = parseDigestParam(query.get("digest"), "digest");
-    await this.store.uploads.append(repo, uuid, chunkOf(req, true));
+    await this.store.uploads.append(repo, uuid, { ...chunkOf(req, true), last: true });
     await this.store.uploads.commit(repo, uuid, digest);
     sendEmpty(res, 201, { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest });
   }

@@ -21,6 +21,8 @@ interface UploadState {
   hash: Hash;
   size: number;
   busy: boolean;
+  /** The data on disk is fsynced as it stands: the last append was a final one (see Chunk.last). */
+  synced: boolean;
 }
 
 export interface UploadLimits {
@@ -37,6 +39,11 @@ export interface Chunk {
   length?: number;
   /** Inclusive byte offsets the chunk covers; it must start where the upload ends (else 416). */
   range?: { start: number; end: number };
+  /**
+   * The upload's last chunk (a commit follows): the data is fsynced through the handle that wrote it, so the
+   * commit need not open the file again to do it.
+   */
+  last?: boolean;
 }
 
 /**
@@ -58,7 +65,7 @@ export class UploadSessions {
   async putWhole(repo: string, digest: Digest, chunk: Chunk): Promise<void> {
     const uuid = await this.create(repo, digestAlgorithm(digest));
     try {
-      await this.append(repo, uuid, chunk);
+      await this.append(repo, uuid, { ...chunk, last: true });
       await this.commit(repo, uuid, digest);
     } catch (e) {
       // The client never learnt where this session is: nothing could resume it.
@@ -98,7 +105,14 @@ export class UploadSessions {
       await this.drop(uuid);
       throw e;
     }
-    this.uploads.set(uuid, { repo, algorithm, hash: createHash(algorithm), size: 0, busy: false });
+    this.uploads.set(uuid, {
+      repo,
+      algorithm,
+      hash: createHash(algorithm),
+      size: 0,
+      busy: false,
+      synced: false,
+    });
     return uuid;
   }
 
@@ -143,8 +157,10 @@ export class UploadSessions {
       );
     }
     state.busy = true;
+    state.synced = false;
     try {
-      await this.receive(chunk.body, join(this.layout.uploadDir(uuid), "data"), state);
+      await this.receive(chunk.body, join(this.layout.uploadDir(uuid), "data"), state, chunk.last === true);
+      state.synced = chunk.last === true;
     } catch (e) {
       // The disk, not the half-updated running hash, is the truth now: rebuild from it, or drop an oversize upload.
       if (e instanceof OciError && e.status === 413) await this.drop(uuid);
@@ -181,7 +197,7 @@ export class UploadSessions {
       settleAll([
         this.layout.exists(target).then(async (stored) => {
           if (stored) return;
-          await this.layout.fsyncFile(data);
+          if (!state.synced) await this.layout.fsyncFile(data);
           await this.layout.moveInto(data, target);
         }),
         this.layout.writeAtomic(this.layout.layerLink(repo, digest), ""),
@@ -237,7 +253,7 @@ export class UploadSessions {
       const algorithm =
         info.algorithm !== undefined && isDigestAlgorithm(info.algorithm) ? info.algorithm : "sha256";
       const { hash, size } = await this.hashFile(join(this.layout.uploadDir(uuid), "data"), algorithm);
-      state = { repo, algorithm, hash, size, busy: false };
+      state = { repo, algorithm, hash, size, busy: false, synced: false };
       this.uploads.set(uuid, state);
     }
     return state;
@@ -254,14 +270,17 @@ export class UploadSessions {
     return { hash, size };
   }
 
-  private async receive(body: Readable, file: string, state: UploadState): Promise<void> {
+  /** Appends the body to the file as it arrives, hashing it; with `sync`, fsyncs the file before it returns. */
+  private async receive(body: Readable, file: string, state: UploadState, sync: boolean): Promise<void> {
     const aborted = () => new OciError(400, "BLOB_UPLOAD_INVALID", "the client aborted the upload");
+    // A client that hung up while this request waited (for the disk, for the lock) has had its events already:
+    // none would end this write, and the session would stay busy, refusing its client and skipped by sweeps.
+    // Checked before the file is opened (the session is free again at once) and after, right before the
+    // listeners go on.
+    if (body.destroyed) throw aborted();
     const fh = await open(file, "a");
     const out = new BatchedAppend(fh);
     try {
-      // A client that hung up while this request waited (for the disk, for the lock) has had its events
-      // already: none would end this write, and the session would stay busy, refusing its client and skipped by
-      // sweeps. Checked after the last wait, right before the listeners go on.
       if (body.destroyed) throw aborted();
       await new Promise<void>((resolve, reject) => {
         let failed = false;
@@ -305,6 +324,7 @@ export class UploadSessions {
         });
         body.on("error", fail);
       });
+      if (sync) await fh.sync();
     } finally {
       await out.settled();
       await fh.close();
