@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import { drainBody } from "../http/index.js";
 import { parseAlgorithmParam, parseDigestParam } from "./digests.js";
 import type { ImageStore } from "./image-store.js";
@@ -75,13 +74,8 @@ export class RegistryHandlers {
       res.end();
       return;
     }
-    if (size === 0) {
-      res.end();
-      return;
-    }
-    // The whole blob is read as a range too: with its end known the read stops there, without one more disk
-    // read to find the end of the file.
-    await pipeline(this.store.readBlob(digest, range ?? { start: 0, end: size - 1 }), res);
+    if (size > 0) await this.store.sendBlob(digest, range ?? { start: 0, end: size - 1 }, res);
+    res.end();
   }
 
   async deleteBlob(res: ServerResponse, repo: string, digestText: string): Promise<void> {
