@@ -1,6 +1,6 @@
 // Child processes for the benchmark: servers it starts and stops itself.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,6 +91,32 @@ export function stealSeconds(): number | undefined {
     return undefined;
   }
 }
+/**
+ * CPU time a live process has run, all its threads, in milliseconds (Linux: the sum of /proc/PID/task/TID/schedstat,
+ * in ns, so short operations are not rounded to 10 ms ticks); NaN when it cannot be read.
+ */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      // A thread may end between the listing and the read: it is not counted.
+      const text = readFileSafe(`/proc/${pid}/task/${tid}/schedstat`);
+      if (text !== undefined) ns += Number(text.split(" ")[0]);
+    }
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function readFileSafe(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** Linux reports /proc/stat in USER_HZ, 100 on every architecture node runs on. */
 const USER_HZ = 100;
 

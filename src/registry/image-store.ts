@@ -1,11 +1,12 @@
-import { createReadStream, type ReadStream } from "node:fs";
 import { utimes } from "node:fs/promises";
+import type { Writable } from "node:stream";
 import { type Digest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
+import { sendFileRange } from "./blob-send.js";
 import { collectGarbage, type GcOptions, type GcResult, SharedLock } from "./gc.js";
 import type { ImageBundle } from "./image-build.js";
 import { type ContentSource, loadImage } from "./image-load.js";
 import { isRepositoryName } from "./reference.js";
-import { StoreLayout } from "./store-layout.js";
+import { StoreLayout, settleAll } from "./store-layout.js";
 import { ManifestStore } from "./store-manifests.js";
 import { UploadSessions } from "./store-uploads.js";
 
@@ -70,14 +71,20 @@ export class ImageStore {
 
   /** The blob's size if `repo` holds it (pushed or mounted there), else undefined. */
   async blobSize(repo: string, digest: Digest): Promise<number | undefined> {
-    return (await this.layout.exists(this.layout.layerLink(repo, digest)))
-      ? this.layout.size(this.layout.blobPath(digest))
-      : undefined;
+    // Both looked up at once: one thread-pool round trip where a pull waited for two in a row.
+    const [linked, size] = await Promise.all([
+      this.layout.exists(this.layout.layerLink(repo, digest)),
+      this.layout.size(this.layout.blobPath(digest)),
+    ]);
+    return linked ? size : undefined;
   }
 
-  /** The blob's bytes, all or the inclusive range; the caller checked blobSize() first. */
-  readBlob(digest: Digest, range?: { start: number; end: number }): ReadStream {
-    return createReadStream(this.layout.blobPath(digest), range ?? {});
+  /**
+   * Writes the blob's bytes `start`..`end` (inclusive) to `out`, without ending it; the caller checked
+   * blobSize() first. Rejects if `out` closes before.
+   */
+  sendBlob(digest: Digest, range: { start: number; end: number }, out: Writable): Promise<void> {
+    return sendFileRange(this.layout.blobPath(digest), range.start, range.end, out);
   }
 
   /**
@@ -133,8 +140,8 @@ export class ImageStore {
     };
     // Under the shared lock, as a push over HTTP: gc never sees a manifest whose blobs it could still delete.
     await this.lock.shared(async () => {
-      await settled([...bundle.blobs].map(([d, bytes]) => write(d, bytes)));
-      await settled([
+      await settleAll([...bundle.blobs].map(([d, bytes]) => write(d, bytes)));
+      await settleAll([
         ...[...bundle.blobs.keys()].map((d) => layout.writeAtomic(layout.layerLink(repo, d), "")),
         write(digest, bundle.manifest),
       ]);
@@ -205,9 +212,4 @@ export class ImageStore {
     this.background.add(work);
     void work.finally(() => this.background.delete(work));
   }
-}
-
-/** Like Promise.all, but rejects only once every write has ended: no write outlives the call that made it. */
-async function settled(writes: Promise<unknown>[]): Promise<void> {
-  for (const r of await Promise.allSettled(writes)) if (r.status === "rejected") throw r.reason;
 }

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import { drainBody } from "../http/index.js";
 import { parseAlgorithmParam, parseDigestParam } from "./digests.js";
 import type { ImageStore } from "./image-store.js";
@@ -75,7 +74,8 @@ export class RegistryHandlers {
       res.end();
       return;
     }
-    await pipeline(this.store.readBlob(digest, range), res);
+    if (size > 0) await this.store.sendBlob(digest, range ?? { start: 0, end: size - 1 }, res);
+    res.end();
   }
 
   async deleteBlob(res: ServerResponse, repo: string, digestText: string): Promise<void> {
@@ -129,7 +129,7 @@ export class RegistryHandlers {
   ): Promise<void> {
     await this.store.uploads.size(repo, uuid);
     const digest = parseDigestParam(query.get("digest"), "digest");
-    await this.store.uploads.append(repo, uuid, chunkOf(req, true));
+    await this.store.uploads.append(repo, uuid, { ...chunkOf(req, true), last: true });
     await this.store.uploads.commit(repo, uuid, digest);
     sendEmpty(res, 201, { location: `/v2/${repo}/blobs/${digest}`, "docker-content-digest": digest });
   }

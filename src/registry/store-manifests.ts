@@ -12,7 +12,7 @@ import {
 } from "./media-types.js";
 import { OciError } from "./oci-error.js";
 import { TAG_RE } from "./reference.js";
-import { digestOfName, type StoreLayout } from "./store-layout.js";
+import { digestOfName, type StoreLayout, settleAll } from "./store-layout.js";
 
 type Json = Record<string, unknown>;
 
@@ -60,31 +60,43 @@ export class ManifestStore {
    * spec wants for GET and HEAD (a `<tag-or-digest>` in no other format can never be found).
    */
   async resolve(repo: string, reference: string): Promise<{ digest: Digest; mediaType: string }> {
-    let digest: Digest | undefined;
-    if (isDigest(reference)) digest = reference;
-    else if (TAG_RE.test(reference)) {
-      const linked = (await this.layout.readText(this.layout.tagPath(repo, reference)))?.trim();
-      if (linked && isDigest(linked)) digest = linked;
-    } else
-      throw new OciError(404, "MANIFEST_UNKNOWN", `reference "${reference}" is neither a tag nor a digest`, {
-        reference,
-      });
+    const digest = await this.target(repo, reference);
     const mediaType = digest ? await this.layout.readText(this.layout.manifestLink(repo, digest)) : undefined;
-    if (!digest || mediaType === undefined) {
-      if (!(await this.layout.repoExists(repo)))
-        throw new OciError(404, "NAME_UNKNOWN", `repository ${repo} is not known`);
-      throw new OciError(404, "MANIFEST_UNKNOWN", `manifest ${reference} is not in ${repo}`, { reference });
-    }
+    if (!digest || mediaType === undefined) throw await this.unknown(repo, reference);
     return { digest, mediaType };
   }
 
   /** The manifest a reference names, with its content; 404 as resolve(). */
   async get(repo: string, reference: string): Promise<StoredManifest> {
-    const { digest, mediaType } = await this.resolve(repo, reference);
-    const bytes = await this.layout.readBytes(this.layout.blobPath(digest));
+    const digest = await this.target(repo, reference);
+    if (!digest) throw await this.unknown(repo, reference);
+    // The link and the content are read side by side: a pull's first request waited for three reads in a row.
+    const [mediaType, bytes] = await Promise.all([
+      this.layout.readText(this.layout.manifestLink(repo, digest)),
+      this.layout.readBytes(this.layout.blobPath(digest)),
+    ]);
+    if (mediaType === undefined) throw await this.unknown(repo, reference);
     if (bytes === undefined)
       throw new OciError(404, "MANIFEST_UNKNOWN", `manifest ${digest} content is missing`);
     return { digest, mediaType, bytes };
+  }
+
+  /** The digest a reference names (a tag read from disk), undefined for an unknown tag; 404 for a malformed one. */
+  private async target(repo: string, reference: string): Promise<Digest | undefined> {
+    if (isDigest(reference)) return reference;
+    if (!TAG_RE.test(reference))
+      throw new OciError(404, "MANIFEST_UNKNOWN", `reference "${reference}" is neither a tag nor a digest`, {
+        reference,
+      });
+    const linked = (await this.layout.readText(this.layout.tagPath(repo, reference)))?.trim();
+    return linked && isDigest(linked) ? linked : undefined;
+  }
+
+  /** Why a reference names no manifest here: the repository is unknown, or only the manifest is. */
+  private async unknown(repo: string, reference: string): Promise<OciError> {
+    if (!(await this.layout.repoExists(repo)))
+      return new OciError(404, "NAME_UNKNOWN", `repository ${repo} is not known`);
+    return new OciError(404, "MANIFEST_UNKNOWN", `manifest ${reference} is not in ${repo}`, { reference });
   }
 
   /**
@@ -125,12 +137,18 @@ export class ManifestStore {
       if (!(await this.layout.exists(this.layout.blobPath(digest))))
         await this.layout.writeAtomic(this.layout.blobPath(digest), body);
       await this.layout.writeAtomic(this.layout.manifestLink(repo, digest), mediaType);
-      if (subject)
-        await this.layout.writeAtomic(
-          join(this.layout.referrersDir(repo, subject), this.layout.hex(digest)),
-          "",
-        );
-      for (const t of tags) await this.layout.writeAtomic(this.layout.tagPath(repo, t), digest);
+      // Once the manifest is linked, what points at it (its referrers entry, its tags) goes side by side.
+      await settleAll([
+        ...(subject
+          ? [
+              this.layout.writeAtomic(
+                join(this.layout.referrersDir(repo, subject), this.layout.hex(digest)),
+                "",
+              ),
+            ]
+          : []),
+        ...tags.map((t) => this.layout.writeAtomic(this.layout.tagPath(repo, t), digest)),
+      ]);
       return subject;
     });
     return { digest, subject, tags };
@@ -141,15 +159,8 @@ export class ManifestStore {
    * returns its subject digest, if any.
    */
   private async checkReferences(repo: string, mediaType: string, json: Json): Promise<Digest | undefined> {
-    const missing: string[] = [];
-    const wrongSize: { field: string; digest: string; size: number; actual: number }[] = [];
-    const check = async (d: Descriptor, field: string, link: string) => {
-      const size = (await this.layout.exists(link))
-        ? await this.layout.size(this.layout.blobPath(d.digest as Digest))
-        : undefined;
-      if (size === undefined) missing.push(d.digest);
-      else if (size !== d.size) wrongSize.push({ field, digest: d.digest, size: d.size, actual: size });
-    };
+    /** What must be in the repository: descriptor, its field, and the link that says the repository has it. */
+    const wanted: [Descriptor, string, string][] = [];
     if (IMAGE_MANIFEST_TYPES.has(mediaType)) {
       if (!Array.isArray(json.layers)) throw invalid("layers: an array is required");
       const blobs: [Descriptor, string][] = [
@@ -158,13 +169,31 @@ export class ManifestStore {
       ];
       for (const [d, field] of blobs)
         if (!isForeignLayer(d.mediaType))
-          await check(d, field, this.layout.layerLink(repo, d.digest as Digest));
+          wanted.push([d, field, this.layout.layerLink(repo, d.digest as Digest)]);
     } else if (INDEX_TYPES.has(mediaType)) {
       if (!Array.isArray(json.manifests)) throw invalid("manifests: an array is required");
       for (const [i, m] of json.manifests.entries()) {
         const d = descriptor(m, `manifests[${i}]`);
-        await check(d, `manifests[${i}]`, this.layout.manifestLink(repo, d.digest as Digest));
+        wanted.push([d, `manifests[${i}]`, this.layout.manifestLink(repo, d.digest as Digest)]);
       }
+    }
+    // All looked up at once, each link beside its content: one round of lookups for the whole manifest where
+    // there were two in a row per descriptor. A link without its content counts as missing.
+    const sizes = await Promise.all(
+      wanted.map(async ([d, , link]) => {
+        const [linked, size] = await Promise.all([
+          this.layout.exists(link),
+          this.layout.size(this.layout.blobPath(d.digest as Digest)),
+        ]);
+        return linked ? size : undefined;
+      }),
+    );
+    const missing: string[] = [];
+    const wrongSize: { field: string; digest: string; size: number; actual: number }[] = [];
+    for (const [i, [d, field]] of wanted.entries()) {
+      const size = sizes[i];
+      if (size === undefined) missing.push(d.digest);
+      else if (size !== d.size) wrongSize.push({ field, digest: d.digest, size: d.size, actual: size });
     }
     // What is missing first: a client that pushes it next may find the sizes right.
     if (missing.length)

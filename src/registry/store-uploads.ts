@@ -1,12 +1,13 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { type Digest, type DigestAlgorithm, digestAlgorithm, isDigestAlgorithm } from "../core/index.js";
 import type { SharedLock } from "./gc.js";
 import { OciError } from "./oci-error.js";
-import type { StoreLayout } from "./store-layout.js";
+import { BatchedAppend } from "./store-append.js";
+import { type StoreLayout, settleAll } from "./store-layout.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** What a 429 asks a client to wait: sessions free up as pushes finish, or when they go stale. */
@@ -20,6 +21,8 @@ interface UploadState {
   hash: Hash;
   size: number;
   busy: boolean;
+  /** The data on disk is fsynced as it stands: the last append was a final one (see Chunk.last). */
+  synced: boolean;
 }
 
 export interface UploadLimits {
@@ -36,6 +39,11 @@ export interface Chunk {
   length?: number;
   /** Inclusive byte offsets the chunk covers; it must start where the upload ends (else 416). */
   range?: { start: number; end: number };
+  /**
+   * The upload's last chunk (a commit follows): the data is fsynced through the handle that wrote it, so the
+   * commit need not open the file again to do it.
+   */
+  last?: boolean;
 }
 
 /**
@@ -57,7 +65,7 @@ export class UploadSessions {
   async putWhole(repo: string, digest: Digest, chunk: Chunk): Promise<void> {
     const uuid = await this.create(repo, digestAlgorithm(digest));
     try {
-      await this.append(repo, uuid, chunk);
+      await this.append(repo, uuid, { ...chunk, last: true });
       await this.commit(repo, uuid, digest);
     } catch (e) {
       // The client never learnt where this session is: nothing could resume it.
@@ -89,13 +97,22 @@ export class UploadSessions {
     try {
       await mkdir(dir, { recursive: true });
       // No fsync: a session lost in a crash is restarted by its client, and the data is fsynced before commit.
-      await writeFile(join(dir, "data"), "");
-      await writeFile(join(dir, "info.json"), JSON.stringify({ repo, algorithm, started: Date.now() }));
+      await settleAll([
+        writeFile(join(dir, "data"), ""),
+        writeFile(join(dir, "info.json"), JSON.stringify({ repo, algorithm, started: Date.now() })),
+      ]);
     } catch (e) {
       await this.drop(uuid);
       throw e;
     }
-    this.uploads.set(uuid, { repo, algorithm, hash: createHash(algorithm), size: 0, busy: false });
+    this.uploads.set(uuid, {
+      repo,
+      algorithm,
+      hash: createHash(algorithm),
+      size: 0,
+      busy: false,
+      synced: false,
+    });
     return uuid;
   }
 
@@ -140,8 +157,10 @@ export class UploadSessions {
       );
     }
     state.busy = true;
+    state.synced = false;
     try {
-      await this.receive(chunk.body, join(this.layout.uploadDir(uuid), "data"), state);
+      await this.receive(chunk.body, join(this.layout.uploadDir(uuid), "data"), state, chunk.last === true);
+      state.synced = chunk.last === true;
     } catch (e) {
       // The disk, not the half-updated running hash, is the truth now: rebuild from it, or drop an oversize upload.
       if (e instanceof OciError && e.status === 413) await this.drop(uuid);
@@ -169,12 +188,21 @@ export class UploadSessions {
       });
     }
     const target = this.layout.blobPath(digest);
-    if (!(await this.layout.exists(target))) await this.layout.fsyncFile(join(dir, "data"));
+    const data = join(dir, "data");
     // Under the shared lock: a gc pass sees either no link (and the blob is not there yet, or too young) or both.
-    await this.lock.shared(async () => {
-      if (!(await this.layout.exists(target))) await this.layout.moveInto(join(dir, "data"), target);
-      await this.layout.writeAtomic(this.layout.layerLink(repo, digest), "");
-    });
+    // The content and the link are written side by side (their fsyncs overlap), and the 201 waits for both: a
+    // crash in between can leave a link to a blob that is not there, which reads as absent (blobSize, a
+    // manifest's check and a mount all look at the blob itself) until the client pushes it again.
+    await this.lock.shared(() =>
+      settleAll([
+        this.layout.exists(target).then(async (stored) => {
+          if (stored) return;
+          if (!state.synced) await this.layout.fsyncFile(data);
+          await this.layout.moveInto(data, target);
+        }),
+        this.layout.writeAtomic(this.layout.layerLink(repo, digest), ""),
+      ]),
+    );
     await this.drop(uuid);
   }
 
@@ -225,7 +253,7 @@ export class UploadSessions {
       const algorithm =
         info.algorithm !== undefined && isDigestAlgorithm(info.algorithm) ? info.algorithm : "sha256";
       const { hash, size } = await this.hashFile(join(this.layout.uploadDir(uuid), "data"), algorithm);
-      state = { repo, algorithm, hash, size, busy: false };
+      state = { repo, algorithm, hash, size, busy: false, synced: false };
       this.uploads.set(uuid, state);
     }
     return state;
@@ -242,53 +270,64 @@ export class UploadSessions {
     return { hash, size };
   }
 
-  private receive(body: Readable, file: string, state: UploadState): Promise<void> {
+  /** Appends the body to the file as it arrives, hashing it; with `sync`, fsyncs the file before it returns. */
+  private async receive(body: Readable, file: string, state: UploadState, sync: boolean): Promise<void> {
     const aborted = () => new OciError(400, "BLOB_UPLOAD_INVALID", "the client aborted the upload");
     // A client that hung up while this request waited (for the disk, for the lock) has had its events already:
     // none would end this write, and the session would stay busy, refusing its client and skipped by sweeps.
-    if (body.destroyed) return Promise.reject(aborted());
-    return new Promise((resolve, reject) => {
-      const out = createWriteStream(file, { flags: "a" });
-      let failed = false;
-      const fail = (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        body.pause();
-        body.removeAllListeners("data");
-        out.destroy();
-        reject(e);
-      };
-      body.on("data", (chunk: Buffer) => {
-        if (state.size + chunk.length > this.limits.maxUploadBytes) {
-          fail(
-            new OciError(
-              413,
-              "SIZE_INVALID",
-              `blob is over the ${this.limits.maxUploadBytes}-byte upload limit`,
-            ),
-          );
-          return;
-        }
-        state.size += chunk.length;
-        state.hash.update(chunk);
-        if (!out.write(chunk)) {
+    // Checked before the file is opened (the session is free again at once) and after, right before the
+    // listeners go on.
+    if (body.destroyed) throw aborted();
+    const fh = await open(file, "a");
+    const out = new BatchedAppend(fh);
+    try {
+      if (body.destroyed) throw aborted();
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (e: unknown) => {
+          if (failed) return;
+          failed = true;
           body.pause();
-          out.once("drain", () => body.resume());
-        }
+          body.removeAllListeners("data");
+          reject(e);
+        };
+        body.on("data", (chunk: Buffer) => {
+          if (state.size + chunk.length > this.limits.maxUploadBytes) {
+            fail(
+              new OciError(
+                413,
+                "SIZE_INVALID",
+                `blob is over the ${this.limits.maxUploadBytes}-byte upload limit`,
+              ),
+            );
+            return;
+          }
+          state.size += chunk.length;
+          state.hash.update(chunk);
+          const wait = out.add(chunk);
+          if (wait) {
+            body.pause();
+            wait.then(() => {
+              if (!failed) body.resume();
+            }, fail);
+          }
+        });
+        let ended = false;
+        body.on("end", () => {
+          ended = true;
+          out.finish().then(() => {
+            if (!failed) resolve();
+          }, fail);
+        });
+        body.on("close", () => {
+          if (!ended) fail(aborted());
+        });
+        body.on("error", fail);
       });
-      let ended = false;
-      body.on("end", () => {
-        ended = true;
-        out.end();
-      });
-      body.on("close", () => {
-        if (!ended) fail(aborted());
-      });
-      body.on("error", fail);
-      out.on("error", fail);
-      out.on("finish", () => {
-        if (!failed) resolve();
-      });
-    });
+      if (sync) await fh.sync();
+    } finally {
+      await out.settled();
+      await fh.close();
+    }
   }
 }

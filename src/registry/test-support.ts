@@ -99,6 +99,8 @@ export async function freePort(): Promise<number> {
 export interface DockerRegistry {
   /** `127.0.0.1:<port>`, as used in image references. */
   host: string;
+  /** The docker-registry process (the benchmark reads its CPU time). */
+  pid: number | undefined;
   /** Stops the process (waits for it to exit) and removes its storage. */
   stop(): Promise<void>;
 }
@@ -151,6 +153,7 @@ http:
   }
   return {
     host,
+    pid: proc.pid,
     async stop() {
       if (proc.exitCode === null) proc.kill("SIGTERM");
       await exited;
