@@ -1,4 +1,4 @@
-import { type Digest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
+import type { Digest, LoadedImage } from "../core/index.js";
 import type { RegistryClient } from "./client.js";
 import type { ImageBundle } from "./image-build.js";
 import type { ImageStore } from "./image-store.js";
@@ -58,19 +58,8 @@ export class ImageRegistries {
     const { store, client, localHost } = this.opts;
     const r = parseReference(ref);
     if (localHost !== undefined && r.registry === localHost) {
-      const size = await store.blobSize(r.repository, digest);
-      if (size !== undefined) {
-        const chunks: Buffer[] = [];
-        for await (const c of store.readBlob(digest)) chunks.push(c as Buffer);
-        const bytes = new Uint8Array(Buffer.concat(chunks, size));
-        // The same check the client makes on what a registry sends: the file must still be what it is named.
-        if (!matchesDigest(bytes, digest))
-          throw new WasmletError(
-            "INTERNAL",
-            `blob ${digest} of ${r.repository} in the embedded registry is damaged`,
-          );
-        return bytes;
-      }
+      const bytes = await store.blobBytes(r.repository, digest);
+      if (bytes) return bytes;
     }
     return client.blob(ref, digest);
   }

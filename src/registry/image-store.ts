@@ -1,4 +1,4 @@
-import { utimes } from "node:fs/promises";
+import { readFile, utimes } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { type Digest, type LoadedImage, matchesDigest, WasmletError } from "../core/index.js";
 import { sendFileRange } from "./blob-send.js";
@@ -85,6 +85,18 @@ export class ImageStore {
    */
   sendBlob(digest: Digest, range: { start: number; end: number }, out: Writable): Promise<void> {
     return sendFileRange(this.layout.blobPath(digest), range.start, range.end, out);
+  }
+
+  /**
+   * The whole blob if `repo` holds it, checked against its digest (a damaged file is an error, not content), else
+   * undefined: for readers in this process (package sources), which need not reach the registry over HTTP.
+   */
+  async blobBytes(repo: string, digest: Digest): Promise<Uint8Array | undefined> {
+    if ((await this.blobSize(repo, digest)) === undefined) return undefined;
+    const bytes = new Uint8Array(await readFile(this.layout.blobPath(digest)));
+    if (!matchesDigest(bytes, digest))
+      throw new WasmletError("INTERNAL", `blob ${digest} of ${repo} in the embedded registry is damaged`);
+    return bytes;
   }
 
   /**
