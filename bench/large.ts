@@ -68,7 +68,9 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
   const count = opts.functions ?? 3;
   const [buildMs, bytes] = await timed(() => largeModule(LARGE_30MB));
   const dir = mkdtempSync(join(tmpdir(), "wasmlet-bench-large-"));
-  const w = await startWasmlet();
+  // BENCH_LARGE_NODE_ARGS: node flags for the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
+  const nodeArgs = (process.env.BENCH_LARGE_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const w = await startWasmlet(undefined, [], nodeArgs);
   try {
     const file = join(dir, "m.wasm");
     const body = "hello large module\n";
