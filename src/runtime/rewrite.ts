@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { WasmletError } from "../core/index.js";
-import type { RunnerMeta } from "./runner.js";
 import type { RewriteReply, RewriteRequest } from "./rewrite-worker.js";
+import type { RunnerMeta } from "./runner.js";
 
 /** A rewrite under way on its own thread. */
 export interface BackgroundRewrite {

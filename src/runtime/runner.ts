@@ -196,6 +196,15 @@ export class ModuleRunner implements HostControl {
       }
     }
     this.current = undefined;
+    // A module run as uploaded grows its memory natively: near its (capped) maximum, a memory.grow returns -1 and
+    // the guest fails its own way, unseen by the host. A failure that close to the cap (within an eighth of it, at
+    // least 2 MiB: an allocator grows by a MiB or more) is reported as the rewritten module's memory_grow does.
+    if (
+      this.meta.fuelExport === undefined &&
+      (error?.kind === "exit" || error?.kind === "trap") &&
+      slot.memory.buffer.byteLength >= this.memoryCapBytes - Math.max(2 * 1048576, this.memoryCapBytes / 8)
+    )
+      error = { kind: "oom", message: `memory limit of ${this.memoryCapBytes / 1048576} MiB exceeded` };
     if (this.host.stdoutOverflowed && (!error || error.kind === "exit"))
       error = {
         kind: "output",
