@@ -30,4 +30,5 @@ export {
   type NotAllowed,
   splitTarget,
 } from "./dispatch.js";
+export { parseMultipart } from "./multipart.js";
 export { type ErrorOptions, finishEarly, sendEmpty, sendError, sendJson, sendText } from "./send.js";
