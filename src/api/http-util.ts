@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { WasmletError } from "../core/index.js";
-import { parseJson, parseMultipart, readBody, readJson as readLimitedJson } from "../http/index.js";
+import { parseJson, parseMultipart, readJson as readLimitedJson, readSharedBody } from "../http/index.js";
 
 /** Largest JSON body the control API accepts (a base64 module of ~48 MiB fits). */
 export const MAX_API_BODY_BYTES = 64 * 1024 * 1024;
@@ -18,14 +18,15 @@ export const CODE_PART = "code";
  * The body of a function create or update: JSON, or `multipart/form-data` with a `function` part (the same JSON
  * object, without `code`) and a `code` part (the module's bytes as they are). The second spares the request
  * thread the base64 of a large module: for 30 MB, ~40 MB of JSON to parse and two decodes (~0.2 s here).
- * `json.code` is then "" (so the schema's checks on code see one) and `module` holds the bytes.
+ * `json.code` is then "" (so the schema's checks on code see one) and `module` holds the bytes, in shared memory
+ * (the runtime's workers then share them as the image's file, without a copy).
  */
 export async function readFunctionBody(
   req: IncomingMessage,
 ): Promise<{ json: unknown; module?: Uint8Array }> {
   const type = req.headers["content-type"] ?? "";
   if (!/^multipart\/form-data\s*;/i.test(type)) return { json: await readJson(req) };
-  const parts = parseMultipart(await readBody(req, MAX_API_BODY_BYTES), type);
+  const parts = parseMultipart(await readSharedBody(req, MAX_API_BODY_BYTES), type);
   for (const name of parts.keys())
     if (name !== FUNCTION_PART && name !== CODE_PART)
       throw new WasmletError(

@@ -20,6 +20,7 @@ export {
   parseJson,
   readBody,
   readJson,
+  readSharedBody,
   type TooLarge,
 } from "./body.js";
 export {
