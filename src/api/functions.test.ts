@@ -59,6 +59,61 @@ describe("functions", () => {
     assert.equal(cp.deployed.at(-1)?.current.digest, fn.current.digest, "onDeploy saw the new function");
   });
 
+  test("the module as raw bytes (multipart: function + code parts) makes the same image as base64 in JSON", async () => {
+    const code = commandModule("raw-bytes");
+    const viaJson = await api.createFunction({
+      name: "raw-json",
+      code: b64(code),
+      fileName: "m.wasm",
+      args: ["1"],
+    });
+    const viaBytes = await api.createFunction({ name: "raw-bytes", fileName: "m.wasm", args: ["1"] }, code);
+    assert.equal(viaBytes.current.digest, viaJson.current.digest, "same files, same image digest");
+    assert.deepEqual((await cp.registry.pull(viaBytes.current.image)).module, code);
+    assert.deepEqual(viaBytes.args, ["1"]);
+    const v2 = await api.updateFunction("raw-bytes", { fileName: "two.wasm" }, commandModule("raw-2"));
+    assert.equal(v2.current.version, 2);
+    const pulled = await cp.registry.pull(v2.current.image);
+    assert.equal(pulled.entry, "/two.wasm");
+    assert.deepEqual(pulled.module, commandModule("raw-2"));
+    for (const name of ["raw-json", "raw-bytes"]) await api.deleteFunction(name);
+  });
+
+  test("a malformed multipart body, or code given twice, is a 400 naming the problem", async () => {
+    const b = "XyZ";
+    const part = (name: string, content: string) =>
+      `--${b}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${content}\r\n`;
+    const cases: [string, string, RegExp][] = [
+      [
+        `multipart/form-data; boundary=${b}`,
+        `${part("function", '{"name":"mp"}')}`,
+        /not closed by the boundary|malformed/,
+      ],
+      [
+        `multipart/form-data; boundary=${b}`,
+        `${part("function", '{"name":"mp","code":"AA=="}')}${part("code", "\0asm")}--${b}--\r\n`,
+        /^code: given twice/,
+      ],
+      [
+        `multipart/form-data; boundary=${b}`,
+        `${part("function", '{"name":"mp"}')}${part("module", "x")}--${b}--\r\n`,
+        /unknown part "module"/,
+      ],
+      ["multipart/form-data; charset=utf-8", `${part("function", "{}")}--${b}--\r\n`, /needs a boundary/],
+      [
+        `multipart/form-data; boundary=${b}`,
+        `${part("function", '{"name":"mp"}')}${part("code", "not wasm")}--${b}--\r\n`,
+        /code/,
+      ],
+    ];
+    for (const [type, body, message] of cases) {
+      const r = await call(cp.url, "POST", "/api/v1/functions", body, { "content-type": type });
+      assert.equal(r.status, 400, body);
+      assert.match(r.json.error?.message ?? "", message, body);
+    }
+    await assert.rejects(api.getFunction("mp"), /not found|NOT_FOUND|does not exist/i);
+  });
+
   test("update: code makes version 2 and keeps version 1; settings alone keep the version", async () => {
     const before = await api.getFunction("hello");
     const v2 = await api.updateFunction("hello", {

@@ -7,7 +7,7 @@ import {
 } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
-import { readJson } from "./http-util.js";
+import { readFunctionBody } from "./http-util.js";
 import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
 import {
   announceDeploy,
@@ -17,7 +17,7 @@ import {
   nextVersionNumber,
 } from "./lifecycle.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
-import { checkImageReference, makeVersion, memoryProblem } from "./source.js";
+import { checkImageReference, makeVersion, memoryProblem, type VersionSource } from "./source.js";
 import { checkValueRefs } from "./values.js";
 
 /** Sets (or, when empty, removes) what a function uses of secrets and configs, from create or update input. */
@@ -49,6 +49,11 @@ async function storeChecked(ctx: RouteContext, fn: FunctionRecord, op: "create" 
   });
 }
 
+/** The version source of a parsed body, with the module's bytes when they came as a multipart part. */
+function withModule<T extends VersionSource>(input: T, module: Uint8Array | undefined): T {
+  return module ? { ...input, module } : input;
+}
+
 function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
   return functionOr404(ctx.deps.store, name);
 }
@@ -71,14 +76,16 @@ export async function getFunction(ctx: RouteContext): Promise<void> {
 }
 
 export async function createFunction(ctx: RouteContext): Promise<void> {
-  const input = parseBody(createFunctionSchema, await readJson(ctx.req));
+  const body = await readFunctionBody(ctx.req);
+  const input = parseBody(createFunctionSchema, body.json);
+  const source = withModule(input, body.module);
   const fn = await ctx.locks.run(input.name, async () => {
     const { store } = ctx.deps;
     if (await store.get("function", input.name))
       throw new WasmletError("ALREADY_EXISTS", `name: function "${input.name}" already exists`);
     if (input.image !== undefined) checkImageReference(input.image);
     const limits = { ...DEFAULT_LIMITS, ...input.limits };
-    const version = await makeVersion(ctx.deps, input.name, 1, input, limits.memoryMiB);
+    const version = await makeVersion(ctx.deps, input.name, 1, source, limits.memoryMiB);
     const record = newFunctionRecord(input.name, { ...input, limits }, version);
     if (input.outputFile) record.outputFile = input.outputFile;
     if (input.retry) record.retry = { ...DEFAULT_RETRY, ...input.retry };
@@ -94,7 +101,9 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
 export async function updateFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   await getOr404(ctx, name);
-  const input = parseBody(updateFunctionSchema, await readJson(ctx.req));
+  const body = await readFunctionBody(ctx.req);
+  const input = parseBody(updateFunctionSchema, body.json);
+  const source = withModule(input, body.module);
   const { fn, newVersion } = await ctx.locks.run(name, async () => {
     const old = await getOr404(ctx, name);
     const fn: FunctionRecord = {
@@ -110,7 +119,7 @@ export async function updateFunction(ctx: RouteContext): Promise<void> {
     if (input.retry) fn.retry = { ...DEFAULT_RETRY, ...old.retry, ...input.retry };
     const newVersion = input.code !== undefined || input.image !== undefined;
     if (newVersion) {
-      const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), input, fn.limits.memoryMiB);
+      const version = await makeVersion(ctx.deps, name, nextVersionNumber(old), source, fn.limits.memoryMiB);
       fn.current = version;
       fn.versions = [...old.versions, version];
       fn.contract = chooseContract(version, input.contract, old.contract);

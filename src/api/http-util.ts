@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
-import { readJson as readLimitedJson } from "../http/index.js";
+import { WasmletError } from "../core/index.js";
+import { parseJson, parseMultipart, readJson as readLimitedJson, readSharedBody } from "../http/index.js";
 
 /** Largest JSON body the control API accepts (a base64 module of ~48 MiB fits). */
 export const MAX_API_BODY_BYTES = 64 * 1024 * 1024;
@@ -7,4 +8,41 @@ export const MAX_API_BODY_BYTES = 64 * 1024 * 1024;
 /** Reads and parses a JSON request body of at most MAX_API_BODY_BYTES; an empty body is `{}`. */
 export function readJson(req: IncomingMessage): Promise<unknown> {
   return readLimitedJson(req, MAX_API_BODY_BYTES);
+}
+
+/** The parts of a function's multipart body: the JSON fields and the module's raw bytes. */
+export const FUNCTION_PART = "function";
+export const CODE_PART = "code";
+
+/**
+ * The body of a function create or update: JSON, or `multipart/form-data` with a `function` part (the same JSON
+ * object, without `code`) and a `code` part (the module's bytes as they are). The second spares the request
+ * thread the base64 of a large module: for 30 MB, ~40 MB of JSON to parse and two decodes (~0.2 s here).
+ * `json.code` is then "" (so the schema's checks on code see one) and `module` holds the bytes, in shared memory
+ * (the runtime's workers then share them as the image's file, without a copy).
+ */
+export async function readFunctionBody(
+  req: IncomingMessage,
+): Promise<{ json: unknown; module?: Uint8Array }> {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data\s*;/i.test(type)) return { json: await readJson(req) };
+  const parts = parseMultipart(await readSharedBody(req, MAX_API_BODY_BYTES), type);
+  for (const name of parts.keys())
+    if (name !== FUNCTION_PART && name !== CODE_PART)
+      throw new WasmletError(
+        "INVALID_ARGUMENT",
+        `body: unknown part "${name}" (a function's multipart body has "${FUNCTION_PART}" and "${CODE_PART}")`,
+      );
+  const fields = parts.get(FUNCTION_PART);
+  const json = fields === undefined ? {} : parseJson(fields);
+  const module = parts.get(CODE_PART);
+  if (module === undefined) return { json };
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new WasmletError("INVALID_ARGUMENT", `body: part "${FUNCTION_PART}" must be a JSON object`);
+  if ("code" in json)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      `code: given twice, in the "${FUNCTION_PART}" part and as the "${CODE_PART}" part`,
+    );
+  return { json: { ...json, code: "" }, module };
 }

@@ -14,7 +14,10 @@ import type { DirInput } from "./schemas.js";
 
 /** Where a new version's module comes from: uploaded bytes, or an image someone else pushed. */
 export interface VersionSource {
+  /** The module, base64 (a JSON body). */
   code?: string;
+  /** The module's bytes as uploaded (a multipart body's `code` part); when set, `code` is only a placeholder. */
+  module?: Uint8Array;
   fileName?: string;
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
@@ -106,7 +109,7 @@ export async function makeVersion(
 ): Promise<FunctionVersion> {
   const createdAt = new Date().toISOString();
   if (src.code !== undefined) {
-    const bytes = new Uint8Array(Buffer.from(src.code, "base64"));
+    const bytes = src.module ?? new Uint8Array(Buffer.from(src.code, "base64"));
     const info = inspect(deps, bytes, "code", memoryMiB);
     const entry = `/${src.fileName ?? `${name}.wasm`}`;
     const files = new Map([[entry, bytes]]);

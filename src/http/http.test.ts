@@ -7,9 +7,11 @@ import {
   carriesToken,
   Dispatcher,
   finishEarly,
+  parseMultipart,
   presentedSecret,
   readBody,
   readJson,
+  readSharedBody,
   sendError,
   sendJson,
   sendText,
@@ -83,6 +85,60 @@ test("readBody returns the whole body, declared or chunked, up to its limit", as
     assert.equal((await send(port, { body: Buffer.alloc(300_000, 1), chunked: true })).body, "got 300000");
     assert.equal((await send(port, { method: "GET" })).body, "got 0");
   });
+});
+
+test("readSharedBody returns the same bytes in shared memory, declared or chunked; over the limit a 413", async () => {
+  const body = Buffer.alloc(300_000);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 255;
+  await withServer(
+    (req, res) => {
+      readSharedBody(req, 1 << 20).then(
+        (b) =>
+          sendText(
+            res,
+            200,
+            `${b.buffer instanceof SharedArrayBuffer} ${Buffer.from(b).equals(body) ? "same" : "differs"}`,
+          ),
+        (e) => sendError(req, res, e),
+      );
+    },
+    async (port) => {
+      assert.equal((await send(port, { body })).body, "true same");
+      assert.equal((await send(port, { body, chunked: true })).body, "true same");
+      for (const chunked of [false, true])
+        assert.equal(
+          (await send(port, { body: Buffer.alloc(2 << 20), chunked })).status,
+          413,
+          `chunked=${chunked}`,
+        );
+    },
+  );
+});
+
+test("parseMultipart: parts by name as views of the body (binary, with a preamble or none, quoted boundary)", () => {
+  const bin = Buffer.from([0, 0x61, 0x73, 0x6d, 13, 10, 45, 45, 0xff]);
+  const body = Buffer.concat([
+    Buffer.from('preamble\r\n--a b\r\nContent-Disposition: form-data; name="function"\r\n\r\n{"x":1}\r\n'),
+    Buffer.from(
+      '--a b\r\nContent-Disposition: form-data; filename="m.wasm"; name="code"\r\nContent-Type: application/wasm\r\n\r\n',
+    ),
+    bin,
+    Buffer.from("\r\n--a b--\r\n"),
+  ]);
+  const parts = parseMultipart(body, 'multipart/form-data; boundary="a b"');
+  assert.deepEqual([...parts.keys()], ["function", "code"]);
+  assert.equal(Buffer.from(parts.get("function") as Uint8Array).toString(), '{"x":1}');
+  assert.deepEqual(Buffer.from(parts.get("code") as Uint8Array), bin);
+  assert.equal((parts.get("code") as Uint8Array).buffer, body.buffer, "a view, not a copy");
+  const noPreamble = body.subarray(body.indexOf("--a b"));
+  assert.deepEqual(
+    [...parseMultipart(noPreamble, 'multipart/form-data; boundary="a b"').keys()],
+    ["function", "code"],
+  );
+  assert.throws(
+    () => parseMultipart(body, "multipart/form-data; boundary=zzz"),
+    /malformed multipart\/form-data: no boundary/,
+  );
 });
 
 test("a body over the limit is a 413 in the envelope that the client still reads while sending, declared or not", async () => {

@@ -20,6 +20,7 @@ export {
   parseJson,
   readBody,
   readJson,
+  readSharedBody,
   type TooLarge,
 } from "./body.js";
 export {
@@ -30,4 +31,5 @@ export {
   type NotAllowed,
   splitTarget,
 } from "./dispatch.js";
+export { parseMultipart } from "./multipart.js";
 export { type ErrorOptions, finishEarly, sendEmpty, sendError, sendJson, sendText } from "./send.js";

@@ -181,6 +181,63 @@ test("a large module compiles lazily: its first run goes to a worker, later ones
   }
 });
 
+/** `path`'s module padded to 5 MiB: a large module (compiled lazily, rewritten in the background). */
+function large(path: string): LoadedImage {
+  const small = image(path);
+  const module = padded(small.module, 5 * 1024 * 1024);
+  return {
+    digest: sha256Digest(module),
+    entry: small.entry,
+    module,
+    files: new Map([[small.entry, module]]),
+  };
+}
+
+test("a large module answers before its rewrite is done; once rewritten it answers the same", async () => {
+  const ex = new HybridExecutor();
+  try {
+    const big = large("examples/hello/hello.wasm");
+    await ex.prepare(big, LIMITS);
+    const before = await ex.run(big.digest, inputs("before"), LIMITS, due(LIMITS));
+    assert.equal(before.error, undefined);
+    assert.equal(text(before.stdout), "hello\nbefore\n");
+    await ex.rewritten(big.digest, LIMITS);
+    for (const arg of ["after", "again", "and again"]) {
+      const r = await ex.run(big.digest, inputs(arg), LIMITS, due(LIMITS));
+      assert.equal(r.error, undefined);
+      assert.equal(text(r.stdout), `hello\n${arg}\n`);
+    }
+  } finally {
+    await ex.close();
+  }
+});
+
+test("a large runaway is stopped at its deadline, and a large memory bomb at its cap, before and after the rewrite", async () => {
+  const ex = new HybridExecutor();
+  try {
+    const loop = large("test/fixtures/loop.wasm");
+    const bomb = large("test/fixtures/bomb.wasm");
+    const loopLimits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };
+    const bombLimits = { timeoutMs: 5000, memoryMiB: 8, maxOutputBytes: OUT };
+    await ex.prepare(loop, loopLimits);
+    await ex.prepare(bomb, bombLimits);
+    for (const phase of ["as uploaded", "rewritten", "rewritten, again"]) {
+      const t0 = performance.now();
+      const r = await ex.run(loop.digest, inputs(), loopLimits, due(loopLimits));
+      const took = performance.now() - t0;
+      assert.equal(r.error?.kind, "timeout", phase);
+      assert.ok(took >= 290 && took < 2000, `${phase}: stopped after ${took.toFixed(0)} ms (timeout 300)`);
+      const b = await ex.run(bomb.digest, inputs(), bombLimits, due(bombLimits));
+      assert.equal(b.error?.kind, "oom", `${phase}: ${b.error?.message}`);
+      assert.match(b.error?.message ?? "", /memory limit of 8 MiB/);
+      await ex.rewritten(loop.digest, loopLimits);
+      await ex.rewritten(bomb.digest, bombLimits);
+    }
+  } finally {
+    await ex.close();
+  }
+});
+
 test("a guest that sleeps never sleeps on the request thread, and its sleep ends at the deadline", async () => {
   const sleep = image("test/fixtures/sleep.wasm");
   const limits = { timeoutMs: 300, memoryMiB: 16, maxOutputBytes: OUT };

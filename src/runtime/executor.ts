@@ -1,11 +1,12 @@
 import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
-import { instrumentModule, isComponent } from "../wasm/index.js";
+import { capMemories, instrumentModule, isComponent } from "../wasm/index.js";
 import { ComponentRunner, prepareComponent } from "./component/index.js";
 import { WorkerPool } from "./pool.js";
 import type { LoadSpec } from "./pool-worker.js";
 import { reclaimSoon } from "./reclaim.js";
-import { ModuleRunner } from "./runner.js";
+import { type BackgroundRewrite, rewriteInBackground } from "./rewrite.js";
+import { ModuleRunner, type RunnerMeta } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
@@ -38,6 +39,13 @@ const MAIN_THREAD_COMPONENT_MAX_BYTES = 1024 * 1024;
  * first call compiled what it ran in a few ms.
  */
 const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How long after its prepare a large module's rewrite starts when no run has come to start it (see Rewrite):
+ * a module deployed and not called is made fit for the request thread soon anyway, just not on the first
+ * answer's path.
+ */
+const REWRITE_DELAY_MS = 1000;
 
 /**
  * Compiles `bytes`, lazily when it is large (LAZY_COMPILE_MIN_BYTES). V8 reads its lazy-compilation flag
@@ -83,6 +91,27 @@ interface Entry {
   lazy: boolean;
   /** Lazily compiled and no run has finished yet: runs go to workers. */
   compiling: boolean;
+  /** A large module that runs as uploaded (on workers) until its rewrite is done. */
+  rewrite?: Rewrite;
+}
+
+/**
+ * The deferred rewrite of a large module. Its first runs happen on a worker anyway (lazy compilation), and a
+ * worker can be terminated at a deadline: there the module runs as uploaded (memory capped, nothing else
+ * changed), so the first answer does not wait for the instruction walk (0.3-0.9 s for 30 MB here, the largest
+ * part of create -> first answer). The walk starts on its own thread once the first run has answered (or
+ * REWRITE_DELAY_MS after the prepare), and the rewritten module then takes over: one more worker run compiles
+ * what it reaches, and the request thread runs it from then on.
+ */
+interface Rewrite {
+  /** The module as uploaded, in shared memory (the rewrite thread reads it without a copy). */
+  source: Uint8Array;
+  maxMemoryPages: number;
+  timer: NodeJS.Timeout | undefined;
+  task: BackgroundRewrite | undefined;
+  /** Settles once the rewritten module serves (or the rewrite failed or was cancelled). */
+  adopted: Promise<void>;
+  settle: () => void;
 }
 
 /**
@@ -124,7 +153,9 @@ export class HybridExecutor implements Executor {
       const entry = await p;
       this.insert(entry);
       // Preparing a large module left ~10x its size of garbage (upload, image, rewritten bytes) in an idle process.
-      if (entry.lazy) reclaimSoon();
+      // With a rewrite to come, the collection waits for it (it makes more garbage): a forced full GC took ~70 ms
+      // of the request thread, inside the first answer's time when it came 500 ms after the prepare.
+      if (entry.lazy && !entry.rewrite) reclaimSoon();
     } finally {
       this.pending.delete(key);
     }
@@ -168,13 +199,22 @@ export class HybridExecutor implements Executor {
       if (!result.overBudget) return result;
     }
     const result = await this.pool.run(entry.load, inputs, deadlineAt, limits.maxOutputBytes, cancel);
-    if (entry.compiling && !result.error) {
+    if (entry.rewrite) this.startRewrite(entry);
+    else if (entry.compiling && !result.error) {
       entry.compiling = false;
       // The worker's instance and memory image were for compiling: the runs go to the main thread from now on.
       if (entry.demotedUntil <= performance.now()) this.pool.unload(entry.key);
     }
     result.durationMs = performance.now() - start;
     return result;
+  }
+
+  /**
+   * Resolves once a large module prepared under `limits` runs its rewritten form (see Rewrite), or at once when
+   * there is nothing to wait for. For tests and diagnostics.
+   */
+  async rewritten(digest: Digest, limits: RunLimits): Promise<void> {
+    await this.entries.get(cacheKey(digest, limits))?.rewrite?.adopted;
   }
 
   /** True while a worker thread computes (or is about to) a demoted function's invocation; sleepers do not count. */
@@ -188,6 +228,7 @@ export class HybridExecutor implements Executor {
   }
 
   async close(): Promise<void> {
+    for (const e of this.entries.values()) stopRewrite(e);
     this.entries.clear();
     await this.pool.close();
   }
@@ -208,6 +249,10 @@ export class HybridExecutor implements Executor {
       const runner = new ComponentRunner(component, new FsImage(files, fs), memoryCapBytes);
       runner.warm();
       return { key, runner, load, demotedUntil: 0, lastUsed: 0, lazy: false, compiling: false };
+    }
+    if (image.module.byteLength >= LAZY_COMPILE_MIN_BYTES) {
+      const entry = this.buildUnrewritten(key, image, limits, files, fs, memoryCapBytes);
+      if (entry) return entry;
     }
     // Its bytes passed inspectModule when its version was made; V8 validates the rewrite as it compiles it.
     const inst = instrumentModule(image.module, { maxMemoryPages: limits.memoryMiB * 16, validate: false });
@@ -235,6 +280,89 @@ export class HybridExecutor implements Executor {
   }
 
   /**
+   * A large module's entry that runs it as uploaded, with its memory capped, on workers only until its rewrite
+   * is done (see Rewrite); undefined when it cannot run so (no `memory` export for the WASI host).
+   */
+  private buildUnrewritten(
+    key: string,
+    image: LoadedImage,
+    limits: RunLimits,
+    files: Map<string, Uint8Array>,
+    fs: FsImageExtras,
+    memoryCapBytes: number,
+  ): Entry | undefined {
+    const maxMemoryPages = limits.memoryMiB * 16;
+    const module = compileModule(capMemories(image.module, maxMemoryPages) as Uint8Array<ArrayBuffer>);
+    if (module instanceof Promise) return undefined;
+    if (!WebAssembly.Module.exports(module).some((e) => e.name === "memory" && e.kind === "memory"))
+      return undefined;
+    // Nothing in it checks a deadline or can be reset: each run gets a new instance, on a worker that the pool
+    // terminates at the deadline.
+    const meta: RunnerMeta = { globalExports: [], resettable: false, hasStartSection: false };
+    let settle = () => {};
+    const adopted = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    const shared = files.get(image.entry);
+    const entry: Entry = {
+      key,
+      load: { key, module, meta, files, fs, memoryCapBytes },
+      demotedUntil: 0,
+      lastUsed: 0,
+      lazy: true,
+      compiling: true,
+      rewrite: {
+        source:
+          shared?.buffer instanceof SharedArrayBuffer && shared.byteLength === image.module.byteLength
+            ? shared
+            : sharedCopy(image.module),
+        maxMemoryPages,
+        timer: undefined,
+        task: undefined,
+        adopted,
+        settle,
+      },
+    };
+    const rewrite = entry.rewrite as Rewrite;
+    rewrite.timer = setTimeout(() => this.startRewrite(entry), REWRITE_DELAY_MS);
+    rewrite.timer.unref();
+    return entry;
+  }
+
+  /** Starts the deferred rewrite of `entry` (once); the rewritten module takes over when it is done. */
+  private startRewrite(entry: Entry): void {
+    const rewrite = entry.rewrite;
+    if (!rewrite || rewrite.task) return;
+    clearTimeout(rewrite.timer);
+    const task = rewriteInBackground(rewrite.source, rewrite.maxMemoryPages);
+    rewrite.task = task;
+    task.done
+      .then(({ bytes, meta }) => {
+        // Released or evicted meanwhile: nothing to take over.
+        if (this.entries.get(entry.key) !== entry || entry.rewrite !== rewrite) return;
+        const { files, fs, memoryCapBytes } = entry.load;
+        const module = compileModule(bytes as Uint8Array<ArrayBuffer>);
+        if (module instanceof Promise) throw new Error("a large module compiles synchronously");
+        const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);
+        runner.warm();
+        // Workers that loaded the module as uploaded drop it; the next run loads the rewritten one, and
+        // compiles what it reaches there (`compiling`) before the request thread runs it.
+        this.pool.unload(entry.key);
+        entry.load = { key: entry.key, module, meta, files, fs, memoryCapBytes };
+        entry.runner = runner;
+        entry.compiling = true;
+        entry.rewrite = undefined;
+      })
+      // A failed rewrite leaves the module on workers, as uploaded: still stopped at every deadline.
+      .catch(() => {})
+      .finally(() => {
+        rewrite.settle();
+        // The upload, the image and the rewrite's input and output are garbage now (see prepare).
+        reclaimSoon();
+      });
+  }
+
+  /**
    * Forgets every prepared form of `digest` (its functions were deleted or moved to another version): the
    * compiled module, instances, memory images and files go with the last reference, here and in the workers.
    */
@@ -242,6 +370,7 @@ export class HybridExecutor implements Executor {
     for (const [key, e] of this.entries)
       if (key.startsWith(`${digest}/`)) {
         this.entries.delete(key);
+        stopRewrite(e);
         this.pool.unload(e.key);
         if (e.lazy) reclaimSoon();
       }
@@ -256,6 +385,7 @@ export class HybridExecutor implements Executor {
       for (const e of this.entries.values()) if (!oldest || e.lastUsed < oldest.lastUsed) oldest = e;
       if (!oldest) break;
       this.entries.delete(oldest.key);
+      stopRewrite(oldest);
       this.pool.unload(oldest.key);
     }
   }
@@ -281,6 +411,22 @@ function sharedFiles(files: ReadonlyMap<string, Uint8Array>): Map<string, Uint8A
     } else out.set(path, bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice());
   }
   return out;
+}
+
+/** Cancels an entry's pending rewrite (the entry is gone). */
+function stopRewrite(entry: Entry): void {
+  const rewrite = entry.rewrite;
+  if (!rewrite) return;
+  entry.rewrite = undefined;
+  clearTimeout(rewrite.timer);
+  rewrite.task?.cancel();
+  rewrite.settle();
+}
+
+function sharedCopy(bytes: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  shared.set(bytes);
+  return shared;
 }
 
 function cacheKey(digest: Digest, limits: RunLimits): string {

@@ -39,7 +39,11 @@ const PARK_MIN_MS = 5;
 
 /** What a runner needs to know of its (instrumented) module. */
 export interface RunnerMeta {
-  fuelExport: string;
+  /**
+   * The fuel global's export; absent for a module run as uploaded (not rewritten, on a worker only: nothing in it
+   * checks the deadline, the pool terminates the thread instead).
+   */
+  fuelExport?: string;
   globalExports: readonly string[];
   /** False when restoring memory and globals does not return an instance to its post-instantiation state. */
   resettable: boolean;
@@ -58,11 +62,14 @@ export interface RunnerResult extends RunResult {
 interface Slot {
   memory: WebAssembly.Memory;
   start: () => void;
-  fuel: WebAssembly.Global;
+  fuel: WebAssembly.Global | undefined;
   /** Mutable globals with their values right after instantiation. */
   globals: { global: WebAssembly.Global; initial: number | bigint }[];
-  /** Linear memory right after instantiation (before `_start`), as the chunks that are not all zero. */
-  snapshot: MemoryImage;
+  /**
+   * Linear memory right after instantiation (before `_start`), as the chunks that are not all zero; absent when
+   * the module is not resettable (never restored, so never taken: ~20 ms for a 4 MiB memory).
+   */
+  snapshot: MemoryImage | undefined;
 }
 
 /** Granularity of a MemoryImage: the unit that is either copied back or zero-filled on reset. */
@@ -160,7 +167,7 @@ export class ModuleRunner implements HostControl {
     this.current = slot;
     this.deadlineAt = deadlineAt;
     this.budgetAt = Math.min(budgetAt, deadlineAt);
-    slot.fuel.value = FUEL_CHUNK;
+    if (slot.fuel) slot.fuel.value = FUEL_CHUNK;
     this.host.setMemory(slot.memory);
     this.host.begin(inputs, maxOutputBytes);
     let exitCode = 0;
@@ -189,6 +196,15 @@ export class ModuleRunner implements HostControl {
       }
     }
     this.current = undefined;
+    // A module run as uploaded grows its memory natively: near its (capped) maximum, a memory.grow returns -1 and
+    // the guest fails its own way, unseen by the host. A failure that close to the cap (within an eighth of it, at
+    // least 2 MiB: an allocator grows by a MiB or more) is reported as the rewritten module's memory_grow does.
+    if (
+      this.meta.fuelExport === undefined &&
+      (error?.kind === "exit" || error?.kind === "trap") &&
+      slot.memory.buffer.byteLength >= this.memoryCapBytes - Math.max(2 * 1048576, this.memoryCapBytes / 8)
+    )
+      error = { kind: "oom", message: `memory limit of ${this.memoryCapBytes / 1048576} MiB exceeded` };
     if (this.host.stdoutOverflowed && (!error || error.kind === "exit"))
       error = {
         kind: "output",
@@ -208,8 +224,8 @@ export class ModuleRunner implements HostControl {
         out.files = new Map();
       }
     }
-    if (reusable && slot.memory.buffer.byteLength === slot.snapshot.byteLength) {
-      this.reset(slot);
+    if (reusable && slot.snapshot && slot.memory.buffer.byteLength === slot.snapshot.byteLength) {
+      this.reset(slot, slot.snapshot);
       this.slot = slot;
     }
     // A literal, not `{ ...out, durationMs }`: on this V8 (11.3), adding a property to an object made by spread
@@ -238,9 +254,9 @@ export class ModuleRunner implements HostControl {
     return {
       memory,
       start: ex._start as () => void,
-      fuel: ex[this.meta.fuelExport] as WebAssembly.Global,
+      fuel: this.meta.fuelExport === undefined ? undefined : (ex[this.meta.fuelExport] as WebAssembly.Global),
       globals,
-      snapshot: this.imageOf(memory),
+      snapshot: this.meta.resettable ? this.imageOf(memory) : undefined,
     };
   }
 
@@ -251,14 +267,14 @@ export class ModuleRunner implements HostControl {
     return this.image;
   }
 
-  private reset(slot: Slot): void {
-    restoreImage(new Uint8Array(slot.memory.buffer), slot.snapshot);
+  private reset(slot: Slot, snapshot: MemoryImage): void {
+    restoreImage(new Uint8Array(slot.memory.buffer), snapshot);
     for (const g of slot.globals) g.global.value = g.initial;
   }
 
   private onDeadline(): void {
     this.checkpoint();
-    if (this.current) this.current.fuel.value = FUEL_CHUNK;
+    if (this.current?.fuel) this.current.fuel.value = FUEL_CHUNK;
   }
 
   /** HostControl: throws past the budget or deadline, or once cancelled. */

@@ -131,19 +131,18 @@ function externDesc(r: Reader): void {
  */
 export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
   const r = new Reader(bytes, 8);
-  const w = new Writer(bytes.length + 16);
-  w.bytes(bytes, 0, 8);
+  // The memory sections rewritten, each [start, end) of the input it replaces; the rest is copied as it is, once
+  // (a 30 MB module went through a Writer and a final slice: two copies, ~85 ms here under load).
+  const replaced: { start: number; end: number; bytes: Uint8Array }[] = [];
   while (r.pos < bytes.length) {
     const headerStart = r.pos;
     const id = r.u8();
     const size = r.u32();
     const start = r.pos;
     r.skip(size);
-    if (id !== SECTION.memory) {
-      w.bytes(bytes, headerStart, r.pos);
-      continue;
-    }
+    if (id !== SECTION.memory) continue;
     const body = new Reader(bytes, start, start + size);
+    const w = new Writer(size + 32);
     w.byte(id);
     const mark = w.beginSized();
     const count = body.u32();
@@ -162,8 +161,22 @@ export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
       if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
     }
     w.endSized(mark);
+    replaced.push({ start: headerStart, end: r.pos, bytes: w.buf.subarray(0, w.len) });
   }
-  return w.finish();
+  let length = bytes.length;
+  for (const p of replaced) length += p.bytes.length - (p.end - p.start);
+  const out = new Uint8Array(length);
+  let from = 0;
+  let at = 0;
+  for (const p of replaced) {
+    out.set(bytes.subarray(from, p.start), at);
+    at += p.start - from;
+    out.set(p.bytes, at);
+    at += p.bytes.length;
+    from = p.end;
+  }
+  out.set(bytes.subarray(from), at);
+  return out;
 }
 
 /** Prefix of the exports `exportMutableGlobals` adds. */

@@ -1,0 +1,46 @@
+import { WasmletError } from "../core/index.js";
+
+/**
+ * The parts of a `multipart/form-data` body (RFC 7578) by their field names, each a view of `body` (no copy).
+ * Only what a form needs: a `Content-Disposition: form-data; name="…"` per part; other part headers are ignored.
+ * A hand-written split on the boundary, because it is one `indexOf` per part: undici's `Response.formData()`
+ * took 185-390 ms of the request thread for a 30 MB module here. Fails (INVALID_ARGUMENT) naming what is wrong.
+ */
+export function parseMultipart(body: Uint8Array, contentType: string): Map<string, Uint8Array> {
+  const m = /;\s*boundary=(?:"([^"]+)"|([^\s;]+))/i.exec(contentType);
+  const boundary = m?.[1] ?? m?.[2];
+  if (!boundary || boundary.length > 70)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "body: a multipart/form-data body needs a boundary of 1-70 characters",
+    );
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const delimiter = Buffer.from(`\r\n--${boundary}`);
+  const parts = new Map<string, Uint8Array>();
+  // The first delimiter may open the body without the CRLF before it.
+  const first = Buffer.from(`--${boundary}`);
+  let pos = buf.subarray(0, first.length).equals(first) ? first.length : buf.indexOf(delimiter);
+  if (pos < 0) throw malformed("no boundary line");
+  if (pos !== first.length) pos += delimiter.length;
+  for (;;) {
+    // After a delimiter: "--" ends the body; else a CRLF and the part's headers.
+    if (buf[pos] === 0x2d && buf[pos + 1] === 0x2d) return parts;
+    const headersStart = buf.indexOf("\r\n", pos) + 2;
+    if (headersStart < 2) throw malformed("a boundary line without its CRLF");
+    const headersEnd = buf.indexOf("\r\n\r\n", headersStart - 2);
+    if (headersEnd < 0) throw malformed("a part without the blank line after its headers");
+    const headers = buf.toString("latin1", headersStart, headersEnd);
+    const name = /^content-disposition:\s*form-data;(?:[^\r\n]*?;)?\s*name="([^"]*)"/im.exec(headers)?.[1];
+    if (name === undefined) throw malformed('a part without Content-Disposition: form-data; name="…"');
+    const contentStart = headersEnd + 4;
+    const next = buf.indexOf(delimiter, contentStart);
+    if (next < 0) throw malformed(`part "${name}" is not closed by the boundary`);
+    if (parts.has(name)) throw new WasmletError("INVALID_ARGUMENT", `body: part "${name}" is given twice`);
+    parts.set(name, body.subarray(contentStart, next));
+    pos = next + delimiter.length;
+  }
+}
+
+function malformed(what: string): WasmletError {
+  return new WasmletError("INVALID_ARGUMENT", `body: malformed multipart/form-data: ${what}`);
+}
