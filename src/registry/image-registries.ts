@@ -69,9 +69,18 @@ export class ImageRegistries {
     return this.opts.client.resolve(ref);
   }
 
-  /** The image a reference names, pulled from its registry. */
-  pull(ref: string): Promise<LoadedImage> {
-    return this.opts.client.pull(ref);
+  /**
+   * The image a reference names, pulled from its registry — from the embedded store when the reference names
+   * the embedded registry by digest and the store has it (its public name need not be reachable from here).
+   */
+  async pull(ref: string): Promise<LoadedImage> {
+    const { store, client, localHost } = this.opts;
+    const r = parseReference(ref);
+    if (localHost !== undefined && r.registry === localHost && r.digest) {
+      const local = await store.loadLocal(r.digest);
+      if (local) return local;
+    }
+    return client.pull(ref);
   }
 
   /**
