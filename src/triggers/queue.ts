@@ -28,6 +28,11 @@ const ACK_MARGIN_MS = 30_000;
  * overlap the response's publish round trip, but every message in flight at a crash runs again after it.
  */
 const MAX_IN_FLIGHT = 64;
+/**
+ * How long a finished message waits for others to share its "handled" transaction. Per turn of the event loop it
+ * was one commit per message (each finishes in a turn of its own): 9 % of the serve process's CPU.
+ */
+const MARK_WINDOW_MS = 1;
 /** How long a handled message is remembered (a broker redelivers what it lost soon after it restarts). */
 const HANDLED_MS = 3600 * 1000;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
@@ -222,16 +227,16 @@ export class QueueTriggers implements Trigger {
     }
   }
 
-  /** Marks a message handled, with the others of this turn of the event loop (one transaction). */
+  /** Marks a message handled, with the others finished within MARK_WINDOW_MS (one transaction). */
   #markHandled(key: string, id: string): Promise<void> {
     let batch = this.#marks.get(key);
     if (!batch) {
       const ids: string[] = [];
       const written = new Promise<void>((resolve, reject) =>
-        setImmediate(() => {
+        setTimeout(() => {
           this.#marks.delete(key);
           this.ctx.store.markHandled(key, ids, Date.now()).then(resolve, reject);
-        }),
+        }, MARK_WINDOW_MS),
       );
       batch = { ids, written };
       this.#marks.set(key, batch);
