@@ -177,7 +177,7 @@ async function queue(seconds: number): Promise<{ rates: Row[]; cpu: Row[] }> {
   const nats = await startNats();
   const s = await startServer(undefined, ["--nats", nats.url]);
   // As a producer that publishes many messages sets it: no stack trace captured per publish.
-  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, noAsyncTraces: process.env.NAT !== "0" });
+  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, noAsyncTraces: true });
   const pids = { wasmlet: s.proc.pid, nats: nats.proc.pid };
   try {
     await must(

@@ -3,11 +3,17 @@ import {
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
-  type JetStreamClient,
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
+import {
+  connect,
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  nanos,
+  headers as natsHeaders,
+} from "@nats-io/transport-node";
 import type { MessageQueueTriggerRecord } from "../core/index.js";
 import type { Binding, Broker, Consumption, Delivery } from "./broker.js";
 import type { NatsConfig } from "./types.js";
@@ -58,8 +64,8 @@ export class NatsBroker implements Broker {
   #problem: string | undefined;
   readonly #opts;
   readonly #streams = new Map<string, { stored: boolean; until: number }>();
-  /** The JetStream client of the connection, made once (one per publish was 2 % of the CPU). */
-  #js: JetStreamClient | undefined;
+  /** The PubAcks awaited on the current connection. */
+  #pubAcks: PubAcks | undefined;
   /**
    * Protocol writes (acks, naks, publishes) asked for within OUTBOX_WINDOW_MS, sent together: the client flushes
    * once per batch of writes made in one go, so a busy trigger costs one socket write (and one read on the
@@ -233,18 +239,17 @@ export class NatsBroker implements Broker {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
     if (await this.#stored(nc, subject)) {
-      this.#js ??= jetstream(nc);
-      const js = this.#js;
-      // Pipelined: the publishes of one window go out in one write, and each resolves when its PubAck is back.
       // Nats-Msg-Id: the stream drops a second message with the same id within its duplicate window (2 min).
+      if (id) h.set("Nats-Msg-Id", id);
+      const acks = this.#pubAcksOf(nc);
+      // Pipelined: the publishes of one window go out in one write, and each resolves when its PubAck is back.
       await new Promise<void>((resolve, reject) =>
         this.#defer(() => {
+          const token = acks.expect(subject, resolve, reject);
           try {
-            js.publish(subject, data, { headers: h, ...(id ? { msgID: id } : {}) }).then(
-              () => resolve(),
-              reject,
-            );
+            nc.publish(subject, data, { headers: h, reply: token });
           } catch (e) {
+            acks.forget(token);
             reject(e);
           }
         }),
@@ -265,6 +270,15 @@ export class NatsBroker implements Broker {
         }
       }),
     );
+  }
+
+  /** The PubAck waiter of `nc`, made on its first JetStream publish. */
+  #pubAcksOf(nc: NatsConnection): PubAcks {
+    if (this.#pubAcks?.nc !== nc) {
+      this.#pubAcks?.close();
+      this.#pubAcks = new PubAcks(nc);
+    }
+    return this.#pubAcks;
   }
 
   /** Whether a stream holds `subject`; remembered for STREAM_LOOKUP_MS, so a stream made later is used soon. */
@@ -294,7 +308,85 @@ export class NatsBroker implements Broker {
     this.#flushOutbox();
     const nc = await this.#nc?.catch(() => undefined);
     this.#nc = undefined;
-    this.#js = undefined;
+    const acks = this.#pubAcks;
+    this.#pubAcks = undefined;
     await nc?.drain().catch(() => nc.close());
+    acks?.close();
+  }
+}
+
+/** How long a JetStream publish waits for its PubAck (the JetStream client's default): then it fails, to be retried. */
+const PUBACK_TIMEOUT_MS = 5000;
+
+/**
+ * The PubAcks of a connection's JetStream publishes: each publish carries a reply subject under one inbox that a
+ * single subscription receives. (The JetStream client's publish is a request: a timer, a promise race and an Error
+ * for its stack per publish, ~10 % of the serve process's CPU under a busy queue trigger.) A publish whose PubAck
+ * has not come within PUBACK_TIMEOUT_MS (say, lost in a reconnect) fails; the stream deduplicates a retry by its
+ * Nats-Msg-Id.
+ */
+class PubAcks {
+  readonly #prefix: string;
+  readonly #waiting = new Map<
+    string,
+    { subject: string; at: number; resolve(): void; reject(e: Error): void }
+  >();
+  readonly #sweep: NodeJS.Timeout;
+  #next = 0;
+
+  constructor(readonly nc: NatsConnection) {
+    this.#prefix = `${createInbox()}.`;
+    nc.subscribe(`${this.#prefix}*`, { callback: (_err, m) => this.#acked(m) });
+    this.#sweep = setInterval(() => this.#expire(Date.now() - PUBACK_TIMEOUT_MS), 1000);
+    this.#sweep.unref();
+  }
+
+  /** A reply subject for one publish to `subject`; `resolve` or `reject` is called once its PubAck is read. */
+  expect(subject: string, resolve: () => void, reject: (e: Error) => void): string {
+    const token = `${this.#prefix}${++this.#next}`;
+    this.#waiting.set(token, { subject, at: Date.now(), resolve, reject });
+    return token;
+  }
+
+  forget(token: string): void {
+    this.#waiting.delete(token);
+  }
+
+  #acked(m: Msg): void {
+    const w = this.#waiting.get(m.subject);
+    if (!w) return;
+    this.#waiting.delete(m.subject);
+    // No stream answered (it was deleted since it was looked up): the server's "no responders" status.
+    if (m.headers?.code === 503) {
+      w.reject(new Error(`publish to ${w.subject}: no JetStream stream holds the subject any more`));
+      return;
+    }
+    let ack: { stream?: string; error?: { code?: number; description?: string } };
+    try {
+      ack = m.json();
+    } catch {
+      w.reject(
+        new Error(`JetStream sent an unreadable PubAck for ${w.subject}: ${m.string().slice(0, 100)}`),
+      );
+      return;
+    }
+    if (ack.error || !ack.stream) {
+      const why = ack.error ? `${ack.error.description} (${ack.error.code})` : "no stream in the PubAck";
+      w.reject(new Error(`publish to ${w.subject}: JetStream did not store the message: ${why}`));
+    } else w.resolve();
+  }
+
+  #expire(before: number, why = `no PubAck within ${PUBACK_TIMEOUT_MS} ms`): void {
+    for (const [token, w] of this.#waiting)
+      if (w.at < before) {
+        this.#waiting.delete(token);
+        w.reject(new Error(`publish to ${w.subject}: ${why}`));
+      }
+  }
+
+  /** Fails what still waits: the connection is gone. */
+  close(): void {
+    clearInterval(this.#sweep);
+    this.#expire(Number.POSITIVE_INFINITY, "the NATS connection closed before its PubAck came");
   }
 }
