@@ -10,7 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { ApiClient } from "../src/client/index.js";
 import { startNats } from "../src/triggers/test-support.js";
 import { cli, example, fixture, type Server, startServer } from "../test/e2e/harness.js";
-import { cpuSeconds } from "./procs.js";
+import { cpuSeconds, mainThreadCpuSeconds } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -156,13 +156,23 @@ async function asyncInvocations(seconds: number): Promise<Row[]> {
 
 /** CPU seconds used so far by each process of the queue run: wasmlet, nats-server and this one (the load). */
 function cpuOf(pids: { wasmlet?: number; nats?: number }) {
-  return { wasmlet: cpuSeconds(pids.wasmlet), nats: cpuSeconds(pids.nats), load: cpuSeconds(process.pid) };
+  return {
+    wasmlet: cpuSeconds(pids.wasmlet),
+    main: mainThreadCpuSeconds(pids.wasmlet) ?? Number.NaN,
+    nats: cpuSeconds(pids.nats),
+    load: cpuSeconds(process.pid),
+  };
 }
 
 /** CPU µs per request (or message) of each process between two `cpuOf` readings. */
 function cpuPer(before: ReturnType<typeof cpuOf>, after: ReturnType<typeof cpuOf>, count: number): Row {
   const us = (k: keyof typeof before) => fmt(((after[k] - before[k]) / count) * 1e6, 0);
-  return { "wasmlet µs": us("wasmlet"), "nats-server µs": us("nats"), "load µs": us("load") };
+  return {
+    "wasmlet µs": us("wasmlet"),
+    "its main thread µs": us("main"),
+    "nats-server µs": us("nats"),
+    "load µs": us("load"),
+  };
 }
 
 /**
@@ -170,8 +180,9 @@ function cpuPer(before: ReturnType<typeof cpuOf>, after: ReturnType<typeof cpuOf
  * that the machine's other load weighs on both alike. HTTP: 32 callers in a closed loop. Queue: as many messages
  * as HTTP answered in its round (at least 2,000), published at once as a JetStream producer does (each publish
  * waits for its PubAck, all pipelined), timed until the last response is stored in the response stream. Each
- * round also reports the CPU each process spent per request or message: wasmlet, nats-server, and this process
- * (the HTTP client, or the publisher).
+ * round also reports the CPU each process spent per request or message: wasmlet (and its main thread: the rest is
+ * the log writer's thread, V8's, and the sandbox workers' when the runtime moved the function to them), nats-server,
+ * and this process (the HTTP client, or the publisher).
  */
 async function queue(seconds: number): Promise<{ rates: Row[]; cpu: Row[] }> {
   const nats = await startNats();
