@@ -25,9 +25,9 @@ const OWN_STREAM = "created by wasmlet for queue triggers on ";
 const MAX_ACK_PENDING = 1000;
 
 /**
- * How long acks, naks and publishes wait for others to share their socket write. A message's run holds its slot
- * until its response is stored, so this lengthens each slot's hold by about twice the window: far less than the
- * run of 64 messages in flight takes on a busy server.
+ * Least time between two socket writes of acks, naks and publishes (see NatsBroker.#defer). A message's run holds its
+ * slot until its response is stored, so this can lengthen each slot's hold by about twice the window: far less than
+ * the run of 64 messages in flight takes on a busy server.
  */
 const OUTBOX_WINDOW_MS = 1;
 
@@ -67,12 +67,13 @@ export class NatsBroker implements Broker {
   /** The PubAcks awaited on the current connection. */
   #pubAcks: PubAcks | undefined;
   /**
-   * Protocol writes (acks, naks, publishes) asked for within OUTBOX_WINDOW_MS, sent together: the client flushes
-   * once per batch of writes made in one go, so a busy trigger costs one socket write (and one read on the
-   * server) per window instead of two per message. (Per turn of the event loop was ~1.5 writes per message: each
-   * message finishes in a turn of its own.)
+   * Protocol writes (acks, naks, publishes) waiting to be sent together: the client flushes once per batch of
+   * writes made in one go, so a busy trigger costs one socket write (and one read on the server) per batch
+   * instead of two per message.
    */
   readonly #outbox: (() => void)[] = [];
+  /** When the outbox was last sent (performance.now()). */
+  #outboxSentAt = Number.NEGATIVE_INFINITY;
   /** The flush that follows this window's plain publishes. */
   #windowPing: Promise<void> | undefined;
 
@@ -118,12 +119,21 @@ export class NatsBroker implements Broker {
     return this.#problem;
   }
 
-  /** Queues a protocol write for the end of the current window, with the others asked for in it. */
+  /**
+   * Queues a protocol write: sent with the others of this turn of the event loop at its end, and no sooner than
+   * OUTBOX_WINDOW_MS after the previous batch. When runs finish on the main thread, many end in one turn; when the
+   * runtime has moved the function to worker threads, each ends in a turn of its own, and per turn alone was about
+   * one write per message (10,000 messages: 1,790 writes at 1,900 msg/s before the window).
+   */
   #defer(write: () => void): void {
-    if (this.#outbox.push(write) === 1) setTimeout(() => this.#flushOutbox(), OUTBOX_WINDOW_MS);
+    if (this.#outbox.push(write) !== 1) return;
+    const wait = this.#outboxSentAt + OUTBOX_WINDOW_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.#flushOutbox(), wait);
+    else setImmediate(() => this.#flushOutbox());
   }
 
   #flushOutbox(): void {
+    this.#outboxSentAt = performance.now();
     for (const write of this.#outbox.splice(0))
       try {
         write();
