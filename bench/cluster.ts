@@ -1,23 +1,11 @@
 // Issue 17's measurements (`BENCH=cluster`): serve processes on 127.0.0.1/2/3 sharing a real 3-member etcd cluster.
 // Requests/s through 1, 2 and 3 nodes (one wrk per node) with each process's CPU share, the time from a create on
 // node 1 to the first 200 on node 3, a node killed -9 under load, and the API's latency on etcd vs on SQLite.
-import { readFileSync } from "node:fs";
 import { EtcdCluster, etcdMissing } from "../src/store/test-support.js";
 import { checkEcho, deployEcho } from "./perf-deploy.js";
-import { api, median, startWasmlet, type Wasmlet } from "./procs.js";
+import { api, cpuSeconds, median, startWasmlet, type Wasmlet } from "./procs.js";
 import { fmt, printTable } from "./report.js";
 import { hasWrk, type LoadResult, wrk } from "./wrk.js";
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 async function firstOk(url: string, timeoutMs = 10_000): Promise<number> {
   const t0 = performance.now();

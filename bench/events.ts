@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { ApiClient } from "../src/client/index.js";
 import { startNats } from "../src/triggers/test-support.js";
 import { cli, example, fixture, type Server, startServer } from "../test/e2e/harness.js";
+import { cpuSeconds, mainThreadCpuSeconds } from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -153,10 +154,42 @@ async function asyncInvocations(seconds: number): Promise<Row[]> {
   }
 }
 
-async function queue(seconds: number): Promise<Row[]> {
+/** CPU seconds used so far by each process of the queue run: wasmlet, nats-server and this one (the load). */
+function cpuOf(pids: { wasmlet?: number; nats?: number }) {
+  return {
+    wasmlet: cpuSeconds(pids.wasmlet),
+    main: mainThreadCpuSeconds(pids.wasmlet) ?? Number.NaN,
+    nats: cpuSeconds(pids.nats),
+    load: cpuSeconds(process.pid),
+  };
+}
+
+/** CPU µs per request (or message) of each process between two `cpuOf` readings. */
+function cpuPer(before: ReturnType<typeof cpuOf>, after: ReturnType<typeof cpuOf>, count: number): Row {
+  const us = (k: keyof typeof before) => fmt(((after[k] - before[k]) / count) * 1e6, 0);
+  return {
+    "wasmlet µs": us("wasmlet"),
+    "its main thread µs": us("main"),
+    "nats-server µs": us("nats"),
+    "load µs": us("load"),
+  };
+}
+
+/**
+ * The same function through HTTP and through a queue trigger, in alternating rounds (BENCH_MQ_ROUNDS, default 1) so
+ * that the machine's other load weighs on both alike. HTTP: 32 callers in a closed loop. Queue: as many messages
+ * as HTTP answered in its round (at least 2,000), published at once as a JetStream producer does (each publish
+ * waits for its PubAck, all pipelined), timed until the last response is stored in the response stream. Each
+ * round also reports the CPU each process spent per request or message: wasmlet (and its main thread: the rest is
+ * the log writer's thread, V8's, and the sandbox workers' when the runtime moved the function to them), nats-server,
+ * and this process (the HTTP client, or the publisher).
+ */
+async function queue(seconds: number): Promise<{ rates: Row[]; cpu: Row[] }> {
   const nats = await startNats();
   const s = await startServer(undefined, ["--nats", nats.url]);
-  const nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+  // As a producer that publishes many messages sets it: no stack trace captured per publish.
+  const nc = await connect({ servers: `127.0.0.1:${nats.port}`, noAsyncTraces: true });
+  const pids = { wasmlet: s.proc.pid, nats: nats.proc.pid };
   try {
     await must(
       s,
@@ -182,7 +215,6 @@ async function queue(seconds: number): Promise<Row[]> {
       "--method",
       "POST",
     );
-    const http = await closedLoop(`${s.routerUrl}/echo`, seconds, {}, 200);
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "BENCH_OUT", subjects: ["bench.out"] });
     await must(
@@ -201,21 +233,34 @@ async function queue(seconds: number): Promise<Row[]> {
     const api = new ApiClient({ server: s.controlUrl });
     while ((await api.getMqTrigger("m")).status?.state !== "active") await sleep(50);
     const js = jetstream(nc);
-    const n = Math.max(2000, Math.round((http / seconds) * 2));
-    const t0 = performance.now();
-    const acks = [];
-    for (let i = 0; i < n; i++) acks.push(js.publish("bench.in", `m-${i}`));
-    await Promise.all(acks);
-    while ((await jsm.streams.info("BENCH_OUT")).state.messages < n) await sleep(20);
-    const mqRate = n / ((performance.now() - t0) / 1000);
-    return [
-      {
-        run: "mqt echo: messages/s vs HTTP req/s",
+    const rates: Row[] = [];
+    const cpu: Row[] = [];
+    let answered = 0;
+    const rounds = Number(process.env.BENCH_MQ_ROUNDS ?? 1);
+    for (let round = 1; round <= rounds; round++) {
+      const h0 = cpuOf(pids);
+      const http = await closedLoop(`${s.routerUrl}/echo`, seconds, {}, 200);
+      const h1 = cpuOf(pids);
+      const n = Math.max(2000, http);
+      const t0 = performance.now();
+      const acks = [];
+      for (let i = 0; i < n; i++) acks.push(js.publish("bench.in", `m-${i}`));
+      await Promise.all(acks);
+      answered += n;
+      while ((await jsm.streams.info("BENCH_OUT")).state.messages < answered) await sleep(20);
+      const mqRate = n / ((performance.now() - t0) / 1000);
+      const m1 = cpuOf(pids);
+      const run = `mqt echo: messages/s vs HTTP req/s${rounds > 1 ? ` (round ${round})` : ""}`;
+      rates.push({
+        run,
         "http req/s": fmt(http / seconds),
         "mq msg/s": fmt(mqRate),
         ratio: fmt(mqRate / (http / seconds)),
-      },
-    ];
+      });
+      cpu.push({ run: `HTTP request${rounds > 1 ? ` (round ${round})` : ""}`, ...cpuPer(h0, h1, http) });
+      cpu.push({ run: `queue message${rounds > 1 ? ` (round ${round})` : ""}`, ...cpuPer(h1, m1, n) });
+    }
+    return { rates, cpu };
   } finally {
     await nc.close();
     await s.stop();
@@ -321,6 +366,13 @@ export async function benchEvents(opts: { seconds: number }): Promise<void> {
   if (parts.has("timer")) printTable("events: timer", [await timer()]);
   if (parts.has("async"))
     for (const row of await asyncInvocations(opts.seconds)) printTable("events: async", [row]);
-  if (parts.has("mq")) printTable("events: queue trigger", await queue(opts.seconds));
+  if (parts.has("mq")) {
+    const { rates, cpu } = await queue(opts.seconds);
+    printTable("events: queue trigger", rates);
+    printTable(
+      "events: queue trigger, CPU per request or message (load: this process, the client or publisher)",
+      cpu,
+    );
+  }
   if (parts.has("crash")) printTable("events: queue crash test", [await crash()]);
 }

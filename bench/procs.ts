@@ -81,6 +81,17 @@ export function rssBytes(pid: number | undefined): number {
   }
 }
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat. */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** CPU time the hypervisor took from this machine since boot, all CPUs (Linux /proc/stat "steal"), in seconds. */
 export function stealSeconds(): number | undefined {
   try {

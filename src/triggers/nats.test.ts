@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_LIMITS, type FunctionRecord, type MessageQueueTriggerRecord } from "../core/index.js";
 import type { InvocationRequest, InvocationResponse } from "../runtime/index.js";
@@ -159,6 +159,43 @@ describe("NatsBroker", () => {
       assert.equal(q.status("rt")?.failed, 1);
     } finally {
       await q.stop();
+    }
+  });
+
+  test("a publish into a stream resolves once stored: pipelined, deduplicated by id, a refusal names the stream's reason", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "PUB", subjects: ["pub.ok"] });
+    await jsm.streams.add({
+      name: "PUB_FULL",
+      subjects: ["pub.full"],
+      max_msgs: 1,
+      discard: DiscardPolicy.New,
+    });
+    const broker = new NatsBroker({ url: nats.url });
+    try {
+      // 300 at once: their PubAcks come back together and each resolves its own publish.
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          broker.publish("pub.ok", Buffer.from(`r-${i}`), { "Wasmlet-Correlation-Id": `c-${i}` }, `id-${i}`),
+        ),
+      );
+      // A message answered twice (redelivered after a crash) carries the same id: stored once.
+      await broker.publish("pub.ok", Buffer.from("r-7 again"), {}, "id-7");
+      const info = await jsm.streams.info("PUB");
+      assert.equal(info.state.messages, 300);
+      const stored = await jsm.streams.getMessage("PUB", { seq: 8 });
+      assert.equal(stored?.string(), "r-7");
+      assert.equal(stored?.header.get("Wasmlet-Correlation-Id"), "c-7");
+      assert.equal(stored?.header.get("Nats-Msg-Id"), "id-7");
+      await broker.publish("pub.full", Buffer.from("first"), {}, "f-1");
+      await assert.rejects(
+        broker.publish("pub.full", Buffer.from("second"), {}, "f-2"),
+        /publish to pub\.full: JetStream did not store the message: maximum messages exceeded/,
+      );
+    } finally {
+      await broker.close();
+      await jsm.streams.delete("PUB");
+      await jsm.streams.delete("PUB_FULL");
     }
   });
 

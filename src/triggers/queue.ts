@@ -28,6 +28,8 @@ const ACK_MARGIN_MS = 30_000;
  * overlap the response's publish round trip, but every message in flight at a crash runs again after it.
  */
 const MAX_IN_FLIGHT = 64;
+/** Least time between two "handled" transactions of a trigger (see QueueTriggers.#markHandled). */
+const MARK_WINDOW_MS = 1;
 /** How long a handled message is remembered (a broker redelivers what it lost soon after it restarts). */
 const HANDLED_MS = 3600 * 1000;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
@@ -68,6 +70,8 @@ export class QueueTriggers implements Trigger {
   readonly #brokers = new Map<string, Broker | undefined>();
   readonly #functions = new Map<string, FunctionRecord>();
   readonly #marks = new Map<string, { ids: string[]; written: Promise<void> }>();
+  /** When each trigger's last "handled" transaction was written (performance.now()). */
+  readonly #markedAt = new Map<string, number>();
   #pruneTimer: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
   #stopped = false;
@@ -222,17 +226,24 @@ export class QueueTriggers implements Trigger {
     }
   }
 
-  /** Marks a message handled, with the others of this turn of the event loop (one transaction). */
+  /**
+   * Marks a message handled, in one transaction with the others finished in this turn of the event loop, and no
+   * sooner than MARK_WINDOW_MS after the previous one: runs on worker threads each end in a turn of their own.
+   */
   #markHandled(key: string, id: string): Promise<void> {
     let batch = this.#marks.get(key);
     if (!batch) {
       const ids: string[] = [];
-      const written = new Promise<void>((resolve, reject) =>
-        setImmediate(() => {
-          this.#marks.delete(key);
-          this.ctx.store.markHandled(key, ids, Date.now()).then(resolve, reject);
-        }),
-      );
+      const write = (resolve: () => void, reject: (e: unknown) => void) => {
+        this.#marks.delete(key);
+        this.#markedAt.set(key, performance.now());
+        this.ctx.store.markHandled(key, ids, Date.now()).then(resolve, reject);
+      };
+      const wait = (this.#markedAt.get(key) ?? Number.NEGATIVE_INFINITY) + MARK_WINDOW_MS - performance.now();
+      const written = new Promise<void>((resolve, reject) => {
+        if (wait > 0) setTimeout(() => write(resolve, reject), wait);
+        else setImmediate(() => write(resolve, reject));
+      });
       batch = { ids, written };
       this.#marks.set(key, batch);
     }
