@@ -31,7 +31,7 @@ const HELLOS: Hello[] = [
     key: "S",
     label: "small hello from C",
     bytes: readFileSync(join(ROOT, "test/fixtures/components/http-hello.wasm")),
-    greeting: "hello from a small component (run 1 of this instance): ",
+    greeting: "hello from a small component (run 1 of this instance, leaked handle 1): ",
   },
 ];
 const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");

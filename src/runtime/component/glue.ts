@@ -5,6 +5,19 @@
 const DEBUG_LOG = /^([ \t]*)const _debugLog = \(\.\.\.args\) => \{$/m;
 const CREATE_TASK = /^([ \t]*)function createNewCurrentTask\(args\) \{$/m;
 const LOWER_IMPORT = /^([ \t]*)function _lowerImportBackwardsCompat\(args\) \{$/m;
+/** The resource handle tables of one instance (jco makes the list in `instantiate`, one table per resource type). */
+const HANDLE_TABLES = /^([ \t]*)const HANDLE_TABLES\s*=\s*\[\];$/m;
+/** The host objects behind one resource type's handles, by rep (`captureTable<N>`, paired with `handleTable<N>`). */
+const CAPTURE_TABLE = /^([ \t]*)const (captureTable(\d+))\s*=\s*new Map\(\);$/gm;
+
+/** What `exposeTables` makes the glue set at each `instantiate`: its handle tables and capture tables, by index. */
+export interface GlueTables {
+  handles: unknown[][];
+  captures: Map<number, unknown>[];
+}
+
+/** The variable the glue sets (exposeTables); the runner reads it right after each `instantiate`. */
+export const GLUE_TABLES = "__wasmletTables";
 
 /**
  * The task of a synchronous call as the glue's synchronous paths use it: it tracks nothing. jco 0.15 makes every
@@ -61,4 +74,23 @@ export function fastGlue(js: string): string {
       `$1    _checkMayLeave(args.componentIdx);\n` +
       `$1    return args.importFn.apply(null, Array.prototype.slice.call(arguments, 1));\n$1  }`,
   );
+}
+
+/**
+ * The glue with the resource tables of each new instance made visible in `GLUE_TABLES` (a module-level variable
+ * it declares first), so that the runner can put them back to their state right after instantiation together
+ * with the core memories: a handle a run created (and maybe never dropped) is gone for the next run, as is the
+ * host object behind it, and the instance can serve any number of runs without its tables growing. Null when the
+ * glue does not have the definitions this expects (another jco version): the runner then makes a new instance
+ * every so often instead.
+ */
+export function exposeTables(js: string): string | null {
+  const handles = HANDLE_TABLES.exec(js);
+  const captures = [...js.matchAll(CAPTURE_TABLE)];
+  // Every handle table is registered as `HANDLE_TABLES[N] = handleTableN` with its `captureTableN` beside it.
+  const registered = js.match(/^[ \t]*HANDLE_TABLES\[\d+\]\s*=\s*handleTable\d+;$/gm) ?? [];
+  if (!handles || registered.length !== captures.length) return null;
+  return `let ${GLUE_TABLES};\n${js
+    .replace(HANDLE_TABLES, `$&\n$1${GLUE_TABLES} = { handles: HANDLE_TABLES, captures: [] };`)
+    .replace(CAPTURE_TABLE, `$&\n$1${GLUE_TABLES}.captures[$3] = $2;`)}`;
 }
