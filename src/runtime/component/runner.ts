@@ -66,6 +66,8 @@ interface TableImage {
   initialCaptures: [number, unknown][];
   /** jco's record of the reps it made handles for (written, never read): emptied so that it does not grow. */
   initialReps: unknown[];
+  /** What the reset puts back: `initial`, then the slots runs added (restoreTable), as free ones. */
+  restored: unknown[];
 }
 
 /** Longest a new instance may take on the request thread outside a run (the executor's main-thread budget). */
@@ -294,6 +296,7 @@ export class ComponentRunner {
         captures,
         initialCaptures: [...captures],
         initialReps: t._createdReps ? [...t._createdReps] : [],
+        restored: [...t],
       });
     }
     return images;
@@ -387,14 +390,32 @@ function hostImports(): Record<string, object> {
   };
 }
 
-/** Puts one resource table back as instantiation left it (a run that dropped what it made changed no slot). */
+/** jco's flag on a handle table's slot (T_FLAG): set on the free list's links, and on the reps of owned handles. */
+const T_FLAG = 1 << 30;
+/** Slots a run may add to a table that the reset keeps (as free slots) rather than cutting off again. */
+const KEPT_SLOTS = 256;
+
+/**
+ * Puts one resource table back as instantiation left it. jco's table is [free-list head, 0, then a scope/rep
+ * pair per handle]; a slot that is free holds the next free one (with T_FLAG) and a new handle takes the head of
+ * that list, else a slot pushed at the end. Slots a run added are kept, as a free list in ascending order, so the
+ * next run is given the same handles as on a fresh instance without the array being cut and grown again at
+ * every run; only when instantiation left no free slot (jco's own tables: none), and up to KEPT_SLOTS.
+ */
 function restoreTable(t: TableImage): void {
   const { handles, initial } = t;
-  handles.length = initial.length;
-  for (let i = 0; i < initial.length; i++) handles[i] = initial[i];
+  const n0 = initial.length;
+  const n = handles.length;
+  if (n > n0 && !(initial[0] === T_FLAG && n - n0 <= 2 * KEPT_SLOTS && n % 2 === 0)) {
+    handles.length = n0;
+    t.restored = [...initial];
+  } else if (n !== t.restored.length) t.restored = n > n0 ? freeSlots(initial, n) : [...initial];
+  // Values with T_FLAG are past V8's small integers (heap numbers): copied from the template, none is made anew.
+  const restored = t.restored;
+  for (let i = 0; i < restored.length; i++) if (handles[i] !== restored[i]) handles[i] = restored[i];
   if (
     t.captures.size !== t.initialCaptures.length ||
-    t.initialCaptures.some(([rep]) => !t.captures.has(rep))
+    !t.initialCaptures.every(([rep]) => t.captures.has(rep))
   ) {
     t.captures.clear();
     for (const [rep, obj] of t.initialCaptures) t.captures.set(rep, obj);
@@ -404,6 +425,15 @@ function restoreTable(t: TableImage): void {
     reps.clear();
     for (const rep of t.initialReps) reps.add(rep);
   }
+}
+
+/** A table as instantiation left it (no free slot) followed by the slots up to length `n`, free in ascending order. */
+function freeSlots(initial: readonly unknown[], n: number): unknown[] {
+  const out = [...initial];
+  const last = n / 2 - 1;
+  out[0] = (initial.length / 2) | T_FLAG;
+  for (let h = initial.length / 2; h <= last; h++) out.push((h < last ? h + 1 : 0) | T_FLAG, 0);
+  return out;
 }
 
 function envPairs(env: WasiInputs["env"]): [string, string][] {
