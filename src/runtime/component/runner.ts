@@ -91,7 +91,7 @@ const MAX_RUNS_WITHOUT_TABLE_RESET = 1000;
  * Runs a component, each run on a clean instance. Instantiating is expensive (jco's glue for a componentize-js
  * component: ~20–50 ms of JavaScript per instance, measured here), so the instance is reused: after a run that
  * returned normally its core memories and mutable globals are restored to their state right after instantiation
- * (the same reset modules get); a run that failed in any way, or grew a memory, is followed by a fresh instance.
+ * (the same reset modules get), and so are the glue's resource tables (exposeTables, restoreTable); a run that failed in any way, or grew a memory, is followed by a fresh instance.
  * Its core modules carry fuel checks (instrumentCoreModule), so a run stops by itself at its deadline, or at a
  * budget: without a Waiter (the request thread) a run that wants to wait or overruns its budget is stopped with
  * `overBudget` set, to be run again on a worker.
