@@ -31,7 +31,7 @@ const HELLOS: Hello[] = [
     key: "S",
     label: "small hello from C",
     bytes: readFileSync(join(ROOT, "test/fixtures/components/http-hello.wasm")),
-    greeting: "hello from a small component (run 1 of this instance): ",
+    greeting: "hello from a small component (run 1 of this instance, leaked handle 1): ",
   },
 ];
 const ECHO_PATH = join(ROOT, "examples/wagi-echo/echo.wasm");
@@ -150,7 +150,7 @@ async function cleanStateCost(h: Hello): Promise<void> {
   const memories = internals.live?.memories ?? [];
   const row: Row = {};
   for (const [name, ms] of Object.entries(best)) row[`run + reset, ${name}`] = fmt(ms, 3);
-  row["of which the reset (memories + globals)"] = fmt(reset, 3);
+  row["of which the reset (memories + globals + resource tables)"] = fmt(reset, 3);
   row["run on a fresh instance"] = fmt(fresh, 3);
   row["memory pages (non-zero runs)"] = memories
     .map((m) => `${m.memory.buffer.byteLength / 65536} (${m.image.runs.length})`)

@@ -154,7 +154,7 @@ test("a wildcard allow-list entry does not reach loopback; an exact one does, by
   }
 });
 
-test("a small component runs on the request thread, every request on a clean instance", async () => {
+test("a small component runs on the request thread, every request on a clean instance and clean resource tables", async () => {
   // A fresh executor, so that its pool shows whether any run needed a worker; a budget that a loaded machine does
   // not exceed by accident.
   const own = new HybridExecutor({ maxWorkers: 1, mainBudgetMs: 1000 });
@@ -171,10 +171,11 @@ test("a small component runs on the request thread, every request on a clean ins
       );
       assert.equal(r.error, undefined, Buffer.from(r.stderr).toString());
       assert.equal(r.http?.status, 200);
-      // The component counts its runs in a static: a count above 1 is state left by an earlier request.
+      // The component counts its runs in a static: a count above 1 is state left by an earlier request. It also
+      // makes a `fields` it never drops: a handle above 1 is one left in the host's tables by an earlier request.
       assert.equal(
         Buffer.from(r.stdout).toString(),
-        `hello from a small component (run 1 of this instance): /n/${i}?q=1\n`,
+        `hello from a small component (run 1 of this instance, leaked handle 1): /n/${i}?q=1\n`,
       );
     }
     assert.equal(own.poolStats.threads, 0, "no run needed a worker thread");
@@ -228,7 +229,7 @@ test("stderr keeps its last bytes; stdout past its limit fails the run", async (
 });
 
 test("the glue rewrite applies to what jco generates, and leaves glue it does not recognise as it is", async () => {
-  const { fastGlue } = await import("./glue.js");
+  const { exposeTables, fastGlue } = await import("./glue.js");
   const { prepareComponent } = await import("./prepare.js");
   const { js } = await prepareComponent(root("test/fixtures/components/http-hello.wasm"), 32);
   const fast = fastGlue(js);
@@ -236,6 +237,16 @@ test("the glue rewrite applies to what jco generates, and leaves glue it does no
   assert.match(fast, /const _debugLog = \(\) => \{\};/);
   assert.match(fast, /return \[t, 0\];/);
   assert.match(fast, /return args\.importFn\.apply\(null/);
+  // Every import the core instances get is made by the direct lowering, and no trampoline copies the task's metadata.
+  assert.doesNotMatch(fast, /_lowerImportBackwardsCompat\.bind\(\s*null,\s*\{/);
+  assert.match(fast, /__wasmletLowerImport\(null,/);
+  assert.doesNotMatch(fast, /_getGlobalCurrentTaskMeta\(\w+\)\?\.taskID/);
+  // Without its tables in view, the runner would make a new instance every 1000 runs (~2-3 ms each).
+  const exposed = exposeTables(fast);
+  assert.ok(exposed, "the glue's resource tables are found");
+  assert.match(exposed, /__wasmletTables = \{ handles: HANDLE_TABLES, captures: \[\] \};/);
+  assert.match(exposed, /__wasmletTables\.captures\[\d+\] = captureTable\d+;/);
   const other = "function instantiate() {}\n";
   assert.equal(fastGlue(other), other);
+  assert.equal(exposeTables(other), null);
 });

@@ -80,9 +80,12 @@ export class Fields {
     return f;
   }
 
-  /** As node takes them: latin1 strings. */
+  /** As node takes them: latin1 strings (read from the values in place: Buffer.from(v) would copy each). */
   toPairs(): [string, string][] {
-    return this.entriesList.map(([k, v]) => [k, Buffer.from(v).toString("latin1")]);
+    return this.entriesList.map(([k, v]) => [
+      k,
+      Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1"),
+    ]);
   }
 }
 
@@ -144,14 +147,13 @@ export class FutureTrailers {
 /** wasi:http `incoming-request`. */
 export class IncomingRequest {
   private consumed = false;
-  private readonly fields: Fields;
+  /** Made when the guest first asks: a handler that never reads the headers costs no copy of them. */
+  private fields: Fields | undefined;
   constructor(
     private readonly inv: Invocation,
     private readonly head: HttpRequestHead,
     private readonly body: Uint8Array,
-  ) {
-    this.fields = Fields.frozen(head.headers);
-  }
+  ) {}
   method(): Method {
     return toMethod(this.head.method);
   }
@@ -165,6 +167,7 @@ export class IncomingRequest {
     return this.head.authority;
   }
   headers(): Fields {
+    this.fields ??= Fields.frozen(this.head.headers);
     return this.fields;
   }
   consume(): IncomingBody {

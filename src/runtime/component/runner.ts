@@ -3,7 +3,7 @@ import { FUEL_EXPORT } from "../../wasm/index.js";
 import { type MemoryImage, type RunnerResult, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
 import { type FsImage, MountLayer, OverlayFs } from "../wasi/index.js";
-import { fastGlue } from "./glue.js";
+import { exposeTables, fastGlue, GLUE_TABLES, type GlueTables } from "./glue.js";
 import { cliImports } from "./host-cli.js";
 import { configImports } from "./host-config.js";
 import { fsImports } from "./host-fs.js";
@@ -53,7 +53,21 @@ interface Live {
   globals: { global: WebAssembly.Global; initial: number | bigint }[];
   /** The fuel counter of each core instance, refilled before every run. */
   fuel: WebAssembly.Global[];
+  /** The glue's resource tables as instantiation left them; absent when the glue does not show them (exposeTables). */
+  tables?: TableImage[];
   runs: number;
+}
+
+/** One resource type's handle table (jco's flat array of scope/rep pairs) and host objects, and their contents. */
+interface TableImage {
+  handles: unknown[] & { _createdReps?: Set<unknown> };
+  initial: unknown[];
+  captures: Map<number, unknown>;
+  initialCaptures: [number, unknown][];
+  /** jco's record of the reps it made handles for (written, never read): emptied so that it does not grow. */
+  initialReps: unknown[];
+  /** What the reset puts back: `initial`, then the slots runs added (restoreTable), as free ones. */
+  restored: unknown[];
 }
 
 /** Longest a new instance may take on the request thread outside a run (the executor's main-thread budget). */
@@ -67,22 +81,25 @@ const FUEL_CHUNK = 20_000;
 /** Bytes of stderr kept per run (the log keeps less). */
 const STDERR_CAP = 64 * 1024;
 /**
- * Runs after which an instance is made anew even though every reset succeeded: the generated glue's resource
- * tables may keep handles a guest never dropped (its memory, restored, no longer knows them).
+ * Runs after which an instance is made anew even though every reset succeeded, when the glue's resource tables
+ * cannot be reset with it (exposeTables found no tables): they may keep handles a guest never dropped (its memory,
+ * restored, no longer knows them).
  */
-const MAX_RUNS_PER_INSTANCE = 1000;
+const MAX_RUNS_WITHOUT_TABLE_RESET = 1000;
 
 /**
  * Runs a component, each run on a clean instance. Instantiating is expensive (jco's glue for a componentize-js
  * component: ~20–50 ms of JavaScript per instance, measured here), so the instance is reused: after a run that
  * returned normally its core memories and mutable globals are restored to their state right after instantiation
- * (the same reset modules get); a run that failed in any way, or grew a memory, is followed by a fresh instance.
+ * (the same reset modules get), and so are the glue's resource tables (exposeTables, restoreTable); a run that failed in any way, or grew a memory, is followed by a fresh instance.
  * Its core modules carry fuel checks (instrumentCoreModule), so a run stops by itself at its deadline, or at a
  * budget: without a Waiter (the request thread) a run that wants to wait or overruns its budget is stopped with
  * `overBudget` set, to be run again on a worker.
  */
 export class ComponentRunner {
   private readonly instantiate: Instantiate;
+  /** The resource tables of the instance `instantiate` made last (exposeTables), or undefined. */
+  private readonly glueTables: () => GlueTables | undefined;
   private readonly imports: Record<string, object>;
   private readonly globalNames = new Map<WebAssembly.Module, string[]>();
   private live: Live | undefined;
@@ -104,10 +121,16 @@ export class ComponentRunner {
   ) {
     // The generated module imports nothing and exports `instantiate` (and `_util`): as a function body it needs no
     // module loader, and each worker compiles it once per component.
-    const body = fastGlue(prepared.js)
+    const fast = fastGlue(prepared.js);
+    const exposed = exposeTables(fast);
+    const body = (exposed ?? fast)
       .replace(/^export function instantiate\(/m, "function instantiate(")
       .replace(/^export const _util\b/m, "const _util");
-    this.instantiate = new Function(`${body}\nreturn instantiate;`)() as Instantiate;
+    const glue = new Function(
+      `${body}\nreturn { instantiate, tables: () => ${exposed ? GLUE_TABLES : "undefined"} };`,
+    )() as { instantiate: Instantiate; tables: () => GlueTables | undefined };
+    this.instantiate = glue.instantiate;
+    this.glueTables = glue.tables;
     for (const { module, globals } of Object.values(prepared.modules)) this.globalNames.set(module, globals);
     this.imports = hostImports();
   }
@@ -254,7 +277,29 @@ export class ComponentRunner {
         globals.push({ global, initial: global.value });
       }
     }
-    return { exports, memories, globals, fuel, runs: 0 };
+    return { exports, memories, globals, fuel, tables: this.tableImages(), runs: 0 };
+  }
+
+  /** The glue's resource tables as the instance just made has them, or undefined when they cannot be reset. */
+  private tableImages(): TableImage[] | undefined {
+    const glue = this.glueTables();
+    if (!glue) return undefined;
+    const images: TableImage[] = [];
+    for (const [i, handles] of glue.handles.entries()) {
+      if (!handles) continue;
+      const captures = glue.captures[i];
+      if (!Array.isArray(handles) || !(captures instanceof Map)) return undefined;
+      const t = handles as TableImage["handles"];
+      images.push({
+        handles: t,
+        initial: [...t],
+        captures,
+        initialCaptures: [...captures],
+        initialReps: t._createdReps ? [...t._createdReps] : [],
+        restored: [...t],
+      });
+    }
+    return images;
   }
 
   /**
@@ -308,12 +353,14 @@ export class ComponentRunner {
   /** Puts the live instance back to its post-instantiation state; false when it cannot be (then it is dropped). */
   private reset(): boolean {
     const live = this.live;
-    if (!live || !this.prepared.resettable || ++live.runs >= MAX_RUNS_PER_INSTANCE) return false;
+    if (!live || !this.prepared.resettable) return false;
+    if (!live.tables && ++live.runs >= MAX_RUNS_WITHOUT_TABLE_RESET) return false;
     for (const { memory, image } of live.memories) {
       if (memory.buffer.byteLength !== image.byteLength) return false;
       restoreImage(new Uint8Array(memory.buffer), image);
     }
     for (const { global, initial } of live.globals) global.value = initial;
+    for (const t of live.tables ?? []) restoreTable(t);
     return true;
   }
 }
@@ -341,6 +388,52 @@ function hostImports(): Record<string, object> {
     },
     "wasi:http/outgoing-handler": outgoingHandler(),
   };
+}
+
+/** jco's flag on a handle table's slot (T_FLAG): set on the free list's links, and on the reps of owned handles. */
+const T_FLAG = 1 << 30;
+/** Slots a run may add to a table that the reset keeps (as free slots) rather than cutting off again. */
+const KEPT_SLOTS = 256;
+
+/**
+ * Puts one resource table back as instantiation left it. jco's table is [free-list head, 0, then a scope/rep
+ * pair per handle]; a slot that is free holds the next free one (with T_FLAG) and a new handle takes the head of
+ * that list, else a slot pushed at the end. Slots a run added are kept, as a free list in ascending order, so the
+ * next run is given the same handles as on a fresh instance without the array being cut and grown again at
+ * every run; only when instantiation left no free slot (jco's own tables: none), and up to KEPT_SLOTS.
+ */
+function restoreTable(t: TableImage): void {
+  const { handles, initial } = t;
+  const n0 = initial.length;
+  const n = handles.length;
+  if (n > n0 && !(initial[0] === T_FLAG && n - n0 <= 2 * KEPT_SLOTS && n % 2 === 0)) {
+    handles.length = n0;
+    t.restored = [...initial];
+  } else if (n !== t.restored.length) t.restored = n > n0 ? freeSlots(initial, n) : [...initial];
+  // Values with T_FLAG are past V8's small integers (heap numbers): copied from the template, none is made anew.
+  const restored = t.restored;
+  for (let i = 0; i < restored.length; i++) if (handles[i] !== restored[i]) handles[i] = restored[i];
+  if (
+    t.captures.size !== t.initialCaptures.length ||
+    !t.initialCaptures.every(([rep]) => t.captures.has(rep))
+  ) {
+    t.captures.clear();
+    for (const [rep, obj] of t.initialCaptures) t.captures.set(rep, obj);
+  }
+  const reps = handles._createdReps;
+  if (reps && reps.size !== t.initialReps.length) {
+    reps.clear();
+    for (const rep of t.initialReps) reps.add(rep);
+  }
+}
+
+/** A table as instantiation left it (no free slot) followed by the slots up to length `n`, free in ascending order. */
+function freeSlots(initial: readonly unknown[], n: number): unknown[] {
+  const out = [...initial];
+  const last = n / 2 - 1;
+  out[0] = (initial.length / 2) | T_FLAG;
+  for (let h = initial.length / 2; h <= last; h++) out.push((h < last ? h + 1 : 0) | T_FLAG, 0);
+  return out;
 }
 
 function envPairs(env: WasiInputs["env"]): [string, string][] {
