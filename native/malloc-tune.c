@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 // tune(bytes): allocations of `bytes` or more get their own mapping, returned to the OS when freed. Setting it
@@ -65,12 +66,25 @@ static napi_value set_slice(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// threadCpuMs(): the calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID), -1 when it cannot be read. The
+// request thread's budget is CPU, not wall time: a run the scheduler paused did not hold the thread by itself.
+static napi_value thread_cpu_ms(napi_env env, napi_callback_info info) {
+  struct timespec ts;
+  napi_value result;
+  (void)info;
+  double ms = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 ? ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 : -1;
+  napi_create_double(env, ms, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "tune", NAPI_AUTO_LENGTH, tune, NULL, &fn);
   napi_set_named_property(env, exports, "tune", fn);
   napi_create_function(env, "setSlice", NAPI_AUTO_LENGTH, set_slice, NULL, &fn);
   napi_set_named_property(env, exports, "setSlice", fn);
+  napi_create_function(env, "threadCpuMs", NAPI_AUTO_LENGTH, thread_cpu_ms, NULL, &fn);
+  napi_set_named_property(env, exports, "threadCpuMs", fn);
   return exports;
 }
 

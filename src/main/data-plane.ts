@@ -8,7 +8,13 @@ import {
 } from "../core/index.js";
 import type { ImageRegistries } from "../registry/index.js";
 import { OutputBudget, Router } from "../router/index.js";
-import { HybridExecutor, type InvocationRecord, InvocationStats, Runtime } from "../runtime/index.js";
+import {
+  HybridExecutor,
+  type InvocationRecord,
+  InvocationStats,
+  Runtime,
+  setThreadCpuClock,
+} from "../runtime/index.js";
 import { type SecretKey, ValueResolver } from "../secrets/index.js";
 import type { Store } from "../store/index.js";
 import { BusyPoll } from "./busy-poll.js";
@@ -16,6 +22,7 @@ import type { Drain } from "./drain.js";
 import { createBoundedServer } from "./http-limits.js";
 import { LogBuffer, storeLogs } from "./log-buffer.js";
 import { LogWriterThread } from "./log-writer.js";
+import { load as loadAddon } from "./malloc-tune.js";
 import type { InvocationTracer } from "./tracing.js";
 
 /** What serves function traffic: runtime, router and the log buffer, over a store and the registries. */
@@ -58,6 +65,8 @@ export function createDataPlane(opts: {
   const logs = new LogBuffer(writer?.write ?? ((p) => storeLogs(store, p)), 100, 500, (e) =>
     log(`wasmlet: cannot store logs: ${String(e)}`),
   );
+  // The request thread's budget per run counts this thread's CPU, not the scheduler's pauses (runtime/cpu-budget.ts).
+  setThreadCpuClock(loadAddon()?.threadCpuMs);
   const executor = new HybridExecutor();
   const loadImage = (fn: FunctionRecord): Promise<LoadedImage> =>
     images.load(fn.current.image, fn.current.digest);

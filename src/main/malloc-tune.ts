@@ -14,6 +14,8 @@ export interface NativeAddon {
   tune(bytes: number): boolean;
   /** Sets the calling thread's scheduler slice; returns the slice the kernel reports after (0: not set). */
   setSlice(ns: number): number;
+  /** The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID); absent in an addon built before it. */
+  threadCpuMs?: () => number;
 }
 
 let addon: NativeAddon | null | undefined;

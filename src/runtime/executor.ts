@@ -2,6 +2,7 @@ import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import { capMemories, instrumentModule, isComponent } from "../wasm/index.js";
 import { ComponentRunner, prepareComponent } from "./component/index.js";
+import { budgetSpent, startBudget } from "./cpu-budget.js";
 import { WorkerPool } from "./pool.js";
 import type { LoadSpec } from "./pool-worker.js";
 import { reclaimSoon } from "./reclaim.js";
@@ -185,16 +186,20 @@ export class HybridExecutor implements Executor {
     // check (a 30 MB module: 80-270 ms here): they go to a worker, which shares the compiled code with this
     // thread, until one has finished.
     if (entry.runner && entry.demotedUntil <= start && !entry.compiling) {
-      const budgetAt = start + this.mainBudgetMs;
+      const budgetAt = startBudget(start, this.mainBudgetMs);
       const runner = entry.runner;
       const result = runner.run(inputs, deadlineAt, budgetAt, limits.maxOutputBytes);
       // A component's reset (or new instance) waits until the answer is on its way.
       if (runner instanceof ComponentRunner) setImmediate(() => runner.settle());
       // Whatever its outcome (a timeout too), a run that held the main thread well past the budget (a host call
       // that overran it; twice the budget, so that a GC pause alone does not demote a fast function) moves the
-      // function to workers, so it cannot do so again on the next request.
+      // function to workers, so it cannot do so again on the next request. Spent is CPU time where the thread's
+      // clock is known (cpu-budget.ts), so time the scheduler paused the thread does not count.
       const end = performance.now();
-      if (result.overBudget || end > budgetAt + this.mainBudgetMs)
+      if (
+        result.overBudget ||
+        (end > budgetAt + this.mainBudgetMs && budgetSpent(end) > 2 * this.mainBudgetMs)
+      )
         entry.demotedUntil = end + this.demoteForMs;
       if (!result.overBudget) return result;
     }

@@ -1,4 +1,5 @@
 export { CONTRACTS, EXIT_CODE_HEADER, parseCgiOutput } from "./contracts/index.js";
+export { setThreadCpuClock } from "./cpu-budget.js";
 export { HybridExecutor, type HybridExecutorOptions } from "./executor.js";
 export { Runtime, type RuntimeOptions, runLimits } from "./service.js";
 export {

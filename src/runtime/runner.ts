@@ -1,3 +1,4 @@
+import { stretchBudget } from "./cpu-budget.js";
 import type { RunResult, WasiInputs } from "./types.js";
 import { type FsImage, type HostControl, WasiExit, WasiHost } from "./wasi/index.js";
 
@@ -280,7 +281,12 @@ export class ModuleRunner implements HostControl {
   /** HostControl: throws past the budget or deadline, or once cancelled. */
   checkpoint(): void {
     const now = performance.now();
-    if (now >= this.budgetAt) throw new DeadlineSignal(now < this.deadlineAt);
+    if (now >= this.budgetAt) {
+      // Before the deadline, the request thread's budget may be stretched by the time its thread was paused.
+      const later = now < this.deadlineAt ? stretchBudget(now) : undefined;
+      if (later === undefined) throw new DeadlineSignal(now < this.deadlineAt);
+      this.budgetAt = Math.min(later, this.deadlineAt);
+    }
     if (this.waiter?.cancelled) throw new CancelSignal();
   }
 

@@ -1,5 +1,6 @@
 import { parseOutboundRule } from "../../core/index.js";
 import { FUEL_EXPORT } from "../../wasm/index.js";
+import { stretchBudget } from "../cpu-budget.js";
 import { type MemoryImage, type RunnerResult, restoreImage, takeImage, type Waiter } from "../runner.js";
 import type { RunResult, WasiInputs } from "../types.js";
 import { type FsImage, MountLayer, OverlayFs } from "../wasi/index.js";
@@ -346,7 +347,12 @@ export class ComponentRunner {
   private checkpoint(): void {
     const now = performance.now();
     if (now >= this.deadlineAt) throw new StopSignal("timeout");
-    if (now >= this.budgetAt) throw new StopSignal("budget");
+    if (now >= this.budgetAt) {
+      // The request thread's budget may be stretched by the time its thread was paused (cpu-budget.ts).
+      const later = stretchBudget(now);
+      if (later === undefined) throw new StopSignal("budget");
+      this.budgetAt = Math.min(later, this.deadlineAt);
+    }
     if (this.waiter?.cancelled) throw new StopSignal("cancelled");
   }
 
