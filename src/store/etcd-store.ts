@@ -1,4 +1,12 @@
-import { Etcd3, type IKeyValue, type IOptions, type Namespace, type Watcher } from "etcd3";
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  type IKeyValue,
+  type IOptions,
+  type Namespace,
+  type Watcher,
+} from "etcd3";
 import { type AsyncInvocation, type InvocationStatus, type LogEntry, WasmletError } from "../core/index.js";
 import { alreadyExists, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
@@ -104,11 +112,7 @@ export class EtcdStore extends FeedStore implements Store {
       await store.#start();
     } catch (e) {
       await store.close();
-      throw new WasmletError(
-        "UNAVAILABLE",
-        `etcd store: cannot reach ${options.endpoints.join(", ")}: ${e instanceof Error ? e.message : String(e)}`,
-        { cause: e },
-      );
+      throw openError(e, options);
     }
     return store;
   }
@@ -422,6 +426,62 @@ export class EtcdStore extends FeedStore implements Store {
     await this.#local.close();
   }
 }
+
+/**
+ * What a failed start tells the user: which of etcd's authentication, its permissions or the TLS handshake
+ * refused this node, and which flag fixes it; anything else is "cannot reach".
+ */
+function openError(e: unknown, options: EtcdStoreOptions): WasmletError {
+  const at = options.endpoints.join(", ");
+  const raw = e instanceof Error ? e.message : String(e);
+  // grpc-js: "14 UNAVAILABLE: No connection established. Last error: Error: <why>. Resolution note: …"
+  const why = /Last error: (?:Error: )?(.*?)\.? Resolution note/.exec(raw)?.[1] ?? raw;
+  const user = options.auth?.username;
+  const prefix = options.prefix ?? "/wasmlet/";
+  if (e instanceof EtcdAuthenticationFailedError || /authentication failed/.test(raw))
+    return new WasmletError(
+      "UNAUTHORIZED",
+      `etcd store: authentication as user "${user}" failed at ${at}: wrong user name or password ` +
+        "(--etcd-user with WASMLET_ETCD_PASSWORD or --etcd-password, or etcd://user:password@host:port)",
+      { cause: e },
+    );
+  if (e instanceof EtcdPermissionDeniedError || /permission denied/.test(raw))
+    return new WasmletError(
+      "UNAUTHORIZED",
+      `etcd store: permission denied${user ? ` to user "${user}"` : ""} on the keys under "${prefix}" at ${at}: ` +
+        `grant one of its roles readwrite on that prefix (etcdctl role grant-permission ROLE readwrite ${prefix} ` +
+        "--prefix=true), or give a prefix it may use in the URL (etcd://host:port/PREFIX)",
+      { cause: e },
+    );
+  if (/user name is empty/.test(raw))
+    return new WasmletError(
+      "UNAUTHORIZED",
+      `etcd store: ${at} has authentication enabled and no user was given: ` +
+        "give --etcd-user with WASMLET_ETCD_PASSWORD (or --etcd-password), or etcd://user:password@host:port",
+      { cause: e },
+    );
+  if (options.tls && TLS_FAILURE.test(why))
+    return new WasmletError(
+      "UNAVAILABLE",
+      `etcd store: the TLS handshake with ${at} failed (${why}): check that --etcd-ca is the CA that signed the ` +
+        "members' certificates, that the hosts in --store are names or addresses those certificates are for, and, " +
+        "when the members check clients (--client-cert-auth), that --etcd-cert/--etcd-key are a certificate and key " +
+        "that CA signed",
+      { cause: e },
+    );
+  return new WasmletError(
+    "UNAVAILABLE",
+    `etcd store: cannot reach ${at}: ${why}${options.tls ? "" : PLAIN_HINT}`,
+    { cause: e },
+  );
+}
+
+/** Errors of Node's TLS (OpenSSL) that mean the handshake, not the network, failed. */
+const TLS_FAILURE =
+  /certificate|self[- ]signed|issuer|altnames|SSL|TLS|handshake|alert|ERR_TLS|wrong version number|socket disconnected/i;
+
+/** Said when a plain connection fails: the members may want TLS. */
+const PLAIN_HINT = " (if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS)";
 
 function toChange(kv: IKeyValue): Change {
   const { kind, name, op } = JSON.parse(kv.value.toString("utf8")) as Omit<Change, "seq">;
