@@ -434,54 +434,75 @@ export class EtcdStore extends FeedStore implements Store {
 function openError(e: unknown, options: EtcdStoreOptions): WasmletError {
   const at = options.endpoints.join(", ");
   const raw = e instanceof Error ? e.message : String(e);
-  // grpc-js: "14 UNAVAILABLE: No connection established. Last error: Error: <why>. Resolution note: …"
-  const why = /Last error: (?:Error: )?(.*?)\.? Resolution note/.exec(raw)?.[1] ?? raw;
+  const why = connectFailure(raw);
   const user = options.auth?.username;
   const prefix = options.prefix ?? "/wasmlet/";
+  const fail = (code: "UNAUTHORIZED" | "UNAVAILABLE", message: string) =>
+    new WasmletError(code, `etcd store: ${message}`, { cause: e });
   if (e instanceof EtcdAuthenticationFailedError || /authentication failed/.test(raw))
-    return new WasmletError(
+    return fail(
       "UNAUTHORIZED",
-      `etcd store: authentication as user "${user}" failed at ${at}: wrong user name or password ` +
+      `authentication as user "${user}" failed at ${at}: wrong user name or password ` +
         "(--etcd-user with WASMLET_ETCD_PASSWORD or --etcd-password, or etcd://user:password@host:port)",
-      { cause: e },
     );
   if (e instanceof EtcdPermissionDeniedError || /permission denied/.test(raw))
-    return new WasmletError(
+    return fail(
       "UNAUTHORIZED",
-      `etcd store: permission denied${user ? ` to user "${user}"` : ""} on the keys under "${prefix}" at ${at}: ` +
-        `grant one of its roles readwrite on that prefix (etcdctl role grant-permission ROLE readwrite ${prefix} ` +
-        "--prefix=true), or give a prefix it may use in the URL (etcd://host:port/PREFIX)",
-      { cause: e },
+      `permission denied${user ? ` to user "${user}"` : ""} on the keys under "${prefix}" at ${at}: grant one of ` +
+        `its roles readwrite on that prefix (etcdctl role grant-permission ROLE readwrite ${prefix} --prefix=true), ` +
+        "or give a prefix it may use in the URL (etcd://host:port/PREFIX)",
     );
   if (/user name is empty/.test(raw))
-    return new WasmletError(
+    return fail(
       "UNAUTHORIZED",
-      `etcd store: ${at} has authentication enabled and no user was given: ` +
-        "give --etcd-user with WASMLET_ETCD_PASSWORD (or --etcd-password), or etcd://user:password@host:port",
-      { cause: e },
+      `${at} has authentication enabled and no user was given: give --etcd-user with WASMLET_ETCD_PASSWORD ` +
+        "(or --etcd-password), or etcd://user:password@host:port",
     );
-  if (options.tls && TLS_FAILURE.test(why))
-    return new WasmletError(
+  if (options.tls && CLIENT_CERT_REFUSED.test(why))
+    return fail(
       "UNAVAILABLE",
-      `etcd store: the TLS handshake with ${at} failed (${why}): check that --etcd-ca is the CA that signed the ` +
-        "members' certificates, that the hosts in --store are names or addresses those certificates are for, and, " +
-        "when the members check clients (--client-cert-auth), that --etcd-cert/--etcd-key are a certificate and key " +
-        "that CA signed",
-      { cause: e },
+      `TLS: ${at} refused this node's client certificate (${why}): the members check clients ` +
+        "(--client-cert-auth): give --etcd-cert and --etcd-key, a certificate and key signed by the CA in their " +
+        "--trusted-ca-file",
     );
-  return new WasmletError(
+  if (options.tls && SERVER_NOT_TRUSTED.test(why))
+    return fail(
+      "UNAVAILABLE",
+      `TLS: this node does not trust the certificate of ${at} (${why}): --etcd-ca must be the CA that signed the ` +
+        "members' certificates, and the hosts in --store must be names or addresses those certificates are for (their subjectAltName)",
+    );
+  if (options.tls && /TLS|SSL|socket disconnected|wrong version number/i.test(why))
+    return fail(
+      "UNAVAILABLE",
+      `TLS handshake with ${at} failed (${why}): do the members serve https on these ports (etcd --cert-file, ` +
+        "--key-file)? Without TLS, leave --etcd-ca out",
+    );
+  return fail(
     "UNAVAILABLE",
-    `etcd store: cannot reach ${at}: ${why}${options.tls ? "" : PLAIN_HINT}`,
-    { cause: e },
+    `cannot reach ${at}: ${why}${options.tls ? "" : " (if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS)"}`,
   );
 }
 
-/** Errors of Node's TLS (OpenSSL) that mean the handshake, not the network, failed. */
-const TLS_FAILURE =
-  /certificate|self[- ]signed|issuer|altnames|SSL|TLS|handshake|alert|ERR_TLS|wrong version number|socket disconnected/i;
+/** TLS alerts a member sends when it does not accept this node's client certificate (or the lack of one). */
+const CLIENT_CERT_REFUSED = /alert (bad certificate|certificate required|unknown ca|certificate unknown)/i;
+/** Node's errors when it does not accept the member's certificate. */
+const SERVER_NOT_TRUSTED = /verify|self[- ]signed|issuer|altnames|ERR_TLS_CERT|certificate/i;
 
-/** Said when a plain connection fails: the members may want TLS. */
-const PLAIN_HINT = " (if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS)";
+/**
+ * The reason inside grpc-js's "14 UNAVAILABLE: No connection established. Last error: <why> (<time>). Resolution
+ * note: …", OpenSSL's "<hex>:error:<code>:SSL routines:<function>:<reason>:<file>:<line>:<detail>" cut to its reason.
+ */
+function connectFailure(raw: string): string {
+  const last = /Last error: (?:Error: )?([\s\S]*?)\.?\s*Resolution note/.exec(raw);
+  return (last ? last[1] : raw)
+    .replace(/^Error(?: \[[A-Z_]+\])?: /, "")
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, "")
+    .replace(
+      /[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:(.*)/g,
+      (_, reason: string, detail: string) => (detail.trim() ? `${reason}, ${detail.trim()}` : reason),
+    )
+    .trim();
+}
 
 function toChange(kv: IKeyValue): Change {
   const { kind, name, op } = JSON.parse(kv.value.toString("utf8")) as Omit<Change, "seq">;

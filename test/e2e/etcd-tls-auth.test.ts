@@ -87,6 +87,7 @@ test("serve on etcd over mutual TLS: creates and serves a function; a wrong CA o
     ]);
     servers.push(s);
     assert.match(s.output(), /state in etcd \(https:\/\/127\.0\.0\.1:\d+\)/);
+    assert.doesNotMatch(s.output(), /Warning/, `no warning the user cannot act on:\n${s.output()}`);
     await deployAndCall(s, "hello");
     // It really is in etcd: read back over TLS with etcdctl.
     assert.match(
@@ -108,13 +109,16 @@ test("serve on etcd over mutual TLS: creates and serves a function; a wrong CA o
     assert.notEqual(wrongCa.code, 0, wrongCa.out);
     assert.match(wrongCa.out, /etcd/, wrongCa.out);
     assert.match(wrongCa.out, /TLS/, wrongCa.out);
+    assert.match(wrongCa.out, /does not trust the certificate/, wrongCa.out);
     assert.match(wrongCa.out, /--etcd-ca/, wrongCa.out);
     assert.doesNotMatch(wrongCa.out, /^\s+at /m, `no stack trace:\n${wrongCa.out}`);
+    assert.doesNotMatch(wrongCa.out, /DeprecationWarning/, wrongCa.out);
 
     // The members ask for a client certificate and none is given.
     const noCert = await serveFails(join(work, "no-cert"), ["--store", store, "--etcd-ca", pki.ca]);
     assert.notEqual(noCert.code, 0, noCert.out);
     assert.match(noCert.out, /etcd/, noCert.out);
+    assert.match(noCert.out, /refused this node's client certificate/, noCert.out);
     assert.match(noCert.out, /--etcd-cert/, noCert.out);
     assert.doesNotMatch(noCert.out, /^\s+at /m, `no stack trace:\n${noCert.out}`);
 
