@@ -136,8 +136,11 @@ export class EtcdCluster {
   /** `root`'s password once `enableAuth` ran: the harness's own calls then log in. */
   #rootPassword: string | undefined;
 
-  private constructor(members: Member[], root: string, pki?: TestPki) {
+  readonly #authTokenTtlS: number | undefined;
+
+  private constructor(members: Member[], root: string, pki?: TestPki, authTokenTtlS?: number) {
     this.#members = members;
+    this.#authTokenTtlS = authTokenTtlS;
     this.#root = root;
     this.#pki = pki;
     this.#tls = pki && {
@@ -151,9 +154,12 @@ export class EtcdCluster {
    * Starts 3 members (heartbeat 50 ms, election timeout 500 ms, so a lost leader is replaced in about a second) on
    * the first free 6 ports of the range, and resolves once the cluster answers a linearizable read. With `tls`,
    * the client URLs are https with that server certificate, and clients must present a certificate the CA signed
-   * (`--client-cert-auth`); peers still talk plain HTTP on loopback.
+   * (`--client-cert-auth`); peers still talk plain HTTP on loopback. `authTokenTtlS` shortens how long an idle
+   * authentication token lives (etcd's default: 300 s), to see clients log in again.
    */
-  static async start(opts: { members?: number; tls?: TestPki } = {}): Promise<EtcdCluster> {
+  static async start(
+    opts: { members?: number; tls?: TestPki; authTokenTtlS?: number } = {},
+  ): Promise<EtcdCluster> {
     const n = opts.members ?? 3;
     const root = mkdtempSync(join(tmpdir(), "wasmlet-etcd-"));
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -165,7 +171,7 @@ export class EtcdCluster {
         dir: join(root, `m${i}-${base}`),
         out: "",
       }));
-      const cluster = new EtcdCluster(members, root, opts.tls);
+      const cluster = new EtcdCluster(members, root, opts.tls, opts.authTokenTtlS);
       for (let i = 0; i < n; i++) cluster.#spawn(i, "new");
       try {
         await cluster.waitHealthy(15_000);
@@ -210,6 +216,7 @@ export class EtcdCluster {
       "--logger=zap",
       "--log-level=warn",
     ];
+    if (this.#authTokenTtlS !== undefined) args.push(`--auth-token-ttl=${this.#authTokenTtlS}`);
     const pki = this.#pki;
     if (pki)
       args.push(
@@ -314,6 +321,22 @@ export class EtcdCluster {
     await this.ctl("role", "add", user);
     await this.ctl("role", "grant-permission", user, "readwrite", prefix, "--prefix=true");
     await this.ctl("user", "grant-role", user, user);
+  }
+
+  /**
+   * How many logins (`Authenticate` calls answered OK) member `i` has served, from its Prometheus metrics (plain
+   * HTTP clusters only).
+   */
+  async logins(i = 0): Promise<number> {
+    if (this.#pki) throw new Error("EtcdCluster.logins: only for clusters without TLS");
+    const text = await (await fetch(`${this.#members[i].clientUrl}/metrics`)).text();
+    const line = text
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith("grpc_server_handled_total{") && /grpc_code="OK",grpc_method="Authenticate"/.test(l),
+      );
+    return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
   }
 
   /** Compacts the cluster's history up to its current revision; returns that revision. */

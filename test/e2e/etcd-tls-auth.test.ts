@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EtcdCluster, etcdTlsMissing, makeTestPki } from "../../src/store/test-support.js";
-import { BIN, cli, deploy, example, type Server, show, startServer } from "./harness.js";
+import { BIN, cli, deploy, example, type Server, show, startServer, waitFor } from "./harness.js";
 
 const skip = etcdTlsMissing() ?? false;
 
@@ -140,7 +140,8 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
   timeout: 60_000,
 }, async () => {
   const work = mkdtempSync(join(tmpdir(), "wasmlet-etcdauth-"));
-  const etcd = await EtcdCluster.start({ members: 1 });
+  // Tokens idle for 1 s expire: the nodes must log in again rather than fail later.
+  const etcd = await EtcdCluster.start({ members: 1, authTokenTtlS: 1 });
   const servers: Server[] = [];
   try {
     await etcd.enableAuth("root-pw");
@@ -194,6 +195,26 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
     assert.notEqual(anon.code, 0, anon.out);
     assert.match(anon.out, /etcd/, anon.out);
     assert.match(anon.out, /--etcd-user/, anon.out);
+
+    // Seconds later (both nodes' first tokens have expired): a function created through the first node is served
+    // by the second, which follows the change feed with its watch; the first node logged in again to write.
+    const loginsBefore = await etcd.logins();
+    await deploy(s, {
+      name: "later",
+      code: example("hello/hello.wasm"),
+      args: ["--arg", "8"],
+      route: ["--prefix", "/later"],
+    });
+    const later = await waitFor(
+      async () => {
+        const r = await fetch(`${u.routerUrl}/later`);
+        const text = await r.text();
+        return r.status === 200 ? text : undefined;
+      },
+      { ms: 5000, what: () => `the second node never served /later:\n${u.output()}` },
+    );
+    assert.equal(later, "hello\n8\n");
+    assert.ok((await etcd.logins()) > loginsBefore, "the node logged in again once its token expired");
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await etcd.stop();
