@@ -71,10 +71,10 @@ test("serve on etcd over mutual TLS: creates and serves a function; a wrong CA o
 }, async () => {
   const work = mkdtempSync(join(tmpdir(), "wasmlet-etcdtls-"));
   const pki = await makeTestPki();
-  const etcd = await EtcdCluster.start({ members: 1, tls: pki });
+  const etcd = await EtcdCluster.start({ tls: pki });
   const servers: Server[] = [];
   try {
-    const store = `etcd://${new URL(etcd.endpoint(0)).host}`;
+    const store = `etcd://${etcd.endpoints.map((e) => new URL(e).host).join(",")}`;
     const s = await startServer(join(work, "ok"), [
       "--store",
       store,
@@ -86,7 +86,10 @@ test("serve on etcd over mutual TLS: creates and serves a function; a wrong CA o
       pki.clientKey,
     ]);
     servers.push(s);
-    assert.match(s.output(), /state in etcd \(https:\/\/127\.0\.0\.1:\d+\)/);
+    assert.match(
+      s.output(),
+      /state in etcd \(https:\/\/127\.0\.0\.1:\d+, https:\/\/127\.0\.0\.1:\d+, https:\/\/127\.0\.0\.1:\d+\)/,
+    );
     assert.doesNotMatch(s.output(), /Warning/, `no warning the user cannot act on:\n${s.output()}`);
     await deployAndCall(s, "hello");
     // It really is in etcd: read back over TLS with etcdctl.
@@ -167,16 +170,19 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
     assert.equal(await res.text(), "hello\n7\n");
     assert.doesNotMatch(u.output(), /alice-pw/, "the password is not printed");
 
-    const wrong = await serveFails(
-      join(work, "wrong"),
-      ["--store", `etcd://${host}`, "--etcd-user", "alice"],
-      {
-        WASMLET_ETCD_PASSWORD: "not-the-password",
-      },
-    );
+    // A wrong password, given by the flag this time.
+    const wrong = await serveFails(join(work, "wrong"), [
+      "--store",
+      `etcd://${host}`,
+      "--etcd-user",
+      "alice",
+      "--etcd-password",
+      "not-the-password",
+    ]);
     assert.notEqual(wrong.code, 0, wrong.out);
     assert.match(wrong.out, /etcd/, wrong.out);
-    assert.match(wrong.out, /authentication/, wrong.out);
+    assert.match(wrong.out, /authentication as user "alice" failed/, wrong.out);
+    assert.match(wrong.out, /wrong user name or password/, wrong.out);
     assert.match(wrong.out, /alice/, wrong.out);
     assert.doesNotMatch(wrong.out, /not-the-password/, "the password is not printed");
     assert.doesNotMatch(wrong.out, /^\s+at /m, `no stack trace:\n${wrong.out}`);
@@ -185,7 +191,7 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
     assert.notEqual(denied.code, 0, denied.out);
     assert.match(denied.out, /etcd/, denied.out);
     assert.match(denied.out, /bob/, denied.out);
-    assert.match(denied.out, /permission/, denied.out);
+    assert.match(denied.out, /permission denied to user "bob"/, denied.out);
     assert.match(denied.out, /\/wasmlet\//, `names the prefix:\n${denied.out}`);
     assert.doesNotMatch(denied.out, /bob-pw/, "the password is not printed");
     assert.doesNotMatch(denied.out, /^\s+at /m, `no stack trace:\n${denied.out}`);
@@ -194,6 +200,7 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
     const anon = await serveFails(join(work, "anon"), ["--store", `etcd://${host}`]);
     assert.notEqual(anon.code, 0, anon.out);
     assert.match(anon.out, /etcd/, anon.out);
+    assert.match(anon.out, /authentication enabled and no user was given/, anon.out);
     assert.match(anon.out, /--etcd-user/, anon.out);
 
     // Seconds later (both nodes' first tokens have expired): a function created through the first node is served
