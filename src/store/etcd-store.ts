@@ -112,7 +112,7 @@ export class EtcdStore extends FeedStore implements Store {
       await store.#start();
     } catch (e) {
       await store.close();
-      throw openError(e, options);
+      throw await openError(e, options, config);
     }
     return store;
   }
@@ -429,12 +429,25 @@ export class EtcdStore extends FeedStore implements Store {
 
 /**
  * What a failed start tells the user: which of etcd's authentication, its permissions or the TLS handshake
- * refused this node, and which flag fixes it; anything else is "cannot reach".
+ * refused this node, and which flag fixes it; anything else is "cannot reach". `config` is the client's, to ask
+ * again without logging in when the login hid the reason.
  */
-function openError(e: unknown, options: EtcdStoreOptions): WasmletError {
+async function openError(e: unknown, options: EtcdStoreOptions, config: IOptions): Promise<WasmletError> {
   const at = options.endpoints.join(", ");
   const raw = e instanceof Error ? e.message : String(e);
   const why = connectFailure(raw);
+  if (why === NO_REASON && config.auth) {
+    // The connection failed during the login, which hides why: a call that needs no login tells.
+    const probe = new Etcd3({ ...config, auth: undefined });
+    try {
+      await probe.maintenance.status();
+    } catch (e2) {
+      if (connectFailure(e2 instanceof Error ? e2.message : String(e2)) !== NO_REASON)
+        return openError(e2, { ...options, auth: undefined }, { ...config, auth: undefined });
+    } finally {
+      probe.close();
+    }
+  }
   const user = options.auth?.username;
   const prefix = options.prefix ?? "/wasmlet/";
   const fail = (code: "UNAUTHORIZED" | "UNAVAILABLE", message: string) =>
@@ -472,16 +485,18 @@ function openError(e: unknown, options: EtcdStoreOptions): WasmletError {
         "members' certificates, and the hosts in --store must be names or addresses those certificates are for (their subjectAltName)",
     );
   if (options.tls && /TLS|SSL|socket disconnected|wrong version number/i.test(why))
-    return fail(
-      "UNAVAILABLE",
-      `TLS handshake with ${at} failed (${why}): do the members serve https on these ports (etcd --cert-file, ` +
-        "--key-file)? Without TLS, leave --etcd-ca out",
-    );
+    return fail("UNAVAILABLE", `TLS handshake with ${at} failed (${why}): ${NO_TLS_HINT}`);
   return fail(
     "UNAVAILABLE",
-    `cannot reach ${at}: ${why}${options.tls ? "" : " (if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS)"}`,
+    `cannot reach ${at}: ${why} (${options.tls ? NO_TLS_HINT : "if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS"})`,
   );
 }
+
+/** What grpc-js says when it lost the reason a connection failed. */
+const NO_REASON = "no connection established";
+
+const NO_TLS_HINT =
+  "do the members serve https on these ports (etcd --cert-file, --key-file)? Without TLS, leave --etcd-ca out";
 
 /** TLS alerts a member sends when it does not accept this node's client certificate (or the lack of one). */
 const CLIENT_CERT_REFUSED = /alert (bad certificate|certificate required|unknown ca|certificate unknown)/i;
@@ -494,7 +509,7 @@ const SERVER_NOT_TRUSTED = /verify|self[- ]signed|issuer|altnames|ERR_TLS_CERT|c
  */
 function connectFailure(raw: string): string {
   const last = /Last error: (?:Error: )?([\s\S]*?)\.?\s*Resolution note/.exec(raw);
-  return (last ? last[1] : raw)
+  const why = (last ? last[1] : raw)
     .replace(/^Error(?: \[[A-Z_]+\])?: /, "")
     .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, "")
     .replace(
@@ -502,6 +517,8 @@ function connectFailure(raw: string): string {
       (_, reason: string, detail: string) => (detail.trim() ? `${reason}, ${detail.trim()}` : reason),
     )
     .trim();
+  // grpc-js loses the reason when the connection fails during the login call ("Last error: null").
+  return why === "null" || why === "" ? NO_REASON : why;
 }
 
 function toChange(kv: IKeyValue): Change {

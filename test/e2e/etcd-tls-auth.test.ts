@@ -11,6 +11,8 @@ import { EtcdCluster, etcdTlsMissing, makeTestPki } from "../../src/store/test-s
 import { BIN, cli, deploy, example, type Server, show, startServer, waitFor } from "./harness.js";
 
 const skip = etcdTlsMissing() ?? false;
+/** alice's etcd password: characters a URL must escape (the URL form gives it percent-encoded). */
+const ALICE_PW = "p@ss:w/rd%s3cr3t";
 
 /** `wasmlet serve` that is expected to fail: resolves its exit code and everything it wrote. */
 function serveFails(
@@ -117,6 +119,16 @@ test("serve on etcd over mutual TLS: creates and serves a function; a wrong CA o
     assert.doesNotMatch(wrongCa.out, /^\s+at /m, `no stack trace:\n${wrongCa.out}`);
     assert.doesNotMatch(wrongCa.out, /DeprecationWarning/, wrongCa.out);
 
+    // The same with credentials (the failure then happens during the login, which hides its reason).
+    const wrongCaAuth = await serveFails(join(work, "wrong-ca-auth"), [
+      "--store",
+      `etcd://alice:pw@${new URL(etcd.endpoint(0)).host}`,
+      "--etcd-ca",
+      pki.otherCa,
+    ]);
+    assert.notEqual(wrongCaAuth.code, 0, wrongCaAuth.out);
+    assert.match(wrongCaAuth.out, /TLS: this node does not trust the certificate/, wrongCaAuth.out);
+
     // The members ask for a client certificate and none is given.
     const noCert = await serveFails(join(work, "no-cert"), ["--store", store, "--etcd-ca", pki.ca]);
     assert.notEqual(noCert.code, 0, noCert.out);
@@ -149,26 +161,29 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
   try {
     await etcd.enableAuth("root-pw");
     // alice may use the platform's prefix only; bob only another one.
-    await etcd.addUser("alice", "alice-pw", "/wasmlet/");
+    await etcd.addUser("alice", ALICE_PW, "/wasmlet/");
     await etcd.addUser("bob", "bob-pw", "/elsewhere/");
     const host = new URL(etcd.endpoint(0)).host;
 
     const s = await serveWithEnv(join(work, "flags"), ["--store", `etcd://${host}`, "--etcd-user", "alice"], {
-      WASMLET_ETCD_PASSWORD: "alice-pw",
+      WASMLET_ETCD_PASSWORD: ALICE_PW,
     });
     servers.push(s);
     await deployAndCall(s, "hello");
     assert.match(await etcd.ctl("get", "--prefix", "--keys-only", "/wasmlet/r/function/"), /hello/);
 
     // The URL form: a second node on the same platform serves the function too (its image pulled from the first).
-    const u = await startServer(join(work, "url"), ["--store", `etcd://alice:alice-pw@${host}`]);
+    const u = await startServer(join(work, "url"), [
+      "--store",
+      `etcd://alice:${encodeURIComponent(ALICE_PW)}@${host}`,
+    ]);
     servers.push(u);
     const got = await cli(u, "fn", "get", "--name", "hello", "-o", "json");
     assert.equal(got.code, 0, show(got));
     const res = await fetch(`${u.routerUrl}/hello`);
     assert.equal(res.status, 200, u.output());
     assert.equal(await res.text(), "hello\n7\n");
-    assert.doesNotMatch(u.output(), /alice-pw/, "the password is not printed");
+    assert.ok(!u.output().includes("s3cr3t"), "the password is not printed");
 
     // A wrong password, given by the flag this time.
     const wrong = await serveFails(join(work, "wrong"), [
@@ -202,6 +217,23 @@ test("serve on etcd with authentication: --etcd-user with WASMLET_ETCD_PASSWORD 
     assert.match(anon.out, /etcd/, anon.out);
     assert.match(anon.out, /authentication enabled and no user was given/, anon.out);
     assert.match(anon.out, /--etcd-user/, anon.out);
+
+    // TLS asked of a member that serves plain HTTP (with credentials: grpc-js loses the reason during the login).
+    const pki = await makeTestPki();
+    try {
+      const tls = await serveFails(join(work, "tls"), [
+        "--store",
+        `etcd://alice:x@${host}`,
+        "--etcd-ca",
+        pki.ca,
+      ]);
+      assert.notEqual(tls.code, 0, tls.out);
+      assert.match(tls.out, /etcd store: .*https:\/\/127\.0\.0\.1:\d+/, tls.out);
+      assert.doesNotMatch(tls.out, /null/, tls.out);
+      assert.match(tls.out, /leave --etcd-ca out/, tls.out);
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
 
     // Seconds later (both nodes' first tokens have expired): a function created through the first node is served
     // by the second, which follows the change feed with its watch; the first node logged in again to write.
