@@ -6,7 +6,8 @@
 #   rustc, cargo, libstd-rust-dev-wasm32: the Rust builder
 #   python3, make, g++: node-gyp (better-sqlite3, the malloc tuning addon)
 #   nats-server: the broker the message-queue trigger tests start; wrk: the benchmark's load generator
-#   etcd-server: the etcd the etcd store's tests start as a 3-member cluster
+#   etcd-server: the etcd the etcd store's tests start as a 3-member cluster; etcd-client (etcdctl) and openssl:
+#   users, roles and certificates of its TLS and authentication tests
 #   chromium: the browser the dashboard tests drive (playwright-core)
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -17,7 +18,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang lld wasi-libc libclang-rt-14-dev-wasm32 \
   rustc cargo libstd-rust-dev-wasm32 \
   python3 make g++ \
-  nats-server etcd-server wrk >/dev/null
+  nats-server etcd-server etcd-client openssl wrk >/dev/null
 # With its recommended packages (fonts among them), as on the machines the dashboard tests were written on.
 $SUDO apt-get install -y -qq chromium >/dev/null
 echo "setup: optional tools installed"

@@ -301,7 +301,8 @@ export function registerServe(program: Command): void {
           if (!token) throw new WasmletError("INVALID_ARGUMENT", `--token-file: ${opts.tokenFile} is empty`);
         }
         const registryCredentials = readRegistryCredentials(opts);
-        const { deployExamples, parseHostPort, serve, etcdConnection } = await import("../main/index.js");
+        const { deployExamples, parseHostPort, serve, etcdConnection, muteIpServernameWarning } =
+          await import("../main/index.js");
         const etcd =
           opts.store === "sqlite"
             ? undefined
@@ -312,6 +313,7 @@ export function registerServe(program: Command): void {
                 user: opts.etcdUser,
                 password: opts.etcdPassword,
               });
+        if (etcd?.tls) muteIpServernameWarning();
         const s = await serve({
           dataDir: opts.dataDir,
           etcd,

@@ -43,3 +43,21 @@ export function etcdConnection(url: string, flags: EtcdFlags): EtcdConnection {
       : undefined;
   return parseEtcdUrl(url, { tls, auth });
 }
+
+let ipServernameMuted = false;
+
+/**
+ * Drops Node's DEP0123 warning ("Setting the TLS ServerName to an IP address…"), which grpc-js triggers on every
+ * TLS connection to an etcd member given by IP address (`etcd://127.0.0.1:2379` with `--etcd-ca`): the user can do
+ * nothing about it, and the certificate is still checked against the address. Every other warning is printed.
+ */
+export function muteIpServernameWarning(): void {
+  if (ipServernameMuted) return;
+  ipServernameMuted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const code = typeof args[1] === "object" ? (args[1] as { code?: string } | null)?.code : args[2];
+    if (code === "DEP0123") return;
+    emit(...args);
+  }) as typeof process.emitWarning;
+}

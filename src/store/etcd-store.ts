@@ -1,4 +1,12 @@
-import { Etcd3, type IKeyValue, type IOptions, type Namespace, type Watcher } from "etcd3";
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  type IKeyValue,
+  type IOptions,
+  type Namespace,
+  type Watcher,
+} from "etcd3";
 import { type AsyncInvocation, type InvocationStatus, type LogEntry, WasmletError } from "../core/index.js";
 import { alreadyExists, notFound } from "./errors.js";
 import { FeedStore } from "./feed-store.js";
@@ -104,11 +112,7 @@ export class EtcdStore extends FeedStore implements Store {
       await store.#start();
     } catch (e) {
       await store.close();
-      throw new WasmletError(
-        "UNAVAILABLE",
-        `etcd store: cannot reach ${options.endpoints.join(", ")}: ${e instanceof Error ? e.message : String(e)}`,
-        { cause: e },
-      );
+      throw await openError(e, options, config);
     }
     return store;
   }
@@ -421,6 +425,100 @@ export class EtcdStore extends FeedStore implements Store {
     this.#client.close();
     await this.#local.close();
   }
+}
+
+/**
+ * What a failed start tells the user: which of etcd's authentication, its permissions or the TLS handshake
+ * refused this node, and which flag fixes it; anything else is "cannot reach". `config` is the client's, to ask
+ * again without logging in when the login hid the reason.
+ */
+async function openError(e: unknown, options: EtcdStoreOptions, config: IOptions): Promise<WasmletError> {
+  const at = options.endpoints.join(", ");
+  const raw = e instanceof Error ? e.message : String(e);
+  const why = connectFailure(raw);
+  if (why === NO_REASON && config.auth) {
+    // The connection failed during the login, which hides why: a call that needs no login tells.
+    const probe = new Etcd3({ ...config, auth: undefined });
+    try {
+      await probe.maintenance.status();
+    } catch (e2) {
+      if (connectFailure(e2 instanceof Error ? e2.message : String(e2)) !== NO_REASON)
+        return openError(e2, { ...options, auth: undefined }, { ...config, auth: undefined });
+    } finally {
+      probe.close();
+    }
+  }
+  const user = options.auth?.username;
+  const prefix = options.prefix ?? "/wasmlet/";
+  const fail = (code: "UNAUTHORIZED" | "UNAVAILABLE", message: string) =>
+    new WasmletError(code, `etcd store: ${message}`, { cause: e });
+  if (e instanceof EtcdAuthenticationFailedError || /authentication failed/.test(raw))
+    return fail(
+      "UNAUTHORIZED",
+      `authentication as user "${user}" failed at ${at}: wrong user name or password ` +
+        "(--etcd-user with WASMLET_ETCD_PASSWORD or --etcd-password, or etcd://user:password@host:port)",
+    );
+  if (e instanceof EtcdPermissionDeniedError || /permission denied/.test(raw))
+    return fail(
+      "UNAUTHORIZED",
+      `permission denied${user ? ` to user "${user}"` : ""} on the keys under "${prefix}" at ${at}: grant one of ` +
+        `its roles readwrite on that prefix (etcdctl role grant-permission ROLE readwrite ${prefix} --prefix=true), ` +
+        "or give a prefix it may use in the URL (etcd://host:port/PREFIX)",
+    );
+  if (/user name is empty/.test(raw))
+    return fail(
+      "UNAUTHORIZED",
+      `${at} has authentication enabled and no user was given: give --etcd-user with WASMLET_ETCD_PASSWORD ` +
+        "(or --etcd-password), or etcd://user:password@host:port",
+    );
+  if (options.tls && CLIENT_CERT_REFUSED.test(why))
+    return fail(
+      "UNAVAILABLE",
+      `TLS: ${at} refused this node's client certificate (${why}): the members check clients ` +
+        "(--client-cert-auth): give --etcd-cert and --etcd-key, a certificate and key signed by the CA in their " +
+        "--trusted-ca-file",
+    );
+  if (options.tls && SERVER_NOT_TRUSTED.test(why))
+    return fail(
+      "UNAVAILABLE",
+      `TLS: this node does not trust the certificate of ${at} (${why}): --etcd-ca must be the CA that signed the ` +
+        "members' certificates, and the hosts in --store must be names or addresses those certificates are for (their subjectAltName)",
+    );
+  if (options.tls && /TLS|SSL|socket disconnected|wrong version number/i.test(why))
+    return fail("UNAVAILABLE", `TLS handshake with ${at} failed (${why}): ${NO_TLS_HINT}`);
+  return fail(
+    "UNAVAILABLE",
+    `cannot reach ${at}: ${why} (${options.tls ? NO_TLS_HINT : "if the members serve https, give --etcd-ca, and --etcd-cert/--etcd-key for mutual TLS"})`,
+  );
+}
+
+/** What grpc-js says when it lost the reason a connection failed. */
+const NO_REASON = "no connection established";
+
+const NO_TLS_HINT =
+  "do the members serve https on these ports (etcd --cert-file, --key-file)? Without TLS, leave --etcd-ca out";
+
+/** TLS alerts a member sends when it does not accept this node's client certificate (or the lack of one). */
+const CLIENT_CERT_REFUSED = /alert (bad certificate|certificate required|unknown ca|certificate unknown)/i;
+/** Node's errors when it does not accept the member's certificate. */
+const SERVER_NOT_TRUSTED = /verify|self[- ]signed|issuer|altnames|ERR_TLS_CERT|certificate/i;
+
+/**
+ * The reason inside grpc-js's "14 UNAVAILABLE: No connection established. Last error: <why> (<time>). Resolution
+ * note: …", OpenSSL's "<hex>:error:<code>:SSL routines:<function>:<reason>:<file>:<line>:<detail>" cut to its reason.
+ */
+function connectFailure(raw: string): string {
+  const last = /Last error: (?:Error: )?([\s\S]*?)\.?\s*Resolution note/.exec(raw);
+  const why = (last ? last[1] : raw)
+    .replace(/^Error(?: \[[A-Z_]+\])?: /, "")
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, "")
+    .replace(
+      /[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:(.*)/g,
+      (_, reason: string, detail: string) => (detail.trim() ? `${reason}, ${detail.trim()}` : reason),
+    )
+    .trim();
+  // grpc-js loses the reason when the connection fails during the login call ("Last error: null").
+  return why === "null" || why === "" ? NO_REASON : why;
 }
 
 function toChange(kv: IKeyValue): Change {
