@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
-import { BIN, cli, example, type Server, show, startNode, startServer, waitFor } from "./harness.js";
+import { cli, example, type Server, show, startRouterNode, startServer, waitFor } from "./harness.js";
 
 const TOKEN = "gather-t0ken";
 /**
@@ -56,23 +56,7 @@ test("fn logs and inv through one node gather every node's records, name their n
     nodes.push(await startServer(dirs[1], [...common, ...at(2), "--registry-auth", registryAuth]));
     // A router node pulls with the token from the registry --registry names (node 1's).
     const registry = published;
-    const router = await startNode(
-      [BIN, "serve", "--data-dir", dirs[2], ...common, ...at(3), "--role", "router", "--registry", registry],
-      (out) => /router on (http:\/\/\S+)[\s\S]*control port \(.*--role router\) on (http:\/\/\S+)/.exec(out),
-      { label: "wasmlet serve --role router" },
-    );
-    nodes.push({
-      routerUrl: router.ready[1],
-      controlUrl: router.ready[2],
-      dataDir: dirs[2],
-      proc: router.proc,
-      output: router.output,
-      async kill() {
-        router.proc.kill("SIGKILL");
-        await router.exited;
-      },
-      stop: router.stop,
-    });
+    nodes.push(await startRouterNode(dirs[2], [...common, ...at(3), "--registry", registry]));
     const [n1, n2, n3] = nodes;
     const ids = new Map<string, string>();
     const listed = (await (

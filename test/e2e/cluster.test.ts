@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EtcdCluster, etcdMissing } from "../../src/store/test-support.js";
-import { BIN, cli, deploy, example, type Server, show, startNode, startServer } from "./harness.js";
+import { cli, deploy, example, type Server, show, startRouterNode, startServer } from "./harness.js";
 
 const missing = etcdMissing();
 /** Node 1's control port is fixed (from the etcd tests' range): function images name it, and it must survive a restart. */
@@ -49,26 +49,7 @@ test("three nodes on etcd: create on one, served by the others; a router killed,
       `127.0.0.${i + 1}:${i === 0 ? NODE1_CONTROL_PORT : 0}`,
     ];
     if (i < 2) return startServer(dirs[i], [...store, ...at]);
-    const p = await startNode(
-      [BIN, "serve", "--data-dir", dirs[i], ...store, ...at, "--role", "router"],
-      (out) =>
-        /router on (http:\/\/\S+)[\s\S]*control port \(health, metrics; --role router\) on (http:\/\/\S+)/.exec(
-          out,
-        ),
-      { label: "wasmlet serve --role router" },
-    );
-    return {
-      routerUrl: p.ready[1],
-      controlUrl: p.ready[2],
-      dataDir: dirs[i],
-      proc: p.proc,
-      output: p.output,
-      async kill() {
-        p.proc.kill("SIGKILL");
-        await p.exited;
-      },
-      stop: p.stop,
-    };
+    return startRouterNode(dirs[i], [...store, ...at]);
   };
   try {
     for (let i = 0; i < 3; i++) nodes[i] = await start(i);

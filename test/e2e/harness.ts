@@ -113,6 +113,27 @@ export async function startServer(dataDir?: string, extraArgs: string[] = []): P
   };
 }
 
+/** `wasmlet serve --role router` with `args` (data dir, store, addresses…): its public port and its control port. */
+export async function startRouterNode(dataDir: string, args: string[]): Promise<Server> {
+  const p = await startNode(
+    [BIN, "serve", "--data-dir", dataDir, ...args, "--role", "router"],
+    (out) => /router on (http:\/\/\S+)[\s\S]*control port \(.*--role router\) on (http:\/\/\S+)/.exec(out),
+    { label: "wasmlet serve --role router" },
+  );
+  return {
+    routerUrl: p.ready[1],
+    controlUrl: p.ready[2],
+    dataDir,
+    proc: p.proc,
+    output: p.output,
+    async kill() {
+      p.proc.kill("SIGKILL");
+      await p.exited;
+    },
+    stop: p.stop,
+  };
+}
+
 export interface CliResult {
   code: number;
   stdout: string;
