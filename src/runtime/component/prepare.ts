@@ -30,69 +30,78 @@ const IDLE_MS = 30_000;
  * a large component is given back, and it is replaced after a job that failed (an instance that trapped is not
  * trusted again) or when it dies.
  */
+/** A transpiler thread and the jobs it has not answered yet. */
+interface Thread {
+  worker: Worker;
+  pending: Map<number, (r: TranspileResult) => void>;
+}
+
 class Transpiler {
-  private worker: Worker | undefined;
+  private current: Thread | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, (r: TranspileResult) => void>();
   private idle: NodeJS.Timeout | undefined;
   /** Threads started so far (tests and diagnostics). */
   started = 0;
 
   run(bytes: Uint8Array, maxPages: number): Promise<TranspileResult> {
-    const worker = this.thread();
+    const thread = this.thread();
     clearTimeout(this.idle);
     // Held while jobs are out (a caller awaiting one keeps the process alive), let go when idle.
-    worker.ref();
+    thread.worker.ref();
     const id = this.nextId++;
     return new Promise<TranspileResult>((resolve) => {
-      this.pending.set(id, resolve);
+      thread.pending.set(id, resolve);
       const job: TranspileJob = { id, bytes, maxPages };
-      worker.postMessage(job);
+      thread.worker.postMessage(job);
     }).then((m) => {
       if (m.error === undefined) return m;
       // jco trapped: its instance may be left in any state, so the next job gets a new thread.
-      if (m.trapped) this.retire(worker);
+      if (m.trapped) this.retire(thread);
       throw m.died
         ? new WasmletError("INTERNAL", `transpiling the component failed: ${m.error}`)
         : new WasmletError("INVALID_MODULE", `the component cannot be prepared: ${m.error}`);
     });
   }
 
-  private thread(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(new URL("./transpile-worker.js", import.meta.url));
+  private thread(): Thread {
+    if (this.current) return this.current;
+    const thread: Thread = {
+      worker: new Worker(new URL("./transpile-worker.js", import.meta.url)),
+      pending: new Map(),
+    };
+    const { worker, pending } = thread;
     this.started++;
     worker.on("message", (m: TranspileResult & { id: number }) => {
-      const done = this.pending.get(m.id);
-      this.pending.delete(m.id);
+      const done = pending.get(m.id);
+      pending.delete(m.id);
       done?.(m);
-      if (this.pending.size === 0 && this.worker === worker) {
+      if (pending.size === 0 && this.current === thread) {
         worker.unref();
-        this.idle = setTimeout(() => this.retire(worker), IDLE_MS);
+        this.idle = setTimeout(() => this.retire(thread), IDLE_MS);
         this.idle.unref();
       }
     });
     const died = (why: string) => {
-      if (this.worker === worker) this.worker = undefined;
-      // Every job still on that thread fails; later jobs start a new one.
-      for (const [id, done] of this.pending) {
-        this.pending.delete(id);
+      if (this.current === thread) this.current = undefined;
+      // Every job still on that thread fails (a retired thread's only); later jobs start a new one.
+      for (const [id, done] of pending) {
+        pending.delete(id);
         done({ error: why, died: true });
       }
     };
     worker.on("error", (e) => died(e.message));
     worker.on("exit", (code) => died(`the transpiler thread exited (code ${code})`));
-    this.worker = worker;
-    return worker;
+    this.current = thread;
+    return thread;
   }
 
-  /** Ends `worker` once its queued jobs are done (their answers are already on the way when `pending` is empty). */
-  private retire(worker: Worker): void {
-    if (this.worker !== worker) return;
-    this.worker = undefined;
+  /** Ends `thread` once its queued jobs are done; jobs from now on go to a new one. */
+  private retire(thread: Thread): void {
+    if (this.current !== thread) return;
+    this.current = undefined;
     clearTimeout(this.idle);
-    if (this.pending.size === 0) void worker.terminate();
-    else worker.postMessage({ id: 0, quit: true } satisfies TranspileJob);
+    if (thread.pending.size === 0) void thread.worker.terminate();
+    else thread.worker.postMessage({ id: 0, quit: true } satisfies TranspileJob);
   }
 }
 
