@@ -131,3 +131,29 @@ export async function askOtherNodes(
   });
   return { replies, unreachable };
 }
+
+/**
+ * This node's answer (`local()`) and every other live node's (`askOtherNodes`), in parallel: each other node's
+ * body that `read` takes from a 200 becomes an answer; a node whose reply it does not take, or that did not
+ * answer, is unreachable.
+ */
+export async function gatherAnswers<T>(
+  peers: ClusterPeers,
+  token: string | undefined,
+  request: { method: string; target: (node: string) => string; body?: unknown },
+  local: () => Promise<T>,
+  read: (body: unknown) => T | undefined,
+): Promise<{ answers: { node: string; value: T }[]; unreachable: Unreachable[] }> {
+  const [own, others] = await Promise.all([
+    local(),
+    askOtherNodes(peers, token, request.method, request.target, request.body),
+  ]);
+  const answers: { node: string; value: T }[] = [{ node: peers.self, value: own }];
+  const unreachable = [...others.unreachable];
+  for (const r of others.replies) {
+    const value = r.status === 200 ? read(r.body) : undefined;
+    if (value === undefined) unreachable.push(failedReply(r));
+    else answers.push({ node: r.node, value });
+  }
+  return { answers, unreachable };
+}

@@ -7,7 +7,7 @@ import {
 import { sendJson } from "../http/index.js";
 import type { InvocationQuery } from "../store/index.js";
 import type { RecordsContext } from "./context.js";
-import { askOtherNodes, failedReply, gathering, partial } from "./gather.js";
+import { askOtherNodes, failedReply, gatherAnswers, gathering, partial } from "./gather.js";
 import { mergeInvocationLists } from "./gather-merge.js";
 import { readJson } from "./http-util.js";
 
@@ -58,15 +58,13 @@ export async function listInvocations(ctx: RecordsContext): Promise<void> {
     sendJson(ctx.res, 200, await local());
     return;
   }
-  const [own, others] = await Promise.all([
-    local(),
-    askOtherNodes(peers, ctx.deps.token, "GET", () => `/api/v1/invocations?${ctx.rawQuery}`),
-  ]);
-  const answers = [{ node: peers.self, value: own }];
-  const unreachable = [...others.unreachable];
-  for (const r of others.replies)
-    if (r.status === 200 && isListPage(r.body)) answers.push({ node: r.node, value: r.body });
-    else unreachable.push(failedReply(r));
+  const { answers, unreachable } = await gatherAnswers(
+    peers,
+    ctx.deps.token,
+    { method: "GET", target: () => `/api/v1/invocations?${ctx.rawQuery}` },
+    local,
+    (b) => (isListPage(b) ? b : undefined),
+  );
   sendJson(ctx.res, 200, { ...mergeInvocationLists(answers, limit), ...partial(unreachable) });
 }
 
@@ -135,17 +133,17 @@ async function everywhere<K extends string>(
     sendJson(ctx.res, 200, { [key]: await change(q) });
     return;
   }
-  const [own, others] = await Promise.all([
-    change(q),
-    askOtherNodes(peers, ctx.deps.token, "POST", () => path, q),
-  ]);
-  let total = own;
-  const unreachable = [...others.unreachable];
-  for (const r of others.replies) {
-    const n = (r.body as Record<string, unknown> | null)?.[key];
-    if (r.status === 200 && typeof n === "number") total += n;
-    else unreachable.push(failedReply(r));
-  }
+  const { answers, unreachable } = await gatherAnswers(
+    peers,
+    ctx.deps.token,
+    { method: "POST", target: () => path, body: q },
+    () => change(q),
+    (b) => {
+      const n = (b as Record<string, unknown> | null)?.[key];
+      return typeof n === "number" ? n : undefined;
+    },
+  );
+  const total = answers.reduce((sum, a) => sum + a.value, 0);
   sendJson(ctx.res, 200, { [key]: total, ...partial(unreachable) });
 }
 

@@ -2,7 +2,7 @@ import { type LogEntry, WasmletError } from "../core/index.js";
 import { sendJson } from "../http/index.js";
 import { LOG_LIMIT_PER_FUNCTION, type Store } from "../store/index.js";
 import type { RecordsContext } from "./context.js";
-import { askOtherNodes, failedReply, gathering, partial } from "./gather.js";
+import { gatherAnswers, gathering, partial } from "./gather.js";
 import { decodeCursor, mergeLogPages } from "./gather-merge.js";
 import { functionOr404 } from "./lifecycle.js";
 
@@ -68,15 +68,13 @@ export async function functionLogs(ctx: RecordsContext): Promise<void> {
     if (invocation !== undefined) p.set("invocation", invocation);
     return `/api/v1/functions/${encodeURIComponent(name)}/logs?${p}`;
   };
-  const [own, others] = await Promise.all([
-    localPage(store, name, { afterId: from(peers.self), limit, invocation }),
-    askOtherNodes(peers, ctx.deps.token, "GET", target),
-  ]);
-  const answers = [{ node: peers.self, value: own }];
-  const unreachable = [...others.unreachable];
-  for (const r of others.replies)
-    if (r.status === 200 && isLogPage(r.body)) answers.push({ node: r.node, value: r.body });
-    else unreachable.push(failedReply(r));
+  const { answers, unreachable } = await gatherAnswers(
+    peers,
+    ctx.deps.token,
+    { method: "GET", target },
+    () => localPage(store, name, { afterId: from(peers.self), limit, invocation }),
+    (b) => (isLogPage(b) ? b : undefined),
+  );
   const merged = mergeLogPages(answers, {
     limit,
     following: cursor !== undefined || afterId !== undefined,
