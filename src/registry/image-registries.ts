@@ -2,7 +2,7 @@ import type { Digest, LoadedImage } from "../core/index.js";
 import type { RegistryClient } from "./client.js";
 import type { ImageBundle } from "./image-build.js";
 import type { ImageStore } from "./image-store.js";
-import { parseReference } from "./reference.js";
+import { type ImageReference, parseReference } from "./reference.js";
 
 /** How long an image pushed with its content keeps it for the runtime (which loads it right after the push). */
 const BUILT_KEEP_MS = 60_000;
@@ -26,6 +26,11 @@ export class ImageRegistries {
     },
   ) {}
 
+  /** Whether `r` names the embedded registry (by the host references name it under). */
+  private embedded(r: ImageReference): boolean {
+    return this.opts.localHost !== undefined && r.registry === this.opts.localHost;
+  }
+
   /**
    * Pushes the bundle under `ref`; a tag of the embedded registry is written straight into its store. With
    * `content` (the image's files as they went into the bundle), the first `load` of the digest in this process
@@ -33,9 +38,9 @@ export class ImageRegistries {
    * module, ~0.45 s and ~90 MB of garbage on the way from `fn create` to its first answer.
    */
   async push(ref: string, bundle: ImageBundle, content?: Omit<LoadedImage, "digest">): Promise<Digest> {
-    const { store, client, localHost } = this.opts;
+    const { store, client } = this.opts;
     const r = parseReference(ref);
-    const local = localHost !== undefined && r.registry === localHost && r.tag && !r.digest;
+    const local = this.embedded(r) && r.tag && !r.digest;
     const digest = local
       ? await store.pushLocal(r.repository, r.tag as string, bundle)
       : await client.push(ref, bundle);
@@ -55,9 +60,9 @@ export class ImageRegistries {
    * from here —, else from its registry over HTTP.
    */
   async blob(ref: string, digest: Digest): Promise<Uint8Array> {
-    const { store, client, localHost } = this.opts;
+    const { store, client } = this.opts;
     const r = parseReference(ref);
-    if (localHost !== undefined && r.registry === localHost) {
+    if (this.embedded(r)) {
       const bytes = await store.blobBytes(r.repository, digest);
       if (bytes) return bytes;
     }
@@ -74,9 +79,9 @@ export class ImageRegistries {
    * the embedded registry by digest and the store has it (its public name need not be reachable from here).
    */
   async pull(ref: string): Promise<LoadedImage> {
-    const { store, client, localHost } = this.opts;
+    const { store, client } = this.opts;
     const r = parseReference(ref);
-    if (localHost !== undefined && r.registry === localHost && r.digest) {
+    if (this.embedded(r) && r.digest) {
       const local = await store.loadLocal(r.digest);
       if (local) return local;
     }
