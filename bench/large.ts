@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ApiClient } from "../src/client/index.js";
 import { DEFAULT_STEPS, LARGE_30MB, largeModule } from "./large-module.js";
 import { api, median, rssBytes, startWasmlet, uniqueVariant } from "./procs.js";
 import { fmt, printTable } from "./report.js";
@@ -62,15 +63,6 @@ function processCpuMs(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** POST /functions as a multipart body: the fields as JSON, the module's bytes as they are. */
-async function createMultipart(controlUrl: string, fields: object, module: Uint8Array): Promise<void> {
-  const form = new FormData();
-  form.set("function", JSON.stringify(fields));
-  form.set("code", new Blob([module as Uint8Array<ArrayBuffer>], { type: "application/wasm" }), "m.wasm");
-  const r = await fetch(`${controlUrl}/api/v1/functions`, { method: "POST", body: form });
-  if (!r.ok) throw new Error(`POST /functions: ${r.status} ${await r.text()}`);
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function benchLarge(opts: { functions?: number } = {}): Promise<void> {
@@ -92,6 +84,7 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     await sleep(1000);
     const rssBase = rssBytes(w.proc.pid);
     const rows: Record<string, string>[] = [];
+    const client = new ApiClient({ server: w.controlUrl });
     const seconds: number[] = [];
     for (let i = 0; i < count; i++) {
       const name = `large-${i}`;
@@ -103,8 +96,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       v8Lazy.push(v8Now);
       const cpu0 = processCpuMs(w.proc.pid);
       const t0 = performance.now();
-      // As `wasmlet fn create --code` sends it: the module's bytes as a multipart part, not base64 in JSON
-      // (BENCH_LARGE_UPLOAD=json for the JSON form).
+      // As `wasmlet fn create --code` sends it (ApiClient): the module's bytes as a multipart part, not base64 in
+      // JSON (BENCH_LARGE_UPLOAD=json for the JSON form).
       if (process.env.BENCH_LARGE_UPLOAD === "json")
         await api(w.controlUrl, "POST", "/functions", {
           name,
@@ -112,7 +105,7 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
           fileName: "m.wasm",
           args: ["7"],
         });
-      else await createMultipart(w.controlUrl, { name, fileName: "m.wasm", args: ["7"] }, variant);
+      else await client.createFunction({ name, fileName: "m.wasm", args: ["7"] }, variant);
       const created = performance.now() - t0;
       await api(w.controlUrl, "POST", "/triggers/http", {
         name,

@@ -31,7 +31,7 @@ export interface ApiDeps {
     /** One blob of `ref`'s repository by digest, verified (a package's source archive). */
     blob(ref: string, digest: Digest): Promise<Uint8Array>;
   };
-  /** Packages uploaded module bytes as an image; called once per new code version, after `inspectModule` accepted them. */
+  /** Packages uploaded module bytes as an image; called once per new code version (a failed `inspectModule` drops it). */
   buildImage: (opts: {
     files: ReadonlyMap<string, Uint8Array>;
     entry: string;
@@ -41,8 +41,9 @@ export interface ApiDeps {
     preopens?: readonly string[];
   }) => Promise<ImageBundle>;
   /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
-   * What it reports (the initial memory) is checked against the function's limits. */
-  inspectModule: (bytes: Uint8Array) => ModuleInfo;
+   * What it reports (the initial memory) is checked against the function's limits. `validate: false`: V8's
+   * validation is left to the caller, which compiles the bytes (a large module: compileCapped). */
+  inspectModule: (bytes: Uint8Array, opts?: { validate?: boolean }) => ModuleInfo;
   /** Runs a function for /invoke. Provided by the runtime side; may throw a WasmletError (its status is answered). */
   invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
   /** Runs a function for /run (`fn test`): the program's exit code, stdout, stderr and the files written under `collect`. */

@@ -1,6 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import { WasmletError } from "../core/index.js";
-import { parseJson, parseMultipart, readJson as readLimitedJson, readSharedBody } from "../http/index.js";
+import {
+  multipartBoundary,
+  multipartDelimiter,
+  parseJson,
+  parseMultipart,
+  readJson as readLimitedJson,
+  readSharedBodyFinding,
+} from "../http/index.js";
+import { prestartLayerThread, STORED_LAYER_MIN_BYTES } from "../registry/index.js";
 
 /** Largest JSON body the control API accepts (a base64 module of ~48 MiB fits). */
 export const MAX_API_BODY_BYTES = 64 * 1024 * 1024;
@@ -26,7 +34,12 @@ export async function readFunctionBody(
 ): Promise<{ json: unknown; module?: Uint8Array }> {
   const type = req.headers["content-type"] ?? "";
   if (!/^multipart\/form-data\s*;/i.test(type)) return { json: await readJson(req) };
-  const parts = parseMultipart(await readSharedBody(req, MAX_API_BODY_BYTES), type);
+  // A module this large gets a layer made on the layer thread: it boots while the body arrives.
+  if (Number(req.headers["content-length"]) >= STORED_LAYER_MIN_BYTES) prestartLayerThread();
+  // The delimiters are found as the body arrives, not searched for in 30 MB after it.
+  const delimiter = multipartDelimiter(multipartBoundary(type));
+  const { body, found } = await readSharedBodyFinding(req, MAX_API_BODY_BYTES, delimiter);
+  const parts = parseMultipart(body, type, found);
   for (const name of parts.keys())
     if (name !== FUNCTION_PART && name !== CODE_PART)
       throw new WasmletError(

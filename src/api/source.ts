@@ -7,8 +7,14 @@ import {
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
-import { formatReference, parseReference } from "../registry/index.js";
-import type { ModuleInfo } from "../wasm/index.js";
+import { discardStaged, formatReference, parseReference } from "../registry/index.js";
+import {
+  type CappedModule,
+  compileCapped,
+  isComponent,
+  LAZY_COMPILE_MIN_BYTES,
+  type ModuleInfo,
+} from "../wasm/index.js";
 import type { ApiDeps } from "./deps.js";
 import type { DirInput } from "./schemas.js";
 
@@ -50,18 +56,27 @@ export function memoryProblem(initialPages: number, memoryMiB: number): string |
   return `the module's initial memory (${pagesInMiB(initialPages)}) is over the function's memory cap, limits.memoryMiB = ${memoryMiB}; raise limits.memoryMiB to at least ${Math.ceil(initialPages / PAGES_PER_MIB)} or link the module with less initial memory`;
 }
 
-/** Inspects a module and checks that it fits the memory cap it will run under; errors name `field`. */
-function inspect(deps: ApiDeps, bytes: Uint8Array, field: string, memoryMiB: number): ModuleInfo {
-  let info: ModuleInfo;
+/**
+ * Inspects a module and checks that it fits the memory cap it will run under; errors name `field`. A large core
+ * module (LAZY_COMPILE_MIN_BYTES) is validated by compiling it, lazily and capped as the runtime first runs it,
+ * and comes back compiled: this process's runtime then runs it without compiling it again.
+ */
+function inspect(
+  deps: ApiDeps,
+  bytes: Uint8Array,
+  field: string,
+  memoryMiB: number,
+): { info: ModuleInfo; compiled?: CappedModule } {
+  const large = bytes.byteLength >= LAZY_COMPILE_MIN_BYTES && !isComponent(bytes);
   try {
-    info = deps.inspectModule(bytes);
+    const info = deps.inspectModule(bytes, large ? { validate: false } : undefined);
+    const problem = memoryProblem(info.memory.initialPages, memoryMiB);
+    if (problem) throw new WasmletError("INVALID_MODULE", problem);
+    return large ? { info, compiled: compileCapped(bytes, memoryMiB * PAGES_PER_MIB) } : { info };
   } catch (e) {
     const err = toWasmletError(e, "INVALID_MODULE");
     throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
   }
-  const problem = memoryProblem(info.memory.initialPages, memoryMiB);
-  if (problem) throw new WasmletError("INVALID_MODULE", `${field}: ${problem}`);
-  return info;
 }
 
 /** The errno code (ECONNREFUSED...) or, failing that, the innermost message of a cause chain: "fetch failed" says too little. */
@@ -110,7 +125,6 @@ export async function makeVersion(
   const createdAt = new Date().toISOString();
   if (src.code !== undefined) {
     const bytes = src.module ?? new Uint8Array(Buffer.from(src.code, "base64"));
-    const info = inspect(deps, bytes, "code", memoryMiB);
     const entry = `/${src.fileName ?? `${name}.wasm`}`;
     const files = new Map([[entry, bytes]]);
     for (const [path, b64] of Object.entries(src.files ?? {})) {
@@ -124,12 +138,34 @@ export async function makeVersion(
       files.set(path, new Uint8Array(Buffer.from(b64, "base64")));
     }
     const tree = dirTree(src.dirs ?? [], files);
-    const bundle = await deps.buildImage({ files, entry, format: src.format, ...tree });
+    // The image is built while the module is checked: a large one's layer is made on another thread
+    // (registry/layer-thread.ts) as this one compiles the module. The tar is laid out and handed over in the
+    // event loop's current turn, hence the yield before the check; a module the check refuses drops the image.
+    const building = deps.buildImage({ files, entry, format: src.format, ...tree });
+    building.catch(() => {});
+    await new Promise((r) => setImmediate(r));
+    let checked: ReturnType<typeof inspect>;
+    try {
+      checked = inspect(deps, bytes, "code", memoryMiB);
+    } catch (e) {
+      void building.then(discardStaged, () => {});
+      throw e;
+    }
+    const { info, compiled } = checked;
+    const bundle = await building;
     const image = `${deps.registryHost}/functions/${name}:v${version}`;
     // A wasm artifact is loaded as `/module.wasm` whatever its name: only the default image format is handed over.
     const content =
       (src.format ?? "compat-smart") === "compat-smart"
-        ? { entry, module: bytes, files, dirs: tree.dirs, symlinks: tree.symlinks, preopens: tree.preopens }
+        ? {
+            entry,
+            module: bytes,
+            files,
+            dirs: tree.dirs,
+            symlinks: tree.symlinks,
+            preopens: tree.preopens,
+            compiled,
+          }
         : undefined;
     const digest = await deps.registry.push(image, bundle, content);
     const made = versionOf(info, { version, image, digest, createdAt });
@@ -152,7 +188,7 @@ export async function makeVersion(
   } catch (e) {
     throw pullError(ref, e);
   }
-  const info = inspect(deps, module, `image: ${ref}`, memoryMiB);
+  const { info } = inspect(deps, module, `image: ${ref}`, memoryMiB);
   return versionOf(info, { version, image: ref, digest, createdAt });
 }
 

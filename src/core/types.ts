@@ -324,6 +324,11 @@ export interface LoadedImage {
   symlinks?: ReadonlyMap<string, string>;
   /** Directories preopened beside "/" by name (`--dir`; the image config's PREOPENS_LABEL). */
   preopens?: readonly string[];
+  /**
+   * A large core module as its upload was checked (api/source.ts): compiled lazily with its memories capped at
+   * `maxMemoryPages`, the form the runtime runs it in until its rewrite; only on an image handed over in-process.
+   */
+  compiled?: { module: WebAssembly.Module; maxMemoryPages: number };
 }
 
 /** Image config label that lists a function's preopened directory names (a JSON array of strings). */

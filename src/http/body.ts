@@ -84,34 +84,71 @@ export function readBody(
  * chunks are never concatenated. For uploads of large modules, which run on workers first (a 30 MB one: its
  * concatenation and later copy into shared memory took ~140 ms of the request thread here).
  */
-export function readSharedBody(
+export async function readSharedBody(
   req: IncomingMessage,
   limit: number,
   tooLarge: TooLarge = wasmletTooLarge,
 ): Promise<Uint8Array> {
+  return (await readSharedBodyFinding(req, limit, undefined, tooLarge)).body;
+}
+
+/**
+ * readSharedBody, also finding every occurrence of `needle` (at most 256 bytes) as the body arrives: the positions,
+ * in order, of non-overlapping matches. A multipart body's delimiters are found so while the transfer goes on,
+ * where a search of the whole body after it took ~18 ms of the request thread for a 30 MB module here.
+ */
+export function readSharedBodyFinding(
+  req: IncomingMessage,
+  limit: number,
+  needle: Uint8Array | undefined,
+  tooLarge: TooLarge = wasmletTooLarge,
+): Promise<{ body: Uint8Array; found: number[] }> {
   const header = req.headers["content-length"];
   const declared = header === undefined ? Number.NaN : Number(header);
   if (!(declared > 0 && declared <= limit) || req.headers["transfer-encoding"] !== undefined)
     return readBody(req, limit, tooLarge).then((body) => {
       const shared = new Uint8Array(new SharedArrayBuffer(body.byteLength));
       shared.set(body);
-      return shared;
+      const found: number[] = [];
+      if (needle) findAll(shared, needle, 0, shared.byteLength, found);
+      return { body: shared, found };
     });
   return new Promise((resolve, reject) => {
     const out = new Uint8Array(new SharedArrayBuffer(declared));
+    const found: number[] = [];
     let size = 0;
+    // Where the next search starts: a match may straddle two chunks, so it begins up to needle.length - 1 bytes
+    // before the new chunk, but never inside a match already found.
+    let searched = 0;
     const onError = (e: Error) => reject(e);
     req.once("error", onError);
     // Node's parser ends the body at its Content-Length: it never grows past `declared`.
     req.on("data", (chunk: Buffer) => {
       out.set(chunk, size);
       size += chunk.length;
+      if (needle) searched = findAll(out, needle, searched, size, found);
     });
     req.once("end", () => {
       req.off("error", onError);
-      resolve(size === declared ? out : out.subarray(0, size));
+      resolve({ body: size === declared ? out : out.subarray(0, size), found });
     });
   });
+}
+
+/**
+ * Appends to `found` the matches of `needle` that lie wholly in `bytes[from, to)`; returns where a search that
+ * continues once more bytes are there must start.
+ */
+function findAll(bytes: Uint8Array, needle: Uint8Array, from: number, to: number, found: number[]): number {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from);
+  let at = view.indexOf(needle);
+  let next = from;
+  while (at >= 0) {
+    found.push(from + at);
+    next = from + at + needle.length;
+    at = view.indexOf(needle, at + needle.length);
+  }
+  return Math.max(next, to - needle.length + 1, from);
 }
 
 /** Reads and parses a JSON body of at most `limit` bytes; an empty body is `{}`. */

@@ -12,6 +12,7 @@ import {
   readBody,
   readJson,
   readSharedBody,
+  readSharedBodyFinding,
   sendError,
   sendJson,
   sendText,
@@ -111,6 +112,31 @@ test("readSharedBody returns the same bytes in shared memory, declared or chunke
           413,
           `chunked=${chunked}`,
         );
+    },
+  );
+});
+
+test("readSharedBodyFinding finds every delimiter as the body arrives, across chunk boundaries, declared or chunked", async () => {
+  const needle = Buffer.from("\r\n--zz");
+  const body = Buffer.alloc(300_000, 0x61);
+  const at = [0, 100, 16_381, 65_533, 65_536 * 2 - 3, 131_075, 200_000, 300_000 - needle.length];
+  for (const p of at) needle.copy(body, p);
+  // A run of needles back to back, and one that a single byte keeps from matching.
+  for (let k = 0; k < 3; k++) needle.copy(body, 250_000 + k * needle.length);
+  needle.copy(body, 260_000, 0, needle.length - 1);
+  const expected: number[] = [];
+  for (let i = body.indexOf(needle); i >= 0; i = body.indexOf(needle, i + needle.length)) expected.push(i);
+  assert.equal(expected.length, at.length + 3);
+  await withServer(
+    (req, res) => {
+      readSharedBodyFinding(req, 1 << 20, needle).then(
+        ({ body: b, found }) => sendText(res, 200, `${Buffer.from(b).equals(body)} ${JSON.stringify(found)}`),
+        (e) => sendError(req, res, e),
+      );
+    },
+    async (port) => {
+      for (const chunked of [false, true])
+        assert.equal((await send(port, { body, chunked })).body, `true ${JSON.stringify(expected)}`);
     },
   );
 });

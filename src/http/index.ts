@@ -21,6 +21,7 @@ export {
   readBody,
   readJson,
   readSharedBody,
+  readSharedBodyFinding,
   type TooLarge,
 } from "./body.js";
 export {
@@ -31,5 +32,5 @@ export {
   type NotAllowed,
   splitTarget,
 } from "./dispatch.js";
-export { parseMultipart } from "./multipart.js";
+export { multipartBoundary, multipartDelimiter, parseMultipart } from "./multipart.js";
 export { type ErrorOptions, finishEarly, sendEmpty, sendError, sendJson, sendText } from "./send.js";

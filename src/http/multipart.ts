@@ -4,22 +4,29 @@ import { WasmletError } from "../core/index.js";
  * The parts of a `multipart/form-data` body (RFC 7578) by their field names, each a view of `body` (no copy).
  * Only what a form needs: a `Content-Disposition: form-data; name="…"` per part; other part headers are ignored.
  * A hand-written split on the boundary, because it is one `indexOf` per part: undici's `Response.formData()`
- * took 185-390 ms of the request thread for a 30 MB module here. Fails (INVALID_ARGUMENT) naming what is wrong.
+ * took 185-390 ms of the request thread for a 30 MB module here. `delimiters`: the positions of every delimiter
+ * (multipartDelimiter) in `body`, in order, when they were found as it arrived (readSharedBodyFinding); then
+ * nothing is searched. Fails (INVALID_ARGUMENT) naming what is wrong.
  */
-export function parseMultipart(body: Uint8Array, contentType: string): Map<string, Uint8Array> {
-  const m = /;\s*boundary=(?:"([^"]+)"|([^\s;]+))/i.exec(contentType);
-  const boundary = m?.[1] ?? m?.[2];
-  if (!boundary || boundary.length > 70)
-    throw new WasmletError(
-      "INVALID_ARGUMENT",
-      "body: a multipart/form-data body needs a boundary of 1-70 characters",
-    );
+export function parseMultipart(
+  body: Uint8Array,
+  contentType: string,
+  delimiters?: readonly number[],
+): Map<string, Uint8Array> {
+  const boundary = multipartBoundary(contentType);
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const delimiter = Buffer.from(`\r\n--${boundary}`);
+  const delimiter = multipartDelimiter(boundary);
+  // The next delimiter at or after `from`: from the positions found as the body arrived, else by a search.
+  let k = 0;
+  const nextDelimiter = (from: number): number => {
+    if (!delimiters) return buf.indexOf(delimiter, from);
+    while (k < delimiters.length && delimiters[k] < from) k++;
+    return k < delimiters.length ? delimiters[k] : -1;
+  };
   const parts = new Map<string, Uint8Array>();
   // The first delimiter may open the body without the CRLF before it.
   const first = Buffer.from(`--${boundary}`);
-  let pos = buf.subarray(0, first.length).equals(first) ? first.length : buf.indexOf(delimiter);
+  let pos = buf.subarray(0, first.length).equals(first) ? first.length : nextDelimiter(0);
   if (pos < 0) throw malformed("no boundary line");
   if (pos !== first.length) pos += delimiter.length;
   for (;;) {
@@ -33,12 +40,29 @@ export function parseMultipart(body: Uint8Array, contentType: string): Map<strin
     const name = /^content-disposition:\s*form-data;(?:[^\r\n]*?;)?\s*name="([^"]*)"/im.exec(headers)?.[1];
     if (name === undefined) throw malformed('a part without Content-Disposition: form-data; name="…"');
     const contentStart = headersEnd + 4;
-    const next = buf.indexOf(delimiter, contentStart);
+    const next = nextDelimiter(contentStart);
     if (next < 0) throw malformed(`part "${name}" is not closed by the boundary`);
     if (parts.has(name)) throw new WasmletError("INVALID_ARGUMENT", `body: part "${name}" is given twice`);
     parts.set(name, body.subarray(contentStart, next));
     pos = next + delimiter.length;
   }
+}
+
+/** The boundary a multipart Content-Type names; INVALID_ARGUMENT when it names none of 1-70 characters. */
+export function multipartBoundary(contentType: string): string {
+  const m = /;\s*boundary=(?:"([^"]+)"|([^\s;]+))/i.exec(contentType);
+  const boundary = m?.[1] ?? m?.[2];
+  if (!boundary || boundary.length > 70)
+    throw new WasmletError(
+      "INVALID_ARGUMENT",
+      "body: a multipart/form-data body needs a boundary of 1-70 characters",
+    );
+  return boundary;
+}
+
+/** What separates the parts of a multipart body with this boundary (CRLF, "--", the boundary). */
+export function multipartDelimiter(boundary: string): Buffer {
+  return Buffer.from(`\r\n--${boundary}`);
 }
 
 function malformed(what: string): WasmletError {

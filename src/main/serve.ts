@@ -380,9 +380,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       store,
       registryHost,
       registry: external ? externalPushes(registries, external) : registries,
-      buildImage,
+      // A large layer is written into the embedded store's staging directory as it is made, so the push that
+      // follows renames it (ImageBundle.staged); an external registry gets it over HTTP.
+      buildImage: external
+        ? buildImage
+        : async (opts) => buildImage({ ...opts, stageDir: await images.stagingDir() }),
       // The API needs a module's validity and memory; the reset analysis is the runtime's (it does its own).
-      inspectModule: (bytes) => inspectModule(bytes, { resetBlockers: false }),
+      inspectModule: (bytes, opts) => inspectModule(bytes, { ...opts, resetBlockers: false }),
       invoke: (fn, req) => runtime.invoke(fn, req),
       run: (fn, req, collect) => runtime.run(fn, req, collect),
       onDeploy: (fn) => runtime.prepare(fn),

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
+import { rm } from "node:fs/promises";
 import { posix } from "node:path";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { type Digest, type ImageFormat, PREOPENS_LABEL, sha256Digest, WasmletError } from "../core/index.js";
+import { type StoredLayer, storedLayerOffThread } from "./layer-thread.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -17,10 +19,11 @@ import {
  */
 const GZIP_LEVEL = 1;
 /**
- * Layers whose tar is this large are gzipped at level 0 (stored blocks: still `tar+gzip`, which every puller
- * reads, but not compressed). For a 30 MB module, level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on
- * the loaded 2-core machine), level 0 20-50 ms, for a layer of 31.6 MB instead of 17.4 MB: the largest part of
- * create -> first answer left once the upload and the rewrite were off its path. Unpacking it is cheaper too.
+ * Layers whose tar is this large are stored gzip (no compression: still `tar+gzip`, which every puller reads),
+ * made on the layer thread with their digests (layer-thread.ts, stored-gzip.ts) while the caller goes on. For a
+ * 30 MB module, gzip level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on the loaded 2-core machine),
+ * for a layer of 17.4 MB instead of 31.6 MB: the largest part of create -> first answer once the upload and the
+ * rewrite were off its path. Unpacking it is cheaper too.
  */
 export const STORED_LAYER_MIN_BYTES = 4 * 1024 * 1024;
 /**
@@ -39,6 +42,12 @@ export interface ImageBundle {
   mediaType: string;
   /** Config and layer blobs by digest. */
   blobs: Map<Digest, Uint8Array>;
+  /**
+   * Blobs already written, fsynced, to files of the embedded store's staging directory (`stageDir`): a local push
+   * renames them into place instead of writing them; anything else that drops the bundle removes them
+   * (`discardStaged`).
+   */
+  staged?: Map<Digest, string>;
 }
 
 export interface BuildImageOptions {
@@ -60,6 +69,11 @@ export interface BuildImageOptions {
   env?: string[];
   /** Extra manifest annotations. */
   annotations?: Record<string, string>;
+  /**
+   * The embedded store's staging directory (ImageStore.stagingDir): a large layer is written there as it is made
+   * (see ImageBundle.staged), so a push of it to that store is a rename.
+   */
+  stageDir?: string;
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -105,11 +119,45 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   // The tar stays in the pieces tar-stream made (the files' own buffers among them): hashed and compressed piece by
   // piece, never joined (for a 30 MB module, a 30 MB copy less on the request thread, and less garbage).
   const tarPieces = await deterministicTar(opts);
-  const diffId = createHash("sha256");
   let tarBytes = 0;
   for (const piece of tarPieces) tarBytes += piece.byteLength;
-  const level = tarBytes >= STORED_LAYER_MIN_BYTES ? 0 : GZIP_LEVEL;
-  const gzip = createGzip({ level, chunkSize: ZLIB_CHUNK_BYTES });
+  const layer =
+    tarBytes >= STORED_LAYER_MIN_BYTES
+      ? await storedLayerOffThread(tarPieces, opts.stageDir)
+      : await gzipLayer(tarPieces);
+  const config: Record<string, unknown> = {
+    created: EPOCH_ISO,
+    architecture: "wasm",
+    os: "wasip1",
+    config: {
+      Entrypoint: [opts.entry],
+      ...(opts.args?.length ? { Cmd: [...opts.args] } : {}),
+      ...(opts.env?.length ? { Env: [...opts.env] } : {}),
+      ...(opts.preopens?.length ? { Labels: { [PREOPENS_LABEL]: JSON.stringify(opts.preopens) } } : {}),
+    },
+    rootfs: { type: "layers", diff_ids: [layer.diffId] },
+  };
+  const bundle = assemble(
+    MEDIA_TYPES.config,
+    config,
+    [{ mediaType: MEDIA_TYPES.layerTarGzip, bytes: layer.layer, digest: layer.digest }],
+    { [WASM_VARIANT_ANNOTATION]: WASM_VARIANT_COMPAT_SMART, ...opts.annotations },
+  );
+  if (layer.staged) bundle.staged = new Map([[layer.digest, layer.staged]]);
+  return bundle;
+}
+
+/** Removes the staged files of a bundle that will not be pushed to the embedded store (see ImageBundle.staged). */
+export async function discardStaged(bundle: ImageBundle): Promise<void> {
+  const staged = bundle.staged;
+  bundle.staged = undefined;
+  await Promise.all([...(staged?.values() ?? [])].map((f) => rm(f, { force: true })));
+}
+
+/** A small layer: gzip level 1 through zlib (its work on libuv's threads), hashed here. */
+async function gzipLayer(tarPieces: readonly Uint8Array[]): Promise<StoredLayer> {
+  const diffId = createHash("sha256");
+  const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
   const gzPieces: Buffer[] = [];
   gzip.on("data", (c: Buffer) => gzPieces.push(c));
   const compressed = once(gzip, "end");
@@ -121,22 +169,7 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   await compressed;
   const gz = Buffer.concat(gzPieces);
   const layer = new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength);
-  const config: Record<string, unknown> = {
-    created: EPOCH_ISO,
-    architecture: "wasm",
-    os: "wasip1",
-    config: {
-      Entrypoint: [opts.entry],
-      ...(opts.args?.length ? { Cmd: [...opts.args] } : {}),
-      ...(opts.env?.length ? { Env: [...opts.env] } : {}),
-      ...(opts.preopens?.length ? { Labels: { [PREOPENS_LABEL]: JSON.stringify(opts.preopens) } } : {}),
-    },
-    rootfs: { type: "layers", diff_ids: [`sha256:${diffId.digest("hex")}`] },
-  };
-  return assemble(MEDIA_TYPES.config, config, [{ mediaType: MEDIA_TYPES.layerTarGzip, bytes: layer }], {
-    [WASM_VARIANT_ANNOTATION]: WASM_VARIANT_COMPAT_SMART,
-    ...opts.annotations,
-  });
+  return { layer, diffId: `sha256:${diffId.digest("hex")}`, digest: sha256Digest(layer) };
 }
 
 function buildWasmArtifact(module: Uint8Array, annotations?: Record<string, string>): Promise<ImageBundle> {
@@ -155,12 +188,12 @@ function buildWasmArtifact(module: Uint8Array, annotations?: Record<string, stri
 function assemble(
   configType: string,
   config: unknown,
-  layers: { mediaType: string; bytes: Uint8Array }[],
+  layers: { mediaType: string; bytes: Uint8Array; digest?: Digest }[],
   annotations?: Record<string, string>,
 ): ImageBundle {
   const blobs = new Map<Digest, Uint8Array>();
-  const describe = (mediaType: string, bytes: Uint8Array): Descriptor => {
-    const digest = sha256Digest(bytes);
+  const describe = (mediaType: string, bytes: Uint8Array, known?: Digest): Descriptor => {
+    const digest = known ?? sha256Digest(bytes);
     blobs.set(digest, bytes);
     return { mediaType, digest, size: bytes.length };
   };
@@ -169,16 +202,30 @@ function assemble(
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.manifest,
     config: describe(configType, configBytes),
-    layers: layers.map((l) => describe(l.mediaType, l.bytes)),
+    layers: layers.map((l) => describe(l.mediaType, l.bytes, l.digest)),
   };
   if (annotations && Object.keys(annotations).length > 0) manifest.annotations = sortKeys(annotations);
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
-  return {
+  const bundle: ImageBundle = {
     manifest: manifestBytes,
     manifestDigest: sha256Digest(manifestBytes),
     mediaType: MEDIA_TYPES.manifest,
     blobs,
   };
+  BUILT_HERE.add(bundle);
+  return bundle;
+}
+
+/** Bundles `buildImage` made in this process: every digest in them was computed from the bytes they hold. */
+const BUILT_HERE = new WeakSet<ImageBundle>();
+
+/**
+ * True when `bundle` was made by `buildImage` in this process, so its digests need no check before a push (a
+ * second hash of a 30 MB layer cost ~28 ms of the request thread on create's path). Its bytes are never written
+ * after (images are immutable; the runtime copies on write).
+ */
+export function builtHere(bundle: ImageBundle): boolean {
+  return BUILT_HERE.has(bundle);
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -1,6 +1,6 @@
 import type { Digest, LoadedImage } from "../core/index.js";
 import type { RegistryClient } from "./client.js";
-import type { ImageBundle } from "./image-build.js";
+import { discardStaged, type ImageBundle } from "./image-build.js";
 import type { ImageStore } from "./image-store.js";
 import { type ImageReference, parseReference } from "./reference.js";
 
@@ -41,9 +41,14 @@ export class ImageRegistries {
     const { store, client } = this.opts;
     const r = parseReference(ref);
     const local = this.embedded(r) && r.tag && !r.digest;
-    const digest = local
-      ? await store.pushLocal(r.repository, r.tag as string, bundle)
-      : await client.push(ref, bundle);
+    let digest: Digest;
+    if (local) digest = await store.pushLocal(r.repository, r.tag as string, bundle);
+    else
+      try {
+        digest = await client.push(ref, bundle);
+      } finally {
+        await discardStaged(bundle);
+      }
     // Any registry: the digest names exactly the bundle that was pushed.
     if (content) {
       clearTimeout(this.built.get(digest)?.timer);

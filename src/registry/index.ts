@@ -9,9 +9,17 @@ export {
 export type { RegistryAuth } from "./client-auth.js";
 export { parseRegistryLocation, type RegistryLocation } from "./external.js";
 export type { GcOptions, GcResult } from "./gc.js";
-export { type BuildImageOptions, buildImage, type ImageBundle, isWasmModule } from "./image-build.js";
+export {
+  type BuildImageOptions,
+  buildImage,
+  discardStaged,
+  type ImageBundle,
+  isWasmModule,
+  STORED_LAYER_MIN_BYTES,
+} from "./image-build.js";
 export { ImageRegistries } from "./image-registries.js";
 export { ImageStore, type ImageStoreOptions } from "./image-store.js";
+export { prestartLayerThread } from "./layer-thread.js";
 export {
   type Descriptor,
   MEDIA_TYPES,

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { RegistryClient } from "./client.js";
-import { buildImage } from "./image-build.js";
+import { buildImage, discardStaged, STORED_LAYER_MIN_BYTES } from "./image-build.js";
 import { StoreLayout } from "./store-layout.js";
 import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
@@ -48,7 +49,9 @@ test("an image stored with pushLocal is served over the distribution API like a 
 });
 
 test("pushLocal refuses content that does not match its digest, and stores no tag", async () => {
-  const bundle = await buildImage({ files: new Map([["/app.wasm", tinyWasm("bad")]]), entry: "/app.wasm" });
+  // A bundle that did not come from this process's buildImage (a copy of one): its digests are checked.
+  const built = await buildImage({ files: new Map([["/app.wasm", tinyWasm("bad")]]), entry: "/app.wasm" });
+  const bundle = { ...built, blobs: new Map(built.blobs) };
   const [d] = [...bundle.blobs.keys()];
   bundle.blobs.set(d, Buffer.from("tampered"));
   await assert.rejects(reg.store.pushLocal("functions/bad", "v1", bundle), /does not match its digest/);
@@ -62,4 +65,52 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
   for (const b of [...untouched, bundle.manifestDigest])
     assert.equal(existsSync(storage.blobPath(b)), false, b);
   await assert.rejects(new RegistryClient().resolve(`${reg.host}/functions/bad:v1`), /functions\/bad:v1/);
+});
+
+/** A module of `size` bytes or a little more: a custom section of random bytes (so each call gives new layers). */
+function bigWasm(size: number): Uint8Array {
+  const payload = randomBytes(size);
+  const body = Buffer.concat([Buffer.from([1, 0x78]), payload]);
+  const leb: number[] = [];
+  for (let n = body.length; ; ) {
+    const b = n & 0x7f;
+    n >>>= 7;
+    leb.push(n ? b | 0x80 : b);
+    if (!n) break;
+  }
+  return new Uint8Array(Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, ...leb]), body]));
+}
+
+test("a large layer is written to the staging directory as it is made; pushLocal renames it into place", async () => {
+  const module = bigWasm(STORED_LAYER_MIN_BYTES);
+  const stageDir = await reg.store.stagingDir();
+  const bundle = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
+  const [[layerDigest, staged]] = [...(bundle.staged ?? [])];
+  const layer = bundle.blobs.get(layerDigest) as Uint8Array;
+  assert.ok(layer.byteLength > module.byteLength, "stored, not compressed");
+  assert.deepEqual(readFileSync(staged), Buffer.from(layer));
+  const digest = await reg.store.pushLocal("functions/big", "v1", bundle);
+  assert.equal(existsSync(staged), false, "renamed into the store");
+  assert.equal(readdirSync(stageDir).length, 0);
+  // Any registry client reads it back (gunzip, diff_id and digests checked by the pull).
+  const pulled = await new RegistryClient().pull(`${reg.host}/functions/big@${digest}`);
+  assert.deepEqual(Buffer.from(pulled.module), Buffer.from(module));
+  assert.deepEqual(Buffer.from((await reg.store.loadLocal(digest))?.module ?? []), Buffer.from(module));
+
+  // The same layer again: the store has it, the new staged file is removed; a bundle dropped: its file too.
+  const same = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
+  assert.equal(same.staged?.size, 1);
+  assert.equal(await reg.store.pushLocal("functions/big", "v2", same), digest);
+  const dropped = await buildImage({
+    files: new Map([["/other.wasm", module]]),
+    entry: "/other.wasm",
+    stageDir,
+  });
+  assert.equal(readdirSync(stageDir).length, 1);
+  await discardStaged(dropped);
+  assert.equal(readdirSync(stageDir).length, 0);
+  // A push that fails leaves nothing staged either.
+  const bad = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
+  await assert.rejects(reg.store.pushLocal("Not A Repo", "v1", bad), /not a valid name/);
+  assert.equal(readdirSync(stageDir).length, 0);
 });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type LoadedImage, sha256Digest } from "../core/index.js";
+import { compileCapped } from "../wasm/index.js";
 import { HybridExecutor } from "./executor.js";
 import type { WasiInputs } from "./types.js";
 
@@ -207,6 +208,28 @@ test("a large module answers before its rewrite is done; once rewritten it answe
       assert.equal(r.error, undefined);
       assert.equal(text(r.stdout), `hello\n${arg}\n`);
     }
+  } finally {
+    await ex.close();
+  }
+});
+
+test("a large module compiled when its upload was checked is run as compiled, under the cap it was compiled for", async () => {
+  const ex = new HybridExecutor();
+  try {
+    // The image's bytes are hello's; the compiled form handed over is fail's (exit 3): what runs shows which was used.
+    const big = large("examples/hello/hello.wasm");
+    const other = large("test/fixtures/fail.wasm");
+    const pages = LIMITS.memoryMiB * 16;
+    await ex.prepare({ ...big, compiled: compileCapped(other.module, pages) }, LIMITS);
+    const r = await ex.run(big.digest, inputs("x"), LIMITS, due(LIMITS));
+    assert.equal(r.exitCode, 3, "the compiled module handed over ran");
+    assert.equal(text(r.stderr), "cannot do that\n");
+    // Compiled under another cap, it is not used: the image's own bytes are compiled.
+    const limits = { ...LIMITS, memoryMiB: 64 };
+    await ex.prepare({ ...big, compiled: compileCapped(other.module, pages) }, limits);
+    const own = await ex.run(big.digest, inputs("x"), limits, due(limits));
+    assert.equal(own.error, undefined);
+    assert.equal(text(own.stdout), "hello\nx\n");
   } finally {
     await ex.close();
   }

@@ -1,6 +1,11 @@
-import { setFlagsFromString } from "node:v8";
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
-import { capMemories, instrumentModule, isComponent } from "../wasm/index.js";
+import {
+  capMemories,
+  compileLazily,
+  instrumentModule,
+  isComponent,
+  LAZY_COMPILE_MIN_BYTES,
+} from "../wasm/index.js";
 import { ComponentRunner, prepareComponent } from "./component/index.js";
 import { budgetSpent, startBudget } from "./cpu-budget.js";
 import { WorkerPool } from "./pool.js";
@@ -11,11 +16,8 @@ import { ModuleRunner, type RunnerMeta } from "./runner.js";
 import type { CancelToken, Executor, RunLimits, RunResult, WasiInputs } from "./types.js";
 import { FsImage, type FsImageExtras } from "./wasi/index.js";
 
-// Compile every function of a module when it is prepared (at deploy), not at its first call: V8's lazy
-// compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
-// instead of 0.7 ms, and p99 127 ms instead of 26 ms when 600 functions are first hit in rotation.
-// The flag is process-wide and read at compile time, so it is set before anything is compiled.
-setFlagsFromString("--no-wasm-lazy-compilation");
+// Functions are compiled when a module is prepared, not at their first call (wasm/compile.ts sets V8's flag for
+// the process), but for large modules (LAZY_COMPILE_MIN_BYTES).
 // V8's dynamic tiering stays on (Liftoff first, TurboFan for the functions that turn hot, on V8's background
 // threads). Measured with --no-wasm-dynamic-tiering (every function through TurboFan at compile time): deploying
 // 10,000 functions took 154 s instead of 82-96 s, and the first request of an evicted function 75 ms instead of
@@ -33,35 +35,17 @@ const SYNC_COMPILE_MAX_BYTES = 1024 * 1024;
 const MAIN_THREAD_COMPONENT_MAX_BYTES = 1024 * 1024;
 
 /**
- * Modules larger than this compile lazily: V8 validates them at once and compiles each function (Liftoff) on
- * its first call. Eager compilation of a 30 MB module (bench large) took 0.8 s of CPU on an idle machine and
- * 6.6 s on a busy one, and its machine code added ~130 MiB of RSS per function, most of it for functions a call
- * never reaches (a large program uses a part of itself per run); lazily, V8 validated it in 60-430 ms and its
- * first call compiled what it ran in a few ms.
- */
-const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
-
-/**
  * How long after its prepare a large module's rewrite starts when no run has come to start it (see Rewrite):
  * a module deployed and not called is made fit for the request thread soon anyway, just not on the first
  * answer's path.
  */
 const REWRITE_DELAY_MS = 1000;
 
-/**
- * Compiles `bytes`, lazily when it is large (LAZY_COMPILE_MIN_BYTES). V8 reads its lazy-compilation flag
- * (process-wide) while compiling: a large module is compiled synchronously with the flag on, so no other
- * compilation can run meanwhile and see it (an asynchronous compile reads the flag later, on V8's threads).
- */
+/** Compiles `bytes`: small modules synchronously, larger ones in the background, large ones lazily. */
 function compileModule(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Module | Promise<WebAssembly.Module> {
   if (bytes.byteLength <= SYNC_COMPILE_MAX_BYTES) return new WebAssembly.Module(bytes);
   if (bytes.byteLength < LAZY_COMPILE_MIN_BYTES) return WebAssembly.compile(bytes);
-  setFlagsFromString("--wasm-lazy-compilation");
-  try {
-    return new WebAssembly.Module(bytes);
-  } finally {
-    setFlagsFromString("--no-wasm-lazy-compilation");
-  }
+  return compileLazily(bytes);
 }
 
 export interface HybridExecutorOptions {
@@ -256,6 +240,8 @@ export class HybridExecutor implements Executor {
       return { key, runner, load, demotedUntil: 0, lastUsed: 0, lazy: false, compiling: false };
     }
     if (image.module.byteLength >= LAZY_COMPILE_MIN_BYTES) {
+      // Its first runs go to a worker: one boots meanwhile if none is idle.
+      this.pool.prestart();
       const entry = this.buildUnrewritten(key, image, limits, files, fs, memoryCapBytes);
       if (entry) return entry;
     }
@@ -297,7 +283,11 @@ export class HybridExecutor implements Executor {
     memoryCapBytes: number,
   ): Entry | undefined {
     const maxMemoryPages = limits.memoryMiB * 16;
-    const module = compileModule(capMemories(image.module, maxMemoryPages) as Uint8Array<ArrayBuffer>);
+    // Compiled so already when the API checked the upload in this process (wasm/compileCapped).
+    const module =
+      image.compiled?.maxMemoryPages === maxMemoryPages
+        ? image.compiled.module
+        : compileModule(capMemories(image.module, maxMemoryPages) as Uint8Array<ArrayBuffer>);
     if (module instanceof Promise) return undefined;
     if (!WebAssembly.Module.exports(module).some((e) => e.name === "memory" && e.kind === "memory"))
       return undefined;

@@ -129,6 +129,16 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Boots a thread now when none is idle or booting (and maxThreads allows): a large module's first runs go to a
+   * worker, and the boot (~30-50 ms here) then happens while its deploy finishes, not in its first answer.
+   */
+  prestart(): void {
+    if (this.closed || this.booting || this.slots.length >= this.options.maxThreads) return;
+    if (this.slots.some((s) => s.ready && !s.job)) return;
+    this.booting = this.spawn();
+  }
+
   /** Forgets a module in every worker (it was evicted from the cache). */
   unload(key: string): void {
     this.sleepers.delete(key);

@@ -1,4 +1,5 @@
 export { Writer } from "./bytes.js";
+export { type CappedModule, compileCapped, compileLazily, LAZY_COMPILE_MIN_BYTES } from "./compile.js";
 export {
   COMPONENT_WORLDS,
   type ComponentInfo,

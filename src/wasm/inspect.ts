@@ -34,11 +34,15 @@ export interface ModuleInfo {
 /**
  * Checks that `bytes` is a core WebAssembly module acceptable as a WASI command, or a component of a world Wasmlet
  * serves (`component` set, see inspectComponent), and describes it.
- * Called on upload and before instrumentation; throws WasmletError INVALID_MODULE with a message that names
+ * Called on upload and before instrumentation (`validate: false` leaves V8's validation to a caller that compiles
+ * the bytes anyway: compileCapped); throws WasmletError INVALID_MODULE with a message that names
  * every problem found (wrong binary, foreign imports, WASI functions preview1 lacks or imported with another
  * signature, missing `_start`/`memory`, exports under the reserved `__wasmlet_` prefix).
  */
-export function inspectModule(bytes: Uint8Array, opts: { resetBlockers?: boolean } = {}): ModuleInfo {
+export function inspectModule(
+  bytes: Uint8Array,
+  opts: { resetBlockers?: boolean; validate?: boolean } = {},
+): ModuleInfo {
   if (isComponent(bytes)) {
     const component = inspectComponent(bytes);
     return {
@@ -52,8 +56,10 @@ export function inspectModule(bytes: Uint8Array, opts: { resetBlockers?: boolean
       component,
     };
   }
-  if (opts.resetBlockers === false) return inspect(bytes, { codeBlockers: () => NOT_ANALYSED }).info;
-  return inspect(bytes).info;
+  const validate = opts.validate;
+  if (opts.resetBlockers === false)
+    return inspect(bytes, { validate, codeBlockers: () => NOT_ANALYSED }).info;
+  return inspect(bytes, { validate }).info;
 }
 
 /**
