@@ -10,8 +10,9 @@ import { promisify } from "node:util";
 import bcrypt from "bcryptjs";
 import { isWasmletError } from "../core/index.js";
 import { RegistryClient } from "./client.js";
-import { buildImage } from "./image-build.js";
+import { buildImage, STORED_LAYER_MIN_BYTES } from "./image-build.js";
 import {
+  bigWasm,
   DOCKER_REGISTRY,
   type DockerRegistry,
   type RunningRegistry,
@@ -113,39 +114,43 @@ test("skopeo inspect reads an image our client pushed to the embedded registry",
   assert.equal(raw.annotations["module.wasm.image/variant"], "compat-smart");
 });
 
-test("umoci unpacks the layer of an image copied out of the embedded registry", {
+test("umoci unpacks the layer of an image copied out of the embedded registry, gzip or stored gzip (a large one)", {
   skip: noSkopeo || noUmoci,
 }, async () => {
-  const wasm = tinyWasm("umoci");
-  const bundle = await buildImage({
-    files: new Map([
-      ["/app/fn.wasm", wasm],
-      ["/app/data.txt", new TextEncoder().encode("data")],
-    ]),
-    entry: "/app/fn.wasm",
-    args: ["20000"],
-  });
-  await client.push(`${embedded.host}/umoci/fn:v1`, bundle);
-  const dir = await mkdtemp(join(tmpdir(), "wasmlet-umoci-"));
-  try {
-    await skopeo(
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${embedded.host}/umoci/fn:v1`,
-      `oci:${join(dir, "layout")}:v1`,
-    );
-    // umoci 0.4 will not write a runtime config.json for os "wasip1"; the rootfs is what we check here.
-    const rootfs = join(dir, "rootfs");
-    await run(UMOCI, ["raw", "unpack", "--rootless", "--image", `${join(dir, "layout")}:v1`, rootfs], {
-      timeout: 30_000,
+  for (const [tag, wasm] of [
+    ["v1", tinyWasm("umoci")],
+    ["large", bigWasm(STORED_LAYER_MIN_BYTES)],
+  ] as const) {
+    const bundle = await buildImage({
+      files: new Map([
+        ["/app/fn.wasm", wasm],
+        ["/app/data.txt", new TextEncoder().encode("data")],
+      ]),
+      entry: "/app/fn.wasm",
+      args: ["20000"],
     });
-    assert.deepEqual(new Uint8Array(await readFile(join(rootfs, "app", "fn.wasm"))), wasm);
-    assert.equal((await stat(join(rootfs, "app", "fn.wasm"))).mode & 0o777, 0o755);
-    assert.equal((await stat(join(rootfs, "app", "data.txt"))).mode & 0o777, 0o644);
-    const config = JSON.parse(await skopeo("inspect", "--config", `oci:${join(dir, "layout")}:v1`));
-    assert.deepEqual([...config.config.Entrypoint, ...config.config.Cmd], ["/app/fn.wasm", "20000"]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    await client.push(`${embedded.host}/umoci/fn:${tag}`, bundle);
+    const dir = await mkdtemp(join(tmpdir(), "wasmlet-umoci-"));
+    try {
+      await skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        `docker://${embedded.host}/umoci/fn:${tag}`,
+        `oci:${join(dir, "layout")}:v1`,
+      );
+      // umoci 0.4 will not write a runtime config.json for os "wasip1"; the rootfs is what we check here.
+      const rootfs = join(dir, "rootfs");
+      await run(UMOCI, ["raw", "unpack", "--rootless", "--image", `${join(dir, "layout")}:v1`, rootfs], {
+        timeout: 30_000,
+      });
+      assert.deepEqual(new Uint8Array(await readFile(join(rootfs, "app", "fn.wasm"))), wasm, tag);
+      assert.equal((await stat(join(rootfs, "app", "fn.wasm"))).mode & 0o777, 0o755);
+      assert.equal((await stat(join(rootfs, "app", "data.txt"))).mode & 0o777, 0o644);
+      const config = JSON.parse(await skopeo("inspect", "--config", `oci:${join(dir, "layout")}:v1`));
+      assert.deepEqual([...config.config.Entrypoint, ...config.config.Cmd], ["/app/fn.wasm", "20000"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 });
 

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { RegistryClient } from "./client.js";
 import { buildImage, discardStaged, STORED_LAYER_MIN_BYTES } from "./image-build.js";
 import { StoreLayout } from "./store-layout.js";
-import { type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
+import { bigWasm, type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
 let reg: RunningRegistry;
 before(async () => {
@@ -66,20 +65,6 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
     assert.equal(existsSync(storage.blobPath(b)), false, b);
   await assert.rejects(new RegistryClient().resolve(`${reg.host}/functions/bad:v1`), /functions\/bad:v1/);
 });
-
-/** A module of `size` bytes or a little more: a custom section of random bytes (so each call gives new layers). */
-function bigWasm(size: number): Uint8Array {
-  const payload = randomBytes(size);
-  const body = Buffer.concat([Buffer.from([1, 0x78]), payload]);
-  const leb: number[] = [];
-  for (let n = body.length; ; ) {
-    const b = n & 0x7f;
-    n >>>= 7;
-    leb.push(n ? b | 0x80 : b);
-    if (!n) break;
-  }
-  return new Uint8Array(Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, ...leb]), body]));
-}
 
 test("a large layer is written to the staging directory as it is made; pushLocal renames it into place", async () => {
   const module = bigWasm(STORED_LAYER_MIN_BYTES);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 // Helpers shared by this folder's tests and by test/e2e and bench (not exported from index.ts).
 
 import assert from "node:assert/strict";
@@ -28,6 +29,20 @@ export async function pushBlob(url: string, repo: string, bytes: Uint8Array<Arra
   const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${d}`, { method: "POST", body: bytes });
   assert.equal(res.status, 201);
   return d;
+}
+
+/** A module of `size` bytes or a little more: a custom section of random bytes (so each call gives new layers). */
+export function bigWasm(size: number): Uint8Array {
+  const payload = randomBytes(size);
+  const body = Buffer.concat([Buffer.from([1, 0x78]), payload]);
+  const leb: number[] = [];
+  for (let n = body.length; ; ) {
+    const b = n & 0x7f;
+    n >>>= 7;
+    leb.push(n ? b | 0x80 : b);
+    if (!n) break;
+  }
+  return new Uint8Array(Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, ...leb]), body]));
 }
 
 export interface RunningRegistry {
