@@ -97,3 +97,30 @@ test("an event stream (the dashboard's) ends when the drain starts instead of ho
   assert.equal((await stream).body, "event: snapshot\ndata: {}\n\n");
   agent.destroy();
 });
+
+test("the responses in flight are counted right after many have come and gone: a drain cuts exactly those left", async () => {
+  const drain = new Drain();
+  const timers: NodeJS.Timeout[] = [];
+  const server = drain.add(
+    createBoundedServer(
+      DEFAULT_HTTP_LIMITS,
+      drain.wrap((req, res) => {
+        if (req.url === "/slow") timers.push(setTimeout(() => res.end("late"), 10_000));
+        else res.end("ok");
+      }),
+    ),
+  );
+  const at = await listen(server, { host: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${at.port}`;
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  // Waves of concurrent requests: slots are taken and given back many times over.
+  for (let wave = 0; wave < 20; wave++)
+    await Promise.all(Array.from({ length: 16 }, () => get(`${url}/fast`, agent)));
+  const slow = Array.from({ length: 5 }, () => get(`${url}/slow`, new Agent()).catch(() => undefined));
+  await new Promise((r) => setTimeout(r, 200));
+  const report = await drain.drain(300);
+  assert.equal(report.cut, 5);
+  await Promise.all(slow);
+  for (const t of timers) clearTimeout(t);
+  agent.destroy();
+});

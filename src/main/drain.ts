@@ -18,9 +18,52 @@ export interface DrainReport {
  * whatever is left. `/livez` answers 200 throughout: a draining process is alive, and a liveness failure would
  * have it killed before it is done.
  */
+/**
+ * The responses in flight, in slots of an array with a free list (its slot kept on the response), not a Set: a
+ * Set that every request adds to and deletes from is rehashed every few dozen requests, and V8 allocates the new
+ * table of a Set in the old generation when the Set is there (a long-lived one is). Under load that was the
+ * largest allocation of the old generation: in BENCH=tails windows that met no target, after a backlog had grown
+ * the table, 2-3 MB/s of them and up to ~75 MB/s, a mark-compact every 1-4 s, each a 15-25 ms stall of the request
+ * thread (heap sampling profile: `Set.prototype.delete` in `onClose`, 24 MB of the 61 MB sampled). The array only
+ * grows, to the most responses ever in flight at once, and adding or removing one allocates nothing.
+ */
+class OpenResponses {
+  readonly #slots: (ServerResponse | undefined)[] = [];
+  readonly #free: number[] = [];
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(res: ServerResponse): void {
+    const i = this.#free.length > 0 ? (this.#free.pop() as number) : this.#slots.length;
+    this.#slots[i] = res;
+    (res as Slotted)[SLOT] = i;
+    this.#size++;
+  }
+
+  delete(res: ServerResponse): void {
+    const i = (res as Slotted)[SLOT];
+    if (i === undefined || this.#slots[i] !== res) return;
+    this.#slots[i] = undefined;
+    (res as Slotted)[SLOT] = undefined;
+    this.#free.push(i);
+    this.#size--;
+  }
+
+  *[Symbol.iterator](): Generator<ServerResponse> {
+    for (const res of this.#slots) if (res) yield res;
+  }
+}
+
+/** Where a response sits in OpenResponses. */
+const SLOT = Symbol("wasmlet.drain.slot");
+type Slotted = ServerResponse & { [SLOT]?: number };
+
 export class Drain {
   #draining = false;
-  readonly #open = new Set<ServerResponse>();
+  readonly #open = new OpenResponses();
   readonly #servers = new Set<Server>();
   /** Resolves once every server has closed (set by the first drain). */
   #closed: Promise<void> | undefined;
