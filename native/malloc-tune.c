@@ -1,7 +1,11 @@
 // Native helpers for the server process, N-API, C only (built by npm install; optional): glibc's mmap threshold
-// (see src/main/malloc-tune.ts for why) and the request thread's scheduler slice (src/main/request-slice.ts).
+// (see src/main/malloc-tune.ts for why), the request thread's scheduler slice (src/main/request-slice.ts), its CPU
+// clock (src/runtime/cpu-budget.ts) and exec in place for serve's V8 flags (src/main/node-flags.ts).
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
@@ -77,6 +81,45 @@ static napi_value thread_cpu_ms(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// execSelf(path, argv): replaces this process's image with `path argv…` (execv: same PID, so signals, kill -9 and
+// supervisors still see one process). Returns only when it failed: the errno.
+static napi_value exec_self(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_value result;
+  uint32_t n = 0;
+  int err = EINVAL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 2 &&
+      napi_get_array_length(env, argv[1], &n) == napi_ok && n > 0 && n < 4096) {
+    char path[4096];
+    size_t len = 0;
+    char **args = calloc(n + 1, sizeof(char *));
+    int ok = args != NULL && napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) == napi_ok;
+    for (uint32_t i = 0; ok && i < n; i++) {
+      napi_value v;
+      size_t l = 0;
+      ok = napi_get_element(env, argv[1], i, &v) == napi_ok &&
+           napi_get_value_string_utf8(env, v, NULL, 0, &l) == napi_ok && (args[i] = malloc(l + 1)) != NULL &&
+           napi_get_value_string_utf8(env, v, args[i], l + 1, &l) == napi_ok;
+    }
+    if (ok) {
+      // The standard streams go on into the new image (Node may have marked them close-on-exec).
+      for (int fd = 0; fd <= 2; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+      }
+      execv(path, args);
+      err = errno;
+    }
+    if (args != NULL) {
+      for (uint32_t i = 0; i < n; i++) free(args[i]);
+      free(args);
+    }
+  }
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "tune", NAPI_AUTO_LENGTH, tune, NULL, &fn);
@@ -85,6 +128,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setSlice", fn);
   napi_create_function(env, "threadCpuMs", NAPI_AUTO_LENGTH, thread_cpu_ms, NULL, &fn);
   napi_set_named_property(env, exports, "threadCpuMs", fn);
+  napi_create_function(env, "execSelf", NAPI_AUTO_LENGTH, exec_self, NULL, &fn);
+  napi_set_named_property(env, exports, "execSelf", fn);
   return exports;
 }
 

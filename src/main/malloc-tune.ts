@@ -16,6 +16,8 @@ export interface NativeAddon {
   setSlice(ns: number): number;
   /** The calling thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID); absent in an addon built before it. */
   threadCpuMs?: () => number;
+  /** execv(path, argv): replaces the process in place; returns the errno only when that failed. */
+  execSelf?: (path: string, argv: string[]) => number;
 }
 
 let addon: NativeAddon | null | undefined;
