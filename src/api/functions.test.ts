@@ -10,6 +10,7 @@ import {
   closedPort,
   commandModule,
   envImportModule,
+  largeCommand,
   startControlPort,
   wat,
 } from "./test-support.js";
@@ -23,6 +24,16 @@ before(async () => {
   api = new ApiClient({ server: cp.url });
 });
 after(() => cp.close());
+
+test("a large module V8 accepts is created (its check compiled it) and its version pinned", async () => {
+  const r = await call(cp.url, "POST", "/api/v1/functions", {
+    name: "big-ok",
+    code: b64(largeCommand([0x00, 0x0b])),
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.match(String((r.json.current as { digest: string }).digest), /^sha256:[0-9a-f]{64}$/);
+  await call(cp.url, "DELETE", "/api/v1/functions/big-ok");
+});
 
 /** A WASI command with `pages` of initial memory and `decls` besides `_start` and `memory`, base64-encoded. */
 async function watCommand(pages: number, decls = ""): Promise<string> {
@@ -245,6 +256,21 @@ describe("functions", () => {
       status: 400,
       code: "INVALID_MODULE",
       message: /^code: .*"env"\."foo"/,
+    },
+    {
+      what: "a large module (checked by compiling it) whose function body V8 refuses (i32.add on an empty stack)",
+      body: () => ({ name: "big1", code: b64(largeCommand([0x00, 0x6a, 0x0b])) }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message:
+        /^code: not a WebAssembly module: the binary is invalid \(Compiling function #0 failed: .*i32\.add/,
+    },
+    {
+      what: "a large module whose initial memory is over limits.memoryMiB: named so, not by V8",
+      body: () => ({ name: "big2", code: b64(largeCommand([0x00, 0x0b], 40)), limits: { memoryMiB: 2 } }),
+      status: 400,
+      code: "INVALID_MODULE",
+      message: /^code: the module's initial memory \(40 pages = 2\.5 MiB\) is over .*limits\.memoryMiB = 2;/,
     },
     {
       what: "initial memory over the default cap (128 MiB = 2048 pages)",

@@ -50,6 +50,44 @@ export function commandModule(tag = ""): Uint8Array {
   );
 }
 
+/**
+ * A WASI command of 4 MiB and more (a large module: the API checks it by compiling it lazily, capped): `_start`'s
+ * body as given (locals, then instructions), `pages` of memory and a 4 MiB custom section.
+ */
+export function largeCommand(body: number[], pages = 1): Uint8Array {
+  const leb = (n: number) => {
+    const out: number[] = [];
+    do {
+      const b = n & 0x7f;
+      n >>>= 7;
+      out.push(n ? b | 0x80 : b);
+    } while (n);
+    return out;
+  };
+  const exports = [
+    0x02,
+    0x06,
+    ...Buffer.from("_start"),
+    0x00,
+    0x00,
+    0x06,
+    ...Buffer.from("memory"),
+    0x02,
+    0x00,
+  ];
+  const code = [0x01, ...leb(body.length), ...body];
+  const custom = [0x01, 0x78, ...new Uint8Array(4 * 1024 * 1024)];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x03, 0x02, 0x01, 0x00],
+    ...[0x05, ...leb(1 + leb(pages).length + 1), 0x01, 0x00, ...leb(pages)],
+    ...[0x07, ...leb(exports.length), ...exports],
+    ...[0x0a, ...leb(code.length), ...code],
+    ...[0x00, ...leb(custom.length), ...custom],
+  ]);
+}
+
 /** A module importing `env.foo`: valid wasm, but not something wasmlet can run. */
 export function envImportModule(): Uint8Array {
   return new Uint8Array(

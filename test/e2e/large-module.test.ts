@@ -1,0 +1,62 @@
+// A large module (4 MiB and more) through a real server: created with the CLI as a multipart upload, its layer made
+// on the layer threads and staged in the registry's data directory, its check's compiled form run; a module V8
+// refuses is a 400 naming V8's reason, and neither leaves a staged file behind.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { largeCommand } from "../../src/api/test-support.js";
+import { cli, example, type Server, show, startServer } from "./harness.js";
+
+let server: Server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server?.stop());
+
+/** `bytes` with a custom section of `size` bytes appended (still the same program). */
+function padded(bytes: Uint8Array, size: number): Uint8Array {
+  const leb: number[] = [];
+  for (let n = size + 2; ; ) {
+    const b = n & 0x7f;
+    n >>>= 7;
+    leb.push(n ? b | 0x80 : b);
+    if (!n) break;
+  }
+  return new Uint8Array(Buffer.concat([bytes, Buffer.from([0, ...leb, 1, 0x70]), Buffer.alloc(size, 7)]));
+}
+
+const staged = () =>
+  readdirSync(join(server.dataDir, "registry", "tmp")).filter((f) => f.startsWith("layer-"));
+
+test("a 5 MiB command is created, routed and answers; nothing is left staged", async () => {
+  const file = join(tmpdir(), `wasmlet-large-${process.pid}.wasm`);
+  writeFileSync(file, padded(readFileSync(example("hello/hello.wasm")), 5 * 1024 * 1024));
+  const c = await cli(server, "fn", "create", "--name", "big", "--code", file, "--arg", "7");
+  assert.equal(c.code, 0, show(c));
+  const r = await cli(server, "route", "create", "--name", "big", "--function", "big", "--url", "/big");
+  assert.equal(r.code, 0, show(r));
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`${server.routerUrl}/big`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "hello\n7\n");
+  }
+  assert.deepEqual(staged(), []);
+});
+
+test("a large module V8 refuses is a 400 naming V8's reason; nothing stored, nothing left staged", async () => {
+  const file = join(tmpdir(), `wasmlet-large-bad-${process.pid}.wasm`);
+  writeFileSync(file, largeCommand([0x00, 0x6a, 0x0b]));
+  const c = await cli(server, "fn", "create", "--name", "bad", "--code", file);
+  assert.notEqual(c.code, 0);
+  assert.match(
+    c.stderr,
+    /code: not a WebAssembly module: the binary is invalid \(Compiling function #0 failed/,
+  );
+  const g = await cli(server, "fn", "get", "--name", "bad");
+  assert.notEqual(g.code, 0, "not stored");
+  // The image was being built meanwhile: its staged layer goes once the build is done.
+  for (let i = 0; i < 50 && staged().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(staged(), []);
+});
