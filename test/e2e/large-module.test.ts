@@ -2,7 +2,7 @@
 // on the layer threads and staged in the registry's data directory, its check's compiled form run; a module V8
 // refuses is a 400 naming V8's reason, and neither leaves a staged file behind.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -13,7 +13,11 @@ let server: Server;
 before(async () => {
   server = await startServer();
 });
-after(() => server?.stop());
+const files: string[] = [];
+after(async () => {
+  for (const f of files) rmSync(f, { force: true });
+  await server?.stop();
+});
 
 /** `bytes` with a custom section of `size` bytes appended (still the same program). */
 function padded(bytes: Uint8Array, size: number): Uint8Array {
@@ -32,6 +36,7 @@ const staged = () =>
 
 test("a 5 MiB command is created, routed and answers; nothing is left staged", async () => {
   const file = join(tmpdir(), `wasmlet-large-${process.pid}.wasm`);
+  files.push(file);
   writeFileSync(file, padded(readFileSync(example("hello/hello.wasm")), 5 * 1024 * 1024));
   const c = await cli(server, "fn", "create", "--name", "big", "--code", file, "--arg", "7");
   assert.equal(c.code, 0, show(c));
@@ -47,6 +52,7 @@ test("a 5 MiB command is created, routed and answers; nothing is left staged", a
 
 test("a large module V8 refuses is a 400 naming V8's reason; nothing stored, nothing left staged", async () => {
   const file = join(tmpdir(), `wasmlet-large-bad-${process.pid}.wasm`);
+  files.push(file);
   writeFileSync(file, largeCommand([0x00, 0x6a, 0x0b]));
   const c = await cli(server, "fn", "create", "--name", "bad", "--code", file);
   assert.notEqual(c.code, 0);
