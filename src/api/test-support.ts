@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
+import { customSection, leb128 } from "../core/test-support.js";
 import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import { SecretKey } from "../secrets/index.js";
@@ -18,52 +19,10 @@ import { createApiHandler } from "./handler.js";
 export { wat } from "../wasm/test-support.js";
 
 /**
- * The smallest WASI command the inspector accepts: exports `_start` (an empty function) and `memory`.
- * `tag` goes into a custom section so that each tag gives a different module (and image digest).
+ * A WASI command the inspector accepts: exports `_start` (with `body`: its locals, then its instructions) and
+ * `memory` (`pages` of it), then `custom` (a custom section) to make it distinct or large.
  */
-export function commandModule(tag = ""): Uint8Array {
-  const name = Buffer.from("t");
-  const custom = Buffer.concat([Buffer.from([name.length]), name, Buffer.from(tag)]);
-  return new Uint8Array(
-    Buffer.concat([
-      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
-      Buffer.from([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]), // type: () -> ()
-      Buffer.from([0x03, 0x02, 0x01, 0x00]), // function 0 has type 0
-      Buffer.from([0x05, 0x03, 0x01, 0x00, 0x01]), // one memory, 1 page
-      Buffer.from([
-        0x07,
-        0x13,
-        0x02,
-        0x06,
-        ...Buffer.from("_start"),
-        0x00,
-        0x00,
-        0x06,
-        ...Buffer.from("memory"),
-        0x02,
-        0x00,
-      ]),
-      Buffer.from([0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b]), // body: end
-      Buffer.from([0x00, custom.length]),
-      custom,
-    ]),
-  );
-}
-
-/**
- * A WASI command of 4 MiB and more (a large module: the API checks it by compiling it lazily, capped): `_start`'s
- * body as given (locals, then instructions), `pages` of memory and a 4 MiB custom section.
- */
-export function largeCommand(body: number[], pages = 1): Uint8Array {
-  const leb = (n: number) => {
-    const out: number[] = [];
-    do {
-      const b = n & 0x7f;
-      n >>>= 7;
-      out.push(n ? b | 0x80 : b);
-    } while (n);
-    return out;
-  };
+function wasiCommand(body: number[], pages: number, custom: Uint8Array): Uint8Array {
   const exports = [
     0x02,
     0x06,
@@ -75,17 +34,35 @@ export function largeCommand(body: number[], pages = 1): Uint8Array {
     0x02,
     0x00,
   ];
-  const code = [0x01, ...leb(body.length), ...body];
-  const custom = [0x01, 0x78, ...new Uint8Array(4 * 1024 * 1024)];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
-    ...[0x03, 0x02, 0x01, 0x00],
-    ...[0x05, ...leb(1 + leb(pages).length + 1), 0x01, 0x00, ...leb(pages)],
-    ...[0x07, ...leb(exports.length), ...exports],
-    ...[0x0a, ...leb(code.length), ...code],
-    ...[0x00, ...leb(custom.length), ...custom],
-  ]);
+  const code = [0x01, ...leb128(body.length), ...body];
+  const memory = [0x01, 0x00, ...leb128(pages)];
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+      Buffer.from([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]), // type: () -> ()
+      Buffer.from([0x03, 0x02, 0x01, 0x00]), // function 0 has type 0
+      Buffer.from([0x05, ...leb128(memory.length), ...memory]), // one memory
+      Buffer.from([0x07, ...leb128(exports.length), ...exports]),
+      Buffer.from([0x0a, ...leb128(code.length), ...code]),
+      custom,
+    ]),
+  );
+}
+
+/**
+ * The smallest WASI command the inspector accepts: `_start` (an empty function) and one page of `memory`.
+ * `tag` goes into a custom section so that each tag gives a different module (and image digest).
+ */
+export function commandModule(tag = ""): Uint8Array {
+  return wasiCommand([0x00, 0x0b], 1, customSection("t", Buffer.from(tag)));
+}
+
+/**
+ * A WASI command of 4 MiB and more (a large module: the API checks it by compiling it lazily, capped): `_start`'s
+ * body as given (locals, then instructions), `pages` of memory and a 4 MiB custom section.
+ */
+export function largeCommand(body: number[], pages = 1): Uint8Array {
+  return wasiCommand(body, pages, customSection("x", new Uint8Array(4 * 1024 * 1024)));
 }
 
 /** A module importing `env.foo`: valid wasm, but not something wasmlet can run. */

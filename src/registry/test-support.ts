@@ -9,6 +9,7 @@ import { type AddressInfo, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Digest, sha256Digest } from "../core/index.js";
+import { customSection } from "../core/test-support.js";
 import { ImageStore, type ImageStoreOptions } from "./image-store.js";
 import { RegistryServer } from "./server.js";
 
@@ -33,16 +34,9 @@ export async function pushBlob(url: string, repo: string, bytes: Uint8Array<Arra
 
 /** A module of `size` bytes or a little more: a custom section of random bytes (so each call gives new layers). */
 export function bigWasm(size: number): Uint8Array {
-  const payload = randomBytes(size);
-  const body = Buffer.concat([Buffer.from([1, 0x78]), payload]);
-  const leb: number[] = [];
-  for (let n = body.length; ; ) {
-    const b = n & 0x7f;
-    n >>>= 7;
-    leb.push(n ? b | 0x80 : b);
-    if (!n) break;
-  }
-  return new Uint8Array(Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0, ...leb]), body]));
+  return new Uint8Array(
+    Buffer.concat([Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), customSection("x", randomBytes(size))]),
+  );
 }
 
 export interface RunningRegistry {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type LoadedImage, sha256Digest } from "../core/index.js";
+import { customSection } from "../core/test-support.js";
 import { compileCapped } from "../wasm/index.js";
 import { HybridExecutor } from "./executor.js";
 import type { WasiInputs } from "./types.js";
@@ -146,14 +147,7 @@ test("the prepared-module cache is bounded and evicts the least recently used", 
 
 /** `module` with a custom section of `bytes` zeros appended: as large as wanted, the same program. */
 function padded(module: Uint8Array, bytes: number): Uint8Array {
-  const name = Buffer.from("pad");
-  const leb: number[] = [];
-  let n = name.length + 1 + bytes;
-  do {
-    leb.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-    n >>>= 7;
-  } while (n > 0);
-  return Buffer.concat([module, Buffer.from([0, ...leb, name.length]), name, Buffer.alloc(bytes)]);
+  return Buffer.concat([module, customSection("pad", new Uint8Array(bytes))]);
 }
 
 test("a large module compiles lazily: its first run goes to a worker, later ones run here; release frees it", async () => {

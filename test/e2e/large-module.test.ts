@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { largeCommand } from "../../src/api/test-support.js";
+import { customSection } from "../../src/core/test-support.js";
 import { cli, example, type Server, show, startServer } from "./harness.js";
 
 let server: Server;
@@ -19,25 +20,19 @@ after(async () => {
   await server?.stop();
 });
 
-/** `bytes` with a custom section of `size` bytes appended (still the same program). */
-function padded(bytes: Uint8Array, size: number): Uint8Array {
-  const leb: number[] = [];
-  for (let n = size + 2; ; ) {
-    const b = n & 0x7f;
-    n >>>= 7;
-    leb.push(n ? b | 0x80 : b);
-    if (!n) break;
-  }
-  return new Uint8Array(Buffer.concat([bytes, Buffer.from([0, ...leb, 1, 0x70]), Buffer.alloc(size, 7)]));
-}
-
 const staged = () =>
   readdirSync(join(server.dataDir, "registry", "tmp")).filter((f) => f.startsWith("layer-"));
 
 test("a 5 MiB command is created, routed and answers; nothing is left staged", async () => {
   const file = join(tmpdir(), `wasmlet-large-${process.pid}.wasm`);
   files.push(file);
-  writeFileSync(file, padded(readFileSync(example("hello/hello.wasm")), 5 * 1024 * 1024));
+  writeFileSync(
+    file,
+    Buffer.concat([
+      readFileSync(example("hello/hello.wasm")),
+      customSection("pad", new Uint8Array(5 * 1024 * 1024)),
+    ]),
+  );
   const c = await cli(server, "fn", "create", "--name", "big", "--code", file, "--arg", "7");
   assert.equal(c.code, 0, show(c));
   const r = await cli(server, "route", "create", "--name", "big", "--function", "big", "--url", "/big");
