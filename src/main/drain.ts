@@ -11,14 +11,6 @@ export interface DrainReport {
 }
 
 /**
- * The probes and the graceful stop of a process's listeners. `wrap` puts the probes in front of a listener and
- * counts its requests; `drain` turns readiness (`/readyz`, `/healthz`) to 503 at once, stops accepting
- * connections, lets the requests in flight finish up to a timeout — each answered with `Connection: close`, and a
- * kept-alive connection closed as soon as it is idle; server-sent event streams end at once —, then closes
- * whatever is left. `/livez` answers 200 throughout: a draining process is alive, and a liveness failure would
- * have it killed before it is done.
- */
-/**
  * The responses in flight, in slots of an array with a free list (its slot kept on the response), not a Set: a
  * Set that every request adds to and deletes from is rehashed every few dozen requests, and V8 allocates the new
  * table of a Set in the old generation when the Set is there (a long-lived one is). Under load that was the
@@ -61,6 +53,14 @@ class OpenResponses {
 const SLOT = Symbol("wasmlet.drain.slot");
 type Slotted = ServerResponse & { [SLOT]?: number };
 
+/**
+ * The probes and the graceful stop of a process's listeners. `wrap` puts the probes in front of a listener and
+ * counts its requests; `drain` turns readiness (`/readyz`, `/healthz`) to 503 at once, stops accepting
+ * connections, lets the requests in flight finish up to a timeout — each answered with `Connection: close`, and a
+ * kept-alive connection closed as soon as it is idle; server-sent event streams end at once —, then closes
+ * whatever is left. `/livez` answers 200 throughout: a draining process is alive, and a liveness failure would
+ * have it killed before it is done.
+ */
 export class Drain {
   #draining = false;
   readonly #open = new OpenResponses();
