@@ -24,6 +24,8 @@ export interface VersionSource {
   code?: string;
   /** The module's bytes as uploaded (a multipart body's `code` part); when set, `code` is only a placeholder. */
   module?: Uint8Array;
+  /** `module` compiled as it arrived (api/EarlyCompile), if it was; used when its cap is the function's. */
+  compiled?: Promise<CappedModule | undefined>;
   fileName?: string;
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
@@ -43,7 +45,7 @@ export function checkImageReference(ref: string): void {
 }
 
 /** 64 KiB wasm pages per MiB: the runtime caps memory at `limits.memoryMiB * 16` pages. */
-const PAGES_PER_MIB = 16;
+export const PAGES_PER_MIB = 16;
 
 const pagesInMiB = (pages: number): string => `${pages} pages = ${pages / PAGES_PER_MIB} MiB`;
 
@@ -66,13 +68,16 @@ function inspect(
   bytes: Uint8Array,
   field: string,
   memoryMiB: number,
+  early?: CappedModule,
 ): { info: ModuleInfo; compiled?: CappedModule } {
   const large = bytes.byteLength >= LAZY_COMPILE_MIN_BYTES && !isComponent(bytes);
   try {
     const info = deps.inspectModule(bytes, large ? { validate: false } : undefined);
     const problem = memoryProblem(info.memory.initialPages, memoryMiB);
     if (problem) throw new WasmletError("INVALID_MODULE", problem);
-    return large ? { info, compiled: compileCapped(bytes, memoryMiB * PAGES_PER_MIB) } : { info };
+    if (!large) return { info };
+    const pages = memoryMiB * PAGES_PER_MIB;
+    return { info, compiled: early?.maxMemoryPages === pages ? early : compileCapped(bytes, pages) };
   } catch (e) {
     const err = toWasmletError(e, "INVALID_MODULE");
     throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
@@ -146,7 +151,8 @@ export async function makeVersion(
     await new Promise((r) => setImmediate(r));
     let checked: ReturnType<typeof inspect>;
     try {
-      checked = inspect(deps, bytes, "code", memoryMiB);
+      // Compiled as it arrived, usually done by now; if not (or not under this cap), compiled here.
+      checked = inspect(deps, bytes, "code", memoryMiB, await src.compiled);
     } catch (e) {
       void building.then(discardStaged, () => {});
       throw e;

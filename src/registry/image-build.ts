@@ -5,7 +5,7 @@ import { posix } from "node:path";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { type Digest, type ImageFormat, PREOPENS_LABEL, sha256Digest, WasmletError } from "../core/index.js";
-import { type StoredLayer, storedLayerOffThread } from "./layer-thread.js";
+import { tarLayerOffThread } from "./layer-thread.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -19,13 +19,14 @@ import {
  */
 const GZIP_LEVEL = 1;
 /**
- * Layers whose tar is this large are stored gzip (no compression: still `tar+gzip`, which every puller reads),
- * made on the layer thread with their digests (layer-thread.ts, stored-gzip.ts) while the caller goes on. For a
- * 30 MB module, gzip level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on the loaded 2-core machine),
- * for a layer of 17.4 MB instead of 31.6 MB: the largest part of create -> first answer once the upload and the
- * rewrite were off its path. Unpacking it is cheaper too.
+ * Layers whose tar is this large are not compressed: an uncompressed tar layer (`application/vnd.oci.image.layer.v1.tar`,
+ * which OCI runtimes, containerd, skopeo and umoci read), made on the layer thread (layer-thread.ts) while the
+ * caller goes on. For a 30 MB module, gzip level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on the loaded
+ * 2-core machine) for a layer of 17.4 MB instead of 31.6 MB, on the path from `fn create` to the first answer;
+ * a stored (level 0) gzip member, as these layers were before, still cost a CRC-32 (15 ms) and a second sha256 (28
+ * ms: the member's beside the tar's diff_id). Uncompressed, the layer's digest is its diff_id: one hash.
  */
-export const STORED_LAYER_MIN_BYTES = 4 * 1024 * 1024;
+export const LARGE_LAYER_MIN_BYTES = 4 * 1024 * 1024;
 /**
  * zlib's output in 1 MiB pieces (not 16 KiB): each piece is a mapping of its own that goes back to the OS when
  * freed, where thousands of 16 KiB pieces were left as holes in malloc's heap (bench large: ~70 MiB of a deleted
@@ -116,15 +117,16 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
 }
 
 async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
-  // The tar stays in the pieces tar-stream made (the files' own buffers among them): hashed and compressed piece by
-  // piece, never joined (for a 30 MB module, a 30 MB copy less on the request thread, and less garbage).
+  // The tar stays in the pieces tar-stream made (the files' own buffers among them): a small one is hashed and
+  // compressed piece by piece, a large one laid out once on the layer thread; never joined on the request thread
+  // (for a 30 MB module, a 30 MB copy less there, and less garbage).
   const tarPieces = await deterministicTar(opts);
   let tarBytes = 0;
   for (const piece of tarPieces) tarBytes += piece.byteLength;
-  const layer =
-    tarBytes >= STORED_LAYER_MIN_BYTES
-      ? await storedLayerOffThread(tarPieces, opts.stageDir)
-      : await gzipLayer(tarPieces);
+  const large = tarBytes >= LARGE_LAYER_MIN_BYTES;
+  const layer = large
+    ? await tarLayerOffThread(tarPieces, opts.stageDir).then((l) => ({ ...l, diffId: l.digest }))
+    : await gzipLayer(tarPieces);
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
     architecture: "wasm",
@@ -140,7 +142,13 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   const bundle = assemble(
     MEDIA_TYPES.config,
     config,
-    [{ mediaType: MEDIA_TYPES.layerTarGzip, bytes: layer.layer, digest: layer.digest }],
+    [
+      {
+        mediaType: large ? MEDIA_TYPES.layerTar : MEDIA_TYPES.layerTarGzip,
+        bytes: layer.layer,
+        digest: layer.digest,
+      },
+    ],
     { [WASM_VARIANT_ANNOTATION]: WASM_VARIANT_COMPAT_SMART, ...opts.annotations },
   );
   if (layer.staged) bundle.staged = new Map([[layer.digest, layer.staged]]);
@@ -155,7 +163,9 @@ export async function discardStaged(bundle: ImageBundle): Promise<void> {
 }
 
 /** A small layer: gzip level 1 through zlib (its work on libuv's threads), hashed here. */
-async function gzipLayer(tarPieces: readonly Uint8Array[]): Promise<StoredLayer> {
+async function gzipLayer(
+  tarPieces: readonly Uint8Array[],
+): Promise<{ layer: Uint8Array; digest: Digest; diffId: Digest; staged?: string }> {
   const diffId = createHash("sha256");
   const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
   const gzPieces: Buffer[] = [];

@@ -15,7 +15,7 @@ export {
   discardStaged,
   type ImageBundle,
   isWasmModule,
-  STORED_LAYER_MIN_BYTES,
+  LARGE_LAYER_MIN_BYTES,
 } from "./image-build.js";
 export { ImageRegistries } from "./image-registries.js";
 export { ImageStore, type ImageStoreOptions } from "./image-store.js";

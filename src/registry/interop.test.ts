@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import bcrypt from "bcryptjs";
 import { isWasmletError } from "../core/index.js";
 import { RegistryClient } from "./client.js";
-import { buildImage, STORED_LAYER_MIN_BYTES } from "./image-build.js";
+import { buildImage, LARGE_LAYER_MIN_BYTES } from "./image-build.js";
 import {
   bigWasm,
   DOCKER_REGISTRY,
@@ -114,12 +114,12 @@ test("skopeo inspect reads an image our client pushed to the embedded registry",
   assert.equal(raw.annotations["module.wasm.image/variant"], "compat-smart");
 });
 
-test("umoci unpacks the layer of an image copied out of the embedded registry, gzip or stored gzip (a large one)", {
+test("umoci unpacks the layer of an image copied out of the embedded registry, gzip or uncompressed tar (a large one)", {
   skip: noSkopeo || noUmoci,
 }, async () => {
   for (const [tag, wasm] of [
     ["v1", tinyWasm("umoci")],
-    ["large", bigWasm(STORED_LAYER_MIN_BYTES)],
+    ["large", bigWasm(LARGE_LAYER_MIN_BYTES)],
   ] as const) {
     const bundle = await buildImage({
       files: new Map([

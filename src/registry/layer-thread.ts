@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import { type Digest, WasmletError } from "../core/index.js";
 import type { LayerReply, LayerRequest } from "./layer-worker.js";
@@ -11,23 +10,19 @@ import type { LayerReply, LayerRequest } from "./layer-worker.js";
  */
 const IDLE_EXIT_MS = 2000;
 
-/** Pieces at least this large that are not in shared memory are put there once, not copied to both threads. */
+/** Pieces at least this large that are not in shared memory are put there (one copy), not copied into the message. */
 const SHARE_MIN_BYTES = 64 * 1024;
 
-export interface StoredLayer {
-  /** The gzip member. */
+export interface TarLayer {
+  /** The tar, in one buffer. */
   layer: Uint8Array;
-  /** sha256 of the tar (the config's diff_id). */
-  diffId: Digest;
-  /** sha256 of `layer`. */
+  /** sha256 of `layer`: the layer's digest and its diff_id. */
   digest: Digest;
   /** The file of the staging directory the layer was written to (fsynced), when one was given. */
   staged?: string;
 }
 
-type Job =
-  | { kind: "layer"; pieces: Uint8Array[]; stageDir?: string }
-  | { kind: "sha256"; pieces: Uint8Array[] };
+type Job = Omit<LayerRequest, "id">;
 type Done = Extract<LayerReply, { ok: true }>;
 
 /** A worker thread that takes layer jobs (layer-worker.ts). Started on first use, ended when idle. */
@@ -94,23 +89,20 @@ class LayerThread {
 }
 
 /**
- * Two threads make a large layer while the thread that asked goes on (the API checks and compiles the module of
- * the function whose image it is meanwhile): one lays out the stored gzip, sums and hashes it and writes it out
- * (~60 ms of CPU for 30 MB here), the other hashes the tar for the diff_id (~28 ms). One thread doing both took
- * ~30 ms longer to the push, which waits for both.
+ * The thread that makes large layers while the thread that asked goes on (the API checks the module of the
+ * function whose image it is meanwhile): it lays the tar out in one buffer, hashes it and writes it out.
  */
-const threads = { layer: new LayerThread(), tar: new LayerThread() };
+const thread = new LayerThread();
 
 /**
- * Starts the layer threads that are not running, so that their boot (~30 ms here) overlaps what comes before the
- * layer (a large upload's transfer); they end again after IDLE_EXIT_MS if nothing is asked of them.
+ * Starts the layer thread if it is not running, so that its boot (~30 ms here) overlaps what comes before the
+ * layer (a large upload's transfer); it ends again after IDLE_EXIT_MS if nothing is asked of it.
  */
 export function prestartLayerThread(): void {
-  threads.layer.prestart();
-  threads.tar.prestart();
+  thread.prestart();
 }
 
-/** A piece both threads read: shared memory as it is, a small piece as it is (copied), a large one shared once. */
+/** A piece for the thread: shared memory as it is, a small piece as it is (copied), a large one shared once. */
 function shareable(p: Uint8Array): Uint8Array {
   if (p.buffer instanceof SharedArrayBuffer || p.byteLength < SHARE_MIN_BYTES) return p;
   const shared = new Uint8Array(new SharedArrayBuffer(p.byteLength));
@@ -119,27 +111,10 @@ function shareable(p: Uint8Array): Uint8Array {
 }
 
 /**
- * The tar given as its pieces, made into a stored gzip layer with its digests on the layer threads, and written
- * to a new file of `stageDir` when given.
+ * The tar given as its pieces, laid out in one buffer and hashed on the layer thread, and written to a new file of
+ * `stageDir` when given.
  */
-export async function storedLayerOffThread(tarPieces: Uint8Array[], stageDir?: string): Promise<StoredLayer> {
-  const pieces = tarPieces.map(shareable);
-  const tar = threads.tar.run({ kind: "sha256", pieces });
-  tar.catch(() => {});
-  const made = await threads.layer.run({ kind: "layer", pieces, stageDir });
-  if (!("layer" in made)) throw new WasmletError("INTERNAL", "the layer thread answered another job");
-  let diffId: Done;
-  try {
-    diffId = await tar;
-  } catch (e) {
-    if (made.staged) await rm(made.staged, { force: true });
-    throw e;
-  }
-  if (!("sha256" in diffId)) throw new WasmletError("INTERNAL", "the layer thread answered another job");
-  return {
-    layer: made.layer,
-    digest: made.digest as Digest,
-    diffId: diffId.sha256 as Digest,
-    staged: made.staged,
-  };
+export async function tarLayerOffThread(tarPieces: Uint8Array[], stageDir?: string): Promise<TarLayer> {
+  const made = await thread.run({ pieces: tarPieces.map(shareable), stageDir });
+  return { layer: made.layer, digest: made.digest as Digest, staged: made.staged };
 }

@@ -1,32 +1,59 @@
-// Entry of a layer thread (layer-thread.ts): writes large layers as stored gzip, hashes them and, for the
-// embedded registry, writes them to its staging directory; or hashes a layer's tar (its diff_id) beside that. All
-// off the API's thread, so that the request that creates a large function's image checks and compiles its module
-// meanwhile.
+// Entry of the layer thread (layer-thread.ts): lays a large layer's tar out in one buffer, hashes it and, for the
+// embedded registry, writes it to its staging directory. All off the API's thread, so that the request that
+// creates a large function's image goes on meanwhile.
 import { createHash, randomUUID } from "node:crypto";
 import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parentPort } from "node:worker_threads";
-import { storedGzipSize, writeStoredGzip } from "./stored-gzip.js";
+
+/** The layer is hashed and written in regions of this size as it is laid out. */
+const REGION_BYTES = 4 * 1024 * 1024;
 
 /** A job: the tar's pieces (views of SharedArrayBuffers arrive without a copy). */
-export type LayerRequest =
-  | {
-      id: number;
-      kind: "layer";
-      pieces: Uint8Array[];
-      /** A directory where the layer is written too (a new file, fsynced), so that a push can rename it into place. */
-      stageDir?: string;
-    }
-  | { id: number; kind: "sha256"; pieces: Uint8Array[] };
+export interface LayerRequest {
+  id: number;
+  pieces: Uint8Array[];
+  /** A directory where the layer is written too (a new file, fsynced), so that a push can rename it into place. */
+  stageDir?: string;
+}
 
 /**
  * The layer (its buffer is transferred: it comes back without a copy, and this thread, which seldom collects its
- * garbage, keeps no hold on it) and its digest; or the sha256 of the pieces; or why it failed.
+ * garbage, keeps no hold on it) and its sha256; or why it failed.
  */
 export type LayerReply =
   | { id: number; ok: true; layer: Uint8Array; digest: string; staged?: string }
-  | { id: number; ok: true; sha256: string }
   | { id: number; ok: false; message: string };
+
+/**
+ * Copies `pieces` into `out` in order, hashing `out` region by region as it is laid out; `onRegion(from, to)` is
+ * told of each finished region. Returns the sha256 digest.
+ */
+function layOut(
+  pieces: Uint8Array[],
+  out: Uint8Array,
+  onRegion?: (from: number, to: number) => void,
+): string {
+  const hash = createHash("sha256");
+  let at = 0;
+  let done = 0;
+  const finish = (to: number) => {
+    hash.update(out.subarray(done, to));
+    onRegion?.(done, to);
+    done = to;
+  };
+  for (const piece of pieces) {
+    for (let p = 0; p < piece.byteLength; ) {
+      const n = Math.min(piece.byteLength - p, REGION_BYTES - (at - done));
+      out.set(piece.subarray(p, p + n), at);
+      at += n;
+      p += n;
+      if (at - done >= REGION_BYTES) finish(at);
+    }
+  }
+  if (at > done) finish(at);
+  return `sha256:${hash.digest("hex")}`;
+}
 
 async function make(
   pieces: Uint8Array[],
@@ -34,8 +61,8 @@ async function make(
 ): Promise<{ layer: Uint8Array; digest: string; staged?: string }> {
   let total = 0;
   for (const p of pieces) total += p.byteLength;
-  const layer = new Uint8Array(storedGzipSize(total));
-  if (stageDir === undefined) return { layer, digest: writeStoredGzip(pieces, layer) };
+  const layer = new Uint8Array(total);
+  if (stageDir === undefined) return { layer, digest: layOut(pieces, layer) };
   // Staged: each finished region is written by libuv's threads while this one lays out and hashes the next.
   const path = join(stageDir, `layer-${randomUUID()}`);
   const fh = await open(path, "wx");
@@ -43,7 +70,7 @@ async function make(
   try {
     let digest: string;
     try {
-      digest = writeStoredGzip(pieces, layer, (from, to) => {
+      digest = layOut(pieces, layer, (from, to) => {
         const w = fh.write(layer, from, to - from, from);
         w.catch(() => {});
         writes.push(w);
@@ -62,28 +89,12 @@ async function make(
   }
 }
 
-function sha256(pieces: Uint8Array[]): string {
-  const h = createHash("sha256");
-  for (const p of pieces) h.update(p);
-  return `sha256:${h.digest("hex")}`;
-}
-
 const port = parentPort;
 if (!port) throw new Error("layer-worker must run in a worker thread");
 port.on("message", (request: LayerRequest) => {
   const { id } = request;
-  const failed = (e: unknown) =>
-    port.postMessage({ id, ok: false, message: e instanceof Error ? e.message : String(e) });
-  if (request.kind === "sha256") {
-    try {
-      port.postMessage({ id, ok: true, sha256: sha256(request.pieces) });
-    } catch (e) {
-      failed(e);
-    }
-    return;
-  }
   make(request.pieces, request.stageDir).then(
     (made) => port.postMessage({ id, ok: true, ...made }, [made.layer.buffer as ArrayBuffer]),
-    failed,
+    (e: unknown) => port.postMessage({ id, ok: false, message: e instanceof Error ? e.message : String(e) }),
   );
 });

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { RegistryClient } from "./client.js";
-import { buildImage, discardStaged, STORED_LAYER_MIN_BYTES } from "./image-build.js";
+import { buildImage, discardStaged, LARGE_LAYER_MIN_BYTES } from "./image-build.js";
 import { StoreLayout } from "./store-layout.js";
 import { bigWasm, type RunningRegistry, startRegistry, tinyWasm } from "./test-support.js";
 
@@ -67,7 +67,7 @@ test("pushLocal refuses content that does not match its digest, and stores no ta
 });
 
 test("a large layer is written to the staging directory as it is made; pushLocal renames it into place", async () => {
-  const module = bigWasm(STORED_LAYER_MIN_BYTES);
+  const module = bigWasm(LARGE_LAYER_MIN_BYTES);
   const stageDir = await reg.store.stagingDir();
   const bundle = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
   const [[layerDigest, staged]] = [...(bundle.staged ?? [])];

@@ -23,12 +23,24 @@ export const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
  * and see it (an asynchronous compile reads the flag later, on V8's threads). Throws V8's CompileError.
  */
 export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
-  setFlagsFromString("--wasm-lazy-compilation");
+  lazyOn();
   try {
     return new WebAssembly.Module(bytes as BufferSource);
   } finally {
-    setFlagsFromString("--no-wasm-lazy-compilation");
+    lazyOff();
   }
+}
+
+/** Holders of the lazy flag (compileLazily, a streaming compile's window): it is on while there is one. */
+let lazyHolders = 0;
+
+/** Turns V8's lazy compilation on until the matching lazyOff. */
+export function lazyOn(): void {
+  if (lazyHolders++ === 0) setFlagsFromString("--wasm-lazy-compilation");
+}
+
+export function lazyOff(): void {
+  if (--lazyHolders === 0) setFlagsFromString("--no-wasm-lazy-compilation");
 }
 
 /** A large core module as uploaded, with its memories capped, compiled lazily: what runs it until its rewrite. */
