@@ -7,7 +7,7 @@ import {
 } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
-import { type FunctionBody, readFunctionBody } from "./http-util.js";
+import { readFunctionBody } from "./http-util.js";
 import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
 import {
   announceDeploy,
@@ -50,8 +50,8 @@ async function storeChecked(ctx: RouteContext, fn: FunctionRecord, op: "create" 
 }
 
 /** The version source of a parsed body, with the module's bytes when they came as a multipart part. */
-function withModule<T extends VersionSource>(input: T, body: FunctionBody): T {
-  return body.module ? { ...input, module: body.module, compiled: body.compiled } : input;
+function withModule<T extends VersionSource>(input: T, module: Uint8Array | undefined): T {
+  return module ? { ...input, module } : input;
 }
 
 function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
@@ -76,9 +76,9 @@ export async function getFunction(ctx: RouteContext): Promise<void> {
 }
 
 export async function createFunction(ctx: RouteContext): Promise<void> {
-  const body = await readFunctionBody(ctx.req, DEFAULT_LIMITS.memoryMiB);
+  const body = await readFunctionBody(ctx.req);
   const input = parseBody(createFunctionSchema, body.json);
-  const source = withModule(input, body);
+  const source = withModule(input, body.module);
   const fn = await ctx.locks.run(input.name, async () => {
     const { store } = ctx.deps;
     if (await store.get("function", input.name))
@@ -100,10 +100,10 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
 
 export async function updateFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
-  const existing = await getOr404(ctx, name);
-  const body = await readFunctionBody(ctx.req, existing.limits.memoryMiB);
+  await getOr404(ctx, name);
+  const body = await readFunctionBody(ctx.req);
   const input = parseBody(updateFunctionSchema, body.json);
-  const source = withModule(input, body);
+  const source = withModule(input, body.module);
   const { fn, newVersion } = await ctx.locks.run(name, async () => {
     const old = await getOr404(ctx, name);
     const fn: FunctionRecord = {

@@ -24,8 +24,6 @@ export interface VersionSource {
   code?: string;
   /** The module's bytes as uploaded (a multipart body's `code` part); when set, `code` is only a placeholder. */
   module?: Uint8Array;
-  /** `module` compiled as it arrived (api/EarlyCompile), if it was; used when its cap is the function's. */
-  compiled?: Promise<CappedModule | undefined>;
   fileName?: string;
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
@@ -45,7 +43,7 @@ export function checkImageReference(ref: string): void {
 }
 
 /** 64 KiB wasm pages per MiB: the runtime caps memory at `limits.memoryMiB * 16` pages. */
-export const PAGES_PER_MIB = 16;
+const PAGES_PER_MIB = 16;
 
 const pagesInMiB = (pages: number): string => `${pages} pages = ${pages / PAGES_PER_MIB} MiB`;
 
@@ -68,16 +66,13 @@ function inspect(
   bytes: Uint8Array,
   field: string,
   memoryMiB: number,
-  early?: CappedModule,
 ): { info: ModuleInfo; compiled?: CappedModule } {
   const large = bytes.byteLength >= LAZY_COMPILE_MIN_BYTES && !isComponent(bytes);
   try {
     const info = deps.inspectModule(bytes, large ? { validate: false } : undefined);
     const problem = memoryProblem(info.memory.initialPages, memoryMiB);
     if (problem) throw new WasmletError("INVALID_MODULE", problem);
-    if (!large) return { info };
-    const pages = memoryMiB * PAGES_PER_MIB;
-    return { info, compiled: early?.maxMemoryPages === pages ? early : compileCapped(bytes, pages) };
+    return large ? { info, compiled: compileCapped(bytes, memoryMiB * PAGES_PER_MIB) } : { info };
   } catch (e) {
     const err = toWasmletError(e, "INVALID_MODULE");
     throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
@@ -151,8 +146,7 @@ export async function makeVersion(
     await new Promise((r) => setImmediate(r));
     let checked: ReturnType<typeof inspect>;
     try {
-      // Compiled as it arrived, usually done by now; if not (or not under this cap), compiled here.
-      checked = inspect(deps, bytes, "code", memoryMiB, await src.compiled);
+      checked = inspect(deps, bytes, "code", memoryMiB);
     } catch (e) {
       void building.then(discardStaged, () => {});
       throw e;

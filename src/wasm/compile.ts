@@ -1,4 +1,5 @@
 import { setFlagsFromString } from "node:v8";
+import { isMainThread } from "node:worker_threads";
 import { WasmletError } from "../core/index.js";
 import { capMemories } from "./component.js";
 
@@ -6,8 +7,10 @@ import { capMemories } from "./component.js";
 // compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
 // instead of 0.7 ms, and p99 127 ms instead of 26 ms when 600 functions are first hit in rotation.
 // The flag is process-wide and read at compile time, so it is set before anything is compiled (this module is
-// loaded by the runtime and the API, before either compiles anything).
-setFlagsFromString("--no-wasm-lazy-compilation");
+// loaded by the runtime and the API, before either compiles anything). Only by the main thread, where every compile
+// of the process runs: a worker that loads this module (the rewrite's) must not turn the flag off under a lazy
+// compile of the main thread's.
+if (isMainThread) setFlagsFromString("--no-wasm-lazy-compilation");
 
 /**
  * Modules at least this large compile lazily: V8 validates them at once and compiles each function (Liftoff) on
@@ -23,24 +26,12 @@ export const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
  * and see it (an asynchronous compile reads the flag later, on V8's threads). Throws V8's CompileError.
  */
 export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
-  lazyOn();
+  setFlagsFromString("--wasm-lazy-compilation");
   try {
     return new WebAssembly.Module(bytes as BufferSource);
   } finally {
-    lazyOff();
+    setFlagsFromString("--no-wasm-lazy-compilation");
   }
-}
-
-/** Holders of the lazy flag (compileLazily, a streaming compile's window): it is on while there is one. */
-let lazyHolders = 0;
-
-/** Turns V8's lazy compilation on until the matching lazyOff. */
-export function lazyOn(): void {
-  if (lazyHolders++ === 0) setFlagsFromString("--wasm-lazy-compilation");
-}
-
-export function lazyOff(): void {
-  if (--lazyHolders === 0) setFlagsFromString("--no-wasm-lazy-compilation");
 }
 
 /** A large core module as uploaded, with its memories capped, compiled lazily: what runs it until its rewrite. */
