@@ -7,7 +7,7 @@ import type {
   TriggerKind,
   TriggerStatus,
 } from "../core/index.js";
-import type { ImageBundle } from "../registry/index.js";
+import type { Arrival, ImageBundle } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import type { SecretKey } from "../secrets/index.js";
 import type { Store } from "../store/index.js";
@@ -39,6 +39,8 @@ export interface ApiDeps {
     dirs?: readonly string[];
     symlinks?: ReadonlyMap<string, string>;
     preopens?: readonly string[];
+    /** The files' bytes still arriving (the module of an upload in progress: api/source.ts earlyImage). */
+    arriving?: Arrival;
   }) => Promise<ImageBundle>;
   /** Validates module bytes before anything is pushed or stored; throws WasmletError INVALID_MODULE naming the problem.
    * What it reports (the initial memory) is checked against the function's limits. `validate: false`: V8's

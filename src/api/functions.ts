@@ -7,7 +7,7 @@ import {
 } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
 import type { RouteContext } from "./context.js";
-import { readFunctionBody } from "./http-util.js";
+import { type FunctionBody, readFunctionBody } from "./http-util.js";
 import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
 import {
   announceDeploy,
@@ -17,7 +17,14 @@ import {
   nextVersionNumber,
 } from "./lifecycle.js";
 import { createFunctionSchema, parseBody, updateFunctionSchema } from "./schemas.js";
-import { checkImageReference, makeVersion, memoryProblem, type VersionSource } from "./source.js";
+import {
+  checkImageReference,
+  discardEarlyImage,
+  earlyImage,
+  makeVersion,
+  memoryProblem,
+  type VersionSource,
+} from "./source.js";
 import { checkValueRefs } from "./values.js";
 
 /** Sets (or, when empty, removes) what a function uses of secrets and configs, from create or update input. */
@@ -50,8 +57,14 @@ async function storeChecked(ctx: RouteContext, fn: FunctionRecord, op: "create" 
 }
 
 /** The version source of a parsed body, with the module's bytes when they came as a multipart part. */
-function withModule<T extends VersionSource>(input: T, module: Uint8Array | undefined): T {
-  return module ? { ...input, module } : input;
+function withModule<T extends VersionSource>(input: T, body: FunctionBody): T {
+  return body.module ? { ...input, module: body.module, compiled: body.compiled, built: body.built } : input;
+}
+
+/** The name a create body's fields give, if any (for an image built as the upload arrives). */
+function fieldsName(fields: unknown): string | undefined {
+  const name = (fields as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : undefined;
 }
 
 function getOr404(ctx: RouteContext, name: string): Promise<FunctionRecord> {
@@ -76,9 +89,19 @@ export async function getFunction(ctx: RouteContext): Promise<void> {
 }
 
 export async function createFunction(ctx: RouteContext): Promise<void> {
-  const body = await readFunctionBody(ctx.req);
+  const body = await readFunctionBody(ctx.req, DEFAULT_LIMITS.memoryMiB, (fields, module, arrival) =>
+    earlyImage(ctx.deps, fieldsName(fields), fields, module, arrival),
+  );
+  try {
+    await createWith(ctx, body);
+  } finally {
+    if (body.built) discardEarlyImage(body.built);
+  }
+}
+
+async function createWith(ctx: RouteContext, body: FunctionBody): Promise<void> {
   const input = parseBody(createFunctionSchema, body.json);
-  const source = withModule(input, body.module);
+  const source = withModule(input, body);
   const fn = await ctx.locks.run(input.name, async () => {
     const { store } = ctx.deps;
     if (await store.get("function", input.name))
@@ -100,10 +123,20 @@ export async function createFunction(ctx: RouteContext): Promise<void> {
 
 export async function updateFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
-  await getOr404(ctx, name);
-  const body = await readFunctionBody(ctx.req);
+  const existing = await getOr404(ctx, name);
+  const body = await readFunctionBody(ctx.req, existing.limits.memoryMiB, (fields, module, arrival) =>
+    earlyImage(ctx.deps, name, fields, module, arrival),
+  );
+  try {
+    await updateWith(ctx, name, body);
+  } finally {
+    if (body.built) discardEarlyImage(body.built);
+  }
+}
+
+async function updateWith(ctx: RouteContext, name: string, body: FunctionBody): Promise<void> {
   const input = parseBody(updateFunctionSchema, body.json);
-  const source = withModule(input, body.module);
+  const source = withModule(input, body);
   const { fn, newVersion } = await ctx.locks.run(name, async () => {
     const old = await getOr404(ctx, name);
     const fn: FunctionRecord = {

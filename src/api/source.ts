@@ -7,7 +7,13 @@ import {
   toWasmletError,
   WasmletError,
 } from "../core/index.js";
-import { discardStaged, formatReference, parseReference } from "../registry/index.js";
+import {
+  type Arrival,
+  discardStaged,
+  formatReference,
+  type ImageBundle,
+  parseReference,
+} from "../registry/index.js";
 import {
   type CappedModule,
   compileCapped,
@@ -24,6 +30,10 @@ export interface VersionSource {
   code?: string;
   /** The module's bytes as uploaded (a multipart body's `code` part); when set, `code` is only a placeholder. */
   module?: Uint8Array;
+  /** `module` compiled as it arrived (api/EarlyCompile), if it was; used when its cap is the function's. */
+  compiled?: Promise<CappedModule | undefined>;
+  /** The image made as `module` arrived (earlyImage), if it was; used when nothing else goes into the image. */
+  built?: EarlyImage;
   fileName?: string;
   image?: string;
   /** Extra files of the built image (code only): absolute path → base64. */
@@ -43,7 +53,7 @@ export function checkImageReference(ref: string): void {
 }
 
 /** 64 KiB wasm pages per MiB: the runtime caps memory at `limits.memoryMiB * 16` pages. */
-const PAGES_PER_MIB = 16;
+export const PAGES_PER_MIB = 16;
 
 const pagesInMiB = (pages: number): string => `${pages} pages = ${pages / PAGES_PER_MIB} MiB`;
 
@@ -66,13 +76,16 @@ function inspect(
   bytes: Uint8Array,
   field: string,
   memoryMiB: number,
+  early?: CappedModule,
 ): { info: ModuleInfo; compiled?: CappedModule } {
   const large = bytes.byteLength >= LAZY_COMPILE_MIN_BYTES && !isComponent(bytes);
   try {
     const info = deps.inspectModule(bytes, large ? { validate: false } : undefined);
     const problem = memoryProblem(info.memory.initialPages, memoryMiB);
     if (problem) throw new WasmletError("INVALID_MODULE", problem);
-    return large ? { info, compiled: compileCapped(bytes, memoryMiB * PAGES_PER_MIB) } : { info };
+    if (!large) return { info };
+    const pages = memoryMiB * PAGES_PER_MIB;
+    return { info, compiled: early?.maxMemoryPages === pages ? early : compileCapped(bytes, pages) };
   } catch (e) {
     const err = toWasmletError(e, "INVALID_MODULE");
     throw new WasmletError(err.code, `${field}: ${err.message}`, { cause: e });
@@ -109,6 +122,53 @@ function pullError(ref: string, e: unknown): WasmletError {
   );
 }
 
+/** An image being built while its module still arrives (earlyImage). */
+export interface EarlyImage {
+  entry: string;
+  /** The module: a view of the upload's shared memory, its bytes arriving. */
+  module: Uint8Array;
+  bundle: Promise<ImageBundle>;
+  /** Taken by makeVersion (which then owns its staged layer). */
+  used?: boolean;
+}
+
+/**
+ * Starts building the image of a function whose fields are `fields` (a multipart body's `function` part) and
+ * whose module is `module`, still arriving (`arrival`): the layer is made as its bytes come (registry Arrival),
+ * so that a large module's image is ready about when its upload ends. Only for the image makeVersion would make
+ * of the module alone (no `files`, `dirs` or `image`, the default format); undefined otherwise.
+ */
+export function earlyImage(
+  deps: ApiDeps,
+  name: string | undefined,
+  fields: unknown,
+  module: Uint8Array,
+  arrival: Arrival,
+): EarlyImage | undefined {
+  if (typeof fields !== "object" || fields === null || name === undefined) return undefined;
+  const f = fields as Record<string, unknown>;
+  if (f.files !== undefined || f.dirs !== undefined || f.image !== undefined || f.code !== undefined)
+    return undefined;
+  if (f.format !== undefined && f.format !== "compat-smart") return undefined;
+  if (f.fileName !== undefined && typeof f.fileName !== "string") return undefined;
+  const entry = `/${(f.fileName as string | undefined) ?? `${name}.wasm`}`;
+  const bundle = deps.buildImage({
+    files: new Map([[entry, module]]),
+    entry,
+    ...dirTree([], new Map()),
+    arriving: arrival,
+  });
+  bundle.catch(() => {});
+  return { entry, module, bundle };
+}
+
+/** Drops an image earlyImage started and nobody took: its staged layer is removed once it is made. */
+export function discardEarlyImage(image: EarlyImage): void {
+  if (image.used) return;
+  image.used = true;
+  void image.bundle.then(discardStaged, () => {});
+}
+
 /**
  * Makes the image of a new version and pins it to a digest: uploaded code is inspected, packaged and pushed to
  * `<registryHost>/functions/<name>:v<version>`; an image reference is resolved, pulled once by digest and
@@ -141,12 +201,24 @@ export async function makeVersion(
     // The image is built while the module is checked: a large one's layer is made on another thread
     // (registry/layer-thread.ts) as this one compiles the module. The tar is laid out and handed over in the
     // event loop's current turn, hence the yield before the check; a module the check refuses drops the image.
-    const building = deps.buildImage({ files, entry, format: src.format, ...tree });
+    // Built as the module arrived when nothing but the module goes into the image (earlyImage); else now.
+    const early = src.built;
+    const plain =
+      files.size === 1 && tree.dirs.length === 0 && (src.format ?? "compat-smart") === "compat-smart";
+    let building: Promise<ImageBundle>;
+    if (early && !early.used && plain && early.entry === entry && sameView(early.module, bytes)) {
+      early.used = true;
+      building = early.bundle;
+    } else {
+      if (early) discardEarlyImage(early);
+      building = deps.buildImage({ files, entry, format: src.format, ...tree });
+    }
     building.catch(() => {});
     await new Promise((r) => setImmediate(r));
     let checked: ReturnType<typeof inspect>;
     try {
-      checked = inspect(deps, bytes, "code", memoryMiB);
+      // Compiled as it arrived, usually done by now; if not (or not under this cap), compiled here.
+      checked = inspect(deps, bytes, "code", memoryMiB, await src.compiled);
     } catch (e) {
       void building.then(discardStaged, () => {});
       throw e;
@@ -190,6 +262,11 @@ export async function makeVersion(
   }
   const { info } = inspect(deps, module, `image: ${ref}`, memoryMiB);
   return versionOf(info, { version, image: ref, digest, createdAt });
+}
+
+/** Whether `a` and `b` view the same bytes of the same buffer. */
+function sameView(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
 }
 
 /** A version record: a module's initial memory, or a component's world. */

@@ -13,6 +13,7 @@ export {
   unauthorisedError,
 } from "./auth.js";
 export {
+  type BodyProgress,
   collectBody,
   DISCARD_LIMIT,
   discardBody,
@@ -32,5 +33,5 @@ export {
   type NotAllowed,
   splitTarget,
 } from "./dispatch.js";
-export { multipartBoundary, multipartDelimiter, parseMultipart } from "./multipart.js";
+export { multipartBoundary, multipartDelimiter, parseMultipart, partHead } from "./multipart.js";
 export { type ErrorOptions, finishEarly, sendEmpty, sendError, sendJson, sendText } from "./send.js";

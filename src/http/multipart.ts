@@ -30,22 +30,32 @@ export function parseMultipart(
   if (pos < 0) throw malformed("no boundary line");
   if (pos !== first.length) pos += delimiter.length;
   for (;;) {
-    // After a delimiter: "--" ends the body; else a CRLF and the part's headers.
-    if (buf[pos] === 0x2d && buf[pos + 1] === 0x2d) return parts;
-    const headersStart = buf.indexOf("\r\n", pos) + 2;
-    if (headersStart < 2) throw malformed("a boundary line without its CRLF");
-    const headersEnd = buf.indexOf("\r\n\r\n", headersStart - 2);
-    if (headersEnd < 0) throw malformed("a part without the blank line after its headers");
-    const headers = buf.toString("latin1", headersStart, headersEnd);
-    const name = /^content-disposition:\s*form-data;(?:[^\r\n]*?;)?\s*name="([^"]*)"/im.exec(headers)?.[1];
-    if (name === undefined) throw malformed('a part without Content-Disposition: form-data; name="…"');
-    const contentStart = headersEnd + 4;
+    const head = partHead(buf, pos);
+    if (!head) return parts;
+    const { name, contentStart } = head;
     const next = nextDelimiter(contentStart);
     if (next < 0) throw malformed(`part "${name}" is not closed by the boundary`);
     if (parts.has(name)) throw new WasmletError("INVALID_ARGUMENT", `body: part "${name}" is given twice`);
     parts.set(name, body.subarray(contentStart, next));
     pos = next + delimiter.length;
   }
+}
+
+/**
+ * What follows a delimiter that ends at `pos` of `buf`: undefined when it is the last one ("--"), else the next
+ * part's name and where its content starts. Throws (INVALID_ARGUMENT) naming what is malformed, or missing when
+ * `buf` ends before the blank line after the part's headers.
+ */
+export function partHead(buf: Buffer, pos: number): { name: string; contentStart: number } | undefined {
+  if (buf[pos] === 0x2d && buf[pos + 1] === 0x2d) return undefined;
+  const headersStart = buf.indexOf("\r\n", pos) + 2;
+  if (headersStart < 2) throw malformed("a boundary line without its CRLF");
+  const headersEnd = buf.indexOf("\r\n\r\n", headersStart - 2);
+  if (headersEnd < 0) throw malformed("a part without the blank line after its headers");
+  const headers = buf.toString("latin1", headersStart, headersEnd);
+  const name = /^content-disposition:\s*form-data;(?:[^\r\n]*?;)?\s*name="([^"]*)"/im.exec(headers)?.[1];
+  if (name === undefined) throw malformed('a part without Content-Disposition: form-data; name="…"');
+  return { name, contentStart: headersEnd + 4 };
 }
 
 /** The boundary a multipart Content-Type names; INVALID_ARGUMENT when it names none of 1-70 characters. */

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import tar from "tar-stream";
@@ -250,5 +253,50 @@ test("a large layer is an uncompressed tar whose digest is its diff_id, a small 
     const entries = await tarEntries(raw);
     assert.equal(entries.length, 1);
     assert.equal(entries[0].data, module.toString("latin1"));
+  }
+});
+
+test("a large layer made while its module arrives reads each byte once it is there and is the layer made of it whole; an upload given up fails it and leaves no staged file", async () => {
+  const module = Buffer.concat([tinyWasm(), Buffer.from(randomBytes(LARGE_LAYER_MIN_BYTES + 12345))]);
+  const whole = await buildImage({ files: new Map([["/m.wasm", new Uint8Array(module)]]), entry: "/m.wasm" });
+  const stageDir = await mkdtemp(join(tmpdir(), "wasmlet-arrival-"));
+  try {
+    for (const givenUp of [false, true]) {
+      // The upload's buffer: 100 bytes of something else, then the module, filled as it "arrives".
+      const buffer = new SharedArrayBuffer(100 + module.length);
+      const bytes = new Uint8Array(buffer);
+      const counter = new Int32Array(new SharedArrayBuffer(8));
+      const arrive = (to: number) => {
+        bytes.set(module.subarray(Atomics.load(counter, 0) - 100, to - 100), Atomics.load(counter, 0));
+        Atomics.store(counter, 0, to);
+        Atomics.notify(counter, 0);
+      };
+      Atomics.store(counter, 0, 100);
+      arrive(100 + 8);
+      const building = buildImage({
+        files: new Map([["/m.wasm", bytes.subarray(100)]]),
+        entry: "/m.wasm",
+        stageDir,
+        arriving: { buffer, counter },
+      });
+      building.catch(() => {});
+      const stop = givenUp ? module.length / 2 : module.length;
+      for (let at = 8; at < stop; at = Math.min(stop, at + 300_001)) {
+        arrive(100 + Math.min(stop, at + 300_001));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      if (givenUp) {
+        Atomics.store(counter, 1, 1);
+        Atomics.notify(counter, 0);
+        await assert.rejects(building, /the upload ended before its module did/);
+      } else {
+        const bundle = await building;
+        assert.equal(bundle.manifestDigest, whole.manifestDigest);
+        for (const file of bundle.staged?.values() ?? []) await rm(file);
+      }
+      assert.deepEqual(await readdir(stageDir), [], givenUp ? "given up" : "arrived");
+    }
+  } finally {
+    await rm(stageDir, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@ import { posix } from "node:path";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { type Digest, type ImageFormat, PREOPENS_LABEL, sha256Digest, WasmletError } from "../core/index.js";
-import { tarLayerOffThread } from "./layer-thread.js";
+import { type Arrival, tarLayerOffThread } from "./layer-thread.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -75,6 +75,11 @@ export interface BuildImageOptions {
    * (see ImageBundle.staged), so a push of it to that store is a rename.
    */
   stageDir?: string;
+  /**
+   * Files whose bytes are still arriving (views of `arriving.buffer`): a large layer is made as they come, a small
+   * one once they are all there. The entry's first 8 bytes must be there (its magic is checked at once).
+   */
+  arriving?: Arrival;
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -125,8 +130,11 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   for (const piece of tarPieces) tarBytes += piece.byteLength;
   const large = tarBytes >= LARGE_LAYER_MIN_BYTES;
   const layer = large
-    ? await tarLayerOffThread(tarPieces, opts.stageDir).then((l) => ({ ...l, diffId: l.digest }))
-    : await gzipLayer(tarPieces);
+    ? await tarLayerOffThread(tarPieces, opts.stageDir, opts.arriving).then((l) => ({
+        ...l,
+        diffId: l.digest,
+      }))
+    : await gzipLayer(await arrivedAll(tarPieces, opts.arriving));
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
     architecture: "wasm",
@@ -160,6 +168,19 @@ export async function discardStaged(bundle: ImageBundle): Promise<void> {
   const staged = bundle.staged;
   bundle.staged = undefined;
   await Promise.all([...(staged?.values() ?? [])].map((f) => rm(f, { force: true })));
+}
+
+/** `pieces` once every byte of them is there (see BuildImageOptions.arriving; a large layer does not wait so). */
+async function arrivedAll(pieces: Uint8Array[], arrival: Arrival | undefined): Promise<Uint8Array[]> {
+  if (!arrival) return pieces;
+  let need = 0;
+  for (const p of pieces) if (p.buffer === arrival.buffer) need = Math.max(need, p.byteOffset + p.byteLength);
+  for (let there = Atomics.load(arrival.counter, 0); there < need; there = Atomics.load(arrival.counter, 0)) {
+    if (Atomics.load(arrival.counter, 1) !== 0)
+      throw new WasmletError("INVALID_ARGUMENT", "the upload ended before its module did");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return pieces;
 }
 
 /** A small layer: gzip level 1 through zlib (its work on libuv's threads), hashed here. */

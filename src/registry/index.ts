@@ -19,7 +19,7 @@ export {
 } from "./image-build.js";
 export { ImageRegistries } from "./image-registries.js";
 export { ImageStore, type ImageStoreOptions } from "./image-store.js";
-export { prestartLayerThread } from "./layer-thread.js";
+export { type Arrival, prestartLayerThread } from "./layer-thread.js";
 export {
   type Descriptor,
   MEDIA_TYPES,

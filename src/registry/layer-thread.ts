@@ -1,6 +1,8 @@
 import { Worker } from "node:worker_threads";
 import { type Digest, WasmletError } from "../core/index.js";
-import type { LayerReply, LayerRequest } from "./layer-worker.js";
+import type { Arrival, LayerReply, LayerRequest } from "./layer-worker.js";
+
+export type { Arrival } from "./layer-worker.js";
 
 /**
  * A thread with nothing to do for this long ends; a new one boots for the next large layer (~30 ms, while its
@@ -112,9 +114,15 @@ function shareable(p: Uint8Array): Uint8Array {
 
 /**
  * The tar given as its pieces, laid out in one buffer and hashed on the layer thread, and written to a new file of
- * `stageDir` when given.
+ * `stageDir` when given. Pieces in `arrival`'s buffer are taken as their bytes arrive (see Arrival): the layer is
+ * made while an upload goes on.
  */
-export async function tarLayerOffThread(tarPieces: Uint8Array[], stageDir?: string): Promise<TarLayer> {
-  const made = await thread.run({ pieces: tarPieces.map(shareable), stageDir });
+export async function tarLayerOffThread(
+  tarPieces: Uint8Array[],
+  stageDir?: string,
+  arrival?: Arrival,
+): Promise<TarLayer> {
+  const pieces = tarPieces.map((p) => (arrival && p.buffer === arrival.buffer ? p : shareable(p)));
+  const made = await thread.run({ pieces, stageDir, arrival });
   return { layer: made.layer, digest: made.digest as Digest, staged: made.staged };
 }

@@ -7,9 +7,8 @@ import { capMemories } from "./component.js";
 // compilation moved that cost onto first requests — measured here, a new function's first request 1.5 ms
 // instead of 0.7 ms, and p99 127 ms instead of 26 ms when 600 functions are first hit in rotation.
 // The flag is process-wide and read at compile time, so it is set before anything is compiled (this module is
-// loaded by the runtime and the API, before either compiles anything). Only by the main thread, where every compile
-// of the process runs: a worker that loads this module (the rewrite's) must not turn the flag off under a lazy
-// compile of the main thread's.
+// loaded by the runtime and the API, before either compiles anything). Only by the main thread: a worker that
+// loads this module (the rewrite's) must not turn the flag off under a lazy compile of the main thread's.
 if (isMainThread) setFlagsFromString("--no-wasm-lazy-compilation");
 
 /**
@@ -26,12 +25,54 @@ export const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
  * and see it (an asynchronous compile reads the flag later, on V8's threads). Throws V8's CompileError.
  */
 export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
-  setFlagsFromString("--wasm-lazy-compilation");
+  lazyOn();
   try {
     return new WebAssembly.Module(bytes as BufferSource);
   } finally {
-    setFlagsFromString("--no-wasm-lazy-compilation");
+    lazyOff();
   }
+}
+
+/**
+ * Who holds V8's lazy flag on, shared by the threads that compile (the main thread and the compile thread,
+ * compile-thread.ts, which gets it with `shareLazyFlag`): [a lock, the number of holders]. The flag is the
+ * process's, so a thread that turned it off while another compiled lazily would make that compile eager (one
+ * create of 12 here, before this lock: a 30 MB module compiled eagerly, 1.5 s of CPU). The lock is held for a
+ * counter update and a flag write only (microseconds).
+ */
+let lazyState = new Int32Array(new SharedArrayBuffer(8));
+
+/** The shared state of the lazy flag, for a thread that compiles too. */
+export function lazyFlagState(): SharedArrayBuffer {
+  return lazyState.buffer as SharedArrayBuffer;
+}
+
+/** Makes this thread use `state` (lazyFlagState of the main thread) for the lazy flag. */
+export function shareLazyFlag(state: SharedArrayBuffer): void {
+  lazyState = new Int32Array(state);
+}
+
+function withFlagLock(f: () => void): void {
+  while (Atomics.compareExchange(lazyState, 0, 0, 1) !== 0) Atomics.wait(lazyState, 0, 1, 1);
+  try {
+    f();
+  } finally {
+    Atomics.store(lazyState, 0, 0);
+    Atomics.notify(lazyState, 0, 1);
+  }
+}
+
+/** Turns V8's lazy compilation on until the matching lazyOff (it stays on while any thread holds it). */
+export function lazyOn(): void {
+  withFlagLock(() => {
+    if (lazyState[1]++ === 0) setFlagsFromString("--wasm-lazy-compilation");
+  });
+}
+
+export function lazyOff(): void {
+  withFlagLock(() => {
+    if (--lazyState[1] === 0) setFlagsFromString("--no-wasm-lazy-compilation");
+  });
 }
 
 /** A large core module as uploaded, with its memories capped, compiled lazily: what runs it until its rewrite. */

@@ -141,27 +141,11 @@ export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
     const start = r.pos;
     r.skip(size);
     if (id !== SECTION.memory) continue;
-    const body = new Reader(bytes, start, start + size);
-    const w = new Writer(size + 32);
-    w.byte(id);
-    const mark = w.beginSized();
-    const count = body.u32();
-    w.u32(count);
-    for (let i = 0; i < count; i++) {
-      const mem = readLimits(body);
-      if (mem.min > maxPages)
-        throw invalid(
-          `a core module needs ${mem.min / 16} MiB of memory at start (${mem.min} pages) but the function's limit is ${maxPages / 16} MiB`,
-        );
-      w.byte(
-        0x01 | (mem.shared ? 0x02 : 0) | (mem.is64 ? 0x04 : 0) | (mem.pageSizeLog2 !== undefined ? 0x08 : 0),
-      );
-      w.u64(mem.min);
-      w.u64(Math.min(mem.max ?? maxPages, maxPages));
-      if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
-    }
-    w.endSized(mark);
-    replaced.push({ start: headerStart, end: r.pos, bytes: w.buf.subarray(0, w.len) });
+    replaced.push({
+      start: headerStart,
+      end: r.pos,
+      bytes: cappedMemorySection(bytes, start, size, maxPages),
+    });
   }
   let length = bytes.length;
   for (const p of replaced) length += p.bytes.length - (p.end - p.start);
@@ -177,6 +161,39 @@ export function capMemories(bytes: Uint8Array, maxPages: number): Uint8Array {
   }
   out.set(bytes.subarray(from), at);
   return out;
+}
+
+/**
+ * The memory section whose contents are `bytes[start, start + size)`, rewritten (with its id and size) so that
+ * every memory it defines has a maximum of at most `maxPages`; INVALID_MODULE when one needs more at start.
+ */
+export function cappedMemorySection(
+  bytes: Uint8Array,
+  start: number,
+  size: number,
+  maxPages: number,
+): Uint8Array {
+  const body = new Reader(bytes, start, start + size);
+  const w = new Writer(size + 32);
+  w.byte(SECTION.memory);
+  const mark = w.beginSized();
+  const count = body.u32();
+  w.u32(count);
+  for (let i = 0; i < count; i++) {
+    const mem = readLimits(body);
+    if (mem.min > maxPages)
+      throw invalid(
+        `a core module needs ${mem.min / 16} MiB of memory at start (${mem.min} pages) but the function's limit is ${maxPages / 16} MiB`,
+      );
+    w.byte(
+      0x01 | (mem.shared ? 0x02 : 0) | (mem.is64 ? 0x04 : 0) | (mem.pageSizeLog2 !== undefined ? 0x08 : 0),
+    );
+    w.u64(mem.min);
+    w.u64(Math.min(mem.max ?? maxPages, maxPages));
+    if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
+  }
+  w.endSized(mark);
+  return w.buf.subarray(0, w.len);
 }
 
 /** Prefix of the exports `exportMutableGlobals` adds. */

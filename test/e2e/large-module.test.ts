@@ -1,13 +1,15 @@
-// A large module (4 MiB and more) through a real server: created with the CLI as a multipart upload, its layer made
-// on the layer threads and staged in the registry's data directory, its check's compiled form run; a module V8
-// refuses is a 400 naming V8's reason, and neither leaves a staged file behind.
+// A large module (4 MiB and more) through a real server: created with the CLI as a multipart upload, compiled and
+// its layer made as it arrives and staged in the registry's data directory, its check's compiled form run; a module
+// V8 refuses is a 400 naming V8's reason, and no failure leaves a staged file behind.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { largeCommand } from "../../src/api/test-support.js";
 import { customSection } from "../../src/core/test-support.js";
+import { buildImage } from "../../src/registry/index.js";
 import { cli, example, type Server, show, startServer } from "./harness.js";
 
 let server: Server;
@@ -60,4 +62,97 @@ test("a large module V8 refuses is a 400 naming V8's reason; nothing stored, not
   // The image was being built meanwhile: its staged layer goes once the build is done.
   for (let i = 0; i < 50 && staged().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(staged(), []);
+});
+
+/** Sends a function's multipart body by hand, with its Content-Length, in pieces; `cutAt` ends the connection there. */
+async function upload(
+  path: string,
+  fields: unknown,
+  module: Uint8Array,
+  opts: { method?: string; finalCrlf?: boolean; cutAt?: number } = {},
+): Promise<{ status: number; body: string } | undefined> {
+  const boundary = `e2e-${process.pid}`;
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="function"\r\n\r\n${JSON.stringify(fields)}`,
+    ),
+    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="code"\r\n\r\n`),
+    module,
+    Buffer.from(`\r\n--${boundary}--${opts.finalCrlf === false ? "" : "\r\n"}`),
+  ]);
+  const url = new URL(`/api/v1${path}`, server.controlUrl);
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: opts.method ?? "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": body.length },
+    });
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d) => {
+        text += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("error", (e) => (opts.cutAt !== undefined ? resolve(undefined) : reject(e)));
+    void (async () => {
+      const step = 512 * 1024;
+      for (let at = 0; at < body.length; at += step) {
+        if (opts.cutAt !== undefined && at >= opts.cutAt) {
+          req.destroy();
+          resolve(undefined);
+          return;
+        }
+        req.write(body.subarray(at, at + step));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      req.end();
+    })();
+  });
+}
+
+const waitUnstaged = async () => {
+  for (let i = 0; i < 100 && staged().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(staged(), []);
+};
+
+test("the image a large upload gets, made as it arrives, is the one buildImage makes of the module (any body ending); failures leave nothing staged", async () => {
+  const module = largeCommand([0x00, 0x0b]);
+  const expected = (await buildImage({ files: new Map([["/m.wasm", module]]), entry: "/m.wasm" }))
+    .manifestDigest;
+  for (const [name, finalCrlf] of [
+    ["early1", true],
+    ["early2", false],
+  ] as const) {
+    const res = await upload("/functions", { name, fileName: "m.wasm" }, module, { finalCrlf });
+    assert.equal(res?.status, 201, res?.body);
+    assert.equal(JSON.parse(res?.body ?? "{}").current.digest, expected, name);
+  }
+  // A new version the same way; the update's name is the URL's.
+  const v2 = largeCommand([0x00, 0x01, 0x0b]);
+  const expected2 = (await buildImage({ files: new Map([["/early1.wasm", v2]]), entry: "/early1.wasm" }))
+    .manifestDigest;
+  const updated = await upload("/functions/early1", {}, v2, { method: "PUT" });
+  assert.equal(updated?.status, 200, updated?.body);
+  assert.equal(JSON.parse(updated?.body ?? "{}").current.digest, expected2);
+  const r = await cli(
+    server,
+    "route",
+    "create",
+    "--name",
+    "early1",
+    "--function",
+    "early1",
+    "--url",
+    "/early1",
+  );
+  assert.equal(r.code, 0, show(r));
+  assert.equal((await fetch(`${server.routerUrl}/early1`)).status, 200);
+  // Refused after the upload (the name is taken), cut off in the middle, or with a module V8 refuses.
+  const taken = await upload("/functions", { name: "early1" }, module);
+  assert.equal(taken?.status, 409, taken?.body);
+  await upload("/functions", { name: "cut" }, module, { cutAt: 2 * 1024 * 1024 });
+  const refused = await upload("/functions", { name: "refused" }, largeCommand([0x00, 0x6a, 0x0b]));
+  assert.equal(refused?.status, 400, refused?.body);
+  await waitUnstaged();
+  assert.notEqual((await cli(server, "fn", "get", "--name", "cut")).code, 0, "not stored");
 });

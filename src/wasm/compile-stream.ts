@@ -1,0 +1,223 @@
+import { randomBytes } from "node:crypto";
+import { type CappedModule, lazyOff, lazyOn } from "./compile.js";
+import { cappedMemorySection } from "./component.js";
+import { SECTION } from "./module.js";
+
+/** A core module's first 8 bytes: `\0asm`, version 1 (a component's version differs). */
+const CORE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/**
+ * Bytes from a code section's first one that hold its id, its size and its function count (LEB128s of at most
+ * 5 bytes each): V8 decides whether the module compiles lazily when it has read them (below).
+ */
+const CODE_HEADER_BYTES = 11;
+
+/**
+ * A custom section unlike any other module's, put after the preamble: V8 keeps modules by the hash of what comes
+ * before their code section, and a streaming compile whose prefix matches a module it has compiles nothing as the
+ * bytes arrive — it waits for the end, then compiles in a task of its own, which reads the lazy flag outside the
+ * window (measured here: a second 30 MB module that differed from a deployed one only after its code section was
+ * compiled eagerly, 693 ms). Custom sections do not change what a module does.
+ */
+function uniqueSection(): Uint8Array {
+  const name = new TextEncoder().encode("wasmlet.stream");
+  const nonce = randomBytes(16);
+  return Uint8Array.from([SECTION.custom, 1 + name.length + nonce.length, name.length, ...name, ...nonce]);
+}
+
+/** An unsigned LEB128 (at most 5 bytes) at `pos` of `bytes[0, end)`: [value, next position]; undefined while not all there. */
+function leb(bytes: Uint8Array, pos: number, end: number): [number, number] | undefined {
+  let value = 0;
+  for (let i = 0; i < 5; i++) {
+    if (pos + i >= end) return undefined;
+    const b = bytes[pos + i];
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if ((b & 0x80) === 0) return [value, pos + i + 1];
+  }
+  throw new Error("a section size of more than 5 bytes");
+}
+
+/**
+ * A large core module compiled by V8 as its bytes arrive (`WebAssembly.compileStreaming`), lazily and with its
+ * memories capped at `maxMemoryPages` — the module compileCapped makes from the whole of them, so the runtime can
+ * take either —, without copying the module first: the memory section is rewritten on the way, the rest is handed
+ * on as views of the caller's bytes. A 30 MB upload is then checked during its transfer instead of after it (the
+ * capped copy and the lazy compile took 105-125 ms of the create's path here, under the layer threads' load).
+ *
+ * V8 reads its lazy-compilation flag (process-wide) when it reads the code section's header, in the push of the
+ * chunk that holds it, which runs in the same microtask checkpoint as our handing that chunk over (Node's
+ * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So the flag is on
+ * from the handing over of that chunk to the next pull — measured here: with the flag off again from that pull
+ * on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more after, and ~1.5 s of CPU when the flag was
+ * off at the code section. The window is also closed at the next turn of the event loop whatever happens.
+ *
+ * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
+ * usual way, which says why.
+ */
+export class StreamingCompile {
+  readonly result: Promise<CappedModule | undefined>;
+  /** The module's bytes as last given: [0, end) have arrived. */
+  private bytes: Uint8Array = new Uint8Array(0);
+  private end = 0;
+  /** Where the next section header starts. */
+  private scan = CORE_PREAMBLE.length;
+  /** Bytes of the module handed on (positions in `bytes`). */
+  private emitted = 0;
+  /** Where the code section starts, once its header is all there. */
+  private codeAt = -1;
+  /** Memory sections read whole and rewritten, not yet handed on: each replaces [at, end). */
+  private readonly rewritten: { at: number; end: number; bytes: Uint8Array }[] = [];
+  /** Chunks for V8's next pulls; `from`/`to` are the positions a view of `bytes` covers (one to extend), -1 for other bytes. */
+  private readonly queue: { from: number; to: number; bytes: Uint8Array; lazy: boolean }[] = [];
+  private ended: "finished" | "abandoned" | undefined;
+  private wake: (() => void) | undefined;
+  private lazyWindow = false;
+
+  constructor(readonly maxMemoryPages: number) {
+    const body = new ReadableStream<Uint8Array>(
+      { pull: (ctl) => this.pull(ctl), cancel: () => this.closeWindow() },
+      { highWaterMark: 0 },
+    );
+    this.result = WebAssembly.compileStreaming(
+      new Response(body, { headers: { "content-type": "application/wasm" } }),
+    ).then(
+      (module) => ({ module, maxMemoryPages }),
+      () => undefined,
+    );
+    this.result.finally(() => this.closeWindow());
+  }
+
+  /** More of the module arrived: `bytes` starts at its first byte and [0, end) are there and will not change. */
+  advance(bytes: Uint8Array, end: number): void {
+    if (this.ended) return;
+    this.bytes = bytes;
+    this.end = end;
+    try {
+      this.emit(this.safeEnd());
+    } catch {
+      this.abandon();
+      return;
+    }
+    this.wake?.();
+  }
+
+  /** The module is `bytes[0, length)`, all of it. */
+  finish(bytes: Uint8Array, length: number): void {
+    this.advance(bytes, length);
+    if (this.ended) return;
+    // What is left is cut short (a section's header or a memory section): V8 says so.
+    this.emit(length, true);
+    this.ended = "finished";
+    this.wake?.();
+  }
+
+  /** Not to be used: the compile stops and `result` is undefined. */
+  abandon(): void {
+    if (this.ended) return;
+    this.ended = "abandoned";
+    this.queue.length = 0;
+    this.wake?.();
+  }
+
+  /**
+   * How far the module may be handed on: up to the first section header not all there, a memory section not all
+   * there (it is rewritten whole), or a code section whose header (CODE_HEADER_BYTES) is not all there (it goes
+   * in one chunk, for the lazy flag's window). Throws when the bytes are not a core module.
+   */
+  private safeEnd(): number {
+    const { bytes, end } = this;
+    if (this.emitted === 0) {
+      if (end < CORE_PREAMBLE.length) return 0;
+      if (CORE_PREAMBLE.some((b, i) => bytes[i] !== b)) throw new Error("not a core module");
+    }
+    while (this.scan < end) {
+      const at = this.scan;
+      const id = bytes[at];
+      const size = leb(bytes, at + 1, end);
+      if (!size) return at;
+      const [length, start] = size;
+      if (id === SECTION.memory) {
+        if (start + length > end) return at;
+        this.rewritten.push({
+          at,
+          end: start + length,
+          bytes: cappedMemorySection(bytes, start, length, this.maxMemoryPages),
+        });
+      } else if (id === SECTION.code && this.codeAt < 0) {
+        if (Math.min(at + CODE_HEADER_BYTES, start + length) > end) return at;
+        this.codeAt = at;
+      }
+      this.scan = start + length;
+    }
+    return end;
+  }
+
+  /** Queues the module up to `to`, rewritten sections in place of theirs (all of it as it is when `raw`). */
+  private emit(to: number, raw = false): void {
+    if (this.emitted === 0 && to >= CORE_PREAMBLE.length) {
+      this.queue.push({ from: -1, to: -1, bytes: this.bytes.subarray(0, CORE_PREAMBLE.length), lazy: false });
+      this.queue.push({ from: -1, to: -1, bytes: uniqueSection(), lazy: false });
+      this.emitted = CORE_PREAMBLE.length;
+    }
+    while (this.emitted < to) {
+      const next = raw ? undefined : this.rewritten[0];
+      if (next && next.at === this.emitted) {
+        this.rewritten.shift();
+        this.queue.push({ from: -1, to: -1, bytes: next.bytes, lazy: false });
+        this.emitted = next.end;
+        continue;
+      }
+      const stop = next && next.at < to ? next.at : to;
+      const from = this.emitted;
+      const lazy = this.codeAt >= from && this.codeAt < stop;
+      const last = this.queue[this.queue.length - 1];
+      // Adjacent views become one chunk: fewer pushes into V8.
+      if (last && last.to === from)
+        this.queue[this.queue.length - 1] = {
+          from: last.from,
+          to: stop,
+          bytes: this.bytes.subarray(last.from, stop),
+          lazy: last.lazy || lazy,
+        };
+      else this.queue.push({ from, to: stop, bytes: this.bytes.subarray(from, stop), lazy });
+      this.emitted = stop;
+    }
+  }
+
+  private pull(ctl: ReadableStreamDefaultController<Uint8Array>): Promise<void> | undefined {
+    this.closeWindow();
+    if (this.ended === "abandoned") {
+      ctl.error(new Error("abandoned"));
+      return undefined;
+    }
+    const next = this.queue.shift();
+    if (next) {
+      if (next.lazy) this.openWindow();
+      ctl.enqueue(next.bytes);
+      return undefined;
+    }
+    if (this.ended === "finished") {
+      ctl.close();
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        resolve(this.pull(ctl));
+      };
+    });
+  }
+
+  private openWindow(): void {
+    if (this.lazyWindow) return;
+    this.lazyWindow = true;
+    lazyOn();
+    setImmediate(() => this.closeWindow());
+  }
+
+  private closeWindow(): void {
+    if (!this.lazyWindow) return;
+    this.lazyWindow = false;
+    lazyOff();
+  }
+}
