@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Worker } from "node:worker_threads";
 import { customSection } from "../core/test-support.js";
 import { compileCapped } from "./compile.js";
 import { StreamingCompile } from "./compile-stream.js";
@@ -108,4 +109,34 @@ test("on the compile thread, a module in shared memory arrives compiled and capp
   assert.equal(await stream(sharedInvalid, 2, 4096, true), undefined);
   // Not in shared memory: not sent to the thread at all.
   assert.equal(await stream(plain, 2, 4096, true), undefined);
+});
+
+test("the lazy flag's holders are counted across threads: another thread letting go leaves it on for this one", async () => {
+  const { lazyFlagState, lazyOff, lazyOn } = await import("./compile.js");
+  const holders = () => new Int32Array(lazyFlagState())[1];
+  const before = holders();
+  lazyOn();
+  try {
+    const url = new URL("./compile.js", import.meta.url).href;
+    const w = new Worker(
+      `import(${JSON.stringify(url)}).then((m) => {
+        m.shareLazyFlag(require("node:worker_threads").workerData);
+        m.lazyOn();
+        const seen = new Int32Array(m.lazyFlagState())[1];
+        m.lazyOff();
+        require("node:worker_threads").parentPort.postMessage(seen);
+      });`,
+      { eval: true, workerData: lazyFlagState() },
+    );
+    assert.equal(
+      await new Promise((r) => w.once("message", r)),
+      before + 2,
+      "the other thread counts this one's hold",
+    );
+    await w.terminate();
+    assert.equal(holders(), before + 1, "still held here");
+  } finally {
+    lazyOff();
+  }
+  assert.equal(holders(), before);
 });

@@ -52,8 +52,15 @@ export function shareLazyFlag(state: SharedArrayBuffer): void {
   lazyState = new Int32Array(state);
 }
 
+/** Longer than any holder of the lock keeps it (microseconds): past this, its holder ended without letting go. */
+const FLAG_LOCK_STEAL_MS = 100;
+
 function withFlagLock(f: () => void): void {
-  while (Atomics.compareExchange(lazyState, 0, 0, 1) !== 0) Atomics.wait(lazyState, 0, 1, 1);
+  const stealAt = performance.now() + FLAG_LOCK_STEAL_MS;
+  while (Atomics.compareExchange(lazyState, 0, 0, 1) !== 0) {
+    if (performance.now() > stealAt) break;
+    Atomics.wait(lazyState, 0, 1, 1);
+  }
   try {
     f();
   } finally {
