@@ -50,6 +50,11 @@ export interface ApiDeps {
   invoke(fn: FunctionRecord, req: InvocationRequest): Promise<InvocationResponse>;
   /** Runs a function for /run (`fn test`): the program's exit code, stdout, stderr and the files written under `collect`. */
   run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport>;
+  /**
+   * Called when a large module's upload begins: the runtime of this process boots a worker for its first runs
+   * meanwhile (a boot took 30-50 ms here, in the first answer when no worker was idle).
+   */
+  prestartWorkers?(): void;
   /** Called after a function's current version changed or it was created (prepare before first request); errors are logged, not returned. */
   onDeploy?(fn: FunctionRecord): Promise<void>;
   /** Seals secret values before they are stored (and opens them for an update); absent: secrets are refused. */

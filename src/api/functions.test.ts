@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { request } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { ApiClient } from "../client/index.js";
 import { DEFAULT_LIMITS, type FunctionRecord, isWasmletError } from "../core/index.js";
@@ -33,6 +34,52 @@ test("a large module V8 accepts is created (its check compiled it) and its versi
   assert.equal(r.status, 201, JSON.stringify(r.json));
   assert.match(String((r.json.current as { digest: string }).digest), /^sha256:[0-9a-f]{64}$/);
   await call(cp.url, "DELETE", "/api/v1/functions/big-ok");
+});
+
+/** POSTs or PUTs a function's multipart body (fields, then code) with its Content-Length, as the CLI sends it. */
+function multipartCall(method: string, path: string, fields: unknown, code: Uint8Array): Promise<number> {
+  const boundary = "functions-test";
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="function"\r\n\r\n${JSON.stringify(fields)}`,
+    ),
+    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="code"\r\n\r\n`),
+    code,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return new Promise((resolve, reject) => {
+    const req = request(`${cp.url}${path}`, {
+      method,
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": body.length },
+    });
+    req.on("response", (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+test("a large module's upload has the runtime boot a worker for its first runs as it begins; a small one's does not", async () => {
+  const before = cp.prestarts;
+  assert.equal(
+    await multipartCall("POST", "/api/v1/functions", { name: "big-mp" }, largeCommand([0x00, 0x0b])),
+    201,
+  );
+  assert.equal(cp.prestarts, before + 1);
+  assert.equal(
+    await multipartCall("PUT", "/api/v1/functions/big-mp", {}, largeCommand([0x00, 0x01, 0x0b])),
+    200,
+  );
+  assert.equal(cp.prestarts, before + 2);
+  assert.equal(
+    await multipartCall("POST", "/api/v1/functions", { name: "small-mp" }, commandModule("mp")),
+    201,
+  );
+  assert.equal(cp.prestarts, before + 2);
+  await call(cp.url, "DELETE", "/api/v1/functions/big-mp");
+  await call(cp.url, "DELETE", "/api/v1/functions/small-mp");
 });
 
 /** A WASI command with `pages` of initial memory and `decls` besides `_start` and `memory`, base64-encoded. */

@@ -6,6 +6,7 @@ import {
   WasmletError,
 } from "../core/index.js";
 import { sendEmpty, sendJson } from "../http/index.js";
+import { LAZY_COMPILE_MIN_BYTES } from "../wasm/index.js";
 import type { RouteContext } from "./context.js";
 import { type FunctionBody, readFunctionBody } from "./http-util.js";
 import { ROUTES_LOCK, VALUES_LOCK } from "./keyed-lock.js";
@@ -61,6 +62,11 @@ function withModule<T extends VersionSource>(input: T, body: FunctionBody): T {
   return body.module ? { ...input, module: body.module, compiled: body.compiled, built: body.built } : input;
 }
 
+/** A body large enough to bring a large module (LAZY_COMPILE_MIN_BYTES), whose first runs go to a worker. */
+function largeUpload(ctx: RouteContext): boolean {
+  return Number(ctx.req.headers["content-length"]) >= LAZY_COMPILE_MIN_BYTES;
+}
+
 /** The name a create body's fields give, if any (for an image built as the upload arrives). */
 function fieldsName(fields: unknown): string | undefined {
   const name = (fields as { name?: unknown } | null)?.name;
@@ -89,6 +95,7 @@ export async function getFunction(ctx: RouteContext): Promise<void> {
 }
 
 export async function createFunction(ctx: RouteContext): Promise<void> {
+  if (largeUpload(ctx)) ctx.deps.prestartWorkers?.();
   const body = await readFunctionBody(ctx.req, DEFAULT_LIMITS.memoryMiB, (fields, module, arrival) =>
     earlyImage(ctx.deps, fieldsName(fields), fields, module, arrival),
   );
@@ -124,6 +131,7 @@ async function createWith(ctx: RouteContext, body: FunctionBody): Promise<void> 
 export async function updateFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   const existing = await getOr404(ctx, name);
+  if (largeUpload(ctx)) ctx.deps.prestartWorkers?.();
   const body = await readFunctionBody(ctx.req, existing.limits.memoryMiB, (fields, module, arrival) =>
     earlyImage(ctx.deps, name, fields, module, arrival),
   );

@@ -168,6 +168,8 @@ export interface ControlPort {
   deployed: FunctionRecord[];
   /** The key secrets are sealed with (created in the temporary directory on first use). */
   secretKey: SecretKey;
+  /** How many times the API asked the runtime to boot a worker (ApiDeps.prestartWorkers). */
+  readonly prestarts: number;
   /** Stops the server and removes the registry's data. */
   close(): Promise<void>;
 }
@@ -182,6 +184,7 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
   const secretKey = new SecretKey(join(root, "secret.key"), { create: true });
   const deployed: FunctionRecord[] = [];
   let host = "";
+  let prestarts = 0;
   const deps: ApiDeps = {
     store,
     get registryHost() {
@@ -194,6 +197,9 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     run: echoRun(store),
     onDeploy: async (fn) => {
       deployed.push(fn);
+    },
+    prestartWorkers: () => {
+      prestarts++;
     },
     token: opts.token,
     secretKey,
@@ -209,6 +215,9 @@ export async function startControlPort(opts: { token?: string } = {}): Promise<C
     registry,
     deployed,
     secretKey,
+    get prestarts() {
+      return prestarts;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -390,6 +390,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       invoke: (fn, req) => runtime.invoke(fn, req),
       run: (fn, req, collect) => runtime.run(fn, req, collect),
       onDeploy: (fn) => runtime.prepare(fn),
+      prestartWorkers: () => runtime.prestartWorkers(),
       triggerStatus: (kind, name) => triggers.status(kind, name),
       token: config.token,
       cluster: peers,

@@ -361,6 +361,10 @@ export class HybridExecutor implements Executor {
    * Forgets every prepared form of `digest` (its functions were deleted or moved to another version): the
    * compiled module, instances, memory images and files go with the last reference, here and in the workers.
    */
+  prestartWorkers(): void {
+    this.pool.prestart();
+  }
+
   release(digest: Digest): void {
     for (const [key, e] of this.entries)
       if (key.startsWith(`${digest}/`)) {

@@ -75,6 +75,11 @@ export class Runtime {
   }
 
   /** Pulls and prepares a function's current version; called at deploy and on first use. Rejects with the reason. */
+  /** See Executor.prestartWorkers: a large module is being uploaded to this process. */
+  prestartWorkers(): void {
+    this.options.executor.prestartWorkers?.();
+  }
+
   prepare(fn: FunctionRecord): Promise<void> {
     const limits = runLimits(fn);
     const digest = fn.current.digest;

@@ -184,6 +184,11 @@ export interface Executor {
    * an executor without it keeps modules until they are evicted.
    */
   release?(digest: Digest): void;
+  /**
+   * Boots a worker thread now if none is idle: a large module's first runs go to one, and its upload is arriving.
+   * Optional: an executor without workers ignores it.
+   */
+  prestartWorkers?(): void;
   /** Stops workers and frees modules. */
   close(): Promise<void>;
 }
