@@ -534,12 +534,13 @@ export class ApiClient {
     const boundary = `wasmlet-${randomUUID()}`;
     const head = (name: string, type: string) =>
       `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\nContent-Type: ${type}\r\n\r\n`;
-    const body = Buffer.concat([
+    // In pieces: a 30 MB module is written as it is, not copied into one body first.
+    const body = [
       Buffer.from(`${head("function", "application/json")}${JSON.stringify(fields)}\r\n`),
       Buffer.from(head("code", "application/wasm")),
       module,
       Buffer.from(`\r\n--${boundary}--\r\n`),
-    ]);
+    ];
     const res = await this.#fetch(path, {
       method,
       headers: {

@@ -19,7 +19,8 @@ export interface Reply {
 export interface Exchange {
   method: string;
   headers: Record<string, string>;
-  body?: string | Uint8Array;
+  /** The body; as pieces, it is written piece by piece (a large module is not copied into one buffer first). */
+  body?: string | Uint8Array | readonly Uint8Array[];
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
@@ -50,10 +51,17 @@ export async function exchange(url: string, ex: Exchange): Promise<Reply> {
   const target = new URL(url);
   const send =
     target.protocol === "https:" ? (await import("node:https")).request : (httpRequest as typeof httpRequest);
-  const body = typeof ex.body === "string" ? Buffer.from(ex.body) : ex.body;
+  const pieces =
+    ex.body === undefined
+      ? undefined
+      : typeof ex.body === "string"
+        ? [Buffer.from(ex.body)]
+        : [ex.body].flat();
+  let length = 0;
+  for (const p of pieces ?? []) length += p.byteLength;
   const opts: RequestOptions = {
     method: ex.method,
-    headers: body ? { ...ex.headers, "content-length": String(body.byteLength) } : ex.headers,
+    headers: pieces ? { ...ex.headers, "content-length": String(length) } : ex.headers,
   };
   return new Promise<Reply>((resolve, reject) => {
     const req = send(target, opts, (res) => {
@@ -63,6 +71,7 @@ export async function exchange(url: string, ex: Exchange): Promise<Reply> {
       res.on("error", reject);
     });
     req.on("error", reject);
-    req.end(body);
+    for (const p of pieces ?? []) req.write(p);
+    req.end();
   });
 }
