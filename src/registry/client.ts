@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import {
   type Digest,
   digestAlgorithm,
@@ -140,7 +141,11 @@ export class RegistryClient {
         "INVALID_ARGUMENT",
         `push ${name}: the reference's digest is not the manifest's`,
       );
-    for (const [digest, bytes] of bundle.blobs) await this.pushBlob(r, name, digest, bytes);
+    for (const [digest, bytes] of bundle.blobs) {
+      // A staged blob (ImageBundle.staged) is in its file only.
+      const file = bundle.staged?.get(digest);
+      await this.pushBlob(r, name, digest, file ? new Uint8Array(await readFile(file)) : bytes);
+    }
     const res = await this.call(
       "push",
       r,

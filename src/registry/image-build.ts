@@ -41,7 +41,7 @@ export interface ImageBundle {
   manifestDigest: Digest;
   /** Media type of the manifest (the `Content-Type` it is pushed with). */
   mediaType: string;
-  /** Config and layer blobs by digest. */
+  /** Config and layer blobs by digest; a staged one's bytes are empty (STAGED): its file holds them. */
   blobs: Map<Digest, Uint8Array>;
   /**
    * Blobs already written, fsynced, to files of the embedded store's staging directory (`stageDir`): a local push
@@ -132,6 +132,7 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   const layer = large
     ? await tarLayerOffThread(tarPieces, opts.stageDir, opts.arriving).then((l) => ({
         ...l,
+        layer: l.layer ?? STAGED,
         diffId: l.digest,
       }))
     : await gzipLayer(await arrivedAll(tarPieces, opts.arriving));
@@ -155,6 +156,7 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
         mediaType: large ? MEDIA_TYPES.layerTar : MEDIA_TYPES.layerTarGzip,
         bytes: layer.layer,
         digest: layer.digest,
+        size: layer.size,
       },
     ],
     { [WASM_VARIANT_ANNOTATION]: WASM_VARIANT_COMPAT_SMART, ...opts.annotations },
@@ -186,7 +188,7 @@ async function arrivedAll(pieces: Uint8Array[], arrival: Arrival | undefined): P
 /** A small layer: gzip level 1 through zlib (its work on libuv's threads), hashed here. */
 async function gzipLayer(
   tarPieces: readonly Uint8Array[],
-): Promise<{ layer: Uint8Array; digest: Digest; diffId: Digest; staged?: string }> {
+): Promise<{ layer: Uint8Array; size: number; digest: Digest; diffId: Digest; staged?: string }> {
   const diffId = createHash("sha256");
   const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: ZLIB_CHUNK_BYTES });
   const gzPieces: Buffer[] = [];
@@ -200,7 +202,12 @@ async function gzipLayer(
   await compressed;
   const gz = Buffer.concat(gzPieces);
   const layer = new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength);
-  return { layer, diffId: `sha256:${diffId.digest("hex")}`, digest: sha256Digest(layer) };
+  return {
+    layer,
+    size: layer.byteLength,
+    diffId: `sha256:${diffId.digest("hex")}`,
+    digest: sha256Digest(layer),
+  };
 }
 
 function buildWasmArtifact(module: Uint8Array, annotations?: Record<string, string>): Promise<ImageBundle> {
@@ -219,21 +226,21 @@ function buildWasmArtifact(module: Uint8Array, annotations?: Record<string, stri
 function assemble(
   configType: string,
   config: unknown,
-  layers: { mediaType: string; bytes: Uint8Array; digest?: Digest }[],
+  layers: { mediaType: string; bytes: Uint8Array; digest?: Digest; size?: number }[],
   annotations?: Record<string, string>,
 ): ImageBundle {
   const blobs = new Map<Digest, Uint8Array>();
-  const describe = (mediaType: string, bytes: Uint8Array, known?: Digest): Descriptor => {
+  const describe = (mediaType: string, bytes: Uint8Array, known?: Digest, size?: number): Descriptor => {
     const digest = known ?? sha256Digest(bytes);
     blobs.set(digest, bytes);
-    return { mediaType, digest, size: bytes.length };
+    return { mediaType, digest, size: size ?? bytes.length };
   };
   const configBytes = new TextEncoder().encode(JSON.stringify(config));
   const manifest: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.manifest,
     config: describe(configType, configBytes),
-    layers: layers.map((l) => describe(l.mediaType, l.bytes, l.digest)),
+    layers: layers.map((l) => describe(l.mediaType, l.bytes, l.digest, l.size)),
   };
   if (annotations && Object.keys(annotations).length > 0) manifest.annotations = sortKeys(annotations);
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
@@ -246,6 +253,12 @@ function assemble(
   BUILT_HERE.add(bundle);
   return bundle;
 }
+
+/**
+ * The bytes a staged blob has in `ImageBundle.blobs`: none (its file in `staged` holds them; a push to the
+ * embedded store renames it, RegistryClient.push reads it).
+ */
+export const STAGED = new Uint8Array(0);
 
 /** Bundles `buildImage` made in this process: every digest in them was computed from the bytes they hold. */
 const BUILT_HERE = new WeakSet<ImageBundle>();

@@ -171,6 +171,8 @@ export class ImageStore {
     // computed from these very bytes): a bad bundle stores nothing, and no write is still running when this rejects.
     if (!builtHere(bundle))
       for (const [d, bytes] of [...bundle.blobs, [digest, bundle.manifest] as const]) {
+        // A staged blob's file was hashed as it was written.
+        if (staged?.has(d)) continue;
         if (!matchesDigest(bytes, d))
           throw new WasmletError("INTERNAL", `content does not match its digest ${d}`);
       }

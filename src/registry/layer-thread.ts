@@ -16,8 +16,9 @@ const IDLE_EXIT_MS = 2000;
 const SHARE_MIN_BYTES = 64 * 1024;
 
 export interface TarLayer {
-  /** The tar, in one buffer. */
-  layer: Uint8Array;
+  /** The tar, in one buffer; none when it was staged (its file holds it). */
+  layer?: Uint8Array;
+  size: number;
   /** sha256 of `layer`: the layer's digest and its diff_id. */
   digest: Digest;
   /** The file of the staging directory the layer was written to (fsynced), when one was given. */
@@ -124,5 +125,5 @@ export async function tarLayerOffThread(
 ): Promise<TarLayer> {
   const pieces = tarPieces.map((p) => (arrival && p.buffer === arrival.buffer ? p : shareable(p)));
   const made = await thread.run({ pieces, stageDir, arrival });
-  return { layer: made.layer, digest: made.digest as Digest, staged: made.staged };
+  return { layer: made.layer, size: made.size, digest: made.digest as Digest, staged: made.staged };
 }

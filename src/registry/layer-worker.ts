@@ -1,12 +1,12 @@
-// Entry of the layer thread (layer-thread.ts): lays a large layer's tar out in one buffer, hashes it and, for the
-// embedded registry, writes it to its staging directory. All off the API's thread, so that the request that
-// creates a large function's image goes on meanwhile.
+// Entry of the layer thread (layer-thread.ts): hashes a large layer's tar and writes it to the embedded registry's
+// staging directory, or lays it out in one buffer for a registry elsewhere. All off the API's thread, so that the
+// request that creates a large function's image goes on meanwhile.
 import { createHash, randomUUID } from "node:crypto";
 import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parentPort } from "node:worker_threads";
 
-/** The layer is hashed and written in regions of this size as it is laid out. */
+/** The layer is hashed and written (or laid out) in regions of at most this size. */
 const REGION_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -48,60 +48,31 @@ function arrived(piece: Uint8Array, have: number, arrival: Arrival | undefined):
  * garbage, keeps no hold on it) and its sha256; or why it failed.
  */
 export type LayerReply =
-  | { id: number; ok: true; layer: Uint8Array; digest: string; staged?: string }
+  | { id: number; ok: true; layer?: Uint8Array; size: number; digest: string; staged?: string }
   | { id: number; ok: false; message: string };
-
-/**
- * Copies `pieces` into `out` in order, hashing `out` region by region as it is laid out; `onRegion(from, to)` is
- * told of each finished region. A piece still arriving (`arrival`) is copied as its bytes come: this thread waits
- * for them. Returns the sha256 digest.
- */
-function layOut(
-  pieces: Uint8Array[],
-  out: Uint8Array,
-  arrival: Arrival | undefined,
-  onRegion?: (from: number, to: number) => void,
-): string {
-  const hash = createHash("sha256");
-  let at = 0;
-  let done = 0;
-  const finish = (to: number) => {
-    hash.update(out.subarray(done, to));
-    onRegion?.(done, to);
-    done = to;
-  };
-  for (const piece of pieces) {
-    for (let p = 0, there = 0; p < piece.byteLength; ) {
-      if (there <= p) there = arrived(piece, p, arrival);
-      const n = Math.min(there - p, REGION_BYTES - (at - done));
-      out.set(piece.subarray(p, p + n), at);
-      at += n;
-      p += n;
-      if (at - done >= REGION_BYTES) finish(at);
-    }
-  }
-  if (at > done) finish(at);
-  return `sha256:${hash.digest("hex")}`;
-}
 
 async function make(
   pieces: Uint8Array[],
   stageDir: string | undefined,
   arrival: Arrival | undefined,
-): Promise<{ layer: Uint8Array; digest: string; staged?: string }> {
-  let total = 0;
-  for (const p of pieces) total += p.byteLength;
-  const layer = new Uint8Array(total);
-  if (stageDir === undefined) return { layer, digest: layOut(pieces, layer, arrival) };
-  // Staged: each finished region is written by libuv's threads while this one lays out and hashes the next.
+): Promise<{ layer?: Uint8Array; size: number; digest: string; staged?: string }> {
+  let size = 0;
+  for (const p of pieces) size += p.byteLength;
+  if (stageDir === undefined) {
+    const layer = new Uint8Array(size);
+    return { layer, size, digest: hashPieces(pieces, arrival, (view, at) => layer.set(view, at)) };
+  }
+  // Staged: the pieces are hashed and written as they are (libuv's threads write one region while this one hashes
+  // the next); no buffer of the layer is made, for nothing reads it (a push to the embedded store renames the
+  // file, one elsewhere reads it back): for 30 MB, a copy and a 30 MB allocation less per create.
   const path = join(stageDir, `layer-${randomUUID()}`);
   const fh = await open(path, "wx");
   const writes: Promise<unknown>[] = [];
   try {
     let digest: string;
     try {
-      digest = layOut(pieces, layer, arrival, (from, to) => {
-        const w = fh.write(layer, from, to - from, from);
+      digest = hashPieces(pieces, arrival, (view, at) => {
+        const w = fh.write(view, 0, view.byteLength, at);
         w.catch(() => {});
         writes.push(w);
       });
@@ -111,7 +82,7 @@ async function make(
     await Promise.all(writes);
     await fh.sync();
     await fh.close();
-    return { layer, digest, staged: path };
+    return { size, digest, staged: path };
   } catch (e) {
     await fh.close().catch(() => {});
     await rm(path, { force: true });
@@ -119,12 +90,38 @@ async function make(
   }
 }
 
+/**
+ * Hashes the concatenation of `pieces` in regions of at most REGION_BYTES, each taken once its bytes are there
+ * (`arrival`), telling `onRegion` each one (a view of its piece) and where it starts in the layer.
+ */
+function hashPieces(
+  pieces: Uint8Array[],
+  arrival: Arrival | undefined,
+  onRegion: (view: Uint8Array, at: number) => void,
+): string {
+  const hash = createHash("sha256");
+  let at = 0;
+  for (const piece of pieces) {
+    for (let p = 0, there = 0; p < piece.byteLength; ) {
+      if (there <= p) there = arrived(piece, p, arrival);
+      const n = Math.min(there - p, REGION_BYTES);
+      const view = piece.subarray(p, p + n);
+      hash.update(view);
+      onRegion(view, at);
+      at += n;
+      p += n;
+    }
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
 const port = parentPort;
 if (!port) throw new Error("layer-worker must run in a worker thread");
 port.on("message", (request: LayerRequest) => {
   const { id } = request;
   make(request.pieces, request.stageDir, request.arrival).then(
-    (made) => port.postMessage({ id, ok: true, ...made }, [made.layer.buffer as ArrayBuffer]),
+    (made) =>
+      port.postMessage({ id, ok: true, ...made }, made.layer ? [made.layer.buffer as ArrayBuffer] : []),
     (e: unknown) => port.postMessage({ id, ok: false, message: e instanceof Error ? e.message : String(e) }),
   );
 });

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { sha256Digest } from "../core/index.js";
 import { RegistryClient } from "./client.js";
 import { buildImage, discardStaged, LARGE_LAYER_MIN_BYTES } from "./image-build.js";
 import { StoreLayout } from "./store-layout.js";
@@ -71,9 +72,13 @@ test("a large layer is written to the staging directory as it is made; pushLocal
   const stageDir = await reg.store.stagingDir();
   const bundle = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
   const [[layerDigest, staged]] = [...(bundle.staged ?? [])];
-  const layer = bundle.blobs.get(layerDigest) as Uint8Array;
-  assert.ok(layer.byteLength > module.byteLength, "stored, not compressed");
-  assert.deepEqual(readFileSync(staged), Buffer.from(layer));
+  // Its bytes are in the staged file only; the manifest describes that file.
+  assert.equal(bundle.blobs.get(layerDigest)?.byteLength, 0);
+  const file = readFileSync(staged);
+  assert.ok(file.byteLength > module.byteLength, "a tar, not compressed");
+  assert.equal(sha256Digest(file), layerDigest);
+  const manifest = JSON.parse(Buffer.from(bundle.manifest).toString("utf8"));
+  assert.equal(manifest.layers[0].size, file.byteLength);
   const digest = await reg.store.pushLocal("functions/big", "v1", bundle);
   assert.equal(existsSync(staged), false, "renamed into the store");
   assert.equal(readdirSync(stageDir).length, 0);
@@ -93,6 +98,17 @@ test("a large layer is written to the staging directory as it is made; pushLocal
   });
   assert.equal(readdirSync(stageDir).length, 1);
   await discardStaged(dropped);
+  assert.equal(readdirSync(stageDir).length, 0);
+  // Pushed to another registry (through HTTP), a staged layer is read from its file.
+  const elsewhere = await buildImage({
+    files: new Map([["/big.wasm", module]]),
+    entry: "/big.wasm",
+    stageDir,
+  });
+  const remote = await new RegistryClient().push(`${reg.host}/elsewhere/big:v1`, elsewhere);
+  const back = await new RegistryClient().pull(`${reg.host}/elsewhere/big@${remote}`);
+  assert.deepEqual(Buffer.from(back.module), Buffer.from(module));
+  await discardStaged(elsewhere);
   assert.equal(readdirSync(stageDir).length, 0);
   // A push that fails leaves nothing staged either.
   const bad = await buildImage({ files: new Map([["/big.wasm", module]]), entry: "/big.wasm", stageDir });
