@@ -51,6 +51,11 @@ export interface ApiDeps {
   /** Runs a function for /run (`fn test`): the program's exit code, stdout, stderr and the files written under `collect`. */
   run(fn: FunctionRecord, req: InvocationRequest, collect?: string): Promise<RunReport>;
   /**
+   * Resolves once this process's router has applied every store change it has seen: a route this API wrote is
+   * served as written by the time the answer goes out (the routers of other processes follow the change feed).
+   */
+  routesApplied?(): Promise<void>;
+  /**
    * Called when a large module's upload begins: the runtime of this process boots a worker for its first runs
    * meanwhile (a boot took 30-50 ms here, in the first answer when no worker was idle).
    */

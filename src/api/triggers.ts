@@ -112,6 +112,8 @@ export async function createHttpTrigger(ctx: RouteContext): Promise<void> {
     }
     await index.create(record);
   });
+  // Served as written when the answer goes out (this process's router; others follow the feed).
+  await ctx.deps.routesApplied?.();
   sendJson(ctx.res, 201, record);
 }
 
@@ -139,10 +141,12 @@ export async function updateHttpTrigger(ctx: RouteContext): Promise<void> {
     await store.update("httptrigger", next.name, next);
     return next;
   });
+  await ctx.deps.routesApplied?.();
   sendJson(ctx.res, 200, record);
 }
 
 export async function deleteHttpTrigger(ctx: RouteContext): Promise<void> {
   await ctx.locks.run(ROUTES_LOCK, () => ctx.deps.store.delete("httptrigger", ctx.params[0]));
+  await ctx.deps.routesApplied?.();
   sendEmpty(ctx.res, 204);
 }

@@ -391,6 +391,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
       run: (fn, req, collect) => runtime.run(fn, req, collect),
       onDeploy: (fn) => runtime.prepare(fn),
       prestartWorkers: () => runtime.prestartWorkers(),
+      routesApplied: () => router.settled(),
       triggerStatus: (kind, name) => triggers.status(kind, name),
       token: config.token,
       cluster: peers,
