@@ -12,10 +12,11 @@ const MAX_PART_HEAD_BYTES = 16 * 1024;
 /**
  * Follows a function's multipart body as it arrives (readSharedBodyFinding's onData) and, when its `code` part
  * comes after its `function` part (as the CLI and forms send them), compiles the module as its bytes arrive
- * (wasm/ThreadedStreamingCompile, on another thread), capped at the memory the `function` part asks for. The create of a large module then
- * has it checked when its upload ends, not ~0.1 s after. Anything unexpected (another order, a malformed part,
- * a small module, a cap the request does not end up with) leaves the module to be checked after the upload, as
- * before: `result` is then undefined. Never throws.
+ * (wasm/ThreadedStreamingCompile, on another thread), capped at the memory the `function` part asks for, and
+ * starts its image (`startImage`, when the module is the last part). The create of a large module then has both
+ * about when its upload ends, not 0.1-0.2 s after. Anything unexpected (another order, a malformed part, a small
+ * module, a cap or a length the request does not end up with) leaves the work to after the upload, as before:
+ * `result` and `imageOf` are then undefined. Never throws.
  */
 export class EarlyCompile {
   /** Where the next part's headers start, once the opening delimiter is there. */
@@ -34,6 +35,8 @@ export class EarlyCompile {
   private image: EarlyImage | undefined;
   /** Whether an image was tried (once). */
   private imageTried = false;
+  /** Bytes after the last part: CRLF "--" boundary "--" CRLF, as curl, undici's FormData and the CLI end a body. */
+  private readonly closing: number;
 
   /**
    * @param delimiter the body's delimiter (multipartDelimiter), as readSharedBodyFinding finds it
@@ -50,11 +53,8 @@ export class EarlyCompile {
     private readonly startImage?: StartImage,
   ) {
     this.opening = Buffer.from(`--${boundary}`);
-    // After the last part: CRLF "--" boundary "--" CRLF, as curl, undici's FormData and the CLI end a body.
     this.closing = this.delimiter.length + 4;
   }
-
-  private readonly closing: number;
 
   /** readSharedBodyFinding's onData. */
   readonly onData = (body: Uint8Array, size: number, found: readonly number[]): void => {
@@ -113,7 +113,10 @@ export class EarlyCompile {
     return compile.result;
   }
 
-  /** Drops the compile, if any (the body failed, or its module is not to be used). */
+  /**
+   * Drops what was started, the compile and the image (the body failed, or its module is not to be used); a layer
+   * thread still waiting for the module's bytes is told they will not come.
+   */
   stop(): void {
     this.off = true;
     this.compile?.abandon();
