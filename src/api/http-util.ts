@@ -9,7 +9,7 @@ import {
   readSharedBodyFinding,
 } from "../http/index.js";
 import { LARGE_LAYER_MIN_BYTES, prestartLayerThread } from "../registry/index.js";
-import { type CappedModule, LAZY_COMPILE_MIN_BYTES, prestartCompileThread } from "../wasm/index.js";
+import { type CappedModule, LAZY_COMPILE_MIN_BYTES } from "../wasm/index.js";
 import { EarlyCompile, type StartImage } from "./early-compile.js";
 import { discardEarlyImage, type EarlyImage, PAGES_PER_MIB } from "./source.js";
 
@@ -60,7 +60,6 @@ export async function readFunctionBody(
   // A large module is compiled as it arrives, capped as the fields ask or at the function's cap.
   let early: EarlyCompile | undefined;
   if (length >= LAZY_COMPILE_MIN_BYTES) {
-    prestartCompileThread();
     early = new EarlyCompile(
       boundary,
       delimiter,

@@ -45,7 +45,7 @@ import {
 } from "../store/index.js";
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
-import { inspectModule } from "../wasm/index.js";
+import { inspectModule, warmStreamingCompile } from "../wasm/index.js";
 import { advertisedHostPort, formatHostPort, type HostPort, isLoopback, parseHostPort } from "./address.js";
 import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
@@ -375,7 +375,10 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const peers = etcd && { self: nodeId, nodes: () => listNodes(etcd) };
   if (role === "router") api = createRecordsHandler({ store, token: config.token, cluster: peers, log });
-  else
+  else {
+    // A large module's upload is compiled as it arrives (api/early-compile.ts); the first would load Node's
+    // fetch implementation then, on its path.
+    setImmediate(() => void warmStreamingCompile());
     api = createApiHandler({
       store,
       registryHost,
@@ -406,6 +409,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         ? (builder, outcome, seconds) => own.builds.observe({ builder, outcome }, seconds)
         : undefined,
     });
+  }
 
   // Periodic gc: the roots are read from the store at each pass, so a function created meanwhile is kept.
   const gcEvery = config.gcIntervalMs ?? 10 * 60 * 1000;

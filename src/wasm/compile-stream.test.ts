@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Worker } from "node:worker_threads";
 import { customSection } from "../core/test-support.js";
 import { compileCapped } from "./compile.js";
 import { StreamingCompile } from "./compile-stream.js";
-import { ThreadedStreamingCompile } from "./compile-thread.js";
 import { wat } from "./test-support.js";
 
 const GROWER = `(module
@@ -13,13 +11,8 @@ const GROWER = `(module
   (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`;
 
 /** Streams `bytes` into a StreamingCompile in pieces of 1..`most` bytes, with a turn of the event loop between some. */
-async function stream(
-  bytes: Uint8Array,
-  pages: number,
-  most = 7,
-  threaded = false,
-): Promise<WebAssembly.Module | undefined> {
-  const c = threaded ? new ThreadedStreamingCompile(pages) : new StreamingCompile(pages);
+async function stream(bytes: Uint8Array, pages: number, most = 7): Promise<WebAssembly.Module | undefined> {
+  const c = new StreamingCompile(pages);
   let end = 0;
   for (let i = 0; end < bytes.length; i++) {
     end = Math.min(bytes.length, end + 1 + ((i * 5) % most));
@@ -91,52 +84,4 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   c.advance(bytes, bytes.length);
   c.finish(bytes, bytes.length);
   assert.equal(await c.result, undefined);
-});
-
-test("on the compile thread, a module in shared memory arrives compiled and capped; one that does not compile, as none", async () => {
-  const plain = await wat(GROWER);
-  const shared = new Uint8Array(new SharedArrayBuffer(plain.length));
-  shared.set(plain);
-  const m = await stream(shared, 2, 4096, true);
-  assert.ok(m);
-  const e = exports(m);
-  assert.equal(e.add(1, 2), 3);
-  assert.equal(e.grow(1), 1);
-  assert.equal(e.grow(1), -1);
-  const invalid = await wat(`(module (func (export "f") (result i32) nop))`);
-  const sharedInvalid = new Uint8Array(new SharedArrayBuffer(invalid.length));
-  sharedInvalid.set(invalid);
-  assert.equal(await stream(sharedInvalid, 2, 4096, true), undefined);
-  // Not in shared memory: not sent to the thread at all.
-  assert.equal(await stream(plain, 2, 4096, true), undefined);
-});
-
-test("the lazy flag's holders are counted across threads: another thread letting go leaves it on for this one", async () => {
-  const { lazyFlagState, lazyOff, lazyOn } = await import("./compile.js");
-  const holders = () => new Int32Array(lazyFlagState())[1];
-  const before = holders();
-  lazyOn();
-  try {
-    const url = new URL("./compile.js", import.meta.url).href;
-    const w = new Worker(
-      `import(${JSON.stringify(url)}).then((m) => {
-        m.shareLazyFlag(require("node:worker_threads").workerData);
-        m.lazyOn();
-        const seen = new Int32Array(m.lazyFlagState())[1];
-        m.lazyOff();
-        require("node:worker_threads").parentPort.postMessage(seen);
-      });`,
-      { eval: true, workerData: lazyFlagState() },
-    );
-    assert.equal(
-      await new Promise((r) => w.once("message", r)),
-      before + 2,
-      "the other thread counts this one's hold",
-    );
-    await w.terminate();
-    assert.equal(holders(), before + 1, "still held here");
-  } finally {
-    lazyOff();
-  }
-  assert.equal(holders(), before);
 });

@@ -33,53 +33,16 @@ export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
   }
 }
 
-/**
- * Who holds V8's lazy flag on, shared by the threads that compile (the main thread and the compile thread,
- * compile-thread.ts, which gets it with `shareLazyFlag`): [a lock, the number of holders]. The flag is the
- * process's, so a thread that turned it off while another compiled lazily would make that compile eager (one
- * create of 12 here, before this lock: a 30 MB module compiled eagerly, 1.5 s of CPU). The lock is held for a
- * counter update and a flag write only (microseconds).
- */
-let lazyState = new Int32Array(new SharedArrayBuffer(8));
+/** Holders of the lazy flag (compileLazily, a streaming compile's window): it is on while there is one. */
+let lazyHolders = 0;
 
-/** The shared state of the lazy flag, for a thread that compiles too. */
-export function lazyFlagState(): SharedArrayBuffer {
-  return lazyState.buffer as SharedArrayBuffer;
-}
-
-/** Makes this thread use `state` (lazyFlagState of the main thread) for the lazy flag. */
-export function shareLazyFlag(state: SharedArrayBuffer): void {
-  lazyState = new Int32Array(state);
-}
-
-/** Longer than any holder of the lock keeps it (microseconds): past this, its holder ended without letting go. */
-const FLAG_LOCK_STEAL_MS = 100;
-
-function withFlagLock(f: () => void): void {
-  const stealAt = performance.now() + FLAG_LOCK_STEAL_MS;
-  while (Atomics.compareExchange(lazyState, 0, 0, 1) !== 0) {
-    if (performance.now() > stealAt) break;
-    Atomics.wait(lazyState, 0, 1, 1);
-  }
-  try {
-    f();
-  } finally {
-    Atomics.store(lazyState, 0, 0);
-    Atomics.notify(lazyState, 0, 1);
-  }
-}
-
-/** Turns V8's lazy compilation on until the matching lazyOff (it stays on while any thread holds it). */
+/** Turns V8's lazy compilation on until the matching lazyOff. */
 export function lazyOn(): void {
-  withFlagLock(() => {
-    if (lazyState[1]++ === 0) setFlagsFromString("--wasm-lazy-compilation");
-  });
+  if (lazyHolders++ === 0) setFlagsFromString("--wasm-lazy-compilation");
 }
 
 export function lazyOff(): void {
-  withFlagLock(() => {
-    if (--lazyState[1] === 0) setFlagsFromString("--no-wasm-lazy-compilation");
-  });
+  if (--lazyHolders === 0) setFlagsFromString("--no-wasm-lazy-compilation");
 }
 
 /** A large core module as uploaded, with its memories capped, compiled lazily: what runs it until its rewrite. */
