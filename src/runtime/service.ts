@@ -74,12 +74,12 @@ export class Runtime {
     this.contracts = options.contracts ?? CONTRACTS;
   }
 
-  /** Pulls and prepares a function's current version; called at deploy and on first use. Rejects with the reason. */
   /** See Executor.prestartWorkers: a large module is being uploaded to this process. */
   prestartWorkers(): void {
     this.options.executor.prestartWorkers?.();
   }
 
+  /** Pulls and prepares a function's current version; called at deploy and on first use. Rejects with the reason. */
   prepare(fn: FunctionRecord): Promise<void> {
     const limits = runLimits(fn);
     const digest = fn.current.digest;
