@@ -1,7 +1,7 @@
 import { partHead } from "../http/index.js";
 import { type Arrival, LARGE_LAYER_MIN_BYTES } from "../registry/index.js";
 import { type CappedModule, LAZY_COMPILE_MIN_BYTES, StreamingCompile } from "../wasm/index.js";
-import { discardEarlyImage, type EarlyImage } from "./source.js";
+import { discardEarlyImage, type EarlyImage, sameView } from "./source.js";
 
 /** Makes the image of a module still arriving (source.ts earlyImage), or says it cannot be made so. */
 export type StartImage = (fields: unknown, module: Uint8Array, arrival: Arrival) => EarlyImage | undefined;
@@ -78,15 +78,7 @@ export class EarlyCompile {
     const image = this.image;
     this.image = undefined;
     if (!image) return undefined;
-    const m = image.module;
-    if (
-      module &&
-      !this.off &&
-      m.buffer === module.buffer &&
-      m.byteOffset === module.byteOffset &&
-      m.byteLength === module.byteLength
-    )
-      return image;
+    if (module && !this.off && sameView(image.module, module)) return image;
     discardEarlyImage(image);
     return undefined;
   }
@@ -102,9 +94,7 @@ export class EarlyCompile {
       !compile ||
       !code ||
       !module ||
-      module.buffer !== body.buffer ||
-      module.byteOffset !== body.byteOffset + code.start ||
-      module.byteLength !== code.end - code.start ||
+      !sameView(module, body.subarray(code.start, code.end)) ||
       module.byteLength < LAZY_COMPILE_MIN_BYTES
     ) {
       this.stop();

@@ -265,7 +265,7 @@ export async function makeVersion(
 }
 
 /** Whether `a` and `b` view the same bytes of the same buffer. */
-function sameView(a: Uint8Array, b: Uint8Array): boolean {
+export function sameView(a: Uint8Array, b: Uint8Array): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
 }
 
