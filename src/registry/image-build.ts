@@ -76,8 +76,9 @@ export interface BuildImageOptions {
    */
   stageDir?: string;
   /**
-   * Files whose bytes are still arriving (views of `arriving.buffer`): a large layer is made as they come, a small
-   * one once they are all there. The entry's first 8 bytes must be there (its magic is checked at once).
+   * Files whose bytes are still arriving (views of `arriving.buffer`): the layer, which must be large
+   * (LARGE_LAYER_MIN_BYTES), is made as they come. The entry's first 8 bytes must be there (its magic is checked
+   * at once).
    */
   arriving?: Arrival;
 }
@@ -129,13 +130,18 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   let tarBytes = 0;
   for (const piece of tarPieces) tarBytes += piece.byteLength;
   const large = tarBytes >= LARGE_LAYER_MIN_BYTES;
+  if (opts.arriving && !large)
+    throw new WasmletError(
+      "INTERNAL",
+      "files still arriving need a large layer: a small one is made at once",
+    );
   const layer = large
     ? await tarLayerOffThread(tarPieces, opts.stageDir, opts.arriving).then((l) => ({
         ...l,
         layer: l.layer ?? STAGED,
         diffId: l.digest,
       }))
-    : await gzipLayer(await arrivedAll(tarPieces, opts.arriving));
+    : await gzipLayer(tarPieces);
   const config: Record<string, unknown> = {
     created: EPOCH_ISO,
     architecture: "wasm",
@@ -170,19 +176,6 @@ export async function discardStaged(bundle: ImageBundle): Promise<void> {
   const staged = bundle.staged;
   bundle.staged = undefined;
   await Promise.all([...(staged?.values() ?? [])].map((f) => rm(f, { force: true })));
-}
-
-/** `pieces` once every byte of them is there (see BuildImageOptions.arriving; a large layer does not wait so). */
-async function arrivedAll(pieces: Uint8Array[], arrival: Arrival | undefined): Promise<Uint8Array[]> {
-  if (!arrival) return pieces;
-  let need = 0;
-  for (const p of pieces) if (p.buffer === arrival.buffer) need = Math.max(need, p.byteOffset + p.byteLength);
-  for (let there = Atomics.load(arrival.counter, 0); there < need; there = Atomics.load(arrival.counter, 0)) {
-    if (Atomics.load(arrival.counter, 1) !== 0)
-      throw new WasmletError("INVALID_ARGUMENT", "the upload ended before its module did");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return pieces;
 }
 
 /** A small layer: gzip level 1 through zlib (its work on libuv's threads), hashed here. */

@@ -114,8 +114,8 @@ function shareable(p: Uint8Array): Uint8Array {
 }
 
 /**
- * The tar given as its pieces, laid out in one buffer and hashed on the layer thread, and written to a new file of
- * `stageDir` when given. Pieces in `arrival`'s buffer are taken as their bytes arrive (see Arrival): the layer is
+ * The tar given as its pieces, hashed on the layer thread and written to a new file of `stageDir` when given, else
+ * laid out in one buffer. Pieces in `arrival`'s buffer are taken as their bytes arrive (see Arrival): the layer is
  * made while an upload goes on.
  */
 export async function tarLayerOffThread(
@@ -123,7 +123,6 @@ export async function tarLayerOffThread(
   stageDir?: string,
   arrival?: Arrival,
 ): Promise<TarLayer> {
-  const pieces = tarPieces.map((p) => (arrival && p.buffer === arrival.buffer ? p : shareable(p)));
-  const made = await thread.run({ pieces, stageDir, arrival });
+  const made = await thread.run({ pieces: tarPieces.map(shareable), stageDir, arrival });
   return { layer: made.layer, size: made.size, digest: made.digest as Digest, staged: made.staged };
 }
