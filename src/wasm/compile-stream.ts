@@ -56,9 +56,8 @@ function leb(bytes: Uint8Array, pos: number, end: number): [number, number] | un
  */
 export class StreamingCompile {
   readonly result: Promise<CappedModule | undefined>;
-  /** The module's bytes as last given: [0, end) have arrived. */
+  /** The module's bytes as last given. */
   private bytes: Uint8Array = new Uint8Array(0);
-  private end = 0;
   /** Where the next section header starts. */
   private scan = CORE_PREAMBLE.length;
   /** Bytes of the module handed on (positions in `bytes`). */
@@ -91,9 +90,8 @@ export class StreamingCompile {
   advance(bytes: Uint8Array, end: number): void {
     if (this.ended) return;
     this.bytes = bytes;
-    this.end = end;
     try {
-      this.emit(this.safeEnd());
+      this.emit(this.safeEnd(end));
     } catch {
       this.abandon();
       return;
@@ -122,10 +120,10 @@ export class StreamingCompile {
   /**
    * How far the module may be handed on: up to the first section header not all there, a memory section not all
    * there (it is rewritten whole), or a code section whose header (CODE_HEADER_BYTES) is not all there (it goes
-   * in one chunk, for the lazy flag's window). Throws when the bytes are not a core module.
+   * in one chunk, for the lazy flag's window), of the `end` bytes there. Throws when the bytes are not a core module.
    */
-  private safeEnd(): number {
-    const { bytes, end } = this;
+  private safeEnd(end: number): number {
+    const { bytes } = this;
     if (this.emitted === 0) {
       if (end < CORE_PREAMBLE.length) return 0;
       if (CORE_PREAMBLE.some((b, i) => bytes[i] !== b)) throw new Error("not a core module");
