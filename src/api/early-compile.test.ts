@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { toWasmletError } from "../core/index.js";
 import { readFunctionBody } from "./http-util.js";
-import { largeCommand } from "./test-support.js";
+import { largeCommand, multipartBody } from "./test-support.js";
 
 /** What the server made of a body: the module's size, the memory cap it was compiled under as it arrived. */
 interface Seen {
@@ -86,23 +86,12 @@ async function send(
   }
 }
 
-function multipart(boundary: string, parts: [string, string | Uint8Array][]): Buffer {
-  const out: Buffer[] = [];
-  for (const [name, content] of parts) {
-    out.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`));
-    out.push(Buffer.from(content));
-    out.push(Buffer.from("\r\n"));
-  }
-  out.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(out);
-}
-
 const module = largeCommand([0x00, 0x0b]);
 
 test("a large module is compiled as its multipart upload arrives, capped at the memory its fields ask for or the function's", async () => {
   const boundary = "----wasmlet-early";
   const asked = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["function", JSON.stringify({ name: "f", limits: { memoryMiB: 2 } })],
       ["code", module],
     ]),
@@ -117,7 +106,7 @@ test("a large module is compiled as its multipart upload arrives, capped at the 
     compiledPages: 32,
   });
   const fallback = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["function", JSON.stringify({ name: "f" })],
       ["code", module],
     ]),
@@ -128,7 +117,7 @@ test("a large module is compiled as its multipart upload arrives, capped at the 
   // A body that ends without the CRLF after its last delimiter: the module's length was guessed wrong, so the
   // image started with it is not kept (the module is imaged after the upload instead).
   const short = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["function", JSON.stringify({ name: "f" })],
       ["code", module],
     ]),
@@ -143,7 +132,7 @@ test("a large module is compiled as its multipart upload arrives, capped at the 
 test("a body in another order, or whose module does not compile, is read as before, without an early compile", async () => {
   const boundary = "b0undary";
   const codeFirst = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["code", module],
       ["function", JSON.stringify({ name: "f" })],
     ]),
@@ -154,7 +143,7 @@ test("a body in another order, or whose module does not compile, is read as befo
   // `i32.add` on an empty stack: V8 refuses it; the check after the upload says why (api tests).
   const invalid = largeCommand([0x00, 0x6a, 0x0b]);
   const refused = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["function", JSON.stringify({ name: "f" })],
       ["code", invalid],
     ]),
@@ -163,7 +152,7 @@ test("a body in another order, or whose module does not compile, is read as befo
   assert.equal(refused.moduleBytes, invalid.byteLength);
   assert.equal(refused.compiledPages, "failed");
   const badFields = await send(
-    multipart(boundary, [
+    multipartBody(boundary, [
       ["function", "{not json"],
       ["code", module],
     ]),
@@ -174,7 +163,7 @@ test("a body in another order, or whose module does not compile, is read as befo
 
 test("an upload cut off in the middle of its module fails the read and leaves the server serving", async () => {
   const boundary = "cut";
-  const body = multipart(boundary, [
+  const body = multipartBody(boundary, [
     ["function", JSON.stringify({ name: "f" })],
     ["code", module],
   ]);

@@ -12,6 +12,7 @@ import {
   commandModule,
   envImportModule,
   largeCommand,
+  multipartBody,
   startControlPort,
   wat,
 } from "./test-support.js";
@@ -39,13 +40,9 @@ test("a large module V8 accepts is created (its check compiled it) and its versi
 /** POSTs or PUTs a function's multipart body (fields, then code) with its Content-Length, as the CLI sends it. */
 function multipartCall(method: string, path: string, fields: unknown, code: Uint8Array): Promise<number> {
   const boundary = "functions-test";
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="function"\r\n\r\n${JSON.stringify(fields)}`,
-    ),
-    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="code"\r\n\r\n`),
-    code,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
+  const body = multipartBody(boundary, [
+    ["function", JSON.stringify(fields)],
+    ["code", code],
   ]);
   return new Promise((resolve, reject) => {
     const req = request(`${cp.url}${path}`, {

@@ -65,6 +65,18 @@ export function largeCommand(body: number[], pages = 1): Uint8Array {
   return wasiCommand(body, pages, customSection("x", new Uint8Array(4 * 1024 * 1024)));
 }
 
+/** A `multipart/form-data` body of `parts` (name, content) in order, as curl -F and the CLI lay one out. */
+export function multipartBody(boundary: string, parts: [string, string | Uint8Array][]): Buffer {
+  const out: Buffer[] = [];
+  for (const [name, content] of parts) {
+    out.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`));
+    out.push(Buffer.from(content));
+    out.push(Buffer.from("\r\n"));
+  }
+  out.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(out);
+}
+
 /** A module importing `env.foo`: valid wasm, but not something wasmlet can run. */
 export function envImportModule(): Uint8Array {
   return new Uint8Array(

@@ -7,7 +7,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { largeCommand } from "../../src/api/test-support.js";
+import { largeCommand, multipartBody } from "../../src/api/test-support.js";
 import { customSection } from "../../src/core/test-support.js";
 import { buildImage } from "../../src/registry/index.js";
 import { cli, example, type Server, show, startServer } from "./harness.js";
@@ -72,14 +72,12 @@ async function upload(
   opts: { method?: string; finalCrlf?: boolean; cutAt?: number } = {},
 ): Promise<{ status: number; body: string } | undefined> {
   const boundary = `e2e-${process.pid}`;
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="function"\r\n\r\n${JSON.stringify(fields)}`,
-    ),
-    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="code"\r\n\r\n`),
-    module,
-    Buffer.from(`\r\n--${boundary}--${opts.finalCrlf === false ? "" : "\r\n"}`),
+  const whole = multipartBody(boundary, [
+    ["function", JSON.stringify(fields)],
+    ["code", module],
   ]);
+  // Without the CRLF after the last delimiter, as some clients end a body.
+  const body = opts.finalCrlf === false ? whole.subarray(0, whole.length - 2) : whole;
   const url = new URL(`/api/v1${path}`, server.controlUrl);
   return new Promise((resolve, reject) => {
     const req = request(url, {
