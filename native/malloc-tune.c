@@ -1,6 +1,7 @@
 // Native helpers for the server process, N-API, C only (built by npm install; optional): glibc's mmap threshold
 // (see src/main/malloc-tune.ts for why), the request thread's scheduler slice (src/main/request-slice.ts), its CPU
-// clock (src/runtime/cpu-budget.ts) and exec in place for serve's V8 flags (src/main/node-flags.ts).
+// clock (src/runtime/cpu-budget.ts), exec in place for serve's V8 flags (src/main/node-flags.ts), and a sha256 on
+// libuv's thread pool for large layers (sha256-async.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +121,8 @@ static napi_value exec_self(napi_env env, napi_callback_info info) {
   return result;
 }
 
+void register_sha256(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "tune", NAPI_AUTO_LENGTH, tune, NULL, &fn);
@@ -130,6 +133,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "threadCpuMs", fn);
   napi_create_function(env, "execSelf", NAPI_AUTO_LENGTH, exec_self, NULL, &fn);
   napi_set_named_property(env, exports, "execSelf", fn);
+  register_sha256(env, exports);
   return exports;
 }
 

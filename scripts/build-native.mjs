@@ -1,4 +1,4 @@
-// npm's install step: builds native/malloc-tune.c with the node-gyp npm ships (from source, against the
+// npm's install step: builds native/ (malloc-tune.c, sha256-async.c) with the node-gyp npm ships (from source, against the
 // machine's node headers, like better-sqlite3). Optional: without a compiler the server runs without it.
 import { spawnSync } from "node:child_process";
 
@@ -8,5 +8,5 @@ const r = args ? spawnSync(process.execPath, args, { stdio: ["ignore", "ignore",
 if (r?.status !== 0)
   console.warn(
     "wasmlet: the optional malloc tuning addon was not built (needs python3, make and a C compiler);" +
-      " the server runs without it but may keep freed memory from the OS",
+      " the server runs without it but may keep freed memory from the OS and hashes large layers on its request thread",
   );

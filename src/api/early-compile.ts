@@ -30,7 +30,7 @@ export class EarlyCompile {
   private code: { start: number; end: number } | undefined;
   private off = false;
   private readonly opening: Buffer;
-  /** How much of the body arrived, for the layer thread (registry Arrival); set once an image is started. */
+  /** How much of the body arrived, for the layer made as it does (registry Arrival); set once an image is started. */
   private arrival: Arrival | undefined;
   private image: EarlyImage | undefined;
   /** Whether an image was tried (once). */

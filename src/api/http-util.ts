@@ -8,7 +8,6 @@ import {
   readJson as readLimitedJson,
   readSharedBodyFinding,
 } from "../http/index.js";
-import { LARGE_LAYER_MIN_BYTES, prestartLayerThread } from "../registry/index.js";
 import { type CappedModule, LAZY_COMPILE_MIN_BYTES } from "../wasm/index.js";
 import { EarlyCompile, type StartImage } from "./early-compile.js";
 import { discardEarlyImage, type EarlyImage, PAGES_PER_MIB } from "./source.js";
@@ -52,8 +51,6 @@ export async function readFunctionBody(
   const type = req.headers["content-type"] ?? "";
   if (!/^multipart\/form-data\s*;/i.test(type)) return { json: await readJson(req) };
   const length = Number(req.headers["content-length"]);
-  // A module this large gets a layer made on the layer thread: it boots while the body arrives.
-  if (length >= LARGE_LAYER_MIN_BYTES) prestartLayerThread();
   // The delimiters are found as the body arrives, not searched for in 30 MB after it.
   const boundary = multipartBoundary(type);
   const delimiter = multipartDelimiter(boundary);

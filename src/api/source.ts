@@ -198,8 +198,8 @@ export async function makeVersion(
       files.set(path, new Uint8Array(Buffer.from(b64, "base64")));
     }
     const tree = dirTree(src.dirs ?? [], files);
-    // The image is built while the module is checked: a large one's layer is made on another thread
-    // (registry/layer-thread.ts) as this one compiles the module. The tar is laid out and handed over in the
+    // The image is built while the module is checked: a large one's layer is hashed and written on libuv's threads
+    // (registry/large-layer.ts) as this one compiles the module. The tar is laid out and handed over in the
     // event loop's current turn, hence the yield before the check; a module the check refuses drops the image.
     // Built as the module arrived when nothing but the module goes into the image (earlyImage); else now.
     const early = src.built;

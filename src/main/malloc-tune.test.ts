@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { tuneMalloc } from "./malloc-tune.js";
+import { nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
 import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
 
 // npm's install step builds the addon (python3, make and a C compiler are part of the set-up); on glibc the
@@ -19,4 +20,34 @@ test("the request thread's scheduler slice is shortened where the kernel has per
   assert.equal(got, REQUEST_SLICE_NS);
   assert.equal(slice(), REQUEST_SLICE_NS, "the kernel reports the new slice for this thread");
   assert.equal(shortenRequestSlice(-5), 0, "nonsense is not passed on");
+});
+
+test("the addon's sha256 hashes on libuv's pool what is queued, in order, and gives node's digest, for shared memory and views; it refuses misuse by name", async () => {
+  const make = nativeLayerHasher();
+  assert.ok(make, "npm install builds the addon with its sha256");
+  const shared = new Uint8Array(new SharedArrayBuffer(5 * 1024 * 1024 + 77));
+  for (let i = 0; i < shared.length; i += 997) shared[i] = i & 255;
+  const plain = new Uint8Array(randomBytes(300_001));
+  const cases = [[], [new Uint8Array(0)], [shared], [plain.subarray(1, 7), shared.subarray(3), plain]];
+  for (const pieces of cases) {
+    const node = createHash("sha256");
+    for (const p of pieces) node.update(p);
+    const expected = `sha256:${node.digest("hex")}`;
+    // Queued at once, and each after the previous is hashed.
+    const h = make();
+    for (const p of pieces) h.update(p);
+    assert.equal(await h.digest(), expected);
+    const h2 = make();
+    for (const p of pieces) {
+      h2.update(p);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(await h2.digest(), expected);
+  }
+  const h = make();
+  h.update(shared);
+  assert.throws(() => h.update(new Uint16Array(4) as unknown as Uint8Array), /must be a Uint8Array/);
+  const digest = h.digest();
+  assert.throws(() => h.update(plain), /the digest was asked for/);
+  assert.equal(await digest, `sha256:${createHash("sha256").update(shared).digest("hex")}`);
 });

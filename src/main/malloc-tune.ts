@@ -1,4 +1,6 @@
 import { createRequire } from "node:module";
+import type { Digest } from "../core/index.js";
+import type { LayerHasher } from "../registry/index.js";
 
 /**
  * glibc raises its mmap threshold (up to 32 MiB) each time a mapped block is freed, after which buffers of up
@@ -18,6 +20,10 @@ export interface NativeAddon {
   threadCpuMs?: () => number;
   /** execv(path, argv): replaces the process in place; returns the errno only when that failed. */
   execSelf?: (path: string, argv: string[]) => number;
+  /** sha256 on libuv's thread pool (native/sha256-async.c); absent in an addon built before it. */
+  sha256New?: () => object;
+  sha256Update?: (hash: object, bytes: Uint8Array) => void;
+  sha256Digest?: (hash: object) => Promise<string>;
 }
 
 let addon: NativeAddon | null | undefined;
@@ -37,4 +43,18 @@ export function load(): NativeAddon | null {
 /** Fixes the mmap threshold; false when the addon is not built (or not glibc). Call once, at start. */
 export function tuneMalloc(): boolean {
   return load()?.tune(MMAP_THRESHOLD) ?? false;
+}
+
+/** The addon's sha256 on libuv's thread pool as the registry's LayerHasher; undefined without it. */
+export function nativeLayerHasher(): (() => LayerHasher) | undefined {
+  const a = load();
+  const { sha256New, sha256Update, sha256Digest } = a ?? {};
+  if (!sha256New || !sha256Update || !sha256Digest) return undefined;
+  return () => {
+    const hash = sha256New();
+    return {
+      update: (bytes) => sha256Update(hash, bytes),
+      digest: async () => `sha256:${await sha256Digest(hash)}` as Digest,
+    };
+  };
 }

@@ -30,6 +30,7 @@ import {
   type RegistryAuth,
   RegistryClient,
   RegistryServer,
+  setLayerHasher,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
 import { sumCounts } from "../runtime/index.js";
@@ -54,7 +55,7 @@ import { Drain, type DrainReport } from "./drain.js";
 import { externalPushes, externalRegistryFront } from "./external-registry.js";
 import { createBoundedServer } from "./http-limits.js";
 import { listen } from "./listen.js";
-import { tuneMalloc } from "./malloc-tune.js";
+import { nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { nodesFront } from "./nodes-front.js";
 import { shortenRequestSlice } from "./request-slice.js";
@@ -203,6 +204,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     log(
       "wasmlet: the malloc tuning addon is not built (npm install builds it): freed memory may stay with the process",
     );
+  // Large layers (a large module's image) hashed on libuv's threads, not on the request thread that reads them.
+  setLayerHasher(nativeLayerHasher());
   if (!isLoopback(config.control.host) && !config.token)
     throw new WasmletError(
       "INVALID_ARGUMENT",

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import tar from "tar-stream";
-import { isWasmletError, sha256Digest } from "../core/index.js";
+import { type Digest, isWasmletError, sha256Digest } from "../core/index.js";
 import { buildImage, type ImageBundle, LARGE_LAYER_MIN_BYTES } from "./image-build.js";
+import { type LayerHasher, setLayerHasher } from "./large-layer.js";
 import { MEDIA_TYPES } from "./media-types.js";
 import { tinyWasm } from "./test-support.js";
 
@@ -256,12 +257,47 @@ test("a large layer is an uncompressed tar whose digest is its diff_id, a small 
   }
 });
 
-test("a large layer made while its module arrives reads each byte once it is there and is the layer made of it whole; an upload given up fails it and leaves no staged file", async () => {
+/**
+ * A hasher that hashes later, like the native addon's on libuv's pool: node's hash, the queued bytes hashed in a
+ * timer's callback; counts the updates.
+ */
+function deferredHasher(seen: { updates: number }): LayerHasher {
+  const hash = createHash("sha256");
+  const queued: Uint8Array[] = [];
+  let closed = false;
+  const drain = () => {
+    for (const b of queued.splice(0)) hash.update(b);
+  };
+  return {
+    update: (b) => {
+      assert.equal(closed, false, "no update after the digest");
+      seen.updates++;
+      queued.push(b);
+      if (queued.length === 1) setTimeout(drain, 1);
+    },
+    digest: async () => {
+      closed = true;
+      await new Promise((r) => setTimeout(r, 2));
+      drain();
+      return `sha256:${hash.digest("hex")}` as Digest;
+    },
+  };
+}
+
+test("a large layer made while its module arrives reads each byte once it is there and is the layer made of it whole, hashed here or off this thread; an upload given up fails it and leaves no staged file", async (t) => {
   const module = Buffer.concat([tinyWasm(), Buffer.from(randomBytes(LARGE_LAYER_MIN_BYTES + 12345))]);
   const whole = await buildImage({ files: new Map([["/m.wasm", new Uint8Array(module)]]), entry: "/m.wasm" });
   const stageDir = await mkdtemp(join(tmpdir(), "wasmlet-arrival-"));
+  const seen = { updates: 0 };
+  t.after(() => setLayerHasher(undefined));
   try {
-    for (const givenUp of [false, true]) {
+    for (const [hasher, givenUp] of [
+      ["inline", false],
+      ["inline", true],
+      ["deferred", false],
+      ["deferred", true],
+    ] as const) {
+      setLayerHasher(hasher === "deferred" ? () => deferredHasher(seen) : undefined);
       // The upload's buffer: 100 bytes of something else, then the module, filled as it "arrives".
       const buffer = new SharedArrayBuffer(100 + module.length);
       const bytes = new Uint8Array(buffer);
@@ -291,11 +327,21 @@ test("a large layer made while its module arrives reads each byte once it is the
         await assert.rejects(building, /the upload ended before its module did/);
       } else {
         const bundle = await building;
-        assert.equal(bundle.manifestDigest, whole.manifestDigest);
+        assert.equal(bundle.manifestDigest, whole.manifestDigest, hasher);
         for (const file of bundle.staged?.values() ?? []) await rm(file);
       }
-      assert.deepEqual(await readdir(stageDir), [], givenUp ? "given up" : "arrived");
+      assert.deepEqual(await readdir(stageDir), [], `${hasher}: ${givenUp ? "given up" : "arrived"}`);
     }
+    // Laid out in one buffer (for a registry elsewhere) with the hash off this thread: the same layer.
+    const laidOut = await buildImage({
+      files: new Map([["/m.wasm", new Uint8Array(module)]]),
+      entry: "/m.wasm",
+    });
+    assert.equal(laidOut.manifestDigest, whole.manifestDigest);
+    assert.ok(
+      seen.updates > 4,
+      `the arriving module is hashed in regions as it comes (${seen.updates} updates)`,
+    );
   } finally {
     await rm(stageDir, { recursive: true, force: true });
   }

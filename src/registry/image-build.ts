@@ -5,7 +5,7 @@ import { posix } from "node:path";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { type Digest, type ImageFormat, PREOPENS_LABEL, sha256Digest, WasmletError } from "../core/index.js";
-import { type Arrival, tarLayerOffThread } from "./layer-thread.js";
+import { type Arrival, makeLargeLayer } from "./large-layer.js";
 import {
   type Descriptor,
   MEDIA_TYPES,
@@ -20,8 +20,8 @@ import {
 const GZIP_LEVEL = 1;
 /**
  * Layers whose tar is this large are not compressed: an uncompressed tar layer (`application/vnd.oci.image.layer.v1.tar`,
- * which OCI runtimes, containerd, skopeo and umoci read), made on the layer thread (layer-thread.ts) while the
- * caller goes on. For a 30 MB module, gzip level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on the loaded
+ * which OCI runtimes, containerd, skopeo and umoci read), hashed off the caller's thread (large-layer.ts) while
+ * it goes on. For a 30 MB module, gzip level 1 took ~400 ms of CPU here (1.3-1.5 s of wall time on the loaded
  * 2-core machine) for a layer of 17.4 MB instead of 31.6 MB, on the path from `fn create` to the first answer;
  * a stored (level 0) gzip member, as these layers were before, still cost a CRC-32 (15 ms) and a second sha256 (28
  * ms: the member's beside the tar's diff_id). Uncompressed, the layer's digest is its diff_id: one hash.
@@ -124,8 +124,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<ImageBundle> 
 
 async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
   // The tar stays in the pieces tar-stream made (the files' own buffers among them): a small one is hashed and
-  // compressed piece by piece, a large one laid out once on the layer thread; never joined on the request thread
-  // (for a 30 MB module, a 30 MB copy less there, and less garbage).
+  // compressed piece by piece, a large one hashed and written out piece by piece (large-layer.ts); never joined
+  // for a staged layer (for a 30 MB module, a 30 MB copy less, and less garbage).
   const tarPieces = await deterministicTar(opts);
   let tarBytes = 0;
   for (const piece of tarPieces) tarBytes += piece.byteLength;
@@ -136,7 +136,7 @@ async function buildCompatSmart(opts: BuildImageOptions): Promise<ImageBundle> {
       "files still arriving need a large layer: a small one is made at once",
     );
   const layer = large
-    ? await tarLayerOffThread(tarPieces, opts.stageDir, opts.arriving).then((l) => ({
+    ? await makeLargeLayer(tarPieces, opts.stageDir, opts.arriving).then((l) => ({
         ...l,
         layer: l.layer ?? STAGED,
         diffId: l.digest,

@@ -146,7 +146,7 @@ export class ImageStore {
    * the bundle here.
    */
   async pushLocal(repo: string, tag: string, bundle: ImageBundle): Promise<Digest> {
-    // Blobs the layer thread has written to the staging directory are renamed into place (or dropped when the
+    // Blobs buildImage has written to the staging directory are renamed into place (or dropped when the
     // store has them already); whatever is left of them when this fails is removed.
     const staged = bundle.staged;
     bundle.staged = undefined;

@@ -19,7 +19,7 @@ export {
 } from "./image-build.js";
 export { ImageRegistries } from "./image-registries.js";
 export { ImageStore, type ImageStoreOptions } from "./image-store.js";
-export { type Arrival, prestartLayerThread } from "./layer-thread.js";
+export { type Arrival, type LayerHasher, setLayerHasher } from "./large-layer.js";
 export {
   type Descriptor,
   MEDIA_TYPES,

@@ -42,7 +42,7 @@ function leb(bytes: Uint8Array, pos: number, end: number): [number, number] | un
  * memories capped at `maxMemoryPages` — the module compileCapped makes from the whole of them, so the runtime can
  * take either —, without copying the module first: the memory section is rewritten on the way, the rest is handed
  * on as views of the caller's bytes. A 30 MB upload is then checked during its transfer instead of after it (the
- * capped copy and the lazy compile took 105-125 ms of the create's path here, under the layer threads' load).
+ * capped copy and the lazy compile took 105-125 ms of the create's path here, while the layer was hashed and written).
  *
  * V8 reads its lazy-compilation flag (process-wide) when it reads the code section's header, in the push of the
  * chunk that holds it, which runs in the same microtask checkpoint as our handing that chunk over (Node's
