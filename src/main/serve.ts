@@ -380,8 +380,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   if (role === "router") api = createRecordsHandler({ store, token: config.token, cluster: peers, log });
   else {
     // A large module's upload is compiled as it arrives (api/early-compile.ts); the first would load Node's
-    // fetch implementation then, on its path.
-    setImmediate(() => void warmStreamingCompile());
+    // fetch implementation then, on its path. Its first runs go to a pool worker: one boots now rather than
+    // during a server's first large upload, whose 2 cores it took 30-50 ms of CPU from (the pool keeps one
+    // idle worker for good once one has booted, for these and for the runs that wait).
+    setImmediate(() => {
+      void warmStreamingCompile();
+      runtime.prestartWorkers();
+    });
     api = createApiHandler({
       store,
       registryHost,
