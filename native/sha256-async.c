@@ -8,6 +8,7 @@
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,13 +50,25 @@ static napi_value fail(napi_env env, const char *message) {
   return NULL;
 }
 
-static hasher *hasher_of(napi_env env, napi_value value) {
+// The arguments of `name`, `count` of them, into argv; the first must be a hash still taking updates. Returns it,
+// or NULL with an error thrown.
+static hasher *open_hash(napi_env env, napi_callback_info info, const char *name, size_t count, napi_value *argv) {
+  char message[96];
+  size_t argc = count;
   void *data = NULL;
   napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, value, &data) != napi_ok)
-    return NULL;
-  return data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < count) {
+    snprintf(message, sizeof message, "%s: needs %zu arguments", name, count);
+  } else if (napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+             napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    snprintf(message, sizeof message, "%s: not a hash", name);
+  } else if (((hasher *)data)->closed) {
+    snprintf(message, sizeof message, "%s: the digest was asked for", name);
+  } else {
+    return data;
+  }
+  napi_throw_error(env, NULL, message);
+  return NULL;
 }
 
 // sha256New(): a new hash, as an external.
@@ -152,13 +165,9 @@ static int start_task(napi_env env, napi_value external, hasher *h) {
 // sha256Update(hash, view): queues the bytes of a Uint8Array (its memory may be shared) to be hashed on the pool,
 // after those queued before. They must not change, nor their buffer be transferred, until the digest is done.
 static napi_value sha256_update(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2)
-    return fail(env, "sha256Update(hash, view)");
-  hasher *h = hasher_of(env, argv[0]);
-  if (!h) return fail(env, "sha256Update: not a hash");
-  if (h->closed) return fail(env, "sha256Update: the digest was asked for");
+  hasher *h = open_hash(env, info, "sha256Update", 2, argv);
+  if (!h) return NULL;
   bool is_typed = false;
   napi_typedarray_type type;
   size_t length = 0;
@@ -218,13 +227,9 @@ static void settle_digest(napi_env env, hasher *h) {
 
 // sha256Digest(hash): a promise of the digest in lowercase hex, once every queued update is hashed.
 static napi_value sha256_digest(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
-    return fail(env, "sha256Digest(hash)");
-  hasher *h = hasher_of(env, argv[0]);
-  if (!h) return fail(env, "sha256Digest: not a hash");
-  if (h->closed) return fail(env, "sha256Digest: the digest was asked for");
+  hasher *h = open_hash(env, info, "sha256Digest", 1, argv);
+  if (!h) return NULL;
   napi_value promise;
   if (napi_create_promise(env, &h->digest, &promise) != napi_ok) return fail(env, "sha256Digest: no promise");
   h->closed = 1;
