@@ -26,9 +26,11 @@ typedef struct {
   item *queued, *queued_tail, *hashed;
   int running;  // a pool task is draining `queued`
   int failed;   // an update failed: the digest is an error
+  // JS thread only:
   int closed;   // the digest was asked for: no more updates
-  napi_deferred digest;  // the digest's promise, once asked for while updates were left
-  napi_ref self;  // the hash's external, alive while a task runs
+  int tasks;    // tasks queued whose completion (drained) has not run yet; they may complete in any order
+  napi_deferred digest;  // the digest's promise, once asked for while tasks were left
+  napi_ref self;  // the hash's external, alive while tasks > 0
 } hasher;
 
 typedef struct {
@@ -100,8 +102,9 @@ static void drain(napi_env env, void *data) {
     item *it = h->queued;
     h->queued = it->next;
     if (!h->queued) h->queued_tail = NULL;
+    int skip = h->failed;
     pthread_mutex_unlock(&h->lock);
-    int ok = h->failed || EVP_DigestUpdate(h->ctx, it->data, it->length) == 1;
+    int ok = skip || EVP_DigestUpdate(h->ctx, it->data, it->length) == 1;
     pthread_mutex_lock(&h->lock);
     if (!ok) h->failed = 1;
     it->next = h->hashed;
@@ -113,7 +116,26 @@ static void drain(napi_env env, void *data) {
 
 static void settle_digest(napi_env env, hasher *h);
 
-// On the JS thread, after a drain: releases the hashed views; answers the digest once nothing is left.
+static void release(napi_env env, item *list) {
+  while (list) {
+    item *next = list->next;
+    napi_delete_reference(env, list->view);
+    free(list);
+    list = next;
+  }
+}
+
+// After the last task's completion: answers the digest if it was asked for, lets the external go.
+static void idle(napi_env env, hasher *h) {
+  if (h->digest) settle_digest(env, h);
+  napi_ref self = h->self;
+  h->self = NULL;
+  if (self) napi_delete_reference(env, self);
+}
+
+// On the JS thread, after a drain: releases the hashed views. A drain that ended may be followed by another task
+// before this runs, and libuv may complete that one first: only the completion that brings `tasks` to 0 finds
+// nothing left to hash (a running drain's completion is still to come).
 static void drained(napi_env env, napi_status status, void *data) {
   task *t = data;
   hasher *h = t->h;
@@ -121,22 +143,11 @@ static void drained(napi_env env, napi_status status, void *data) {
   item *done = h->hashed;
   h->hashed = NULL;
   if (status != napi_ok) h->failed = 1;
-  int idle = !h->running && !h->queued;
   pthread_mutex_unlock(&h->lock);
-  while (done) {
-    item *next = done->next;
-    napi_delete_reference(env, done->view);
-    free(done);
-    done = next;
-  }
+  release(env, done);
   napi_delete_async_work(env, t->work);
   free(t);
-  if (idle) {
-    if (h->digest) settle_digest(env, h);
-    napi_ref self = h->self;
-    h->self = NULL;
-    if (self) napi_delete_reference(env, self);
-  }
+  if (--h->tasks == 0) idle(env, h);
 }
 
 static int start_task(napi_env env, napi_value external, hasher *h) {
@@ -149,7 +160,7 @@ static int start_task(napi_env env, napi_value external, hasher *h) {
     free(t);
     return 0;
   }
-  if (!h->self && napi_create_reference(env, external, 1, &h->self) != napi_ok) {
+  if (h->tasks == 0 && napi_create_reference(env, external, 1, &h->self) != napi_ok) {
     napi_delete_async_work(env, t->work);
     free(t);
     return 0;
@@ -157,8 +168,10 @@ static int start_task(napi_env env, napi_value external, hasher *h) {
   if (napi_queue_async_work(env, t->work) != napi_ok) {
     napi_delete_async_work(env, t->work);
     free(t);
+    if (h->tasks == 0) idle(env, h);
     return 0;
   }
+  h->tasks++;
   return 1;
 }
 
@@ -192,11 +205,15 @@ static napi_value sha256_update(napi_env env, napi_callback_info info) {
   if (start) h->running = 1;
   pthread_mutex_unlock(&h->lock);
   if (start && !start_task(env, argv[0], h)) {
-    // Not reached in practice (N-API fails these only when out of memory): the hash is spoilt.
+    // Not reached in practice (N-API fails these only when out of memory): the hash is spoilt. No drain runs, so
+    // the queue holds this update only (a drain empties it before it ends).
     pthread_mutex_lock(&h->lock);
+    item *left = h->queued;
+    h->queued = h->queued_tail = NULL;
     h->running = 0;
     h->failed = 1;
     pthread_mutex_unlock(&h->lock);
+    release(env, left);
     return fail(env, "sha256Update: could not queue the update");
   }
   return NULL;
@@ -233,11 +250,8 @@ static napi_value sha256_digest(napi_env env, napi_callback_info info) {
   napi_value promise;
   if (napi_create_promise(env, &h->digest, &promise) != napi_ok) return fail(env, "sha256Digest: no promise");
   h->closed = 1;
-  pthread_mutex_lock(&h->lock);
-  // A task still to come (running, or ended and its completion not yet run) answers it.
-  int pending = h->running || h->self;
-  pthread_mutex_unlock(&h->lock);
-  if (!pending) settle_digest(env, h);
+  // Else the completion of the last task answers it.
+  if (h->tasks == 0) settle_digest(env, h);
   return promise;
 }
 

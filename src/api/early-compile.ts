@@ -105,7 +105,7 @@ export class EarlyCompile {
 
   /**
    * Drops what was started, the compile and the image (the body failed, or its module is not to be used); a layer
-   * thread still waiting for the module's bytes is told they will not come.
+   * still waiting for the module's bytes is told they will not come.
    */
   stop(): void {
     this.off = true;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -259,9 +259,9 @@ test("a large layer is an uncompressed tar whose digest is its diff_id, a small 
 
 /**
  * A hasher that hashes later, like the native addon's on libuv's pool: node's hash, the queued bytes hashed in a
- * timer's callback; counts the updates.
+ * timer's callback; tells `onUpdate` each update as it is queued.
  */
-function deferredHasher(seen: { updates: number }): LayerHasher {
+function deferredHasher(onUpdate: (bytes: Uint8Array) => void): LayerHasher {
   const hash = createHash("sha256");
   const queued: Uint8Array[] = [];
   let closed = false;
@@ -271,7 +271,7 @@ function deferredHasher(seen: { updates: number }): LayerHasher {
   return {
     update: (b) => {
       assert.equal(closed, false, "no update after the digest");
-      seen.updates++;
+      onUpdate(b);
       queued.push(b);
       if (queued.length === 1) setTimeout(drain, 1);
     },
@@ -284,11 +284,36 @@ function deferredHasher(seen: { updates: number }): LayerHasher {
   };
 }
 
-test("a large layer made while its module arrives reads each byte once it is there and is the layer made of it whole, hashed here or off this thread; an upload given up fails it and leaves no staged file", async (t) => {
+/** An upload's buffer: 100 bytes of something else, then `module`, filled as it "arrives" (registry Arrival). */
+function arriving(module: Uint8Array) {
+  const buffer = new SharedArrayBuffer(100 + module.length);
+  const bytes = new Uint8Array(buffer);
+  const counter = new Int32Array(new SharedArrayBuffer(8));
+  const arrive = (to: number) => {
+    bytes.set(module.subarray(Atomics.load(counter, 0) - 100, to - 100), Atomics.load(counter, 0));
+    Atomics.store(counter, 0, to);
+    Atomics.notify(counter, 0);
+  };
+  Atomics.store(counter, 0, 100);
+  arrive(100 + 8);
+  /** Brings the module up to `stop` bytes, 300,001 at a time, a timer's turn apart. */
+  const until = async (stop: number) => {
+    for (let at = Atomics.load(counter, 0) - 100; at < stop; at = Math.min(stop, at + 300_001)) {
+      arrive(100 + Math.min(stop, at + 300_001));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  const giveUp = () => {
+    Atomics.store(counter, 1, 1);
+    Atomics.notify(counter, 0);
+  };
+  return { arrival: { buffer, counter }, module: bytes.subarray(100), until, giveUp };
+}
+
+test("a large layer made while its module arrives reads each byte once it is there and is the layer made of it whole, hashed here or off this thread, its staged file holding it; an upload given up fails it and leaves no staged file", async (t) => {
   const module = Buffer.concat([tinyWasm(), Buffer.from(randomBytes(LARGE_LAYER_MIN_BYTES + 12345))]);
   const whole = await buildImage({ files: new Map([["/m.wasm", new Uint8Array(module)]]), entry: "/m.wasm" });
   const stageDir = await mkdtemp(join(tmpdir(), "wasmlet-arrival-"));
-  const seen = { updates: 0 };
   t.after(() => setLayerHasher(undefined));
   try {
     for (const [hasher, givenUp] of [
@@ -297,52 +322,77 @@ test("a large layer made while its module arrives reads each byte once it is the
       ["deferred", false],
       ["deferred", true],
     ] as const) {
-      setLayerHasher(hasher === "deferred" ? () => deferredHasher(seen) : undefined);
-      // The upload's buffer: 100 bytes of something else, then the module, filled as it "arrives".
-      const buffer = new SharedArrayBuffer(100 + module.length);
-      const bytes = new Uint8Array(buffer);
-      const counter = new Int32Array(new SharedArrayBuffer(8));
-      const arrive = (to: number) => {
-        bytes.set(module.subarray(Atomics.load(counter, 0) - 100, to - 100), Atomics.load(counter, 0));
-        Atomics.store(counter, 0, to);
-        Atomics.notify(counter, 0);
-      };
-      Atomics.store(counter, 0, 100);
-      arrive(100 + 8);
+      const upload = arriving(module);
+      // For each update of the module's bytes: where it ends and how many had arrived then.
+      const updates: { end: number; there: number }[] = [];
+      setLayerHasher(
+        hasher === "deferred"
+          ? () =>
+              deferredHasher((b) => {
+                if (b.buffer === upload.arrival.buffer)
+                  updates.push({
+                    end: b.byteOffset + b.byteLength,
+                    there: Atomics.load(upload.arrival.counter, 0),
+                  });
+              })
+          : undefined,
+      );
       const building = buildImage({
-        files: new Map([["/m.wasm", bytes.subarray(100)]]),
+        files: new Map([["/m.wasm", upload.module]]),
         entry: "/m.wasm",
         stageDir,
-        arriving: { buffer, counter },
+        arriving: upload.arrival,
       });
       building.catch(() => {});
-      const stop = givenUp ? module.length / 2 : module.length;
-      for (let at = 8; at < stop; at = Math.min(stop, at + 300_001)) {
-        arrive(100 + Math.min(stop, at + 300_001));
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      await upload.until(givenUp ? module.length / 2 : module.length);
       if (givenUp) {
-        Atomics.store(counter, 1, 1);
-        Atomics.notify(counter, 0);
+        upload.giveUp();
         await assert.rejects(building, /the upload ended before its module did/);
       } else {
         const bundle = await building;
         assert.equal(bundle.manifestDigest, whole.manifestDigest, hasher);
-        for (const file of bundle.staged?.values() ?? []) await rm(file);
+        assert.equal(bundle.staged?.size, 1);
+        for (const [digest, file] of bundle.staged ?? []) {
+          assert.equal(sha256Digest(await readFile(file)), digest, `${hasher}: the staged file is the layer`);
+          await rm(file);
+        }
       }
       assert.deepEqual(await readdir(stageDir), [], `${hasher}: ${givenUp ? "given up" : "arrived"}`);
+      if (hasher === "deferred") {
+        for (const u of updates)
+          assert.ok(u.end <= u.there, `an update read up to ${u.end} of ${u.there} arrived`);
+        if (!givenUp)
+          assert.ok(
+            updates.filter((u) => u.there < 100 + module.length).length >= 3,
+            `the module is hashed in regions as it arrives (${JSON.stringify(updates)})`,
+          );
+      }
     }
     // Laid out in one buffer (for a registry elsewhere) with the hash off this thread: the same layer.
+    setLayerHasher(() => deferredHasher(() => {}));
     const laidOut = await buildImage({
       files: new Map([["/m.wasm", new Uint8Array(module)]]),
       entry: "/m.wasm",
     });
     assert.equal(laidOut.manifestDigest, whole.manifestDigest);
-    assert.ok(
-      seen.updates > 4,
-      `the arriving module is hashed in regions as it comes (${seen.updates} updates)`,
-    );
   } finally {
     await rm(stageDir, { recursive: true, force: true });
   }
+});
+
+test("a large layer whose staging directory cannot be written fails with the file system's error while its module still arrives, and the process goes on", async () => {
+  const module = Buffer.concat([tinyWasm(), Buffer.from(randomBytes(LARGE_LAYER_MIN_BYTES + 3))]);
+  const upload = arriving(module);
+  const building = buildImage({
+    files: new Map([["/m.wasm", upload.module]]),
+    entry: "/m.wasm",
+    stageDir: join(tmpdir(), `wasmlet-no-such-dir-${process.pid}`, "x"),
+    arriving: upload.arrival,
+  });
+  building.catch(() => {});
+  // Turns of the event loop pass with the failed writes waiting for their Promise.all.
+  await upload.until(module.length / 2);
+  await new Promise((r) => setTimeout(r, 20));
+  await upload.until(module.length);
+  await assert.rejects(building, /ENOENT/);
 });

@@ -137,11 +137,17 @@ export async function makeLargeLayer(
           layer?.set(view, from);
           continue;
         }
-        writes.push(opening.then((file) => writeAll(file, view, from)));
+        // Each failure is seen by the Promise.all below, turns later: handled now, so that the process does
+        // not end on an unhandled rejection meanwhile.
+        const write = opening.then((file) => writeAll(file, view, from));
+        write.catch(() => {});
+        writes.push(write);
         if (at - synced >= SYNC_EVERY_BYTES) {
           synced = at;
           const before = [...writes];
-          writes.push(Promise.all(before).then(() => opening.then((file) => file.datasync())));
+          const flush = Promise.all(before).then(() => opening.then((file) => file.datasync()));
+          flush.catch(() => {});
+          writes.push(flush);
         }
       }
     }

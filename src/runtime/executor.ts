@@ -357,14 +357,15 @@ export class HybridExecutor implements Executor {
       });
   }
 
-  /**
-   * Forgets every prepared form of `digest` (its functions were deleted or moved to another version): the
-   * compiled module, instances, memory images and files go with the last reference, here and in the workers.
-   */
+  /** Boots a pool worker if none is idle (a large module's first runs go to one; see WorkerPool.prestart). */
   prestartWorkers(): void {
     this.pool.prestart();
   }
 
+  /**
+   * Forgets every prepared form of `digest` (its functions were deleted or moved to another version): the
+   * compiled module, instances, memory images and files go with the last reference, here and in the workers.
+   */
   release(digest: Digest): void {
     for (const [key, e] of this.entries)
       if (key.startsWith(`${digest}/`)) {
