@@ -94,16 +94,29 @@ export async function getFunction(ctx: RouteContext): Promise<void> {
   sendJson(ctx.res, 200, await getOr404(ctx, ctx.params[0]));
 }
 
-export async function createFunction(ctx: RouteContext): Promise<void> {
+/**
+ * Reads a create or update body (a large module compiled and imaged as it arrives, under `memoryMiB` unless the
+ * fields set a cap, named `nameOf(fields)`) and hands it to `use`; an early image `use` did not take is dropped.
+ */
+async function withFunctionBody(
+  ctx: RouteContext,
+  memoryMiB: number,
+  nameOf: (fields: unknown) => string | undefined,
+  use: (body: FunctionBody) => Promise<void>,
+): Promise<void> {
   if (largeUpload(ctx)) ctx.deps.prestartWorkers?.();
-  const body = await readFunctionBody(ctx.req, DEFAULT_LIMITS.memoryMiB, (fields, module, arrival) =>
-    earlyImage(ctx.deps, fieldsName(fields), fields, module, arrival),
+  const body = await readFunctionBody(ctx.req, memoryMiB, (fields, module, arrival) =>
+    earlyImage(ctx.deps, nameOf(fields), fields, module, arrival),
   );
   try {
-    await createWith(ctx, body);
+    await use(body);
   } finally {
     if (body.built) discardEarlyImage(body.built);
   }
+}
+
+export async function createFunction(ctx: RouteContext): Promise<void> {
+  await withFunctionBody(ctx, DEFAULT_LIMITS.memoryMiB, fieldsName, (body) => createWith(ctx, body));
 }
 
 async function createWith(ctx: RouteContext, body: FunctionBody): Promise<void> {
@@ -131,15 +144,12 @@ async function createWith(ctx: RouteContext, body: FunctionBody): Promise<void> 
 export async function updateFunction(ctx: RouteContext): Promise<void> {
   const name = ctx.params[0];
   const existing = await getOr404(ctx, name);
-  if (largeUpload(ctx)) ctx.deps.prestartWorkers?.();
-  const body = await readFunctionBody(ctx.req, existing.limits.memoryMiB, (fields, module, arrival) =>
-    earlyImage(ctx.deps, name, fields, module, arrival),
+  await withFunctionBody(
+    ctx,
+    existing.limits.memoryMiB,
+    () => name,
+    (body) => updateWith(ctx, name, body),
   );
-  try {
-    await updateWith(ctx, name, body);
-  } finally {
-    if (body.built) discardEarlyImage(body.built);
-  }
 }
 
 async function updateWith(ctx: RouteContext, name: string, body: FunctionBody): Promise<void> {
