@@ -2,14 +2,17 @@
 // serve`: V8's own `new WebAssembly.Module` time for the same bytes (a fresh node process, node's default flags),
 // fn create -> first answer, the first calls, and the server's RSS deployed, used and after the functions are
 // deleted. Issue 13's targets: create -> first answer within 4x V8's compile, <= 120 MiB per used function
-// beyond its linear memory, RSS back within 64 MiB after delete, no slow second call.
-import { execFile } from "node:child_process";
+// beyond its linear memory, RSS back within 64 MiB after delete, no slow second call. Also what the creates
+// cost the other functions of the server: a small function's latency while they happen, against while idle.
+import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { ApiClient } from "../src/client/index.js";
 import { DEFAULT_STEPS, LARGE_30MB, largeModule } from "./large-module.js";
+import { checkEcho, deployEcho } from "./perf-deploy.js";
 import { api, median, rssBytes, startWasmlet, uniqueVariant } from "./procs.js";
 import { fmt, printTable } from "./report.js";
 
@@ -65,6 +68,76 @@ function processCpuMs(pid: number | undefined): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Waits until the server has used under 10 ms of CPU in 300 ms beyond `busyMsPer300` (what other traffic
+ * costs it; at most `maxMs`): the previous function's background work (its rewrite, the collection after it)
+ * done, as when a user creates a function. Returns the time waited.
+ */
+async function quiet(pid: number | undefined, busyMsPer300 = 0, maxMs = 10_000): Promise<number> {
+  const t0 = performance.now();
+  let last = processCpuMs(pid);
+  for (;;) {
+    await sleep(300);
+    const now = processCpuMs(pid);
+    if (now - last < 10 + busyMsPer300 || performance.now() - t0 > maxMs) return performance.now() - t0;
+    last = now;
+  }
+}
+
+/**
+ * A client in a process of its own that GETs `url` one request after another (2 ms apart, keep-alive) until its
+ * stdin ends, then prints the latencies it saw (ms, sorted) as JSON.
+ */
+const LATENCY_PROBE = `
+const http = require("node:http");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const lat = [];
+let running = true;
+process.stdin.on("end", () => { running = false; }).resume();
+const one = () => new Promise((res, rej) => {
+  const s = performance.now();
+  http.get(process.argv[1], { agent }, (r) => { r.resume(); r.on("end", () => { lat.push(performance.now() - s); res(); }); }).on("error", rej);
+});
+(async () => {
+  while (running) { await one(); await new Promise((r) => setTimeout(r, 2)); }
+  console.log(JSON.stringify(lat.sort((a, b) => a - b)));
+})();
+`;
+
+/** Starts the latency probe on `url`; `stop()` ends it and gives what it saw. */
+function latencyProbe(url: string): { stop(): Promise<number[]> } {
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
+    process.execPath,
+    ["-e", LATENCY_PROBE, url],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(out) as number[];
+    },
+  };
+}
+
+/** A latency probe's figures: requests, p50, p99, max, and how many took over 10 ms. */
+function latencyRow(what: string, lat: number[]): Record<string, string> {
+  const at = (q: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * q))];
+  return {
+    window: what,
+    requests: String(lat.length),
+    "p50 ms": fmt(at(0.5)),
+    "p99 ms": fmt(at(0.99)),
+    "max ms": fmt(lat[lat.length - 1]),
+    "over 10 ms": String(lat.filter((x) => x > 10).length),
+  };
+}
+
 export async function benchLarge(opts: { functions?: number } = {}): Promise<void> {
   const count = opts.functions ?? 3;
   const [buildMs, bytes] = await timed(() => largeModule(LARGE_30MB));
@@ -81,12 +154,36 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     const v8Eager = (await probe(file, ["--no-wasm-lazy-compilation"])).compileMs;
     const expected = await probe(file, [], join(dir, "stdin"));
 
-    await sleep(1000);
+    // A small function served beside the large ones (its latency is measured after them).
+    await deployEcho(w, "small");
+    const smallUrl = `${w.routerUrl}/small/x`;
+    for (let i = 0; i < 20; i++) await checkEcho(smallUrl);
+    await quiet(w.proc.pid);
     const rssBase = rssBytes(w.proc.pid);
     const rows: Record<string, string>[] = [];
     const client = new ApiClient({ server: w.controlUrl });
     const seconds: number[] = [];
+    const quietWaits: number[] = [];
+    const route = (name: string) =>
+      api(w.controlUrl, "POST", "/triggers/http", {
+        name,
+        function: name,
+        prefix: `/${name}`,
+        methods: ["POST"],
+      });
+    /** Calls `name` until its route is there; throws unless it answers as node's WASI does. */
+    const call = async (name: string) => {
+      for (;;) {
+        const r = await fetch(`${w.routerUrl}/${name}`, { method: "POST", body });
+        const text = await r.text();
+        if (r.status === 404) continue;
+        if (r.status !== 200 || text !== expected.out)
+          throw new Error(`${name} answered ${r.status} ${text.slice(0, 200)}; node's WASI: ${expected.out}`);
+        return;
+      }
+    };
     for (let i = 0; i < count; i++) {
+      quietWaits.push(await quiet(w.proc.pid));
       const name = `large-${i}`;
       const variant = uniqueVariant(bytes, `large-${i}-${Date.now()}`);
       // V8's time for these very bytes, in a fresh process right before the create: the machine's load moves
@@ -107,29 +204,12 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
         });
       else await client.createFunction({ name, fileName: "m.wasm", args: ["7"] }, variant);
       const created = performance.now() - t0;
-      await api(w.controlUrl, "POST", "/triggers/http", {
-        name,
-        function: name,
-        prefix: `/${name}`,
-        methods: ["POST"],
-      });
-      const call = async () => {
-        for (;;) {
-          const r = await fetch(`${w.routerUrl}/${name}`, { method: "POST", body });
-          const text = await r.text();
-          if (r.status === 404) continue;
-          if (r.status !== 200 || text !== expected.out)
-            throw new Error(
-              `${name} answered ${r.status} ${text.slice(0, 200)}; node's WASI: ${expected.out}`,
-            );
-          return;
-        }
-      };
-      await call();
+      await route(name);
+      await call(name);
       const first = performance.now() - t0;
       const firstCpu = processCpuMs(w.proc.pid) - cpu0;
       const calls: number[] = [];
-      for (let k = 0; k < 5; k++) calls.push((await timed(call))[0]);
+      for (let k = 0; k < 5; k++) calls.push((await timed(() => call(name)))[0]);
       seconds.push(calls[0]);
       rows.push({
         function: name,
@@ -156,6 +236,33 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     await sleep(5000);
     const rssDeleted = rssBytes(w.proc.pid);
 
+    // The small function's latency: 3 s idle, then while `busyCount` more large functions are created and called.
+    const busyCount = 2;
+    const idleProbe = latencyProbe(smallUrl);
+    const idleCpu0 = processCpuMs(w.proc.pid);
+    await sleep(3000);
+    const probeCpuPer300 = (processCpuMs(w.proc.pid) - idleCpu0) / 10;
+    const idleLatency = await idleProbe.stop();
+    await quiet(w.proc.pid);
+    const busyProbe = latencyProbe(smallUrl);
+    const busyT0 = performance.now();
+    for (let i = 0; i < busyCount; i++) {
+      const name = `busy-${i}`;
+      await client.createFunction(
+        { name, fileName: "m.wasm", args: ["7"] },
+        uniqueVariant(bytes, `${name}-${Date.now()}`),
+      );
+      await route(name);
+      await call(name);
+      await quiet(w.proc.pid, probeCpuPer300);
+    }
+    const busyMs = performance.now() - busyT0;
+    const busyLatency = await busyProbe.stop();
+    for (let i = 0; i < busyCount; i++) {
+      await api(w.controlUrl, "DELETE", `/triggers/http/busy-${i}`);
+      await api(w.controlUrl, "DELETE", `/functions/busy-${i}`);
+    }
+
     printTable(
       `large module: ${fmt(bytes.byteLength / MiB)} MiB WASI command (${LARGE_30MB.functions} C functions at -O0 + ${LARGE_30MB.tableBytes / MiB} MiB table; a call runs ${DEFAULT_STEPS} of them; built in ${fmt(buildMs / 1000)} s)`,
       [
@@ -169,8 +276,18 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       ],
     );
     printTable(
-      "large module: fn create -> answers (over HTTP, each a new digest; target: first <= 4x V8)",
+      `large module: fn create -> answers (over HTTP, each a new digest, each once the server is quiet — waited ${quietWaits.map((q) => fmt(q / 1000)).join(" / ")} s; target: first <= 4x V8)`,
       rows,
+    );
+    printTable(
+      "large module: a small WAGI function's latency on the same server (one request at a time, 2 ms apart, from a process of its own)",
+      [
+        latencyRow("idle server, 3 s", idleLatency),
+        latencyRow(
+          `${busyCount} more large creates, first calls, until quiet (${fmt(busyMs / 1000)} s)`,
+          busyLatency,
+        ),
+      ],
     );
     const perFn = (rssUsed - rssBase) / count / MiB - expected.memoryBytes / MiB;
     printTable(

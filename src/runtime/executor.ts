@@ -1,6 +1,7 @@
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import {
   capMemories,
+  compileInSlices,
   compileLazily,
   instrumentModule,
   isComponent,
@@ -331,13 +332,15 @@ export class HybridExecutor implements Executor {
     clearTimeout(rewrite.timer);
     const task = rewriteInBackground(rewrite.source, rewrite.maxMemoryPages);
     rewrite.task = task;
+    const current = () => this.entries.get(entry.key) === entry && entry.rewrite === rewrite;
     task.done
-      .then(({ bytes, meta }) => {
+      .then(async ({ bytes, meta }) => {
         // Released or evicted meanwhile: nothing to take over.
-        if (this.entries.get(entry.key) !== entry || entry.rewrite !== rewrite) return;
+        if (!current()) return;
+        // In slices, lazily, with its memory capped as the rewrite left it: the request thread keeps serving.
+        const module = await compileInSlices(bytes, rewrite.maxMemoryPages);
+        if (!current()) return;
         const { files, fs, memoryCapBytes } = entry.load;
-        const module = compileModule(bytes as Uint8Array<ArrayBuffer>);
-        if (module instanceof Promise) throw new Error("a large module compiles synchronously");
         const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);
         runner.warm();
         // Workers that loaded the module as uploaded drop it; the next run loads the rewritten one, and

@@ -1,6 +1,6 @@
 export { Writer } from "./bytes.js";
 export { type CappedModule, compileCapped, compileLazily, LAZY_COMPILE_MIN_BYTES } from "./compile.js";
-export { StreamingCompile, warmStreamingCompile } from "./compile-stream.js";
+export { compileInSlices, StreamingCompile, warmStreamingCompile } from "./compile-stream.js";
 export {
   COMPONENT_WORLDS,
   type ComponentInfo,
