@@ -137,7 +137,9 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     ];
     for (let run = 1; run <= opts.runs; run++) {
       const peaks = new Map<string, LoadResult>();
+      const waits: string[] = [];
       for (const r of rows) {
+        waits.push(`${r.row} ${fmt(await quiet(procs), 1)}`);
         // Each peak is measured again right before its 80 % run (this machine's speed drifts over minutes);
         // the 50 % row of the same server uses that peak.
         const p = r.peakFrom ? peaks.get(r.peakFrom) : await peak(r.url, PEAK_AGAIN_S);
@@ -155,6 +157,7 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
         });
         samples.push(openLoopSample(run, r.row, o, diagnose(before, await snapshot(r.proc))));
       }
+      waits.push(`density ${fmt(await quiet(procs), 1)}`);
       const before = await snapshot(d);
       const w = await rotateDensity(d, hit, stride, DENSITY_SECONDS);
       const diag = diagnose(before, await snapshot(d));
@@ -169,7 +172,9 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
         errors: w.errors,
         diag,
       });
-      console.log(`(tails: run ${run} of ${opts.runs} done)`);
+      console.log(
+        `(tails: run ${run} of ${opts.runs} done; s waited for quiet before each row: ${waits.join(", ")})`,
+      );
     }
     printTails(samples, opts, { deployed, deployS, hit, stride, pin });
   } finally {
@@ -242,6 +247,37 @@ function readTimes(path: string): ThreadTimes | undefined {
     return { cpu, wait };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Waits until the bench's processes (`procs` and their descendants) together use under 10 % of one CPU over
+ * 300 ms, at most `maxMs`; returns the seconds waited. A row measures its server, not what another server of the
+ * bench still does after its own row: the density server's TurboFan tier-up went on over both cores for ~2.5 s
+ * after a rotation's end (measured), into the next run's X rows.
+ */
+async function quiet(procs: readonly Proc[], maxMs = 15_000): Promise<number> {
+  const cpuNs = () => {
+    let sum = 0;
+    for (const p of procs)
+      for (const q of tree(p.proc.pid as number)) {
+        let tids: string[] = [];
+        try {
+          tids = readdirSync(`/proc/${q}/task`);
+        } catch {
+          continue;
+        }
+        for (const tid of tids) sum += readTimes(`/proc/${q}/task/${tid}/schedstat`)?.cpu ?? 0;
+      }
+    return sum;
+  };
+  const t0 = performance.now();
+  let last = cpuNs();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = cpuNs();
+    if (now - last < 30e6 || performance.now() - t0 > maxMs) return (performance.now() - t0) / 1000;
+    last = now;
   }
 }
 
@@ -354,7 +390,7 @@ function printTails(
   const pct = (v: number | undefined) =>
     v === undefined || !Number.isFinite(v) ? "n/a" : `${fmt(v * 100, 0)} %`;
   printTable(
-    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}${opts.serveArgs.length ? ` ${opts.serveArgs.join(" ")}` : ""}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
+    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; each row started once the bench's processes were quiet (under 10 % of a CPU over 300 ms; the waits are printed per run); load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}${opts.serveArgs.length ? ` ${opts.serveArgs.join(" ")}` : ""}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
     samples.map((s) => ({
       run: s.run,
       row: s.row,
