@@ -122,6 +122,7 @@ static napi_value exec_self(napi_env env, napi_callback_info info) {
 }
 
 void register_sha256(napi_env env, napi_value exports);
+void register_populate(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
@@ -134,6 +135,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_function(env, "execSelf", NAPI_AUTO_LENGTH, exec_self, NULL, &fn);
   napi_set_named_property(env, exports, "execSelf", fn);
   register_sha256(env, exports);
+  register_populate(env, exports);
   return exports;
 }
 

@@ -16,6 +16,7 @@ import {
   sendError,
   sendJson,
   sendText,
+  setBodyPrefault,
 } from "./index.js";
 
 async function withServer<T>(listener: RequestListener, body: (port: number) => Promise<T>): Promise<T> {
@@ -115,6 +116,49 @@ test("readSharedBody returns the same bytes in shared memory, declared or chunke
     },
   );
 });
+
+test("a declared body of 1 MiB or more has its shared memory handed to the prefault before its bytes arrive", async () => {
+  const seen: { length: number; shared: boolean; zeros: boolean }[] = [];
+  setBodyPrefault((bytes) => {
+    seen.push({
+      length: bytes.byteLength,
+      shared: bytes.buffer instanceof SharedArrayBuffer,
+      zeros: bytes.every((b) => b === 0),
+    });
+  });
+  try {
+    const large = Buffer.alloc(3 << 20);
+    for (let i = 0; i < large.length; i += 4093) large[i] = (i >> 12) & 255 || 1;
+    await withServer(
+      (req, res) => {
+        readSharedBody(req, 8 << 20).then(
+          (b) =>
+            sendText(
+              res,
+              200,
+              Buffer.from(b).equals(req.method === "PUT" ? large : small) ? "same" : "differs",
+            ),
+          (e) => sendError(req, res, e),
+        );
+      },
+      async (port) => {
+        assert.equal((await send(port, { method: "PUT", body: large })).body, "same");
+        assert.deepEqual(
+          seen,
+          [{ length: large.length, shared: true, zeros: true }],
+          "before any byte was copied",
+        );
+        assert.equal((await send(port, { body: small })).body, "same");
+        assert.equal((await send(port, { method: "PUT", body: large, chunked: true })).body, "same");
+        assert.equal(seen.length, 1, "not for a small body, nor a chunked one (read whole first)");
+      },
+    );
+  } finally {
+    setBodyPrefault(undefined);
+  }
+});
+
+const small = Buffer.from("a small body");
 
 test("readSharedBodyFinding finds every delimiter as the body arrives, across chunk boundaries, declared or chunked", async () => {
   const needle = Buffer.from("\r\n--zz");

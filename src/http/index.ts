@@ -23,6 +23,7 @@ export {
   readJson,
   readSharedBody,
   readSharedBodyFinding,
+  setBodyPrefault,
   type TooLarge,
 } from "./body.js";
 export {

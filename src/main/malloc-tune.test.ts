@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
+import { load, nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
 import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
 
 // npm's install step builds the addon (python3, make and a C compiler are part of the set-up); on glibc the
@@ -50,4 +50,33 @@ test("the addon's sha256 hashes on libuv's pool what is queued, in order, and gi
   const digest = h.digest();
   assert.throws(() => h.update(plain), /the digest was asked for/);
   assert.equal(await digest, `sha256:${createHash("sha256").update(shared).digest("hex")}`);
+});
+
+test("the addon's populate makes a buffer's pages resident on libuv's pool, keeping what they hold, even while written", async () => {
+  const populate = load()?.populate;
+  assert.ok(populate, "npm install builds the addon with populate");
+  const MiB = 1 << 20;
+  const bytes = new Uint8Array(new SharedArrayBuffer(96 * MiB));
+  for (let i = 0; i < 8 * MiB; i += 4096) bytes[i] = 7;
+  const before = process.memoryUsage().rss;
+  const done = populate(bytes);
+  // Written on this thread while the pool thread populates the same memory.
+  for (let i = 8 * MiB; i < 16 * MiB; i += 4096) bytes[i] = 9;
+  assert.equal(await done, true);
+  const grew = (process.memoryUsage().rss - before) / MiB;
+  assert.ok(grew > 64, `RSS grew ${grew.toFixed(1)} MiB for 96 MiB populated, 16 of them written here`);
+  for (let i = 0; i < 16 * MiB; i += 4096) assert.equal(bytes[i], i < 8 * MiB ? 7 : 9, `byte ${i}`);
+  assert.ok(
+    bytes.subarray(16 * MiB).every((b) => b === 0),
+    "the rest still zeros",
+  );
+  assert.equal(
+    await populate(new Uint8Array(new SharedArrayBuffer(100)).subarray(10, 20)),
+    true,
+    "no whole page",
+  );
+  assert.throws(
+    () => populate(new Uint16Array(4) as unknown as Uint8Array),
+    /populate: expects a Uint8Array/,
+  );
 });

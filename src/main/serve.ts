@@ -20,7 +20,7 @@ import {
   type ServeRole,
   WasmletError,
 } from "../core/index.js";
-import { sendError, sendJson } from "../http/index.js";
+import { sendError, sendJson, setBodyPrefault } from "../http/index.js";
 import {
   buildImage,
   ImageRegistries,
@@ -55,7 +55,7 @@ import { Drain, type DrainReport } from "./drain.js";
 import { externalPushes, externalRegistryFront } from "./external-registry.js";
 import { createBoundedServer } from "./http-limits.js";
 import { listen } from "./listen.js";
-import { nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
+import { load as loadAddon, nativeLayerHasher, tuneMalloc } from "./malloc-tune.js";
 import { type MetricsJson, metricsFront, ProcessMetrics } from "./metrics.js";
 import { nodesFront } from "./nodes-front.js";
 import { shortenRequestSlice } from "./request-slice.js";
@@ -206,6 +206,8 @@ export async function serve(config: ServeConfig): Promise<Serving> {
     );
   // Large layers (a large module's image) hashed on libuv's threads, not on the request thread that reads them.
   setLayerHasher(nativeLayerHasher());
+  // A large upload's shared memory faulted in on libuv's threads while its bytes arrive (http/setBodyPrefault).
+  setBodyPrefault(loadAddon()?.populate);
   if (!isLoopback(config.control.host) && !config.token)
     throw new WasmletError(
       "INVALID_ARGUMENT",
