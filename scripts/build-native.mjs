@@ -1,4 +1,4 @@
-// npm's install step: builds native/ (malloc-tune.c, sha256-async.c) with the node-gyp npm ships (from source, against the
+// npm's install step: builds native/ (malloc-tune.c, sha256-async.c, populate.c) with the node-gyp npm ships (from source, against the
 // machine's node headers, like better-sqlite3). Optional: without a compiler the server runs without it.
 import { spawnSync } from "node:child_process";
 
