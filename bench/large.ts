@@ -85,8 +85,8 @@ async function quiet(pid: number | undefined, busyMsPer300 = 0, maxMs = 10_000):
 }
 
 /**
- * A client in a process of its own that GETs `url` one request after another (2 ms apart, keep-alive) until its
- * stdin ends, then prints the latencies it saw (ms, sorted) as JSON.
+ * A client in a process of its own that GETs `url` one request after another (2 ms apart, keep-alive, each given
+ * up after 10 s) until its stdin ends, then prints the latencies it saw (ms, sorted) and its first error as JSON.
  */
 const LATENCY_PROBE = `
 const http = require("node:http");
@@ -96,15 +96,26 @@ let running = true;
 process.stdin.on("end", () => { running = false; }).resume();
 const one = () => new Promise((res, rej) => {
   const s = performance.now();
-  http.get(process.argv[1], { agent }, (r) => { r.resume(); r.on("end", () => { lat.push(performance.now() - s); res(); }); }).on("error", rej);
+  const req = http.get(process.argv[1], { agent, timeout: 10000 }, (r) => {
+    r.resume();
+    r.on("end", () => { lat.push(performance.now() - s); res(); });
+    r.on("error", rej);
+  });
+  req.on("timeout", () => req.destroy(new Error("no answer in 10 s"))).on("error", rej);
 });
 (async () => {
-  while (running) { await one(); await new Promise((r) => setTimeout(r, 2)); }
-  console.log(JSON.stringify(lat.sort((a, b) => a - b)));
+  let error;
+  try {
+    while (running) { await one(); await new Promise((r) => setTimeout(r, 2)); }
+  } catch (e) {
+    error = String(e);
+  }
+  console.log(JSON.stringify({ lat: lat.sort((a, b) => a - b), error }));
+  process.exit(0);
 })();
 `;
 
-/** Starts the latency probe on `url`; `stop()` ends it and gives what it saw. */
+/** Starts the latency probe on `url`; `stop()` ends it and gives what it saw, or throws the error it met. */
 function latencyProbe(url: string): { stop(): Promise<number[]> } {
   const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
     process.execPath,
@@ -115,12 +126,15 @@ function latencyProbe(url: string): { stop(): Promise<number[]> } {
   child.stdout.on("data", (d) => {
     out += d;
   });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  // "close": its output is all read (at "exit" it may not be).
+  const closed = new Promise<void>((r) => child.once("close", () => r()));
   return {
     stop: async () => {
       child.stdin.end();
-      await exited;
-      return JSON.parse(out) as number[];
+      await closed;
+      const { lat, error } = JSON.parse(out) as { lat: number[]; error?: string };
+      if (error) throw new Error(`the latency probe of ${url} failed: ${error}`);
+      return lat;
     },
   };
 }
@@ -163,6 +177,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     );
     await api(w.controlUrl, "POST", "/triggers/http", { name: "small", function: "small", prefix: "/small" });
     const smallUrl = `${w.routerUrl}/small/x`;
+    // The route may take a moment to reach the router.
+    for (let i = 0; i < 100 && (await fetch(smallUrl)).status === 404; i++) await sleep(20);
     for (let i = 0; i < 20; i++) await checkEcho(smallUrl);
     await quiet(w.proc.pid);
     const rssBase = rssBytes(w.proc.pid);
@@ -251,18 +267,24 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     await quiet(w.proc.pid);
     const busyProbe = latencyProbe(smallUrl);
     const busyT0 = performance.now();
-    for (let i = 0; i < busyCount; i++) {
-      const name = `busy-${i}`;
-      await client.createFunction(
-        { name, fileName: "m.wasm", args: ["7"] },
-        uniqueVariant(bytes, `${name}-${Date.now()}`),
-      );
-      await route(name);
-      await call(name);
-      await quiet(w.proc.pid, probeCpuPer300);
+    try {
+      for (let i = 0; i < busyCount; i++) {
+        const name = `busy-${i}`;
+        await client.createFunction(
+          { name, fileName: "m.wasm", args: ["7"] },
+          uniqueVariant(bytes, `${name}-${Date.now()}`),
+        );
+        await route(name);
+        await call(name);
+        await quiet(w.proc.pid, probeCpuPer300);
+      }
+    } catch (e) {
+      // The probe does not go on sending requests.
+      await busyProbe.stop().catch(() => undefined);
+      throw e;
     }
-    const busyMs = performance.now() - busyT0;
     const busyLatency = await busyProbe.stop();
+    const busyMs = performance.now() - busyT0;
     for (let i = 0; i < busyCount; i++) {
       await api(w.controlUrl, "DELETE", `/triggers/http/busy-${i}`);
       await api(w.controlUrl, "DELETE", `/functions/busy-${i}`);

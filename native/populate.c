@@ -43,19 +43,20 @@ static void populate_complete(napi_env env, napi_status status, void *data) {
 }
 
 // populate(view: Uint8Array): Promise<boolean> — faults in the view's whole pages on the pool; resolves true once
-// they are, false when the kernel refused (before 5.14: EINVAL). Throws on anything but a Uint8Array.
+// they are, false when the kernel refused (before 5.14: EINVAL). Throws on anything but a Uint8Array of a
+// SharedArrayBuffer: a plain ArrayBuffer may be detached and freed while the work waits, a shared one may not.
 static napi_value populate(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], promise, name;
-  bool is_typed = false;
+  napi_value argv[1], promise, name, buffer;
+  bool is_typed = false, is_plain = true;
   napi_typedarray_type type = napi_int8_array;
   size_t length = 0;
   void *bytes = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
       napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &bytes, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "populate: expects a Uint8Array");
+      napi_get_typedarray_info(env, argv[0], &type, &length, &bytes, &buffer, NULL) != napi_ok ||
+      type != napi_uint8_array || napi_is_arraybuffer(env, buffer, &is_plain) != napi_ok || is_plain) {
+    napi_throw_type_error(env, NULL, "populate: expects a Uint8Array of a SharedArrayBuffer");
     return NULL;
   }
   populate_task *t = calloc(1, sizeof(populate_task));

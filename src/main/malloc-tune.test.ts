@@ -75,8 +75,10 @@ test("the addon's populate makes a buffer's pages resident on libuv's pool, keep
     true,
     "no whole page",
   );
-  assert.throws(
-    () => populate(new Uint16Array(4) as unknown as Uint8Array),
-    /populate: expects a Uint8Array/,
-  );
+  for (const wrong of [new Uint16Array(new SharedArrayBuffer(8)), new Uint8Array(8)])
+    assert.throws(
+      () => populate(wrong as Uint8Array),
+      /populate: expects a Uint8Array of a SharedArrayBuffer/,
+      wrong.constructor.name,
+    );
 });

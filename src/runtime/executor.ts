@@ -338,7 +338,7 @@ export class HybridExecutor implements Executor {
         // Released or evicted meanwhile: nothing to take over.
         if (!current()) return;
         // In slices, lazily, with its memory capped as the rewrite left it: the request thread keeps serving.
-        const module = await compileInSlices(bytes, rewrite.maxMemoryPages);
+        const module = await compileInSlices(bytes, rewrite.maxMemoryPages, current);
         if (!current()) return;
         const { files, fs, memoryCapBytes } = entry.load;
         const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);

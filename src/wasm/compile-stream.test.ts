@@ -107,4 +107,11 @@ test("a module that is all there compiles a slice per turn of the event loop, ca
   assert.equal(e.grow(1), -1, "not past it");
   const invalid = await wat(`(module (func (export "f") (result i32) nop))`);
   await assert.rejects(compileInSlices(invalid, 2), /V8 refused the module/);
+  let asked = 0;
+  await assert.rejects(
+    compileInSlices(bytes, 2, () => ++asked < 2),
+    /no longer wanted/,
+    "given up when no longer wanted",
+  );
+  assert.equal(asked, 2, "asked before each slice, not after it gave up");
 });

@@ -221,8 +221,9 @@ export class StreamingCompile {
 }
 
 /**
- * Bytes of a module handed to V8 per turn of the event loop by compileInSlices: V8 validates a chunk's functions
- * in its push, on this thread (~3 ms per MiB of code here), so a request waits at most for one slice.
+ * Bytes of a module handed to V8 per turn of the event loop by compileInSlices: each push takes ~1.2 ms per MiB
+ * of this thread here (V8 copies the chunk into buffers of its own, most of that time their first-touch page
+ * faults) and the last, which finishes the compile, 15–20 ms; a request waits at most for one of them.
  */
 const SLICE_BYTES = 1024 * 1024;
 
@@ -230,16 +231,21 @@ const SLICE_BYTES = 1024 * 1024;
  * Compiles a large module that is all there (a rewritten one), lazily and capped as StreamingCompile does, a
  * slice per turn of the event loop instead of in one call: `new WebAssembly.Module` of a rewritten 30 MB module
  * held the request thread for 60–100 ms here, every other function's requests waiting behind it. Rejects when V8
- * refuses the bytes.
+ * refuses the bytes, or when `wanted` (asked before each slice) says the module is no longer wanted.
  */
 export async function compileInSlices(
   bytes: Uint8Array,
   maxMemoryPages: number,
+  wanted: () => boolean = () => true,
 ): Promise<WebAssembly.Module> {
   const c = new StreamingCompile(maxMemoryPages);
   for (let end = SLICE_BYTES; end < bytes.byteLength; end += SLICE_BYTES) {
     c.advance(bytes, end);
     await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!wanted()) {
+      c.abandon();
+      throw new Error("the module is no longer wanted");
+    }
   }
   c.finish(bytes, bytes.byteLength);
   const compiled = await c.result;
