@@ -121,12 +121,17 @@ function prefaulter(
     if (to <= from) return;
     busy = true;
     ready = to;
-    populate(out.subarray(from, to)).then(
-      () => {
-        busy = false;
-      },
-      () => {},
-    );
+    // A prefault that fails stays busy: the body is read all the same, its pages faulting as they are written.
+    try {
+      populate(out.subarray(from, to)).then(
+        () => {
+          busy = false;
+        },
+        () => {},
+      );
+    } catch {
+      // (thrown at once: the same)
+    }
   };
   return step;
 }

@@ -169,6 +169,31 @@ test("a declared body of 1 MiB or more has its shared memory handed to the prefa
   }
 });
 
+test("a prefault that throws or fails does not stop the body being read", async () => {
+  for (const failing of [
+    () => {
+      throw new Error("cannot");
+    },
+    () => Promise.reject(new Error("cannot")),
+  ]) {
+    setBodyPrefault(failing);
+    try {
+      const large = Buffer.alloc(3 << 20, 7);
+      await withServer(
+        (req, res) => {
+          readSharedBody(req, 8 << 20).then(
+            (b) => sendText(res, 200, Buffer.from(b).equals(large) ? "same" : "differs"),
+            (e) => sendError(req, res, e),
+          );
+        },
+        async (port) => assert.equal((await send(port, { method: "PUT", body: large })).body, "same"),
+      );
+    } finally {
+      setBodyPrefault(undefined);
+    }
+  }
+});
+
 const small = Buffer.from("a small body");
 
 test("readSharedBodyFinding finds every delimiter as the body arrives, across chunk boundaries, declared or chunked", async () => {
