@@ -47,6 +47,14 @@ const TARGETS: { row: string; p99LimitMs: number }[] = [
 const MIN_ACHIEVED = 0.99;
 const DENSITY_SECONDS = 10;
 
+/**
+ * How long the bench leaves the density server alone after a rotation before the next row. Once its requests stop,
+ * V8's memory reducer collects its heap (~170 MB after a rotation): three mark-compacts ~0.7 s apart, 15–23 s after
+ * the last request, 0.3–0.5 s of CPU over both cores (measured: 3 rotations, --trace-gc and /proc). Without this wait
+ * they fell in the next run's X rows, another server's work on X's two cores.
+ */
+const DENSITY_SETTLE_MS = 26_000;
+
 /** What one row of one run measured, with the diagnostics. */
 interface Sample {
   run: number;
@@ -119,6 +127,7 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
     }
     // Density: the first rotation over the hit functions tiers their code up (not counted).
     await rotateDensity(d, hit, stride, DENSITY_SECONDS);
+    await new Promise((r) => setTimeout(r, DENSITY_SETTLE_MS));
 
     type Row = { row: string; url: string; proc: Wasmlet | Proc; share: number; peakFrom?: string };
     const controlRow = (c: Target): Row => ({
@@ -161,6 +170,7 @@ export async function benchTails(opts: TailsOptions): Promise<void> {
       const before = await snapshot(d);
       const w = await rotateDensity(d, hit, stride, DENSITY_SECONDS);
       const diag = diagnose(before, await snapshot(d));
+      await new Promise((r) => setTimeout(r, DENSITY_SETTLE_MS));
       samples.push({
         run,
         row: "density",
@@ -391,7 +401,7 @@ function printTails(
   const pct = (v: number | undefined) =>
     v === undefined || !Number.isFinite(v) ? "n/a" : `${fmt(v * 100, 0)} %`;
   printTable(
-    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; each row started once the bench's processes were quiet (under 10 % of a CPU over 300 ms; the waits are printed per run); load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}${opts.serveArgs.length ? ` ${opts.serveArgs.join(" ")}` : ""}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
+    `tails: every run, every row (open loop: bench/loadgen, ${OPEN_LOOP_CONNECTIONS} connections, ${OPEN_LOOP_WARMUP_S} s warm-up at the rate, ${opts.seconds} s measured, latency from the scheduled send; 80 % rows take their peak from a wrk -c32 run of ${PEAK_AGAIN_S} s just before, 50 % rows use that peak; density: wrk -c32 rotating over ${d.hit} of ${d.deployed} deployed functions, ${DENSITY_SECONDS} s; each row started once the bench's processes were quiet (under 10 % of a CPU over 300 ms; the waits are printed per run), and ${DENSITY_SETTLE_MS / 1000} s after a density rotation (the idle density server's memory-reducing collections); load generators ${d.pin === undefined ? "placed by the scheduler" : `pinned to CPU ${d.pin} (taskset)`}; wasmlet servers: serve --cpu-affinity ${opts.cpuAffinity}${opts.serveArgs.length ? ` ${opts.serveArgs.join(" ")}` : ""}. GC = pauses seen in the server's --trace-gc output in the window (scavenges / mark-compacts, longest, sum); main = the request threads (summed over router processes): CPU share and run-queue wait per second)`,
     samples.map((s) => ({
       run: s.run,
       row: s.row,
