@@ -121,11 +121,12 @@ function prefaulter(
     if (to <= from) return;
     busy = true;
     ready = to;
-    // A prefault that fails stays busy: the body is read all the same, its pages faulting as they are written.
+    // A prefault that fails (or resolves false: a kernel without MADV_POPULATE_WRITE) stays busy: the body is read
+    // all the same, its pages faulting as they are written.
     try {
       populate(out.subarray(from, to)).then(
-        () => {
-          busy = false;
+        (done) => {
+          if (done !== false) busy = false;
         },
         () => {},
       );

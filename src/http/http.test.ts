@@ -169,14 +169,19 @@ test("a declared body of 1 MiB or more has its shared memory handed to the prefa
   }
 });
 
-test("a prefault that throws or fails does not stop the body being read", async () => {
+test("a prefault that throws, fails or says it could not does not stop the body being read", async () => {
   for (const failing of [
     () => {
       throw new Error("cannot");
     },
     () => Promise.reject(new Error("cannot")),
+    async () => false,
   ]) {
-    setBodyPrefault(failing);
+    let calls = 0;
+    setBodyPrefault(() => {
+      calls++;
+      return failing() as Promise<unknown>;
+    });
     try {
       const large = Buffer.alloc(3 << 20, 7);
       await withServer(
@@ -188,6 +193,7 @@ test("a prefault that throws or fails does not stop the body being read", async 
         },
         async (port) => assert.equal((await send(port, { method: "PUT", body: large })).body, "same"),
       );
+      assert.equal(calls, 1, "not asked again once it could not");
     } finally {
       setBodyPrefault(undefined);
     }
