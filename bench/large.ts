@@ -5,7 +5,7 @@
 // beyond its linear memory, RSS back within 64 MiB after delete, no slow second call. Also what the creates
 // cost the other functions of the server: a small function's latency while they happen, against while idle.
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { ApiClient } from "../src/client/index.js";
 import { DEFAULT_STEPS, LARGE_30MB, largeModule } from "./large-module.js";
 import { checkEcho, ECHO } from "./perf-deploy.js";
-import { api, median, rssBytes, startWasmlet, uniqueVariant } from "./procs.js";
+import { api, cpuSeconds, median, rssBytes, startWasmlet, uniqueVariant, waitQuiet } from "./procs.js";
 import { fmt, printTable } from "./report.js";
 
 const exec = promisify(execFile);
@@ -61,27 +61,17 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
 }
 
 /** CPU time a process has used, all its threads (user + system, from /proc; 10 ms resolution), in ms. */
-function processCpuMs(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+const processCpuMs = (pid: number | undefined): number => cpuSeconds(pid) * 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits until the server has used under 10 ms of CPU in 300 ms beyond `busyMsPer300` (what other traffic
- * costs it; at most `maxMs`): the previous function's background work (its rewrite, the collection after it)
+ * costs it; at most 10 s): the previous function's background work (its rewrite, the collection after it)
  * done, as when a user creates a function. Returns the time waited.
  */
-async function quiet(pid: number | undefined, busyMsPer300 = 0, maxMs = 10_000): Promise<number> {
-  const t0 = performance.now();
-  let last = processCpuMs(pid);
-  for (;;) {
-    await sleep(300);
-    const now = processCpuMs(pid);
-    if (now - last < 10 + busyMsPer300 || performance.now() - t0 > maxMs) return performance.now() - t0;
-    last = now;
-  }
+function quiet(pid: number | undefined, busyMsPer300 = 0): Promise<number> {
+  return waitQuiet(() => processCpuMs(pid), 10 + busyMsPer300, 10_000);
 }
 
 /**

@@ -92,6 +92,21 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * Waits until `cpuMs()` (CPU time of what is watched, ms) grows by less than `underMs` over 300 ms, or `maxMs`
+ * passed; returns the ms waited. The benches start a measure so once the servers' background work is done.
+ */
+export async function waitQuiet(cpuMs: () => number, underMs: number, maxMs: number): Promise<number> {
+  const t0 = performance.now();
+  let last = cpuMs();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = cpuMs();
+    if (now - last < underMs || performance.now() - t0 > maxMs) return performance.now() - t0;
+    last = now;
+  }
+}
+
 /** CPU time the hypervisor took from this machine since boot, all CPUs (Linux /proc/stat "steal"), in seconds. */
 export function stealSeconds(): number | undefined {
   try {

@@ -18,7 +18,16 @@ import {
   startControl,
   type Target,
 } from "./perf-throughput.js";
-import { type Proc, ROOT, startNode, startWasmlet, stealSeconds, type Wasmlet } from "./procs.js";
+import {
+  cpuSeconds,
+  type Proc,
+  ROOT,
+  startNode,
+  startWasmlet,
+  stealSeconds,
+  type Wasmlet,
+  waitQuiet,
+} from "./procs.js";
 import { fmt, printTable, type Row } from "./report.js";
 import { type LoadResult, wrk } from "./wrk.js";
 
@@ -49,7 +58,7 @@ const DENSITY_SECONDS = 10;
 
 /**
  * How long the bench leaves the density server alone after a rotation before the next row. Once its requests stop,
- * V8's memory reducer collects its heap (~170 MB after a rotation): three mark-compacts ~0.7 s apart, 15–23 s after
+ * V8's memory reducer collects its heap (97–171 MB before them): three mark-compacts ~0.7 s apart, 15–23 s after
  * the last request, 0.3–0.5 s of CPU over both cores (measured: 3 rotations, --trace-gc and /proc). Without this wait
  * they fell in the next run's X rows, another server's work on X's two cores.
  */
@@ -267,29 +276,18 @@ function readTimes(path: string): ThreadTimes | undefined {
  * after a rotation's end (measured), into the next run's X rows.
  */
 async function quiet(procs: readonly Proc[], maxMs = 15_000): Promise<number> {
-  // utime + stime of each process (/proc/PID/stat, in clock ticks of 10 ms): unlike a sum over the threads
-  // there now, it keeps what threads that ended have used.
+  // Per process (utime + stime, /proc/PID/stat): unlike a sum over the threads there now, it keeps what threads
+  // that ended have used. A process that ended counts no more.
   const cpuMs = () => {
     let sum = 0;
     for (const p of procs)
       for (const q of tree(p.proc.pid as number)) {
-        try {
-          const fields = readFileSync(`/proc/${q}/stat`, "utf8").split(") ")[1].split(" ");
-          sum += (Number(fields[11]) + Number(fields[12])) * 10;
-        } catch {
-          // the process ended
-        }
+        const s = cpuSeconds(q);
+        if (Number.isFinite(s)) sum += s * 1000;
       }
     return sum;
   };
-  const t0 = performance.now();
-  let last = cpuMs();
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 300));
-    const now = cpuMs();
-    if (now - last < 30 || performance.now() - t0 > maxMs) return (performance.now() - t0) / 1000;
-    last = now;
-  }
+  return (await waitQuiet(cpuMs, 30, maxMs)) / 1000;
 }
 
 /** The pid and every descendant (router processes of --workers N). */

@@ -111,7 +111,7 @@ function prefaulter(
 ): (size: number) => void {
   let ready = 0;
   let busy = false;
-  const step = (size: number) => {
+  return (size: number) => {
     if (busy || ready >= out.byteLength || ready - size >= PREFAULT_AHEAD_BYTES / 2) return;
     const from = Math.max(ready, size);
     const to = Math.min(
@@ -134,7 +134,6 @@ function prefaulter(
       // (thrown at once: the same)
     }
   };
-  return step;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createServer, type RequestListener, request } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { WasmletError } from "../core/index.js";
@@ -28,6 +28,24 @@ async function withServer<T>(listener: RequestListener, body: (port: number) => 
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
+}
+
+/**
+ * A listener that reads the body with readSharedBody (up to `limit`) and answers whether it is in shared memory
+ * and the same as `expected(req)`: "true same", or an error's status.
+ */
+function sharedBodyCheck(limit: number, expected: (req: IncomingMessage) => Uint8Array): RequestListener {
+  return (req, res) => {
+    readSharedBody(req, limit).then(
+      (b) =>
+        sendText(
+          res,
+          200,
+          `${b.buffer instanceof SharedArrayBuffer} ${Buffer.from(b).equals(expected(req)) ? "same" : "differs"}`,
+        ),
+      (e) => sendError(req, res, e),
+    );
+  };
 }
 
 /** Sends a request with node:http (streamed, chunked when `chunked`), returns status, headers and body. */
@@ -93,17 +111,7 @@ test("readSharedBody returns the same bytes in shared memory, declared or chunke
   const body = Buffer.alloc(300_000);
   for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 255;
   await withServer(
-    (req, res) => {
-      readSharedBody(req, 1 << 20).then(
-        (b) =>
-          sendText(
-            res,
-            200,
-            `${b.buffer instanceof SharedArrayBuffer} ${Buffer.from(b).equals(body) ? "same" : "differs"}`,
-          ),
-        (e) => sendError(req, res, e),
-      );
-    },
+    sharedBodyCheck(1 << 20, () => body),
     async (port) => {
       assert.equal((await send(port, { body })).body, "true same");
       assert.equal((await send(port, { body, chunked: true })).body, "true same");
@@ -131,19 +139,9 @@ test("a declared body of 1 MiB or more has its shared memory handed to the prefa
     const large = Buffer.alloc(3 << 20);
     for (let i = 0; i < large.length; i += 4093) large[i] = (i >> 12) & 255 || 1;
     await withServer(
-      (req, res) => {
-        readSharedBody(req, 8 << 20).then(
-          (b) =>
-            sendText(
-              res,
-              200,
-              Buffer.from(b).equals(req.method === "PUT" ? large : small) ? "same" : "differs",
-            ),
-          (e) => sendError(req, res, e),
-        );
-      },
+      sharedBodyCheck(8 << 20, (req) => (req.method === "PUT" ? large : small)),
       async (port) => {
-        assert.equal((await send(port, { method: "PUT", body: large })).body, "same");
+        assert.equal((await send(port, { method: "PUT", body: large })).body, "true same");
         assert.ok(seen.length > 1, `${seen.length} ranges`);
         let covered = 0;
         let last = 0;
@@ -159,8 +157,8 @@ test("a declared body of 1 MiB or more has its shared memory handed to the prefa
         }
         assert.ok(covered > large.length * 0.9, `${covered} of ${large.length} bytes faulted in ahead`);
         const calls = seen.length;
-        assert.equal((await send(port, { body: small })).body, "same");
-        assert.equal((await send(port, { method: "PUT", body: large, chunked: true })).body, "same");
+        assert.equal((await send(port, { body: small })).body, "true same");
+        assert.equal((await send(port, { method: "PUT", body: large, chunked: true })).body, "true same");
         assert.equal(seen.length, calls, "not for a small body, nor a chunked one (read whole first)");
       },
     );
@@ -185,13 +183,8 @@ test("a prefault that throws, fails or says it could not does not stop the body 
     try {
       const large = Buffer.alloc(3 << 20, 7);
       await withServer(
-        (req, res) => {
-          readSharedBody(req, 8 << 20).then(
-            (b) => sendText(res, 200, Buffer.from(b).equals(large) ? "same" : "differs"),
-            (e) => sendError(req, res, e),
-          );
-        },
-        async (port) => assert.equal((await send(port, { method: "PUT", body: large })).body, "same"),
+        sharedBodyCheck(8 << 20, () => large),
+        async (port) => assert.equal((await send(port, { method: "PUT", body: large })).body, "true same"),
       );
       assert.equal(calls, 1, "not asked again once it could not");
     } finally {

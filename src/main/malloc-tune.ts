@@ -25,8 +25,9 @@ export interface NativeAddon {
   sha256Update?: (hash: object, bytes: Uint8Array) => void;
   sha256Digest?: (hash: object) => Promise<string>;
   /**
-   * Faults in the whole pages of `bytes` (a view of a SharedArrayBuffer) on libuv's pool (native/populate.c, MADV_POPULATE_WRITE), leaving what
-   * they hold as it is; resolves false when the kernel refused. Absent in an addon built before it.
+   * Faults in the whole pages of `bytes` (a view of a SharedArrayBuffer) on libuv's pool (native/populate.c,
+   * MADV_POPULATE_WRITE), leaving what they hold as it is; resolves false when the kernel refused. Absent in an
+   * addon built before it.
    */
   populate?: (bytes: Uint8Array) => Promise<boolean>;
 }
