@@ -1,6 +1,12 @@
 import { partHead } from "../http/index.js";
 import { type Arrival, LARGE_LAYER_MIN_BYTES } from "../registry/index.js";
-import { type CappedModule, LAZY_COMPILE_MIN_BYTES, StreamingCompile } from "../wasm/index.js";
+import {
+  type CappedModule,
+  LAZY_COMPILE_MIN_BYTES,
+  type ModuleCompile,
+  StreamingCompile,
+  ThreadCompile,
+} from "../wasm/index.js";
 import { discardEarlyImage, type EarlyImage, sameView } from "./source.js";
 
 /** Makes the image of a module still arriving (source.ts earlyImage), or says it cannot be made so. */
@@ -12,7 +18,8 @@ const MAX_PART_HEAD_BYTES = 16 * 1024;
 /**
  * Follows a function's multipart body as it arrives (readSharedBodyFinding's onData) and, when its `code` part
  * comes after its `function` part (as the CLI and forms send them), compiles the module as its bytes arrive
- * (wasm/StreamingCompile, on this thread: V8 validates each chunk's functions as it is pushed), capped at the memory the `function` part asks for, and
+ * (wasm/ThreadCompile: V8 validates each chunk's functions as it is pushed, on the compile thread, while this thread
+ * reads the next ones), capped at the memory the `function` part asks for, and
  * starts its image (`startImage`, when the module is the last part). The create of a large module then has both
  * about when its upload ends, not 0.1-0.2 s after. Anything unexpected (another order, a malformed part, a small
  * module, a cap or a length the request does not end up with) leaves the work to after the upload, as before:
@@ -26,7 +33,7 @@ export class EarlyCompile {
   /** Index in `found` of the next delimiter not yet used. */
   private next = 0;
   private fields: unknown;
-  private compile: StreamingCompile | undefined;
+  private compile: ModuleCompile | undefined;
   private code: { start: number; end: number } | undefined;
   private off = false;
   private readonly opening: Buffer;
@@ -161,7 +168,14 @@ export class EarlyCompile {
           this.stop();
           return;
         }
-        this.compile = new StreamingCompile(this.pagesFor(this.fields));
+        // On the compile thread when the module arrives in shared memory and is large (as a large upload
+        // does); else on this thread.
+        const pages = this.pagesFor(this.fields);
+        this.compile =
+          body.buffer instanceof SharedArrayBuffer &&
+          this.declared - part.contentStart >= LAZY_COMPILE_MIN_BYTES
+            ? new ThreadCompile(body.subarray(part.contentStart), pages)
+            : new StreamingCompile(pages);
       }
     }
   }

@@ -46,7 +46,7 @@ import {
 } from "../store/index.js";
 import { type NatsConfig, Triggers } from "../triggers/index.js";
 import { TrafficSampler, uiFront } from "../ui/index.js";
-import { inspectModule, warmStreamingCompile } from "../wasm/index.js";
+import { inspectModule, startCompileThread } from "../wasm/index.js";
 import { advertisedHostPort, formatHostPort, type HostPort, isLoopback, parseHostPort } from "./address.js";
 import { type BusyPoll, defaultBusyPollUs } from "./busy-poll.js";
 import { pinRouterThreads } from "./cpu-affinity.js";
@@ -381,12 +381,13 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const peers = etcd && { self: nodeId, nodes: () => listNodes(etcd) };
   if (role === "router") api = createRecordsHandler({ store, token: config.token, cluster: peers, log });
   else {
-    // A large module's upload is compiled as it arrives (api/early-compile.ts); the first would load Node's
-    // fetch implementation then, on its path. Its first runs go to a pool worker: one boots now rather than
-    // during a server's first large upload, whose 2 cores it took 30-50 ms of CPU from (the pool keeps one
-    // idle worker for good once one has booted, for these and for the runs that wait).
+    // A large module's upload is compiled as it arrives, on the compile thread (api/early-compile.ts): it boots
+    // now, and loads Node's fetch implementation that compileStreaming needs (~58 ms the first time), rather than
+    // during a server's first large upload. Its first runs go to a pool worker: one boots now too, rather than
+    // then, when it took 30-50 ms of CPU from the upload's 2 cores (the pool keeps one idle worker for good once
+    // one has booted, for these and for the runs that wait).
     setImmediate(() => {
-      void warmStreamingCompile();
+      startCompileThread();
       runtime.prestartWorkers();
     });
     api = createApiHandler({

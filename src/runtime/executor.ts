@@ -1,8 +1,8 @@
 import { type Digest, type LoadedImage, WasmletError } from "../core/index.js";
 import {
   capMemories,
-  compileInSlices,
   compileLazily,
+  compileOnThread,
   instrumentModule,
   isComponent,
   LAZY_COMPILE_MIN_BYTES,
@@ -337,8 +337,9 @@ export class HybridExecutor implements Executor {
       .then(async ({ bytes, meta }) => {
         // Released or evicted meanwhile: nothing to take over.
         if (!current()) return;
-        // In slices, lazily, with its memory capped as the rewrite left it: the request thread keeps serving.
-        const module = await compileInSlices(bytes, rewrite.maxMemoryPages, current);
+        // On the compile thread, lazily, with its memory capped as the rewrite left it: the request thread keeps
+        // serving. The rewritten bytes (moved there) are not needed after: workers load the compiled module.
+        const module = await compileOnThread(bytes, rewrite.maxMemoryPages);
         if (!current()) return;
         const { files, fs, memoryCapBytes } = entry.load;
         const runner = new ModuleRunner(module, meta, new FsImage(files, fs), memoryCapBytes);

@@ -1,16 +1,5 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { fullGc } from "../core/index.js";
 
-/**
- * V8's full garbage collection, taken once from a fresh context with the flag that exposes it (the flag only
- * adds `gc` to contexts made after it is set; the main context stays as it was).
- */
-function fullGc(): () => void {
-  setFlagsFromString("--expose-gc");
-  return runInNewContext("gc") as () => void;
-}
-
-let gc: (() => void) | undefined;
 let timer: NodeJS.Timeout | undefined;
 
 /** How long after the last large prepare or release the collection runs: a burst of deletes costs one. */
@@ -27,8 +16,7 @@ export function reclaimSoon(): void {
   if (timer) clearTimeout(timer);
   timer = setTimeout(() => {
     timer = undefined;
-    gc ??= fullGc();
-    gc();
+    fullGc();
   }, RECLAIM_DELAY_MS);
   timer.unref();
 }

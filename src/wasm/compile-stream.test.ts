@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { customSection } from "../core/test-support.js";
 import { compileCapped } from "./compile.js";
-import { compileInSlices, StreamingCompile } from "./compile-stream.js";
+import { StreamingCompile } from "./compile-stream.js";
 import { wat } from "./test-support.js";
 
 const GROWER = `(module
@@ -84,34 +84,4 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   c.advance(bytes, bytes.length);
   c.finish(bytes, bytes.length);
   assert.equal(await c.result, undefined);
-});
-
-test("a module that is all there compiles a slice per turn of the event loop, capped, or says V8 refused it", async () => {
-  // 3 MiB of custom section after the code: four slices of at most 1 MiB.
-  const bytes = new Uint8Array(
-    Buffer.concat([await wat(GROWER), customSection("pad", new Uint8Array(3 << 20))]),
-  );
-  let turns = 0;
-  let ticking = true;
-  const tick = () => {
-    turns++;
-    if (ticking) setImmediate(tick);
-  };
-  setImmediate(tick);
-  const m = await compileInSlices(bytes, 2);
-  ticking = false;
-  assert.ok(turns >= 3, `the event loop turned ${turns} times during the compile`);
-  const e = exports(m);
-  assert.equal(e.add(40, 2), 42);
-  assert.equal(e.grow(1), 1, "grows to the cap");
-  assert.equal(e.grow(1), -1, "not past it");
-  const invalid = await wat(`(module (func (export "f") (result i32) nop))`);
-  await assert.rejects(compileInSlices(invalid, 2), /V8 refused the module/);
-  let asked = 0;
-  await assert.rejects(
-    compileInSlices(bytes, 2, () => ++asked < 2),
-    /no longer wanted/,
-    "given up when no longer wanted",
-  );
-  assert.equal(asked, 2, "asked before each slice, not after it gave up");
 });

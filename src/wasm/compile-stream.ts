@@ -54,7 +54,19 @@ function leb(bytes: Uint8Array, pos: number, end: number): [number, number] | un
  * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
  * usual way, which says why.
  */
-export class StreamingCompile {
+/** A compile fed a module's bytes as they arrive (StreamingCompile here, ThreadCompile on the compile thread). */
+export interface ModuleCompile {
+  /** The module, capped; undefined when the bytes are not a core module V8 takes, or the compile was abandoned. */
+  readonly result: Promise<CappedModule | undefined>;
+  /** More of the module arrived: `bytes` starts at its first byte and [0, end) are there and will not change. */
+  advance(bytes: Uint8Array, end: number): void;
+  /** The module is `bytes[0, length)`, all of it. */
+  finish(bytes: Uint8Array, length: number): void;
+  /** Not to be used: the compile stops and `result` is undefined. */
+  abandon(): void;
+}
+
+export class StreamingCompile implements ModuleCompile {
   readonly result: Promise<CappedModule | undefined>;
   /** The module's bytes as last given. */
   private bytes: Uint8Array = new Uint8Array(0);
@@ -218,39 +230,6 @@ export class StreamingCompile {
     this.lazyWindow = false;
     lazyOff();
   }
-}
-
-/**
- * Bytes of a module handed to V8 per turn of the event loop by compileInSlices: each push takes ~1.2 ms per MiB
- * of this thread here (V8 copies the chunk into buffers of its own, most of that time their first-touch page
- * faults) and the last, which finishes the compile, 15–20 ms; a request waits at most for one of them.
- */
-const SLICE_BYTES = 1024 * 1024;
-
-/**
- * Compiles a large module that is all there (a rewritten one), lazily and capped as StreamingCompile does, a
- * slice per turn of the event loop instead of in one call: `new WebAssembly.Module` of a rewritten 30 MB module
- * held the request thread for 60–100 ms here, every other function's requests waiting behind it. Rejects when V8
- * refuses the bytes, or when `wanted` (asked before each slice) says the module is no longer wanted.
- */
-export async function compileInSlices(
-  bytes: Uint8Array,
-  maxMemoryPages: number,
-  wanted: () => boolean = () => true,
-): Promise<WebAssembly.Module> {
-  const c = new StreamingCompile(maxMemoryPages);
-  for (let end = SLICE_BYTES; end < bytes.byteLength; end += SLICE_BYTES) {
-    c.advance(bytes, end);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (!wanted()) {
-      c.abandon();
-      throw new Error("the module is no longer wanted");
-    }
-  }
-  c.finish(bytes, bytes.byteLength);
-  const compiled = await c.result;
-  if (!compiled) throw new Error("V8 refused the module");
-  return compiled.module;
 }
 
 /**

@@ -33,16 +33,46 @@ export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
   }
 }
 
-/** Holders of the lazy flag (compileLazily, a streaming compile's window): it is on while there is one. */
-let lazyHolders = 0;
+/**
+ * Holders of the lazy flag (compileLazily, a streaming compile's window), across the process's threads: [0] is how
+ * many there are (the flag is on while there is one), [1] a lock taken around changing it, since the flag is the
+ * process's and the compile thread (compile-thread.ts) opens windows too. Its threads adopt the main thread's
+ * state (adoptLazyFlag).
+ */
+let lazyState = new Int32Array(new SharedArrayBuffer(8));
+
+/** The state a thread that opens lazy windows must adopt (adoptLazyFlag). */
+export function lazyFlagState(): SharedArrayBuffer {
+  return lazyState.buffer as SharedArrayBuffer;
+}
+
+/** Makes this thread's lazyOn/lazyOff count with the main thread's (its lazyFlagState). */
+export function adoptLazyFlag(state: SharedArrayBuffer): void {
+  lazyState = new Int32Array(state);
+}
+
+/** Runs `f` holding the flag's lock: held for a setFlagsFromString at most, so waiting for it is brief. */
+function withFlagLock(f: () => void): void {
+  while (Atomics.compareExchange(lazyState, 1, 0, 1) !== 0) Atomics.wait(lazyState, 1, 1, 1);
+  try {
+    f();
+  } finally {
+    Atomics.store(lazyState, 1, 0);
+    Atomics.notify(lazyState, 1, 1);
+  }
+}
 
 /** Turns V8's lazy compilation on until the matching lazyOff. */
 export function lazyOn(): void {
-  if (lazyHolders++ === 0) setFlagsFromString("--wasm-lazy-compilation");
+  withFlagLock(() => {
+    if (Atomics.add(lazyState, 0, 1) === 0) setFlagsFromString("--wasm-lazy-compilation");
+  });
 }
 
 export function lazyOff(): void {
-  if (--lazyHolders === 0) setFlagsFromString("--no-wasm-lazy-compilation");
+  withFlagLock(() => {
+    if (Atomics.sub(lazyState, 0, 1) === 1) setFlagsFromString("--no-wasm-lazy-compilation");
+  });
 }
 
 /** A large core module as uploaded, with its memories capped, compiled lazily: what runs it until its rewrite. */

@@ -1,6 +1,7 @@
 export { Writer } from "./bytes.js";
 export { type CappedModule, compileCapped, compileLazily, LAZY_COMPILE_MIN_BYTES } from "./compile.js";
-export { compileInSlices, StreamingCompile, warmStreamingCompile } from "./compile-stream.js";
+export { type ModuleCompile, StreamingCompile, warmStreamingCompile } from "./compile-stream.js";
+export { compileOnThread, startCompileThread, stopCompileThread, ThreadCompile } from "./compile-thread.js";
 export {
   COMPONENT_WORLDS,
   type ComponentInfo,
