@@ -1,17 +1,29 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { isMainThread } from "node:worker_threads";
 
+let exposed = false;
 let gc: (() => void) | undefined;
 
 /**
- * Runs V8's full garbage collection of the calling thread's heap, taken once per thread from a fresh context with
- * the flag that exposes it (the flag only adds `gc` to contexts made after it is set; the main context stays as
- * it was). For threads that drop large things and then allocate nothing: V8 collects only when something is
- * allocated, so what they held stays until then.
+ * Sets V8's flag that exposes `gc` (process-wide; it only adds `gc` to contexts made after it). The main thread sets
+ * it before starting a thread that collects its own heap: V8's flags are not changed safely by two threads at once
+ * (the compile thread changes the lazy-compilation flag).
+ */
+export function exposeGc(): void {
+  if (exposed) return;
+  setFlagsFromString("--expose-gc");
+  exposed = true;
+}
+
+/**
+ * Runs V8's full garbage collection of the calling thread's heap, taken once per thread from a fresh context. For
+ * threads that drop large things and then allocate nothing: V8 collects only when something is allocated, so what
+ * they held stays until then. Another thread than the main one needs exposeGc called by the main thread first.
  */
 export function fullGc(): void {
   if (!gc) {
-    setFlagsFromString("--expose-gc");
+    if (isMainThread) exposeGc();
     gc = runInNewContext("gc") as () => void;
   }
   gc();

@@ -1,7 +1,7 @@
 export * from "./builders.js";
 export * from "./digest.js";
 export * from "./errors.js";
-export { fullGc } from "./gc.js";
+export { exposeGc, fullGc } from "./gc.js";
 export { INVOCATION_PREFIX, invocationId, nextInvocation } from "./ids.js";
 export * from "./names.js";
 export * from "./outbound.js";

@@ -338,7 +338,7 @@ export class HybridExecutor implements Executor {
         // Released or evicted meanwhile: nothing to take over.
         if (!current()) return;
         // On the compile thread, lazily, with its memory capped as the rewrite left it: the request thread keeps
-        // serving. The rewritten bytes (moved there) are not needed after: workers load the compiled module.
+        // serving. A module released meanwhile is still compiled there (one push into V8), then dropped.
         const module = await compileOnThread(bytes, rewrite.maxMemoryPages);
         if (!current()) return;
         const { files, fs, memoryCapBytes } = entry.load;

@@ -30,9 +30,13 @@ let reply: RewriteReply;
 try {
   // Its bytes passed inspectModule when its version was made; V8 validates the rewrite as it compiles it.
   const inst = instrumentModule(bytes, { maxMemoryPages, validate: false });
+  // In shared memory: the compile thread reads it there (wasm/compileOnThread), and the request thread still has
+  // it if that thread fails.
+  const shared = new Uint8Array(new SharedArrayBuffer(inst.bytes.byteLength));
+  shared.set(inst.bytes);
   reply = {
     ok: true,
-    bytes: inst.bytes,
+    bytes: shared,
     meta: {
       fuelExport: inst.fuelExport,
       globalExports: inst.globalExports,
@@ -43,4 +47,4 @@ try {
 } catch (e) {
   reply = { ok: false, message: e instanceof Error ? e.message : String(e) };
 }
-port.postMessage(reply, reply.ok ? [reply.bytes.buffer as ArrayBuffer] : []);
+port.postMessage(reply);

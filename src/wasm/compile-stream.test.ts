@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { customSection } from "../core/test-support.js";
-import { compileCapped } from "./compile.js";
+import { compileCapped, lazyHolders } from "./compile.js";
 import { StreamingCompile } from "./compile-stream.js";
 import { wat } from "./test-support.js";
 
@@ -84,4 +84,39 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   c.advance(bytes, bytes.length);
   c.finish(bytes, bytes.length);
   assert.equal(await c.result, undefined);
+});
+
+test("only the code section's header is handed to V8 with the lazy flag on, even when the module comes in one piece", async () => {
+  // The flag is the process's: a chunk pushed with it on makes another thread's compile meanwhile lazy too.
+  const bytes = new Uint8Array(
+    Buffer.concat([await wat(GROWER), customSection("pad", new Uint8Array(256 * 1024))]),
+  );
+  const real = WebAssembly.compileStreaming;
+  const seen: { length: number; first: number; holders: number }[] = [];
+  WebAssembly.compileStreaming = async (source) => {
+    const reader = ((await source) as Response).body?.getReader();
+    const parts: Uint8Array[] = [];
+    for (;;) {
+      const r = await reader?.read();
+      if (!r || r.done) break;
+      seen.push({ length: r.value.length, first: r.value[0], holders: lazyHolders() });
+      parts.push(r.value);
+    }
+    return real(new Response(Buffer.concat(parts), { headers: { "content-type": "application/wasm" } }));
+  };
+  try {
+    const c = new StreamingCompile(2);
+    c.finish(bytes, bytes.length);
+    const compiled = await c.result;
+    assert.ok(compiled);
+    assert.equal(exports(compiled.module).add(1, 2), 3);
+  } finally {
+    WebAssembly.compileStreaming = real;
+  }
+  const lazy = seen.filter((s) => s.holders > 0);
+  assert.equal(lazy.length, 1, `chunks handed over with the flag on: ${JSON.stringify(seen)}`);
+  assert.equal(lazy[0].first, 10, "the code section's id");
+  assert.ok(lazy[0].length <= 11, `${lazy[0].length} bytes`);
+  assert.ok(seen.reduce((n, s) => n + s.length, 0) > bytes.length, "all of it handed over (and the nonce)");
+  assert.equal(lazyHolders(), 0);
 });

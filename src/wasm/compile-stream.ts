@@ -37,23 +37,6 @@ function leb(bytes: Uint8Array, pos: number, end: number): [number, number] | un
   throw new Error("a section size of more than 5 bytes");
 }
 
-/**
- * A large core module compiled by V8 as its bytes arrive (`WebAssembly.compileStreaming`), lazily and with its
- * memories capped at `maxMemoryPages` — the module compileCapped makes from the whole of them, so the runtime can
- * take either —, without copying the module first: the memory section is rewritten on the way, the rest is handed
- * on as views of the caller's bytes. A 30 MB upload is then checked during its transfer instead of after it (the
- * capped copy and the lazy compile took 105-125 ms of the create's path here, while the layer was hashed and written).
- *
- * V8 reads its lazy-compilation flag (process-wide) when it reads the code section's header, in the push of the
- * chunk that holds it, which runs in the same microtask checkpoint as our handing that chunk over (Node's
- * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So the flag is on
- * from the handing over of that chunk to the next pull — measured here: with the flag off again from that pull
- * on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more after, and ~1.5 s of CPU when the flag was
- * off at the code section. The window is also closed at the next turn of the event loop whatever happens.
- *
- * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
- * usual way, which says why.
- */
 /** A compile fed a module's bytes as they arrive (StreamingCompile here, ThreadCompile on the compile thread). */
 export interface ModuleCompile {
   /** The module, capped; undefined when the bytes are not a core module V8 takes, or the compile was abandoned. */
@@ -66,6 +49,23 @@ export interface ModuleCompile {
   abandon(): void;
 }
 
+/**
+ * A large core module compiled by V8 as its bytes arrive (`WebAssembly.compileStreaming`), lazily and with its
+ * memories capped at `maxMemoryPages` — the module compileCapped makes from the whole of them, so the runtime can
+ * take either —, without copying the module first: the memory section is rewritten on the way, the rest is handed
+ * on as views of the caller's bytes. A 30 MB upload is then checked during its transfer instead of after it (the
+ * capped copy and the lazy compile took 105-125 ms of the create's path here, while the layer was hashed and written).
+ *
+ * V8 reads its lazy-compilation flag (process-wide) when it reads the code section's header, in the push of the
+ * chunk that holds it, which runs in the same microtask checkpoint as our handing that chunk over (Node's
+ * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So that header goes in
+ * a chunk of its own, and the flag is on from the handing over of that chunk to the next pull — measured here: with the flag off again from that pull
+ * on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more after, and ~1.5 s of CPU when the flag was
+ * off at the code section. The window is also closed at the next turn of the event loop whatever happens.
+ *
+ * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
+ * usual way, which says why.
+ */
 export class StreamingCompile implements ModuleCompile {
   readonly result: Promise<CappedModule | undefined>;
   /** The module's bytes as last given. */
@@ -177,17 +177,22 @@ export class StreamingCompile implements ModuleCompile {
         this.emitted = next.end;
         continue;
       }
-      const stop = next && next.at < to ? next.at : to;
       const from = this.emitted;
-      const lazy = this.codeAt >= from && this.codeAt < stop;
+      let stop = next && next.at < to ? next.at : to;
+      // The code section's header goes in a chunk of its own, the only one pushed with the lazy flag on: the flag
+      // is the process's, and other threads compile meanwhile (a module all there went in one chunk: the flag was
+      // on for its whole push, ~1.2 ms per MiB).
+      const lazy = this.codeAt >= 0 && from === this.codeAt;
+      if (lazy) stop = Math.min(stop, this.codeAt + CODE_HEADER_BYTES);
+      else if (this.codeAt > from && this.codeAt < stop) stop = this.codeAt;
       const last = this.queue[this.queue.length - 1];
       // Adjacent views become one chunk: fewer pushes into V8.
-      if (last && last.to === from)
+      if (last && last.to === from && !last.lazy && !lazy)
         this.queue[this.queue.length - 1] = {
           from: last.from,
           to: stop,
           bytes: this.bytes.subarray(last.from, stop),
-          lazy: last.lazy || lazy,
+          lazy: false,
         };
       else this.queue.push({ from, to: stop, bytes: this.bytes.subarray(from, stop), lazy });
       this.emitted = stop;

@@ -11,6 +11,7 @@ import {
   LENGTH,
   STATE,
   THERE,
+  type ThreadData,
   type ThreadJob,
   type ThreadReply,
 } from "./compile-thread.js";
@@ -28,16 +29,18 @@ const LOOK_MS = 50;
 /**
  * After the last job, how long until this thread's heap is collected, twice: it holds what V8's streaming compile
  * kept (its buffers go with the JS object that owns them) and the job's memory until then, and an idle thread
- * allocates nothing, so V8 would never collect them. One collection left ~30 MiB per 30 MB module in the
- * process (a second one frees what the first one's callbacks let go); 3 creates of the 30 MB module, deployed:
- * 396-399 MiB with one, 360-373 with two back to back, 350 with compiles on the request thread. After the first
- * run of a module, which follows its compile: the two take 13-18 ms of this thread each.
+ * allocates nothing, so V8 would never collect them: without a collection, BENCH=large's RSS after deleting its 3
+ * functions stayed 364 MiB over before. 3 creates of the 30 MB module on one server, RSS with them deployed:
+ * 396-399 MiB with one collection, 360-373 with two back to back (the second frees what the first one's
+ * callbacks let go), 350 with the compiles on the request thread. After the first run of a module, which
+ * follows its compile; a collection took 13-18 ms of this thread.
  */
 const COLLECT_AFTER_MS = 250;
 
 const port = parentPort;
 if (!port) throw new Error("compile-thread-worker must run in a worker thread");
-adoptLazyFlag((workerData as { lazyFlag: SharedArrayBuffer }).lazyFlag);
+const { lazyFlag, slot } = workerData as ThreadData;
+adoptLazyFlag(lazyFlag, slot);
 // Node's fetch implementation, which compileStreaming's Response needs: loaded once, before the first job.
 const ready = warmStreamingCompile();
 let collect: NodeJS.Timeout | undefined;

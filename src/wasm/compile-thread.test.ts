@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Worker } from "node:worker_threads";
 import { customSection } from "../core/test-support.js";
-import { lazyFlagState, lazyOff, lazyOn } from "./compile.js";
+import { dropLazyHolds, lazyFlagState, lazyHolders, lazyOff, lazyOn } from "./compile.js";
 import { compileOnThread, stopCompileThread, ThreadCompile } from "./compile-thread.js";
 import { wat } from "./test-support.js";
 
@@ -54,7 +54,7 @@ test("a module arriving in shared memory is compiled by the compile thread, capp
     assert.equal(e.grow(2), 1, "grows to the cap");
     assert.equal(e.grow(1), -1, "not past it");
   }
-  assert.equal(new Int32Array(lazyFlagState())[0], 0, "no lazy window left open");
+  assert.equal(lazyHolders(), 0, "no lazy window left open");
 });
 
 test("an abandoned, invalid or cut short module on the compile thread gives no module; the thread goes on", async () => {
@@ -79,24 +79,30 @@ test("an abandoned, invalid or cut short module on the compile thread gives no m
   assert.ok(await arrive(shared(good, 8), good.length, 4, 64), "still compiles after all that");
 });
 
-test("a module all there compiles on the thread, its buffer moved there; bytes V8 refuses reject", async () => {
+test("a module all there compiles on the thread (copied to shared memory if not there), or on this thread when the thread fails; bytes V8 refuses reject", async () => {
   const bytes = new Uint8Array(
     Buffer.concat([await wat(GROWER), customSection("pad", new Uint8Array(3 << 20))]),
   );
-  const copy = bytes.slice();
-  const e = exports(await compileOnThread(copy, 2));
-  assert.equal(e.add(40, 2), 42);
-  assert.equal(e.grow(1), 1, "grows to the cap");
-  assert.equal(e.grow(1), -1, "not past it");
-  assert.equal(copy.buffer.byteLength, 0, "the buffer was moved, not copied");
-  const inShared = shared(bytes, 16);
-  await compileOnThread(inShared, 2);
-  assert.equal(inShared.byteLength, bytes.byteLength, "shared memory stays");
+  for (const given of [bytes, shared(bytes, 16)]) {
+    const e = exports(await compileOnThread(given, 2));
+    assert.equal(e.add(40, 2), 42);
+    assert.equal(e.grow(1), 1, "grows to the cap");
+    assert.equal(e.grow(1), -1, "not past it");
+    assert.equal(given.byteLength, bytes.byteLength, "the caller's bytes stay as they were");
+  }
   const invalid = await wat(`(module (func (export "f") (result i32) nop))`);
-  await assert.rejects(compileOnThread(invalid.slice(), 2), /V8 refused the module/);
+  await assert.rejects(compileOnThread(invalid, 2), /V8 refused the module/);
+  // The thread ends under the job: compiled here instead, capped the same.
+  const job = compileOnThread(bytes, 2);
+  await stopCompileThread();
+  const e = exports(await job);
+  assert.equal(e.grow(1), 1);
+  assert.equal(e.grow(1), -1);
 });
 
-test("jobs of a compile thread that ended resolve without a module, and the next job starts another", async () => {
+test("jobs of a compile thread that ended resolve without a module, and the next job starts another", {
+  timeout: 20_000,
+}, async () => {
   const good = await wat(GROWER);
   const module = shared(good, 0);
   const c = new ThreadCompile(module, 4);
@@ -106,33 +112,86 @@ test("jobs of a compile thread that ended resolve without a module, and the next
   assert.ok(await arrive(shared(good, 0), good.length, 4, 64));
 });
 
-test("the lazy flag's holders are counted across threads, under a lock", async () => {
+/** A thread that adopts the lazy flag's state as the compile thread's slot and does what it is told. */
+function flagThread(): {
+  tell(what: "on" | "off" | "rounds", rounds?: number): Promise<void>;
+  worker: Worker;
+} {
   const url = new URL("./compile.js", import.meta.url).href;
-  const rounds = 20_000;
   const worker = new Worker(
     `const { workerData, parentPort } = require("node:worker_threads");
      import(${JSON.stringify(url)}).then((m) => {
-       m.adoptLazyFlag(workerData.state);
-       for (let i = 0; i < workerData.rounds; i++) { m.lazyOn(); m.lazyOff(); }
-       parentPort.postMessage("done");
+       m.adoptLazyFlag(workerData, 1);
+       parentPort.on("message", ({ what, rounds }) => {
+         if (what === "on") m.lazyOn();
+         else if (what === "off") m.lazyOff();
+         else for (let i = 0; i < rounds; i++) { m.lazyOn(); m.lazyOff(); }
+         parentPort.postMessage("done");
+       });
+       parentPort.postMessage("ready");
      });`,
-    { eval: true, workerData: { state: lazyFlagState(), rounds } },
+    { eval: true, workerData: lazyFlagState() },
   );
-  const done = new Promise((resolve, reject) => {
-    worker.once("message", resolve);
-    worker.once("error", reject);
-  });
-  let mine = 0;
-  while ((await Promise.race([done, new Promise((r) => setImmediate(() => r(undefined)))])) === undefined) {
-    for (let i = 0; i < 200; i++) {
-      lazyOn();
-      mine++;
-      lazyOff();
+  let ready = new Promise<void>((resolve) => worker.once("message", () => resolve()));
+  return {
+    worker,
+    async tell(what, rounds) {
+      await ready;
+      ready = new Promise<void>((resolve) => worker.once("message", () => resolve()));
+      worker.postMessage({ what, rounds });
+      await ready;
+    },
+  };
+}
+
+test("the lazy flag's holds are counted across threads; a thread that ended has its holds dropped", {
+  timeout: 20_000,
+}, async () => {
+  const t = flagThread();
+  try {
+    await t.tell("on");
+    assert.equal(lazyHolders(), 1, "the thread's hold is seen here");
+    lazyOn();
+    assert.equal(lazyHolders(), 2);
+    await t.tell("off");
+    assert.equal(lazyHolders(), 1, "its lazyOff does not end this thread's hold");
+    lazyOff();
+    assert.equal(lazyHolders(), 0);
+    // Both threads at once, many times: every hold let go, the lock free.
+    const rounds = t.tell("rounds", 20_000);
+    let mine = 0;
+    let settled = false;
+    void rounds.then(() => {
+      settled = true;
+    });
+    while (!settled) {
+      for (let i = 0; i < 200; i++, mine++) {
+        lazyOn();
+        lazyOff();
+      }
+      await new Promise((r) => setImmediate(r));
     }
+    assert.ok(mine > 0);
+    assert.equal(lazyHolders(), 0);
+    assert.equal(new Int32Array(lazyFlagState())[0], 0, "the lock is free");
+    // Terminated while it holds the flag: its hold would keep every later compile lazy until dropped.
+    await t.tell("on");
+    await t.worker.terminate();
+    assert.equal(lazyHolders(), 1);
+    dropLazyHolds(1);
+    assert.equal(lazyHolders(), 0);
+  } finally {
+    await t.worker.terminate();
   }
-  await worker.terminate();
-  assert.ok(mine > 0);
+});
+
+test("a lock left by a thread that ended holding it is taken over", { timeout: 20_000 }, () => {
   const state = new Int32Array(lazyFlagState());
-  assert.equal(state[0], 0, "every holder let go");
-  assert.equal(state[1], 0, "the lock is free");
+  Atomics.store(state, 0, 2); // as if the compile thread (slot 1) had ended inside the lock
+  const t0 = performance.now();
+  lazyOn();
+  lazyOff();
+  assert.ok(performance.now() - t0 >= 900, "waited for it first");
+  assert.equal(Atomics.load(state, 0), 0, "free after");
+  assert.equal(lazyHolders(), 0);
 });

@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
-import { type CappedModule, lazyFlagState } from "./compile.js";
+import { exposeGc } from "../core/index.js";
+import { type CappedModule, compileCapped, dropLazyHolds, lazyFlagState } from "./compile.js";
 import type { ModuleCompile } from "./compile-stream.js";
 
 /**
@@ -10,8 +11,8 @@ import type { ModuleCompile } from "./compile-stream.js";
  */
 export interface ThreadJob {
   id: number;
-  /** Shared memory the bytes arrive in, or a module all there (moved to the thread). */
-  buffer: SharedArrayBuffer | ArrayBuffer;
+  /** The shared memory the module's bytes are (or arrive) in. */
+  buffer: SharedArrayBuffer;
   /** Where the module's first byte is in `buffer`. */
   start: number;
   cell: Int32Array;
@@ -24,6 +25,12 @@ export interface ThreadReply {
   module: WebAssembly.Module | undefined;
 }
 
+/** What the thread is started with (its workerData). */
+export interface ThreadData {
+  lazyFlag: SharedArrayBuffer;
+  slot: number;
+}
+
 export const THERE = 0;
 export const STATE = 1;
 export const LENGTH = 2;
@@ -32,32 +39,41 @@ export const ARRIVING = 0;
 export const FINISHED = 1;
 export const ABANDONED = 2;
 
+/** The compile thread's slot in the lazy flag's state (wasm/compile.ts). */
+const LAZY_SLOT = 1;
+
 /**
  * Bytes that arrive before the thread is woken again: each wake is a task on its event loop and a push into V8,
  * so not one per 64 KiB read.
  */
 const WAKE_BYTES = 512 * 1024;
 
-/**
- * The thread that compiles large modules (compile-thread-worker.ts), started once and kept (~13 MiB of RSS here):
- * a Node isolate's boot (30-70 ms of CPU here) and its load of what `compileStreaming` needs (~58 ms) would
- * otherwise fall on each large create, on the 2 cores its upload uses. Jobs of a thread that failed or ended
- * resolve undefined (the caller then compiles the usual way); the next job starts another.
- */
+/** A job's end: the module, V8 refused the bytes (or the job was abandoned), or the thread failed or ended. */
+type Outcome = WebAssembly.Module | "refused" | "failed";
+
 /** A started thread and its jobs waiting for an answer, by id. */
 interface Running {
   worker: Worker;
-  waiting: Map<number, (module: WebAssembly.Module | undefined) => void>;
+  waiting: Map<number, (outcome: Outcome) => void>;
 }
 
+/**
+ * The thread that compiles large modules (compile-thread-worker.ts), started once and kept (~13 MiB of RSS here):
+ * a Node isolate's boot (30-70 ms of CPU here) and its load of what `compileStreaming` needs (~58 ms) would
+ * otherwise fall on each large create, on the 2 cores its upload uses. Jobs of a thread that failed or ended end
+ * "failed" (the caller then compiles on its own thread); the next job starts another thread.
+ */
 class CompileThread {
   private current: Running | undefined;
   private next = 1;
 
   start(): Running {
     if (this.current) return this.current;
+    // The thread collects its heap (core/fullGc): the flag that allows it is set now, not by the thread while
+    // this one changes the lazy flag.
+    exposeGc();
     const worker = new Worker(new URL("./compile-thread-worker.js", import.meta.url), {
-      workerData: { lazyFlag: lazyFlagState() },
+      workerData: { lazyFlag: lazyFlagState(), slot: LAZY_SLOT } satisfies ThreadData,
     });
     const waiting: Running["waiting"] = new Map();
     const current: Running = { worker, waiting };
@@ -65,11 +81,17 @@ class CompileThread {
       const done = waiting.get(reply.id);
       waiting.delete(reply.id);
       if (waiting.size === 0) worker.unref();
-      done?.(reply.module instanceof WebAssembly.Module ? reply.module : undefined);
+      done?.(reply.module instanceof WebAssembly.Module ? reply.module : "refused");
     });
+    let ended = false;
     const failed = () => {
+      if (ended) return;
+      ended = true;
+      // Not when another thread took its place meanwhile: the slot's holds are that one's.
+      const replaced = this.current !== undefined && this.current !== current;
       if (this.current === current) this.current = undefined;
-      for (const done of waiting.values()) done(undefined);
+      if (!replaced) dropLazyHolds(LAZY_SLOT);
+      for (const done of waiting.values()) done("failed");
       waiting.clear();
     };
     worker.on("error", failed);
@@ -79,15 +101,14 @@ class CompileThread {
     return current;
   }
 
-  run(job: Omit<ThreadJob, "id">): Promise<WebAssembly.Module | undefined> {
+  run(job: Omit<ThreadJob, "id">): Promise<Outcome> {
     const { worker, waiting } = this.start();
     const id = this.next++;
     return new Promise((resolve) => {
+      worker.postMessage({ id, ...job } satisfies ThreadJob);
       // Kept alive while a job waits for it, as a read would be; idle, it does not hold the process.
       if (waiting.size === 0) worker.ref();
       waiting.set(id, resolve);
-      const { buffer } = job;
-      worker.postMessage({ id, ...job } satisfies ThreadJob, buffer instanceof ArrayBuffer ? [buffer] : []);
     });
   }
 
@@ -104,20 +125,31 @@ const thread = new CompileThread();
  * Compiles a large module that is all there (a rewritten one) on the compile thread, lazily and with its memories
  * capped as StreamingCompile does: `new WebAssembly.Module` of a rewritten 30 MB module held the request thread
  * 60–100 ms here, and fed to V8 a slice per turn of its event loop it still took ~60 ms of that thread's CPU,
- * beside every other function's requests. A `bytes` not in shared memory has its buffer moved to the thread: the
- * caller must not use it after. Rejects when V8 refuses the bytes or the thread failed.
+ * beside every other function's requests. Bytes not in shared memory are copied there first. When the thread
+ * failed, the module is compiled on this thread (compileCapped). Rejects when V8 refuses the bytes.
  */
 export async function compileOnThread(
   bytes: Uint8Array,
   maxMemoryPages: number,
 ): Promise<WebAssembly.Module> {
+  let shared = bytes;
+  if (!(bytes.buffer instanceof SharedArrayBuffer)) {
+    shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+    shared.set(bytes);
+  }
   const cell = new Int32Array(new SharedArrayBuffer(16));
-  Atomics.store(cell, THERE, bytes.byteOffset + bytes.byteLength);
-  Atomics.store(cell, LENGTH, bytes.byteLength);
+  Atomics.store(cell, THERE, shared.byteOffset + shared.byteLength);
+  Atomics.store(cell, LENGTH, shared.byteLength);
   Atomics.store(cell, STATE, FINISHED);
-  const module = await thread.run({ buffer: bytes.buffer, start: bytes.byteOffset, cell, maxMemoryPages });
-  if (!module) throw new Error("V8 refused the module");
-  return module;
+  const outcome = await thread.run({
+    buffer: shared.buffer as SharedArrayBuffer,
+    start: shared.byteOffset,
+    cell,
+    maxMemoryPages,
+  });
+  if (outcome === "refused") throw new Error("V8 refused the module");
+  if (outcome === "failed") return compileCapped(shared, maxMemoryPages).module;
+  return outcome;
 }
 
 /** Starts the compile thread now rather than at the first large upload (serve does, at start). */
@@ -153,7 +185,9 @@ export class ThreadCompile implements ModuleCompile {
     Atomics.store(this.cell, THERE, this.start);
     this.result = thread
       .run({ buffer: this.buffer, start: this.start, cell: this.cell, maxMemoryPages })
-      .then((compiled) => (compiled ? { module: compiled, maxMemoryPages } : undefined));
+      .then((outcome) =>
+        outcome instanceof WebAssembly.Module ? { module: outcome, maxMemoryPages } : undefined,
+      );
   }
 
   advance(bytes: Uint8Array, end: number): void {

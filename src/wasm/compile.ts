@@ -21,8 +21,9 @@ export const LAZY_COMPILE_MIN_BYTES = 4 * 1024 * 1024;
 
 /**
  * Compiles `bytes` lazily (see LAZY_COMPILE_MIN_BYTES). V8 reads its lazy-compilation flag (process-wide) while
- * compiling: the module is compiled synchronously with the flag on, so no other compilation can run meanwhile
- * and see it (an asynchronous compile reads the flag later, on V8's threads). Throws V8's CompileError.
+ * compiling: the module is compiled synchronously with the flag on, so no other compilation of this thread can
+ * run meanwhile and see it (an asynchronous compile reads the flag later, on V8's threads). The compile thread's
+ * compiles may; they are all lazy anyway. Throws V8's CompileError.
  */
 export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
   lazyOn();
@@ -33,45 +34,100 @@ export function compileLazily(bytes: Uint8Array): WebAssembly.Module {
   }
 }
 
+/** Slots of the flag's state (below): the lock, then how many holds each thread that takes them has. */
+const LOCK = 0;
+const HOLDS = 1;
+
+/** Threads that may hold the flag: the main thread (slot 0) and the compile thread (slot 1, compile-thread.ts). */
+export const LAZY_FLAG_SLOTS = 2;
+
 /**
- * Holders of the lazy flag (compileLazily, a streaming compile's window), across the process's threads: [0] is how
- * many there are (the flag is on while there is one), [1] a lock taken around changing it, since the flag is the
- * process's and the compile thread (compile-thread.ts) opens windows too. Its threads adopt the main thread's
- * state (adoptLazyFlag).
+ * Holders of the lazy flag (compileLazily, a streaming compile's window), across the process's threads, since the
+ * flag is the process's and the compile thread opens windows too: [HOLDS + slot] is how many a thread has (the
+ * flag is on while any has one), [LOCK] the slot + 1 of the thread changing them, 0 when none is. The compile
+ * thread adopts the main thread's state (adoptLazyFlag); a thread that ended has its holds dropped
+ * (dropLazyHolds).
  */
-let lazyState = new Int32Array(new SharedArrayBuffer(8));
+let lazyState = new Int32Array(new SharedArrayBuffer(4 * (HOLDS + LAZY_FLAG_SLOTS)));
+let slot = 0;
 
 /** The state a thread that opens lazy windows must adopt (adoptLazyFlag). */
 export function lazyFlagState(): SharedArrayBuffer {
   return lazyState.buffer as SharedArrayBuffer;
 }
 
-/** Makes this thread's lazyOn/lazyOff count with the main thread's (its lazyFlagState). */
-export function adoptLazyFlag(state: SharedArrayBuffer): void {
+/** Makes this thread's lazyOn/lazyOff count with the main thread's (its lazyFlagState), as `threadSlot`. */
+export function adoptLazyFlag(state: SharedArrayBuffer, threadSlot: number): void {
+  if (threadSlot < 1 || threadSlot >= LAZY_FLAG_SLOTS)
+    throw new RangeError(`no lazy flag slot ${threadSlot}`);
   lazyState = new Int32Array(state);
+  slot = threadSlot;
 }
 
-/** Runs `f` holding the flag's lock: held for a setFlagsFromString at most, so waiting for it is brief. */
+/** How many holds of the flag there are, over every thread. */
+export function lazyHolders(): number {
+  let n = 0;
+  for (let i = 0; i < LAZY_FLAG_SLOTS; i++) n += Atomics.load(lazyState, HOLDS + i);
+  return n;
+}
+
+/**
+ * The lock is held for one setFlagsFromString at most (microseconds); held longer than this, its holder ended
+ * while holding it (a terminated thread runs no `finally`), and it is taken over.
+ */
+const LOCK_STALE_MS = 1000;
+
+/** Runs `f` holding the flag's lock. */
 function withFlagLock(f: () => void): void {
-  while (Atomics.compareExchange(lazyState, 1, 0, 1) !== 0) Atomics.wait(lazyState, 1, 1, 1);
+  const me = slot + 1;
+  let since: number | undefined;
+  for (;;) {
+    const owner = Atomics.compareExchange(lazyState, LOCK, 0, me);
+    if (owner === 0) break;
+    since ??= performance.now();
+    if (
+      performance.now() - since > LOCK_STALE_MS &&
+      Atomics.compareExchange(lazyState, LOCK, owner, me) === owner
+    )
+      break;
+    Atomics.wait(lazyState, LOCK, owner, 1);
+  }
   try {
     f();
   } finally {
-    Atomics.store(lazyState, 1, 0);
-    Atomics.notify(lazyState, 1, 1);
+    Atomics.store(lazyState, LOCK, 0);
+    Atomics.notify(lazyState, LOCK, 1);
   }
+}
+
+function setLazy(on: boolean): void {
+  setFlagsFromString(on ? "--wasm-lazy-compilation" : "--no-wasm-lazy-compilation");
 }
 
 /** Turns V8's lazy compilation on until the matching lazyOff. */
 export function lazyOn(): void {
   withFlagLock(() => {
-    if (Atomics.add(lazyState, 0, 1) === 0) setFlagsFromString("--wasm-lazy-compilation");
+    const before = lazyHolders();
+    Atomics.add(lazyState, HOLDS + slot, 1);
+    if (before === 0) setLazy(true);
   });
 }
 
 export function lazyOff(): void {
   withFlagLock(() => {
-    if (Atomics.sub(lazyState, 0, 1) === 1) setFlagsFromString("--no-wasm-lazy-compilation");
+    Atomics.sub(lazyState, HOLDS + slot, 1);
+    if (lazyHolders() === 0) setLazy(false);
+  });
+}
+
+/**
+ * Drops the holds of the thread in `threadSlot`, which ended (a thread terminated in a window runs no `finally`:
+ * its hold would have kept every later compile of the process lazy), and sets the flag to what the others hold.
+ */
+export function dropLazyHolds(threadSlot: number): void {
+  withFlagLock(() => {
+    Atomics.store(lazyState, HOLDS + threadSlot, 0);
+    setLazy(lazyHolders() > 0);
   });
 }
 
