@@ -14,17 +14,28 @@
 #include <time.h>
 #include <unistd.h>
 
-// tune(bytes): allocations of `bytes` or more get their own mapping, returned to the OS when freed. Setting it
-// also turns off glibc's dynamic threshold, which otherwise rises to 32 MiB after the first big free.
+// tune(bytes[, trim]): allocations of `bytes` or more get their own mapping, returned to the OS when freed. Setting
+// it also turns off glibc's dynamic threshold, which otherwise rises to 32 MiB after the first big free, and with it
+// the trim threshold's rise: `trim` (optional) is then how much freed memory at the top of a heap is kept rather
+// than returned. True when glibc took every value given.
 static napi_value tune(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   int64_t bytes = 0;
+  int64_t trim = 0;
   napi_value result;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
       napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes <= 0 || bytes > (1 << 30))
     bytes = 0;
-  napi_get_boolean(env, bytes > 0 && mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1, &result);
+  int ok = bytes > 0 && mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1;
+  if (ok && argc >= 2) {
+    napi_valuetype type;
+    if (napi_typeof(env, argv[1], &type) != napi_ok || type != napi_undefined) {
+      ok = napi_get_value_int64(env, argv[1], &trim) == napi_ok && trim > 0 && trim <= (1 << 30) &&
+           mallopt(M_TRIM_THRESHOLD, (int)trim) == 1;
+    }
+  }
+  napi_get_boolean(env, ok, &result);
   return result;
 }
 

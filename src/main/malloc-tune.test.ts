@@ -8,8 +8,14 @@ import { REQUEST_SLICE_NS, shortenRequestSlice } from "./request-slice.js";
 
 // npm's install step builds the addon (python3, make and a C compiler are part of the set-up); on glibc the
 // threshold is accepted. Without it a server keeps up to 32 MiB-sized freed buffers for good (see the module).
-test("the malloc tuning addon is built by npm install and fixes glibc's mmap threshold", () => {
+test("the malloc tuning addon is built by npm install and fixes glibc's mmap threshold, and the trim threshold for serve", () => {
   assert.equal(tuneMalloc(), true);
+  assert.equal(tuneMalloc(true), true);
+  const tune = load()?.tune;
+  assert.ok(tune);
+  assert.equal(tune(128 * 1024, 0), false, "a trim threshold of nothing is refused");
+  assert.equal(tune(128 * 1024, 2 ** 31), false, "so is one over 1 GiB");
+  assert.equal(tune(128 * 1024, undefined), true, "none given: the mmap threshold alone");
 });
 
 test("the request thread's scheduler slice is shortened where the kernel has per-thread slices", (t) => {

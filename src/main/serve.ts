@@ -200,7 +200,7 @@ const routerRoleFront: ControlFront = {
 /** The composition root of `wasmlet serve`: opens the store, wires registry, runtime, router and API, listens. */
 export async function serve(config: ServeConfig): Promise<Serving> {
   const log = config.log ?? ((line: string) => console.error(line));
-  if (!tuneMalloc())
+  if (!tuneMalloc(true))
     log(
       "wasmlet: the malloc tuning addon is not built (npm install builds it): freed memory may stay with the process",
     );
