@@ -1,3 +1,4 @@
+export { waitAsync } from "./atomics.js";
 export * from "./builders.js";
 export * from "./digest.js";
 export * from "./errors.js";

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type FileHandle, open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Digest, WasmletError } from "../core/index.js";
+import { type Digest, WasmletError, waitAsync } from "../core/index.js";
 
 /**
  * Bytes still arriving into `buffer` (an upload read into shared memory): `counter[0]` of them are there (they
@@ -45,13 +45,6 @@ let makeHasher: () => LayerHasher = inlineHasher;
 export function setLayerHasher(make: (() => LayerHasher) | undefined): void {
   makeHasher = make ?? inlineHasher;
 }
-
-/** Atomics.waitAsync (ES2024; in Node 20's V8, not in the TypeScript lib this project targets). */
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: unknown };
-  }
-).waitAsync;
 
 /**
  * Arriving bytes are handed on in regions of at least this much (or up to their piece's end). Each region wakes a

@@ -58,10 +58,10 @@ export interface ModuleCompile {
  *
  * V8 reads its lazy-compilation flag (process-wide) when it reads the code section's header, in the push of the
  * chunk that holds it, which runs in the same microtask checkpoint as our handing that chunk over (Node's
- * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So that header goes in
- * a chunk of its own, and the flag is on from the handing over of that chunk to the next pull — measured here: with the flag off again from that pull
- * on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more after, and ~1.5 s of CPU when the flag was
- * off at the code section. The window is also closed at the next turn of the event loop whatever happens.
+ * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So that header goes
+ * in a chunk of its own, and the flag is on from the handing over of that chunk to the next pull — measured here:
+ * with the flag off again from that pull on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more
+ * after, and ~1.5 s of CPU when the flag was off at the code section. The window is also closed at the next turn of the event loop whatever happens.
  *
  * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
  * usual way, which says why.

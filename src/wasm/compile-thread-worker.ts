@@ -1,7 +1,7 @@
 // Entry of the compile thread (compile-thread.ts): compiles large modules, as their bytes arrive in shared memory
 // or all there, without the request thread.
 import { parentPort, workerData } from "node:worker_threads";
-import { fullGc } from "../core/index.js";
+import { fullGc, waitAsync } from "../core/index.js";
 import { adoptLazyFlag } from "./compile.js";
 import { StreamingCompile, warmStreamingCompile } from "./compile-stream.js";
 import {
@@ -15,13 +15,6 @@ import {
   type ThreadJob,
   type ThreadReply,
 } from "./compile-thread.js";
-
-/** Atomics.waitAsync (ES2024; in Node 20's V8, not in the TypeScript lib this project targets). */
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: unknown };
-  }
-).waitAsync;
 
 /** How long a job waits for a wake before it looks anyway (a lost wake costs at most this). */
 const LOOK_MS = 50;

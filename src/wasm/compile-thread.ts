@@ -6,8 +6,8 @@ import type { ModuleCompile } from "./compile-stream.js";
 /**
  * A compile followed by the compile thread: `cell` is an Int32Array over shared memory. [THERE] is where the bytes
  * that arrived end (a position in `buffer`; they never change after), [STATE] whether the module is all there
- * (FINISHED, its length in [LENGTH]) or not to be compiled (ABANDONED), and [GEN] is bumped, and notified, when
- * the thread is to look again.
+ * (FINISHED, its length in [LENGTH]), not to be compiled (ABANDONED) or still arriving (0), and [GEN] is bumped,
+ * and notified, when the thread is to look again. Written by ThreadCompile only.
  */
 export interface ThreadJob {
   id: number;
@@ -35,7 +35,6 @@ export const THERE = 0;
 export const STATE = 1;
 export const LENGTH = 2;
 export const GEN = 3;
-export const ARRIVING = 0;
 export const FINISHED = 1;
 export const ABANDONED = 2;
 
@@ -137,16 +136,9 @@ export async function compileOnThread(
     shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
     shared.set(bytes);
   }
-  const cell = new Int32Array(new SharedArrayBuffer(16));
-  Atomics.store(cell, THERE, shared.byteOffset + shared.byteLength);
-  Atomics.store(cell, LENGTH, shared.byteLength);
-  Atomics.store(cell, STATE, FINISHED);
-  const outcome = await thread.run({
-    buffer: shared.buffer as SharedArrayBuffer,
-    start: shared.byteOffset,
-    cell,
-    maxMemoryPages,
-  });
+  const compile = new ThreadCompile(shared, maxMemoryPages);
+  compile.finish(shared, shared.byteLength);
+  const outcome = await compile.outcome;
   if (outcome === "refused") throw new Error("V8 refused the module");
   if (outcome === "failed") return compileCapped(shared, maxMemoryPages).module;
   return outcome;
@@ -170,6 +162,8 @@ export function stopCompileThread(): Promise<void> {
  */
 export class ThreadCompile implements ModuleCompile {
   readonly result: Promise<CappedModule | undefined>;
+  /** How the job ended: `result` without telling a refusal from a thread that failed. */
+  readonly outcome: Promise<Outcome>;
   private readonly cell = new Int32Array(new SharedArrayBuffer(16));
   private readonly buffer: SharedArrayBuffer;
   private readonly start: number;
@@ -183,11 +177,10 @@ export class ThreadCompile implements ModuleCompile {
     this.start = module.byteOffset;
     this.told = this.start;
     Atomics.store(this.cell, THERE, this.start);
-    this.result = thread
-      .run({ buffer: this.buffer, start: this.start, cell: this.cell, maxMemoryPages })
-      .then((outcome) =>
-        outcome instanceof WebAssembly.Module ? { module: outcome, maxMemoryPages } : undefined,
-      );
+    this.outcome = thread.run({ buffer: this.buffer, start: this.start, cell: this.cell, maxMemoryPages });
+    this.result = this.outcome.then((outcome) =>
+      outcome instanceof WebAssembly.Module ? { module: outcome, maxMemoryPages } : undefined,
+    );
   }
 
   advance(bytes: Uint8Array, end: number): void {

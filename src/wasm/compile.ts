@@ -39,7 +39,7 @@ const LOCK = 0;
 const HOLDS = 1;
 
 /** Threads that may hold the flag: the main thread (slot 0) and the compile thread (slot 1, compile-thread.ts). */
-export const LAZY_FLAG_SLOTS = 2;
+const LAZY_FLAG_SLOTS = 2;
 
 /**
  * Holders of the lazy flag (compileLazily, a streaming compile's window), across the process's threads, since the
