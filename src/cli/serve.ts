@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import {
   DEFAULT_BUSY_POLL_US,
   DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_HELPER_NICE,
   DEFAULT_HTTP_LIMITS,
   MAX_BUSY_POLL_US,
   SERVE_ROLES,
@@ -167,6 +168,20 @@ export function registerServe(program: Command): void {
         return n;
       },
     )
+    .option(
+      "--helper-nice <n>",
+      `nice value (0-19) for node's own helper threads — V8's background compiles of hot wasm, GC helpers — so they yield to the request threads (default ${DEFAULT_HELPER_NICE}; 0: leave them as they are)`,
+      (v: string) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > 19)
+          throw new WasmletError(
+            "INVALID_ARGUMENT",
+            `--helper-nice: "${v}" is not a whole number from 0 to 19`,
+          );
+        return n;
+      },
+      DEFAULT_HELPER_NICE,
+    )
     .option("--no-metrics", "do not count invocations and do not serve /metrics on the control port")
     .option(
       "--otlp <url>",
@@ -268,6 +283,7 @@ export function registerServe(program: Command): void {
         busyPollYield?: number;
         cpuAffinity?: "auto" | "off";
         requestSliceUs?: number;
+        helperNice: number;
         metrics: boolean;
         otlp?: string;
         nats?: string;
@@ -341,6 +357,7 @@ export function registerServe(program: Command): void {
           busyPollYield: opts.busyPollYield === undefined ? undefined : opts.busyPollYield / 100,
           cpuAffinity: opts.cpuAffinity,
           requestSliceUs: opts.requestSliceUs,
+          helperNice: opts.helperNice,
           metrics: opts.metrics,
           otlp: opts.otlp,
           nats: opts.nats

@@ -12,7 +12,7 @@ import {
   type RegistryAuth,
   RegistryClient,
 } from "../registry/index.js";
-import type { FunctionCounts, InvocationStats } from "../runtime/index.js";
+import { type FunctionCounts, type InvocationStats, lowerOtherThreads } from "../runtime/index.js";
 import { SecretKey } from "../secrets/index.js";
 import { type EtcdConnection, openStore, SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
@@ -41,6 +41,8 @@ export interface RouterWorkerConfig {
   cpuAffinity?: boolean;
   /** The request thread's scheduler slice (see request-slice.ts); 0: the kernel's default. */
   requestSliceNs?: number;
+  /** Nice value for node's helper threads in this process (see lowerOtherThreads); 0: left as they are. */
+  helperNice?: number;
   /** How many router processes there are (for the CPU plan). */
   routers?: number;
   /** Timeouts and caps of the public listener. */
@@ -78,6 +80,7 @@ export type PrimaryMessage =
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
   tuneMalloc();
+  if (config.helperNice) lowerOtherThreads(config.helperNice);
   if (config.requestSliceNs) shortenRequestSlice(config.requestSliceNs);
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = await openStore(

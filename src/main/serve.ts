@@ -14,6 +14,7 @@ import {
 import { BuildQueue } from "../build/index.js";
 import { CanaryController } from "../canary/index.js";
 import {
+  DEFAULT_HELPER_NICE,
   DEFAULT_HTTP_LIMITS,
   type Digest,
   type HttpLimits,
@@ -33,7 +34,7 @@ import {
   setLayerHasher,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
-import { sumCounts } from "../runtime/index.js";
+import { lowerOtherThreads, sumCounts } from "../runtime/index.js";
 import { SECRET_KEY_FILE, SecretKey } from "../secrets/index.js";
 import {
   type EtcdConnection,
@@ -123,6 +124,11 @@ export interface ServeConfig {
   cpuAffinity?: "auto" | "off";
   /** The request threads' scheduler slice in µs (`--request-slice-us`, e.g. 100); 0 or absent: the kernel's default. */
   requestSliceUs?: number;
+  /**
+   * Nice value for node's own helper threads in every process of this server (`--helper-nice`; see
+   * runtime/thread-priority.ts lowerOtherThreads). Default DEFAULT_HELPER_NICE; 0: left as they are.
+   */
+  helperNice?: number;
   /** Logs through this function (default: console.error). */
   log?: (line: string) => void;
   /** Credentials for other registries by `host:port` (`serve --registry-auth FILE`), for `fn create --image`. */
@@ -242,6 +248,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   // Before any worker thread starts: they read the helper CPUs from the environment.
   const sliceNs = (config.requestSliceUs ?? 0) * 1000;
+  // Before this process starts threads of its own: only node's helper threads exist yet.
+  const helperNice = config.helperNice ?? DEFAULT_HELPER_NICE;
+  if (helperNice > 0) lowerOtherThreads(helperNice);
   if ((config.workers ?? 1) === 1) {
     if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
     if (sliceNs > 0) shortenRequestSlice(sliceNs);
@@ -462,6 +471,7 @@ export async function serve(config: ServeConfig): Promise<Serving> {
         busyPollYield: config.busyPollYield,
         cpuAffinity: config.cpuAffinity === "auto",
         requestSliceNs: sliceNs,
+        helperNice,
         routers: config.workers ?? 1,
         http,
         listen: config.listen,

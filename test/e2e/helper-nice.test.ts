@@ -1,0 +1,85 @@
+// `serve --helper-nice`: node's own helper threads (V8's background compiles and GC helpers, libuv's pool) yield
+// to the request threads, in the serve process and in every router process of --workers.
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { test } from "node:test";
+import { cli, startServer } from "./harness.js";
+
+const LINUX = existsSync("/proc/self/task") ? false : "no /proc/self/task (not Linux)";
+
+/** Nice value of each thread of `pid`, by thread id. */
+function nices(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      out.set(Number(t), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+function assertLowered(pid: number, nice: number, what: string) {
+  const n = nices(pid);
+  assert.equal(n.get(pid), 0, `${what}: the request thread keeps its priority`);
+  const low = [...n].filter(([t, v]) => t !== pid && v === nice);
+  assert.ok(low.length >= 4, `${what}: V8's platform threads at ${nice}: ${JSON.stringify([...n])}`);
+}
+
+test("serve lowers node's helper threads to nice 19, keeps the request thread's and its own threads' priorities", {
+  skip: LINUX,
+}, async () => {
+  const s = await startServer();
+  try {
+    const pid = s.proc.pid as number;
+    assertLowered(pid, 19, "serve");
+    // Threads serve starts itself set their own (the pool worker 5, the log writer 10) or keep the request
+    // thread's (the compile thread): not all of the others are at 19.
+    const others = [...nices(pid)].filter(([t]) => t !== pid);
+    assert.ok(
+      others.some(([, v]) => v < 19),
+      `threads started by serve: ${JSON.stringify(others)}`,
+    );
+  } finally {
+    await s.stop();
+  }
+});
+
+test("--helper-nice 0 leaves them; --helper-nice 7 in every router process of --workers 2", {
+  skip: LINUX,
+}, async () => {
+  const off = await startServer(undefined, ["--helper-nice", "0"]);
+  try {
+    const n = nices(off.proc.pid as number);
+    assert.ok(
+      [...n.values()].every((v) => v < 19),
+      `no thread lowered to 19 with --helper-nice 0: ${JSON.stringify([...n])}`,
+    );
+  } finally {
+    await off.stop();
+  }
+  const s = await startServer(undefined, ["--workers", "2", "--helper-nice", "7"]);
+  try {
+    const pid = s.proc.pid as number;
+    assertLowered(pid, 7, "primary");
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const routers = children.filter((c) => /router-worker/.test(readFileSync(`/proc/${c}/cmdline`, "utf8")));
+    assert.equal(routers.length, 2, `router processes among ${children.join(" ")}`);
+    for (const r of routers) assertLowered(r, 7, `router ${r}`);
+  } finally {
+    await s.stop();
+  }
+});
+
+test("--helper-nice out of range is refused with the reason", async () => {
+  for (const v of ["20", "-1", "x"]) {
+    const r = await cli(undefined, "serve", "--helper-nice", v, "--data-dir", "/nonexistent");
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`--helper-nice: "${v}" is not a whole number from 0 to 19`));
+  }
+});
