@@ -4,7 +4,7 @@
 export const DEFAULT_BUSY_POLL_US = 200;
 /** Longest window `--busy-poll-us` accepts: beyond a few ms, spinning only burns CPU. */
 export const MAX_BUSY_POLL_US = 10_000;
-/** Nice value `serve` gives node's own helper threads (V8's platform workers; see runtime/thread-priority.ts). */
+/** Nice value `serve` gives V8's threads (its platform workers; see lowerV8Threads in runtime/thread-priority.ts). */
 export const DEFAULT_HELPER_NICE = 19;
 
 /** How long and how many connections a listener keeps: what bounds slow and idle clients. */

@@ -12,7 +12,7 @@ import {
   type RegistryAuth,
   RegistryClient,
 } from "../registry/index.js";
-import { type FunctionCounts, type InvocationStats, lowerOtherThreads } from "../runtime/index.js";
+import { type FunctionCounts, type InvocationStats, lowerV8Threads } from "../runtime/index.js";
 import { SecretKey } from "../secrets/index.js";
 import { type EtcdConnection, openStore, SqliteStore } from "../store/index.js";
 import { formatHostPort, type HostPort } from "./address.js";
@@ -41,7 +41,7 @@ export interface RouterWorkerConfig {
   cpuAffinity?: boolean;
   /** The request thread's scheduler slice (see request-slice.ts); 0: the kernel's default. */
   requestSliceNs?: number;
-  /** Nice value for node's helper threads in this process (see lowerOtherThreads); 0: left as they are. */
+  /** Nice value for V8's threads in this process (see lowerV8Threads); 0: left as they are. */
   helperNice?: number;
   /** How many router processes there are (for the CPU plan). */
   routers?: number;
@@ -80,7 +80,7 @@ export type PrimaryMessage =
 async function main(config: RouterWorkerConfig): Promise<void> {
   const log = (line: string) => console.error(`[router ${process.pid}] ${line}`);
   tuneMalloc();
-  if (config.helperNice) lowerOtherThreads(config.helperNice);
+  if (config.helperNice) lowerV8Threads(config.helperNice);
   if (config.requestSliceNs) shortenRequestSlice(config.requestSliceNs);
   // The serve process says when the feed changed ("changed" below): polling is the fallback if a message is lost.
   const store = await openStore(

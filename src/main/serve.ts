@@ -34,7 +34,7 @@ import {
   setLayerHasher,
 } from "../registry/index.js";
 import type { Router } from "../router/index.js";
-import { lowerOtherThreads, sumCounts } from "../runtime/index.js";
+import { lowerV8Threads, sumCounts } from "../runtime/index.js";
 import { SECRET_KEY_FILE, SecretKey } from "../secrets/index.js";
 import {
   type EtcdConnection,
@@ -125,8 +125,8 @@ export interface ServeConfig {
   /** The request threads' scheduler slice in µs (`--request-slice-us`, e.g. 100); 0 or absent: the kernel's default. */
   requestSliceUs?: number;
   /**
-   * Nice value for node's own helper threads in every process of this server (`--helper-nice`; see
-   * runtime/thread-priority.ts lowerOtherThreads). Default DEFAULT_HELPER_NICE; 0: left as they are.
+   * Nice value for V8's threads in every process of this server (`--helper-nice`; see
+   * runtime/thread-priority.ts lowerV8Threads). Default DEFAULT_HELPER_NICE; 0: left as they are.
    */
   helperNice?: number;
   /** Logs through this function (default: console.error). */
@@ -248,9 +248,9 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
   // Before any worker thread starts: they read the helper CPUs from the environment.
   const sliceNs = (config.requestSliceUs ?? 0) * 1000;
-  // Before this process starts threads of its own: only node's helper threads exist yet.
+  // V8's threads yield to the request thread (see lowerV8Threads).
   const helperNice = config.helperNice ?? DEFAULT_HELPER_NICE;
-  if (helperNice > 0) lowerOtherThreads(helperNice);
+  if (helperNice > 0) lowerV8Threads(helperNice);
   if ((config.workers ?? 1) === 1) {
     if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
     if (sliceNs > 0) shortenRequestSlice(sliceNs);

@@ -21,5 +21,5 @@ export {
   type RouterCpus,
   routerCpus,
 } from "./thread-affinity.js";
-export { lowerOtherThreads, lowerThreadPriority } from "./thread-priority.js";
+export { lowerThreadPriority, lowerV8Threads } from "./thread-priority.js";
 export type * from "./types.js";
