@@ -170,7 +170,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--helper-nice <n>",
-      `nice value (0-19) for V8's own threads — its background compiles of hot wasm code, GC helpers — so they yield to the request threads (default ${DEFAULT_HELPER_NICE}; 0: leave them as they are)`,
+      `nice value (0-19) for V8's own threads — its background compiles of hot wasm code, GC helpers — so they yield to the request threads; helps right after mass deploys when the server's own load is what keeps the cores busy, hurts when other processes do (default ${DEFAULT_HELPER_NICE}: leave them as they are)`,
       (v: string) => {
         const n = Number(v);
         if (!/^\d+$/.test(v) || n > 19)

@@ -126,7 +126,7 @@ export interface ServeConfig {
   requestSliceUs?: number;
   /**
    * Nice value for V8's threads in every process of this server (`--helper-nice`; see
-   * runtime/thread-priority.ts lowerV8Threads). Default DEFAULT_HELPER_NICE; 0: left as they are.
+   * runtime/thread-priority.ts lowerV8Threads). Default DEFAULT_HELPER_NICE (0: left as they are).
    */
   helperNice?: number;
   /** Logs through this function (default: console.error). */

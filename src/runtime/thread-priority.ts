@@ -74,9 +74,11 @@ export function v8PlatformThreads(poolSize = v8PoolSize()): number[] {
 /**
  * Lowers node's V8 threads (v8PlatformThreads) to `nice`, never raising one already lower; the calling thread and
  * every other thread keep their priority. Those threads run V8's background work: compiling hot wasm functions to
- * optimised code (tier-up), concurrent marking and sweeping, helping scavenges. Called by serve at start in each
- * process that serves requests; threads started later (pool workers, the log writer, the compile thread) are not
- * V8's and set their own.
+ * optimised code (tier-up), concurrent marking and sweeping, helping scavenges. Called by `serve --helper-nice`
+ * at start in each process that serves requests; threads started later (pool workers, the log writer, the compile
+ * thread) are not V8's and set their own. The request thread also waits for these threads (parallel phases of a
+ * collection, a compile it joins), so lowered they cost it time when other processes keep the cores busy: see
+ * DEFAULT_HELPER_NICE.
  * Why: on a 2-core machine a server that has just seen 1,000 distinct functions runs V8's tier-up of their hot code
  * for tens of seconds beside its requests; at the same priority those threads took the request thread's core (it
  * waited ~230 ms of every second for one in the density bench's first counted run) and the load's p99 was 65–75 ms

@@ -34,10 +34,10 @@ function assertLowered(pid: number, nice: number, what: string) {
   );
 }
 
-test("serve lowers V8's threads to nice 19, keeps the request thread's, libuv's pool's and its own threads' priorities", {
+test("--helper-nice 19 lowers V8's threads, keeps the request thread's, libuv's pool's and serve's own threads' priorities", {
   skip: LINUX,
 }, async () => {
-  const s = await startServer();
+  const s = await startServer(undefined, ["--helper-nice", "19"]);
   try {
     const pid = s.proc.pid as number;
     assertLowered(pid, 19, "serve");
@@ -53,16 +53,17 @@ test("serve lowers V8's threads to nice 19, keeps the request thread's, libuv's 
   }
 });
 
-test("--helper-nice 0 leaves them; --helper-nice 7 in every router process of --workers 2", {
+test("by default (and with --helper-nice 0) they are left; --helper-nice 7 in every router process of --workers 2", {
   skip: LINUX,
 }, async () => {
-  const off = await startServer(undefined, ["--helper-nice", "0"]);
+  const off = await startServer();
   try {
-    const n = nices(off.proc.pid as number);
-    assert.ok(
-      [...n.values()].every((v) => v < 19),
-      `no thread lowered to 19 with --helper-nice 0: ${JSON.stringify([...n])}`,
-    );
+    const pid = off.proc.pid as number;
+    const n = nices(pid);
+    const v8 = [...n].filter(([t, v]) => t !== pid && v === 0);
+    // V8's 5, libuv's 4, node's signal thread and the compile thread at least; pool workers and the log writer
+    // lower themselves.
+    assert.ok(v8.length >= 10, `V8's threads left at 0 by default: ${JSON.stringify([...n])}`);
   } finally {
     await off.stop();
   }
