@@ -8,7 +8,7 @@ export const MAX_BUSY_POLL_US = 10_000;
  * Nice value `serve` gives V8's threads unless told (`--helper-nice`; see lowerV8Threads in
  * runtime/thread-priority.ts): 0, left as they are. Lowered, they yield to the request thread — but the request
  * thread also waits for them (a collection's parallel phases, a compile it joins), and when other processes keep the
- * cores busy it waited 105–317 ms for them at nice 19 and 123–132 ms at nice 10 (test/e2e/isolation.test.ts beside
+ * cores busy it waited 105–220 ms for them at nice 19 and 123–132 ms at nice 10 (test/e2e/isolation.test.ts beside
  * two or three busy loops; none at 0).
  */
 export const DEFAULT_HELPER_NICE = 0;
