@@ -5,6 +5,7 @@ export * from "./errors.js";
 export { exposeGc, fullGc } from "./gc.js";
 export { INVOCATION_PREFIX, invocationId, nextInvocation } from "./ids.js";
 export * from "./names.js";
+export { nodeFlags } from "./node-options.js";
 export * from "./outbound.js";
 export * from "./preopens.js";
 export * from "./serve-defaults.js";

@@ -1,3 +1,4 @@
+import { nodeFlags } from "../core/index.js";
 import { load } from "./malloc-tune.js";
 
 /**
@@ -24,7 +25,7 @@ const REEXEC_ENV = "WASMLET_SERVE_REEXEC";
  */
 export function ensureServeNodeFlags(log: (line: string) => void): void {
   if (process.env.WASMLET_NODE_FLAGS === "off" || process.env[REEXEC_ENV] === "1") return;
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
+  const given = nodeFlags();
   const missing = SERVE_NODE_FLAGS.filter((f) => !given.some((g) => g.startsWith(f.split("=")[0])));
   const execSelf = load()?.execSelf;
   if (missing.length === 0 || !execSelf) return;

@@ -246,11 +246,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   mkdirSync(dataDir, { recursive: true });
   // Counted before pinning: a pinned thread sees one CPU (availableParallelism follows its own mask).
   const busyPollUs = config.busyPollUs ?? defaultBusyPollUs(config.workers ?? 1);
-  // Before any worker thread starts: they read the helper CPUs from the environment.
-  const sliceNs = (config.requestSliceUs ?? 0) * 1000;
   // V8's threads yield to the request thread (see lowerV8Threads).
   const helperNice = config.helperNice ?? DEFAULT_HELPER_NICE;
   if (helperNice > 0) lowerV8Threads(helperNice);
+  // Before any worker thread starts: they read the helper CPUs from the environment.
+  const sliceNs = (config.requestSliceUs ?? 0) * 1000;
   if ((config.workers ?? 1) === 1) {
     if (config.cpuAffinity === "auto") pinRouterThreads(0, 1, log);
     if (sliceNs > 0) shortenRequestSlice(sliceNs);

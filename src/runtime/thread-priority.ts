@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { availableParallelism, setPriority } from "node:os";
+import { nodeFlags } from "../core/index.js";
 
 /**
  * Lowers the scheduling priority of the calling thread only (Linux: setpriority() on its thread id, found
@@ -41,10 +42,6 @@ export function v8PoolSize(flags: readonly string[] = nodeFlags()): number {
   // Below 1, node sizes the pool from the CPUs it may use (one fewer, at least one).
   if (!Number.isInteger(n) || n < 1) return Math.max(1, availableParallelism() - 1);
   return n;
-}
-
-function nodeFlags(): string[] {
-  return [...(process.env.NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean), ...process.execArgv];
 }
 
 /**

@@ -61,7 +61,8 @@ export interface ModuleCompile {
  * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it). So that header goes
  * in a chunk of its own, and the flag is on from the handing over of that chunk to the next pull — measured here:
  * with the flag off again from that pull on, a 30 MB module compiled in ~95 ms of CPU and compiled nothing more
- * after, and ~1.5 s of CPU when the flag was off at the code section. The window is also closed at the next turn of the event loop whatever happens.
+ * after, and ~1.5 s of CPU when the flag was off at the code section. The window is also closed at the next turn
+ * of the event loop whatever happens.
  *
  * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
  * usual way, which says why.
