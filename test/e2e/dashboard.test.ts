@@ -68,10 +68,13 @@ test("the dashboard needs the token: the login page signs in with it, a wrong on
   await page.goto(`${server.controlUrl}/ui/`);
   assert.match(page.url(), /\/ui\/login$/);
   await page.getByLabel("Control token").fill("wrong");
+  // The failed sign-in answers 401: the browser reports that status as a console error, which is expected. It can
+  // reach this process after the alert shows, so it is waited for before the problems so far are dropped.
+  const refused = page.waitForEvent("console", (m) => m.type() === "error" && /\b401\b/.test(m.text()));
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("alert").waitFor();
   assert.match((await page.getByRole("alert").textContent()) ?? "", /not the control token/);
-  // The failed sign-in answered 401: the browser reports that status as a console error, which is expected.
+  await refused;
   problems.length = 0;
   await page.getByLabel("Control token").fill(TOKEN);
   await page.getByRole("button", { name: "Sign in" }).click();
