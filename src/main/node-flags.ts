@@ -10,8 +10,20 @@ import { load } from "./malloc-tune.js";
  * of idle saw 573-590 scavenges in a 9 s window without the flag, 258-283 with it (three servers each, this
  * machine). V8 reads it when the heap is set up, so it cannot be set from inside (v8.setFlagsFromString has no
  * effect then).
+ *
+ * `--v8-pool-size=0`: V8's platform workers sized to the CPUs the process may use (node's own rule for 0: one
+ * fewer, at least one) instead of node's fixed 4. Those threads run V8's background work — TurboFan tier-up of hot
+ * wasm code, concurrent marking and sweeping, a scavenge's parallel tasks — at the request thread's priority. On a
+ * 2-core machine four of them could take both cores together: in the first 10 s rotation over 1,000 of 10,000
+ * freshly deployed functions (the density bench) V8 tiered up each module's hot code on its own (a perf profile of
+ * the workers: 90 % `BackgroundCompileJob`, TurboFan compiling wasm), ~7 s of CPU over the four, and the request
+ * thread waited 255-284 ms of every second for a core (p99 39.8-83.5 ms; 4 runs). With one worker the same work
+ * took one core at most: the request thread waited 99 ms/s and p99 was 27.0-28.9 ms (2 runs, interleaved with the
+ * first two at 39.8 and 39.9); rotation 2, after the tier-up, was the same either way (p99 15-18 ms). Unlike
+ * lowering the workers' priority (`--helper-nice`), the helper a collection's parallel phase waits for keeps the
+ * request thread's priority. Router processes of `--workers` inherit these flags (cluster.fork: the execArgv).
  */
-export const SERVE_NODE_FLAGS = ["--min-semi-space-size=16"];
+export const SERVE_NODE_FLAGS = ["--min-semi-space-size=16", "--v8-pool-size=0"];
 
 /** Set in the environment of the process image made by ensureServeNodeFlags (no second exec, whatever happens). */
 const REEXEC_ENV = "WASMLET_SERVE_REEXEC";
