@@ -8,8 +8,8 @@ import { startServer } from "./harness.js";
 
 const addonBuilt = existsSync(new URL("../../../build/Release/malloc_tune.node", import.meta.url));
 
-/** Threads of `pid` that node started before any JavaScript ran, after the main one: V8's delayed-task thread and
- * its platform workers, then node's inspector signal thread and libuv's pool (4). */
+/** How many threads `pid` has (V8's platform workers among them; the rest are the same in two servers started
+ * alike). */
 function threadCount(pid: number): number {
   return readdirSync(`/proc/${pid}/task`).length;
 }
@@ -40,7 +40,11 @@ test("serve runs with --min-semi-space-size=16 and V8's pool sized to the machin
     assert.ok(!cmdline.includes("--v8-pool-size"), cmdline);
     // node's own pool of 4 platform workers against one fewer than the CPUs (at least one).
     const expectedFewer = 4 - Math.max(1, availableParallelism() - 1);
-    assert.equal(threadCount(plain.proc.pid as number) - sized, expectedFewer, "threads: node's pool against serve's");
+    assert.equal(
+      threadCount(plain.proc.pid as number) - sized,
+      expectedFewer,
+      "threads: node's pool against serve's",
+    );
   } finally {
     delete process.env.WASMLET_NODE_FLAGS;
     await plain.stop();
