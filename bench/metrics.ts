@@ -1,11 +1,63 @@
 // The cost of counting: X (the echo function through the router) with metrics on next to the same server with
-// `--no-metrics`, interleaved rounds in one run; the target is on ≥ 0.97 × off. Also the time of one scrape.
+// `--no-metrics`, interleaved rounds in one run; the target is on ≥ 0.97 × off. Also the time of one scrape, and
+// what the dashboard's sampler of every function's counters costs the serve process with many functions.
+import { exposeGc, fullGc } from "../src/core/gc.js";
+import type { FunctionRecord } from "../src/core/index.js";
+import { InvocationStats } from "../src/runtime/index.js";
+import { TrafficSampler } from "../src/ui/index.js";
 import { checkEcho, deployEcho } from "./perf-deploy.js";
 import { median, startWasmlet, type Wasmlet } from "./procs.js";
 import { fmt, printTable } from "./report.js";
 import { hasWrk, wrk } from "./wrk.js";
 
+/**
+ * The dashboard's sampler (ui/sampler.ts) over `functions` functions of which `moving` get invocations between
+ * samples, in this process: a full window of samples (5 min at one per 2 s) taken as serve takes them, then the
+ * heap the sampler holds and the time of one sample, beside the time of reading the counters alone (its input).
+ */
+function samplerRow(functions: number, moving: number): Record<string, string> {
+  exposeGc();
+  const stats = new InvocationStats();
+  const fns = Array.from(
+    { length: functions },
+    (_, i) => ({ name: `fn-${i}`, current: { version: 1 } }) as unknown as FunctionRecord,
+  );
+  for (const f of fns) stats.record(f, "http", "success", 1, 200);
+  fullGc();
+  const held = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const held0 = held();
+  const sampler = new TrafficSampler(async () => stats.counts(), 2000, 5 * 60_000);
+  const sampleMs: number[] = [];
+  const readMs: number[] = [];
+  for (let i = 0; i <= 150; i++) {
+    for (let k = 0; k < moving; k++)
+      stats.record(fns[(i * moving + k) % functions], "http", "success", 3, 200);
+    const t0 = performance.now();
+    const counts = stats.counts();
+    const t1 = performance.now();
+    sampler.add({ at: i * 2000, counts });
+    const t2 = performance.now();
+    readMs.push(t1 - t0);
+    sampleMs.push(t2 - t0);
+  }
+  fullGc();
+  const heldBytes = held() - held0;
+  if (sampler.summary("fn-0").rate <= 0) throw new Error("sampler bench: fn-0 shows no traffic");
+  return {
+    functions: String(functions),
+    "with invocations per 2 s": String(moving),
+    "held, 150 samples (heap + array buffers) MiB": fmt(heldBytes / 1048576),
+    "one sample ms (median)": fmt(median(sampleMs)),
+    "reading the counters alone ms": fmt(median(readMs)),
+    "× reading": fmt(median(sampleMs) / median(readMs)),
+  };
+}
+
 export async function benchMetrics(opts: { seconds: number; rounds: number }): Promise<void> {
+  printTable(
+    "dashboard sampler (in this process; a sample = read every function's counters + keep what moved)",
+    [samplerRow(1000, 1000), samplerRow(10_000, 100), samplerRow(10_000, 10_000)],
+  );
   if (!hasWrk()) {
     console.log("\n(metrics bench skipped: wrk not found — apt-get install wrk)");
     return;

@@ -508,8 +508,11 @@ export async function serve(config: ServeConfig): Promise<Serving> {
   // Canary releases move route weights by the new function's failures, counted in every serving process. Without
   // counting (--no-metrics) a canary holds.
   const cluster = routers;
+  // One process alone: its own counts (a fresh object) as they are, not copied into a sum of one.
   const countsEverywhere = async () =>
-    sumCounts([plane.stats?.counts() ?? {}, ...((await cluster?.counts()) ?? [])]);
+    cluster === undefined
+      ? (plane.stats?.counts() ?? {})
+      : sumCounts([plane.stats?.counts() ?? {}, ...(await cluster.counts())]);
   const canaries = new CanaryController({ store, counts: countsEverywhere, log });
   // The dashboard (/ui) shows the last minutes of every function's traffic from these samples.
   const sampler = new TrafficSampler(countsEverywhere);
