@@ -1,10 +1,11 @@
 // `BENCH=large npm run bench`: a ~30 MB WASI command module (bench/large-module.ts) through a real `wasmlet
 // serve`: V8's own `new WebAssembly.Module` time for the same bytes (a fresh node process, node's default flags)
 // and, in that process, node's own first run of them under its WASI (instantiate + run: the functions the run
-// reaches are compiled on their first call), fn create -> first answer, the first calls, and the server's RSS deployed, used and after the functions are
-// deleted. Issue 13's targets: create -> first answer within 4x V8's compile, <= 120 MiB per used function
-// beyond its linear memory, RSS back within 64 MiB after delete, no slow second call. Also what the creates
-// cost the other functions of the server: a small function's latency while they happen, against while idle.
+// reaches are compiled on their first call), fn create -> first answer, the first calls, and the server's RSS
+// deployed, used and after the functions are deleted. Issue 13's targets: create -> first answer within 4x V8's
+// compile, <= 120 MiB per used function beyond its linear memory, RSS back within 64 MiB after delete, no slow
+// second call. Also what the creates cost the other functions of the server: a small function's latency while
+// they happen, against while idle.
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
