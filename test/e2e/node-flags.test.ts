@@ -14,7 +14,7 @@ function threadCount(pid: number): number {
   return readdirSync(`/proc/${pid}/task`).length;
 }
 
-test("serve runs with --min-semi-space-size=16 and V8's pool sized to the machine in the process that was started, and without them when told", {
+test("serve runs with --min-semi-space-size=16, V8's pool sized to the machine and no allocation-site pretenuring in the process that was started, and without them when told", {
   skip: addonBuilt ? false : "the native addon is not built",
 }, async () => {
   const s = await startServer();
@@ -23,6 +23,7 @@ test("serve runs with --min-semi-space-size=16 and V8's pool sized to the machin
     const cmdline = readFileSync(`/proc/${s.proc.pid}/cmdline`, "utf8").split("\0");
     assert.ok(cmdline.includes("--min-semi-space-size=16"), cmdline.join(" "));
     assert.ok(cmdline.includes("--v8-pool-size=0"), cmdline.join(" "));
+    assert.ok(cmdline.includes("--no-allocation-site-pretenuring"), cmdline.join(" "));
     sized = threadCount(s.proc.pid as number);
     assert.match(s.output(), /router on http/, "its output reached the starter's pipe");
     // A signal to the started PID is the server's: it drains and exits 0.
@@ -38,6 +39,7 @@ test("serve runs with --min-semi-space-size=16 and V8's pool sized to the machin
     const cmdline = readFileSync(`/proc/${plain.proc.pid}/cmdline`, "utf8");
     assert.ok(!cmdline.includes("--min-semi-space-size"), cmdline);
     assert.ok(!cmdline.includes("--v8-pool-size"), cmdline);
+    assert.ok(!cmdline.includes("pretenuring"), cmdline);
     // node's own pool of 4 platform workers against one fewer than the CPUs (at least one).
     const expectedFewer = 4 - Math.max(1, availableParallelism() - 1);
     assert.equal(
