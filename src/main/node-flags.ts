@@ -28,11 +28,12 @@ import { load } from "./malloc-tune.js";
  * tenure" while functions are deployed and cold-started). Objects made there for a request are old and dead once it
  * is answered, but a scavenge counts an old object as live until the next mark-compact, so the young objects they
  * point to survive and are promoted too, which keeps survival rates up: a server that got into that state stayed
- * in it. Measured with --trace-gc-nvp, 2,000 functions deployed and 1,000 (or 100) taking turns: 2.5 MB promoted
- * per scavenge and 5.3-10.4 ms per scavenge in every window of the servers in that state (most of those whose first
- * rotation re-prepared functions evicted from the prepared cache; what was promoted, per the sampling heap
- * profiler: whole requests — their IncomingMessage, response and headers, the router's and the WASI host's objects),
- * 0.35 MB and 1.2-1.6 ms in the others; without pretenuring 0.03 MB and 1.5-2.5 ms in every window. The density
+ * in it. Measured with --trace-gc-nvp, 1,000 (or 100) functions taking turns: in that state 2.5 MB promoted per
+ * scavenge and 5.3-10.4 ms per scavenge, in every window (what was promoted, per the sampling heap profiler: whole
+ * requests — their IncomingMessage, response and headers, the router's and the WASI host's objects); otherwise
+ * 0.35 MB and 1.2-2.2 ms. 8 of the 9 servers measured with 2,000 or 10,000 functions deployed got into it, 2 of 7
+ * with 1,100, none where no function had been evicted from the prepared cache and prepared again (4). Without
+ * pretenuring, 2,000 functions: 0.03 MB and 1.5-2.5 ms in every window after the first (0.19 MB, 3.4 ms). The density
  * bench's layout (10,000 deployed, 1,000 rotated, 2 servers each, interleaved): scavenges 6.0-9.3 ms on average and
  * p99 12.7-22.0 ms in the rotations after the first with pretenuring, 1.3-1.8 ms and 7.3-13.2 ms without.
  */
