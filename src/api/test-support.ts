@@ -65,6 +65,48 @@ export function largeCommand(body: number[], pages = 1): Uint8Array {
   return wasiCommand(body, pages, customSection("x", new Uint8Array(4 * 1024 * 1024)));
 }
 
+/**
+ * A WASI command of 4 MiB and more made of code: `count` functions of ~`bodyBytes` each (`_start` is the first),
+ * all valid but function `bad`, whose body (`i32.add` on an empty stack) V8 refuses. Its code section spans many
+ * chunks of an upload, so the check must find `bad` wherever the upload's pieces put it.
+ */
+export function largeCommandInvalidAt(bad: number, count = 1500, bodyBytes = 3000): Uint8Array {
+  const valid = Buffer.from([
+    0x00,
+    ...new Array<number>(Math.floor(bodyBytes / 3)).fill(0).flatMap(() => [0x41, 0x00, 0x1a]),
+    0x0b,
+  ]); // i32.const 0, drop
+  const invalid = Buffer.from([0x00, 0x6a, 0x0b]);
+  const bodies: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const b = i === bad ? invalid : valid;
+    bodies.push(Buffer.from(leb128(b.length)), b);
+  }
+  const section = (id: number, content: Buffer) =>
+    Buffer.concat([Buffer.from([id, ...leb128(content.length)]), content]);
+  const exports = Buffer.from([
+    0x02,
+    0x06,
+    ...Buffer.from("_start"),
+    0x00,
+    0x00,
+    0x06,
+    ...Buffer.from("memory"),
+    0x02,
+    0x00,
+  ]);
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+      section(0x01, Buffer.from([0x01, 0x60, 0x00, 0x00])), // type: () -> ()
+      section(0x03, Buffer.from([...leb128(count), ...new Array<number>(count).fill(0)])),
+      section(0x05, Buffer.from([0x01, 0x00, 0x01])), // one page of memory
+      section(0x07, exports),
+      section(0x0a, Buffer.concat([Buffer.from(leb128(count)), ...bodies])),
+    ]),
+  );
+}
+
 /** A `multipart/form-data` body of `parts` (name, content) in order, as curl -F and the CLI lay one out. */
 export function multipartBody(boundary: string, parts: [string, string | Uint8Array][]): Buffer {
   const out: Buffer[] = [];

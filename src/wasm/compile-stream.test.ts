@@ -86,11 +86,81 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   assert.equal(await c.result, undefined);
 });
 
-test("only the code section's header is handed to V8 with the lazy flag on, even when the module comes in one piece", async () => {
-  // The flag is the process's: a chunk pushed with it on makes another thread's compile meanwhile lazy too.
-  const bytes = new Uint8Array(
-    Buffer.concat([await wat(GROWER), customSection("pad", new Uint8Array(256 * 1024))]),
+/** A module of `count` functions of 40 instructions each, all valid but function `bad` (none when -1), and `pad`. */
+async function manyFunctions(count: number, bad: number, pad = 0): Promise<Uint8Array> {
+  const body = "(local i32) " + "(local.set 0 (i32.add (local.get 0) (i32.const 7))) ".repeat(10);
+  let fns = "";
+  for (let i = 0; i < count; i++) fns += i === bad ? "(func (result i32) nop)\n" : `(func ${body})\n`;
+  const m = await wat(
+    `(module (memory (export "memory") 1) (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add) ${fns})`,
   );
+  return pad === 0 ? m : new Uint8Array(Buffer.concat([m, customSection("pad", new Uint8Array(pad))]));
+}
+
+/** Hands `c` the module in pieces of `piece` bytes, as an upload brings them (a turn apart when `apart`), and its end. */
+async function arrive(c: StreamingCompile, bytes: Uint8Array, piece: number, apart = false): Promise<void> {
+  for (let end = piece; end < bytes.length; end += piece) {
+    c.advance(bytes, end);
+    if (apart) await new Promise((r) => setImmediate(r));
+  }
+  c.finish(bytes, bytes.length);
+}
+
+test("a module with an invalid function anywhere in its code gives no module, however its bytes arrive", async () => {
+  // V8 reads its lazy flag for each function body it reads; one read with the flag off was not validated, and
+  // such a module compiled (its invalid function failing only when a run reached it).
+  const bytes = await manyFunctions(300, 200);
+  assert.throws(() => new WebAssembly.Module(bytes as BufferSource), /Compiling function #201 failed/);
+  for (const piece of [512, 4096, bytes.length]) {
+    const c = new StreamingCompile(2);
+    await arrive(c, bytes, piece, piece === 4096);
+    assert.ok((await c.result) === undefined, `pieces of ${piece} bytes: a module came back`);
+  }
+  const valid = await manyFunctions(300, -1);
+  const c = new StreamingCompile(2);
+  await arrive(c, valid, 512, true);
+  const compiled = await c.result;
+  assert.ok(compiled);
+  assert.equal(exports(compiled.module).add(40, 2), 42);
+  assert.equal(lazyHolders(), 0);
+});
+
+test("a compile whose chunks V8 took after their window checks the whole module instead", async () => {
+  // Node's compileStreaming pushes each chunk as it gets it; a consumer that pushed the code section's later
+  // chunks a turn late (the flag off by then, its first chunk read with it on) must not make an invalid module
+  // compile.
+  const real = WebAssembly.compileStreaming;
+  WebAssembly.compileStreaming = async (source) => {
+    const reader = ((await source) as Response).body?.getReader();
+    let inCode = false;
+    const late = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        const r = await reader?.read();
+        if (inCode) for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+        if (!r || r.done) return ctl.close();
+        inCode ||= r.value[0] === 10;
+        ctl.enqueue(r.value);
+      },
+    });
+    return real(new Response(late, { headers: { "content-type": "application/wasm" } }));
+  };
+  try {
+    const invalid = new StreamingCompile(2);
+    await arrive(invalid, await manyFunctions(300, 200), 4096, true);
+    assert.ok((await invalid.result) === undefined, "the invalid module came back compiled");
+    const valid = new StreamingCompile(2);
+    await arrive(valid, await manyFunctions(300, -1), 4096, true);
+    assert.ok(await valid.result, "the valid one");
+  } finally {
+    WebAssembly.compileStreaming = real;
+  }
+  assert.equal(lazyHolders(), 0);
+});
+
+test("every chunk of the code section, and only those, is handed to V8 with the lazy flag on", async () => {
+  // The flag is the process's: a chunk pushed with it on makes another thread's compile meanwhile lazy too.
+  const bytes = await manyFunctions(50, -1, 256 * 1024);
+  const code = codeSection(bytes);
   const real = WebAssembly.compileStreaming;
   const seen: { length: number; first: number; holders: number }[] = [];
   WebAssembly.compileStreaming = async (source) => {
@@ -105,18 +175,46 @@ test("only the code section's header is handed to V8 with the lazy flag on, even
     return real(new Response(Buffer.concat(parts), { headers: { "content-type": "application/wasm" } }));
   };
   try {
-    const c = new StreamingCompile(2);
-    c.finish(bytes, bytes.length);
-    const compiled = await c.result;
-    assert.ok(compiled);
-    assert.equal(exports(compiled.module).add(1, 2), 3);
+    for (const piece of [bytes.length, 1000]) {
+      seen.length = 0;
+      const c = new StreamingCompile(2);
+      await arrive(c, bytes, piece, true);
+      const compiled = await c.result;
+      assert.ok(compiled);
+      assert.equal(exports(compiled.module).add(1, 2), 3);
+      const lazy = seen.filter((s) => s.holders > 0);
+      assert.equal(lazy[0].first, 10, "the first starts with the code section's id");
+      assert.equal(
+        lazy.reduce((n, s) => n + s.length, 0),
+        code.length,
+        `pieces of ${piece}: the flag on for the code section's bytes, no more, no fewer (${JSON.stringify(seen)})`,
+      );
+      if (piece === bytes.length) assert.equal(lazy.length, 1, "all there: one chunk");
+      else assert.ok(lazy.length > 1, `${lazy.length} chunks`);
+      assert.ok(
+        seen.reduce((n, s) => n + s.length, 0) > bytes.length,
+        "all of it handed over (and the nonce)",
+      );
+    }
   } finally {
     WebAssembly.compileStreaming = real;
   }
-  const lazy = seen.filter((s) => s.holders > 0);
-  assert.equal(lazy.length, 1, `chunks handed over with the flag on: ${JSON.stringify(seen)}`);
-  assert.equal(lazy[0].first, 10, "the code section's id");
-  assert.ok(lazy[0].length <= 11, `${lazy[0].length} bytes`);
-  assert.ok(seen.reduce((n, s) => n + s.length, 0) > bytes.length, "all of it handed over (and the nonce)");
   assert.equal(lazyHolders(), 0);
 });
+
+/** A module's code section, its id and size included. */
+function codeSection(bytes: Uint8Array): Uint8Array {
+  let at = 8;
+  for (;;) {
+    const id = bytes[at];
+    let size = 0;
+    let pos = at + 1;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[pos++];
+      size += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+    }
+    if (id === 10) return bytes.subarray(at, pos + size);
+    at = pos + size;
+  }
+}

@@ -7,7 +7,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { largeCommand, multipartBody } from "../../src/api/test-support.js";
+import { largeCommand, largeCommandInvalidAt, multipartBody } from "../../src/api/test-support.js";
 import { customSection } from "../../src/core/test-support.js";
 import { buildImage } from "../../src/registry/index.js";
 import { cli, example, type Server, show, startServer } from "./harness.js";
@@ -62,6 +62,25 @@ test("a large module V8 refuses is a 400 naming V8's reason; nothing stored, not
   // The image was being built meanwhile: its staged layer goes once the build is done.
   for (let i = 0; i < 50 && staged().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(staged(), []);
+});
+
+test("a large module is refused for an invalid function anywhere in its code, not only its first", async () => {
+  // The code section (4 MiB of 1,500 functions) arrives in many pieces; function #900 is in none of the first.
+  const file = join(tmpdir(), `wasmlet-large-bad-late-${process.pid}.wasm`);
+  files.push(file);
+  writeFileSync(file, largeCommandInvalidAt(900));
+  const c = await cli(server, "fn", "create", "--name", "bad-late", "--code", file);
+  assert.notEqual(c.code, 0, show(c));
+  assert.match(
+    c.stderr,
+    /code: not a WebAssembly module: the binary is invalid \(Compiling function #900 failed/,
+  );
+  const g = await cli(server, "fn", "get", "--name", "bad-late");
+  assert.notEqual(g.code, 0, "not stored");
+  // The same module with that function valid is taken.
+  writeFileSync(file, largeCommandInvalidAt(-1));
+  const ok = await cli(server, "fn", "create", "--name", "good-late", "--code", file);
+  assert.equal(ok.code, 0, show(ok));
 });
 
 /** Sends a function's multipart body by hand, with its Content-Length, in pieces; `cutAt` ends the connection there. */
