@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { customSection } from "../core/test-support.js";
 import { compileCapped, lazyHolders } from "./compile.js";
 import { StreamingCompile } from "./compile-stream.js";
-import { wat } from "./test-support.js";
+import { manyFunctions, wat } from "./test-support.js";
 
 const GROWER = `(module
   (memory (export "memory") 1)
@@ -85,17 +85,6 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   c.finish(bytes, bytes.length);
   assert.equal(await c.result, undefined);
 });
-
-/** A module of `count` functions of 40 instructions each, all valid but function `bad` (none when -1), and `pad`. */
-async function manyFunctions(count: number, bad: number, pad = 0): Promise<Uint8Array> {
-  const body = "(local i32) " + "(local.set 0 (i32.add (local.get 0) (i32.const 7))) ".repeat(10);
-  let fns = "";
-  for (let i = 0; i < count; i++) fns += i === bad ? "(func (result i32) nop)\n" : `(func ${body})\n`;
-  const m = await wat(
-    `(module (memory (export "memory") 1) (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add) ${fns})`,
-  );
-  return pad === 0 ? m : new Uint8Array(Buffer.concat([m, customSection("pad", new Uint8Array(pad))]));
-}
 
 /** Hands `c` the module in pieces of `piece` bytes, as an upload brings them (a turn apart when `apart`), and its end. */
 async function arrive(c: StreamingCompile, bytes: Uint8Array, piece: number, apart = false): Promise<void> {

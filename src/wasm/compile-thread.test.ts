@@ -4,7 +4,7 @@ import { Worker } from "node:worker_threads";
 import { customSection } from "../core/test-support.js";
 import { dropLazyHolds, lazyFlagState, lazyHolders, lazyOff, lazyOn } from "./compile.js";
 import { compileOnThread, stopCompileThread, ThreadCompile } from "./compile-thread.js";
-import { wat } from "./test-support.js";
+import { manyFunctions, wat } from "./test-support.js";
 
 const GROWER = `(module
   (memory (export "memory") 1)
@@ -92,6 +92,8 @@ test("a module all there compiles on the thread (copied to shared memory if not 
   }
   const invalid = await wat(`(module (func (export "f") (result i32) nop))`);
   await assert.rejects(compileOnThread(invalid, 2), /V8 refused the module/);
+  // Not only in the first function: the thread's compile validates every one (a rewritten module, all there).
+  await assert.rejects(compileOnThread(await manyFunctions(300, 200, 3 << 20), 2), /V8 refused the module/);
   // The thread ends under the job: compiled here instead, capped the same.
   const job = compileOnThread(bytes, 2);
   await stopCompileThread();

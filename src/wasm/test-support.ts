@@ -2,6 +2,7 @@
 // a minimal WASI (fd_write + proc_exit) and a fuel-refilling deadline import.
 import { readFileSync } from "node:fs";
 import wabtInit from "wabt";
+import { customSection } from "../core/test-support.js";
 import { DEADLINE_IMPORT, FUEL_EXPORT, MEMORY_GROW_IMPORT } from "./instrument.js";
 
 const FEATURES = {
@@ -32,6 +33,20 @@ export async function wat(text: string): Promise<Uint8Array> {
   } finally {
     m.destroy();
   }
+}
+
+/**
+ * A module exporting `add` and `memory`, then `count` functions of 40 instructions each, all valid but the `bad`th of
+ * them (none when -1; V8 numbers it `bad + 1`), then a custom section of `pad` bytes (none when 0).
+ */
+export async function manyFunctions(count: number, bad: number, pad = 0): Promise<Uint8Array> {
+  const body = "(local i32) " + "(local.set 0 (i32.add (local.get 0) (i32.const 7))) ".repeat(10);
+  let fns = "";
+  for (let i = 0; i < count; i++) fns += i === bad ? "(func (result i32) nop)\n" : `(func ${body})\n`;
+  const m = await wat(
+    `(module (memory (export "memory") 1) (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add) ${fns})`,
+  );
+  return pad === 0 ? m : new Uint8Array(Buffer.concat([m, customSection("pad", new Uint8Array(pad))]));
 }
 
 /** Validates `bytes` with wabt (which knows proposals V8 does not enable) and disassembles it. */
