@@ -57,11 +57,11 @@ export interface ModuleCompile {
  * of the code section, and only those, is pushed with the flag on: from the handing over of the chunk to the next
  * pull (V8 reads it in the push, which runs in the same microtask checkpoint as our handing it over: Node's
  * `WebAssembly.compileStreaming` reads a Response body and pushes each chunk as it gets it), and never past the
- * next turn of the event loop. Measured here: a 30 MB module streamed in 64 KiB chunks took ~210-230 ms of CPU
- * (~80 of it validation, on V8's workers) and ~145 ms of wall time, the same wall time as with the flag on for
- * the header alone, which validated nothing; with the flag off at the code section it compiled eagerly, ~1.5 s
- * of CPU. While a chunk is pushed, another thread's compile is lazy too; every module a server runs was
- * validated when its version was made, so that costs such a compile its eagerness, not its check.
+ * next turn of the event loop. Measured here, a 30 MB module all there, compiled on one thread: 185-235 ms of CPU
+ * and 124-158 ms of wall time, against 130-180 and 132-173 with the flag on for the header alone (which validated
+ * nothing): the validation runs on V8's workers. With the flag off at the code section V8 compiled the module
+ * eagerly, ~1.5 s of CPU. While a chunk is pushed, another thread's compile is lazy too; every module a server runs
+ * was validated when its version was made, so that costs such a compile its eagerness, not its check.
  *
  * `result` is undefined when the bytes are not a core module or do not compile: the caller then checks them the
  * usual way, which says why.
