@@ -18,22 +18,24 @@ import { createApiHandler } from "./handler.js";
 // The wasm folder's WAT assembler (a test helper, not behind its door), for modules beyond the byte builders below.
 export { wat } from "../wasm/test-support.js";
 
+/** An export section's content: `_start` (function 0) and `memory` (memory 0). */
+const COMMAND_EXPORTS = [
+  0x02,
+  0x06,
+  ...Buffer.from("_start"),
+  0x00,
+  0x00,
+  0x06,
+  ...Buffer.from("memory"),
+  0x02,
+  0x00,
+];
+
 /**
  * A WASI command the inspector accepts: exports `_start` (with `body`: its locals, then its instructions) and
  * `memory` (`pages` of it), then `custom` (a custom section) to make it distinct or large.
  */
 function wasiCommand(body: number[], pages: number, custom: Uint8Array): Uint8Array {
-  const exports = [
-    0x02,
-    0x06,
-    ...Buffer.from("_start"),
-    0x00,
-    0x00,
-    0x06,
-    ...Buffer.from("memory"),
-    0x02,
-    0x00,
-  ];
   const code = [0x01, ...leb128(body.length), ...body];
   const memory = [0x01, 0x00, ...leb128(pages)];
   return new Uint8Array(
@@ -42,7 +44,7 @@ function wasiCommand(body: number[], pages: number, custom: Uint8Array): Uint8Ar
       Buffer.from([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]), // type: () -> ()
       Buffer.from([0x03, 0x02, 0x01, 0x00]), // function 0 has type 0
       Buffer.from([0x05, ...leb128(memory.length), ...memory]), // one memory
-      Buffer.from([0x07, ...leb128(exports.length), ...exports]),
+      Buffer.from([0x07, ...leb128(COMMAND_EXPORTS.length), ...COMMAND_EXPORTS]),
       Buffer.from([0x0a, ...leb128(code.length), ...code]),
       custom,
     ]),
@@ -84,24 +86,13 @@ export function largeCommandInvalidAt(bad: number, count = 1500, bodyBytes = 300
   }
   const section = (id: number, content: Buffer) =>
     Buffer.concat([Buffer.from([id, ...leb128(content.length)]), content]);
-  const exports = Buffer.from([
-    0x02,
-    0x06,
-    ...Buffer.from("_start"),
-    0x00,
-    0x00,
-    0x06,
-    ...Buffer.from("memory"),
-    0x02,
-    0x00,
-  ]);
   return new Uint8Array(
     Buffer.concat([
       Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
       section(0x01, Buffer.from([0x01, 0x60, 0x00, 0x00])), // type: () -> ()
       section(0x03, Buffer.from([...leb128(count), ...new Array<number>(count).fill(0)])),
       section(0x05, Buffer.from([0x01, 0x00, 0x01])), // one page of memory
-      section(0x07, exports),
+      section(0x07, Buffer.from(COMMAND_EXPORTS)),
       section(0x0a, Buffer.concat([Buffer.from(leb128(count)), ...bodies])),
     ]),
   );
