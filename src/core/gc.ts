@@ -24,7 +24,10 @@ export function exposeGc(): void {
 export function fullGc(): void {
   if (!gc) {
     if (isMainThread) exposeGc();
-    gc = runInNewContext("gc") as () => void;
+    // Another thread whose main thread did not expose it finds no `gc`: it then does not collect, rather than throw
+    // (an exception in a worker's timer ends the worker).
+    gc = runInNewContext("typeof gc === 'function' ? gc : undefined") as (() => void) | undefined;
+    if (!gc) return;
   }
   gc();
 }

@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { WasmletError } from "../core/index.js";
+import { exposeGc, WasmletError } from "../core/index.js";
 import type { FromWorker, LoadMessage, LoadSpec, RunMessage } from "./pool-worker.js";
 import type { CancelToken, RunResult, WasiInputs } from "./types.js";
 
@@ -177,6 +177,11 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
+    // A worker collects its heap after dropping a module (reclaim.ts), with the `gc` that V8's flag exposes; the
+    // flag is set here, by this thread, as the compile thread's start does. Without it (a process that had neither
+    // started the compile thread nor collected a large module's garbage itself) the collection threw and the worker
+    // ended 500 ms after each module it dropped, and the next run waited for another to boot.
+    exposeGc();
     const control = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(new URL("./pool-worker.js", import.meta.url), {
       workerData: { control: control.buffer },
