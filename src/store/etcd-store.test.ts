@@ -204,3 +204,45 @@ test("etcd: leader killed during writes — nothing acknowledged is lost and wri
     await s.close();
   }
 });
+
+test("etcd: a write while no member answers (an election) waits for one, up to a bound, then fails naming why", {
+  skip: missing,
+}, async () => {
+  if (!cluster) throw new Error("no etcd cluster");
+  await cluster.waitHealthy();
+  const dir = mkdtempSync(join(tmpdir(), "wasmlet-etcd-node-"));
+  dirs.push(dir);
+  const proxies = await Promise.all(
+    [0, 1, 2].map((i) => TcpProxy.start((cluster as EtcdCluster).endpoint(i))),
+  );
+  const s = await EtcdStore.open({
+    endpoints: proxies.map((p) => p.url),
+    prefix: `/outage${process.pid}/`,
+    dataDir: dir,
+  });
+  try {
+    // Every member unreachable for 1.2 s, as a client sees the cluster while it elects a leader: the write waits.
+    for (const p of proxies) p.cut();
+    const t0 = Date.now();
+    setTimeout(() => {
+      for (const p of proxies) p.restore();
+    }, 1200);
+    await s.create("function", "during", fnRecord("during"));
+    assert.ok(Date.now() - t0 >= 1100, `the write waited for a member (${Date.now() - t0} ms)`);
+    assert.equal((await s.get("function", "during"))?.name, "during");
+    // Unreachable for good: the write fails, naming the cause, after a bounded wait.
+    for (const p of proxies) p.cut();
+    const t1 = Date.now();
+    await assert.rejects(s.create("function", "never", fnRecord("never")), (e) => {
+      assert.ok(isWasmletError(e, "UNAVAILABLE"), String(e));
+      assert.match((e as Error).message, /etcd store: .*(ECONNREFUSED|ECONNRESET|No connection|UNAVAILABLE)/);
+      return true;
+    });
+    const waited = Date.now() - t1;
+    assert.ok(waited >= 1000 && waited < 10_000, `failed after ${waited} ms`);
+    for (const p of proxies) p.restore();
+  } finally {
+    await s.close();
+    for (const p of proxies) await p.stop();
+  }
+});

@@ -1,9 +1,19 @@
 import {
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  type IPolicy,
+  isBrokenCircuitError,
+  retry,
+} from "cockatiel";
+import {
   Etcd3,
   EtcdAuthenticationFailedError,
   EtcdPermissionDeniedError,
   type IKeyValue,
   type IOptions,
+  isRecoverableError,
   type Namespace,
   type Watcher,
 } from "etcd3";
@@ -40,6 +50,55 @@ const DEFAULT_WINDOW = 10_000;
 const CALL_TIMEOUT_MS = 3000;
 /** How long a write waits for the change feed to catch up with it (only when another node wrote in between). */
 const CATCH_UP_MS = 10_000;
+
+/**
+ * How a failed etcd call is retried once the store is open (etcd3's fault handling). etcd3's defaults retry a call 3
+ * times at once and skip a member for 5 s after 3 failures in a row: while no member can answer — the cluster
+ * electing a leader, ~1 s here, longer on a loaded machine — a write failed within milliseconds, and the API answered
+ * 503 although the cluster was back a moment later (test/e2e/cluster.test.ts failed so once, creating a function on a
+ * node right after etcd's leader was stopped). An open store retries a call with backoff (50 ms doubling to 800 ms:
+ * ~4 s over 9 attempts, then it fails naming the cause), skips a member that failed 3 times in a row for 1 s, and
+ * retries a call that found every member skipped. Until the store has opened, etcd3's defaults stay: a wrong
+ * address, CA, certificate or password fails `serve` at once, not after ~4 s of retries of each check.
+ */
+class RetryPolicy {
+  #open = false;
+
+  /** The store opened: calls from now on are patient. */
+  opened(): void {
+    this.#open = true;
+  }
+
+  options(): NonNullable<IOptions["faultHandling"]> {
+    const breaker = (halfOpenAfter: number) =>
+      circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter, breaker: new ConsecutiveBreaker(3) });
+    return {
+      host: () => this.#either(breaker(5000), breaker(1000)),
+      global: this.#either(
+        retry(handleWhen(isRecoverableError), { maxAttempts: 3 }),
+        retry(
+          handleWhen((e) => isRecoverableError(e) || isBrokenCircuitError(e)),
+          { maxAttempts: 9, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 800 }) },
+        ),
+      ),
+    };
+  }
+
+  /** A policy that is `before` until the store opened, `after` from then on. */
+  #either(before: IPolicy, after: IPolicy): IPolicy {
+    const now = () => (this.#open ? after : before);
+    return {
+      _altReturn: undefined as never,
+      get onSuccess() {
+        return now().onSuccess;
+      },
+      get onFailure() {
+        return now().onFailure;
+      },
+      execute: (fn, signal) => now().execute(fn, signal),
+    };
+  }
+}
 
 function resourceKey(kind: Kind, name: string): string {
   return `${RESOURCE_PREFIX}${kind}/${name}`;
@@ -92,12 +151,14 @@ export class EtcdStore extends FeedStore implements Store {
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
     if (options.endpoints.length === 0)
       throw new WasmletError("INVALID_ARGUMENT", "etcd store: no endpoints");
+    const retries = new RetryPolicy();
     const config: IOptions = {
       hosts: options.endpoints,
       dialTimeout: 5000,
       // A unary call to a member that stopped answering must fail (and be retried on another) rather than hang;
       // streams (watches, lease keep-alives) live on.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
+      faultHandling: retries.options(),
     };
     if (options.tls) {
       config.credentials = {
@@ -114,6 +175,7 @@ export class EtcdStore extends FeedStore implements Store {
       await store.close();
       throw await openError(e, options, config);
     }
+    retries.opened();
     return store;
   }
 
