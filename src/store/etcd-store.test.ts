@@ -37,6 +37,14 @@ async function fresh(): Promise<EtcdStore> {
 if (missing) process.emitWarning(`etcd store tests skipped: ${missing}`);
 else runStoreContract("etcd (3 members)", fresh);
 
+/** A node's store on the shared cluster once it is healthy, through `endpoints`, under `prefix`, in a directory of its own. */
+async function healthyNode(endpoints: string[], prefix: string): Promise<EtcdStore> {
+  await cluster?.waitHealthy();
+  const dir = mkdtempSync(join(tmpdir(), "wasmlet-etcd-node-"));
+  dirs.push(dir);
+  return EtcdStore.open({ endpoints, prefix, dataDir: dir });
+}
+
 /** Polls `cond` every 20 ms for up to `ms`. */
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -147,14 +155,7 @@ test("etcd: leader killed during writes — nothing acknowledged is lost and wri
   skip: missing,
 }, async () => {
   if (!cluster) throw new Error("no etcd cluster");
-  await cluster.waitHealthy();
-  const dir = mkdtempSync(join(tmpdir(), "wasmlet-etcd-node-"));
-  dirs.push(dir);
-  const s = await EtcdStore.open({
-    endpoints: cluster.endpoints,
-    prefix: `/leader${process.pid}/`,
-    dataDir: dir,
-  });
+  const s = await healthyNode(cluster.endpoints, `/leader${process.pid}/`);
   try {
     const acked: string[] = [];
     let failed = 0;
@@ -209,17 +210,13 @@ test("etcd: a write while no member answers (an election) waits for one, up to a
   skip: missing,
 }, async () => {
   if (!cluster) throw new Error("no etcd cluster");
-  await cluster.waitHealthy();
-  const dir = mkdtempSync(join(tmpdir(), "wasmlet-etcd-node-"));
-  dirs.push(dir);
   const proxies = await Promise.all(
     [0, 1, 2].map((i) => TcpProxy.start((cluster as EtcdCluster).endpoint(i))),
   );
-  const s = await EtcdStore.open({
-    endpoints: proxies.map((p) => p.url),
-    prefix: `/outage${process.pid}/`,
-    dataDir: dir,
-  });
+  const s = await healthyNode(
+    proxies.map((p) => p.url),
+    `/outage${process.pid}/`,
+  );
   try {
     // Every member unreachable for 1.2 s, as a client sees the cluster while it elects a leader: the write waits.
     for (const p of proxies) p.cut();
