@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { customSection } from "../core/test-support.js";
 import { compileCapped, lazyHolders } from "./compile.js";
 import { StreamingCompile } from "./compile-stream.js";
+import { parseModule, SECTION } from "./module.js";
 import { manyFunctions, wat } from "./test-support.js";
 
 const GROWER = `(module
@@ -10,9 +11,8 @@ const GROWER = `(module
   (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
   (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`;
 
-/** Streams `bytes` into a StreamingCompile in pieces of 1..`most` bytes, with a turn of the event loop between some. */
-async function stream(bytes: Uint8Array, pages: number, most = 7): Promise<WebAssembly.Module | undefined> {
-  const c = new StreamingCompile(pages);
+/** Hands `bytes` to `c` in pieces of 1..`most` bytes, as an upload brings them, with a turn of the event loop between some. */
+async function arrive(c: StreamingCompile, bytes: Uint8Array, most: number): Promise<void> {
   let end = 0;
   for (let i = 0; end < bytes.length; i++) {
     end = Math.min(bytes.length, end + 1 + ((i * 5) % most));
@@ -20,6 +20,12 @@ async function stream(bytes: Uint8Array, pages: number, most = 7): Promise<WebAs
     if (i % 3 === 0) await new Promise((r) => setImmediate(r));
   }
   c.finish(bytes, bytes.length);
+}
+
+/** Streams `bytes` into a StreamingCompile (see arrive). */
+async function stream(bytes: Uint8Array, pages: number, most = 7): Promise<WebAssembly.Module | undefined> {
+  const c = new StreamingCompile(pages);
+  await arrive(c, bytes, most);
   return (await c.result)?.module;
 }
 
@@ -86,31 +92,21 @@ test("an abandoned compile gives no module and takes no more bytes", async () =>
   assert.equal(await c.result, undefined);
 });
 
-/** Hands `c` the module in pieces of `piece` bytes, as an upload brings them (a turn apart when `apart`), and its end. */
-async function arrive(c: StreamingCompile, bytes: Uint8Array, piece: number, apart = false): Promise<void> {
-  for (let end = piece; end < bytes.length; end += piece) {
-    c.advance(bytes, end);
-    if (apart) await new Promise((r) => setImmediate(r));
-  }
-  c.finish(bytes, bytes.length);
-}
-
 test("a module with an invalid function anywhere in its code gives no module, however its bytes arrive", async () => {
   // V8 reads its lazy flag for each function body it reads; one read with the flag off was not validated, and
   // such a module compiled (its invalid function failing only when a run reached it).
   const bytes = await manyFunctions(300, 200);
   assert.throws(() => new WebAssembly.Module(bytes as BufferSource), /Compiling function #201 failed/);
-  for (const piece of [512, 4096, bytes.length]) {
-    const c = new StreamingCompile(2);
-    await arrive(c, bytes, piece, piece === 4096);
-    assert.ok((await c.result) === undefined, `pieces of ${piece} bytes: a module came back`);
+  for (const most of [512, 4096, bytes.length]) {
+    const m = await stream(bytes, 2, most);
+    assert.ok(m === undefined, `pieces of up to ${most} bytes: a module came back`);
   }
-  const valid = await manyFunctions(300, -1);
-  const c = new StreamingCompile(2);
-  await arrive(c, valid, 512, true);
-  const compiled = await c.result;
+  const whole = new StreamingCompile(2);
+  whole.finish(bytes, bytes.length);
+  assert.ok((await whole.result) === undefined, "all there at once: a module came back");
+  const compiled = await stream(await manyFunctions(300, -1), 2, 512);
   assert.ok(compiled);
-  assert.equal(exports(compiled.module).add(40, 2), 42);
+  assert.equal(exports(compiled).add(40, 2), 42);
   assert.equal(lazyHolders(), 0);
 });
 
@@ -134,12 +130,9 @@ test("a compile whose chunks V8 took after their window checks the whole module 
     return real(new Response(late, { headers: { "content-type": "application/wasm" } }));
   };
   try {
-    const invalid = new StreamingCompile(2);
-    await arrive(invalid, await manyFunctions(300, 200), 4096, true);
-    assert.ok((await invalid.result) === undefined, "the invalid module came back compiled");
-    const valid = new StreamingCompile(2);
-    await arrive(valid, await manyFunctions(300, -1), 4096, true);
-    assert.ok(await valid.result, "the valid one");
+    const invalid = await stream(await manyFunctions(300, 200), 2, 4096);
+    assert.ok(invalid === undefined, "the invalid module came back compiled");
+    assert.ok(await stream(await manyFunctions(300, -1), 2, 4096), "the valid one");
   } finally {
     WebAssembly.compileStreaming = real;
   }
@@ -149,7 +142,9 @@ test("a compile whose chunks V8 took after their window checks the whole module 
 test("every chunk of the code section, and only those, is handed to V8 with the lazy flag on", async () => {
   // The flag is the process's: a chunk pushed with it on makes another thread's compile meanwhile lazy too.
   const bytes = await manyFunctions(50, -1, 256 * 1024);
-  const code = codeSection(bytes);
+  const section = parseModule(bytes).sections.find((x) => x.id === SECTION.code);
+  assert.ok(section);
+  const code = bytes.subarray(section.headerStart, section.end);
   const real = WebAssembly.compileStreaming;
   const seen: { length: number; first: number; holders: number }[] = [];
   WebAssembly.compileStreaming = async (source) => {
@@ -166,17 +161,20 @@ test("every chunk of the code section, and only those, is handed to V8 with the 
   try {
     for (const piece of [bytes.length, 1000]) {
       seen.length = 0;
-      const c = new StreamingCompile(2);
-      await arrive(c, bytes, piece, true);
-      const compiled = await c.result;
+      let compiled: WebAssembly.Module | undefined;
+      if (piece === bytes.length) {
+        const c = new StreamingCompile(2);
+        c.finish(bytes, bytes.length);
+        compiled = (await c.result)?.module;
+      } else compiled = await stream(bytes, 2, piece);
       assert.ok(compiled);
-      assert.equal(exports(compiled.module).add(1, 2), 3);
+      assert.equal(exports(compiled).add(1, 2), 3);
       const lazy = seen.filter((s) => s.holders > 0);
       assert.equal(lazy[0].first, 10, "the first starts with the code section's id");
       assert.equal(
         lazy.reduce((n, s) => n + s.length, 0),
         code.length,
-        `pieces of ${piece}: the flag on for the code section's bytes, no more, no fewer (${JSON.stringify(seen)})`,
+        `pieces of up to ${piece}: the flag on for the code section's bytes, no more, no fewer (${JSON.stringify(seen)})`,
       );
       if (piece === bytes.length) assert.equal(lazy.length, 1, "all there: one chunk");
       else assert.ok(lazy.length > 1, `${lazy.length} chunks`);
@@ -190,20 +188,3 @@ test("every chunk of the code section, and only those, is handed to V8 with the 
   }
   assert.equal(lazyHolders(), 0);
 });
-
-/** A module's code section, its id and size included. */
-function codeSection(bytes: Uint8Array): Uint8Array {
-  let at = 8;
-  for (;;) {
-    const id = bytes[at];
-    let size = 0;
-    let pos = at + 1;
-    for (let shift = 0; ; shift += 7) {
-      const b = bytes[pos++];
-      size += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
-    }
-    if (id === 10) return bytes.subarray(at, pos + size);
-    at = pos + size;
-  }
-}
