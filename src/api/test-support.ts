@@ -18,34 +18,39 @@ import { createApiHandler } from "./handler.js";
 // The wasm folder's WAT assembler (a test helper, not behind its door), for modules beyond the byte builders below.
 export { wat } from "../wasm/test-support.js";
 
-/** An export section's content: `_start` (function 0) and `memory` (memory 0). */
-const COMMAND_EXPORTS = [
-  0x02,
-  0x06,
-  ...Buffer.from("_start"),
-  0x00,
-  0x00,
-  0x06,
-  ...Buffer.from("memory"),
-  0x02,
-  0x00,
-];
+/** `content` after its size (LEB128), as the binary format lays out a section's contents or a function body. */
+function sized(content: Uint8Array | number[]): Buffer {
+  return Buffer.concat([Buffer.from(leb128(content.length)), Buffer.from(content)]);
+}
+
+const section = (id: number, content: Uint8Array | number[]) =>
+  Buffer.concat([Buffer.from([id]), sized(content)]);
 
 /**
- * A WASI command the inspector accepts: exports `_start` (with `body`: its locals, then its instructions) and
- * `memory` (`pages` of it), then `custom` (a custom section) to make it distinct or large.
+ * A WASI command the inspector accepts: functions of type () -> () with `bodies` (each its locals, then its
+ * instructions; the first is `_start`), exports `_start` and `memory` (`pages` of it), then `custom` (a custom
+ * section) to make it distinct or large.
  */
-function wasiCommand(body: number[], pages: number, custom: Uint8Array): Uint8Array {
-  const code = [0x01, ...leb128(body.length), ...body];
-  const memory = [0x01, 0x00, ...leb128(pages)];
+function wasiCommand(bodies: Uint8Array[], pages: number, custom: Uint8Array): Uint8Array {
+  const exports = [
+    0x02,
+    0x06,
+    ...Buffer.from("_start"),
+    0x00,
+    0x00,
+    0x06,
+    ...Buffer.from("memory"),
+    0x02,
+    0x00,
+  ];
   return new Uint8Array(
     Buffer.concat([
       Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
-      Buffer.from([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]), // type: () -> ()
-      Buffer.from([0x03, 0x02, 0x01, 0x00]), // function 0 has type 0
-      Buffer.from([0x05, ...leb128(memory.length), ...memory]), // one memory
-      Buffer.from([0x07, ...leb128(COMMAND_EXPORTS.length), ...COMMAND_EXPORTS]),
-      Buffer.from([0x0a, ...leb128(code.length), ...code]),
+      section(0x01, [0x01, 0x60, 0x00, 0x00]), // type: () -> ()
+      section(0x03, [...leb128(bodies.length), ...new Array<number>(bodies.length).fill(0)]), // all of type 0
+      section(0x05, [0x01, 0x00, ...leb128(pages)]), // one memory
+      section(0x07, exports),
+      section(0x0a, Buffer.concat([Buffer.from(leb128(bodies.length)), ...bodies.map(sized)])),
       custom,
     ]),
   );
@@ -56,7 +61,7 @@ function wasiCommand(body: number[], pages: number, custom: Uint8Array): Uint8Ar
  * `tag` goes into a custom section so that each tag gives a different module (and image digest).
  */
 export function commandModule(tag = ""): Uint8Array {
-  return wasiCommand([0x00, 0x0b], 1, customSection("t", Buffer.from(tag)));
+  return wasiCommand([Uint8Array.of(0x00, 0x0b)], 1, customSection("t", Buffer.from(tag)));
 }
 
 /**
@@ -64,7 +69,7 @@ export function commandModule(tag = ""): Uint8Array {
  * body as given (locals, then instructions), `pages` of memory and a 4 MiB custom section.
  */
 export function largeCommand(body: number[], pages = 1): Uint8Array {
-  return wasiCommand(body, pages, customSection("x", new Uint8Array(4 * 1024 * 1024)));
+  return wasiCommand([Uint8Array.from(body)], pages, customSection("x", new Uint8Array(4 * 1024 * 1024)));
 }
 
 /**
@@ -73,29 +78,15 @@ export function largeCommand(body: number[], pages = 1): Uint8Array {
  * chunks of an upload, so the check must find `bad` wherever the upload's pieces put it.
  */
 export function largeCommandInvalidAt(bad: number, count = 1500, bodyBytes = 3000): Uint8Array {
-  const valid = Buffer.from([
+  // i32.const 0, drop, over and over
+  const valid = Uint8Array.from([
     0x00,
     ...new Array<number>(Math.floor(bodyBytes / 3)).fill(0).flatMap(() => [0x41, 0x00, 0x1a]),
     0x0b,
-  ]); // i32.const 0, drop
-  const invalid = Buffer.from([0x00, 0x6a, 0x0b]);
-  const bodies: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const b = i === bad ? invalid : valid;
-    bodies.push(Buffer.from(leb128(b.length)), b);
-  }
-  const section = (id: number, content: Buffer) =>
-    Buffer.concat([Buffer.from([id, ...leb128(content.length)]), content]);
-  return new Uint8Array(
-    Buffer.concat([
-      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
-      section(0x01, Buffer.from([0x01, 0x60, 0x00, 0x00])), // type: () -> ()
-      section(0x03, Buffer.from([...leb128(count), ...new Array<number>(count).fill(0)])),
-      section(0x05, Buffer.from([0x01, 0x00, 0x01])), // one page of memory
-      section(0x07, Buffer.from(COMMAND_EXPORTS)),
-      section(0x0a, Buffer.concat([Buffer.from(leb128(count)), ...bodies])),
-    ]),
-  );
+  ]);
+  const invalid = Uint8Array.of(0x00, 0x6a, 0x0b);
+  const bodies = Array.from({ length: count }, (_, i) => (i === bad ? invalid : valid));
+  return wasiCommand(bodies, 1, new Uint8Array(0));
 }
 
 /** A `multipart/form-data` body of `parts` (name, content) in order, as curl -F and the CLI lay one out. */
