@@ -5,17 +5,28 @@
 // deployed, used and after the functions are deleted. Issue 13's targets: create -> first answer within 4x V8's
 // compile, <= 120 MiB per used function beyond its linear memory, RSS back within 64 MiB after delete, no slow
 // second call. Also what the creates cost the other functions of the server: a small function's latency while
-// they happen, against while idle.
+// they happen, against while idle. And a control measured beside each create: a plain node HTTP server that only
+// reads the upload and compiles it, plus node's own first run of the module.
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
+import { exchange } from "../src/client/http.js";
 import { ApiClient } from "../src/client/index.js";
 import { DEFAULT_STEPS, LARGE_30MB, largeModule } from "./large-module.js";
 import { checkEcho, ECHO } from "./perf-deploy.js";
-import { api, cpuSeconds, median, rssBytes, startWasmlet, uniqueVariant, waitQuiet } from "./procs.js";
+import {
+  api,
+  cpuSeconds,
+  median,
+  rssBytes,
+  startNode,
+  startWasmlet,
+  uniqueVariant,
+  waitQuiet,
+} from "./procs.js";
 import { fmt, printTable } from "./report.js";
 
 const exec = promisify(execFile);
@@ -62,6 +73,45 @@ async function probe(
   const args = [...flags, "-e", PROBE, file, ...(runWith ? ["run", runWith] : [])];
   const { stdout } = await exec(process.execPath, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout);
+}
+
+/**
+ * The control server (a process of its own): the least a server that checks an upload does before it can answer
+ * with it. It reads the body into one Buffer and compiles it (`new WebAssembly.Module`, node's defaults: V8
+ * validates every function, lazily compiled); no multipart, storage, digest, image or sandbox. Its upload-to-reply
+ * time, plus node's own first run of the module in the probe, is create -> first answer without Wasmlet's work,
+ * on the same machine in the same minute. (It does not run the module itself: run under node's WASI in a request
+ * handler of such a server, this module ended the process with SIGSEGV in 10 of 16 runs here, and in none of 6
+ * with --wasm-enforce-bounds-checks; the probe's run, in a fresh process, never did.)
+ */
+const CONTROL_SERVER = `
+const http = require("node:http");
+let module;
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    try {
+      module = new WebAssembly.Module(Buffer.concat(chunks));
+      res.end("compiled");
+    } catch (e) {
+      res.statusCode = 400;
+      res.end(String(e));
+    }
+  });
+}).listen(0, "127.0.0.1", function () { console.log("control on " + this.address().port); });
+`;
+
+/** Uploads `module` to the control server and waits for its reply; the time it took. */
+async function controlCreate(url: string, module: Uint8Array): Promise<number> {
+  const t = performance.now();
+  const r = await exchange(url, {
+    method: "POST",
+    headers: { "content-type": "application/wasm" },
+    body: module,
+  });
+  if (r.status !== 200) throw new Error(`the control server answered ${r.status}: ${r.text()}`);
+  return performance.now() - t;
 }
 
 async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
@@ -159,7 +209,10 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
   // BENCH_LARGE_NODE_ARGS: node flags for the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
   const nodeArgs = (process.env.BENCH_LARGE_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const w = await startWasmlet(undefined, [], nodeArgs);
+  let control: Awaited<ReturnType<typeof startNode>> | undefined;
   try {
+    control = await startNode(["-e", CONTROL_SERVER], /control on (\d+)/);
+    const controlUrl = `http://127.0.0.1:${control.match[1]}/`;
     const file = join(dir, "m.wasm");
     const body = "hello large module\n";
     writeFileSync(file, bytes);
@@ -182,6 +235,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
     for (let i = 0; i < 20; i++) await checkEcho(smallUrl);
     await quiet(w.proc.pid);
     const rssBase = rssBytes(w.proc.pid);
+    // The control's first upload is not counted (as the small function's create above).
+    await controlCreate(controlUrl, bytes);
     const rows: Record<string, string>[] = [];
     const seconds: number[] = [];
     const quietWaits: number[] = [];
@@ -220,6 +275,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       } = await probe(file, [], join(dir, "stdin"));
       if (nodeOut !== expected.out) throw new Error(`node's WASI answered ${nodeOut} for ${name}`);
       v8Lazy.push(v8Now);
+      const controlMs = (await controlCreate(controlUrl, variant)) + nodeRun;
+      await quiet(w.proc.pid);
       const cpu0 = processCpuMs(w.proc.pid);
       const t0 = performance.now();
       // As `wasmlet fn create --code` sends it (ApiClient): the module's bytes as a multipart part, not base64 in
@@ -248,6 +305,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
         "/ V8 compile": fmt(first / v8Now),
         "node: compile + first run ms": fmt(v8Now + nodeRun),
         "/ node's": fmt(first / (v8Now + nodeRun)),
+        "control: plain server's upload + compile, + node's first run ms": fmt(controlMs),
+        "control / V8 compile": fmt(controlMs / v8Now),
         "server CPU ms, create -> first answer": fmt(firstCpu),
         "V8 compile CPU ms": fmt(v8Cpu),
         "CPU / V8 CPU": fmt(firstCpu / v8Cpu),
@@ -340,6 +399,7 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       ],
     );
   } finally {
+    await control?.stop();
     await w.stop();
     rmSync(dir, { recursive: true, force: true });
   }
