@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionRecord } from "../core/index.js";
-import { customSection, leb128 } from "../core/test-support.js";
+import { customSection, leb128, section, sized } from "../core/test-support.js";
 import { buildImage, ImageStore, RegistryClient, RegistryServer } from "../registry/index.js";
 import type { InvocationRequest, InvocationResponse, RunReport } from "../runtime/index.js";
 import { SecretKey } from "../secrets/index.js";
@@ -17,14 +17,6 @@ import { createApiHandler } from "./handler.js";
 
 // The wasm folder's WAT assembler (a test helper, not behind its door), for modules beyond the byte builders below.
 export { wat } from "../wasm/test-support.js";
-
-/** `content` after its size (LEB128), as the binary format lays out a section's contents or a function body. */
-function sized(content: Uint8Array | number[]): Buffer {
-  return Buffer.concat([Buffer.from(leb128(content.length)), Buffer.from(content)]);
-}
-
-const section = (id: number, content: Uint8Array | number[]) =>
-  Buffer.concat([Buffer.from([id]), sized(content)]);
 
 /**
  * A WASI command the inspector accepts: functions of type () -> () with `bodies` (each its locals, then its

@@ -11,9 +11,18 @@ export function leb128(n: number): number[] {
   return out;
 }
 
+/** `content` after its size (LEB128), as the binary format lays out a section's contents or a function body. */
+export function sized(content: Uint8Array | number[]): Buffer {
+  return Buffer.concat([Buffer.from(leb128(content.length)), Buffer.from(content)]);
+}
+
+/** A wasm section: its id, then `content` sized. */
+export function section(id: number, content: Uint8Array | number[]): Buffer {
+  return Buffer.concat([Buffer.from([id]), sized(content)]);
+}
+
 /** A wasm custom section (id 0) named `name` holding `payload`: appended to a module, the same program, larger. */
 export function customSection(name: string, payload: Uint8Array): Uint8Array {
   const n = Buffer.from(name);
-  const body = Buffer.concat([Buffer.from(leb128(n.length)), n, payload]);
-  return Buffer.concat([Buffer.from([0, ...leb128(body.length)]), body]);
+  return section(0, Buffer.concat([Buffer.from(leb128(n.length)), n, payload]));
 }
