@@ -276,7 +276,8 @@ export async function benchLarge(opts: { functions?: number } = {}): Promise<voi
       if (nodeOut !== expected.out) throw new Error(`node's WASI answered ${nodeOut} for ${name}`);
       v8Lazy.push(v8Now);
       const controlMs = (await controlCreate(controlUrl, variant)) + nodeRun;
-      await quiet(w.proc.pid);
+      // The control's process done with its compile (and the collection after it) before Wasmlet's create starts.
+      await quiet(control.proc.pid);
       const cpu0 = processCpuMs(w.proc.pid);
       const t0 = performance.now();
       // As `wasmlet fn create --code` sends it (ApiClient): the module's bytes as a multipart part, not base64 in
